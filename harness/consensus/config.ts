@@ -1,0 +1,72 @@
+// Consensus and payload limits with the IC's own numbers (ic-protocol.md §1.4, §1.9, §2), checked
+// when the module loads (DESIGN.md rule 8). Per-run values that scenarios may change live in
+// `ConsensusConfig`; the IC's hard limits are constants.
+import { assert } from "../assert.ts";
+
+/** rs/limits MAX_INGRESS_MESSAGES_PER_BLOCK. */
+export const MAX_INGRESS_MESSAGES_PER_BLOCK = 1000;
+/** rs/limits MAX_BLOCK_PAYLOAD_SIZE / MAX_INGRESS_BYTES_PER_BLOCK: 4 MiB. */
+export const MAX_INGRESS_BYTES_PER_BLOCK = 4 * 1024 * 1024;
+/** rs/limits MAX_INGRESS_BYTES_PER_MESSAGE_APP_SUBNET: 2 MiB. */
+export const MAX_INGRESS_BYTES_PER_MESSAGE = 2 * 1024 * 1024;
+/** rs/limits MAX_INGRESS_TTL: 5 minutes. */
+export const MAX_INGRESS_TTL_US = 5 * 60 * 1_000_000;
+/** rs/limits PERMITTED_DRIFT_AT_VALIDATOR: 30 s into the future is tolerated. */
+export const PERMITTED_DRIFT_AT_VALIDATOR_US = 30 * 1_000_000;
+/** rs/p2p consensus_manager: artifacts under 1 KiB are pushed, larger ones advertised. */
+export const PUSH_THRESHOLD_BYTES = 1024;
+/** purger.rs MINIMUM_CHAIN_LENGTH: validated artifacts kept below the CUP height. */
+export const MINIMUM_CHAIN_LENGTH = 50;
+/** rs/limits DKG_INTERVAL_HEIGHT (a summary block every 500 heights on the IC). */
+export const IC_DKG_INTERVAL_LENGTH = 499;
+/** Notarization stops when notarized − CUP height reaches this (notary.rs). */
+export const ACCEPTABLE_NOTARIZATION_CUP_GAP = 130;
+
+assert(MAX_INGRESS_BYTES_PER_MESSAGE < MAX_INGRESS_BYTES_PER_BLOCK, "a message must fit in a block");
+assert(MINIMUM_CHAIN_LENGTH < ACCEPTABLE_NOTARIZATION_CUP_GAP, "purge window below the CUP gap");
+
+export interface ConsensusConfig {
+  /** Block maker delay per rank (UNIT_DELAY_APP_SUBNET = 1000 ms). */
+  readonly unitDelayMs: number;
+  /** INITIAL_NOTARY_DELAY = 300 ms. */
+  readonly initialNotaryDelayMs: number;
+  /** Heights between summary blocks, minus one (the IC uses 499; simulations use less). */
+  readonly dkgIntervalLength: number;
+  /** How often a replica tells its peers how far it got, so laggards can catch up. */
+  readonly statusIntervalMs: number;
+  readonly maxIngressMessagesPerBlock: number;
+  readonly maxIngressBytesPerBlock: number;
+}
+
+export const DEFAULT_CONSENSUS_CONFIG: ConsensusConfig = {
+  unitDelayMs: 1000,
+  initialNotaryDelayMs: 300,
+  dkgIntervalLength: 49,
+  statusIntervalMs: 1000,
+  maxIngressMessagesPerBlock: MAX_INGRESS_MESSAGES_PER_BLOCK,
+  maxIngressBytesPerBlock: MAX_INGRESS_BYTES_PER_BLOCK,
+};
+
+export function checkConsensusConfig(config: ConsensusConfig): void {
+  assert(config.unitDelayMs > 0, "unitDelayMs must be positive");
+  assert(config.initialNotaryDelayMs >= 0, "initialNotaryDelayMs must be non-negative");
+  assert(
+    config.dkgIntervalLength >= 1 && config.dkgIntervalLength + 1 < ACCEPTABLE_NOTARIZATION_CUP_GAP,
+    `dkgIntervalLength must be in [1, ${ACCEPTABLE_NOTARIZATION_CUP_GAP - 2}]`,
+  );
+  assert(
+    config.maxIngressMessagesPerBlock >= 1 &&
+      config.maxIngressMessagesPerBlock <= MAX_INGRESS_MESSAGES_PER_BLOCK,
+    `maxIngressMessagesPerBlock must be in [1, ${MAX_INGRESS_MESSAGES_PER_BLOCK}]`,
+  );
+  assert(
+    config.maxIngressBytesPerBlock >= MAX_INGRESS_BYTES_PER_MESSAGE &&
+      config.maxIngressBytesPerBlock <= MAX_INGRESS_BYTES_PER_BLOCK,
+    "maxIngressBytesPerBlock must hold one maximal message and stay within 4 MiB",
+  );
+}
+
+/** True at heights that carry a summary block (and so a checkpoint and a CUP). */
+export function isSummaryHeight(h: number, config: ConsensusConfig): boolean {
+  return h % (config.dkgIntervalLength + 1) === 0;
+}

@@ -1,0 +1,101 @@
+// The `sim` crypto backend: keyed SHA-256 "signatures" whose keys live in a registry that only
+// this module sees. A replica receives a NodeSigner bound to its own key, so it can never produce
+// another node's share; aggregation and threshold combination verify every share first and then
+// sign with a group key, which models an ideal multi-/threshold-signature scheme at hash speed.
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { assert } from "../assert.ts";
+import type { Rng } from "../sim/rng.ts";
+import { faultsTolerated, type ReplicaId } from "../types.ts";
+import type {
+  MultiSignature,
+  NodeSigner,
+  Signature,
+  SubnetKeys,
+  SubnetVerifier,
+  ThresholdGroup,
+} from "./interfaces.ts";
+
+type Role = "basic" | "multi" | "low" | "high";
+
+function keyedSign(key: string, role: string, message: string): Signature {
+  return bytesToHex(sha256(utf8ToBytes(`${key}|${role}|${message}`))) as Signature;
+}
+
+function randomKey(rng: Rng): string {
+  return [rng.nextU32(), rng.nextU32(), rng.nextU32(), rng.nextU32()]
+    .map((w) => w.toString(16).padStart(8, "0"))
+    .join("");
+}
+
+export function simSubnetKeys(n: number, rng: Rng): SubnetKeys {
+  assert(n >= 1, "a subnet needs at least one node");
+  const nodeKeys = Array.from({ length: n }, () => randomKey(rng));
+  const groupKeys: Record<ThresholdGroup | "multi", string> = {
+    low: randomKey(rng),
+    high: randomKey(rng),
+    multi: randomKey(rng),
+  };
+  const f = faultsTolerated(n);
+  const thresholds: Record<ThresholdGroup, number> = { low: f + 1, high: n - f };
+  const nodeKey = (node: ReplicaId): string => {
+    const key = nodeKeys[node];
+    assert(key !== undefined, `no key for node ${node} in a subnet of ${n}`);
+    return key;
+  };
+  const share = (node: ReplicaId, role: Role, message: string): Signature =>
+    keyedSign(nodeKey(node), role, message);
+  const validShares = (
+    role: Role,
+    message: string,
+    shares: ReadonlyMap<ReplicaId, Signature>,
+  ): ReplicaId[] | undefined => {
+    const signers = [...shares.keys()].sort((a, b) => a - b);
+    for (const node of signers) {
+      if (node >= n || shares.get(node) !== share(node, role, message)) return undefined;
+    }
+    return signers;
+  };
+
+  const verifier: SubnetVerifier = {
+    backend: "sim",
+    size: n,
+    thresholdOf: (group) => thresholds[group],
+    verifyBasic: (node, message, signature) => node < n && share(node, "basic", message) === signature,
+    verifyMultiShare: (node, message, s) => node < n && share(node, "multi", message) === s,
+    aggregateMulti(message, shares): MultiSignature | undefined {
+      const signers = validShares("multi", message, shares);
+      if (signers === undefined || signers.length === 0) return undefined;
+      return { signers, signature: keyedSign(groupKeys.multi, signers.join(","), message) };
+    },
+    verifyMulti(message, multi, threshold) {
+      const signers = multi.signers;
+      for (let i = 1; i < signers.length; i++) {
+        if ((signers[i] as number) <= (signers[i - 1] as number)) return false;
+      }
+      if (signers.length < threshold || signers.some((s) => s >= n)) return false;
+      return multi.signature === keyedSign(groupKeys.multi, signers.join(","), message);
+    },
+    verifyThresholdShare: (group, node, message, s) => node < n && share(node, group, message) === s,
+    combineThreshold(group, message, shares) {
+      const signers = validShares(group, message, shares);
+      if (signers === undefined || signers.length < thresholds[group]) return undefined;
+      return keyedSign(groupKeys[group], "combined", message);
+    },
+    verifyThreshold: (group, message, signature) =>
+      signature === keyedSign(groupKeys[group], "combined", message),
+  };
+
+  return {
+    verifier,
+    signerFor(node: ReplicaId): NodeSigner {
+      nodeKey(node);
+      return {
+        node,
+        signBasic: (message) => share(node, "basic", message),
+        signMultiShare: (message) => share(node, "multi", message),
+        signThresholdShare: (group, message) => share(node, group, message),
+      };
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// Fault specifications as scenarios write them. Times are simulated seconds from the start of the
+// run; `toS` omitted means "until the end". Each spec is validated with a clear message.
+import type { ArtifactType } from "../consensus/artifacts.ts";
+
+interface Window {
+  readonly fromS?: number;
+  readonly toS?: number;
+}
+
+export type FaultSpec =
+  /** Block maker proposes two different blocks at a height, one to each half of its peers. */
+  | ({ readonly kind: "equivocate"; readonly replicas: readonly number[] } & Window)
+  /** Sends nothing at all (but keeps receiving and following the chain). */
+  | ({ readonly kind: "silent"; readonly replicas: readonly number[] } & Window)
+  /** Withholds the listed artifact types (default: its block proposals). */
+  | ({ readonly kind: "withhold"; readonly replicas: readonly number[]; readonly artifacts?: readonly ArtifactType[] } & Window)
+  /** Forges shares in other replicas' names and proposes blocks with invalid ingress. */
+  | ({ readonly kind: "forge"; readonly replicas: readonly number[] } & Window)
+  /** Corrupts the replica's state transition from `fromS` on (its state hash diverges). */
+  | ({ readonly kind: "diverge"; readonly replicas: readonly number[] } & Window)
+  /**
+   * Colluding group: equivocate, notarize every proposal and finalize every notarized block,
+   * showing version A of their twin blocks to `sideA` and version B to everyone else.
+   */
+  | ({ readonly kind: "collude"; readonly replicas: readonly number[]; readonly sideA: readonly number[] } & Window)
+  /** Slow links: every message to and from the replicas takes `delayMs` longer. */
+  | ({ readonly kind: "lag"; readonly replicas: readonly number[]; readonly delayMs: number } & Window)
+  /** Slow machine: every message to the replicas is processed `delayMs` late. */
+  | ({ readonly kind: "slow"; readonly replicas: readonly number[]; readonly delayMs: number } & Window)
+  /** Crash at `atS`; restart at `restartS` (omitted: stays down). */
+  | { readonly kind: "crash"; readonly replicas: readonly number[]; readonly atS: number; readonly restartS?: number }
+  /** Symmetric partition between groups (replicas not listed form one more group). */
+  | ({ readonly kind: "partition"; readonly groups: readonly (readonly number[])[] } & Window)
+  /** One-way partition: messages from `from` to `to` are dropped; the other direction works. */
+  | ({ readonly kind: "partition-oneway"; readonly from: readonly number[]; readonly to: readonly number[] } & Window)
+  /** Cut one replica off from everyone. */
+  | ({ readonly kind: "isolate"; readonly replicas: readonly number[] } & Window)
+  /** Network misbehaviour on links touching `replicas` (all links if omitted). */
+  | ({
+      readonly kind: "network";
+      readonly effect: "loss" | "duplicate" | "reorder" | "clog";
+      readonly percent?: number;
+      readonly maxDelayMs?: number;
+      readonly replicas?: readonly number[];
+    } & Window);
+
+export type FaultKind = FaultSpec["kind"];
+
+export const FAULT_KINDS: readonly FaultKind[] = [
+  "equivocate", "silent", "withhold", "forge", "diverge", "collude",
+  "lag", "slow", "crash", "partition", "partition-oneway", "isolate", "network",
+];
+
+/** Kinds whose replicas run malicious code (excluded from the honest set in the checks). */
+export const BYZANTINE_KINDS: ReadonlySet<FaultKind> = new Set(["equivocate", "silent", "withhold", "forge", "diverge", "collude"]);
+
+export class FaultSpecError extends Error {
+  override readonly name = "FaultSpecError";
+}
+
+export function windowOf(spec: FaultSpec): { fromS: number; toS: number | undefined } {
+  if (spec.kind === "crash") return { fromS: spec.atS, toS: spec.restartS };
+  return { fromS: spec.fromS ?? 0, toS: spec.toS };
+}
+
+export function replicasOf(spec: FaultSpec): number[] {
+  switch (spec.kind) {
+    case "partition":
+      return spec.groups.flat();
+    case "partition-oneway":
+      return [...spec.from, ...spec.to];
+    case "network":
+      return [...(spec.replicas ?? [])];
+    default:
+      return [...spec.replicas];
+  }
+}
+
+/** Throws FaultSpecError naming the offending fault and field. */
+export function checkFaultSpec(spec: FaultSpec, index: number, n: number, durationS: number): void {
+  const where = `faults[${index}] (${spec.kind})`;
+  const fail = (message: string): never => {
+    throw new FaultSpecError(`${where}: ${message}`);
+  };
+  if (!FAULT_KINDS.includes(spec.kind)) fail(`unknown fault kind; expected one of ${FAULT_KINDS.join(", ")}`);
+  for (const r of replicasOf(spec)) {
+    if (!Number.isInteger(r) || r < 0 || r >= n) fail(`replica ${r} is not in 0..${n - 1}`);
+  }
+  const { fromS, toS } = windowOf(spec);
+  if (!(fromS >= 0) || fromS > durationS) fail(`start ${fromS}s is outside the run (0..${durationS}s)`);
+  if (toS !== undefined && !(toS > fromS)) fail(`end ${toS}s must come after start ${fromS}s`);
+  if ((spec.kind === "lag" || spec.kind === "slow") && !(spec.delayMs > 0)) fail("delayMs must be positive");
+  if (spec.kind === "network" && spec.effect !== "clog") {
+    const p = spec.percent ?? 0;
+    if (!(p > 0 && p <= 100)) fail("percent must be in (0, 100]");
+  }
+  if (spec.kind !== "partition" && spec.kind !== "network" && spec.kind !== "partition-oneway" && replicasOf(spec).length === 0) {
+    fail("names no replica");
+  }
+}

@@ -1,0 +1,204 @@
+// The placeholder replicated state machine behind the MessageRouting contract: a key-value store
+// driven by ingress bodies (`put <key> <value>`, `get <key>`, `append <key> <text>`), with an
+// ingress history and checkpoints at summary heights. The Wasm execution environment replaces it
+// (issue 3/4) behind the same interface.
+//
+// The state hash is incremental: XOR of SHA-256(key=value) over entries (keys are unique, so XOR
+// is a faithful set hash) and of the ingress-history entries; a write costs one hash, not a
+// rehash of the store.
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { assert } from "../assert.ts";
+import { MAX_INGRESS_TTL_US } from "../consensus/config.ts";
+import type { Disk } from "../sim/env.ts";
+import { height, type HashHex, type Height } from "../types.ts";
+import type { Batch, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
+
+/** Lets a fault injector corrupt this replica's state transition (divergent replica). */
+export type TransitionCorruptor = (h: Height, key: string, value: string) => string;
+
+interface HistoryEntry {
+  readonly status: IngressStatus;
+  readonly pruneAtNs: bigint;
+}
+
+interface KvSnapshotData {
+  readonly entries: readonly (readonly [string, string])[];
+  readonly history: readonly (readonly [HashHex, HistoryEntry])[];
+}
+
+const STATE_HASH_KEEP = 512;
+
+export class KvStateMachine implements MessageRouting {
+  private entries = new Map<string, string>();
+  private history = new Map<HashHex, HistoryEntry>();
+  private entriesAcc = new Uint8Array(32);
+  private historyAcc = new Uint8Array(32);
+  private nextHeight: Height = height(1);
+  private readonly stateHashes = new Map<Height, HashHex>();
+  corruptor: TransitionCorruptor | undefined;
+
+  constructor(private readonly disk: Disk) {}
+
+  /** Restores the newest checkpoint on disk (after a crash) or starts from genesis. */
+  static fromDisk(disk: Disk): KvStateMachine {
+    const machine = new KvStateMachine(disk);
+    const newest = disk
+      .keys("checkpoint/")
+      .map((k) => disk.read<StateSnapshot>(k))
+      .filter((s): s is StateSnapshot => s !== undefined)
+      .sort((a, b) => b.height - a.height)[0];
+    if (newest !== undefined) machine.installSnapshot(newest);
+    return machine;
+  }
+
+  expectedBatchHeight(): Height {
+    return this.nextHeight;
+  }
+
+  deliverBatch(batch: Batch): void {
+    assert(batch.height === this.nextHeight, `batch ${batch.height} delivered, expected ${this.nextHeight}`);
+    this.pruneHistory(batch.timeNs);
+    for (const message of batch.ingress) {
+      assert(!this.history.has(message.id), `ingress ${message.id} executed twice`);
+      const reply = this.execute(batch.height, message.body);
+      this.recordHistory(message.id, {
+        status: { status: "completed", height: batch.height, reply },
+        pruneAtNs: batch.timeNs + BigInt(MAX_INGRESS_TTL_US) * 1000n,
+      });
+    }
+    const hash = this.computeHash(batch.height);
+    this.stateHashes.set(batch.height, hash);
+    this.stateHashes.delete((batch.height - STATE_HASH_KEEP) as Height);
+    this.nextHeight = height(batch.height + 1);
+    if (batch.requiresFullStateHash) this.writeCheckpoint(batch.height, hash);
+  }
+
+  stateHashAt(h: Height): HashHex | undefined {
+    return this.stateHashes.get(h);
+  }
+
+  checkpointAt(h: Height): StateSnapshot | undefined {
+    return this.disk.read<StateSnapshot>(checkpointKey(h));
+  }
+
+  installSnapshot(snapshot: StateSnapshot): void {
+    assert(this.verifySnapshot(snapshot), `snapshot at ${snapshot.height} does not match its hash`);
+    const data = snapshot.data as KvSnapshotData;
+    this.loadData(data);
+    this.nextHeight = height(snapshot.height + 1);
+    this.stateHashes.clear();
+    this.stateHashes.set(snapshot.height, snapshot.stateHash);
+    if (this.disk.read(checkpointKey(snapshot.height)) === undefined) {
+      this.disk.write(checkpointKey(snapshot.height), snapshot, snapshot.sizeBytes);
+    }
+  }
+
+  verifySnapshot(snapshot: StateSnapshot): boolean {
+    const probe = new KvStateMachine(this.disk);
+    probe.loadData(snapshot.data as KvSnapshotData);
+    return probe.computeHash(snapshot.height) === snapshot.stateHash;
+  }
+
+  ingressStatus(id: HashHex): IngressStatus | undefined {
+    return this.history.get(id)?.status;
+  }
+
+  get entryCount(): number {
+    return this.entries.size;
+  }
+
+  read(key: string): string | undefined {
+    return this.entries.get(key);
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  private execute(h: Height, body: string): string {
+    const [op, key, ...rest] = body.split(" ");
+    if (key === undefined) return "error: missing key";
+    const value = rest.join(" ");
+    switch (op) {
+      case "get":
+        return this.entries.get(key) ?? "";
+      case "put":
+        return this.write(h, key, value);
+      case "append":
+        return this.write(h, key, (this.entries.get(key) ?? "") + value);
+      default:
+        return `error: unknown operation ${op ?? ""}`;
+    }
+  }
+
+  private write(h: Height, key: string, value: string): string {
+    const previous = this.entries.get(key);
+    const stored = this.corruptor === undefined ? value : this.corruptor(h, key, value);
+    if (previous !== undefined) xorInto(this.entriesAcc, entryDigest(key, previous));
+    xorInto(this.entriesAcc, entryDigest(key, stored));
+    this.entries.set(key, stored);
+    return previous ?? "";
+  }
+
+  private recordHistory(id: HashHex, entry: HistoryEntry): void {
+    this.history.set(id, entry);
+    xorInto(this.historyAcc, historyDigest(id, entry.status));
+  }
+
+  /** History is in delivery order, so expired entries are at the front. */
+  private pruneHistory(nowNs: bigint): void {
+    for (const [id, entry] of this.history) {
+      if (entry.pruneAtNs > nowNs) break;
+      xorInto(this.historyAcc, historyDigest(id, entry.status));
+      this.history.delete(id);
+    }
+  }
+
+  private computeHash(h: Height): HashHex {
+    return bytesToHex(
+      sha256(utf8ToBytes(`kv-state|${h}|${bytesToHex(this.entriesAcc)}|${bytesToHex(this.historyAcc)}|${this.entries.size}|${this.history.size}`)),
+    ) as HashHex;
+  }
+
+  private loadData(data: KvSnapshotData): void {
+    this.entries = new Map();
+    this.history = new Map();
+    this.entriesAcc = new Uint8Array(32);
+    this.historyAcc = new Uint8Array(32);
+    for (const [k, v] of data.entries) {
+      this.entries.set(k, v);
+      xorInto(this.entriesAcc, entryDigest(k, v));
+    }
+    for (const [id, entry] of data.history) this.recordHistory(id, entry);
+  }
+
+  private writeCheckpoint(h: Height, stateHash: HashHex): void {
+    const data: KvSnapshotData = {
+      entries: [...this.entries].sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+      history: [...this.history],
+    };
+    let sizeBytes = 64;
+    for (const [k, v] of data.entries) sizeBytes += k.length + v.length + 8;
+    sizeBytes += data.history.length * 96;
+    const snapshot: StateSnapshot = { height: h, stateHash, sizeBytes, data };
+    this.disk.write(checkpointKey(h), snapshot, sizeBytes);
+    for (const key of this.disk.keys("checkpoint/")) {
+      const old = Number(key.slice("checkpoint/".length));
+      if (old < h - 2 * 50 * 10) this.disk.remove(key);
+    }
+  }
+}
+
+const checkpointKey = (h: Height): string => `checkpoint/${String(h).padStart(10, "0")}`;
+
+function entryDigest(key: string, value: string): Uint8Array {
+  return sha256(utf8ToBytes(`entry|${key.length}|${key}|${value}`));
+}
+
+function historyDigest(id: HashHex, status: IngressStatus): Uint8Array {
+  const text = status.status === "completed" ? `ok|${status.height}|${status.reply}` : `err|${status.height}|${status.error}`;
+  return sha256(utf8ToBytes(`history|${id}|${text}`));
+}
+
+function xorInto(acc: Uint8Array, digest: Uint8Array): void {
+  for (let i = 0; i < 32; i++) acc[i] = (acc[i] as number) ^ (digest[i] as number);
+}

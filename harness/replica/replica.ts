@@ -1,0 +1,501 @@
+// A replica: consensus + gossip + ingress pool + message routing, driven only by `onMessage`,
+// `onTimer` and `onIngress` and acting only through its Env (DESIGN.md rule 1). One "step" runs
+// the consensus components to a fixed point, delivers finalized batches, purges, arms the next
+// wake-up timer and flushes at most one bundle per peer.
+import { assert } from "../assert.ts";
+import {
+  artifactHeight,
+  type CatchUpPackage,
+  type ConsensusArtifact,
+} from "../consensus/artifacts.ts";
+import {
+  MAX_INGRESS_BYTES_PER_MESSAGE,
+  MINIMUM_CHAIN_LENGTH,
+  PUSH_THRESHOLD_BYTES,
+  type ConsensusConfig,
+} from "../consensus/config.ts";
+import {
+  blockMakerReadyAtUs,
+  notaryReadyAtUs,
+  onStateChange,
+  validate,
+  type Change,
+  type ConsensusContext,
+} from "../consensus/consensus.ts";
+import { checkIngress, type IngressAuth, type IngressInvalidReason, type IngressMessage } from "../consensus/ingress.ts";
+import type { Membership } from "../consensus/membership.ts";
+import { ConsensusPool } from "../consensus/pool.ts";
+import type { NodeSigner, SubnetVerifier } from "../crypto/interfaces.ts";
+import { domainHash } from "../crypto/hash.ts";
+import { BUNDLE_OVERHEAD_BYTES, wireItemSize, type Bundle, type StatusReport, type WireItem } from "../p2p/messages.ts";
+import type { Env, TimerHandle } from "../sim/env.ts";
+import { height, replicaId, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
+import { HONEST, type ReplicaBehaviour } from "./behaviour.ts";
+import type { MessageRouting } from "./interfaces.ts";
+import type { Block } from "../consensus/artifacts.ts";
+
+/** What the harness learns from a replica (read-only observation; the replica never waits on it). */
+export interface ReplicaObserver {
+  onBatchDelivered(replica: ReplicaId, block: Block, stateHash: HashHex, atUs: TimeUs): void;
+  onStateSynced(replica: ReplicaId, h: Height, atUs: TimeUs): void;
+}
+
+export interface ReplicaDeps {
+  readonly env: Env<Bundle>;
+  readonly config: ConsensusConfig;
+  readonly membership: Membership;
+  readonly signer: NodeSigner;
+  readonly verifier: SubnetVerifier;
+  readonly ingressAuth: IngressAuth;
+  readonly genesis: CatchUpPackage;
+  readonly makeStateMachine: () => MessageRouting;
+  readonly observer: ReplicaObserver;
+  readonly behaviour?: ReplicaBehaviour;
+  /** Maximum messages held in the ingress pool before new submissions are refused. */
+  readonly ingressPoolCapacity?: number;
+}
+
+export type IngressSubmitResult =
+  | { readonly accepted: true }
+  | { readonly accepted: false; readonly reason: IngressInvalidReason | "duplicate" | "pool-full" };
+
+const POOL_KEY = "consensus-pool";
+/** Heights of chain a helper sends per status answer. */
+const CATCH_UP_HEIGHTS = 20;
+/** How many peers answer one status report (rotating), so a laggard is not flooded by all n−1. */
+const STATUS_HELPERS = 3;
+const REQUEST_RETRY_US = 2_000_000;
+
+export class Replica {
+  readonly id: ReplicaId;
+  private readonly env: Env<Bundle>;
+  private readonly pool: ConsensusPool;
+  private readonly routing: MessageRouting;
+  private readonly behaviour: ReplicaBehaviour;
+  private readonly ingressPool = new Map<HashHex, IngressMessage>();
+  private readonly outbox = new Map<ReplicaId, WireItem[]>();
+  private readonly requested = new Map<string, TimeUs>();
+  private wakeTimer: { handle: TimerHandle; at: TimeUs } | undefined;
+  private stepping = false;
+  private lastStatusFinalized: Height = height(0);
+  private stateSyncRequestedAt: TimeUs | undefined;
+
+  constructor(private readonly deps: ReplicaDeps) {
+    this.env = deps.env;
+    this.id = deps.env.self;
+    this.behaviour = deps.behaviour ?? HONEST;
+    // The validated pool lives on disk, as the IC's does: a restarted replica finds its own shares
+    // again, which the finalization rule needs to stay safe across a crash.
+    const stored = deps.env.disk.read<ConsensusPool>(POOL_KEY);
+    this.pool = stored ?? new ConsensusPool(deps.genesis);
+    if (stored === undefined) deps.env.disk.write(POOL_KEY, this.pool, 0);
+    this.pool.unvalidated.clear();
+    this.routing = deps.makeStateMachine();
+  }
+
+  start(): void {
+    this.env.trace({ kind: "replica.start", detail: { finalized: this.pool.finalizedHeight, expected: this.routing.expectedBatchHeight() } });
+    this.env.setTimer(this.env.now(), "status");
+    this.step();
+  }
+
+  // ---- observation (harness, tests, dumps) ---------------------------------------------------------
+
+  get finalizedHeight(): Height {
+    return this.pool.finalizedHeight;
+  }
+  get notarizedHeight(): Height {
+    return this.pool.notarizedHeight;
+  }
+  get deliveredHeight(): Height {
+    return height(this.routing.expectedBatchHeight() - 1);
+  }
+  get cupHeight(): Height {
+    return this.pool.latestCup.content.height;
+  }
+  get ingressPoolSize(): number {
+    return this.ingressPool.size;
+  }
+  get stateMachine(): MessageRouting {
+    return this.routing;
+  }
+  get consensusPool(): ConsensusPool {
+    return this.pool;
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------------
+
+  onIngress(message: IngressMessage): IngressSubmitResult {
+    const problem = this.admitIngress(message);
+    if (problem !== undefined) return { accepted: false, reason: problem };
+    this.broadcast({ kind: "ingress", message });
+    this.flush();
+    return { accepted: true };
+  }
+
+  onMessage(from: ReplicaId, bundle: Bundle): void {
+    for (const item of bundle.items) this.receive(from, item);
+    this.step();
+  }
+
+  onTimer(tag: string): void {
+    if (tag === "status") {
+      this.onStatusTick();
+      this.env.setTimer((this.env.now() + this.deps.config.statusIntervalMs * 1000) as TimeUs, "status");
+    }
+    if (tag === "wake") this.wakeTimer = undefined;
+    this.step();
+  }
+
+  // ---- receiving --------------------------------------------------------------------------------
+
+  private receive(from: ReplicaId, item: WireItem): void {
+    switch (item.kind) {
+      case "artifact":
+        this.requested.delete(item.artifact.id);
+        if (!this.pool.has(item.artifact.id)) this.pool.addUnvalidated(item.artifact);
+        return;
+      case "advert":
+        this.onAdvert(from, item.id, item.height);
+        return;
+      case "request":
+        this.onRequest(from, item.id, item.height);
+        return;
+      case "ingress":
+        this.admitIngress(item.message);
+        return;
+      case "status":
+        this.onStatus(from, item.status);
+        return;
+      case "state-request": {
+        const snapshot = this.routing.checkpointAt(item.height);
+        if (snapshot !== undefined) this.sendTo(from, { kind: "state-response", snapshot });
+        return;
+      }
+      case "state-response":
+        this.onStateResponse(item.snapshot);
+        return;
+    }
+  }
+
+  private admitIngress(message: IngressMessage): IngressInvalidReason | "duplicate" | "pool-full" | undefined {
+    if (message.sizeBytes > MAX_INGRESS_BYTES_PER_MESSAGE) return "too-large";
+    if (this.ingressPool.has(message.id) || this.routing.ingressStatus(message.id) !== undefined) return "duplicate";
+    const problem = checkIngress(message, this.deps.ingressAuth, this.env.now());
+    if (problem !== undefined) return problem;
+    if (this.ingressPool.size >= (this.deps.ingressPoolCapacity ?? 50_000)) return "pool-full";
+    this.ingressPool.set(message.id, message);
+    return undefined;
+  }
+
+  private onAdvert(from: ReplicaId, id: string, h: Height): void {
+    if (this.pool.has(id) || h <= this.pool.finalizedHeight) return;
+    const askedAt = this.requested.get(id);
+    if (askedAt !== undefined && this.env.now() - askedAt < REQUEST_RETRY_US) return;
+    this.requested.set(id, this.env.now());
+    this.sendTo(from, { kind: "request", id, height: h });
+  }
+
+  private onRequest(from: ReplicaId, id: string, h: Height): void {
+    for (const proposal of this.pool.proposals.get(h)?.values() ?? []) {
+      if (proposal.id === id) this.sendTo(from, { kind: "artifact", artifact: proposal });
+    }
+  }
+
+  private onStateResponse(snapshot: import("./interfaces.ts").StateSnapshot): void {
+    const cup = this.pool.latestCup.content;
+    if (snapshot.height !== cup.height || snapshot.stateHash !== cup.stateHash) return;
+    if (this.routing.expectedBatchHeight() > cup.height) return;
+    if (!this.routing.verifySnapshot(snapshot)) {
+      this.env.trace({ kind: "state-sync.reject", detail: { height: snapshot.height } });
+      return;
+    }
+    this.routing.installSnapshot(snapshot);
+    this.stateSyncRequestedAt = undefined;
+    for (const block of this.chainSince(height(0), cup.height)) this.forgetIngress(block);
+    this.env.trace({ kind: "state-sync.done", detail: { height: snapshot.height, bytes: snapshot.sizeBytes } });
+    this.deps.observer.onStateSynced(this.id, snapshot.height, this.env.now());
+  }
+
+  // ---- status: catch-up and retransmission -------------------------------------------------------
+
+  private statusReport(): StatusReport {
+    return {
+      finalizedHeight: this.pool.finalizedHeight,
+      notarizedHeight: this.pool.notarizedHeight,
+      beaconHeight: this.pool.beaconHeight,
+      cupHeight: this.cupHeight,
+    };
+  }
+
+  private onStatusTick(): void {
+    this.broadcast({ kind: "status", status: this.statusReport() });
+    this.purgeExpiredIngress();
+    if (this.pool.finalizedHeight === this.lastStatusFinalized) this.retransmitOwnShares();
+    this.lastStatusFinalized = this.pool.finalizedHeight;
+    this.requestStateSyncIfBehind();
+  }
+
+  /** Without progress since the last tick, resend this replica's own open shares (lost messages). */
+  private retransmitOwnShares(): void {
+    const pool = this.pool;
+    const own: ConsensusArtifact[] = [];
+    const open = (h: Height): boolean => h > pool.finalizedHeight;
+    for (const [h, byHash] of pool.notarizationShares) if (open(h)) for (const s of byHash.values()) { const mine = s.get(this.id); if (mine) own.push(mine); }
+    for (const [h, byHash] of pool.finalizationShares) if (open(h)) for (const s of byHash.values()) { const mine = s.get(this.id); if (mine) own.push(mine); }
+    const beaconShare = pool.beaconShares.get(height(pool.beaconHeight + 1))?.get(this.id);
+    if (beaconShare !== undefined) own.push(beaconShare);
+    for (const proposal of pool.proposals.get(height(pool.notarizedHeight + 1))?.values() ?? []) own.push(proposal);
+    for (const byContent of pool.cupShares.values()) for (const s of byContent.values()) { const mine = s.get(this.id); if (mine) own.push(mine); }
+    for (const artifact of own) this.gossip(artifact, true);
+  }
+
+  private onStatus(from: ReplicaId, peer: StatusReport): void {
+    if (!this.isHelperFor(from)) return;
+    const pool = this.pool;
+    if (pool.latestCup.content.height > peer.cupHeight && pool.latestCup.content.height > peer.finalizedHeight) {
+      this.sendTo(from, { kind: "artifact", artifact: pool.latestCup });
+    }
+    const top = Math.min(pool.finalizedHeight, peer.finalizedHeight + CATCH_UP_HEIGHTS);
+    for (let h = height(peer.finalizedHeight + 1); h <= top; h = height(h + 1)) {
+      this.sendHeight(from, h, true);
+    }
+    if (peer.finalizedHeight >= pool.finalizedHeight - CATCH_UP_HEIGHTS) {
+      const from_ = Math.max(peer.notarizedHeight, pool.finalizedHeight);
+      for (let h = height(from_ + 1); h <= pool.notarizedHeight; h = height(h + 1)) this.sendHeight(from, h, false);
+      for (let h = height(peer.beaconHeight + 1); h <= pool.beaconHeight && h <= peer.beaconHeight + CATCH_UP_HEIGHTS; h = height(h + 1)) {
+        const b = pool.beacons.get(h);
+        if (b !== undefined) this.sendTo(from, { kind: "artifact", artifact: b });
+      }
+    }
+  }
+
+  private sendHeight(to: ReplicaId, h: Height, finalizedOnly: boolean): void {
+    const pool = this.pool;
+    const beacon = pool.beacons.get(h);
+    if (beacon !== undefined) this.sendTo(to, { kind: "artifact", artifact: beacon });
+    const proofs = finalizedOnly ? pool.finalizations.get(h) : pool.notarizations.get(h);
+    for (const [hash, proof] of proofs ?? []) {
+      this.sendTo(to, { kind: "artifact", artifact: proof });
+      const proposal = pool.proposals.get(h)?.get(hash);
+      if (proposal !== undefined) this.sendTo(to, { kind: "artifact", artifact: proposal });
+      if (finalizedOnly) break;
+    }
+    if (finalizedOnly) {
+      // The notarization lets the peer's finalizer and notary treat the height as notarized.
+      const finalizedHash = proofs?.keys().next().value;
+      const n = finalizedHash === undefined ? undefined : pool.notarizations.get(h)?.get(finalizedHash);
+      if (n !== undefined) this.sendTo(to, { kind: "artifact", artifact: n });
+    }
+  }
+
+  private isHelperFor(peer: ReplicaId): boolean {
+    const n = this.deps.membership.n;
+    if (n <= STATUS_HELPERS + 1) return true;
+    const epoch = Math.floor(this.env.now() / (this.deps.config.statusIntervalMs * 1000));
+    const distance = (this.id - peer + n) % n;
+    return (distance + epoch) % (n - 1) < STATUS_HELPERS;
+  }
+
+  private requestStateSyncIfBehind(): void {
+    const cup = this.pool.latestCup.content;
+    if (this.routing.expectedBatchHeight() > cup.height) return;
+    if (this.chainReaches(this.routing.expectedBatchHeight())) return;
+    const now = this.env.now();
+    if (this.stateSyncRequestedAt !== undefined && now - this.stateSyncRequestedAt < REQUEST_RETRY_US) return;
+    this.stateSyncRequestedAt = now;
+    const n = this.deps.membership.n;
+    const peer = replicaId((this.id + 1 + this.env.rng.below(n - 1)) % n);
+    this.env.trace({ kind: "state-sync.request", detail: { height: cup.height, peer } });
+    this.sendTo(peer, { kind: "state-request", height: cup.height });
+  }
+
+  // ---- the step --------------------------------------------------------------------------------------
+
+  private context(): ConsensusContext {
+    const routing = this.routing;
+    const pool = this.pool;
+    const ingressPool = this.ingressPool;
+    return {
+      self: this.id,
+      config: this.deps.config,
+      membership: this.deps.membership,
+      pool,
+      signer: this.deps.signer,
+      verifier: this.deps.verifier,
+      ingressAuth: this.deps.ingressAuth,
+      nowUs: this.env.now(),
+      ingressCandidates: () => ingressPool.values(),
+      ingressAlreadyFinalized: (id) => routing.ingressStatus(id) !== undefined,
+      stateHashAt: (h) => routing.stateHashAt(h),
+      lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
+    };
+  }
+
+  private step(): void {
+    assert(!this.stepping, "re-entrant replica step");
+    this.stepping = true;
+    try {
+      for (let round = 0; round < 256; round++) {
+        const ctx = this.context();
+        const changes = this.behaviour.rewriteChanges(onStateChange(ctx), ctx);
+        if (changes.length === 0) break;
+        this.apply(changes);
+        this.deliverBatches();
+      }
+      this.deliverBatches();
+      this.armWakeTimer();
+    } finally {
+      this.stepping = false;
+    }
+    this.flush();
+  }
+
+  private apply(changes: readonly Change[]): void {
+    const now = this.env.now();
+    for (const change of changes) {
+      switch (change.kind) {
+        case "add":
+          if (this.pool.hasValidated(change.artifact.id)) break;
+          this.pool.addValidated(change.artifact, now);
+          this.traceArtifact("add", change.artifact);
+          this.gossip(change.artifact, true);
+          break;
+        case "validated":
+          this.pool.addValidated(change.artifact, now);
+          this.traceArtifact("validated", change.artifact);
+          if (RELAYED.has(change.artifact.type)) this.gossip(change.artifact, false);
+          break;
+        case "invalid":
+          this.pool.removeUnvalidated(change.artifact.id);
+          this.env.trace({ kind: "artifact.invalid", detail: { type: change.artifact.type, height: artifactHeight(change.artifact), reason: change.reason } });
+          break;
+      }
+    }
+  }
+
+  private traceArtifact(how: string, artifact: ConsensusArtifact): void {
+    this.env.trace({ kind: `${artifact.type}.${how}`, detail: { height: artifactHeight(artifact), id: artifact.id.slice(0, 24) } });
+  }
+
+  /** Delivers finalized batches in height order, walking the finalized chain back from its tip. */
+  private deliverBatches(): void {
+    const expected = this.routing.expectedBatchHeight();
+    const tip = this.pool.finalizedHeight;
+    if (expected > tip) return;
+    const chain = this.chainSince(expected, tip);
+    if (chain.length === 0) return;
+    for (const block of chain) {
+      this.routing.deliverBatch({
+        height: block.height,
+        timeNs: BigInt(block.context.timeUs) * 1000n,
+        randomness: domainHash("ic-batch-randomness", block.hash),
+        ingress: block.ingress,
+        requiresFullStateHash: block.isSummary,
+      });
+      this.forgetIngress(block);
+      const stateHash = this.routing.stateHashAt(block.height);
+      assert(stateHash !== undefined, `no state hash after executing height ${block.height}`);
+      this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
+      this.deps.observer.onBatchDelivered(this.id, block, stateHash, this.env.now());
+    }
+    this.purge();
+  }
+
+  /** Finalized blocks from `from` to `to` in ascending order, or [] if the chain has a gap. */
+  private chainSince(from: Height, to: Height): Block[] {
+    const chain: Block[] = [];
+    let block = this.pool.finalizedBlock(to);
+    while (block !== undefined && block.height >= from) {
+      chain.push(block);
+      if (block.height === from) break;
+      block = this.pool.blocks.get(block.parent);
+    }
+    const last = chain[chain.length - 1];
+    return last?.height === from ? chain.reverse() : [];
+  }
+
+  private chainReaches(from: Height): boolean {
+    return this.chainSince(from, this.pool.finalizedHeight).length > 0;
+  }
+
+  private forgetIngress(block: Block): void {
+    for (const message of block.ingress) this.ingressPool.delete(message.id);
+  }
+
+  private purgeExpiredIngress(): void {
+    const now = this.env.now();
+    for (const [id, message] of this.ingressPool) if (message.expiryUs < now) this.ingressPool.delete(id);
+  }
+
+  private purge(): void {
+    const cupHeight = this.pool.latestCup.content.height;
+    const bound = height(Math.max(0, Math.min(cupHeight, this.deliveredHeight) - MINIMUM_CHAIN_LENGTH));
+    this.pool.purge(height(Math.min(this.pool.finalizedHeight, this.deliveredHeight)), bound);
+  }
+
+  private armWakeTimer(): void {
+    const ctx = this.context();
+    const candidates = [blockMakerReadyAtUs(ctx), notaryReadyAtUs(ctx), this.earliestWaitingProposalUs(ctx)]
+      .filter((t): t is TimeUs => t !== undefined && t > ctx.nowUs);
+    if (candidates.length === 0) return;
+    const at = Math.min(...candidates) as TimeUs;
+    if (this.wakeTimer !== undefined) {
+      if (this.wakeTimer.at <= at) return;
+      this.env.cancelTimer(this.wakeTimer.handle);
+    }
+    this.wakeTimer = { handle: this.env.setTimer(at, "wake"), at };
+  }
+
+  /** A proposal waiting for its rank delay becomes valid at a known time: wake up then. */
+  private earliestWaitingProposalUs(ctx: ConsensusContext): TimeUs | undefined {
+    let earliest: number | undefined;
+    for (const artifact of this.pool.unvalidated.values()) {
+      if (artifact.type !== "proposal") continue;
+      const start = this.pool.roundStartUs(artifact.block.height);
+      if (start === undefined || validate(ctx, artifact).kind !== "wait") continue;
+      const at = start + artifact.block.rank * this.deps.config.unitDelayMs * 1000;
+      if (at > ctx.nowUs) earliest = earliest === undefined ? at : Math.min(earliest, at);
+    }
+    return earliest as TimeUs | undefined;
+  }
+
+  // ---- sending ----------------------------------------------------------------------------------
+
+  private gossip(artifact: ConsensusArtifact, own: boolean): void {
+    const item: WireItem =
+      artifact.sizeBytes < PUSH_THRESHOLD_BYTES || !own && artifact.type !== "proposal"
+        ? { kind: "artifact", artifact }
+        : { kind: "advert", id: artifact.id, type: artifact.type, height: artifactHeight(artifact), sizeBytes: artifact.sizeBytes };
+    this.broadcast(item);
+  }
+
+  private broadcast(item: WireItem): void {
+    for (let peer = 0; peer < this.deps.membership.n; peer++) {
+      if (peer !== this.id) this.sendTo(replicaId(peer), item);
+    }
+  }
+
+  private sendTo(to: ReplicaId, item: WireItem): void {
+    const items = this.behaviour === HONEST ? [item] : this.behaviour.filterOutgoing(to, item, this.context());
+    if (items.length === 0) return;
+    const queue = this.outbox.get(to);
+    if (queue === undefined) this.outbox.set(to, [...items]);
+    else queue.push(...items);
+  }
+
+  private flush(): void {
+    if (this.stepping) return;
+    const peers = [...this.outbox.keys()].sort((a, b) => a - b);
+    for (const peer of peers) {
+      const items = this.outbox.get(peer) ?? [];
+      let sizeBytes = BUNDLE_OVERHEAD_BYTES;
+      for (const item of items) sizeBytes += wireItemSize(item);
+      this.env.send(peer, { items, sizeBytes });
+    }
+    this.outbox.clear();
+  }
+}
+
+/** Artifacts a replica passes on after validating them (shares and aggregates are not relayed). */
+const RELAYED: ReadonlySet<string> = new Set(["proposal", "equivocation-proof", "cup"]);

@@ -1,0 +1,228 @@
+// One simulated subnet: n replicas, each with its own Env (virtual clock, simulated network,
+// PRNG stream, disk, trace), the sim crypto keys and a genesis catch-up package. The harness
+// drives it through `run`, `crash`, `restart` and `submitIngress`; replicas never see the harness.
+import { assert } from "../assert.ts";
+import {
+  beacon,
+  catchUpPackage,
+  makeBlock,
+  signedBeacon,
+  signedCup,
+  type CatchUpPackage,
+} from "../consensus/artifacts.ts";
+import { checkConsensusConfig, type ConsensusConfig } from "../consensus/config.ts";
+import { simIngressAuth, type IngressAuth, type IngressMessage } from "../consensus/ingress.ts";
+import { Membership } from "../consensus/membership.ts";
+import { domainHash } from "../crypto/hash.ts";
+import type { Signature, SubnetKeys } from "../crypto/interfaces.ts";
+import { simSubnetKeys } from "../crypto/sim-backend.ts";
+import type { Bundle } from "../p2p/messages.ts";
+import { wireItemLabel } from "../p2p/messages.ts";
+import { SimDisk } from "../sim/disk.ts";
+import type { Env, TimerHandle, TraceEvent } from "../sim/env.ts";
+import { EventLoop, type EventHandle } from "../sim/event-loop.ts";
+import { SimNetwork, type NetworkConfig } from "../sim/network.ts";
+import type { Rng } from "../sim/rng.ts";
+import type { Trace } from "../sim/trace.ts";
+import { faultsTolerated, height, replicaId, timeUs, type HashHex, type ReplicaId, type TimeUs } from "../types.ts";
+import { HONEST, type BehaviourEnv, type ReplicaBehaviour } from "./behaviour.ts";
+import { KvStateMachine } from "./kv-state-machine.ts";
+import { Replica, type IngressSubmitResult, type ReplicaObserver } from "./replica.ts";
+
+export interface SubnetOptions {
+  readonly n: number;
+  readonly consensus: ConsensusConfig;
+  readonly network: NetworkConfig;
+  readonly rng: Rng;
+  readonly trace: Trace;
+  readonly observer: ReplicaObserver;
+  readonly behaviourOf?: (id: ReplicaId, env: BehaviourEnv) => ReplicaBehaviour | undefined;
+  /** Runs with the replica's kv state machine before its first batch (fault hooks). */
+  readonly configureStateMachine?: (id: ReplicaId, machine: KvStateMachine) => void;
+  /** Extra processing delay for messages to a replica, in µs (a slow machine). */
+  readonly processingDelayUs?: (id: ReplicaId, nowUs: TimeUs) => number;
+}
+
+export type SubmitResult = IngressSubmitResult | { readonly accepted: false; readonly reason: "replica-down" };
+
+export class SimSubnet {
+  readonly loop = new EventLoop();
+  readonly network: SimNetwork<Bundle>;
+  readonly membership: Membership;
+  readonly keys: SubnetKeys;
+  readonly ingressAuth: IngressAuth;
+  readonly genesis: CatchUpPackage;
+  private readonly replicas: (Replica | undefined)[];
+  private readonly disks: SimDisk[];
+  private readonly incarnations: number[];
+  private readonly netRng: Rng;
+
+  constructor(private readonly options: SubnetOptions) {
+    checkConsensusConfig(options.consensus);
+    assert(options.n >= 1 && options.network.regions.length === options.n, "one region per replica");
+    this.membership = new Membership(options.n, faultsTolerated(options.n));
+    this.keys = simSubnetKeys(options.n, options.rng.fork("crypto"));
+    this.ingressAuth = simIngressAuth(options.rng.fork("users").nextU32().toString(16));
+    this.genesis = makeGenesis(this.keys, options.n);
+    this.netRng = options.rng.fork("net");
+    this.network = new SimNetwork<Bundle>(this.loop, this.netRng, options.network, (from, to, bundle) => this.deliver(from, to, bundle), (kind, from, to, why) =>
+      options.trace.record(this.loop.now(), -1, { kind, detail: { from, to, why } }),
+    );
+    this.replicas = new Array<Replica | undefined>(options.n).fill(undefined);
+    this.disks = Array.from({ length: options.n }, () => new SimDisk());
+    this.incarnations = new Array<number>(options.n).fill(0);
+  }
+
+  get n(): number {
+    return this.options.n;
+  }
+
+  start(): void {
+    for (let i = 0; i < this.n; i++) this.boot(replicaId(i));
+  }
+
+  replica(id: ReplicaId): Replica | undefined {
+    return this.replicas[id];
+  }
+
+  isUp(id: ReplicaId): boolean {
+    return this.replicas[id] !== undefined;
+  }
+
+  run(untilUs: TimeUs, shouldStop?: () => boolean): boolean {
+    return this.loop.runUntil(untilUs, shouldStop);
+  }
+
+  crash(id: ReplicaId): void {
+    if (this.replicas[id] === undefined) return;
+    this.replicas[id] = undefined;
+    this.incarnations[id] = (this.incarnations[id] ?? 0) + 1;
+    this.options.trace.record(this.loop.now(), id, { kind: "replica.crash" });
+  }
+
+  restart(id: ReplicaId): void {
+    if (this.replicas[id] !== undefined) return;
+    this.boot(id);
+  }
+
+  submitIngress(to: ReplicaId, message: IngressMessage): SubmitResult {
+    const replica = this.replicas[to];
+    if (replica === undefined) return { accepted: false, reason: "replica-down" };
+    const result = replica.onIngress(message);
+    this.options.trace.record(this.loop.now(), to, {
+      kind: "ingress.submit",
+      detail: { id: message.id.slice(0, 16), result: result.accepted ? "accepted" : result.reason },
+    });
+    return result;
+  }
+
+  private boot(id: ReplicaId): void {
+    const incarnation = this.incarnations[id] ?? 0;
+    const env = this.makeEnv(id, incarnation);
+    const behaviour = this.options.behaviourOf?.(id, {
+      self: id,
+      n: this.n,
+      signer: this.keys.signerFor(id),
+      now: () => this.loop.now(),
+      log: (event) => this.options.trace.record(this.loop.now(), id, { ...event, malicious: true }),
+    }) ?? HONEST;
+    const disk = this.disks[id] as SimDisk;
+    const replica = new Replica({
+      env,
+      config: this.options.consensus,
+      membership: this.membership,
+      signer: this.keys.signerFor(id),
+      verifier: this.keys.verifier,
+      ingressAuth: this.ingressAuth,
+      genesis: this.genesis,
+      observer: this.options.observer,
+      behaviour,
+      makeStateMachine: () => {
+        const machine = KvStateMachine.fromDisk(disk);
+        if (behaviour.corruptor !== undefined) machine.corruptor = behaviour.corruptor;
+        this.options.configureStateMachine?.(id, machine);
+        return machine;
+      },
+    });
+    this.replicas[id] = replica;
+    replica.start();
+  }
+
+  private makeEnv(id: ReplicaId, incarnation: number): Env<Bundle> {
+    const loop = this.loop;
+    const trace = this.options.trace;
+    const live = (): boolean => this.incarnations[id] === incarnation && this.replicas[id] !== undefined;
+    const handles = new Map<number, EventHandle>();
+    let nextTimer = 0;
+    return {
+      self: id,
+      now: () => loop.now(),
+      send: (to, bundle) => {
+        if (live()) this.network.send(id, to, bundle);
+      },
+      setTimer: (at, tag): TimerHandle => {
+        const timer = { id: nextTimer++ };
+        const handle = loop.schedule(at, () => {
+          handles.delete(timer.id);
+          const replica = this.replicas[id];
+          if (!live() || replica === undefined) return;
+          trace.record(loop.now(), id, { kind: "timer", detail: { tag } });
+          replica.onTimer(tag);
+        });
+        handles.set(timer.id, handle);
+        return timer;
+      },
+      cancelTimer: (timer) => {
+        const handle = handles.get(timer.id);
+        if (handle !== undefined) loop.cancel(handle);
+        handles.delete(timer.id);
+      },
+      rng: this.options.rng.fork(`replica/${id}/incarnation/${incarnation}`),
+      disk: this.disks[id] as SimDisk,
+      trace: (event: TraceEvent) => trace.record(loop.now(), id, event),
+    };
+  }
+
+  private deliver(from: ReplicaId, to: ReplicaId, bundle: Bundle): void {
+    const delayUs = this.options.processingDelayUs?.(to, this.loop.now()) ?? 0;
+    if (delayUs > 0) {
+      this.loop.after(delayUs, () => this.handOver(from, to, bundle));
+      return;
+    }
+    this.handOver(from, to, bundle);
+  }
+
+  private handOver(from: ReplicaId, to: ReplicaId, bundle: Bundle): void {
+    const replica = this.replicas[to];
+    if (replica === undefined) return;
+    this.options.trace.record(this.loop.now(), to, {
+      kind: "deliver",
+      detail: { from, items: bundle.items.length, bytes: bundle.sizeBytes, first: bundle.items[0] === undefined ? "" : wireItemLabel(bundle.items[0]) },
+    });
+    replica.onMessage(from, bundle);
+  }
+}
+
+/** Genesis: a summary block at height 0, its beacon and a CUP, signed by the whole subnet. */
+function makeGenesis(keys: SubnetKeys, n: number): CatchUpPackage {
+  const genesisBlock = makeBlock({
+    parent: domainHash("ic-genesis", "parent") as HashHex,
+    height: height(0),
+    rank: 0,
+    maker: replicaId(0),
+    context: { timeUs: timeUs(0) },
+    isSummary: true,
+    ingress: [],
+  });
+  const parent = domainHash("ic-genesis", "beacon") as HashHex;
+  const all = (sign: (i: ReplicaId) => Signature): Map<ReplicaId, Signature> =>
+    new Map(Array.from({ length: n }, (_, i) => [replicaId(i), sign(replicaId(i))] as const));
+  const beaconMessage = signedBeacon(height(0), parent);
+  const beaconSignature = keys.verifier.combineThreshold("low", beaconMessage, all((i) => keys.signerFor(i).signThresholdShare("low", beaconMessage)));
+  assert(beaconSignature !== undefined, "genesis beacon");
+  const content = { height: height(0), block: genesisBlock, beacon: beacon(height(0), parent, beaconSignature), stateHash: domainHash("ic-genesis", "state") as HashHex };
+  const cupMessage = signedCup(content);
+  const cupSignature = keys.verifier.combineThreshold("high", cupMessage, all((i) => keys.signerFor(i).signThresholdShare("high", cupMessage)));
+  assert(cupSignature !== undefined, "genesis CUP");
+  return catchUpPackage(content, cupSignature);
+}

@@ -1,0 +1,36 @@
+// Exit codes by verdict class, so CI can tell a fork from a stall from a broken harness.
+import type { VerdictText } from "../checks/checks.ts";
+
+export const EXIT = {
+  pass: 0,
+  usage: 2,
+  harnessError: 3,
+  safety: 10,
+  stateDivergence: 11,
+  validity: 12,
+  liveness: 13,
+} as const;
+
+export function exitCodeOf(verdict: VerdictText): number {
+  switch (verdict) {
+    case "pass":
+      return EXIT.pass;
+    case "safety":
+      return EXIT.safety;
+    case "state-divergence":
+      return EXIT.stateDivergence;
+    case "validity":
+      return EXIT.validity;
+    case "liveness":
+      return EXIT.liveness;
+  }
+}
+
+export const EXIT_CODE_HELP = `Exit codes:
+  0   pass: every check held
+  2   usage error (bad option, missing or invalid scenario)
+  3   harness error (a bug in subnetlab itself, e.g. a failed assertion)
+  10  safety violated (two honest replicas finalized different blocks)
+  11  state divergence (a replica's state hash differs from the others')
+  12  validity violated (invalid or duplicate ingress finalized)
+  13  liveness violated (no progress or ingress not finalized after the last heal)`;

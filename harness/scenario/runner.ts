@@ -1,0 +1,179 @@
+// Runs one scenario with one seed: builds the subnet, installs workload and faults on the event
+// loop, runs virtual time to the end (reporting progress), checks the properties and returns the
+// report. Pure with respect to its inputs: the same scenario and seed give the same trace digest.
+import { runChecks, verdictOf, type CheckResult, type VerdictText, type Violation } from "../checks/checks.ts";
+import { RunRecorder } from "../checks/observations.ts";
+import { compileFaults } from "../faults/schedule.ts";
+import { SimSubnet } from "../replica/subnet.ts";
+import { Rng } from "../sim/rng.ts";
+import { Trace, type TraceSink } from "../sim/trace.ts";
+import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type TimeUs } from "../types.ts";
+import { consensusConfigOf, networkConfigOf, checkScenario, type Scenario } from "./scenario.ts";
+import { Workload } from "./workload.ts";
+
+export interface RunOptions {
+  readonly seed: number;
+  readonly traceSink?: TraceSink;
+  /** Called about every `progressEveryS` simulated seconds. */
+  readonly onProgress?: (simulatedS: number, totalS: number, events: number) => void;
+  readonly progressEveryS?: number;
+}
+
+export interface ReplicaSummary {
+  readonly replica: string;
+  readonly role: "honest" | "byzantine" | "crashed";
+  readonly finalizedHeight: number;
+  readonly deliveredHeight: number;
+  readonly stateHash: string;
+}
+
+export interface RunReport {
+  readonly scenario: string;
+  readonly description: string;
+  readonly seed: number;
+  readonly n: number;
+  readonly f: number;
+  readonly durationS: number;
+  readonly verdict: VerdictText;
+  readonly expected?: Scenario["expect"];
+  /** True when the verdict (and named replicas) match the scenario's expectation. */
+  readonly asExpected: boolean;
+  readonly traceDigest: string;
+  readonly traceEvents: number;
+  readonly maliciousEvents: number;
+  readonly replicas: readonly ReplicaSummary[];
+  readonly violations: readonly Violation[];
+  readonly livenessChecked: boolean;
+  readonly notes: readonly string[];
+  readonly ingress: { readonly submitted: number; readonly valid: number; readonly finalized: number; readonly latencyMsP50: number | null; readonly latencyMsP99: number | null };
+  readonly network: { readonly sent: number; readonly delivered: number; readonly dropped: number; readonly duplicated: number; readonly bytesSent: number };
+  readonly eventCounts: Record<string, number>;
+  readonly faults: Scenario["faults"];
+  /** Per replica: [simulated ms, height] samples of delivered height, for charts. */
+  readonly progress: readonly (readonly (readonly [number, number])[])[];
+}
+
+export function runScenario(scenario: Scenario, options: RunOptions): RunReport {
+  checkScenario(scenario);
+  const root = Rng.fromSeed(options.seed);
+  const faults = compileFaults(scenario.faults ?? [], scenario.n);
+  const trace = new Trace(options.traceSink);
+  const recorder = new RunRecorder(scenario.n, faults.byzantine);
+  const subnet = new SimSubnet({
+    n: scenario.n,
+    consensus: consensusConfigOf(scenario),
+    network: networkConfigOf(scenario),
+    rng: root.fork("subnet"),
+    trace,
+    observer: recorder,
+    behaviourOf: (id, env) => faults.behaviourOf(id, env),
+    processingDelayUs: (id, now) => faults.processingDelayUs(id, now),
+  });
+  const workload = new Workload(
+    scenario.workload ?? { ratePerSec: 0 },
+    root.fork("workload"),
+    subnet.ingressAuth,
+    scenario.n,
+    (to, message) => subnet.submitIngress(to, message),
+    (id) => recorder.isFinalized(id),
+    trace,
+  );
+  faults.schedule(subnet, trace);
+  if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(subnet.loop, scenario.durationS);
+  subnet.start();
+  const endUs = secondsToUs(scenario.durationS);
+  const stepUs = secondsToUs(options.progressEveryS ?? 5);
+  for (let t = Math.min(stepUs, endUs); ; t = Math.min(t + stepUs, endUs)) {
+    subnet.run(t as TimeUs);
+    options.onProgress?.(t / 1e6, scenario.durationS, subnet.loop.executed);
+    if (t >= endUs) break;
+  }
+  for (let i = 0; i < scenario.n; i++) {
+    const r = subnet.replica(replicaId(i));
+    trace.record(subnet.loop.now(), i, { kind: "final", detail: { finalized: r?.finalizedHeight ?? -1, delivered: r?.deliveredHeight ?? -1 } });
+  }
+  const submitTimes = new Map<HashHex, number>();
+  for (const [id, s] of workload.submitted) submitTimes.set(id, s.firstSubmitUs);
+  const checks = runChecks({
+    recorder,
+    byzantine: faults.byzantine,
+    permanentlyDown: faults.permanentlyDown,
+    validIngress: workload.validIds(),
+    submitTimes,
+    healUs: faults.lastHealUs,
+    endUs,
+    livenessBoundUs: secondsToUs(scenario.livenessBoundS ?? 30),
+  });
+  return buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults);
+}
+
+function buildReport(
+  scenario: Scenario,
+  seed: number,
+  subnet: SimSubnet,
+  recorder: RunRecorder,
+  workload: Workload,
+  trace: Trace,
+  checks: CheckResult,
+  faults: ReturnType<typeof compileFaults>,
+): RunReport {
+  const verdict = verdictOf(checks.violations);
+  const replicas: ReplicaSummary[] = [];
+  for (let i = 0; i < scenario.n; i++) {
+    const id = replicaId(i);
+    const r = subnet.replica(id);
+    const delivered = recorder.finalHeight(id);
+    const last = recorder.delivered[i]?.get(delivered as never);
+    replicas.push({
+      replica: replicaName(id),
+      role: faults.byzantine.has(id) ? "byzantine" : r === undefined ? "crashed" : "honest",
+      finalizedHeight: r?.finalizedHeight ?? delivered,
+      deliveredHeight: delivered,
+      stateHash: last?.stateHash ?? "",
+    });
+  }
+  const latencies: number[] = [];
+  let valid = 0;
+  for (const [id, s] of workload.submitted) {
+    if (!s.valid) continue;
+    valid++;
+    const at = recorder.finalizedIngressAt.get(id);
+    if (at !== undefined) latencies.push((at - s.firstSubmitUs) / 1000);
+  }
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number | null => (latencies.length === 0 ? null : Math.round(latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0));
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    seed,
+    n: scenario.n,
+    f: faultsTolerated(scenario.n),
+    durationS: scenario.durationS,
+    verdict,
+    ...(scenario.expect === undefined ? {} : { expected: scenario.expect }),
+    asExpected: matchesExpectation(scenario, verdict, checks.violations),
+    traceDigest: trace.digest(),
+    traceEvents: trace.length,
+    maliciousEvents: trace.maliciousCount,
+    replicas,
+    violations: checks.violations,
+    livenessChecked: checks.livenessChecked,
+    notes: checks.notes,
+    ingress: { submitted: workload.submitted.size, valid, finalized: latencies.length, latencyMsP50: pct(50), latencyMsP99: pct(99) },
+    network: { ...subnet.network.stats },
+    eventCounts: trace.countsByKind(),
+    faults: scenario.faults ?? [],
+    progress: recorder.progress.map((samples) => samples.map(([t, h]) => [Math.round(t / 1000), h] as const)),
+  };
+}
+
+export function matchesExpectation(scenario: Scenario, verdict: VerdictText, violations: readonly Violation[]): boolean {
+  const expected = scenario.expect ?? { verdict: "pass" as const };
+  if (expected.verdict !== verdict) return false;
+  const wanted = expected.replicas ?? [];
+  if (wanted.length === 0) return true;
+  const named = new Set(violations.filter((v) => v.property === verdict).flatMap((v) => v.replicas));
+  if (!wanted.every((r) => named.has(r))) return false;
+  // A divergence expectation is exact: honest replicas must not be named.
+  return verdict !== "state-divergence" || [...named].every((r) => wanted.includes(r));
+}

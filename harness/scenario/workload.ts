@@ -1,0 +1,131 @@
+// The ingress client: submits signed messages at a steady rate to random replicas (as a boundary
+// node would), resubmits a message that has not been finalized after a while to another replica
+// (as the agent does after a timeout), and mixes in invalid messages that replicas must refuse.
+import { MAX_INGRESS_BYTES_PER_MESSAGE, MAX_INGRESS_TTL_US } from "../consensus/config.ts";
+import { ingressId, type IngressAuth, type IngressMessage } from "../consensus/ingress.ts";
+import type { EventLoop } from "../sim/event-loop.ts";
+import { percent, type Rng } from "../sim/rng.ts";
+import type { Trace } from "../sim/trace.ts";
+import { replicaId, secondsToUs, timeUs, type HashHex, type ReplicaId, type TimeUs } from "../types.ts";
+import type { SubmitResult } from "../replica/subnet.ts";
+
+export interface WorkloadSpec {
+  /** Messages per simulated second. */
+  readonly ratePerSec: number;
+  readonly startS?: number;
+  /** Stop submitting at this time (default: 30 s before the end, so liveness can be judged). */
+  readonly stopS?: number;
+  /** Payload bytes a message stands for. */
+  readonly payloadBytes?: number;
+  /** Distinct keys written. */
+  readonly keySpace?: number;
+  /** Share of messages that are invalid (bad signature, expired, oversized), in percent. */
+  readonly invalidPercent?: number;
+  readonly resubmitAfterS?: number;
+}
+
+export interface SubmittedMessage {
+  readonly message: IngressMessage;
+  readonly valid: boolean;
+  readonly firstSubmitUs: TimeUs;
+}
+
+const TICK_US = 10_000;
+
+export class Workload {
+  readonly submitted = new Map<HashHex, SubmittedMessage>();
+  private readonly retryQueue: { id: HashHex; at: number; attempts: number }[] = [];
+  private retryHead = 0;
+  private nonce = 0;
+  private credit = 0;
+  rejectedAtSubmit = 0;
+
+  constructor(
+    private readonly spec: WorkloadSpec,
+    private readonly rng: Rng,
+    private readonly auth: IngressAuth,
+    private readonly n: number,
+    private readonly submit: (to: ReplicaId, message: IngressMessage) => SubmitResult,
+    private readonly isFinalized: (id: HashHex) => boolean,
+    private readonly trace: Trace,
+  ) {}
+
+  /** Schedules the client's ticks on the loop. */
+  install(loop: EventLoop, durationS: number): void {
+    const startUs = secondsToUs(this.spec.startS ?? 1);
+    const stopUs = secondsToUs(this.spec.stopS ?? Math.max(0, durationS - 30));
+    const tick = (): void => {
+      const now = loop.now();
+      if (now < stopUs) this.generate(now);
+      this.resubmitStale(now);
+      if (now + TICK_US <= secondsToUs(durationS)) loop.after(TICK_US, tick);
+    };
+    loop.schedule(startUs, tick);
+  }
+
+  validIds(): Set<HashHex> {
+    const ids = new Set<HashHex>();
+    for (const [id, s] of this.submitted) if (s.valid) ids.add(id);
+    return ids;
+  }
+
+  private generate(now: TimeUs): void {
+    this.credit += this.spec.ratePerSec * TICK_US;
+    while (this.credit >= 1_000_000) {
+      this.credit -= 1_000_000;
+      this.submitNew(now);
+    }
+  }
+
+  private submitNew(now: TimeUs): void {
+    const invalidKind = this.rng.chance(percent(this.spec.invalidPercent ?? 0)) ? this.rng.between(0, 2) : -1;
+    const nonce = this.nonce++;
+    const sender = `user${nonce % 16}`;
+    const key = `k${this.rng.below(this.spec.keySpace ?? 1000)}`;
+    const body = `put ${key} v${nonce}`;
+    const sizeBytes = invalidKind === 2 ? MAX_INGRESS_BYTES_PER_MESSAGE + 1 : (this.spec.payloadBytes ?? 256);
+    const expiryUs = timeUs(invalidKind === 1 ? Math.max(0, now - 1) : now + MAX_INGRESS_TTL_US - 60_000_000);
+    const id = ingressId(sender, nonce, body, sizeBytes, expiryUs);
+    const signature = invalidKind === 0 ? "not-a-signature" : this.auth.sign(sender, id);
+    const message: IngressMessage = { id, sender, nonce, body, sizeBytes, expiryUs, signature };
+    this.submitted.set(id, { message, valid: invalidKind === -1, firstSubmitUs: now });
+    this.sendSomewhere(message, now);
+    if (invalidKind === -1) this.retryQueue.push({ id, at: now + this.resubmitAfterUs(), attempts: 1 });
+  }
+
+  private resubmitAfterUs(): number {
+    return secondsToUs(this.spec.resubmitAfterS ?? 10);
+  }
+
+  private resubmitStale(now: TimeUs): void {
+    while (this.retryHead < this.retryQueue.length) {
+      const entry = this.retryQueue[this.retryHead];
+      if (entry === undefined || entry.at > now) break;
+      this.retryHead++;
+      if (this.isFinalized(entry.id)) continue;
+      const s = this.submitted.get(entry.id);
+      if (s === undefined || s.message.expiryUs < now) continue;
+      this.trace.record(now, -1, { kind: "workload.resubmit", detail: { id: entry.id.slice(0, 16), attempt: entry.attempts + 1 } });
+      this.sendSomewhere(s.message, now);
+      this.retryQueue.push({ id: entry.id, at: now + this.resubmitAfterUs(), attempts: entry.attempts + 1 });
+    }
+    if (this.retryHead > 4096) {
+      this.retryQueue.splice(0, this.retryHead);
+      this.retryHead = 0;
+    }
+  }
+
+  /** Tries replicas in a random order until one is up (a boundary node routes around dead ones). */
+  private sendSomewhere(message: IngressMessage, now: TimeUs): void {
+    const first = this.rng.below(this.n);
+    for (let k = 0; k < this.n; k++) {
+      const result = this.submit(replicaId((first + k) % this.n), message);
+      if (result.accepted) return;
+      if (result.reason !== "replica-down") {
+        this.rejectedAtSubmit++;
+        return;
+      }
+    }
+    this.trace.record(now, -1, { kind: "workload.unavailable", detail: { id: message.id.slice(0, 16) } });
+  }
+}

@@ -1,0 +1,60 @@
+// The run's trace: every delivered message, timer, fault and state hash becomes one line, folded
+// into a rolling SHA-256 digest (DESIGN.md rule 5). Same seed + same scenario + same code ⇒ same
+// digest. Lines can also go to a sink (a file in the CLI) for later inspection; the digest never
+// depends on whether they do.
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import type { TraceEvent } from "./env.ts";
+import type { TimeUs } from "../types.ts";
+
+export interface TraceRecord {
+  readonly index: number;
+  readonly timeUs: TimeUs;
+  /** Replica index, or -1 for the harness (network, fault schedule, workload). */
+  readonly replica: number;
+  readonly kind: string;
+  readonly detail: string;
+  readonly malicious: boolean;
+}
+
+export type TraceSink = (record: TraceRecord, line: string) => void;
+
+export class Trace {
+  private hasher = sha256.create();
+  private count = 0;
+  private readonly kindCounts = new Map<string, number>();
+  maliciousCount = 0;
+
+  constructor(private readonly sink?: TraceSink) {}
+
+  record(timeUs: TimeUs, replica: number, event: TraceEvent): void {
+    const detail = encodeDetail(event.detail);
+    const malicious = event.malicious === true;
+    const line = `${this.count}|${timeUs}|${replica}|${event.kind}|${detail}${malicious ? "|MALICIOUS" : ""}\n`;
+    this.hasher.update(utf8ToBytes(line));
+    if (malicious) this.maliciousCount++;
+    this.kindCounts.set(event.kind, (this.kindCounts.get(event.kind) ?? 0) + 1);
+    this.sink?.({ index: this.count, timeUs, replica, kind: event.kind, detail, malicious }, line);
+    this.count++;
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** Digest of everything recorded so far (the running hash is not disturbed). */
+  digest(): string {
+    return bytesToHex(this.hasher.clone().digest());
+  }
+
+  countsByKind(): Record<string, number> {
+    return Object.fromEntries([...this.kindCounts].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+  }
+}
+
+function encodeDetail(detail: TraceEvent["detail"]): string {
+  if (detail === undefined) return "";
+  let out = "";
+  for (const key of Object.keys(detail)) out += `${out === "" ? "" : ","}${key}=${String(detail[key])}`;
+  return out;
+}

@@ -1,0 +1,37 @@
+// Every shipped scenario must produce the verdict it declares (beyond-f: a fork the safety checker
+// reports; divergent-node: r3 named, nobody else).
+import test from "ava";
+import { readdirSync } from "node:fs";
+import { loadScenario } from "../../harness/scenario/load.ts";
+import { runScenario } from "../../harness/scenario/runner.ts";
+
+const DIR = new URL("../../scenarios/", import.meta.url).pathname;
+const files = readdirSync(DIR).filter((f) => f.endsWith(".ts")).sort();
+
+test("the required scenarios ship", (t) => {
+  for (const name of ["baseline", "equivocating-leader", "lagging-replica", "divergent-node", "crash-restart", "partition-heal", "f-mixed", "f-mixed-13", "beyond-f"]) {
+    t.true(files.includes(`${name}.ts`), name);
+  }
+});
+
+for (const file of files) {
+  test(`scenario ${file} gives its expected verdict`, async (t) => {
+    const { scenario } = await loadScenario(DIR + file);
+    const report = runScenario(scenario, { seed: 1 });
+    t.true(report.asExpected, `${report.verdict}: ${JSON.stringify(report.violations.slice(0, 3))}`);
+    const expected = scenario.expect?.verdict ?? "pass";
+    t.is(report.verdict, expected);
+    if (expected === "pass") t.true(report.livenessChecked, "a passing scenario must run long enough to judge liveness");
+    if (scenario.name === "divergent-node") {
+      t.deepEqual(report.violations.map((v) => v.replicas), [["r3"]]);
+      const honest = report.replicas.filter((r) => r.replica !== "r3");
+      t.is(new Set(honest.map((r) => r.stateHash)).size, 1, "the other replicas agree");
+    }
+    if (scenario.name === "beyond-f") {
+      const fork = report.violations.find((v) => v.property === "safety");
+      t.deepEqual([...(fork?.replicas ?? [])].sort(), ["r2", "r3"]);
+    }
+    if (scenario.name === "crash-restart") t.true((report.eventCounts["state-sync.done"] ?? 0) >= 1, "the long crash needs state sync");
+    if (scenario.name === "equivocating-leader") t.true((report.eventCounts["equivocation-proof.add"] ?? 0) > 0, "equivocation is detected");
+  });
+}
