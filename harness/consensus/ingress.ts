@@ -52,8 +52,26 @@ export function checkIngress(
   if (message.sizeBytes > MAX_INGRESS_BYTES_PER_MESSAGE) return "too-large";
   if (message.expiryUs < nowUs) return "expired";
   if (message.expiryUs > nowUs + MAX_INGRESS_TTL_US) return "expiry-too-far";
+  return checkIngressAuthenticity(message, auth);
+}
+
+// Note [verification cache]: id and signature checks are pure functions of the message, so their
+// result is remembered per message object (as the IC caches signature verification). Replicas in a
+// simulation share message objects; a forged or altered message is a different object and is
+// checked afresh, so the cache never changes an outcome, only how often SHA-256 runs.
+const authenticity = new WeakMap<IngressMessage, WeakMap<IngressAuth, IngressInvalidReason | "ok">>();
+
+function checkIngressAuthenticity(message: IngressMessage, auth: IngressAuth): IngressInvalidReason | undefined {
+  let byAuth = authenticity.get(message);
+  const cached = byAuth?.get(auth);
+  if (cached !== undefined) return cached === "ok" ? undefined : cached;
   const id = ingressId(message.sender, message.nonce, message.body, message.sizeBytes, message.expiryUs);
-  if (id !== message.id) return "bad-id";
-  if (!auth.verify(message.sender, message.id, message.signature)) return "bad-signature";
-  return undefined;
+  const result: IngressInvalidReason | "ok" =
+    id !== message.id ? "bad-id" : auth.verify(message.sender, message.id, message.signature) ? "ok" : "bad-signature";
+  if (byAuth === undefined) {
+    byAuth = new WeakMap();
+    authenticity.set(message, byAuth);
+  }
+  byAuth.set(auth, result);
+  return result === "ok" ? undefined : result;
 }

@@ -190,13 +190,26 @@ export class KvStateMachine implements MessageRouting {
 
 const checkpointKey = (h: Height): string => `checkpoint/${String(h).padStart(10, "0")}`;
 
+// Every replica hashes the same entries; a bounded memo of the pure digest function saves the
+// repeated SHA-256 work (see Note [verification cache] in consensus/ingress.ts).
+const digestMemo = new Map<string, Uint8Array>();
+function memoDigest(text: string): Uint8Array {
+  let digest = digestMemo.get(text);
+  if (digest === undefined) {
+    if (digestMemo.size >= 200_000) digestMemo.clear();
+    digest = sha256(utf8ToBytes(text));
+    digestMemo.set(text, digest);
+  }
+  return digest;
+}
+
 function entryDigest(key: string, value: string): Uint8Array {
-  return sha256(utf8ToBytes(`entry|${key.length}|${key}|${value}`));
+  return memoDigest(`entry|${key.length}|${key}|${value}`);
 }
 
 function historyDigest(id: HashHex, status: IngressStatus): Uint8Array {
   const text = status.status === "completed" ? `ok|${status.height}|${status.reply}` : `err|${status.height}|${status.error}`;
-  return sha256(utf8ToBytes(`history|${id}|${text}`));
+  return memoDigest(`history|${id}|${text}`);
 }
 
 function xorInto(acc: Uint8Array, digest: Uint8Array): void {

@@ -134,8 +134,15 @@ export class Replica {
   }
 
   onMessage(from: ReplicaId, bundle: Bundle): void {
-    for (const item of bundle.items) this.receive(from, item);
-    this.step();
+    let consensusInput = false;
+    for (const item of bundle.items) {
+      this.receive(from, item);
+      if (item.kind !== "ingress") consensusInput = true;
+    }
+    // Ingress alone changes nothing consensus reacts to (block makers read the ingress pool when
+    // their timer fires), so an ingress-only bundle needs no step; replies still go out.
+    if (consensusInput) this.step();
+    else this.flush();
   }
 
   onTimer(tag: string): void {
@@ -312,15 +319,21 @@ export class Replica {
 
   // ---- the step --------------------------------------------------------------------------------------
 
+  /** One context object per replica, its clock refreshed on each use (it is built very often). */
+  private cachedContext: (ConsensusContext & { nowUs: TimeUs }) | undefined;
+
   private context(): ConsensusContext {
+    if (this.cachedContext !== undefined) {
+      this.cachedContext.nowUs = this.env.now();
+      return this.cachedContext;
+    }
     const routing = this.routing;
-    const pool = this.pool;
     const ingressPool = this.ingressPool;
-    return {
+    this.cachedContext = {
       self: this.id,
       config: this.deps.config,
       membership: this.deps.membership,
-      pool,
+      pool: this.pool,
       signer: this.deps.signer,
       verifier: this.deps.verifier,
       ingressAuth: this.deps.ingressAuth,
@@ -330,6 +343,7 @@ export class Replica {
       stateHashAt: (h) => routing.stateHashAt(h),
       lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
     };
+    return this.cachedContext;
   }
 
   private step(): void {

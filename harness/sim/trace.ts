@@ -1,9 +1,9 @@
 // The run's trace: every delivered message, timer, fault and state hash becomes one line, folded
 // into a rolling SHA-256 digest (DESIGN.md rule 5). Same seed + same scenario + same code ⇒ same
 // digest. Lines can also go to a sink (a file in the CLI) for later inspection; the digest never
-// depends on whether they do.
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+// depends on whether they do. The digest uses Node's native SHA-256: the trace is harness
+// bookkeeping, not protocol, and it is hashed at a rate where the native code matters.
+import { createHash, type Hash } from "node:crypto";
 import type { TraceEvent } from "./env.ts";
 import type { TimeUs } from "../types.ts";
 
@@ -20,7 +20,9 @@ export interface TraceRecord {
 export type TraceSink = (record: TraceRecord, line: string) => void;
 
 export class Trace {
-  private hasher = sha256.create();
+  private readonly hasher: Hash = createHash("sha256");
+  /** Lines not yet hashed: hashing 64 KiB chunks is much cheaper than one update per line. */
+  private pending = "";
   private count = 0;
   private readonly kindCounts = new Map<string, number>();
   maliciousCount = 0;
@@ -31,7 +33,8 @@ export class Trace {
     const detail = encodeDetail(event.detail);
     const malicious = event.malicious === true;
     const line = `${this.count}|${timeUs}|${replica}|${event.kind}|${detail}${malicious ? "|MALICIOUS" : ""}\n`;
-    this.hasher.update(utf8ToBytes(line));
+    this.pending += line;
+    if (this.pending.length >= 65_536) this.flushPending();
     if (malicious) this.maliciousCount++;
     this.kindCounts.set(event.kind, (this.kindCounts.get(event.kind) ?? 0) + 1);
     this.sink?.({ index: this.count, timeUs, replica, kind: event.kind, detail, malicious }, line);
@@ -44,7 +47,14 @@ export class Trace {
 
   /** Digest of everything recorded so far (the running hash is not disturbed). */
   digest(): string {
-    return bytesToHex(this.hasher.clone().digest());
+    this.flushPending();
+    return this.hasher.copy().digest("hex");
+  }
+
+  private flushPending(): void {
+    if (this.pending.length === 0) return;
+    this.hasher.update(this.pending, "utf8");
+    this.pending = "";
   }
 
   countsByKind(): Record<string, number> {

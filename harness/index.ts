@@ -1,0 +1,9 @@
+// Public entry point of the subnetlab package.
+export { defineScenario, type Scenario, type Expectation } from "./scenario/scenario.ts";
+export { runScenario, type RunReport, type RunOptions } from "./scenario/runner.ts";
+export { loadScenario } from "./scenario/load.ts";
+export type { FaultSpec, FaultKind } from "./faults/spec.ts";
+export type { Violation, VerdictText } from "./checks/checks.ts";
+export { EXIT, exitCodeOf } from "./report/exit-codes.ts";
+export { SimSubnet } from "./replica/subnet.ts";
+export { Rng } from "./sim/rng.ts";
