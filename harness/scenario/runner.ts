@@ -7,7 +7,7 @@ import { compileFaults } from "../faults/schedule.ts";
 import { SimSubnet } from "../replica/subnet.ts";
 import { Rng } from "../sim/rng.ts";
 import { Trace, type TraceSink } from "../sim/trace.ts";
-import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type TimeUs } from "../types.ts";
+import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type Height, type TimeUs } from "../types.ts";
 import { consensusConfigOf, networkConfigOf, checkScenario, type Scenario } from "./scenario.ts";
 import { Workload } from "./workload.ts";
 
@@ -51,6 +51,21 @@ export interface RunReport {
   readonly faults: Scenario["faults"];
   /** Per replica: [simulated ms, height] samples of delivered height, for charts. */
   readonly progress: readonly (readonly (readonly [number, number])[])[];
+  /** Finalized chain as seen by the most advanced honest replica: one row per height. */
+  readonly blocks: readonly BlockRow[];
+  /** Ingress latency (submit → first honest finalization) histogram. */
+  readonly latencyHistogram: readonly { readonly upToMs: number; readonly count: number }[];
+  /** State hashes (16 hex chars) per replica at sampled heights: checkpoints, divergences, the end. */
+  readonly stateHashTable: { readonly heights: readonly number[]; readonly rows: readonly { readonly replica: string; readonly hashes: readonly (string | null)[] }[] };
+}
+
+export interface BlockRow {
+  readonly height: number;
+  readonly timeMs: number;
+  readonly rank: number;
+  readonly maker: string;
+  readonly ingress: number;
+  readonly payloadBytes: number;
 }
 
 export function runScenario(scenario: Scenario, options: RunOptions): RunReport {
@@ -164,7 +179,55 @@ function buildReport(
     eventCounts: trace.countsByKind(),
     faults: scenario.faults ?? [],
     progress: recorder.progress.map((samples) => samples.map(([t, h]) => [Math.round(t / 1000), h] as const)),
+    blocks: blockRows(recorder, faults.byzantine),
+    latencyHistogram: histogram(latencies),
+    stateHashTable: stateHashTable(recorder, checks.violations, scenario),
   };
+}
+
+function blockRows(recorder: RunRecorder, byzantine: ReadonlySet<number>): BlockRow[] {
+  let best = -1;
+  for (let r = 0; r < recorder.n; r++) {
+    if (byzantine.has(r)) continue;
+    if (best < 0 || recorder.finalHeight(replicaId(r)) > recorder.finalHeight(replicaId(best))) best = r;
+  }
+  if (best < 0) return [];
+  const rows = [...(recorder.delivered[best]?.values() ?? [])].map((d) => ({
+    height: d.block.height,
+    timeMs: Math.round(d.block.context.timeUs / 1000),
+    rank: d.block.rank,
+    maker: replicaName(d.block.maker),
+    ingress: d.block.ingress.length,
+    payloadBytes: d.block.payloadBytes,
+  }));
+  return rows.sort((a, b) => a.height - b.height);
+}
+
+const LATENCY_BUCKETS_MS = [250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000, 20_000, 30_000, 60_000, Infinity];
+
+function histogram(sortedLatenciesMs: readonly number[]): { upToMs: number; count: number }[] {
+  const counts = LATENCY_BUCKETS_MS.map((upToMs) => ({ upToMs, count: 0 }));
+  for (const latency of sortedLatenciesMs) {
+    const bucket = counts.find((b) => latency <= b.upToMs);
+    if (bucket !== undefined) bucket.count++;
+  }
+  // JSON has no Infinity: the last bucket is "above the previous one".
+  return counts.map((b) => ({ upToMs: Number.isFinite(b.upToMs) ? b.upToMs : -1, count: b.count }));
+}
+
+function stateHashTable(recorder: RunRecorder, violations: readonly Violation[], scenario: Scenario): RunReport["stateHashTable"] {
+  const interval = consensusConfigOf(scenario).dkgIntervalLength + 1;
+  const top = Math.max(0, ...Array.from({ length: recorder.n }, (_, r) => recorder.finalHeight(replicaId(r))));
+  const wanted = new Set<number>();
+  for (let h = interval; h <= top; h += interval) wanted.add(h);
+  for (const v of violations) if (v.height !== undefined && v.height > 0) wanted.add(v.height);
+  if (top > 0) wanted.add(top);
+  const heights = [...wanted].sort((a, b) => a - b).slice(-24);
+  const rows = Array.from({ length: recorder.n }, (_, r) => ({
+    replica: replicaName(replicaId(r)),
+    hashes: heights.map((h) => recorder.delivered[r]?.get(h as Height)?.stateHash.slice(0, 16) ?? null),
+  }));
+  return { heights, rows };
 }
 
 export function matchesExpectation(scenario: Scenario, verdict: VerdictText, violations: readonly Violation[]): boolean {
