@@ -1,21 +1,27 @@
 // subnetlab command line. The CLI is the one place (with harness/real and harness/report) that may
 // touch the wall clock and the file system; everything it runs underneath is deterministic.
-import { mkdirSync, writeFileSync, createWriteStream, type WriteStream } from "node:fs";
-import { join, relative } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { AssertionError } from "./assert.ts";
 import { FaultSpecError } from "./faults/spec.ts";
 import { EXIT, EXIT_CODE_HELP, exitCodeOf } from "./report/exit-codes.ts";
 import { loadScenario, scenarioFiles, type LoadedScenario } from "./scenario/load.ts";
-import { runScenario, type RunReport } from "./scenario/runner.ts";
+import type { RunReport } from "./scenario/runner.ts";
+import { codeVersion, readRepro, ReproError } from "./replay/repro.ts";
+import { recordRun } from "./replay/record.ts";
+import { describeDifference, replay } from "./replay/replay.ts";
+import { dumpReplica } from "./replay/dump.ts";
+import type { StopPoint } from "./scenario/runner.ts";
+import { parseReplicaName } from "./types.ts";
 import { ScenarioError } from "./scenario/scenario.ts";
-import { writeHtmlReport } from "./report/html.ts";
 
 const HELP = `subnetlab — a deterministic Internet Computer subnet simulator and chaos lab
 
 Usage:
   subnetlab run <scenario.ts> [--seed N] [--out DIR] [--trace] [--quiet]
   subnetlab suite [<scenario.ts | dir>...] [--seed N] [--out DIR] [--quiet]
+  subnetlab replay <repro.json | run dir> [--until POINT] [--dump rN] [--quiet]
   subnetlab --help
 
 Commands:
@@ -25,18 +31,29 @@ Commands:
           scenario's expectation (e.g. beyond-f expects a safety violation). Writes
           DIR/<scenario>/report.{json,html} and DIR/summary.json. Exits 0 when every
           scenario behaved as expected, 1 otherwise.
+  replay  Re-execute a run from its repro bundle and compare trace digests. Exits 0
+          when the digest matches; otherwise names the first differing event (index,
+          virtual time, replica, kind, both versions) and exits 4.
 
 Options:
   --seed N      Seed of the run (integer, default 1). The same seed gives the same
                 trace digest; a different seed gives a different one.
   --out DIR     Output directory (default reports/<scenario>-seed<N> for run,
                 reports/suite for suite).
-  --trace       Also write every trace event to DIR/trace.log (large).
+  --trace       suite: also write every run's trace to DIR/<scenario>/trace.log.gz.
+                (run always writes trace.log.gz unless --no-trace.)
+  --no-trace    run: do not write trace.log.gz (replay then cannot show the
+                original version of a differing event).
+  --until POINT replay: stop at event:N (trace index), height:H (first replica to
+                finalize H) or time:S (virtual seconds); the digest is then only
+                checked up to there.
+  --dump rN     replay: print replica N's chain, pools and state where it stopped.
   --quiet       No progress output.
   -h, --help    This text.
 
 ${EXIT_CODE_HELP}
   1   (suite only) some scenario did not behave as expected
+  4   (replay only) the trace digest differs from the repro's
 `;
 
 class UsageError extends Error {}
@@ -45,7 +62,10 @@ interface Common {
   seed: number;
   out: string | undefined;
   trace: boolean;
+  noTrace: boolean;
   quiet: boolean;
+  until: string | undefined;
+  dump: string | undefined;
 }
 
 function parseCommon(args: string[]): { positionals: string[]; options: Common } {
@@ -56,7 +76,10 @@ function parseCommon(args: string[]): { positionals: string[]; options: Common }
       seed: { type: "string" },
       out: { type: "string" },
       trace: { type: "boolean", default: false },
+      "no-trace": { type: "boolean", default: false },
       quiet: { type: "boolean", default: false },
+      until: { type: "string" },
+      dump: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -68,7 +91,10 @@ function parseCommon(args: string[]): { positionals: string[]; options: Common }
   if (!/^\d+$/.test(seedText) || !Number.isSafeInteger(Number(seedText))) {
     throw new UsageError(`--seed must be a non-negative integer, got ${JSON.stringify(seedText)}`);
   }
-  return { positionals, options: { seed: Number(seedText), out: values.out, trace: values.trace === true, quiet: values.quiet === true } };
+  return {
+    positionals,
+    options: { seed: Number(seedText), out: values.out, trace: values.trace === true, noTrace: values["no-trace"] === true, quiet: values.quiet === true, until: values.until, dump: values.dump },
+  };
 }
 
 function progressPrinter(label: string, quiet: boolean): ((simS: number, totalS: number, events: number) => void) | undefined {
@@ -82,23 +108,17 @@ function progressPrinter(label: string, quiet: boolean): ((simS: number, totalS:
   };
 }
 
-function executeRun(loaded: LoadedScenario, seed: number, outDir: string, trace: boolean, quiet: boolean): RunReport {
-  mkdirSync(outDir, { recursive: true });
-  let traceFile: WriteStream | undefined;
-  if (trace) traceFile = createWriteStream(join(outDir, "trace.log"));
+function executeRun(loaded: LoadedScenario, seed: number, outDir: string, keepTrace: boolean, quiet: boolean): RunReport {
   const progress = progressPrinter(`${loaded.scenario.name} seed=${seed}`, quiet);
-  const report = runScenario(loaded.scenario, {
+  return recordRun({
+    scenario: loaded.scenario,
+    scenarioFile: loaded.path,
+    contentHash: loaded.contentHash,
     seed,
-    ...(traceFile === undefined ? {} : { traceSink: (_record, line) => traceFile?.write(line) }),
+    outDir,
+    keepTrace,
     ...(progress === undefined ? {} : { onProgress: progress }),
-  });
-  traceFile?.end();
-  const scenarioPath = relative(process.cwd(), loaded.path) || loaded.path;
-  const replay = `npx subnetlab run ${scenarioPath} --seed ${seed} --out ${relative(process.cwd(), outDir) || outDir}`;
-  const full = { ...report, scenarioPath, scenarioContentHash: loaded.contentHash, replayCommand: replay };
-  writeFileSync(join(outDir, "report.json"), `${JSON.stringify(full, null, 2)}\n`);
-  writeHtmlReport(join(outDir, "report.html"), full);
-  return report;
+  }).report;
 }
 
 function describe(report: RunReport): string {
@@ -115,8 +135,8 @@ async function commandRun(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("run takes exactly one scenario file (see --help)");
   const loaded = await loadScenario(positionals[0] as string);
   const out = options.out ?? join("reports", `${loaded.scenario.name}-seed${options.seed}`);
-  const report = executeRun(loaded, options.seed, out, options.trace, options.quiet);
-  process.stdout.write(`${describe(report)}\n  report: ${join(out, "report.json")}\n`);
+  const report = executeRun(loaded, options.seed, out, !options.noTrace, options.quiet);
+  process.stdout.write(`${describe(report)}\n  report: ${join(out, "report.html")}\n  replay: npx subnetlab replay ${join(out, "repro.json")}\n`);
   return exitCodeOf(report.verdict);
 }
 
@@ -140,6 +160,47 @@ async function commandSuite(args: string[]): Promise<number> {
   return failures === 0 ? EXIT.pass : 1;
 }
 
+function parseStopPoint(text: string): StopPoint {
+  const match = /^(event|height|time):(\d+(?:\.\d+)?)$/.exec(text);
+  if (match === null) throw new UsageError(`--until takes event:N, height:H or time:S, got ${JSON.stringify(text)}`);
+  const value = Number(match[2]);
+  if (match[1] === "event") return { kind: "event", index: Math.floor(value) };
+  if (match[1] === "height") return { kind: "height", height: Math.floor(value) };
+  return { kind: "time", seconds: value };
+}
+
+async function commandReplay(args: string[]): Promise<number> {
+  const { positionals, options } = parseCommon(args);
+  if (positionals.length !== 1) throw new UsageError("replay takes one repro.json or run directory (see --help)");
+  const { bundle, dir, path } = readRepro(positionals[0] as string);
+  const until = options.until === undefined ? undefined : parseStopPoint(options.until);
+  const dumpId = options.dump === undefined ? undefined : parseReplicaName(options.dump);
+  if (options.dump !== undefined && (dumpId === undefined || dumpId >= bundle.scenario.inline.n)) {
+    throw new UsageError(`--dump takes a replica r0..r${bundle.scenario.inline.n - 1}, got ${JSON.stringify(options.dump)}`);
+  }
+  const current = codeVersion();
+  if (bundle.codeVersion.gitCommit !== undefined && current.gitCommit !== undefined && bundle.codeVersion.gitCommit !== current.gitCommit) {
+    process.stderr.write(`note: the repro was recorded at commit ${bundle.codeVersion.gitCommit.slice(0, 12)}, this is ${current.gitCommit.slice(0, 12)}\n`);
+  }
+  const progress = progressPrinter(`replay ${bundle.scenario.name} seed=${bundle.seed}`, options.quiet);
+  let dump = "";
+  const result = await replay(bundle, dir, {
+    ...(until === undefined ? {} : { until }),
+    ...(progress === undefined ? {} : { onProgress: progress }),
+    ...(dumpId === undefined ? {} : { onFinish: (subnet) => { dump = dumpReplica(subnet, dumpId); } }),
+  });
+  if (dump !== "") process.stdout.write(dump);
+  const label = `${bundle.scenario.name} seed=${bundle.seed}`;
+  if (result.matches) {
+    const scope = until === undefined ? `all ${result.events} events` : `the first ${result.events} events (stopped at ${options.until})`;
+    process.stdout.write(`replay OK: ${label}: trace digest matches over ${scope}${until === undefined ? ` — ${result.digest.slice(0, 16)}` : ""}; verdict ${result.report.verdict}\n`);
+    return EXIT.pass;
+  }
+  process.stdout.write(`replay MISMATCH: ${label} (${path})\n  expected digest ${result.expectedDigest.slice(0, 16)} over ${result.expectedEvents} events\n  replayed digest ${result.digest.slice(0, 16)} over ${result.events} events\n`);
+  if (result.firstDifference !== undefined) process.stdout.write(`${describeDifference(result.firstDifference)}\n`);
+  return EXIT.replayMismatch;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -154,11 +215,13 @@ export async function main(argv: string[]): Promise<number> {
         return await commandRun(rest);
       case "suite":
         return await commandSuite(rest);
+      case "replay":
+        return await commandReplay(rest);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)} (see --help)`);
     }
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ScenarioError || error instanceof FaultSpecError || isParseArgsError(error)) {
+    if (error instanceof UsageError || error instanceof ScenarioError || error instanceof FaultSpecError || error instanceof ReproError || isParseArgsError(error)) {
       process.stderr.write(`subnetlab: ${(error as Error).message}\n`);
       return EXIT.usage;
     }

@@ -5,6 +5,7 @@ export const EXIT = {
   pass: 0,
   usage: 2,
   harnessError: 3,
+  replayMismatch: 4,
   safety: 10,
   stateDivergence: 11,
   validity: 12,

@@ -11,9 +11,21 @@ import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, typ
 import { consensusConfigOf, networkConfigOf, checkScenario, type Scenario } from "./scenario.ts";
 import { Workload } from "./workload.ts";
 
+/** Where to stop a run early (replay --until). */
+export type StopPoint =
+  | { readonly kind: "event"; readonly index: number }
+  | { readonly kind: "height"; readonly height: number }
+  | { readonly kind: "time"; readonly seconds: number };
+
 export interface RunOptions {
   readonly seed: number;
   readonly traceSink?: TraceSink;
+  readonly checkpointEvery?: number;
+  /** Called with the prefix digest every `checkpointEvery` events; return false to stop the run. */
+  readonly onCheckpoint?: (events: number, digest: string) => boolean;
+  readonly until?: StopPoint;
+  /** Sees the subnet after the run (dumps, inspection). */
+  readonly onFinish?: (subnet: SimSubnet) => void;
   /** Called about every `progressEveryS` simulated seconds. */
   readonly onProgress?: (simulatedS: number, totalS: number, events: number) => void;
   readonly progressEveryS?: number;
@@ -57,6 +69,8 @@ export interface RunReport {
   readonly latencyHistogram: readonly { readonly upToMs: number; readonly count: number }[];
   /** State hashes (16 hex chars) per replica at sampled heights: checkpoints, divergences, the end. */
   readonly stateHashTable: { readonly heights: readonly number[]; readonly rows: readonly { readonly replica: string; readonly hashes: readonly (string | null)[] }[] };
+  /** Present when the run stopped before its end (replay --until, or a replay mismatch). */
+  readonly stoppedAt?: { readonly event: number; readonly timeMs: number };
 }
 
 export interface BlockRow {
@@ -72,7 +86,13 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   checkScenario(scenario);
   const root = Rng.fromSeed(options.seed);
   const faults = compileFaults(scenario.faults ?? [], scenario.n);
-  const trace = new Trace(options.traceSink);
+  let halted = false;
+  const trace = new Trace(
+    options.traceSink,
+    options.onCheckpoint === undefined
+      ? undefined
+      : { every: options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, onCheckpoint: (events, digest) => { if (options.onCheckpoint?.(events, digest) === false) halted = true; } },
+  );
   const recorder = new RunRecorder(scenario.n, faults.byzantine);
   const subnet = new SimSubnet({
     n: scenario.n,
@@ -96,16 +116,29 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   faults.schedule(subnet, trace);
   if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(subnet.loop, scenario.durationS);
   subnet.start();
-  const endUs = secondsToUs(scenario.durationS);
+  const until = options.until;
+  const endUs = until?.kind === "time" ? Math.min(secondsToUs(until.seconds), secondsToUs(scenario.durationS)) : secondsToUs(scenario.durationS);
   const stepUs = secondsToUs(options.progressEveryS ?? 5);
+  const stopNow = (): boolean =>
+    halted ||
+    (until?.kind === "event" && trace.length >= until.index) ||
+    (until?.kind === "height" && Array.from({ length: scenario.n }, (_, i) => subnet.replica(replicaId(i))?.finalizedHeight ?? 0).some((h) => h >= until.height));
+  let stoppedEarly = false;
   for (let t = Math.min(stepUs, endUs); ; t = Math.min(t + stepUs, endUs)) {
-    subnet.run(t as TimeUs);
-    options.onProgress?.(t / 1e6, scenario.durationS, subnet.loop.executed);
+    const finished = subnet.run(t as TimeUs, until === undefined && options.onCheckpoint === undefined ? undefined : stopNow);
+    options.onProgress?.(subnet.loop.now() / 1e6, scenario.durationS, subnet.loop.executed);
+    if (!finished) {
+      stoppedEarly = true;
+      break;
+    }
     if (t >= endUs) break;
   }
-  for (let i = 0; i < scenario.n; i++) {
-    const r = subnet.replica(replicaId(i));
-    trace.record(subnet.loop.now(), i, { kind: "final", detail: { finalized: r?.finalizedHeight ?? -1, delivered: r?.deliveredHeight ?? -1 } });
+  options.onFinish?.(subnet);
+  if (!stoppedEarly) {
+    for (let i = 0; i < scenario.n; i++) {
+      const r = subnet.replica(replicaId(i));
+      trace.record(subnet.loop.now(), i, { kind: "final", detail: { finalized: r?.finalizedHeight ?? -1, delivered: r?.deliveredHeight ?? -1 } });
+    }
   }
   const submitTimes = new Map<HashHex, number>();
   for (const [id, s] of workload.submitted) submitTimes.set(id, s.firstSubmitUs);
@@ -116,11 +149,15 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     validIngress: workload.validIds(),
     submitTimes,
     healUs: faults.lastHealUs,
-    endUs,
+    endUs: subnet.loop.now(),
     livenessBoundUs: secondsToUs(scenario.livenessBoundS ?? 30),
   });
-  return buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults);
+  const report = buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults);
+  return stoppedEarly ? { ...report, stoppedAt: { event: trace.length, timeMs: Math.round(subnet.loop.now() / 1000) } } : report;
 }
+
+/** Trace events between two prefix digests in repro bundles (replay bisects within one window). */
+export const DEFAULT_CHECKPOINT_EVERY = 1024;
 
 function buildReport(
   scenario: Scenario,

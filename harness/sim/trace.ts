@@ -27,7 +27,11 @@ export class Trace {
   private readonly kindCounts = new Map<string, number>();
   maliciousCount = 0;
 
-  constructor(private readonly sink?: TraceSink) {}
+  constructor(
+    private readonly sink?: TraceSink,
+    /** Every `every` events the digest of the prefix so far is handed to `onCheckpoint`. */
+    private readonly checkpoints?: { readonly every: number; readonly onCheckpoint: (events: number, digest: string) => void },
+  ) {}
 
   record(timeUs: TimeUs, replica: number, event: TraceEvent): void {
     const detail = encodeDetail(event.detail);
@@ -39,6 +43,9 @@ export class Trace {
     this.kindCounts.set(event.kind, (this.kindCounts.get(event.kind) ?? 0) + 1);
     this.sink?.({ index: this.count, timeUs, replica, kind: event.kind, detail, malicious }, line);
     this.count++;
+    if (this.checkpoints !== undefined && this.count % this.checkpoints.every === 0) {
+      this.checkpoints.onCheckpoint(this.count, this.digest());
+    }
   }
 
   get length(): number {

@@ -3,7 +3,9 @@
 import test from "ava";
 import { readdirSync } from "node:fs";
 import { loadScenario } from "../../harness/scenario/load.ts";
-import { runScenario } from "../../harness/scenario/runner.ts";
+import { DEFAULT_CHECKPOINT_EVERY, runScenario } from "../../harness/scenario/runner.ts";
+import { makeRepro } from "../../harness/replay/repro.ts";
+import { replay } from "../../harness/replay/replay.ts";
 
 const DIR = new URL("../../scenarios/", import.meta.url).pathname;
 const files = readdirSync(DIR).filter((f) => f.endsWith(".ts")).sort();
@@ -15,9 +17,12 @@ test("the required scenarios ship", (t) => {
 });
 
 for (const file of files) {
-  test(`scenario ${file} gives its expected verdict`, async (t) => {
+  test(`scenario ${file} gives its expected verdict and replays to its digest`, async (t) => {
     const { scenario } = await loadScenario(DIR + file);
-    const report = runScenario(scenario, { seed: 1 });
+    const checkpoints: string[] = [];
+    const report = runScenario(scenario, { seed: 1, checkpointEvery: DEFAULT_CHECKPOINT_EVERY, onCheckpoint: (_n, digest) => checkpoints.push(digest) > 0 });
+    const replayed = await replay(makeRepro({ scenario, seed: 1, checkpointEvery: DEFAULT_CHECKPOINT_EVERY, checkpoints, report }), DIR);
+    t.true(replayed.matches, `replay digest ${replayed.digest} vs ${report.traceDigest}`);
     t.true(report.asExpected, `${report.verdict}: ${JSON.stringify(report.violations.slice(0, 3))}`);
     const expected = scenario.expect?.verdict ?? "pass";
     t.is(report.verdict, expected);
