@@ -36,7 +36,21 @@ export interface ConsensusConfig {
   readonly statusIntervalMs: number;
   readonly maxIngressMessagesPerBlock: number;
   readonly maxIngressBytesPerBlock: number;
+  /**
+   * A known bug switched on in the honest code, so the lab can prove it catches it (fuzz
+   * --canary). Never set in a real scenario.
+   */
+  readonly canary?: Canary;
 }
+
+/** Known bugs the fuzzer must find: each breaks one property class. */
+export const CANARIES = {
+  /** Finalizer shares every notarized block, ignoring the finalization rule → forks (safety). */
+  "finalizer-ignores-rule": "safety",
+  /** Payload builder and validator skip the duplicate check → ingress finalized twice (validity). */
+  "no-ingress-dedup": "validity",
+} as const;
+export type Canary = keyof typeof CANARIES;
 
 export const DEFAULT_CONSENSUS_CONFIG: ConsensusConfig = {
   unitDelayMs: 1000,

@@ -89,6 +89,22 @@ const WAIT: Verdict = { kind: "wait" };
 const STALE: Verdict = { kind: "stale" };
 const invalid = (reason: string): Verdict => ({ kind: "invalid", reason });
 
+// Note [verification cache] (see ingress.ts): a pure check of an artifact's own bytes is
+// remembered per artifact object, so an artifact that waits for its parent is not re-verified at
+// every step. Keyed by verifier too: two subnets never share a result.
+const verified = new WeakMap<object, WeakMap<SubnetVerifier, unknown>>();
+function once<T>(key: object, verifier: SubnetVerifier, check: () => T): T {
+  let byVerifier = verified.get(key);
+  if (byVerifier?.has(verifier) === true) return byVerifier.get(verifier) as T;
+  const result = check();
+  if (byVerifier === undefined) {
+    byVerifier = new WeakMap();
+    verified.set(key, byVerifier);
+  }
+  byVerifier.set(verifier, result);
+  return result;
+}
+
 export function validate(ctx: ConsensusContext, artifact: ConsensusArtifact): Verdict {
   const { pool, verifier, membership } = ctx;
   switch (artifact.type) {
@@ -98,10 +114,13 @@ export function validate(ctx: ConsensusContext, artifact: ConsensusArtifact): Ve
     case "finalization-share": {
       if (artifact.height <= pool.finalizedHeight) return STALE;
       if (artifact.signer >= membership.n) return invalid("signer outside the committee");
-      const message = artifact.type === "notarization-share"
-        ? signedNotarization(artifact.height, artifact.blockHash)
-        : signedFinalization(artifact.height, artifact.blockHash);
-      if (!verifier.verifyMultiShare(artifact.signer, message, artifact.signature)) return invalid("bad share signature");
+      const authentic = once(artifact, verifier, () => {
+        const message = artifact.type === "notarization-share"
+          ? signedNotarization(artifact.height, artifact.blockHash)
+          : signedFinalization(artifact.height, artifact.blockHash);
+        return verifier.verifyMultiShare(artifact.signer, message, artifact.signature);
+      });
+      if (!authentic) return invalid("bad share signature");
       if (!pool.blocks.has(artifact.blockHash)) return WAIT;
       if (artifact.type === "finalization-share" && !pool.isNotarized(artifact.height, artifact.blockHash)) return WAIT;
       return VALID;
@@ -164,10 +183,12 @@ function validateProposal(ctx: ConsensusContext, proposal: BlockProposal): Verdi
     const finalizedHere = pool.finalizations.get(h)?.has(block.hash) === true && !pool.blocks.has(block.hash);
     if (!finalizedHere) return STALE;
   }
-  if (makeBlock(block).hash !== block.hash) return invalid("block hash does not match its content");
-  if (!verifier.verifyBasic(block.maker, signedProposal(h, block.hash), proposal.signature)) {
-    return invalid("bad proposal signature");
-  }
+  // Hash and signature are pure functions of the proposal: checked once, even if it waits.
+  const authenticity = once(proposal, verifier, () =>
+    makeBlock(block).hash !== block.hash
+      ? "block hash does not match its content"
+      : verifier.verifyBasic(block.maker, signedProposal(h, block.hash), proposal.signature) ? "ok" : "bad proposal signature");
+  if (authenticity !== "ok") return invalid(authenticity);
   const previousBeacon = pool.beacons.get(height(h - 1));
   if (previousBeacon === undefined) return WAIT;
   const rank = membership.rankOf(previousBeacon, block.maker);
@@ -196,7 +217,8 @@ export function checkPayload(ctx: ConsensusContext, block: Block, parent: Block)
   for (const message of block.ingress) {
     const problem = checkIngress(message, ctx.ingressAuth, block.context.timeUs);
     if (problem !== undefined) return `ingress ${message.id.slice(0, 8)} invalid: ${problem}`;
-    if (seen.has(message.id) || ctx.ingressAlreadyFinalized(message.id)) return `ingress ${message.id.slice(0, 8)} duplicated`;
+    const duplicate = seen.has(message.id) || ctx.ingressAlreadyFinalized(message.id);
+    if (duplicate && ctx.config.canary !== "no-ingress-dedup") return `ingress ${message.id.slice(0, 8)} duplicated`;
     seen.add(message.id);
   }
   return undefined;
@@ -363,7 +385,8 @@ function selectIngress(ctx: ConsensusContext, parent: Block, timeUs: TimeUs): In
   for (const message of ctx.ingressCandidates()) {
     if (chosen.length >= ctx.config.maxIngressMessagesPerBlock) break;
     if (bytes + message.sizeBytes > ctx.config.maxIngressBytesPerBlock) continue;
-    if (seen.has(message.id) || ctx.ingressAlreadyFinalized(message.id)) continue;
+    const duplicate = seen.has(message.id) || ctx.ingressAlreadyFinalized(message.id);
+    if (duplicate && ctx.config.canary !== "no-ingress-dedup") continue;
     if (checkIngress(message, ctx.ingressAuth, timeUs) !== undefined) continue;
     chosen.push(message);
     bytes += message.sizeBytes;
@@ -423,6 +446,10 @@ export function finalizerChanges(ctx: ConsensusContext): Change[] {
   const { pool, self, signer } = ctx;
   const changes: Change[] = [];
   for (let h = height(pool.finalizedHeight + 1); h <= pool.notarizedHeight; h = height(h + 1)) {
+    if (ctx.config.canary === "finalizer-ignores-rule") {
+      changes.push(...finalizeEveryNotarized(ctx, h));
+      continue;
+    }
     if (hasFinalizationShareAt(ctx, h)) continue;
     const notarized = pool.notarizedBlocks(h);
     const only = notarized[0];
@@ -434,6 +461,16 @@ export function finalizerChanges(ctx: ConsensusContext): Change[] {
     });
   }
   return changes;
+}
+
+/** Canary bug: a finalization share for every notarized block at h (the rule ignored). */
+function finalizeEveryNotarized(ctx: ConsensusContext, h: Height): Change[] {
+  const out: Change[] = [];
+  for (const block of ctx.pool.notarizedBlocks(h)) {
+    if (block.height !== h || ctx.pool.finalizationShares.get(h)?.get(block.hash)?.has(ctx.self) === true) continue;
+    out.push({ kind: "add", artifact: finalizationShare(h, block.hash, ctx.self, ctx.signer.signMultiShare(signedFinalization(h, block.hash))) });
+  }
+  return out;
 }
 
 function hasFinalizationShareAt(ctx: ConsensusContext, h: Height): boolean {

@@ -154,23 +154,27 @@ export class ConsensusPool {
   private refreshFinalized(h: Height, hash: HashHex): void {
     if (!this.blocks.has(hash) || this.finalizations.get(h)?.has(hash) !== true) return;
     if (h > this.finalizedHeight) this.finalizedHeight = h;
+    if (h > this.notarizedHeight) this.notarizedHeight = h;
   }
 
   // ---- queries ---------------------------------------------------------------------------------
 
+  /** A finalized block is notarized too (a replica may learn the finalization first). */
   isNotarized(h: Height, hash: HashHex): boolean {
     return (
       (this.notarizations.get(h)?.has(hash) ?? false) ||
+      (this.finalizations.get(h)?.has(hash) ?? false) ||
       (h === this.latestCup.content.height && hash === this.latestCup.content.block.hash)
     );
   }
 
-  /** Notarized blocks at h in a deterministic order (rank, then hash). */
+  /** Notarized (or finalized) blocks at h in a deterministic order (rank, then hash). */
   notarizedBlocks(h: Height): Block[] {
     const out: Block[] = [];
     const cupBlock = this.latestCup.content.block;
     if (cupBlock.height === h) out.push(cupBlock);
-    for (const hash of this.notarizations.get(h)?.keys() ?? []) {
+    const hashes = new Set([...(this.notarizations.get(h)?.keys() ?? []), ...(this.finalizations.get(h)?.keys() ?? [])]);
+    for (const hash of hashes) {
       const block = this.blocks.get(hash);
       if (block !== undefined && block !== cupBlock) out.push(block);
     }

@@ -264,12 +264,12 @@ export class Replica {
       this.sendTo(from, { kind: "artifact", artifact: pool.latestCup });
     }
     const top = Math.min(pool.finalizedHeight, peer.finalizedHeight + CATCH_UP_HEIGHTS);
-    for (let h = height(peer.finalizedHeight + 1); h <= top; h = height(h + 1)) {
-      this.sendHeight(from, h, true);
+    for (const block of this.finalizedChain(height(peer.finalizedHeight + 1), height(top))) {
+      this.sendFinalizedHeight(from, block);
     }
     if (peer.finalizedHeight >= pool.finalizedHeight - CATCH_UP_HEIGHTS) {
       const from_ = Math.max(peer.notarizedHeight, pool.finalizedHeight);
-      for (let h = height(from_ + 1); h <= pool.notarizedHeight; h = height(h + 1)) this.sendHeight(from, h, false);
+      for (let h = height(from_ + 1); h <= pool.notarizedHeight; h = height(h + 1)) this.sendNotarizedHeight(from, h);
       for (let h = height(peer.beaconHeight + 1); h <= pool.beaconHeight && h <= peer.beaconHeight + CATCH_UP_HEIGHTS; h = height(h + 1)) {
         const b = pool.beacons.get(h);
         if (b !== undefined) this.sendTo(from, { kind: "artifact", artifact: b });
@@ -277,23 +277,48 @@ export class Replica {
     }
   }
 
-  private sendHeight(to: ReplicaId, h: Height, finalizedOnly: boolean): void {
+  /**
+   * A height of the finalized chain: its beacon, block, notarization and (if this height was
+   * finalized directly rather than through a descendant) its finalization.
+   */
+  private sendFinalizedHeight(to: ReplicaId, block: Block): void {
+    const pool = this.pool;
+    const h = block.height;
+    const beacon = pool.beacons.get(h);
+    if (beacon !== undefined) this.sendTo(to, { kind: "artifact", artifact: beacon });
+    const proposal = pool.proposals.get(h)?.get(block.hash);
+    if (proposal !== undefined) this.sendTo(to, { kind: "artifact", artifact: proposal });
+    const notarization = pool.notarizations.get(h)?.get(block.hash);
+    if (notarization !== undefined) this.sendTo(to, { kind: "artifact", artifact: notarization });
+    const finalization = pool.finalizations.get(h)?.get(block.hash);
+    if (finalization !== undefined) this.sendTo(to, { kind: "artifact", artifact: finalization });
+  }
+
+  /** Everything known at a notarized height above the finalized tip. */
+  private sendNotarizedHeight(to: ReplicaId, h: Height): void {
     const pool = this.pool;
     const beacon = pool.beacons.get(h);
     if (beacon !== undefined) this.sendTo(to, { kind: "artifact", artifact: beacon });
-    const proofs = finalizedOnly ? pool.finalizations.get(h) : pool.notarizations.get(h);
-    for (const [hash, proof] of proofs ?? []) {
-      this.sendTo(to, { kind: "artifact", artifact: proof });
+    for (const [hash, proof] of pool.notarizations.get(h) ?? []) {
       const proposal = pool.proposals.get(h)?.get(hash);
       if (proposal !== undefined) this.sendTo(to, { kind: "artifact", artifact: proposal });
-      if (finalizedOnly) break;
+      this.sendTo(to, { kind: "artifact", artifact: proof });
     }
-    if (finalizedOnly) {
-      // The notarization lets the peer's finalizer and notary treat the height as notarized.
-      const finalizedHash = proofs?.keys().next().value;
-      const n = finalizedHash === undefined ? undefined : pool.notarizations.get(h)?.get(finalizedHash);
-      if (n !== undefined) this.sendTo(to, { kind: "artifact", artifact: n });
+  }
+
+  /**
+   * Blocks of this replica's finalized chain with heights in [from, to], ascending, found by
+   * walking parent links down from the finalized tip (heights finalized only implicitly, through
+   * a finalized descendant, have no finalization of their own). Stops at a gap.
+   */
+  private finalizedChain(from: Height, to: Height): Block[] {
+    const out: Block[] = [];
+    let block = this.pool.finalizedBlock(this.pool.finalizedHeight);
+    while (block !== undefined && block.height >= from) {
+      if (block.height <= to) out.push(block);
+      block = this.pool.blocks.get(block.parent);
     }
+    return out.reverse();
   }
 
   private isHelperFor(peer: ReplicaId): boolean {

@@ -1,0 +1,54 @@
+// The fuzzer as a CI gate: a clean campaign passes, and each canary (a known bug switched on in
+// the honest code) is found within a bounded number of runs, with a shrunk repro that is smaller
+// and still replays to the same violation class.
+import test from "ava";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CANARIES, type Canary } from "../../harness/consensus/config.ts";
+import { fuzz, worstClass } from "../../harness/replay/fuzz.ts";
+import { readRepro } from "../../harness/replay/repro.ts";
+import { replay } from "../../harness/replay/replay.ts";
+import { FUZZ_KINDS, generateScenario } from "../../harness/scenario/generate.ts";
+import { withinFaultBound } from "../../harness/replay/shrink.ts";
+
+const now = (): number => Date.now();
+const out = (name: string): string => mkdtempSync(join(tmpdir(), `subnetlab-fuzz-${name}-`));
+
+test("generated scenarios are reproducible from their seed and stay within the fault bound", (t) => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const a = generateScenario(seed, { nodes: [4, 7], kinds: FUZZ_KINDS });
+    t.deepEqual(a, generateScenario(seed, { nodes: [4, 7], kinds: FUZZ_KINDS }));
+    t.true(withinFaultBound(a), `seed ${seed}`);
+  }
+  const kindsSeen = new Set(Array.from({ length: 200 }, (_, i) => generateScenario(i, { nodes: [4], kinds: FUZZ_KINDS }).faults ?? []).flat().map((f) => f.kind));
+  t.deepEqual([...kindsSeen].sort(), [...FUZZ_KINDS].sort(), "swarm testing still reaches every kind");
+});
+
+test("a clean campaign of 30 schedules at n = 4 passes", async (t) => {
+  const summary = await fuzz({ seed: 1000, runs: 30, budgetMs: undefined, jobs: 2, nodes: [4], kinds: FUZZ_KINDS, outDir: out("clean"), shrink: true, determinismPercent: 20, now });
+  t.is(summary.runs, 30);
+  t.deepEqual(summary.violations, [], JSON.stringify(summary.violations.slice(0, 2)));
+  t.deepEqual(summary.nondeterministic, []);
+  t.is(worstClass(summary), "pass");
+  t.true(summary.runsPerSec > 0);
+});
+
+for (const canary of Object.keys(CANARIES) as Canary[]) {
+  test(`canary ${canary} is found, shrunk, and the shrunk repro replays to the same class`, async (t) => {
+    const expectedClass = CANARIES[canary];
+    const dir = out(canary);
+    const summary = await fuzz({ seed: 1, runs: 40, budgetMs: undefined, jobs: 2, nodes: [4], kinds: FUZZ_KINDS, outDir: dir, shrink: true, determinismPercent: 0, canary, maxViolations: 1, now });
+    const found = summary.violations.find((v) => v.class === expectedClass);
+    t.truthy(found, `no ${expectedClass} violation in ${summary.runs} runs: ${JSON.stringify(summary.verdicts)}`);
+    if (found?.shrunkRepro === undefined || found.sizes === undefined) return;
+    const { original, shrunk } = found.sizes;
+    t.true(shrunk.faults < original.faults || shrunk.faultSeconds < original.faultSeconds || shrunk.durationS < original.durationS || shrunk.n < original.n, JSON.stringify(found.sizes));
+    for (const path of [found.repro, found.shrunkRepro]) {
+      const { bundle, dir: runDir } = readRepro(path);
+      const result = await replay(bundle, runDir);
+      t.true(result.matches, `${path} replays bit for bit`);
+      t.is(result.report.verdict, expectedClass);
+    }
+  });
+}
