@@ -2,7 +2,7 @@
 // asked not to) trace.log.gz. The CLI's run/suite and the fuzzer go through here, so every run
 // can be replayed the same way.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { writeHtmlReport } from "../report/html.ts";
 import { DEFAULT_CHECKPOINT_EVERY, runScenario, type RunReport } from "../scenario/runner.ts";
@@ -42,7 +42,7 @@ export function recordRun(options: RecordOptions): RecordedRun {
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
   if (options.keepTrace) writeFileSync(join(outDir, "trace.log.gz"), gzipSync(traceChunks.join("")));
-  const outRel = relative(process.cwd(), outDir) || outDir;
+  const outRel = displayPath(outDir);
   const reproPath = join(outDir, "repro.json");
   const replayCommand = `npx subnetlab replay ${join(outRel, "repro.json")}`;
   writeRepro(reproPath, makeRepro({
@@ -54,9 +54,15 @@ export function recordRun(options: RecordOptions): RecordedRun {
     checkpoints,
     report,
   }));
-  const scenarioPath = options.scenarioFile === undefined ? "(generated)" : relative(process.cwd(), options.scenarioFile) || options.scenarioFile;
+  const scenarioPath = options.scenarioFile === undefined ? "(generated)" : displayPath(options.scenarioFile);
   const full = { ...report, scenarioPath, scenarioContentHash: options.contentHash ?? "", replayCommand };
   writeFileSync(join(outDir, "report.json"), `${JSON.stringify(full, null, 2)}\n`);
   writeHtmlReport(join(outDir, "report.html"), full);
   return { report, reproPath, replayCommand };
+}
+
+/** A path as a user would type it from here: relative below the working directory, else absolute. */
+export function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === "" ? "." : rel.startsWith("..") ? resolve(path) : rel;
 }

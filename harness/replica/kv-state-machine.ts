@@ -106,6 +106,16 @@ export class KvStateMachine implements MessageRouting {
     return this.history.get(id)?.status;
   }
 
+  /** The whole state as sorted data, for state diffs (`subnetlab diff`). */
+  inspect(): { entries: [string, string][]; history: [string, string][] } {
+    const describe = (status: IngressStatus): string =>
+      status.status === "completed" ? `completed@${status.height}: ${status.reply}` : `failed@${status.height}: ${status.error}`;
+    return {
+      entries: [...this.entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+      history: [...this.history].map(([id, e]) => [id, describe(e.status)] as [string, string]).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    };
+  }
+
   get entryCount(): number {
     return this.entries.size;
   }

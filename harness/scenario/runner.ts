@@ -7,7 +7,8 @@ import { compileFaults } from "../faults/schedule.ts";
 import { SimSubnet } from "../replica/subnet.ts";
 import { Rng } from "../sim/rng.ts";
 import { Trace, type TraceSink } from "../sim/trace.ts";
-import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type Height, type TimeUs } from "../types.ts";
+import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
+import type { MessageRouting } from "../replica/interfaces.ts";
 import { consensusConfigOf, networkConfigOf, checkScenario, type Scenario } from "./scenario.ts";
 import { Workload } from "./workload.ts";
 
@@ -26,6 +27,8 @@ export interface RunOptions {
   readonly until?: StopPoint;
   /** Sees the subnet after the run (dumps, inspection). */
   readonly onFinish?: (subnet: SimSubnet) => void;
+  /** Called right after a replica executed a batch, with its state machine (state diffs). */
+  readonly onDelivered?: (replica: ReplicaId, height: number, machine: MessageRouting) => void;
   /** Called about every `progressEveryS` simulated seconds. */
   readonly onProgress?: (simulatedS: number, totalS: number, events: number) => void;
   readonly progressEveryS?: number;
@@ -94,16 +97,25 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       : { every: options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, onCheckpoint: (events, digest) => { if (options.onCheckpoint?.(events, digest) === false) halted = true; } },
   );
   const recorder = new RunRecorder(scenario.n, faults.byzantine);
+  const subnetRef: { current?: SimSubnet } = {};
   const subnet = new SimSubnet({
     n: scenario.n,
     consensus: consensusConfigOf(scenario),
     network: networkConfigOf(scenario),
     rng: root.fork("subnet"),
     trace,
-    observer: recorder,
+    observer: options.onDelivered === undefined ? recorder : {
+      onBatchDelivered: (replica, block, stateHash, atUs) => {
+        recorder.onBatchDelivered(replica, block, stateHash, atUs);
+        const machine = subnetRef.current?.replica(replica)?.stateMachine;
+        if (machine !== undefined) options.onDelivered?.(replica, block.height, machine);
+      },
+      onStateSynced: (replica, h, atUs) => recorder.onStateSynced(replica, h, atUs),
+    },
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
     processingDelayUs: (id, now) => faults.processingDelayUs(id, now),
   });
+  subnetRef.current = subnet;
   const workload = new Workload(
     scenario.workload ?? { ratePerSec: 0 },
     root.fork("workload"),
