@@ -8,7 +8,7 @@ import { FaultSpecError } from "./faults/spec.ts";
 import { EXIT, EXIT_CODE_HELP, exitCodeOf } from "./report/exit-codes.ts";
 import { loadScenario, scenarioFiles, type LoadedScenario } from "./scenario/load.ts";
 import type { RunReport } from "./scenario/runner.ts";
-import { writeJUnit } from "./report/junit.ts";
+import { writeJUnit, type JUnitCase } from "./report/junit.ts";
 import { codeVersion, readRepro, ReproError } from "./replay/repro.ts";
 import { recordRun } from "./replay/record.ts";
 import { describeDifference, replay } from "./replay/replay.ts";
@@ -139,8 +139,8 @@ const OPTION_SPECS = {
 } as const;
 
 const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
-  run: ["seed", "out", "no-trace", "quiet"],
-  suite: ["seed", "out", "trace", "quiet"],
+  run: ["seed", "out", "no-trace", "junit", "quiet"],
+  suite: ["seed", "out", "trace", "junit", "quiet"],
   replay: ["until", "dump", "branch-at", "fault", "out", "quiet"],
   analyze: [],
   diff: ["replicas", "at"],
@@ -211,6 +211,9 @@ async function commandRun(args: string[]): Promise<number> {
   const loaded = await loadScenario(positionals[0] as string);
   const out = options.out ?? join("reports", `${loaded.scenario.name}-seed${options.seed}`);
   const report = executeRun(loaded, options.seed, out, !options.noTrace, options.quiet);
+  if (typeof options.raw.junit === "string") {
+    writeJUnit(options.raw.junit, "subnetlab run", [scenarioCase(report, report.verdict === "pass", out)]);
+  }
   process.stdout.write(`${describe(report)}\n  report: ${join(out, "report.html")}\n  replay: npx subnetlab replay ${join(out, "repro.json")}\n`);
   return exitCodeOf(report.verdict);
 }
@@ -221,15 +224,18 @@ async function commandSuite(args: string[]): Promise<number> {
   if (files.length === 0) throw new UsageError("no scenario files found");
   const out = options.out ?? join("reports", "suite");
   const rows: { scenario: string; verdict: string; expected: string; asExpected: boolean; traceDigest: string; report: string }[] = [];
+  const junitCases: JUnitCase[] = [];
   for (const file of files) {
     const loaded = await loadScenario(file);
     const dir = join(out, loaded.scenario.name);
     const report = executeRun(loaded, options.seed, dir, options.trace, options.quiet);
     const expected = loaded.scenario.expect?.verdict ?? "pass";
     rows.push({ scenario: report.scenario, verdict: report.verdict, expected, asExpected: report.asExpected, traceDigest: report.traceDigest, report: join(dir, "report.html") });
+    junitCases.push(scenarioCase(report, report.asExpected, dir));
     process.stdout.write(`${report.asExpected ? "ok  " : "FAIL"} ${describe(report)}\n      expected ${expected}\n`);
   }
   const failures = rows.filter((r) => !r.asExpected).length;
+  if (typeof options.raw.junit === "string") writeJUnit(options.raw.junit, "subnetlab suite", junitCases);
   writeFileSync(join(out, "summary.json"), `${JSON.stringify({ seed: options.seed, scenarios: rows, failures }, null, 2)}\n`);
   process.stdout.write(`\n${rows.length - failures}/${rows.length} scenarios behaved as expected — summary: ${join(out, "summary.json")}\n`);
   return failures === 0 ? EXIT.pass : 1;
@@ -307,6 +313,23 @@ function parseKinds(text: string): FaultKind[] {
   }
   if (kinds.length === 0) throw new UsageError("--faults needs at least one kind");
   return kinds as FaultKind[];
+}
+
+/** One JUnit testcase for a scenario run; `ok` says whether CI should count it as passed. */
+function scenarioCase(report: RunReport, ok: boolean, dir: string): JUnitCase {
+  const name = `${report.scenario} (seed ${report.seed})`;
+  if (ok) return { name, classname: "subnetlab.scenario", timeS: 0, outcome: "pass" };
+  const expected = report.expected?.verdict ?? "pass";
+  return {
+    name,
+    classname: "subnetlab.scenario",
+    timeS: 0,
+    outcome: "failure",
+    message: `${report.verdict}: expected ${expected}`,
+    details: report.violations.map((v) => `${v.property}: ${v.message}`).join("\n") || `verdict ${report.verdict}`,
+    replayCommand: `npx subnetlab replay ${join(dir, "repro.json")}`,
+    reproPath: join(dir, "repro.json"),
+  };
 }
 
 /** JUnit for the fuzz campaign: one testcase per run. */

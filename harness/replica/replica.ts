@@ -60,6 +60,9 @@ export type IngressSubmitResult =
   | { readonly accepted: false; readonly reason: IngressInvalidReason | "duplicate" | "pool-full" };
 
 const POOL_KEY = "consensus-pool";
+/** Hash of the block executed at a height, kept on disk so a restarted replica checks continuity. */
+const deliveredKey = (h: Height): string => `delivered/${h}`;
+const DELIVERED_HASHES_KEPT = 64;
 /** Heights of chain a helper sends per status answer. */
 const CATCH_UP_HEIGHTS = 20;
 /** How many peers answer one status report (rotating), so a laggard is not flooded by all n−1. */
@@ -79,6 +82,7 @@ export class Replica {
   private stepping = false;
   private lastStatusFinalized: Height = height(0);
   private stateSyncRequestedAt: TimeUs | undefined;
+  private forkReported = false;
 
   constructor(private readonly deps: ReplicaDeps) {
     this.env = deps.env;
@@ -218,6 +222,7 @@ export class Replica {
       return;
     }
     this.routing.installSnapshot(snapshot);
+    this.env.disk.write(deliveredKey(cup.height), cup.block.hash, 32);
     this.stateSyncRequestedAt = undefined;
     for (const block of this.chainSince(height(0), cup.height)) this.forgetIngress(block);
     this.env.trace({ kind: "state-sync.done", detail: { height: snapshot.height, bytes: snapshot.sizeBytes } });
@@ -424,6 +429,15 @@ export class Replica {
     if (expected > tip) return;
     const chain = this.chainSince(expected, tip);
     if (chain.length === 0) return;
+    const first = chain[0] as Block;
+    const previous = this.env.disk.read<HashHex>(deliveredKey(height(expected - 1)));
+    if (previous !== undefined && first.parent !== previous) {
+      // Only more than f faulty replicas can make this happen: the finalized chain no longer
+      // extends what this replica executed. Stop delivering rather than execute a foreign chain.
+      if (!this.forkReported) this.env.trace({ kind: "consensus.fork-detected", detail: { height: first.height, parent: first.parent.slice(0, 16), delivered: previous.slice(0, 16) } });
+      this.forkReported = true;
+      return;
+    }
     for (const block of chain) {
       this.routing.deliverBatch({
         height: block.height,
@@ -433,6 +447,8 @@ export class Replica {
         requiresFullStateHash: block.isSummary,
       });
       this.forgetIngress(block);
+      this.env.disk.write(deliveredKey(block.height), block.hash, 32);
+      this.env.disk.remove(deliveredKey(height(Math.max(0, block.height - DELIVERED_HASHES_KEPT))));
       const stateHash = this.routing.stateHashAt(block.height);
       assert(stateHash !== undefined, `no state hash after executing height ${block.height}`);
       this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
