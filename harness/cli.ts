@@ -176,10 +176,18 @@ function progressPrinter(label: string, quiet: boolean): ((simS: number, totalS:
   if (quiet) return undefined;
   const started = performance.now();
   const tty = process.stderr.isTTY;
+  let lastQuarter = 0;
   return (simS, totalS, events) => {
     const wallS = (performance.now() - started) / 1000;
     const line = `[${label}] ${simS.toFixed(0)}/${totalS} s simulated · ${events} events · ${wallS.toFixed(1)} s wall · ${(simS / Math.max(wallS, 1e-3)).toFixed(1)}× real time`;
-    process.stderr.write(tty ? `\r${line}${simS >= totalS ? "\n" : ""}` : `${line}\n`);
+    if (tty) {
+      process.stderr.write(`\r${line}${simS >= totalS ? "\n" : ""}`);
+      return;
+    }
+    // Logs (CI) get a line per quarter of the run, not one per progress tick.
+    const quarter = Math.floor((4 * simS) / totalS);
+    if (quarter > lastQuarter) process.stderr.write(`${line}\n`);
+    lastQuarter = Math.max(lastQuarter, quarter);
   };
 }
 
