@@ -3,7 +3,7 @@
 // Nothing here sends, sleeps or reads a clock: the replica passes `nowUs`, applies the changes and
 // gossips what was added. Byzantine behaviour is a rewrite of these change sets (harness/faults).
 import { assert } from "../assert.ts";
-import type { NodeSigner, SubnetVerifier } from "../crypto/interfaces.ts";
+import type { MultiSignature, NodeSigner, Signature, SubnetVerifier } from "../crypto/interfaces.ts";
 import { height, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import {
   beacon,
@@ -273,28 +273,34 @@ function equivocationFor(ctx: ConsensusContext, proposal: BlockProposal): Change
 
 // ---- aggregator ----------------------------------------------------------------------------------
 
-export function aggregatorChanges(ctx: ConsensusContext): Change[] {
+/** Multi-signature shares per height and block, aggregated once 2f+1 agree and none exists yet. */
+function aggregateMultiShares(
+  ctx: ConsensusContext,
+  sharesByHeight: ReadonlyMap<Height, ReadonlyMap<HashHex, ReadonlyMap<ReplicaId, { readonly signature: Signature }>>>,
+  existing: ReadonlyMap<Height, ReadonlyMap<HashHex, unknown>>,
+  signed: (h: Height, hash: HashHex) => string,
+  build: (h: Height, hash: HashHex, multi: MultiSignature) => ConsensusArtifact,
+): Change[] {
   const { pool, verifier, membership } = ctx;
-  const threshold = membership.notarizationThreshold;
   const changes: Change[] = [];
-  for (const [h, byHash] of pool.notarizationShares) {
+  for (const [h, byHash] of sharesByHeight) {
     if (h <= pool.finalizedHeight) continue;
     for (const [hash, shares] of byHash) {
-      if (shares.size < threshold || pool.notarizations.get(h)?.has(hash) === true) continue;
-      const multi = verifier.aggregateMulti(signedNotarization(h, hash), signatures(shares));
-      assert(multi !== undefined, "validated notarization shares failed to aggregate");
-      changes.push({ kind: "add", artifact: notarization(h, hash, multi) });
+      if (shares.size < membership.notarizationThreshold || existing.get(h)?.has(hash) === true) continue;
+      const multi = verifier.aggregateMulti(signed(h, hash), signatures(shares));
+      assert(multi !== undefined, `validated shares for ${signed(h, hash)} failed to aggregate`);
+      changes.push({ kind: "add", artifact: build(h, hash, multi) });
     }
   }
-  for (const [h, byHash] of pool.finalizationShares) {
-    if (h <= pool.finalizedHeight) continue;
-    for (const [hash, shares] of byHash) {
-      if (shares.size < threshold || pool.finalizations.get(h)?.has(hash) === true) continue;
-      const multi = verifier.aggregateMulti(signedFinalization(h, hash), signatures(shares));
-      assert(multi !== undefined, "validated finalization shares failed to aggregate");
-      changes.push({ kind: "add", artifact: finalization(h, hash, multi) });
-    }
-  }
+  return changes;
+}
+
+export function aggregatorChanges(ctx: ConsensusContext): Change[] {
+  const { pool, verifier } = ctx;
+  const changes: Change[] = [
+    ...aggregateMultiShares(ctx, pool.notarizationShares, pool.notarizations, signedNotarization, notarization),
+    ...aggregateMultiShares(ctx, pool.finalizationShares, pool.finalizations, signedFinalization, finalization),
+  ];
   const nextBeacon = height(pool.beaconHeight + 1);
   const beaconShares = pool.beaconShares.get(nextBeacon);
   const parent = pool.beacons.get(pool.beaconHeight);
@@ -315,7 +321,7 @@ export function aggregatorChanges(ctx: ConsensusContext): Change[] {
   return changes;
 }
 
-function signatures<S extends { readonly signature: import("../crypto/interfaces.ts").Signature }>(
+function signatures<S extends { readonly signature: Signature }>(
   shares: ReadonlyMap<ReplicaId, S>,
 ): Map<ReplicaId, S["signature"]> {
   const out = new Map<ReplicaId, S["signature"]>();
