@@ -28,6 +28,7 @@ export interface CheckInput {
   readonly byzantine: ReadonlySet<ReplicaId>;
   readonly permanentlyDown: ReadonlySet<ReplicaId>;
   readonly validIngress: ReadonlySet<HashHex>;
+  /** When an honest replica first accepted each valid message (the liveness clock starts there). */
   readonly submitTimes: ReadonlyMap<HashHex, number>;
   readonly healUs: number | undefined;
   readonly endUs: number;

@@ -279,6 +279,12 @@ export class Replica {
         const b = pool.beacons.get(h);
         if (b !== undefined) this.sendTo(from, { kind: "artifact", artifact: b });
       }
+      // Equivocation proofs for the open round: a replica that missed the proof (it was cut off
+      // when the proof went round) would otherwise keep waiting for the disqualified maker, and
+      // as a block maker of the next rank it would never step in.
+      for (let h = height(Math.max(peer.notarizedHeight, pool.finalizedHeight) + 1); h <= pool.notarizedHeight + 1; h = height(h + 1)) {
+        for (const proof of pool.equivocations.get(h)?.values() ?? []) this.sendTo(from, { kind: "artifact", artifact: proof });
+      }
     }
   }
 

@@ -152,8 +152,13 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       trace.record(subnet.loop.now(), i, { kind: "final", detail: { finalized: r?.finalizedHeight ?? -1, delivered: r?.deliveredHeight ?? -1 } });
     }
   }
+  // Liveness is owed from the moment an honest replica holds the message: one handed only to a
+  // Byzantine replica may be dropped, and the client's retry to another replica starts the clock.
   const submitTimes = new Map<HashHex, number>();
-  for (const [id, s] of workload.submitted) submitTimes.set(id, s.firstSubmitUs);
+  for (const [id, s] of workload.submitted) {
+    const honest = s.acceptedBy.find((a) => !faults.byzantine.has(a.replica));
+    if (honest !== undefined) submitTimes.set(id, honest.atUs);
+  }
   const checks = runChecks({
     recorder,
     byzantine: faults.byzantine,

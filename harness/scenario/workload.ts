@@ -28,13 +28,15 @@ export interface SubmittedMessage {
   readonly message: IngressMessage;
   readonly valid: boolean;
   readonly firstSubmitUs: TimeUs;
+  /** Every (replica, time) that accepted the message into its ingress pool, in order. */
+  readonly acceptedBy: { readonly replica: ReplicaId; readonly atUs: TimeUs }[];
 }
 
 const TICK_US = 10_000;
 
 export class Workload {
   readonly submitted = new Map<HashHex, SubmittedMessage>();
-  private readonly retryQueue: { id: HashHex; at: number; attempts: number }[] = [];
+  private readonly retryQueue: { id: HashHex; at: number; attempts: number; last: ReplicaId | undefined }[] = [];
   private retryHead = 0;
   private nonce = 0;
   private credit = 0;
@@ -88,9 +90,9 @@ export class Workload {
     const id = ingressId(sender, nonce, body, sizeBytes, expiryUs);
     const signature = invalidKind === 0 ? "not-a-signature" : this.auth.sign(sender, id);
     const message: IngressMessage = { id, sender, nonce, body, sizeBytes, expiryUs, signature };
-    this.submitted.set(id, { message, valid: invalidKind === -1, firstSubmitUs: now });
-    this.sendSomewhere(message, now);
-    if (invalidKind === -1) this.retryQueue.push({ id, at: now + this.resubmitAfterUs(), attempts: 1 });
+    this.submitted.set(id, { message, valid: invalidKind === -1, firstSubmitUs: now, acceptedBy: [] });
+    const to = this.sendSomewhere(message, now, undefined);
+    if (invalidKind === -1) this.retryQueue.push({ id, at: now + this.resubmitAfterUs(), attempts: 1, last: to });
   }
 
   private resubmitAfterUs(): number {
@@ -106,8 +108,8 @@ export class Workload {
       const s = this.submitted.get(entry.id);
       if (s === undefined || s.message.expiryUs < now) continue;
       this.trace.record(now, -1, { kind: "workload.resubmit", detail: { id: entry.id.slice(0, 16), attempt: entry.attempts + 1 } });
-      this.sendSomewhere(s.message, now);
-      this.retryQueue.push({ id: entry.id, at: now + this.resubmitAfterUs(), attempts: entry.attempts + 1 });
+      const to = this.sendSomewhere(s.message, now, entry.last);
+      this.retryQueue.push({ id: entry.id, at: now + this.resubmitAfterUs(), attempts: entry.attempts + 1, last: to });
     }
     if (this.retryHead > 4096) {
       this.retryQueue.splice(0, this.retryHead);
@@ -115,17 +117,28 @@ export class Workload {
     }
   }
 
-  /** Tries replicas in a random order until one is up (a boundary node routes around dead ones). */
-  private sendSomewhere(message: IngressMessage, now: TimeUs): void {
-    const first = this.rng.below(this.n);
+  /**
+   * Tries replicas from a random one on until one takes the message (a boundary node routes around
+   * dead ones); a retry starts elsewhere than the last attempt, as an agent switching nodes would.
+   * Returns the replica that has the message now, if any.
+   */
+  private sendSomewhere(message: IngressMessage, now: TimeUs, avoid: ReplicaId | undefined): ReplicaId | undefined {
+    let first = this.rng.below(this.n);
+    if (avoid !== undefined && this.n > 1 && first === avoid) first = (first + 1) % this.n;
     for (let k = 0; k < this.n; k++) {
-      const result = this.submit(replicaId((first + k) % this.n), message);
-      if (result.accepted) return;
+      const to = replicaId((first + k) % this.n);
+      const result = this.submit(to, message);
+      if (result.accepted) {
+        this.submitted.get(message.id)?.acceptedBy.push({ replica: to, atUs: now });
+        return to;
+      }
+      if (result.reason === "duplicate") return to;
       if (result.reason !== "replica-down") {
         this.rejectedAtSubmit++;
-        return;
+        return undefined;
       }
     }
     this.trace.record(now, -1, { kind: "workload.unavailable", detail: { id: message.id.slice(0, 16) } });
+    return undefined;
   }
 }
