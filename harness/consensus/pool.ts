@@ -99,7 +99,7 @@ export class ConsensusPool {
         nested(this.proposals, artifact.block.height).set(artifact.block.hash, artifact);
         this.blocks.set(artifact.block.hash, artifact.block);
         this.refreshNotarized(artifact.block.height, artifact.block.hash, nowUs);
-        this.refreshFinalized(artifact.block.height, artifact.block.hash);
+        this.refreshFinalized(artifact.block.height, artifact.block.hash, nowUs);
         break;
       case "notarization-share":
         nested(nested(this.notarizationShares, artifact.height), artifact.blockHash).set(artifact.signer, artifact);
@@ -113,7 +113,7 @@ export class ConsensusPool {
         break;
       case "finalization":
         nested(this.finalizations, artifact.height).set(artifact.blockHash, artifact);
-        this.refreshFinalized(artifact.height, artifact.blockHash);
+        this.refreshFinalized(artifact.height, artifact.blockHash, nowUs);
         break;
       case "beacon-share":
         nested(this.beaconShares, artifact.height).set(artifact.signer, artifact);
@@ -151,9 +151,12 @@ export class ConsensusPool {
     if (h > this.notarizedHeight) this.notarizedHeight = h;
   }
 
-  private refreshFinalized(h: Height, hash: HashHex): void {
+  private refreshFinalized(h: Height, hash: HashHex, nowUs: TimeUs): void {
     if (!this.blocks.has(hash) || this.finalizations.get(h)?.has(hash) !== true) return;
     if (h > this.finalizedHeight) this.finalizedHeight = h;
+    // A finalized block is notarized, also for the round-start clock of the next height (a
+    // replica catching up may never see this height's notarization itself).
+    if (!this.notarizedAt.has(h)) this.notarizedAt.set(h, nowUs);
     if (h > this.notarizedHeight) this.notarizedHeight = h;
   }
 
