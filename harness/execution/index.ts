@@ -1,0 +1,29 @@
+// Public API of the execution layer (docs/EXECUTION.md).
+export * from "./interfaces.ts";
+export { WasmExecutor, MAX_COMPOSITE_QUERY_DEPTH, type WasmExecutorOptions } from "./executor.ts";
+export { MAX_CALL_DEPTH, DEFAULT_WASM_MEMORY_LIMIT_PAGES } from "./instance.ts";
+export { ModuleCache, sharedModuleCache, moduleHash, type CompiledModule } from "./module-cache.ts";
+export {
+  InvalidModuleError,
+  instrumentModule,
+  MAX_FUNCTIONS,
+  MAX_GLOBALS,
+  MAX_EXPORTED_METHODS,
+  type InstrumentedModule,
+} from "./instrument.ts";
+export { CanisterTrap, AVAILABILITY, type ApiContext } from "./system-api.ts";
+export { COST, SYSTEM_API_OVERHEAD, SYSTEM_API_DEFAULT_OVERHEAD, STABLE_DIRTY_PAGE_OVERHEAD } from "./cost-table.ts";
+export * as lifecycle from "./lifecycle.ts";
+export {
+  ExecutionLab,
+  LabError,
+  DEFAULT_INSTRUCTION_LIMIT,
+  DEFAULT_INSTALL_INSTRUCTION_LIMIT,
+  DEFAULT_SENDER,
+  DEFAULT_START_TIME_NS,
+  INSPECT_MESSAGE_INSTRUCTION_LIMIT,
+  type CallResult,
+  type LabOptions,
+} from "./lab.ts";
+export { QueryCache, QUERY_CACHE_MAX_AGE_NS, type QueryCacheKey } from "./query-cache.ts";
+export { executeManagementCall, MANAGEMENT_TYPES, type ManagementContext, type ManagementOutcome, type ManagementMethod } from "./management.ts";

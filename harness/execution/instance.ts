@@ -1,0 +1,297 @@
+// A live Wasm instance of one canister, plus the host side of the instrumentation: instruction
+// counter access, the undo log fed by the write barrier, and rollback. An instance mirrors exactly
+// one (wasmMemory, globals) pair of a canister state; the executor re-materialises it from the page
+// map whenever the state it is given is not the one the instance mirrors.
+import { assert } from "../assert.ts";
+import { PAGE_SIZE_BYTES, type PageMap } from "../state/page-map.ts";
+import type { GlobalValue } from "./interfaces.ts";
+import type { CompiledModule } from "./module-cache.ts";
+import { CanisterTrap, type InstanceAccess, type SystemApiSession } from "./system-api.ts";
+import { Wasm, type ImportObject, type WasmGlobal, type WasmInstance, type WasmMemory, type WasmTable } from "./webassembly.ts";
+
+export const WASM_PAGE_BYTES = 65_536;
+/**
+ * Deterministic call-depth limit (instrument.ts). Below V8's native limit for small frames on the
+ * main thread (~15,700 frames with Liftoff, ~25,000 with TurboFan, measured on Node 20).
+ */
+export const MAX_CALL_DEPTH = 10_000;
+/** Default wasm_memory_limit: 3 GiB (ic-protocol.md §4.8) in 64 KiB pages. */
+export const DEFAULT_WASM_MEMORY_LIMIT_PAGES = (3 * 1024 * 1024 * 1024) / 65_536;
+/** 32-bit linear memory cap: 4 GiB = 65,536 Wasm pages (ic-protocol.md §4.11). */
+const MAX_WASM_PAGES = 65_536;
+
+export class InstructionLimitExceeded extends CanisterTrap {}
+
+export class LiveInstance implements InstanceAccess {
+  readonly instance: WasmInstance;
+  readonly memory: WasmMemory | undefined;
+  readonly table: WasmTable | undefined;
+  private readonly globals: WasmGlobal[];
+  private readonly used: WasmGlobal;
+  private readonly limit: WasmGlobal;
+  private readonly lastPage: WasmGlobal;
+  private readonly depth: WasmGlobal;
+  /** Undo log of this invocation: page index → contents before the first write. */
+  private undo = new Map<number, Uint8Array>();
+  private session: SystemApiSession | undefined;
+  private pagesAtStart = 0;
+  /** The state this instance mirrors (identity comparison). */
+  mirrors: { memory: PageMap; globals: readonly GlobalValue[] } | undefined;
+
+  constructor(
+    readonly module: CompiledModule,
+    /** Wasm pages the main memory may grow to (spec wasm_memory_limit; default 3 GiB). */
+    private readonly memoryLimitPages: number = DEFAULT_WASM_MEMORY_LIMIT_PAGES,
+  ) {
+    const ic0: Record<string, (...args: never[]) => unknown> = {};
+    for (const imp of module.imports) {
+      const returnsI64 = imp.results[0] === "i64";
+      ic0[imp.name] = (...args: (number | bigint)[]): unknown => {
+        const s = this.session;
+        if (s === undefined) throw new CanisterTrap(`ic0.${imp.name} called outside of a message execution`);
+        const r = s.invoke(imp.name, args);
+        if (imp.results.length === 0) return undefined;
+        if (r === undefined) return returnsI64 ? 0n : 0;
+        if (returnsI64) return typeof r === "bigint" ? BigInt.asIntN(64, r) : BigInt(r);
+        return typeof r === "bigint" ? Number(BigInt.asIntN(32, r)) : r | 0;
+      };
+    }
+    const imports: ImportObject = {
+      ic0,
+      __: {
+        out_of_instructions: () => {
+          throw new InstructionLimitExceeded(
+            `Canister exceeded the instruction limit for single message execution (${this.limit.value as bigint})`,
+          );
+        },
+        call_depth_exceeded: () => {
+          throw new CanisterTrap(`call stack deeper than ${MAX_CALL_DEPTH} frames`);
+        },
+        memory_grow: (delta: number) => this.growMemory(delta >>> 0),
+        mark_dirty: (addr: number, len: number) => this.markWritten(addr >>> 0, len >>> 0),
+        mark_range: (addr: number, len: number) => {
+          const n = len >>> 0;
+          this.chargeInstructions(BigInt(n));
+          if (n > 0) this.markWritten(addr >>> 0, n);
+        },
+      },
+    };
+    this.instance = new Wasm.Instance(module.compiled, imports);
+    const ex = this.instance.exports;
+    this.memory = ex["__memory"] as WasmMemory | undefined;
+    this.table = ex["__table"] as WasmTable | undefined;
+    this.globals = module.mutableGlobals.map((g) => ex[g.exportName] as WasmGlobal);
+    this.used = ex["__instr_used"] as WasmGlobal;
+    this.limit = ex["__instr_limit"] as WasmGlobal;
+    this.lastPage = ex["__last_page"] as WasmGlobal;
+    this.depth = ex["__call_depth"] as WasmGlobal;
+    (ex["__call_depth_limit"] as WasmGlobal).value = MAX_CALL_DEPTH;
+  }
+
+  // --- InstanceAccess -----------------------------------------------------------------------
+
+  memoryBytes(): Uint8Array {
+    if (this.memory === undefined) throw new CanisterTrap("the canister has no memory");
+    return new Uint8Array(this.memory.buffer);
+  }
+
+  markWritten(addr: number, len: number): void {
+    if (len === 0) return;
+    const bytes = this.memory === undefined ? 0 : this.memory.buffer.byteLength;
+    const lo = Math.floor(addr / PAGE_SIZE_BYTES);
+    const hi = Math.floor((addr + len - 1) / PAGE_SIZE_BYTES);
+    const pageLimit = bytes / PAGE_SIZE_BYTES;
+    if (hi - lo > 1) {
+      // bulk range: save all pages inside the memory
+      for (let p = lo; p <= hi && p < pageLimit; p++) this.save(p);
+    } else {
+      if (lo < pageLimit) this.save(lo);
+      if (hi !== lo && hi < pageLimit) this.save(hi);
+    }
+    this.lastPage.value = hi | 0;
+  }
+
+  private save(page: number): void {
+    if (this.undo.has(page)) return;
+    const mem = this.memoryBytes();
+    this.undo.set(page, mem.slice(page * PAGE_SIZE_BYTES, (page + 1) * PAGE_SIZE_BYTES));
+  }
+
+  instructionsUsed(): bigint {
+    return this.used.value as bigint;
+  }
+
+  chargeInstructions(n: bigint): void {
+    const v = (this.used.value as bigint) + n;
+    this.used.value = v;
+    if (v > (this.limit.value as bigint)) {
+      throw new InstructionLimitExceeded(
+        `Canister exceeded the instruction limit for single message execution (${this.limit.value as bigint})`,
+      );
+    }
+  }
+
+  /** memory.grow: -1 beyond the limit (deterministically, whatever the host could allocate). */
+  private growMemory(delta: number): number {
+    const old = this.memoryPages();
+    const max = Math.min(this.memoryLimitPages, this.module.maximumMemoryPages ?? MAX_WASM_PAGES);
+    if (this.memory === undefined || old + delta > max) return -1;
+    if (delta === 0) return old;
+    try {
+      return this.memory.grow(delta);
+    } catch {
+      // The host could not allocate although the limit allows it: not a canister fault.
+      throw new Error(`host out of memory growing a canister memory to ${old + delta} pages`);
+    }
+  }
+
+  // --- state mirroring ----------------------------------------------------------------------
+
+  /** Overwrites memory and globals with a state's (after instantiation, or to switch states). */
+  loadState(memory: PageMap, memoryPages: number, globals: readonly GlobalValue[]): void {
+    if (this.memory !== undefined) {
+      const current = this.memory.buffer.byteLength / WASM_PAGE_BYTES;
+      if (memoryPages > current) this.memory.grow(memoryPages - current);
+      const bytes = this.memoryBytes();
+      bytes.fill(0);
+      memory.copyInto(bytes, true);
+    }
+    this.setGlobals(globals);
+    this.mirrors = { memory, globals };
+  }
+
+  /** Current memory size in Wasm pages. */
+  memoryPages(): number {
+    return this.memory === undefined ? 0 : this.memory.buffer.byteLength / WASM_PAGE_BYTES;
+  }
+
+  readGlobals(): GlobalValue[] {
+    return this.module.mutableGlobals.map((g, i) => toGlobalValue(g.type, defined(this.globals[i]).value));
+  }
+
+  setGlobals(values: readonly GlobalValue[]): void {
+    assert(values.length === this.globals.length, `expected ${this.globals.length} globals, got ${values.length}`);
+    values.forEach((v, i) => {
+      defined(this.globals[i]).value = fromGlobalValue(v);
+    });
+  }
+
+  // --- one invocation ---------------------------------------------------------------------------
+
+  /** Prepares counters and the undo log; `used` starts at `alreadyUsed` (e.g. pre_upgrade's). */
+  begin(session: SystemApiSession, limit: bigint, alreadyUsed: bigint): void {
+    this.session = session;
+    session.attach(this);
+    this.undo = new Map();
+    this.used.value = alreadyUsed;
+    this.limit.value = limit;
+    this.lastPage.value = -1;
+    this.depth.value = 0;
+    this.pagesAtStart = this.memoryPages();
+  }
+
+  /** Runs `fn` and converts every way Wasm can fail into a CanisterTrap. */
+  run(fn: () => void): CanisterTrap | undefined {
+    try {
+      fn();
+      if ((this.used.value as bigint) > (this.limit.value as bigint)) {
+        return new InstructionLimitExceeded(
+          `Canister exceeded the instruction limit for single message execution (${this.limit.value as bigint})`,
+        );
+      }
+      if (this.memoryPages() > MAX_WASM_PAGES) return new CanisterTrap("Wasm memory limit exceeded");
+      return undefined;
+    } catch (e) {
+      if (e instanceof CanisterTrap) return e;
+      if (e instanceof Wasm.RuntimeError) return new CanisterTrap(`Wasm trap: ${e.message}`);
+      if (e instanceof RangeError && /call stack/i.test(e.message)) {
+        return new CanisterTrap(`stack overflow (${e.message})`);
+      }
+      throw e;
+    } finally {
+      this.session = undefined;
+    }
+  }
+
+  /** Pages written since begin(), with their new contents, sorted by index. */
+  dirtyPages(): Map<number, Uint8Array> {
+    const mem = this.memoryBytes();
+    const out = new Map<number, Uint8Array>();
+    for (const p of [...this.undo.keys()].sort((a, b) => a - b)) {
+      out.set(p, mem.slice(p * PAGE_SIZE_BYTES, (p + 1) * PAGE_SIZE_BYTES));
+    }
+    return out;
+  }
+
+  dirtyPageCount(): number {
+    return this.undo.size;
+  }
+
+  /**
+   * Undoes the writes since begin() and restores `globals`. Returns false when the instance cannot
+   * mirror the old state any more (memory grew): the caller must discard it.
+   */
+  rollback(globals: readonly GlobalValue[]): boolean {
+    if (this.memory !== undefined) {
+      const mem = this.memoryBytes();
+      for (const [p, old] of this.undo) mem.set(old, p * PAGE_SIZE_BYTES);
+    }
+    this.undo = new Map();
+    this.setGlobals(globals);
+    return this.memoryPages() === this.pagesAtStart;
+  }
+
+  /** Calls an exported function by name. */
+  callExport(name: string): void {
+    const f = this.instance.exports[name];
+    if (typeof f !== "function") throw new CanisterTrap(`export ${name} is missing`);
+    f();
+  }
+
+  /** Calls a table entry `(env) -> ()` (callbacks registered with call_new / call_on_cleanup). */
+  callClosure(fun: number, env: bigint): void {
+    const table = this.table;
+    if (table === undefined) throw new CanisterTrap("callback invoked but the module has no table");
+    if (fun < 0 || fun >= table.length) throw new CanisterTrap(`callback table index ${fun} out of bounds`);
+    const f = table.get(fun);
+    if (f === null) throw new CanisterTrap(`callback table entry ${fun} is null`);
+    f(this.module.memory64 ? BigInt.asIntN(64, env) : Number(BigInt.asIntN(32, env)));
+  }
+}
+
+function defined<T>(x: T | undefined): T {
+  assert(x !== undefined, "global index out of range");
+  return x;
+}
+
+const scratch = new DataView(new ArrayBuffer(8));
+
+export function toGlobalValue(type: GlobalValue["type"], v: number | bigint): GlobalValue {
+  switch (type) {
+    case "i32":
+      return { type, bits: BigInt((v as number) >>> 0) };
+    case "i64":
+      return { type, bits: BigInt.asUintN(64, v as bigint) };
+    case "f32":
+      scratch.setFloat32(0, v as number);
+      return { type, bits: BigInt(scratch.getUint32(0)) };
+    case "f64":
+      scratch.setFloat64(0, v as number);
+      return { type, bits: scratch.getBigUint64(0) };
+  }
+}
+
+export function fromGlobalValue(g: GlobalValue): number | bigint {
+  switch (g.type) {
+    case "i32":
+      return Number(BigInt.asIntN(32, g.bits));
+    case "i64":
+      return BigInt.asIntN(64, g.bits);
+    case "f32":
+      scratch.setUint32(0, Number(g.bits));
+      return scratch.getFloat32(0);
+    case "f64":
+      scratch.setBigUint64(0, g.bits);
+      return scratch.getFloat64(0);
+  }
+}

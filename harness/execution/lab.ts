@@ -1,0 +1,586 @@
+// ExecutionLab: a single-replica, PocketIC-style driver of the execution layer (in the spirit of
+// @dfinity/pic). It owns a set of canisters, a virtual clock and a FIFO of pending inter-canister
+// messages, and exposes create / install / upgrade / update / query / snapshots / time.
+//
+// Two modes:
+//  - direct (default): messages run one after another right away, each with the per-message
+//    instruction limit; an update returns once its ingress message is answered;
+//  - rounds (`new ExecutionLab({ rounds: APP_SUBNET_ROUND_CONFIG })`): every `tick()` is one
+//    execution round of round.ts (credit scheduler, cores, round budget, deterministic time
+//    slicing); an update submits its ingress message and ticks until it is answered.
+import { IDL } from "@dfinity/candid";
+import { Principal } from "@dfinity/principal";
+import {
+  ANONYMOUS_PRINCIPAL,
+  canisterIdFromU64,
+  comparePrincipals,
+  MANAGEMENT_CANISTER,
+  principalText,
+  RejectCode,
+  type CanisterId,
+  type CanisterMessage,
+  type CanisterSnapshot,
+  type CanisterState,
+  type ExecutionFees,
+  type ExecutionParams,
+  type ExecutionResult,
+  type InstallMode,
+  type OutgoingResponse,
+  type PrincipalText,
+  type Response,
+} from "./interfaces.ts";
+import { WasmExecutor } from "./executor.ts";
+import * as lifecycle from "./lifecycle.ts";
+import { executeManagementCall, type ManagementContext, type ManagementOutcome } from "./management.ts";
+import { QueryCache } from "./query-cache.ts";
+import { Rng } from "../sim/rng.ts";
+import {
+  executeRound,
+  initialRoundState,
+  withCanisters,
+  type ExecutionRoundState,
+  type InductedMessage,
+  type RoundConfig,
+  type RoundOutput,
+} from "./round.ts";
+
+/** Per-message budget without DTS on an application subnet (ic-protocol.md §4.1). */
+export const DEFAULT_INSTRUCTION_LIMIT = 5_000_000_000n;
+/** install_code budget (ic-protocol.md §4.1: 300 B on application subnets). */
+export const DEFAULT_INSTALL_INSTRUCTION_LIMIT = 300_000_000_000n;
+/** canister_inspect_message budget (ic-protocol.md §4.1 "inspect_message limit 200 M"). */
+export const INSPECT_MESSAGE_INSTRUCTION_LIMIT = 200_000_000n;
+/** Default start time: 2025-01-01T00:00:00Z in ns (any fixed value keeps runs reproducible). */
+export const DEFAULT_START_TIME_NS = 1_735_689_600_000_000_000n;
+/** Default lab user: the self-authenticating principal of a fixed 32-byte key. */
+export const DEFAULT_SENDER = principalText(Principal.selfAuthenticating(new Uint8Array(32).fill(7)).toText());
+
+export class LabError extends Error {
+  override readonly name = "LabError";
+  constructor(
+    readonly code: RejectCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface LabOptions {
+  readonly startTimeNs?: bigint;
+  readonly instructionLimit?: bigint;
+  readonly installInstructionLimit?: bigint;
+  readonly executor?: WasmExecutor;
+  /** Query cache on/off (default on). */
+  readonly queryCache?: boolean;
+  /** Run messages in execution rounds (round.ts) with this configuration instead of directly. */
+  readonly rounds?: RoundConfig;
+  /** Rounds mode: give up on an update after this many rounds without an answer (default 1,000). */
+  readonly maxRoundsPerCall?: number;
+  /** Charge execution fees in cycles (e.g. APP_SUBNET_FEES); default: free. */
+  readonly fees?: ExecutionFees;
+  /** Seed of the randomness served by the management canister's raw_rand (default 0). */
+  readonly seed?: number | bigint | string;
+}
+
+export interface CallOptions {
+  readonly caller?: PrincipalText;
+}
+
+export interface CallResult {
+  readonly response: Response;
+  /** Instructions of the top-level message (callbacks it caused are in `totalInstructions`). */
+  readonly instructionsUsed: bigint;
+  readonly totalInstructions: bigint;
+  readonly debugLog: readonly string[];
+  /** Served from the query cache (queries only). */
+  readonly cached: boolean;
+}
+
+interface Pending {
+  readonly target: CanisterId;
+  readonly message: CanisterMessage;
+}
+
+
+export class ExecutionLab {
+  readonly executor: WasmExecutor;
+  private readonly canisters = new Map<CanisterId, CanisterState>();
+  private readonly deleted = new Set<CanisterId>();
+  private readonly queue: Pending[] = [];
+  private readonly responses = new Map<string, OutgoingResponse>();
+  private readonly queryCache = new QueryCache<CallResult>();
+  private nextCanister = 0n;
+  private nextIngress = 0n;
+  private now: bigint;
+  private readonly limit: bigint;
+  private readonly installLimit: bigint;
+  private readonly cacheEnabled: boolean;
+  private totalInstructionsUsed = 0n;
+  private readonly roundConfig: RoundConfig | undefined;
+  private readonly fees: ExecutionFees | undefined;
+  private readonly rng: Rng;
+  private readonly maxRoundsPerCall: number;
+  private roundState: ExecutionRoundState | undefined;
+  private roundNumber = 0;
+  private inducted: InductedMessage[] = [];
+  /** Rounds mode: the output of the latest round (executed messages, slices, per-core use). */
+  lastRound: RoundOutput | undefined;
+
+  constructor(options: LabOptions = {}) {
+    this.executor = options.executor ?? new WasmExecutor();
+    this.now = options.startTimeNs ?? DEFAULT_START_TIME_NS;
+    this.limit = options.instructionLimit ?? DEFAULT_INSTRUCTION_LIMIT;
+    this.installLimit = options.installInstructionLimit ?? DEFAULT_INSTALL_INSTRUCTION_LIMIT;
+    this.cacheEnabled = options.queryCache ?? true;
+    this.roundConfig = options.rounds;
+    this.fees = options.fees;
+    this.rng = Rng.fromSeed(options.seed ?? 0).fork("raw_rand");
+    this.maxRoundsPerCall = options.maxRoundsPerCall ?? 1_000;
+  }
+
+  /** Number of rounds executed so far (rounds mode). */
+  get round(): number {
+    return this.roundNumber;
+  }
+
+  // --- canisters ------------------------------------------------------------------------------
+
+  createCanister(options: { controllers?: readonly PrincipalText[]; cycles?: bigint; sender?: PrincipalText } = {}): CanisterId {
+    let id = canisterIdFromU64(this.nextCanister++);
+    while (this.canisters.has(id) || this.deleted.has(id)) id = canisterIdFromU64(this.nextCanister++);
+    const controllers = options.controllers ?? [options.sender ?? DEFAULT_SENDER];
+    this.canisters.set(id, lifecycle.createCanister({ id, controllers, cycles: options.cycles ?? 100_000_000_000_000n }));
+    return id;
+  }
+
+  canister(id: CanisterId): CanisterState {
+    const c = this.canisters.get(id);
+    if (c === undefined) {
+      throw new LabError(RejectCode.DestinationInvalid, `Canister ${id} ${this.deleted.has(id) ? "was deleted" : "not found"}`);
+    }
+    return c;
+  }
+
+  /** Canister ids in canonical order. */
+  canisterIds(): CanisterId[] {
+    return [...this.canisters.keys()].sort(comparePrincipals);
+  }
+
+  installCode(
+    id: CanisterId,
+    wasmModule: Uint8Array,
+    options: {
+      arg?: Uint8Array;
+      mode?: InstallMode;
+      sender?: PrincipalText;
+      skipPreUpgrade?: boolean;
+      wasmMemoryPersistence?: "keep" | "replace";
+    } = {},
+  ): { instructionsUsed: bigint; debugLog: readonly string[] } {
+    const r = this.executor.installCode(
+      this.canister(id),
+      {
+        mode: options.mode ?? "install",
+        wasmModule,
+        arg: options.arg ?? new Uint8Array(),
+        sender: options.sender ?? DEFAULT_SENDER,
+        ...(options.skipPreUpgrade === undefined ? {} : { skipPreUpgrade: options.skipPreUpgrade }),
+        ...(options.wasmMemoryPersistence === undefined ? {} : { wasmMemoryPersistence: options.wasmMemoryPersistence }),
+      },
+      { instructionLimit: this.installLimit, timeNs: this.now },
+    );
+    this.totalInstructionsUsed += r.instructionsUsed;
+    if (!r.ok) throw new LabError(r.code, r.message);
+    this.canisters.set(id, r.canister);
+    for (const response of r.responses ?? []) this.route(response);
+    return { instructionsUsed: r.instructionsUsed, debugLog: r.debugLog };
+  }
+
+  upgradeCanister(id: CanisterId, wasmModule: Uint8Array, options: { arg?: Uint8Array; sender?: PrincipalText } = {}) {
+    return this.installCode(id, wasmModule, { ...options, mode: "upgrade" });
+  }
+
+  reinstallCode(id: CanisterId, wasmModule: Uint8Array, options: { arg?: Uint8Array; sender?: PrincipalText } = {}) {
+    return this.installCode(id, wasmModule, { ...options, mode: "reinstall" });
+  }
+
+  private apply<T extends { canister: CanisterState }>(r: lifecycle.Outcome<T>): T {
+    if (!r.ok) throw new LabError(r.code, r.message);
+    this.canisters.set(r.canister.id, r.canister);
+    return r;
+  }
+
+  stopCanister(id: CanisterId, sender: PrincipalText = DEFAULT_SENDER): void {
+    this.apply(lifecycle.stopCanister(this.canister(id), sender));
+    this.drain();
+  }
+
+  startCanister(id: CanisterId, sender: PrincipalText = DEFAULT_SENDER): void {
+    this.apply(lifecycle.startCanister(this.canister(id), sender));
+  }
+
+  deleteCanister(id: CanisterId, sender: PrincipalText = DEFAULT_SENDER): void {
+    const r = lifecycle.checkDeletable(this.canister(id), sender);
+    if (!r.ok) throw new LabError(r.code, r.message);
+    this.canisters.delete(id);
+    this.deleted.add(id);
+    this.executor.forget(id);
+  }
+
+  uninstallCode(id: CanisterId, sender: PrincipalText = DEFAULT_SENDER): void {
+    const r = this.apply(lifecycle.uninstallCode(this.canister(id), sender));
+    for (const response of r.responses) this.route(response);
+  }
+
+  // --- snapshots --------------------------------------------------------------------------------
+
+  takeSnapshot(id: CanisterId, options: { sender?: PrincipalText; replaceSnapshot?: string } = {}): CanisterSnapshot {
+    return this.apply(lifecycle.takeSnapshot(this.canister(id), options.sender ?? DEFAULT_SENDER, this.now, options.replaceSnapshot))
+      .snapshot;
+  }
+
+  loadSnapshot(id: CanisterId, snapshotId: string, sender: PrincipalText = DEFAULT_SENDER): void {
+    this.apply(lifecycle.loadSnapshot(this.canister(id), sender, snapshotId));
+  }
+
+  listSnapshots(id: CanisterId, sender: PrincipalText = DEFAULT_SENDER): readonly CanisterSnapshot[] {
+    const r = lifecycle.listSnapshots(this.canister(id), sender);
+    if (!r.ok) throw new LabError(r.code, r.message);
+    return r.snapshots;
+  }
+
+  deleteSnapshot(id: CanisterId, snapshotId: string, sender: PrincipalText = DEFAULT_SENDER): void {
+    this.apply(lifecycle.deleteSnapshot(this.canister(id), sender, snapshotId));
+  }
+
+  // --- calls ------------------------------------------------------------------------------------
+
+  /** An update call with raw argument bytes; runs every message it causes until it is answered. */
+  updateRaw(id: CanisterId, method: string, arg: Uint8Array, options: CallOptions = {}): CallResult {
+    const messageId = `ingress-${this.nextIngress++}`;
+    const caller = options.caller ?? ANONYMOUS_PRINCIPAL;
+    const before = this.totalInstructionsUsed;
+    if (id === (MANAGEMENT_CANISTER as string)) return this.managementCall(caller, method, arg);
+    if (!this.canisters.has(id)) throw new LabError(RejectCode.DestinationInvalid, `Canister ${id} not found`);
+    // Ingress inspection happens before the message is accepted into the subnet (spec "Ingress
+    // message inspection"); a refusal never reaches execution.
+    const inspect = this.executor.inspectMessage(this.canister(id), { caller, method, arg }, {
+      instructionLimit: INSPECT_MESSAGE_INSTRUCTION_LIMIT,
+      timeNs: this.now,
+    });
+    if (!inspect.accepted && this.canister(id).execution !== undefined) {
+      return {
+        response: { kind: "reject", code: RejectCode.CanisterReject, message: inspect.message },
+        instructionsUsed: inspect.instructionsUsed,
+        totalInstructions: inspect.instructionsUsed,
+        debugLog: [],
+        cached: false,
+      };
+    }
+    const message: CanisterMessage = { kind: "ingress", messageId, caller, method, arg };
+    let first: { instructionsUsed: bigint; debugLog: readonly string[] };
+    if (this.roundConfig === undefined) {
+      first = this.run(id, message);
+      this.drain();
+    } else {
+      this.inducted.push({ canister: id, message });
+      first = { instructionsUsed: 0n, debugLog: [] };
+      for (let n = 0; n < this.maxRoundsPerCall && !this.responses.has(messageId); n++) {
+        this.tick();
+        const done = this.lastRound?.executed.find((e) => e.message === message);
+        if (done !== undefined) first = { instructionsUsed: done.instructionsUsed, debugLog: [] };
+      }
+    }
+    const answer = this.responses.get(messageId);
+    this.responses.delete(messageId);
+    if (answer === undefined) {
+      throw new LabError(RejectCode.SysTransient, `ingress ${messageId} to ${id}.${method} was not answered`);
+    }
+    return {
+      response: answer.response,
+      instructionsUsed: first.instructionsUsed,
+      totalInstructions: this.totalInstructionsUsed - before,
+      debugLog: first.debugLog,
+      cached: false,
+    };
+  }
+
+  /** A query with raw argument bytes (cached by canister, method, argument, caller). */
+  queryRaw(id: CanisterId, method: string, arg: Uint8Array, options: CallOptions = {}): CallResult {
+    const caller = options.caller ?? ANONYMOUS_PRINCIPAL;
+    const canister = this.canister(id);
+    if (canister.execution?.exports.includes(`canister_composite_query ${method}`)) {
+      // A composite query depends on other canisters too: run its call tree, never cache it.
+      const r = this.executor.executeQueryTree((x) => this.canisters.get(x), id, { kind: "query", caller, method, arg }, this.params());
+      return { response: r.response, instructionsUsed: r.instructionsUsed, totalInstructions: r.instructionsUsed, debugLog: r.debugLog, cached: false };
+    }
+    const key = { canister: id, method, arg, caller };
+    if (this.cacheEnabled) {
+      const hit = this.queryCache.get(key, canister, this.now);
+      if (hit !== undefined) return { ...hit, cached: true };
+    }
+    const r = this.executor.executeMessage(canister, { kind: "query", caller, method, arg }, this.params());
+    const response = r.responses[0]?.response ?? {
+      kind: "reject" as const,
+      code: RejectCode.CanisterError,
+      message: r.outcome.kind === "rejected" ? r.outcome.message : "no response",
+    };
+    const result: CallResult = {
+      response,
+      instructionsUsed: r.instructionsUsed,
+      totalInstructions: r.instructionsUsed,
+      debugLog: r.debugLog,
+      cached: false,
+    };
+    if (this.cacheEnabled) this.queryCache.set(key, canister, this.now, r.readTime, result);
+    return result;
+  }
+
+  /** Candid update: encodes `args` with `argTypes`, decodes the reply with `retTypes`. */
+  update(id: CanisterId, method: string, argTypes: IDL.Type[], args: unknown[], retTypes: IDL.Type[], options: CallOptions = {}): unknown[] {
+    return decodeReply(this.updateRaw(id, method, IDL.encode(argTypes, args), options), retTypes, method);
+  }
+
+  /** Candid query. */
+  query(id: CanisterId, method: string, argTypes: IDL.Type[], args: unknown[], retTypes: IDL.Type[], options: CallOptions = {}): unknown[] {
+    return decodeReply(this.queryRaw(id, method, IDL.encode(argTypes, args), options), retTypes, method);
+  }
+
+  // --- time and rounds ----------------------------------------------------------------------------
+
+  get timeNs(): bigint {
+    return this.now;
+  }
+
+  /** Sets the clock (never backwards: batch time is monotonic). */
+  setTime(ns: bigint): void {
+    if (ns < this.now) throw new RangeError(`time only moves forward (${ns} < ${this.now})`);
+    this.now = ns;
+  }
+
+  advanceTime(ns: bigint): void {
+    if (ns < 0n) throw new RangeError("time only moves forward");
+    this.now += ns;
+  }
+
+  /**
+   * One round: heartbeats and due global timers of every running canister (in canister id order),
+   * then every message they cause. Returns the instructions used.
+   */
+  tick(): bigint {
+    if (this.roundConfig !== undefined) return this.tickRound(this.roundConfig);
+    const before = this.totalInstructionsUsed;
+    for (const id of this.canisterIds()) {
+      const c = this.canister(id);
+      if (c.status !== "running" || c.execution === undefined) continue;
+      if (c.execution.exports.includes("canister_heartbeat")) this.run(id, { kind: "heartbeat" });
+      const now = this.canister(id);
+      if (now.globalTimerNs !== 0n && now.globalTimerNs <= this.now && now.execution?.exports.includes("canister_global_timer")) {
+        this.run(id, { kind: "global-timer" });
+      }
+    }
+    this.drain();
+    for (const id of this.canisterIds()) this.canisters.set(id, lifecycle.finalizeStopping(this.canister(id)));
+    return this.totalInstructionsUsed - before;
+  }
+
+  /** One execution round of round.ts: system tasks and queued messages are inducted first. */
+  private tickRound(config: RoundConfig): bigint {
+    const messages = this.inducted;
+    this.inducted = [];
+    for (const id of this.canisterIds()) {
+      const c = this.canister(id);
+      if (c.status !== "running" || c.execution === undefined) continue;
+      if (c.execution.exports.includes("canister_heartbeat")) messages.push({ canister: id, message: { kind: "heartbeat" } });
+      if (c.globalTimerNs !== 0n && c.globalTimerNs <= this.now && c.execution.exports.includes("canister_global_timer")) {
+        messages.push({ canister: id, message: { kind: "global-timer" } });
+      }
+    }
+    const live = [...this.canisters.values()];
+    const base = this.roundState ?? initialRoundState(live);
+    const state = withCanisters({ ...base, canisters: base.canisters.filter((c) => this.canisters.has(c.id)) }, live);
+    const out = executeRound(this.executor, config, state, {
+      round: ++this.roundNumber,
+      timeNs: this.now,
+      messages: messages.filter((m) => this.canisters.has(m.canister)),
+      isCheckpointRound: false,
+    });
+    this.lastRound = out;
+    this.roundState = out.state;
+    for (const c of out.state.canisters) this.canisters.set(c.id, lifecycle.finalizeStopping(c));
+    let used = 0n;
+    for (const e of out.executed) used += e.instructionsUsed;
+    this.totalInstructionsUsed += used;
+    for (const r of out.ingressResponses) this.route(r);
+    // Every canister of the lab is on this subnet: remote calls go to canisters that do not exist.
+    for (const { from, call } of out.remoteCalls) {
+      this.inducted.push({
+        canister: from,
+        message: {
+          kind: "response",
+          callbackId: call.callbackId,
+          response: { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${call.callee} not found` },
+          refundedCycles: call.cycles,
+        },
+      });
+    }
+    return used;
+  }
+
+  /** Query cache counters (hits, misses, invalidations). */
+  get queryCacheStats(): { readonly hits: number; readonly misses: number; readonly invalidations: number } {
+    return { ...this.queryCache.stats };
+  }
+
+  /** Total instructions executed by this lab so far (install_code included). */
+  get instructionsUsed(): bigint {
+    return this.totalInstructionsUsed;
+  }
+
+  cyclesBalance(id: CanisterId): bigint {
+    return this.canister(id).cyclesBalance;
+  }
+
+  /** Tops up a canister (like the cycles ledger / provisional_top_up_canister). */
+  addCycles(id: CanisterId, amount: bigint): bigint {
+    if (amount < 0n) throw new RangeError("cannot add a negative amount of cycles");
+    const c = this.canister(id);
+    this.canisters.set(id, { ...c, cyclesBalance: c.cyclesBalance + amount });
+    return c.cyclesBalance + amount;
+  }
+
+  setControllers(id: CanisterId, controllers: readonly PrincipalText[], sender: PrincipalText = DEFAULT_SENDER): void {
+    this.apply(lifecycle.setControllers(this.canister(id), sender, controllers));
+  }
+
+  // --- management canister ---------------------------------------------------------------------------
+
+  private managementContext(): ManagementContext {
+    return {
+      executor: this.executor,
+      installParams: { instructionLimit: this.installLimit, timeNs: this.now },
+      nowNs: this.now,
+      canister: (id) => this.canisters.get(id),
+      newCanisterId: () => {
+        let id = canisterIdFromU64(this.nextCanister++);
+        while (this.canisters.has(id) || this.deleted.has(id)) id = canisterIdFromU64(this.nextCanister++);
+        return id;
+      },
+      drawRawRand: () => {
+        const out = new Uint8Array(32);
+        const view = new DataView(out.buffer);
+        for (let i = 0; i < 8; i++) view.setUint32(i * 4, this.rng.nextU32());
+        return out;
+      },
+    };
+  }
+
+  private applyManagement(out: ManagementOutcome): ManagementOutcome {
+    this.totalInstructionsUsed += out.instructionsUsed;
+    for (const c of out.updated) this.canisters.set(c.id, c);
+    for (const id of out.deleted) {
+      this.canisters.delete(id);
+      this.deleted.add(id);
+      this.executor.forget(id);
+    }
+    for (const r of out.responses) this.route(r);
+    return out;
+  }
+
+  /** An ingress call to the management canister (aaaaa-aa), Candid in and out. */
+  private managementCall(caller: PrincipalText, method: string, arg: Uint8Array): CallResult {
+    const out = this.applyManagement(executeManagementCall(this.managementContext(), caller, method, arg));
+    let response = out.response;
+    if (response === undefined) {
+      // stop_canister with open call contexts: run what is pending, then check again.
+      this.drain();
+      for (const id of this.canisterIds()) this.canisters.set(id, lifecycle.finalizeStopping(this.canister(id)));
+      const stopped = out.updated.every((c) => this.canister(c.id).status === "stopped");
+      response = stopped
+        ? { kind: "reply", data: IDL.encode([], []) }
+        : { kind: "reject", code: RejectCode.SysTransient, message: "stop_canister: the canister is still stopping" };
+    }
+    return { response, instructionsUsed: out.instructionsUsed, totalInstructions: out.instructionsUsed, debugLog: [], cached: false };
+  }
+
+  // --- internals ------------------------------------------------------------------------------------
+
+  private params(): ExecutionParams {
+    return { instructionLimit: this.limit, timeNs: this.now, ...(this.fees === undefined ? {} : { fees: this.fees }) };
+  }
+
+  private run(id: CanisterId, message: CanisterMessage): ExecutionResult {
+    const r = this.executor.executeMessage(this.canister(id), message, this.params());
+    this.totalInstructionsUsed += r.instructionsUsed;
+    this.canisters.set(id, r.canister);
+    for (const call of r.outgoingCalls) {
+      this.queue.push({
+        target: call.callee,
+        message: { kind: "request", caller: id, callerCallbackId: call.callbackId, method: call.method, arg: call.arg, cycles: call.cycles },
+      });
+    }
+    for (const response of r.responses) this.route(response);
+    return r;
+  }
+
+  private route(response: OutgoingResponse): void {
+    const origin = response.origin;
+    switch (origin.kind) {
+      case "ingress":
+        this.responses.set(origin.messageId, response);
+        return;
+      case "canister":
+        this.queue.push({
+          target: origin.caller,
+          message: { kind: "response", callbackId: origin.callbackId, response: response.response, refundedCycles: response.refundedCycles },
+        });
+        return;
+      case "query":
+      case "system":
+        return;
+    }
+  }
+
+  /** Executes queued inter-canister messages in FIFO order until none is left. */
+  drain(maxMessages = 100_000): void {
+    let n = 0;
+    while (this.queue.length > 0) {
+      if (n++ >= maxMessages) throw new LabError(RejectCode.SysTransient, `more than ${maxMessages} messages: livelock?`);
+      const next = this.queue.shift();
+      if (next === undefined) break;
+      if (next.target === (MANAGEMENT_CANISTER as string) && next.message.kind === "request") {
+        const req = next.message;
+        const out = this.applyManagement(
+          executeManagementCall(this.managementContext(), req.caller as string as PrincipalText, req.method, req.arg, req.cycles),
+        );
+        const response = out.response ?? {
+          kind: "reject" as const,
+          code: RejectCode.SysTransient,
+          message: "stop_canister: the canister is still stopping",
+        };
+        this.route({ origin: { kind: "canister", caller: req.caller, callbackId: req.callerCallbackId }, response, refundedCycles: 0n });
+        continue;
+      }
+      if (!this.canisters.has(next.target)) {
+        if (next.message.kind === "request") {
+          this.route({
+            origin: { kind: "canister", caller: next.message.caller, callbackId: next.message.callerCallbackId },
+            response: { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${next.target} not found` },
+            refundedCycles: next.message.cycles,
+          });
+        }
+        continue;
+      }
+      this.run(next.target, next.message);
+    }
+  }
+}
+
+function decodeReply(r: CallResult, retTypes: IDL.Type[], method: string): unknown[] {
+  if (r.response.kind === "reject") {
+    throw new LabError(r.response.code, `${method} rejected (code ${r.response.code}): ${r.response.message}`);
+  }
+  return IDL.decode(retTypes, r.response.data) as unknown[];
+}
+
+export { MANAGEMENT_CANISTER };

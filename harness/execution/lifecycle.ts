@@ -1,0 +1,260 @@
+// Canister lifecycle operations that need no Wasm execution (IC interface spec, "IC management
+// canister"; ic-protocol.md §4.8–§4.9): create, stop/start, delete, uninstall, controllers, and
+// canister snapshots. install_code (which runs Wasm) lives in executor.ts. Every function is pure:
+// state in, state (or a typed failure) out.
+import { PageMap } from "../state/page-map.ts";
+import {
+  comparePrincipals,
+  RejectCode,
+  type CanisterId,
+  type CanisterSnapshot,
+  type CanisterState,
+  type OutgoingResponse,
+  type PrincipalText,
+} from "./interfaces.ts";
+
+/** Per canister (ic-protocol.md §4.9: MAX_NUMBER_OF_SNAPSHOTS_PER_CANISTER = 10 in current code). */
+export const MAX_SNAPSHOTS_PER_CANISTER = 10;
+/** Spec create_canister: at most 10 controllers. */
+export const MAX_CONTROLLERS = 10;
+
+export type Outcome<T> =
+  | ({ readonly ok: true } & T)
+  | { readonly ok: false; readonly code: RejectCode; readonly message: string };
+
+const fail = (code: RejectCode, message: string): { ok: false; code: RejectCode; message: string } => ({
+  ok: false,
+  code,
+  message,
+});
+
+function notController(canister: CanisterState, sender: PrincipalText, op: string): Outcome<never> | undefined {
+  return canister.controllers.includes(sender)
+    ? undefined
+    : fail(RejectCode.CanisterError, `Only controllers of canister ${canister.id} can call ${op} (sender ${sender})`);
+}
+
+export interface CreateCanisterArgs {
+  readonly id: CanisterId;
+  readonly controllers: readonly PrincipalText[];
+  readonly cycles: bigint;
+  readonly computeAllocationPercent?: number;
+}
+
+export function createCanister(args: CreateCanisterArgs): CanisterState {
+  const controllers = normaliseControllers(args.controllers);
+  const compute = args.computeAllocationPercent ?? 0;
+  if (!Number.isInteger(compute) || compute < 0 || compute > 100) {
+    throw new RangeError(`compute allocation must be an integer 0..100, got ${compute}`);
+  }
+  return {
+    id: args.id,
+    controllers,
+    status: "running",
+    cyclesBalance: args.cycles,
+    computeAllocationPercent: compute,
+    certifiedData: new Uint8Array(),
+    globalTimerNs: 0n,
+    version: 0n,
+    execution: undefined,
+    callContexts: [],
+    callbacks: [],
+    nextCallContextId: 0n,
+    nextCallbackId: 0n,
+    snapshots: [],
+  };
+}
+
+function normaliseControllers(controllers: readonly PrincipalText[]): PrincipalText[] {
+  const unique = [...new Set(controllers)].sort(comparePrincipals);
+  if (unique.length > MAX_CONTROLLERS) {
+    throw new RangeError(`at most ${MAX_CONTROLLERS} controllers, got ${unique.length}`);
+  }
+  return unique;
+}
+
+export function setControllers(
+  canister: CanisterState,
+  sender: PrincipalText,
+  controllers: readonly PrincipalText[],
+): Outcome<{ canister: CanisterState }> {
+  const denied = notController(canister, sender, "update_settings");
+  if (denied) return denied;
+  if (new Set(controllers).size > MAX_CONTROLLERS) {
+    return fail(RejectCode.CanisterError, `at most ${MAX_CONTROLLERS} controllers`);
+  }
+  return { ok: true, canister: { ...canister, controllers: normaliseControllers(controllers), version: canister.version + 1n } };
+}
+
+/** stop_canister: Stopping while call contexts are open, else Stopped right away. */
+export function stopCanister(canister: CanisterState, sender: PrincipalText): Outcome<{ canister: CanisterState }> {
+  const denied = notController(canister, sender, "stop_canister");
+  if (denied) return denied;
+  if (canister.status === "stopped") return { ok: true, canister };
+  const status = canister.callContexts.length === 0 ? "stopped" : "stopping";
+  return { ok: true, canister: { ...canister, status, version: canister.version + 1n } };
+}
+
+/** Called by the scheduler at the end of a round: Stopping → Stopped once no call context is open. */
+export function finalizeStopping(canister: CanisterState): CanisterState {
+  if (canister.status !== "stopping" || canister.callContexts.length > 0) return canister;
+  return { ...canister, status: "stopped", version: canister.version + 1n };
+}
+
+export function startCanister(canister: CanisterState, sender: PrincipalText): Outcome<{ canister: CanisterState }> {
+  const denied = notController(canister, sender, "start_canister");
+  if (denied) return denied;
+  if (canister.status === "running") return { ok: true, canister };
+  return { ok: true, canister: { ...canister, status: "running", version: canister.version + 1n } };
+}
+
+/** delete_canister: only a Stopped canister can be deleted; the caller drops it (id never reused). */
+export function checkDeletable(canister: CanisterState, sender: PrincipalText): Outcome<object> {
+  const denied = notController(canister, sender, "delete_canister");
+  if (denied) return denied;
+  if (canister.status !== "stopped") {
+    return fail(RejectCode.CanisterError, `Canister ${canister.id} must be stopped before it is deleted (status ${canister.status})`);
+  }
+  return { ok: true };
+}
+
+/**
+ * uninstall_code: drops module, memories, callbacks; rejects every open call context that has not
+ * been answered (spec: "rejects all open call contexts"); keeps id, cycles, controllers, snapshots.
+ */
+export function uninstallCode(
+  canister: CanisterState,
+  sender: PrincipalText,
+): Outcome<{ canister: CanisterState; responses: OutgoingResponse[] }> {
+  const denied = notController(canister, sender, "uninstall_code");
+  if (denied) return denied;
+  const responses: OutgoingResponse[] = canister.callContexts
+    .filter((c) => !c.responded && c.origin.kind !== "system")
+    .map((c) => ({
+      origin: c.origin,
+      response: { kind: "reject", code: RejectCode.CanisterReject, message: "Canister has been uninstalled." },
+      refundedCycles: c.availableCycles,
+    }));
+  return {
+    ok: true,
+    responses,
+    canister: {
+      ...canister,
+      execution: undefined,
+      certifiedData: new Uint8Array(),
+      globalTimerNs: 0n,
+      callContexts: [],
+      callbacks: [],
+      version: canister.version + 1n,
+    },
+  };
+}
+
+// --- snapshots -------------------------------------------------------------------------------------
+
+function snapshotSize(s: Omit<CanisterSnapshot, "totalSizeBytes" | "id" | "takenAtNs">): bigint {
+  const e = s.execution;
+  return (
+    BigInt(e.wasmModule.length) +
+    BigInt(e.wasmMemoryPages) * 65_536n +
+    e.stableMemoryPages * 65_536n +
+    BigInt(e.globals.length * 8) +
+    BigInt(s.certifiedData.length)
+  );
+}
+
+/**
+ * take_canister_snapshot: module, heap, stable memory, globals, certified data and timer. Cheap:
+ * page maps are persistent, so the snapshot shares pages with the live state.
+ */
+export function takeSnapshot(
+  canister: CanisterState,
+  sender: PrincipalText,
+  nowNs: bigint,
+  replaceSnapshot?: string,
+): Outcome<{ canister: CanisterState; snapshot: CanisterSnapshot }> {
+  const denied = notController(canister, sender, "take_canister_snapshot");
+  if (denied) return denied;
+  const execution = canister.execution;
+  if (execution === undefined) return fail(RejectCode.CanisterError, `Canister ${canister.id} is empty; nothing to snapshot`);
+  let kept = canister.snapshots;
+  if (replaceSnapshot !== undefined) {
+    if (!kept.some((s) => s.id === replaceSnapshot)) {
+      return fail(RejectCode.DestinationInvalid, `Snapshot ${replaceSnapshot} of canister ${canister.id} not found`);
+    }
+    kept = kept.filter((s) => s.id !== replaceSnapshot);
+  }
+  if (kept.length >= MAX_SNAPSHOTS_PER_CANISTER) {
+    return fail(RejectCode.CanisterError, `Canister ${canister.id} already has ${MAX_SNAPSHOTS_PER_CANISTER} snapshots`);
+  }
+  const n = canister.snapshots.reduce((max, s) => Math.max(max, snapshotNumber(s.id) + 1), 0);
+  const body = { execution, certifiedData: canister.certifiedData, globalTimerNs: canister.globalTimerNs };
+  const snapshot: CanisterSnapshot = {
+    id: `${canister.id}-${n}`,
+    takenAtNs: nowNs,
+    ...body,
+    totalSizeBytes: snapshotSize(body),
+  };
+  const snapshots = [...kept, snapshot].sort((a, b) => snapshotNumber(a.id) - snapshotNumber(b.id));
+  return { ok: true, snapshot, canister: { ...canister, snapshots, version: canister.version + 1n } };
+}
+
+function snapshotNumber(id: string): number {
+  const n = Number(id.slice(id.lastIndexOf("-") + 1));
+  return Number.isInteger(n) ? n : -1;
+}
+
+/** load_canister_snapshot: replaces module, heap, stable memory, globals, certified data, timer. */
+export function loadSnapshot(
+  canister: CanisterState,
+  sender: PrincipalText,
+  snapshotId: string,
+): Outcome<{ canister: CanisterState }> {
+  const denied = notController(canister, sender, "load_canister_snapshot");
+  if (denied) return denied;
+  const snapshot = canister.snapshots.find((s) => s.id === snapshotId);
+  if (snapshot === undefined) return fail(RejectCode.DestinationInvalid, `Snapshot ${snapshotId} of canister ${canister.id} not found`);
+  return {
+    ok: true,
+    canister: {
+      ...canister,
+      execution: snapshot.execution,
+      certifiedData: snapshot.certifiedData,
+      globalTimerNs: snapshot.globalTimerNs,
+      version: canister.version + 1n,
+    },
+  };
+}
+
+export function listSnapshots(canister: CanisterState, sender: PrincipalText): Outcome<{ snapshots: readonly CanisterSnapshot[] }> {
+  const denied = notController(canister, sender, "list_canister_snapshots");
+  if (denied) return denied;
+  return { ok: true, snapshots: canister.snapshots };
+}
+
+export function deleteSnapshot(
+  canister: CanisterState,
+  sender: PrincipalText,
+  snapshotId: string,
+): Outcome<{ canister: CanisterState }> {
+  const denied = notController(canister, sender, "delete_canister_snapshot");
+  if (denied) return denied;
+  if (!canister.snapshots.some((s) => s.id === snapshotId)) {
+    return fail(RejectCode.DestinationInvalid, `Snapshot ${snapshotId} of canister ${canister.id} not found`);
+  }
+  return {
+    ok: true,
+    canister: { ...canister, snapshots: canister.snapshots.filter((s) => s.id !== snapshotId), version: canister.version + 1n },
+  };
+}
+
+/** Content digest of the replicated parts of a canister (for determinism checks in tests). */
+export function memoryDigest(canister: CanisterState): string {
+  const e = canister.execution;
+  if (e === undefined) return "empty";
+  return `${e.moduleHash}:${e.wasmMemoryPages}:${e.wasmMemory.hash()}:${e.stableMemoryPages}:${e.stableMemory.hash()}:${e.globals
+    .map((g) => g.bits.toString(16))
+    .join(",")}`;
+}
+
+export const EMPTY_PAGE_MAP = PageMap.empty();

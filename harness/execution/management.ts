@@ -1,0 +1,397 @@
+// The IC management canister (`aaaaa-aa`) for canister lifecycle calls, Candid in and out, so that
+// ingress messages (e.g. from @dfinity/agent's management actor) and inter-canister calls can
+// create, install, stop, snapshot … canisters. Types follow the management canister's Candid
+// interface (IC interface spec "The IC management canister"); only the lifecycle subset below is
+// served, everything else is rejected with a clear message.
+import { IDL } from "@dfinity/candid";
+import { Principal } from "@dfinity/principal";
+import { hexToBytes } from "@noble/hashes/utils.js";
+import type { WasmExecutor } from "./executor.ts";
+import {
+  RejectCode,
+  type CanisterId,
+  type CanisterSnapshot,
+  type CanisterState,
+  type ExecutionParams,
+  type OutgoingResponse,
+  type PrincipalText,
+  type Response,
+} from "./interfaces.ts";
+import * as lifecycle from "./lifecycle.ts";
+
+// --- Candid types (subset of the management canister interface) ------------------------------------
+
+const canisterIdType = IDL.Principal;
+const snapshotIdType = IDL.Vec(IDL.Nat8);
+const logVisibility = IDL.Variant({ controllers: IDL.Null, public: IDL.Null, allowed_viewers: IDL.Vec(IDL.Principal) });
+const canisterSettings = IDL.Record({
+  controllers: IDL.Opt(IDL.Vec(IDL.Principal)),
+  compute_allocation: IDL.Opt(IDL.Nat),
+  memory_allocation: IDL.Opt(IDL.Nat),
+  freezing_threshold: IDL.Opt(IDL.Nat),
+  reserved_cycles_limit: IDL.Opt(IDL.Nat),
+  log_visibility: IDL.Opt(logVisibility),
+  wasm_memory_limit: IDL.Opt(IDL.Nat),
+  wasm_memory_threshold: IDL.Opt(IDL.Nat),
+});
+const definiteSettings = IDL.Record({
+  controllers: IDL.Vec(IDL.Principal),
+  compute_allocation: IDL.Nat,
+  memory_allocation: IDL.Nat,
+  freezing_threshold: IDL.Nat,
+  reserved_cycles_limit: IDL.Nat,
+  log_visibility: logVisibility,
+  wasm_memory_limit: IDL.Nat,
+  wasm_memory_threshold: IDL.Nat,
+});
+const installMode = IDL.Variant({
+  install: IDL.Null,
+  reinstall: IDL.Null,
+  upgrade: IDL.Opt(
+    IDL.Record({
+      skip_pre_upgrade: IDL.Opt(IDL.Bool),
+      wasm_memory_persistence: IDL.Opt(IDL.Variant({ keep: IDL.Null, replace: IDL.Null })),
+    }),
+  ),
+});
+const snapshotType = IDL.Record({ id: snapshotIdType, taken_at_timestamp: IDL.Nat64, total_size: IDL.Nat64 });
+const canisterOnly = IDL.Record({ canister_id: canisterIdType });
+
+export const MANAGEMENT_TYPES = {
+  provisional_create_canister_with_cycles: {
+    arg: IDL.Record({
+      amount: IDL.Opt(IDL.Nat),
+      settings: IDL.Opt(canisterSettings),
+      specified_id: IDL.Opt(canisterIdType),
+      sender_canister_version: IDL.Opt(IDL.Nat64),
+    }),
+    ret: [IDL.Record({ canister_id: canisterIdType })],
+  },
+  create_canister: {
+    arg: IDL.Record({ settings: IDL.Opt(canisterSettings), sender_canister_version: IDL.Opt(IDL.Nat64) }),
+    ret: [IDL.Record({ canister_id: canisterIdType })],
+  },
+  install_code: {
+    arg: IDL.Record({
+      mode: installMode,
+      canister_id: canisterIdType,
+      wasm_module: IDL.Vec(IDL.Nat8),
+      arg: IDL.Vec(IDL.Nat8),
+      sender_canister_version: IDL.Opt(IDL.Nat64),
+    }),
+    ret: [],
+  },
+  uninstall_code: { arg: IDL.Record({ canister_id: canisterIdType, sender_canister_version: IDL.Opt(IDL.Nat64) }), ret: [] },
+  start_canister: { arg: canisterOnly, ret: [] },
+  stop_canister: { arg: canisterOnly, ret: [] },
+  delete_canister: { arg: canisterOnly, ret: [] },
+  canister_status: {
+    arg: canisterOnly,
+    ret: [
+      IDL.Record({
+        status: IDL.Variant({ running: IDL.Null, stopping: IDL.Null, stopped: IDL.Null }),
+        settings: definiteSettings,
+        module_hash: IDL.Opt(IDL.Vec(IDL.Nat8)),
+        memory_size: IDL.Nat,
+        memory_metrics: IDL.Record({
+          wasm_memory_size: IDL.Nat,
+          stable_memory_size: IDL.Nat,
+          global_memory_size: IDL.Nat,
+          wasm_binary_size: IDL.Nat,
+          custom_sections_size: IDL.Nat,
+          canister_history_size: IDL.Nat,
+          wasm_chunk_store_size: IDL.Nat,
+          snapshots_size: IDL.Nat,
+        }),
+        cycles: IDL.Nat,
+        reserved_cycles: IDL.Nat,
+        idle_cycles_burned_per_day: IDL.Nat,
+        query_stats: IDL.Record({
+          num_calls_total: IDL.Nat,
+          num_instructions_total: IDL.Nat,
+          request_payload_bytes_total: IDL.Nat,
+          response_payload_bytes_total: IDL.Nat,
+        }),
+      }),
+    ],
+  },
+  update_settings: {
+    arg: IDL.Record({ canister_id: canisterIdType, settings: canisterSettings, sender_canister_version: IDL.Opt(IDL.Nat64) }),
+    ret: [],
+  },
+  provisional_top_up_canister: { arg: IDL.Record({ canister_id: canisterIdType, amount: IDL.Nat }), ret: [] },
+  take_canister_snapshot: {
+    arg: IDL.Record({ canister_id: canisterIdType, replace_snapshot: IDL.Opt(snapshotIdType) }),
+    ret: [snapshotType],
+  },
+  load_canister_snapshot: {
+    arg: IDL.Record({ canister_id: canisterIdType, snapshot_id: snapshotIdType, sender_canister_version: IDL.Opt(IDL.Nat64) }),
+    ret: [],
+  },
+  list_canister_snapshots: { arg: canisterOnly, ret: [IDL.Vec(snapshotType)] },
+  delete_canister_snapshot: { arg: IDL.Record({ canister_id: canisterIdType, snapshot_id: snapshotIdType }), ret: [] },
+  raw_rand: { arg: undefined, ret: [IDL.Vec(IDL.Nat8)] },
+} as const;
+
+export type ManagementMethod = keyof typeof MANAGEMENT_TYPES;
+
+// --- execution -------------------------------------------------------------------------------------
+
+export interface ManagementContext {
+  readonly executor: WasmExecutor;
+  /** Budget and time for install_code (ic-protocol.md §4.1: 300 B instructions). */
+  readonly installParams: ExecutionParams;
+  readonly nowNs: bigint;
+  canister(id: CanisterId): CanisterState | undefined;
+  /** A fresh canister id (never reused). */
+  newCanisterId(): CanisterId;
+  /** 32 bytes of the round's randomness (raw_rand); absent ⇒ raw_rand is rejected. */
+  drawRawRand?(): Uint8Array;
+  /** Cycles given to canisters created with create_canister (default 0 + attached cycles). */
+  readonly defaultCycles?: bigint;
+}
+
+export interface ManagementOutcome {
+  /** Undefined while a stop_canister waits for the canister to become Stopped. */
+  readonly response: Response | undefined;
+  /** Canisters created or changed (to store back). */
+  readonly updated: readonly CanisterState[];
+  readonly deleted: readonly CanisterId[];
+  /** Answers to other calls caused by this one (uninstall_code rejects open call contexts). */
+  readonly responses: readonly OutgoingResponse[];
+  readonly instructionsUsed: bigint;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const snapshotIdBytes = (id: string): Uint8Array => encoder.encode(id);
+const snapshotIdText = (bytes: Uint8Array | number[]): string => decoder.decode(Uint8Array.from(bytes));
+const principal = (p: Principal): string => p.toText();
+const opt = <T>(v: [] | [T] | undefined): T | undefined => (v === undefined || v.length === 0 ? undefined : v[0]);
+
+function reply(types: readonly IDL.Type[], values: unknown[]): Response {
+  return { kind: "reply", data: IDL.encode([...types], values) };
+}
+function reject(code: RejectCode, message: string): ManagementOutcome {
+  return { response: { kind: "reject", code, message }, updated: [], deleted: [], responses: [], instructionsUsed: 0n };
+}
+function ok(response: Response | undefined, updated: CanisterState[] = [], extra: Partial<ManagementOutcome> = {}): ManagementOutcome {
+  return { response, updated, deleted: [], responses: [], instructionsUsed: 0n, ...extra };
+}
+function fromLifecycle<T extends { canister: CanisterState }>(
+  r: lifecycle.Outcome<T>,
+  onOk: (x: T) => ManagementOutcome,
+): ManagementOutcome {
+  return r.ok ? onOk(r) : reject(r.code, r.message);
+}
+function snapshotRecord(s: CanisterSnapshot) {
+  return { id: snapshotIdBytes(s.id), taken_at_timestamp: s.takenAtNs, total_size: s.totalSizeBytes };
+}
+
+/** Executes one call to the management canister from `caller`. */
+export function executeManagementCall(
+  ctx: ManagementContext,
+  caller: PrincipalText,
+  method: string,
+  arg: Uint8Array,
+  attachedCycles = 0n,
+): ManagementOutcome {
+  if (!(method in MANAGEMENT_TYPES)) {
+    return reject(RejectCode.DestinationInvalid, `Management canister has no method '${method}' (not modelled by subnetlab)`);
+  }
+  const m = method as ManagementMethod;
+  const types = MANAGEMENT_TYPES[m];
+  let a: Record<string, unknown> = {};
+  if (types.arg !== undefined) {
+    try {
+      a = IDL.decode([types.arg], arg)[0] as Record<string, unknown>;
+    } catch (e) {
+      return reject(RejectCode.CanisterError, `Error decoding the argument of ${method}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const target = (): CanisterState | ManagementOutcome => {
+    const id = principal(a["canister_id"] as Principal) as CanisterId;
+    return ctx.canister(id) ?? reject(RejectCode.DestinationInvalid, `Canister ${id} not found`);
+  };
+  const isOutcome = (x: CanisterState | ManagementOutcome): x is ManagementOutcome => "response" in x;
+
+  switch (m) {
+    case "provisional_create_canister_with_cycles":
+    case "create_canister": {
+      const settings = opt(a["settings"] as [] | [Record<string, unknown>]);
+      const controllers = opt(settings?.["controllers"] as [] | [Principal[]] | undefined)?.map((p) => principal(p) as PrincipalText) ?? [
+        caller,
+      ];
+      const compute = opt(settings?.["compute_allocation"] as [] | [bigint] | undefined) ?? 0n;
+      const specified = m === "provisional_create_canister_with_cycles" ? opt(a["specified_id"] as [] | [Principal]) : undefined;
+      const id = specified !== undefined ? (principal(specified) as CanisterId) : ctx.newCanisterId();
+      if (ctx.canister(id) !== undefined) return reject(RejectCode.CanisterError, `Canister ${id} already exists`);
+      const amount =
+        m === "provisional_create_canister_with_cycles"
+          ? (opt(a["amount"] as [] | [bigint]) ?? 100_000_000_000_000n)
+          : (ctx.defaultCycles ?? 0n) + attachedCycles;
+      if (compute > 100n) return reject(RejectCode.CanisterError, `compute_allocation ${compute} is above 100`);
+      const created = lifecycle.createCanister({ id, controllers, cycles: amount, computeAllocationPercent: Number(compute) });
+      return ok(reply(types.ret, [{ canister_id: Principal.fromText(id) }]), [created]);
+    }
+    case "install_code": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      const mode = a["mode"] as Record<string, unknown>;
+      const upgrade = "upgrade" in mode ? opt(mode["upgrade"] as [] | [Record<string, unknown>]) : undefined;
+      const persistence = upgrade === undefined ? undefined : opt(upgrade["wasm_memory_persistence"] as [] | [Record<string, null>]);
+      const skip = upgrade === undefined ? undefined : opt(upgrade["skip_pre_upgrade"] as [] | [boolean]);
+      const r = ctx.executor.installCode(
+        c,
+        {
+          mode: "install" in mode ? "install" : "reinstall" in mode ? "reinstall" : "upgrade",
+          wasmModule: Uint8Array.from(a["wasm_module"] as Uint8Array | number[]),
+          arg: Uint8Array.from(a["arg"] as Uint8Array | number[]),
+          sender: caller,
+          ...(skip === undefined ? {} : { skipPreUpgrade: skip }),
+          ...(persistence === undefined ? {} : { wasmMemoryPersistence: "keep" in persistence ? ("keep" as const) : ("replace" as const) }),
+        },
+        ctx.installParams,
+      );
+      if (!r.ok) return { ...reject(r.code, r.message), instructionsUsed: r.instructionsUsed };
+      return ok(reply([], []), [r.canister], { instructionsUsed: r.instructionsUsed, responses: r.responses ?? [] });
+    }
+    case "uninstall_code": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      return fromLifecycle(lifecycle.uninstallCode(c, caller), (r) => ok(reply([], []), [r.canister], { responses: r.responses }));
+    }
+    case "start_canister": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      return fromLifecycle(lifecycle.startCanister(c, caller), (r) => ok(reply([], []), [r.canister]));
+    }
+    case "stop_canister": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      // The call completes when the canister is Stopped (the driver answers it after
+      // lifecycle.finalizeStopping); if it already is, right away.
+      return fromLifecycle(lifecycle.stopCanister(c, caller), (r) =>
+        ok(r.canister.status === "stopped" ? reply([], []) : undefined, [r.canister]),
+      );
+    }
+    case "delete_canister": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      const r = lifecycle.checkDeletable(c, caller);
+      if (!r.ok) return reject(r.code, r.message);
+      return ok(reply([], []), [], { deleted: [c.id] });
+    }
+    case "canister_status": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      if (!c.controllers.includes(caller)) {
+        return reject(RejectCode.CanisterError, `Only controllers of canister ${c.id} can call canister_status (sender ${caller})`);
+      }
+      const e = c.execution;
+      const wasmMemory = BigInt(e?.wasmMemoryPages ?? 0) * 65_536n;
+      const stableMemory = (e?.stableMemoryPages ?? 0n) * 65_536n;
+      const globals = BigInt((e?.globals.length ?? 0) * 8);
+      const binary = BigInt(e?.wasmModule.length ?? 0);
+      const snapshots = c.snapshots.reduce((s, x) => s + x.totalSizeBytes, 0n);
+      return ok(
+        reply(types.ret, [
+          {
+            status: { [c.status]: null },
+            settings: {
+              controllers: c.controllers.map((p) => Principal.fromText(p)),
+              compute_allocation: BigInt(c.computeAllocationPercent),
+              memory_allocation: 0n,
+              freezing_threshold: 2_592_000n,
+              reserved_cycles_limit: 5_000_000_000_000n,
+              log_visibility: { controllers: null },
+              wasm_memory_limit: 3n * 1024n * 1024n * 1024n,
+              wasm_memory_threshold: 0n,
+            },
+            module_hash: e === undefined ? [] : [hexToBytes(e.moduleHash)],
+            memory_size: wasmMemory + stableMemory + globals + binary + snapshots,
+            memory_metrics: {
+              wasm_memory_size: wasmMemory,
+              stable_memory_size: stableMemory,
+              global_memory_size: globals,
+              wasm_binary_size: binary,
+              custom_sections_size: 0n,
+              canister_history_size: 0n,
+              wasm_chunk_store_size: 0n,
+              snapshots_size: snapshots,
+            },
+            cycles: c.cyclesBalance,
+            reserved_cycles: 0n,
+            idle_cycles_burned_per_day: 0n,
+            query_stats: {
+              num_calls_total: 0n,
+              num_instructions_total: 0n,
+              request_payload_bytes_total: 0n,
+              response_payload_bytes_total: 0n,
+            },
+          },
+        ]),
+      );
+    }
+    case "update_settings": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      if (!c.controllers.includes(caller)) {
+        return reject(RejectCode.CanisterError, `Only controllers of canister ${c.id} can call update_settings (sender ${caller})`);
+      }
+      const settings = a["settings"] as Record<string, unknown>;
+      let next = c;
+      const controllers = opt(settings["controllers"] as [] | [Principal[]]);
+      if (controllers !== undefined) {
+        const r = lifecycle.setControllers(next, caller, controllers.map((p) => principal(p) as PrincipalText));
+        if (!r.ok) return reject(r.code, r.message);
+        next = r.canister;
+      }
+      const compute = opt(settings["compute_allocation"] as [] | [bigint]);
+      if (compute !== undefined) {
+        if (compute > 100n) return reject(RejectCode.CanisterError, `compute_allocation ${compute} is above 100`);
+        next = { ...next, computeAllocationPercent: Number(compute), version: next.version + 1n };
+      }
+      return ok(reply([], []), [next]);
+    }
+    case "provisional_top_up_canister": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      return ok(reply([], []), [{ ...c, cyclesBalance: c.cyclesBalance + (a["amount"] as bigint) }]);
+    }
+    case "take_canister_snapshot": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      const replace = opt(a["replace_snapshot"] as [] | [Uint8Array]);
+      return fromLifecycle(
+        lifecycle.takeSnapshot(c, caller, ctx.nowNs, replace === undefined ? undefined : snapshotIdText(replace)),
+        (r) => ok(reply(types.ret, [snapshotRecord(r.snapshot)]), [r.canister]),
+      );
+    }
+    case "load_canister_snapshot": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      return fromLifecycle(lifecycle.loadSnapshot(c, caller, snapshotIdText(a["snapshot_id"] as Uint8Array)), (r) =>
+        ok(reply([], []), [r.canister]),
+      );
+    }
+    case "list_canister_snapshots": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      const r = lifecycle.listSnapshots(c, caller);
+      if (!r.ok) return reject(r.code, r.message);
+      return ok(reply(types.ret, [r.snapshots.map(snapshotRecord)]));
+    }
+    case "delete_canister_snapshot": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      return fromLifecycle(lifecycle.deleteSnapshot(c, caller, snapshotIdText(a["snapshot_id"] as Uint8Array)), (r) =>
+        ok(reply([], []), [r.canister]),
+      );
+    }
+    case "raw_rand": {
+      if (ctx.drawRawRand === undefined) return reject(RejectCode.CanisterError, "raw_rand: no randomness source in this context");
+      return ok(reply(types.ret, [ctx.drawRawRand()]));
+    }
+  }
+}

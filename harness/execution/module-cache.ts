@@ -1,0 +1,59 @@
+// Instrumented, compiled modules cached by the SHA-256 of the uploaded module (DESIGN.md
+// "Execution": instrument each module once). The cache is an optimisation only: its contents are a
+// pure function of the module bytes, so replicas sharing one cache stay independent.
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import type { HashHex } from "../types.ts";
+import { Wasm, type WasmModule } from "./webassembly.ts";
+import { instrumentModule, InvalidModuleError, type InstrumentedModule } from "./instrument.ts";
+
+export interface CompiledModule extends InstrumentedModule {
+  readonly moduleHash: HashHex;
+  readonly compiled: WasmModule;
+}
+
+export function moduleHash(bytes: Uint8Array): HashHex {
+  return bytesToHex(sha256(bytes)) as HashHex;
+}
+
+export class ModuleCache {
+  private readonly entries = new Map<string, CompiledModule | InvalidModuleError>();
+  private instrumentations = 0;
+
+  /** Instruments and compiles once per distinct module; throws InvalidModuleError if rejected. */
+  get(bytes: Uint8Array): CompiledModule {
+    return this.getWithHash(moduleHash(bytes), bytes);
+  }
+
+  /** As get(), when the caller already knows the module's hash (e.g. from the canister state). */
+  getWithHash(hash: HashHex, bytes: Uint8Array): CompiledModule {
+    let entry = this.entries.get(hash);
+    if (entry === undefined) {
+      try {
+        const inst = instrumentModule(bytes);
+        this.instrumentations++;
+        let compiled: WasmModule;
+        try {
+          compiled = new Wasm.Module(inst.binary);
+        } catch (e) {
+          throw new InvalidModuleError(`module does not compile: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        entry = { ...inst, moduleHash: hash, compiled };
+      } catch (e) {
+        if (!(e instanceof InvalidModuleError)) throw e;
+        entry = e;
+      }
+      this.entries.set(hash, entry);
+    }
+    if (entry instanceof InvalidModuleError) throw entry;
+    return entry;
+  }
+
+  /** Number of modules instrumented so far (for tests of the cache). */
+  get instrumentationCount(): number {
+    return this.instrumentations;
+  }
+}
+
+/** One cache per process by default. */
+export const sharedModuleCache = new ModuleCache();

@@ -1,0 +1,603 @@
+// The ic0 System API (IC interface specification, "Overview of imports" and the sections after it;
+// digest in research/ic-protocol.md §7). One SystemApiSession serves one Wasm entry-point
+// invocation: it holds the message data, the reply being built, the calls being made, and a
+// copy-on-write view of stable memory, and it enforces the spec's availability table (which
+// functions may be called from which entry point) by trapping with a clear message.
+import { PAGE_SIZE_BYTES, type PageMap } from "../state/page-map.ts";
+import { systemApiOverhead, STABLE_DIRTY_PAGE_OVERHEAD } from "./cost-table.ts";
+import {
+  principalBytes,
+  type CanisterId,
+  type CanisterStatus,
+  type PrincipalText,
+  type RejectCode,
+  type WasmClosure,
+} from "./interfaces.ts";
+import { Principal } from "@dfinity/principal";
+
+/** A trap: the invocation's state changes are discarded. */
+export class CanisterTrap extends Error {
+  override readonly name = "CanisterTrap";
+}
+
+/**
+ * Entry-point kinds, with the spec's letters: s (start), I (init / post_upgrade), G (pre_upgrade),
+ * U (update), RQ (query in replicated mode), NRQ (query in non-replicated mode), Ry / Rt (reply /
+ * reject callback), C (cleanup), F (canister_inspect_message), T (system task: heartbeat, global
+ * timer), CQ / CRy / CRt / CC (composite query and its reply / reject / cleanup callbacks).
+ */
+export type ApiContext = "s" | "I" | "G" | "U" | "RQ" | "NRQ" | "CQ" | "Ry" | "Rt" | "CRy" | "CRt" | "C" | "CC" | "F" | "T";
+
+const ALL: readonly ApiContext[] = ["I", "G", "U", "RQ", "NRQ", "CQ", "Ry", "Rt", "CRy", "CRt", "C", "CC", "F", "T"];
+const ALL_S: readonly ApiContext[] = [...ALL, "s"];
+const ctx = (s: string): readonly ApiContext[] => s.split(" ") as ApiContext[];
+
+/** Availability of each import (spec "Overview of imports"; CQ/CRy/CRt/CC/F/TQ not modelled). */
+export const AVAILABILITY: Readonly<Record<string, readonly ApiContext[]>> = {
+  msg_arg_data_size: ctx("I U RQ NRQ CQ Ry CRy F"),
+  msg_arg_data_copy: ctx("I U RQ NRQ CQ Ry CRy F"),
+  msg_method_name_size: ctx("F"),
+  msg_method_name_copy: ctx("F"),
+  accept_message: ctx("F"),
+  msg_caller_size: ALL,
+  msg_caller_copy: ALL,
+  msg_reject_code: ctx("Ry Rt CRy CRt C"),
+  msg_reject_msg_size: ctx("Rt CRt"),
+  msg_reject_msg_copy: ctx("Rt CRt"),
+  msg_deadline: ctx("U RQ NRQ CQ Ry Rt CRy CRt"),
+  msg_reply_data_append: ctx("U RQ NRQ CQ Ry Rt CRy CRt"),
+  msg_reply: ctx("U RQ NRQ CQ Ry Rt CRy CRt"),
+  msg_reject: ctx("U RQ NRQ CQ Ry Rt CRy CRt"),
+  msg_cycles_available128: ctx("U RQ Rt Ry"),
+  msg_cycles_refunded128: ctx("Rt Ry"),
+  msg_cycles_accept128: ctx("U RQ Rt Ry"),
+  msg_cycles_available: ctx("U RQ Rt Ry"),
+  msg_cycles_refunded: ctx("Rt Ry"),
+  msg_cycles_accept: ctx("U RQ Rt Ry"),
+  cycles_burn128: ctx("I G U RQ Ry Rt C T"),
+  canister_self_size: ALL,
+  canister_self_copy: ALL,
+  canister_cycle_balance128: ALL,
+  canister_liquid_cycle_balance128: ALL,
+  canister_cycle_balance: ALL,
+  canister_status: ALL,
+  canister_version: ALL,
+  subnet_self_size: ALL,
+  subnet_self_copy: ALL,
+  call_new: ctx("U CQ Ry Rt CRy CRt T"),
+  call_on_cleanup: ctx("U CQ Ry Rt CRy CRt T"),
+  call_data_append: ctx("U CQ Ry Rt CRy CRt T"),
+  call_with_best_effort_response: ctx("U CQ Ry Rt CRy CRt T"),
+  call_cycles_add128: ctx("U Ry Rt T"),
+  call_cycles_add: ctx("U Ry Rt T"),
+  call_perform: ctx("U CQ Ry Rt CRy CRt T"),
+  stable64_size: ALL_S,
+  stable64_grow: ALL_S,
+  stable64_write: ALL_S,
+  stable64_read: ALL_S,
+  stable_size: ALL_S,
+  stable_grow: ALL_S,
+  stable_write: ALL_S,
+  stable_read: ALL_S,
+  certified_data_set: ctx("I G U Ry Rt T"),
+  data_certificate_present: ALL,
+  data_certificate_size: ctx("NRQ CQ"),
+  data_certificate_copy: ctx("NRQ CQ"),
+  time: ALL,
+  global_timer_set: ctx("I G U Ry Rt C T"),
+  performance_counter: ALL_S,
+  is_controller: ALL_S,
+  in_replicated_execution: ALL_S,
+  debug_print: ALL_S,
+  trap: ALL_S,
+};
+
+const CONTEXT_NAMES: Record<ApiContext, string> = {
+  s: "the (start) function",
+  I: "canister_init/canister_post_upgrade",
+  G: "canister_pre_upgrade",
+  U: "an update method",
+  RQ: "a query method in replicated mode",
+  NRQ: "a query method",
+  CQ: "a composite query method",
+  CRy: "a composite query reply callback",
+  CRt: "a composite query reject callback",
+  CC: "a composite query cleanup callback",
+  Ry: "a reply callback",
+  Rt: "a reject callback",
+  C: "a cleanup callback",
+  F: "canister_inspect_message",
+  T: "a system task (heartbeat/global timer)",
+};
+
+/** Largest reply/call payload (spec "maximum response size"; ic-protocol.md §2: 2 MiB). */
+export const MAX_PAYLOAD_BYTES = 2 * 1024 * 1024;
+/** Stable memory cap in 64 KiB pages (500 GiB, ic-protocol.md §4.11). */
+export const MAX_STABLE_PAGES = (500n * 1024n * 1024n * 1024n) / 65_536n;
+const WASM_PAGE = 65_536;
+const U64 = (1n << 64n) - 1n;
+
+export interface PendingCall {
+  callee: CanisterId;
+  method: string;
+  arg: Uint8Array[];
+  cycles: bigint;
+  onReply: WasmClosure;
+  onReject: WasmClosure;
+  onCleanup: WasmClosure | undefined;
+}
+
+export interface PerformedCall {
+  readonly callee: CanisterId;
+  readonly method: string;
+  readonly arg: Uint8Array;
+  readonly cycles: bigint;
+  readonly onReply: WasmClosure;
+  readonly onReject: WasmClosure;
+  readonly onCleanup: WasmClosure | undefined;
+}
+
+/** What the host needs from the running instance. */
+export interface InstanceAccess {
+  memoryBytes(): Uint8Array;
+  /** Marks [addr, addr+len) as about to be written (undo log + heap delta). */
+  markWritten(addr: number, len: number): void;
+  instructionsUsed(): bigint;
+  chargeInstructions(n: bigint): void;
+}
+
+export interface SessionInit {
+  readonly context: ApiContext;
+  readonly canisterId: CanisterId;
+  readonly subnetId: PrincipalText;
+  readonly caller: PrincipalText;
+  readonly arg: Uint8Array;
+  readonly timeNs: bigint;
+  readonly status: CanisterStatus;
+  readonly version: bigint;
+  readonly controllers: readonly PrincipalText[];
+  readonly cyclesBalance: bigint;
+  readonly availableCycles: bigint;
+  readonly refundedCycles: bigint;
+  readonly certifiedData: Uint8Array;
+  readonly dataCertificate: Uint8Array | undefined;
+  readonly globalTimerNs: bigint;
+  readonly stableMemory: PageMap;
+  readonly stableMemoryPages: bigint;
+  /** Whether the call being executed still expects a response (false once replied). */
+  readonly responsePending: boolean;
+  readonly rejectCode: RejectCode | 0;
+  readonly rejectMessage: string;
+  readonly memory64: boolean;
+  /** canister_inspect_message only: the method the ingress message calls. */
+  readonly methodName?: string;
+  /** Composite query contexts: calls are executed as part of a query tree (executeQueryTree). */
+  readonly compositeCalls?: boolean;
+}
+
+export class SystemApiSession {
+  readonly context: ApiContext;
+  // Mutable outcome of the invocation, read by the executor afterwards.
+  reply: { kind: "reply"; data: Uint8Array } | { kind: "reject"; message: string } | undefined;
+  readonly performedCalls: PerformedCall[] = [];
+  readonly debugLog: string[] = [];
+  cyclesBalance: bigint;
+  availableCycles: bigint;
+  certifiedData: Uint8Array;
+  globalTimerNs: bigint;
+  stablePages: bigint;
+  /** Current contents of stable pages written in this invocation (copy-on-write). */
+  readonly stableDirty = new Map<number, Uint8Array>();
+  usedTime = false;
+  /** canister_inspect_message called ic0.accept_message. */
+  accepted = false;
+
+  private replyBuffer: Uint8Array[] = [];
+  private replyBufferBytes = 0;
+  private pending: PendingCall | undefined;
+  private instance: InstanceAccess | undefined;
+
+  constructor(private readonly init: SessionInit) {
+    this.context = init.context;
+    this.cyclesBalance = init.cyclesBalance;
+    this.availableCycles = init.availableCycles;
+    this.certifiedData = init.certifiedData;
+    this.globalTimerNs = init.globalTimerNs;
+    this.stablePages = init.stableMemoryPages;
+    this.reply = undefined;
+  }
+
+  attach(instance: InstanceAccess): void {
+    this.instance = instance;
+  }
+
+  private get inst(): InstanceAccess {
+    if (this.instance === undefined) throw new Error("system API session has no instance attached");
+    return this.instance;
+  }
+
+  /** Entry for every ic0 import: availability check, overhead, then the function itself. */
+  invoke(name: string, args: readonly (number | bigint)[]): number | bigint | undefined {
+    const allowed = AVAILABILITY[name];
+    if (allowed === undefined) throw new CanisterTrap(`ic0.${name} is not supported by subnetlab`);
+    if (!allowed.includes(this.context)) {
+      throw new CanisterTrap(`ic0.${name} cannot be called from ${CONTEXT_NAMES[this.context]}`);
+    }
+    this.inst.chargeInstructions(systemApiOverhead(name));
+    const impl = SystemApiSession.IMPLS[name];
+    if (impl === undefined) throw new CanisterTrap(`ic0.${name} is not supported by subnetlab`);
+    return impl(this, args);
+  }
+
+  // --- memory helpers -----------------------------------------------------------------------
+
+  private addr(x: number | bigint | undefined): number {
+    if (x === undefined) throw new Error("missing System API argument");
+    if (typeof x === "bigint") {
+      const u = BigInt.asUintN(64, x);
+      if (u > BigInt(Number.MAX_SAFE_INTEGER)) throw new CanisterTrap("address or size out of range");
+      return Number(u);
+    }
+    return x >>> 0;
+  }
+
+  private read(src: number, size: number): Uint8Array {
+    const mem = this.inst.memoryBytes();
+    if (src + size > mem.length) {
+      throw new CanisterTrap(`System API read [${src}, ${src + size}) is outside the Wasm memory (${mem.length} bytes)`);
+    }
+    this.inst.chargeInstructions(BigInt(size));
+    return mem.slice(src, src + size);
+  }
+
+  private write(dst: number, data: Uint8Array): void {
+    const mem = this.inst.memoryBytes();
+    if (dst + data.length > mem.length) {
+      throw new CanisterTrap(
+        `System API write [${dst}, ${dst + data.length}) is outside the Wasm memory (${mem.length} bytes)`,
+      );
+    }
+    this.inst.chargeInstructions(BigInt(data.length));
+    if (data.length === 0) return;
+    this.inst.markWritten(dst, data.length);
+    this.inst.memoryBytes().set(data, dst);
+  }
+
+  /** The `*_copy(dst, offset, size)` idiom. */
+  private copyOut(what: string, blob: Uint8Array, args: readonly (number | bigint)[]): undefined {
+    const dst = this.addr(args[0]);
+    const offset = this.addr(args[1]);
+    const size = this.addr(args[2]);
+    if (offset + size > blob.length) {
+      throw new CanisterTrap(`ic0.${what}_copy: offset ${offset} + size ${size} exceeds ${what} length ${blob.length}`);
+    }
+    this.write(dst, blob.subarray(offset, offset + size));
+    return undefined;
+  }
+
+  private size(n: number): number | bigint {
+    return this.init.memory64 ? BigInt(n) : n;
+  }
+
+  private write128(dst: number | bigint | undefined, value: bigint): undefined {
+    const bytes = new Uint8Array(16);
+    const view = new DataView(bytes.buffer);
+    view.setBigUint64(0, value & U64, true);
+    view.setBigUint64(8, (value >> 64n) & U64, true);
+    this.write(this.addr(dst), bytes);
+    return undefined;
+  }
+
+  private amount128(hi: number | bigint | undefined, lo: number | bigint | undefined): bigint {
+    return (BigInt.asUintN(64, BigInt(hi ?? 0)) << 64n) | BigInt.asUintN(64, BigInt(lo ?? 0));
+  }
+
+  private text(bytes: Uint8Array): string {
+    return new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+  }
+
+  // --- responding -----------------------------------------------------------------------------
+
+  private checkCanRespond(name: string): void {
+    if (!this.init.responsePending || this.reply !== undefined) {
+      throw new CanisterTrap(`ic0.${name}: the call has already been responded to`);
+    }
+  }
+
+  // --- stable memory ---------------------------------------------------------------------------
+
+  private stablePage(i: number): Uint8Array {
+    return this.stableDirty.get(i) ?? this.init.stableMemory.readPage(i);
+  }
+
+  private stableRead(offset: bigint, size: number): Uint8Array {
+    if (offset + BigInt(size) > this.stablePages * BigInt(WASM_PAGE)) {
+      throw new CanisterTrap(`stable memory read [${offset}, ${offset + BigInt(size)}) is out of bounds`);
+    }
+    const out = new Uint8Array(size);
+    let done = 0;
+    while (done < size) {
+      const pos = offset + BigInt(done);
+      const page = Number(pos / BigInt(PAGE_SIZE_BYTES));
+      const inPage = Number(pos % BigInt(PAGE_SIZE_BYTES));
+      const n = Math.min(PAGE_SIZE_BYTES - inPage, size - done);
+      out.set(this.stablePage(page).subarray(inPage, inPage + n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  private stableWrite(offset: bigint, data: Uint8Array): void {
+    if (offset + BigInt(data.length) > this.stablePages * BigInt(WASM_PAGE)) {
+      throw new CanisterTrap(`stable memory write [${offset}, ${offset + BigInt(data.length)}) is out of bounds`);
+    }
+    let done = 0;
+    while (done < data.length) {
+      const pos = offset + BigInt(done);
+      const page = Number(pos / BigInt(PAGE_SIZE_BYTES));
+      const inPage = Number(pos % BigInt(PAGE_SIZE_BYTES));
+      const n = Math.min(PAGE_SIZE_BYTES - inPage, data.length - done);
+      let target = this.stableDirty.get(page);
+      if (target === undefined) {
+        target = this.init.stableMemory.readPage(page).slice();
+        this.stableDirty.set(page, target);
+        this.inst.chargeInstructions(STABLE_DIRTY_PAGE_OVERHEAD);
+      }
+      target.set(data.subarray(done, done + n), inPage);
+      done += n;
+    }
+  }
+
+  private stableGrow(newPages: bigint, cap: bigint): bigint {
+    const old = this.stablePages;
+    if (newPages < 0n || old + newPages > cap) return -1n;
+    this.stablePages = old + newPages;
+    return old;
+  }
+
+  // --- the imports ------------------------------------------------------------------------------
+
+  // One table for all sessions (no per-session closures): each entry gets the session.
+  private static readonly IMPLS: Record<string, (s: SystemApiSession, a: readonly (number | bigint)[]) => number | bigint | undefined> = {
+    msg_arg_data_size: (s) => s.size(s.init.arg.length),
+    msg_arg_data_copy: (s, a) => s.copyOut("msg_arg_data", s.init.arg, a),
+    msg_caller_size: (s) => s.size(principalBytes(s.init.caller).length),
+    msg_caller_copy: (s, a) => s.copyOut("msg_caller", principalBytes(s.init.caller), a),
+    msg_reject_code: (s) => s.init.rejectCode,
+    msg_reject_msg_size: (s) => s.size(new TextEncoder().encode(s.init.rejectMessage).length),
+    msg_reject_msg_copy: (s, a) => s.copyOut("msg_reject_msg", new TextEncoder().encode(s.init.rejectMessage), a),
+    msg_deadline: (s) => 0n,
+    msg_method_name_size: (s) => s.size(new TextEncoder().encode(s.init.methodName ?? "").length),
+    msg_method_name_copy: (s, a) => s.copyOut("msg_method_name", new TextEncoder().encode(s.init.methodName ?? ""), a),
+    accept_message: (s) => {
+      if (s.accepted) throw new CanisterTrap("ic0.accept_message called twice");
+      s.accepted = true;
+      return undefined;
+    },
+    msg_reply_data_append: (s, a) => {
+      s.checkCanRespond("msg_reply_data_append");
+      const size = s.addr(a[1]);
+      if (s.replyBufferBytes + size > MAX_PAYLOAD_BYTES) {
+        throw new CanisterTrap(`ic0.msg_reply_data_append: reply exceeds ${MAX_PAYLOAD_BYTES} bytes`);
+      }
+      s.replyBuffer.push(s.read(s.addr(a[0]), size));
+      s.replyBufferBytes += size;
+      return undefined;
+    },
+    msg_reply: (s) => {
+      s.checkCanRespond("msg_reply");
+      const data = new Uint8Array(s.replyBufferBytes);
+      let pos = 0;
+      for (const chunk of s.replyBuffer) {
+        data.set(chunk, pos);
+        pos += chunk.length;
+      }
+      s.reply = { kind: "reply", data };
+      s.replyBuffer = [];
+      s.replyBufferBytes = 0;
+      return undefined;
+    },
+    msg_reject: (s, a) => {
+      s.checkCanRespond("msg_reject");
+      s.reply = { kind: "reject", message: s.text(s.read(s.addr(a[0]), s.addr(a[1]))) };
+      return undefined;
+    },
+    msg_cycles_available128: (s, a) => s.write128(a[0], s.availableCycles),
+    msg_cycles_available: (s) => BigInt.asIntN(64, s.availableCycles > U64 ? U64 : s.availableCycles),
+    msg_cycles_refunded128: (s, a) => s.write128(a[0], s.init.refundedCycles),
+    msg_cycles_refunded: (s) => BigInt.asIntN(64, s.init.refundedCycles),
+    msg_cycles_accept128: (s, a) => {
+      const max = s.amount128(a[0], a[1]);
+      const n = max < s.availableCycles ? max : s.availableCycles;
+      s.availableCycles -= n;
+      s.cyclesBalance += n;
+      return s.write128(a[2], n);
+    },
+    msg_cycles_accept: (s, a) => {
+      const max = BigInt.asUintN(64, BigInt(a[0] ?? 0));
+      const n = max < s.availableCycles ? max : s.availableCycles;
+      s.availableCycles -= n;
+      s.cyclesBalance += n;
+      return BigInt.asIntN(64, n);
+    },
+    cycles_burn128: (s, a) => {
+      const max = s.amount128(a[0], a[1]);
+      const n = max < s.cyclesBalance ? max : s.cyclesBalance;
+      s.cyclesBalance -= n;
+      return s.write128(a[2], n);
+    },
+    canister_self_size: (s) => s.size(principalBytes(s.init.canisterId).length),
+    canister_self_copy: (s, a) => s.copyOut("canister_self", principalBytes(s.init.canisterId), a),
+    subnet_self_size: (s) => s.size(principalBytes(s.init.subnetId).length),
+    subnet_self_copy: (s, a) => s.copyOut("subnet_self", principalBytes(s.init.subnetId), a),
+    canister_cycle_balance128: (s, a) => s.write128(a[0], s.cyclesBalance),
+    canister_liquid_cycle_balance128: (s, a) => s.write128(a[0], s.cyclesBalance),
+    canister_cycle_balance: (s) => BigInt.asIntN(64, s.cyclesBalance > U64 ? U64 : s.cyclesBalance),
+    canister_status: (s) => (s.init.status === "running" ? 1 : s.init.status === "stopping" ? 2 : 3),
+    canister_version: (s) => BigInt.asIntN(64, s.init.version),
+    call_new: (s, a) => {
+      const callee = s.read(s.addr(a[0]), s.addr(a[1]));
+      const method = s.text(s.read(s.addr(a[2]), s.addr(a[3])));
+      let calleeText: CanisterId;
+      try {
+        calleeText = Principal.fromUint8Array(callee).toText() as CanisterId;
+      } catch {
+        throw new CanisterTrap("ic0.call_new: callee is not a valid principal");
+      }
+      if (s.pending !== undefined) s.cyclesBalance += s.pending.cycles; // discarded call
+      s.pending = {
+        callee: calleeText,
+        method,
+        arg: [],
+        cycles: 0n,
+        onReply: { fun: Number(a[4] ?? 0), env: BigInt(a[5] ?? 0) },
+        onReject: { fun: Number(a[6] ?? 0), env: BigInt(a[7] ?? 0) },
+        onCleanup: undefined,
+      };
+      return undefined;
+    },
+    call_on_cleanup: (s, a) => {
+      const p = s.requirePending("call_on_cleanup");
+      if (p.onCleanup !== undefined) throw new CanisterTrap("ic0.call_on_cleanup called twice for one call");
+      p.onCleanup = { fun: Number(a[0] ?? 0), env: BigInt(a[1] ?? 0) };
+      return undefined;
+    },
+    call_data_append: (s, a) => {
+      const p = s.requirePending("call_data_append");
+      const size = s.addr(a[1]);
+      const total = p.arg.reduce((s, x) => s + x.length, 0) + size;
+      if (total > MAX_PAYLOAD_BYTES) throw new CanisterTrap(`ic0.call_data_append: argument exceeds ${MAX_PAYLOAD_BYTES} bytes`);
+      p.arg.push(s.read(s.addr(a[0]), size));
+      return undefined;
+    },
+    call_with_best_effort_response: (s) => {
+      s.requirePending("call_with_best_effort_response");
+      return undefined;
+    },
+    call_cycles_add128: (s, a) => s.addCycles(s.amount128(a[0], a[1])),
+    call_cycles_add: (s, a) => s.addCycles(BigInt.asUintN(64, BigInt(a[0] ?? 0))),
+    call_perform: (s) => {
+      const p = s.requirePending("call_perform");
+      s.pending = undefined;
+      // A composite query run outside a query tree (executeMessage) cannot call out: the call is
+      // not made and call_perform says so (non-zero, spec: "not sent"; 2 = SYS_TRANSIENT).
+      const composite = s.context === "CQ" || s.context === "CRy" || s.context === "CRt";
+      if (composite && s.init.compositeCalls !== true) return 2;
+      const arg = new Uint8Array(p.arg.reduce((s, x) => s + x.length, 0));
+      let pos = 0;
+      for (const chunk of p.arg) {
+        arg.set(chunk, pos);
+        pos += chunk.length;
+      }
+      s.performedCalls.push({ ...p, arg });
+      return 0;
+    },
+    stable64_size: (s) => s.stablePages,
+    stable64_grow: (s, a) => s.stableGrow(BigInt.asUintN(64, BigInt(a[0] ?? 0)), MAX_STABLE_PAGES),
+    stable64_write: (s, a) => {
+      const offset = BigInt.asUintN(64, BigInt(a[0] ?? 0));
+      s.stableWrite(offset, s.read(s.addr(a[1]), s.addr(a[2])));
+      return undefined;
+    },
+    stable64_read: (s, a) => {
+      const offset = BigInt.asUintN(64, BigInt(a[1] ?? 0));
+      const size = s.addr(a[2]);
+      s.write(s.addr(a[0]), s.stableRead(offset, size));
+      return undefined;
+    },
+    stable_size: (s) => {
+      if (s.stablePages > 65_536n) throw new CanisterTrap("ic0.stable_size: stable memory is larger than 4 GiB");
+      return Number(s.stablePages);
+    },
+    stable_grow: (s, a) => {
+      if (s.stablePages > 65_536n) throw new CanisterTrap("ic0.stable_grow: stable memory is larger than 4 GiB");
+      return Number(s.stableGrow(BigInt((a[0] as number) >>> 0), 65_536n));
+    },
+    stable_write: (s, a) => {
+      s.stableWrite(BigInt(s.addr(a[0])), s.read(s.addr(a[1]), s.addr(a[2])));
+      return undefined;
+    },
+    stable_read: (s, a) => {
+      s.write(s.addr(a[0]), s.stableRead(BigInt(s.addr(a[1])), s.addr(a[2])));
+      return undefined;
+    },
+    certified_data_set: (s, a) => {
+      const size = s.addr(a[1]);
+      if (size > 32) throw new CanisterTrap(`ic0.certified_data_set: ${size} bytes given, at most 32 allowed`);
+      s.certifiedData = s.read(s.addr(a[0]), size);
+      return undefined;
+    },
+    data_certificate_present: (s) => ((s.context === "NRQ" || s.context === "CQ") && s.init.dataCertificate !== undefined ? 1 : 0),
+    data_certificate_size: (s) => {
+      const cert = s.init.dataCertificate;
+      if (cert === undefined) throw new CanisterTrap("ic0.data_certificate_size: no data certificate present");
+      return s.size(cert.length);
+    },
+    data_certificate_copy: (s, a) => {
+      const cert = s.init.dataCertificate;
+      if (cert === undefined) throw new CanisterTrap("ic0.data_certificate_copy: no data certificate present");
+      return s.copyOut("data_certificate", cert, a);
+    },
+    time: (s) => {
+      s.usedTime = true;
+      return BigInt.asIntN(64, s.init.timeNs);
+    },
+    global_timer_set: (s, a) => {
+      const previous = s.globalTimerNs;
+      s.globalTimerNs = BigInt.asUintN(64, BigInt(a[0] ?? 0));
+      return BigInt.asIntN(64, previous);
+    },
+    performance_counter: (s, a) => {
+      const kind = Number(a[0] ?? 0);
+      if (kind !== 0 && kind !== 1) throw new CanisterTrap(`ic0.performance_counter: unknown counter type ${kind}`);
+      return BigInt.asIntN(64, s.inst.instructionsUsed());
+    },
+    is_controller: (s, a) => {
+      const size = s.addr(a[1]);
+      if (size > 29) throw new CanisterTrap(`ic0.is_controller: ${size} bytes is not a principal`);
+      const bytes = s.read(s.addr(a[0]), size);
+      const text = Principal.fromUint8Array(bytes).toText();
+      return s.init.controllers.includes(text as PrincipalText) ? 1 : 0;
+    },
+    in_replicated_execution: (s) =>
+      ["NRQ", "CQ", "CRy", "CRt", "CC", "F"].includes(s.context) ? 0 : 1,
+    debug_print: (s, a) => {
+      const src = s.addr(a[0]);
+      const size = s.addr(a[1]);
+      const mem = s.inst.memoryBytes();
+      s.inst.chargeInstructions(BigInt(size));
+      s.debugLog.push(src + size <= mem.length ? s.text(mem.slice(src, src + size)) : "<debug_print out of bounds>");
+      return undefined;
+    },
+    trap: (s, a) => {
+      const src = s.addr(a[0]);
+      const size = s.addr(a[1]);
+      const mem = s.inst.memoryBytes();
+      const msg = src + size <= mem.length ? s.text(mem.slice(src, src + size)) : "<message out of bounds>";
+      throw new CanisterTrap(`Canister called \`ic0.trap\` with message: ${msg}`);
+    },
+  };
+
+  private requirePending(name: string): PendingCall {
+    if (this.pending === undefined) throw new CanisterTrap(`ic0.${name} called without a preceding ic0.call_new`);
+    return this.pending;
+  }
+
+  private addCycles(n: bigint): undefined {
+    const p = this.requirePending("call_cycles_add128");
+    if (n > this.cyclesBalance) {
+      throw new CanisterTrap(`ic0.call_cycles_add128: ${n} cycles requested, balance is ${this.cyclesBalance}`);
+    }
+    this.cyclesBalance -= n;
+    p.cycles += n;
+    return undefined;
+  }
+
+  /** Cycles moved to calls that were never performed are returned at the end (spec call_new). */
+  finish(): void {
+    if (this.pending !== undefined) {
+      this.cyclesBalance += this.pending.cycles;
+      this.pending = undefined;
+    }
+  }
+}

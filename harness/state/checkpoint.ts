@@ -1,0 +1,200 @@
+// Checkpoints through the replica's `Disk` (harness/sim/env.ts): the whole subnet state at a
+// height, written incrementally and read back bit for bit (research/ic-protocol.md §5.4).
+//
+// Disk layout (keys):
+//   pages/<page hash>            one 4 KiB page, content-addressed: written once, shared by every
+//                                checkpoint and canister holding it (so a checkpoint writes only
+//                                pages that are new since the previous one — the heap delta)
+//   modules/<module hash>        module bytes
+//   checkpoint/<height, 12 digits>  CheckpointRecord: system state bytes, page lists, manifest root
+// Values are plain data (byte arrays, strings, numbers), so a disk that serialises works as well.
+import { assert } from "../assert.ts";
+import type { CanisterState } from "../execution/interfaces.ts";
+import type { Disk } from "../sim/env.ts";
+import type { HashHex } from "../types.ts";
+import { canisterMemories, canisterModules, decodeCanisterSystemState, encodeCanisterSystemState } from "./canister-codec.ts";
+import { computeManifest, stateFiles, type Manifest } from "./manifest.ts";
+import { PAGE_SIZE_BYTES, PageMap } from "./page-map.ts";
+
+export interface MemoryRecord {
+  readonly role: string;
+  readonly sizeBytes: number;
+  /** Non-zero pages: ascending indices and their content hashes (keys under `pages/`). */
+  readonly pageIndices: readonly number[];
+  readonly pageHashes: readonly string[];
+}
+
+export interface CanisterRecord {
+  readonly id: string;
+  readonly systemState: Uint8Array;
+  readonly memories: readonly MemoryRecord[];
+}
+
+export interface CheckpointRecord {
+  readonly format: "subnetlab-checkpoint-v1";
+  readonly height: number;
+  readonly canisters: readonly CanisterRecord[];
+  readonly metadata: Uint8Array;
+  readonly manifestRoot: string;
+}
+
+export interface CheckpointWriteStats {
+  readonly pagesWritten: number;
+  readonly pagesReused: number;
+  readonly bytesWritten: number;
+}
+
+const checkpointKey = (height: number): string => `checkpoint/${String(height).padStart(12, "0")}`;
+const pageKey = (hash: string): string => `pages/${hash}`;
+const moduleKey = (hash: string): string => `modules/${hash}`;
+
+/** Heights of the checkpoints on the disk, ascending. */
+export function listCheckpoints(disk: Disk): number[] {
+  return disk
+    .keys("checkpoint/")
+    .map((k) => Number(k.slice("checkpoint/".length)))
+    .sort((a, b) => a - b);
+}
+
+/** Writes the state at `height`; pages and modules already on the disk are not written again. */
+export function writeCheckpoint(
+  disk: Disk,
+  height: number,
+  canisters: readonly CanisterState[],
+  metadata: Uint8Array,
+  manifest: Manifest,
+): CheckpointWriteStats {
+  let pagesWritten = 0;
+  let pagesReused = 0;
+  let bytesWritten = 0;
+  const records: CanisterRecord[] = [];
+  for (const c of canisters) {
+    for (const m of canisterModules(c)) {
+      if (disk.read(moduleKey(m.moduleHash)) === undefined) {
+        disk.write(moduleKey(m.moduleHash), m.bytes.slice(), m.bytes.length);
+        bytesWritten += m.bytes.length;
+      }
+    }
+    const memories: MemoryRecord[] = [];
+    for (const { role, pageMap } of canisterMemories(c)) {
+      const pageIndices = pageMap.nonZeroPageIndices();
+      const pageHashes = pageIndices.map((i) => pageMap.pageHash(i));
+      pageIndices.forEach((index, k) => {
+        const key = pageKey(pageHashes[k]!);
+        if (disk.read(key) !== undefined) {
+          pagesReused++;
+          return;
+        }
+        disk.write(key, pageMap.readPage(index).slice(), PAGE_SIZE_BYTES);
+        pagesWritten++;
+        bytesWritten += PAGE_SIZE_BYTES;
+      });
+      memories.push({ role, sizeBytes: pageMap.sizeBytes, pageIndices, pageHashes });
+    }
+    records.push({ id: c.id, systemState: encodeCanisterSystemState(c), memories });
+  }
+  const record: CheckpointRecord = {
+    format: "subnetlab-checkpoint-v1",
+    height,
+    canisters: records,
+    metadata: metadata.slice(),
+    manifestRoot: manifest.rootHash,
+  };
+  const recordBytes =
+    metadata.length + records.reduce((n, r) => n + r.systemState.length + r.memories.reduce((m, x) => m + 70 * x.pageIndices.length, 0), 0);
+  disk.write(checkpointKey(height), record, recordBytes);
+  return { pagesWritten, pagesReused, bytesWritten: bytesWritten + recordBytes };
+}
+
+export type LoadedCheckpoint =
+  | {
+      readonly ok: true;
+      readonly height: number;
+      readonly canisters: readonly CanisterState[];
+      readonly metadata: Uint8Array;
+      readonly manifest: Manifest;
+    }
+  | { readonly ok: false; readonly height: number; readonly reason: string };
+
+/**
+ * Reads the checkpoint at `height` and verifies it: the manifest recomputed from what was read must
+ * have the recorded root hash (a corrupted or incomplete checkpoint is reported, not returned).
+ * Loaded memories have an empty heap delta (they are the checkpoint).
+ */
+export function loadCheckpoint(disk: Disk, height: number): LoadedCheckpoint {
+  const record = disk.read<CheckpointRecord>(checkpointKey(height));
+  if (record === undefined) return { ok: false, height, reason: "no such checkpoint" };
+  assert(record.format === "subnetlab-checkpoint-v1", `unknown checkpoint format ${record.format}`);
+  const canisters: CanisterState[] = [];
+  for (const cr of record.canisters) {
+    const memoryByRole = new Map(cr.memories.map((m) => [m.role, m]));
+    let missing: string | undefined;
+    const canister = decodeCanisterSystemState(cr.systemState, {
+      memory(role, sizeBytes) {
+        const m = memoryByRole.get(role);
+        if (m === undefined || m.sizeBytes !== sizeBytes) {
+          missing ??= `memory ${cr.id}/${role}`;
+          return PageMap.empty().resized(sizeBytes);
+        }
+        const pages = new Map<number, Uint8Array>();
+        m.pageIndices.forEach((index, k) => {
+          const bytes = disk.read<Uint8Array>(pageKey(m.pageHashes[k]!));
+          if (bytes === undefined || bytes.length !== PAGE_SIZE_BYTES) missing ??= `page ${m.pageHashes[k]}`;
+          else pages.set(index, bytes);
+        });
+        return PageMap.empty().resized(sizeBytes).withPages(pages).resized(sizeBytes).markCheckpointed();
+      },
+      module(moduleHash: HashHex) {
+        const bytes = disk.read<Uint8Array>(moduleKey(moduleHash));
+        if (bytes === undefined) {
+          missing ??= `module ${moduleHash}`;
+          return new Uint8Array(0);
+        }
+        return bytes.slice();
+      },
+    });
+    if (missing !== undefined) return { ok: false, height, reason: `checkpoint incomplete: missing ${missing}` };
+    canisters.push(canister);
+  }
+  const metadata = record.metadata.slice();
+  const manifest = computeManifest(stateFiles(canisters, metadata));
+  if (manifest.rootHash !== record.manifestRoot) {
+    return { ok: false, height, reason: `manifest root mismatch: recorded ${record.manifestRoot}, recomputed ${manifest.rootHash}` };
+  }
+  return { ok: true, height, canisters, metadata, manifest };
+}
+
+/** Keeps the newest `keep` checkpoints and deletes pages and modules no kept checkpoint uses. */
+export function pruneCheckpoints(disk: Disk, keep: number): { readonly removedCheckpoints: number; readonly removedPages: number } {
+  assert(Number.isInteger(keep) && keep >= 1, `keep must be ≥ 1, got ${keep}`);
+  const heights = listCheckpoints(disk);
+  const drop = heights.slice(0, Math.max(0, heights.length - keep));
+  if (drop.length === 0) return { removedCheckpoints: 0, removedPages: 0 };
+  for (const h of drop) disk.remove(checkpointKey(h));
+  const livePages = new Set<string>();
+  const liveModules = new Set<string>();
+  for (const h of heights.slice(drop.length)) {
+    const record = disk.read<CheckpointRecord>(checkpointKey(h));
+    if (record === undefined) continue;
+    for (const c of record.canisters) {
+      for (const m of c.memories) for (const p of m.pageHashes) livePages.add(pageKey(p));
+      const decoded = decodeCanisterSystemState(c.systemState, {
+        memory: (_role, size) => PageMap.empty().resized(size),
+        module: (hash) => {
+          liveModules.add(moduleKey(hash));
+          return new Uint8Array(0);
+        },
+      });
+      assert(decoded.id === c.id, "checkpoint record id mismatch");
+    }
+  }
+  let removedPages = 0;
+  for (const k of disk.keys("pages/")) {
+    if (!livePages.has(k)) {
+      disk.remove(k);
+      removedPages++;
+    }
+  }
+  for (const k of disk.keys("modules/")) if (!liveModules.has(k)) disk.remove(k);
+  return { removedCheckpoints: drop.length, removedPages };
+}

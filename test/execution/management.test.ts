@@ -1,0 +1,145 @@
+// The management canister (aaaaa-aa) through Candid, as an agent would call it (IC interface spec
+// "The IC management canister"): create, install, status, settings, snapshots, stop, delete,
+// raw_rand.
+import test from "ava";
+import { IDL } from "@dfinity/candid";
+import { Principal } from "@dfinity/principal";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { ExecutionLab, LabError, MANAGEMENT_CANISTER, MANAGEMENT_TYPES, RejectCode, type CanisterId, type PrincipalText } from "../../harness/execution/index.ts";
+import { fixture, wat } from "./helpers.ts";
+
+const T = MANAGEMENT_TYPES;
+const ic = MANAGEMENT_CANISTER as string as CanisterId;
+const call = (lab: ExecutionLab, method: keyof typeof T, arg: unknown, caller?: PrincipalText): unknown[] => {
+  const types = T[method];
+  return lab.update(ic, method, types.arg === undefined ? [] : [types.arg], types.arg === undefined ? [] : [arg], [...types.ret], caller === undefined ? {} : { caller });
+};
+const me = "fo76k-ecero-uccwk-zx7jh-w5c7w-4uo7t-y5j4z-m7fiq-z6sgk-vobym-cae" as PrincipalText;
+
+test("create, install, query status, call, snapshot, stop and delete through aaaaa-aa", (t) => {
+  const lab = new ExecutionLab();
+  const [{ canister_id }] = call(lab, "provisional_create_canister_with_cycles", { amount: [123_000n], settings: [], specified_id: [], sender_canister_version: [] }, me) as [
+    { canister_id: Principal },
+  ];
+  const id = canister_id.toText() as CanisterId;
+  t.deepEqual(lab.canister(id).controllers, [me]);
+  const wasm = fixture("motoko/counter.classic.wasm");
+  call(lab, "install_code", { mode: { install: null }, canister_id, wasm_module: wasm, arg: new Uint8Array(), sender_canister_version: [] }, me);
+  lab.update(id, "inc", [], [], [IDL.Nat]);
+
+  const [status] = call(lab, "canister_status", { canister_id }, me) as [Record<string, unknown>];
+  t.deepEqual(status["status"], { running: null });
+  t.deepEqual([...((status["module_hash"] as [Uint8Array])[0] ?? [])], [...sha256(wasm)]);
+  t.is(status["cycles"], 123_000n);
+  t.deepEqual((status["settings"] as { controllers: Principal[] }).controllers.map((p) => p.toText()), [me]);
+
+  const [snap] = call(lab, "take_canister_snapshot", { canister_id, replace_snapshot: [] }, me) as [{ id: Uint8Array; total_size: bigint }];
+  t.true(snap.total_size > 0n);
+  lab.update(id, "inc", [], [], [IDL.Nat]);
+  const [list] = call(lab, "list_canister_snapshots", { canister_id }, me) as [{ id: Uint8Array }[]];
+  t.is(list.length, 1);
+  call(lab, "load_canister_snapshot", { canister_id, snapshot_id: snap.id, sender_canister_version: [] }, me);
+  t.deepEqual(lab.query(id, "get", [], [], [IDL.Nat]), [1n]);
+  call(lab, "delete_canister_snapshot", { canister_id, snapshot_id: snap.id }, me);
+  t.is((call(lab, "list_canister_snapshots", { canister_id }, me)[0] as unknown[]).length, 0);
+
+  // Upgrade with the variant's optional record, as agents send it.
+  call(lab, "install_code", { mode: { upgrade: [{ skip_pre_upgrade: [], wasm_memory_persistence: [] }] }, canister_id, wasm_module: wasm, arg: new Uint8Array(), sender_canister_version: [] }, me);
+  t.deepEqual(lab.query(id, "get", [], [], [IDL.Nat]), [1n]);
+  t.deepEqual(lab.query(id, "upgradeCount", [], [], [IDL.Nat]), [1n]);
+
+  call(lab, "provisional_top_up_canister", { canister_id, amount: 7n }, me);
+  t.is(lab.cyclesBalance(id), 123_007n);
+  call(lab, "stop_canister", { canister_id }, me);
+  t.deepEqual((call(lab, "canister_status", { canister_id }, me)[0] as { status: unknown }).status, { stopped: null });
+  call(lab, "delete_canister", { canister_id }, me);
+  t.throws(() => lab.canister(id), { message: /was deleted/ });
+});
+
+test("controllers are enforced and can be changed with update_settings", (t) => {
+  const lab = new ExecutionLab();
+  const [{ canister_id }] = call(lab, "create_canister", { settings: [], sender_canister_version: [] }, me) as [{ canister_id: Principal }];
+  const other = "2vxsx-fae" as PrincipalText;
+  const e = t.throws(() => call(lab, "canister_status", { canister_id }, other), { instanceOf: LabError });
+  t.is(e?.code, RejectCode.CanisterError);
+  t.regex(e?.message ?? "", /Only controllers/);
+  const settings = { controllers: [[Principal.fromText(other)]], compute_allocation: [10n], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [], log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [] };
+  call(lab, "update_settings", { canister_id, settings, sender_canister_version: [] }, me);
+  const id = canister_id.toText() as CanisterId;
+  t.deepEqual(lab.canister(id).controllers, [other]);
+  t.is(lab.canister(id).computeAllocationPercent, 10);
+  t.throws(() => call(lab, "canister_status", { canister_id }, me), { message: /Only controllers/ });
+});
+
+test("raw_rand is deterministic per seed; unknown methods are rejected", (t) => {
+  const bytes = (seed: number) => (call(new ExecutionLab({ seed }), "raw_rand", undefined)[0] as Uint8Array).slice();
+  t.deepEqual(bytes(1), bytes(1));
+  t.notDeepEqual(bytes(1), bytes(2));
+  t.is(bytes(1).length, 32);
+  const lab = new ExecutionLab();
+  const r = lab.updateRaw(ic, "sign_with_ecdsa", IDL.encode([], []));
+  t.is(r.response.kind, "reject");
+  if (r.response.kind === "reject") t.is(r.response.code, RejectCode.DestinationInvalid);
+});
+
+test("a canister can call the management canister (raw_rand) and gets the reply in its callback", (t) => {
+  // call_new(aaaaa-aa = empty principal, "raw_rand"), arg DIDL\\00\\00; the reply callback forwards
+  // the Candid reply it received as its own reply.
+  const lab = new ExecutionLab({ seed: 9 });
+  const id = lab.createCanister();
+  lab.installCode(
+    id,
+    wat(`(module
+      (import "ic0" "call_new" (func $call_new (param i32 i32 i32 i32 i32 i32 i32 i32)))
+      (import "ic0" "call_data_append" (func $append_arg (param i32 i32)))
+      (import "ic0" "call_perform" (func $perform (result i32)))
+      (import "ic0" "msg_arg_data_size" (func $size (result i32)))
+      (import "ic0" "msg_arg_data_copy" (func $copy (param i32 i32 i32)))
+      (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+      (import "ic0" "msg_reply" (func $reply))
+      (memory 1) (table 1 funcref) (elem (i32.const 0) $on_reply)
+      (data (i32.const 0) "raw_rand") (data (i32.const 16) "DIDL\\00\\00")
+      (func $on_reply (param i32)
+        (call $copy (i32.const 100) (i32.const 0) (call $size))
+        (call $append (i32.const 100) (call $size)) (call $reply))
+      (func (export "canister_update rand")
+        (call $call_new (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 8) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
+        (call $append_arg (i32.const 16) (i32.const 6))
+        (drop (call $perform))))`),
+  );
+  const r = lab.updateRaw(id, "rand", new Uint8Array());
+  t.is(r.response.kind, "reply");
+  const [bytes] = IDL.decode([IDL.Vec(IDL.Nat8)], (r.response as { data: Uint8Array }).data) as unknown as [Uint8Array];
+  t.is(bytes.length, 32);
+  t.deepEqual([...bytes], [...(call(new ExecutionLab({ seed: 9 }), "raw_rand", undefined)[0] as Uint8Array)], "same seed, same first draw");
+});
+
+test("in a reply callback, msg_caller is the caller of the call being answered", (t) => {
+  // The reply callback of a raw_rand call replies with msg_caller: the ingress sender, not the
+  // canister itself (the callback runs in the original call context).
+  const lab = new ExecutionLab();
+  const id = lab.createCanister();
+  lab.installCode(
+    id,
+    wat(`(module
+      (import "ic0" "call_new" (func $call_new (param i32 i32 i32 i32 i32 i32 i32 i32)))
+      (import "ic0" "call_data_append" (func $append_arg (param i32 i32)))
+      (import "ic0" "call_perform" (func $perform (result i32)))
+      (import "ic0" "msg_caller_size" (func $size (result i32)))
+      (import "ic0" "msg_caller_copy" (func $copy (param i32 i32 i32)))
+      (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+      (import "ic0" "msg_reply" (func $reply))
+      (memory 1) (table 1 funcref) (elem (i32.const 0) $on_reply)
+      (data (i32.const 0) "raw_rand") (data (i32.const 16) "DIDL\\00\\00")
+      (func $on_reply (param i32)
+        (call $copy (i32.const 100) (i32.const 0) (call $size))
+        (call $append (i32.const 100) (call $size)) (call $reply))
+      (func (export "canister_update who")
+        (call $call_new (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 8) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
+        (call $append_arg (i32.const 16) (i32.const 6))
+        (drop (call $perform))))`),
+  );
+  const r = lab.updateRaw(id, "who", new Uint8Array(), { caller: me });
+  t.is(r.response.kind, "reply");
+  if (r.response.kind === "reply") t.is(Principal.fromUint8Array(r.response.data).toText(), me);
+});
