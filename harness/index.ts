@@ -7,3 +7,6 @@ export type { Violation, VerdictText } from "./checks/checks.ts";
 export { EXIT, exitCodeOf } from "./report/exit-codes.ts";
 export { SimSubnet } from "./replica/subnet.ts";
 export { Rng } from "./sim/rng.ts";
+// The execution environment on its own, PocketIC-style (see README "Canisters without a subnet").
+export { ExecutionLab, LabError, WasmExecutor } from "./execution/index.ts";
+export { APP_SUBNET_ROUND_CONFIG } from "./execution/round.ts";
