@@ -257,7 +257,7 @@ export class WasmExecutor implements CanisterExecutor {
 
   /** Folds a successful invocation into the canister state; the instance then mirrors it. */
   private commit(canister: CanisterState, exec: ExecutionState, li: LiveInstance, s: SystemApiSession): CanisterState {
-    const wasmMemory = exec.wasmMemory.resized(li.memoryPages() * WASM_PAGE_BYTES).withPages(li.dirtyPages());
+    const wasmMemory = exec.wasmMemory.resized(li.memoryPages() * WASM_PAGE_BYTES).withOwnedPages(li.dirtyPages());
     const globals = li.readGlobals();
     const stableMemory = applyStable(exec.stableMemory, s);
     li.mirrors = { memory: wasmMemory, globals };
@@ -951,7 +951,7 @@ export class WasmExecutor implements CanisterExecutor {
         return failed(`Canister ${canister.id} trapped in canister_pre_upgrade: ${out.trap.message}`);
       }
       heap = {
-        memory: old.wasmMemory.resized(oldLi.memoryPages() * WASM_PAGE_BYTES).withPages(oldLi.dirtyPages()),
+        memory: old.wasmMemory.resized(oldLi.memoryPages() * WASM_PAGE_BYTES).withOwnedPages(oldLi.dirtyPages()),
         pages: oldLi.memoryPages(),
       };
       stable = { memory: applyStable(stable.memory, out.session), pages: out.session.stablePages };
