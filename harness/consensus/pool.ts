@@ -47,7 +47,9 @@ export class ConsensusPool {
   /** Time a height's round could start: beacon and first notarization of the previous height. */
   private readonly beaconAddedAt: ByHeight<TimeUs> = new Map();
   private readonly notarizedAt: ByHeight<TimeUs> = new Map();
-  private readonly validatedIds = new Set<string>();
+  /** Ids of validated artifacts with their heights, forgotten when purging passes them. */
+  private readonly validatedIds = new Map<string, Height>();
+  private idsPurgedBelow: Height = height(0);
   readonly unvalidated = new Map<string, ConsensusArtifact>();
 
   latestCup: CatchUpPackage;
@@ -87,13 +89,13 @@ export class ConsensusPool {
     this.beacons.set(beacon.height, beacon);
     this.beaconAddedAt.set(beacon.height, nowUs);
     this.notarizedAt.set(block.height, nowUs);
-    this.validatedIds.add(cup.id);
+    this.validatedIds.set(cup.id, cup.content.height);
   }
 
   addValidated(artifact: ConsensusArtifact, nowUs: TimeUs): void {
     this.unvalidated.delete(artifact.id);
     if (this.validatedIds.has(artifact.id)) return;
-    this.validatedIds.add(artifact.id);
+    this.validatedIds.set(artifact.id, artifactHeight(artifact));
     switch (artifact.type) {
       case "proposal":
         nested(this.proposals, artifact.block.height).set(artifact.block.hash, artifact);
@@ -241,14 +243,15 @@ export class ConsensusPool {
     for (const [id, artifact] of [...this.unvalidated]) {
       if (artifactHeight(artifact) <= sharesAtOrBelow && artifact.type !== "cup") this.unvalidated.delete(id);
     }
+    if (everythingBelow > this.idsPurgedBelow) {
+      // Ids go with their artifacts, so a long run's id set stays bounded (kept: the CUP's).
+      for (const [id, h] of this.validatedIds) if (h < everythingBelow && id !== this.latestCup.id) this.validatedIds.delete(id);
+      this.idsPurgedBelow = everythingBelow;
+    }
     assert(this.blocks.has(this.latestCup.content.block.hash), "purge removed the CUP block");
     return removed;
   }
 
-  /** Forgets the ids of purged artifacts so the id set does not grow without bound. */
-  compactIds(keep: (id: string) => boolean): void {
-    for (const id of [...this.validatedIds]) if (!keep(id)) this.validatedIds.delete(id);
-  }
 }
 
 export function cupKey(share: CatchUpShare): string {

@@ -243,6 +243,7 @@ export class Replica {
   private onStatusTick(): void {
     this.broadcast({ kind: "status", status: this.statusReport() });
     this.purgeExpiredIngress();
+    for (const [id, at] of this.requested) if (this.env.now() - at > 5 * REQUEST_RETRY_US) this.requested.delete(id);
     if (this.pool.finalizedHeight === this.lastStatusFinalized) this.retransmitOwnShares();
     this.lastStatusFinalized = this.pool.finalizedHeight;
     this.requestStateSyncIfBehind();
