@@ -28,6 +28,7 @@ interface KvSnapshotData {
 }
 
 const STATE_HASH_KEEP = 512;
+const CHECKPOINTS_KEPT = 3;
 
 export class KvStateMachine implements MessageRouting {
   private entries = new Map<string, string>();
@@ -193,10 +194,10 @@ export class KvStateMachine implements MessageRouting {
     sizeBytes += data.history.length * 96;
     const snapshot: StateSnapshot = { height: h, stateHash, sizeBytes, data };
     this.disk.write(checkpointKey(h), snapshot, sizeBytes);
-    for (const key of this.disk.keys("checkpoint/")) {
-      const old = Number(key.slice("checkpoint/".length));
-      if (old < h - 2 * 50 * 10) this.disk.remove(key);
-    }
+    // Keep the newest few: the latest serves state sync for the current CUP, older ones are the
+    // fallback a restart needs if the newest CUP was not reached by every replica yet.
+    const keys = this.disk.keys("checkpoint/");
+    for (const key of keys.slice(0, Math.max(0, keys.length - CHECKPOINTS_KEPT))) this.disk.remove(key);
   }
 }
 
