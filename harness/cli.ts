@@ -213,6 +213,14 @@ function describe(report: RunReport): string {
   return lines.join("\n");
 }
 
+/** GitHub Actions annotations for a run's violations (CI shows them on the job's summary). */
+function annotate(report: RunReport, replayCommand: string): void {
+  if (process.env.GITHUB_ACTIONS !== "true") return;
+  for (const v of report.violations) {
+    process.stdout.write(`::error title=subnetlab ${report.scenario} seed ${report.seed}: ${v.property}::${v.message.replace(/\n/g, " ")} — reproduce with: ${replayCommand}\n`);
+  }
+}
+
 async function commandRun(args: string[]): Promise<number> {
   const { positionals, options } = parseCommon("run", args);
   if (positionals.length !== 1) throw new UsageError("run takes exactly one scenario file (see --help)");
@@ -222,6 +230,7 @@ async function commandRun(args: string[]): Promise<number> {
   if (typeof options.raw.junit === "string") {
     writeJUnit(options.raw.junit, "subnetlab run", [scenarioCase(report, report.verdict === "pass", out)]);
   }
+  annotate(report, `npx subnetlab replay ${join(out, "repro.json")}`);
   process.stdout.write(`${describe(report)}\n  report: ${join(out, "report.html")}\n  replay: npx subnetlab replay ${join(out, "repro.json")}\n`);
   return exitCodeOf(report.verdict);
 }
@@ -240,6 +249,7 @@ async function commandSuite(args: string[]): Promise<number> {
     const expected = loaded.scenario.expect?.verdict ?? "pass";
     rows.push({ scenario: report.scenario, verdict: report.verdict, expected, asExpected: report.asExpected, traceDigest: report.traceDigest, report: join(dir, "report.html") });
     junitCases.push(scenarioCase(report, report.asExpected, dir));
+    if (!report.asExpected) annotate(report, `npx subnetlab replay ${join(dir, "repro.json")}`);
     process.stdout.write(`${report.asExpected ? "ok  " : "FAIL"} ${describe(report)}\n      expected ${expected}\n`);
   }
   const failures = rows.filter((r) => !r.asExpected).length;
