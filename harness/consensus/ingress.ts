@@ -5,6 +5,15 @@ import { sha256Hex } from "../crypto/hash.ts";
 import { MAX_INGRESS_BYTES_PER_MESSAGE, MAX_INGRESS_TTL_US } from "./config.ts";
 import type { HashHex, TimeUs } from "../types.ts";
 
+/** A canister call carried by an ingress message (absent for the placeholder state machine). */
+export interface IngressCall {
+  /** Receiving canister, textual principal. */
+  readonly canister: string;
+  readonly method: string;
+  /** Argument bytes, hex (Candid for most canisters). */
+  readonly argHex: string;
+}
+
 export interface IngressMessage {
   readonly id: HashHex;
   readonly sender: string;
@@ -15,10 +24,12 @@ export interface IngressMessage {
   readonly sizeBytes: number;
   readonly expiryUs: TimeUs;
   readonly signature: string;
+  readonly call?: IngressCall;
 }
 
-export function ingressId(sender: string, nonce: number, body: string, sizeBytes: number, expiryUs: number): HashHex {
-  return sha256Hex(`ingress|${sender}|${nonce}|${sizeBytes}|${expiryUs}|${body}`);
+export function ingressId(sender: string, nonce: number, body: string, sizeBytes: number, expiryUs: number, call?: IngressCall): HashHex {
+  const callPart = call === undefined ? "" : `|call|${call.canister}|${call.method}|${call.argHex}`;
+  return sha256Hex(`ingress|${sender}|${nonce}|${sizeBytes}|${expiryUs}|${body}${callPart}`);
 }
 
 /** Verifies a sender's signature on a message id (user keys live outside the replicas). */
@@ -65,7 +76,7 @@ function checkIngressAuthenticity(message: IngressMessage, auth: IngressAuth): I
   let byAuth = authenticity.get(message);
   const cached = byAuth?.get(auth);
   if (cached !== undefined) return cached === "ok" ? undefined : cached;
-  const id = ingressId(message.sender, message.nonce, message.body, message.sizeBytes, message.expiryUs);
+  const id = ingressId(message.sender, message.nonce, message.body, message.sizeBytes, message.expiryUs, message.call);
   const result: IngressInvalidReason | "ok" =
     id !== message.id ? "bad-id" : auth.verify(message.sender, message.id, message.signature) ? "ok" : "bad-signature";
   if (byAuth === undefined) {

@@ -131,8 +131,8 @@ export function diffReplicaStates(bundle: ReproBundle, a: ReplicaId, b: ReplicaI
   const captured = new Map<ReplicaId, ReturnType<KvStateMachine["inspect"]>>();
   runScenario(scenarioOf(bundle), {
     seed: bundle.seed,
-    onDelivered: (replica, h, machine) => {
-      if (h === at && (replica === a || replica === b) && machine instanceof KvStateMachine) captured.set(replica, machine.inspect());
+    onDelivered: (replica, block, machine) => {
+      if (block.height === at && (replica === a || replica === b) && machine instanceof KvStateMachine) captured.set(replica, machine.inspect());
     },
   });
   const sa = captured.get(a);

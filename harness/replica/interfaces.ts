@@ -24,6 +24,8 @@ export interface StateSnapshot {
 }
 
 export type IngressStatus =
+  /** Inducted into a canister's queue, not answered yet. */
+  | { readonly status: "processing"; readonly height: Height }
   | { readonly status: "completed"; readonly height: Height; readonly reply: string }
   | { readonly status: "failed"; readonly height: Height; readonly error: string };
 

@@ -7,9 +7,9 @@
 // is a faithful set hash) and of the ingress-history entries; a write costs one hash, not a
 // rehash of the store.
 import { sha256 } from "@noble/hashes/sha2.js";
+import { IngressHistory, memoDigest, xorInto, type IngressHistoryData } from "./ingress-history.ts";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
-import { MAX_INGRESS_TTL_US } from "../consensus/config.ts";
 import type { Disk } from "../sim/env.ts";
 import { height, type HashHex, type Height } from "../types.ts";
 import type { Batch, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
@@ -17,14 +17,9 @@ import type { Batch, IngressStatus, MessageRouting, StateSnapshot } from "./inte
 /** Lets a fault injector corrupt this replica's state transition (divergent replica). */
 export type TransitionCorruptor = (h: Height, key: string, value: string) => string;
 
-interface HistoryEntry {
-  readonly status: IngressStatus;
-  readonly pruneAtNs: bigint;
-}
-
 interface KvSnapshotData {
   readonly entries: readonly (readonly [string, string])[];
-  readonly history: readonly (readonly [HashHex, HistoryEntry])[];
+  readonly history: IngressHistoryData;
 }
 
 const STATE_HASH_KEEP = 512;
@@ -32,9 +27,8 @@ const CHECKPOINTS_KEPT = 3;
 
 export class KvStateMachine implements MessageRouting {
   private entries = new Map<string, string>();
-  private history = new Map<HashHex, HistoryEntry>();
+  private history = new IngressHistory();
   private entriesAcc = new Uint8Array(32);
-  private historyAcc = new Uint8Array(32);
   private nextHeight: Height = height(1);
   private readonly stateHashes = new Map<Height, HashHex>();
   corruptor: TransitionCorruptor | undefined;
@@ -59,16 +53,13 @@ export class KvStateMachine implements MessageRouting {
 
   deliverBatch(batch: Batch): void {
     assert(batch.height === this.nextHeight, `batch ${batch.height} delivered, expected ${this.nextHeight}`);
-    this.pruneHistory(batch.timeNs);
+    this.history.prune(batch.timeNs);
     for (const message of batch.ingress) {
       // Induction drops a message already in the ingress history, as the IC's does: consensus
       // should never finalize one, and the validity checker reports it if it does.
       if (this.history.has(message.id)) continue;
       const reply = this.execute(batch.height, message.body);
-      this.recordHistory(message.id, {
-        status: { status: "completed", height: batch.height, reply },
-        pruneAtNs: batch.timeNs + BigInt(MAX_INGRESS_TTL_US) * 1000n,
-      });
+      this.history.set(message.id, { status: "completed", height: batch.height, reply }, batch.timeNs);
     }
     const hash = this.computeHash(batch.height);
     this.stateHashes.set(batch.height, hash);
@@ -104,16 +95,14 @@ export class KvStateMachine implements MessageRouting {
   }
 
   ingressStatus(id: HashHex): IngressStatus | undefined {
-    return this.history.get(id)?.status;
+    return this.history.status(id);
   }
 
   /** The whole state as sorted data, for state diffs (`subnetlab diff`). */
   inspect(): { entries: [string, string][]; history: [string, string][] } {
-    const describe = (status: IngressStatus): string =>
-      status.status === "completed" ? `completed@${status.height}: ${status.reply}` : `failed@${status.height}: ${status.error}`;
     return {
       entries: [...this.entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
-      history: [...this.history].map(([id, e]) => [id, describe(e.status)] as [string, string]).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+      history: this.history.describe(),
     };
   }
 
@@ -152,42 +141,26 @@ export class KvStateMachine implements MessageRouting {
     return previous ?? "";
   }
 
-  private recordHistory(id: HashHex, entry: HistoryEntry): void {
-    this.history.set(id, entry);
-    xorInto(this.historyAcc, historyDigest(id, entry.status));
-  }
-
-  /** History is in delivery order, so expired entries are at the front. */
-  private pruneHistory(nowNs: bigint): void {
-    for (const [id, entry] of this.history) {
-      if (entry.pruneAtNs > nowNs) break;
-      xorInto(this.historyAcc, historyDigest(id, entry.status));
-      this.history.delete(id);
-    }
-  }
-
   private computeHash(h: Height): HashHex {
     return bytesToHex(
-      sha256(utf8ToBytes(`kv-state|${h}|${bytesToHex(this.entriesAcc)}|${bytesToHex(this.historyAcc)}|${this.entries.size}|${this.history.size}`)),
+      sha256(utf8ToBytes(`kv-state|${h}|${bytesToHex(this.entriesAcc)}|${this.history.digestHex()}|${this.entries.size}|${this.history.size}`)),
     ) as HashHex;
   }
 
   private loadData(data: KvSnapshotData): void {
     this.entries = new Map();
-    this.history = new Map();
     this.entriesAcc = new Uint8Array(32);
-    this.historyAcc = new Uint8Array(32);
     for (const [k, v] of data.entries) {
       this.entries.set(k, v);
       xorInto(this.entriesAcc, entryDigest(k, v));
     }
-    for (const [id, entry] of data.history) this.recordHistory(id, entry);
+    this.history = IngressHistory.fromData(data.history);
   }
 
   private writeCheckpoint(h: Height, stateHash: HashHex): void {
     const data: KvSnapshotData = {
       entries: [...this.entries].sort((a, b) => (a[0] < b[0] ? -1 : 1)),
-      history: [...this.history],
+      history: this.history.toData(),
     };
     let sizeBytes = 64;
     for (const [k, v] of data.entries) sizeBytes += k.length + v.length + 8;
@@ -203,28 +176,7 @@ export class KvStateMachine implements MessageRouting {
 
 const checkpointKey = (h: Height): string => `checkpoint/${String(h).padStart(10, "0")}`;
 
-// Every replica hashes the same entries; a bounded memo of the pure digest function saves the
-// repeated SHA-256 work (see Note [verification cache] in consensus/ingress.ts).
-const digestMemo = new Map<string, Uint8Array>();
-function memoDigest(text: string): Uint8Array {
-  let digest = digestMemo.get(text);
-  if (digest === undefined) {
-    if (digestMemo.size >= 200_000) digestMemo.clear();
-    digest = sha256(utf8ToBytes(text));
-    digestMemo.set(text, digest);
-  }
-  return digest;
-}
-
 function entryDigest(key: string, value: string): Uint8Array {
   return memoDigest(`entry|${key.length}|${key}|${value}`);
 }
 
-function historyDigest(id: HashHex, status: IngressStatus): Uint8Array {
-  const text = status.status === "completed" ? `ok|${status.height}|${status.reply}` : `err|${status.height}|${status.error}`;
-  return memoDigest(`history|${id}|${text}`);
-}
-
-function xorInto(acc: Uint8Array, digest: Uint8Array): void {
-  for (let i = 0; i < 32; i++) acc[i] = (acc[i] as number) ^ (digest[i] as number);
-}

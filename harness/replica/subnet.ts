@@ -27,6 +27,7 @@ import type { Trace } from "../sim/trace.ts";
 import { faultsTolerated, height, replicaId, timeUs, type HashHex, type ReplicaId, type TimeUs } from "../types.ts";
 import { HONEST, type BehaviourEnv, type ReplicaBehaviour } from "./behaviour.ts";
 import { KvStateMachine } from "./kv-state-machine.ts";
+import type { MessageRouting } from "./interfaces.ts";
 import { Replica, type IngressSubmitResult, type ReplicaObserver } from "./replica.ts";
 
 export interface SubnetOptions {
@@ -39,6 +40,8 @@ export interface SubnetOptions {
   readonly behaviourOf?: (id: ReplicaId, env: BehaviourEnv) => ReplicaBehaviour | undefined;
   /** Runs with the replica's kv state machine before its first batch (fault hooks). */
   readonly configureStateMachine?: (id: ReplicaId, machine: KvStateMachine) => void;
+  /** The replicated state machine; default: the placeholder key-value store. */
+  readonly makeStateMachine?: (id: ReplicaId, disk: SimDisk) => MessageRouting;
   /** Extra processing delay for messages to a replica, in µs (a slow machine). */
   readonly processingDelayUs?: (id: ReplicaId, nowUs: TimeUs) => number;
 }
@@ -138,6 +141,7 @@ export class SimSubnet {
       observer: this.options.observer,
       behaviour,
       makeStateMachine: () => {
+        if (this.options.makeStateMachine !== undefined) return this.options.makeStateMachine(id, disk);
         const machine = KvStateMachine.fromDisk(disk);
         if (behaviour.corruptor !== undefined) machine.corruptor = behaviour.corruptor;
         this.options.configureStateMachine?.(id, machine);

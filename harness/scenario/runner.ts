@@ -9,7 +9,13 @@ import { Rng } from "../sim/rng.ts";
 import { Trace, type TraceSink } from "../sim/trace.ts";
 import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import type { MessageRouting } from "../replica/interfaces.ts";
-import { consensusConfigOf, networkConfigOf, checkScenario, type Scenario } from "./scenario.ts";
+import type { Block } from "../consensus/artifacts.ts";
+import { consensusConfigOf, networkConfigOf, checkScenario, ScenarioError, type Scenario } from "./scenario.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { canisterIdFromU64 } from "../execution/interfaces.ts";
+import { ExecutionStateMachine, type GenesisCanister } from "../replica/execution-state-machine.ts";
+import type { SimDisk } from "../sim/disk.ts";
 import { Workload } from "./workload.ts";
 
 /** Where to stop a run early (replay --until). */
@@ -28,7 +34,7 @@ export interface RunOptions {
   /** Sees the subnet after the run (dumps, inspection). */
   readonly onFinish?: (subnet: SimSubnet) => void;
   /** Called right after a replica executed a batch, with its state machine (state diffs). */
-  readonly onDelivered?: (replica: ReplicaId, height: number, machine: MessageRouting) => void;
+  readonly onDelivered?: (replica: ReplicaId, block: Block, machine: MessageRouting) => void;
   /** Called about every `progressEveryS` simulated seconds. */
   readonly onProgress?: (simulatedS: number, totalS: number, events: number) => void;
   readonly progressEveryS?: number;
@@ -97,6 +103,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       : { every: options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, onCheckpoint: (events, digest) => { if (options.onCheckpoint?.(events, digest) === false) halted = true; } },
   );
   const recorder = new RunRecorder(scenario.n, faults.byzantine);
+  const genesis = genesisCanisters(scenario);
   const subnetRef: { current?: SimSubnet } = {};
   const subnet = new SimSubnet({
     n: scenario.n,
@@ -108,11 +115,14 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       onBatchDelivered: (replica, block, stateHash, atUs) => {
         recorder.onBatchDelivered(replica, block, stateHash, atUs);
         const machine = subnetRef.current?.replica(replica)?.stateMachine;
-        if (machine !== undefined) options.onDelivered?.(replica, block.height, machine);
+        if (machine !== undefined) options.onDelivered?.(replica, block, machine);
       },
       onStateSynced: (replica, h, atUs) => recorder.onStateSynced(replica, h, atUs),
     },
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
+    ...(genesis.length === 0 ? {} : {
+      makeStateMachine: (_id: ReplicaId, disk: SimDisk) => new ExecutionStateMachine(disk, { genesis, checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1 }),
+    }),
     processingDelayUs: (id, now) => faults.processingDelayUs(id, now),
   });
   subnetRef.current = subnet;
@@ -124,6 +134,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     (to, message) => subnet.submitIngress(to, message),
     (id) => recorder.isFinalized(id),
     trace,
+    new Map((scenario.canisters ?? []).map((c, i) => [c.name, genesis[i]?.id ?? ""] as const)),
   );
   faults.schedule(subnet, trace);
   if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(subnet.loop, scenario.durationS);
@@ -171,6 +182,17 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   });
   const report = buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults);
   return stoppedEarly ? { ...report, stoppedAt: { event: trace.length, timeMs: Math.round(subnet.loop.now() / 1000) } } : report;
+}
+
+const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+
+/** The scenario's canisters with ids 0, 1, … of the IC's canister-id scheme, modules read from disk. */
+function genesisCanisters(scenario: Scenario): GenesisCanister[] {
+  return (scenario.canisters ?? []).map((c, i) => {
+    const path = join(REPO_ROOT, c.wasm);
+    if (!existsSync(path)) throw new ScenarioError(`scenario ${scenario.name}: canister ${c.name}: no module at ${c.wasm}`);
+    return { id: canisterIdFromU64(BigInt(i)), wasm: readFileSync(path) };
+  });
 }
 
 /** Trace events between two prefix digests in repro bundles (replay bisects within one window). */

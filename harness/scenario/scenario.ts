@@ -25,6 +25,11 @@ export interface Scenario {
   readonly network?: Partial<Pick<NetworkConfig, "jitterPercent" | "bandwidthMbps">>;
   /** Liveness bound after the last heal, in simulated seconds (default 30). */
   readonly livenessBoundS?: number;
+  /**
+   * Wasm canisters installed at genesis on every replica (paths relative to the repository root).
+   * With canisters, batches run on the execution environment instead of the key-value placeholder.
+   */
+  readonly canisters?: readonly { readonly name: string; readonly wasm: string }[];
 }
 
 export class ScenarioError extends Error {
@@ -46,6 +51,13 @@ export function checkScenario(s: Scenario): void {
   if (s.workload !== undefined && !(s.workload.ratePerSec >= 0 && s.workload.ratePerSec <= 100_000)) {
     fail("workload.ratePerSec must be in [0, 100000]");
   }
+  const names = new Set<string>();
+  for (const c of s.canisters ?? []) {
+    if (!/^[a-z0-9-]+$/.test(c.name) || names.has(c.name)) fail(`canister name ${JSON.stringify(c.name)} must be unique lower-case letters, digits and dashes`);
+    names.add(c.name);
+  }
+  const call = s.workload?.call;
+  if (call !== undefined && !names.has(call.canister)) fail(`workload.call.canister ${JSON.stringify(call.canister)} is not one of the scenario's canisters`);
   (s.faults ?? []).forEach((f, i) => {
     try {
       checkFaultSpec(f, i, s.n, s.durationS);

@@ -2,7 +2,9 @@
 // node would), resubmits a message that has not been finalized after a while to another replica
 // (as the agent does after a timeout), and mixes in invalid messages that replicas must refuse.
 import { MAX_INGRESS_BYTES_PER_MESSAGE, MAX_INGRESS_TTL_US } from "../consensus/config.ts";
-import { ingressId, type IngressAuth, type IngressMessage } from "../consensus/ingress.ts";
+import { IDL } from "@dfinity/candid";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { ingressId, type IngressAuth, type IngressCall, type IngressMessage } from "../consensus/ingress.ts";
 import type { EventLoop } from "../sim/event-loop.ts";
 import { percent, type Rng } from "../sim/rng.ts";
 import type { Trace } from "../sim/trace.ts";
@@ -22,6 +24,8 @@ export interface WorkloadSpec {
   /** Share of messages that are invalid (bad signature, expired, oversized), in percent. */
   readonly invalidPercent?: number;
   readonly resubmitAfterS?: number;
+  /** Send canister calls instead of placeholder commands: `insert(k, v)` of Listing 1's key-value canister. */
+  readonly call?: { readonly canister: string; readonly method: "insert" };
 }
 
 export interface SubmittedMessage {
@@ -50,6 +54,8 @@ export class Workload {
     private readonly submit: (to: ReplicaId, message: IngressMessage) => SubmitResult,
     private readonly isFinalized: (id: HashHex) => boolean,
     private readonly trace: Trace,
+    /** Canister name → textual id, for `call`. */
+    private readonly canisterIds: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   /** Schedules the client's ticks on the loop. */
@@ -87,12 +93,22 @@ export class Workload {
     const body = `put ${key} v${nonce}`;
     const sizeBytes = invalidKind === 2 ? MAX_INGRESS_BYTES_PER_MESSAGE + 1 : (this.spec.payloadBytes ?? 256);
     const expiryUs = timeUs(invalidKind === 1 ? Math.max(0, now - 1) : now + MAX_INGRESS_TTL_US - 60_000_000);
-    const id = ingressId(sender, nonce, body, sizeBytes, expiryUs);
+    const call = this.callFor(key, `v${nonce}`);
+    const id = ingressId(sender, nonce, body, sizeBytes, expiryUs, call);
     const signature = invalidKind === 0 ? "not-a-signature" : this.auth.sign(sender, id);
-    const message: IngressMessage = { id, sender, nonce, body, sizeBytes, expiryUs, signature };
+    const message: IngressMessage = { id, sender, nonce, body, sizeBytes, expiryUs, signature, ...(call === undefined ? {} : { call }) };
     this.submitted.set(id, { message, valid: invalidKind === -1, firstSubmitUs: now, acceptedBy: [] });
     const to = this.sendSomewhere(message, now, undefined);
     if (invalidKind === -1) this.retryQueue.push({ id, at: now + this.resubmitAfterUs(), attempts: 1, last: to });
+  }
+
+  /** Candid `insert(key : Text, value : Text)` for the scenario's key-value canister. */
+  private callFor(key: string, value: string): IngressCall | undefined {
+    const spec = this.spec.call;
+    if (spec === undefined) return undefined;
+    const canister = this.canisterIds.get(spec.canister);
+    if (canister === undefined) return undefined;
+    return { canister, method: spec.method, argHex: bytesToHex(new Uint8Array(IDL.encode([IDL.Text, IDL.Text], [key, value]))) };
   }
 
   private resubmitAfterUs(): number {

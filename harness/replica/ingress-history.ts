@@ -1,0 +1,108 @@
+// The replicated ingress history (ic-protocol.md §2): message id → status (processing, completed
+// with its reply, failed with its error), pruned MAX_INGRESS_TTL after the status was set. Its
+// digest is an XOR of entry hashes, kept incrementally, and is part of the state hash.
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { MAX_INGRESS_TTL_US } from "../consensus/config.ts";
+import type { HashHex } from "../types.ts";
+import type { IngressStatus } from "./interfaces.ts";
+
+interface Entry {
+  readonly status: IngressStatus;
+  /** Terminal entries leave the history at this batch time; processing ones stay. */
+  readonly pruneAtNs: bigint | undefined;
+}
+
+export type IngressHistoryData = readonly (readonly [HashHex, IngressStatus, string | undefined])[];
+
+export class IngressHistory {
+  private entries = new Map<HashHex, Entry>();
+  private acc = new Uint8Array(32);
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  status(id: HashHex): IngressStatus | undefined {
+    return this.entries.get(id)?.status;
+  }
+
+  has(id: HashHex): boolean {
+    return this.entries.has(id);
+  }
+
+  set(id: HashHex, status: IngressStatus, nowNs: bigint): void {
+    const previous = this.entries.get(id);
+    if (previous !== undefined) {
+      xorInto(this.acc, entryDigest(id, previous.status));
+      this.entries.delete(id);
+    }
+    const terminal = status.status !== "processing";
+    // Re-inserting keeps the map in status-time order, which pruning relies on.
+    this.entries.set(id, { status, pruneAtNs: terminal ? nowNs + BigInt(MAX_INGRESS_TTL_US) * 1000n : undefined });
+    xorInto(this.acc, entryDigest(id, status));
+  }
+
+  /** Drops terminal entries whose time-to-live has passed (they are in status-time order). */
+  prune(nowNs: bigint): void {
+    for (const [id, entry] of this.entries) {
+      if (entry.pruneAtNs === undefined) continue;
+      if (entry.pruneAtNs > nowNs) break;
+      xorInto(this.acc, entryDigest(id, entry.status));
+      this.entries.delete(id);
+    }
+  }
+
+  digestHex(): string {
+    return bytesToHex(this.acc);
+  }
+
+  toData(): IngressHistoryData {
+    return [...this.entries].map(([id, e]) => [id, e.status, e.pruneAtNs === undefined ? undefined : String(e.pruneAtNs)] as const);
+  }
+
+  static fromData(data: IngressHistoryData): IngressHistory {
+    const history = new IngressHistory();
+    for (const [id, status, pruneAt] of data) {
+      history.entries.set(id, { status, pruneAtNs: pruneAt === undefined ? undefined : BigInt(pruneAt) });
+      xorInto(history.acc, entryDigest(id, status));
+    }
+    return history;
+  }
+
+  describe(): [string, string][] {
+    return [...this.entries].map(([id, e]) => [id, describeStatus(e.status)] as [string, string]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  }
+}
+
+export function describeStatus(status: IngressStatus): string {
+  switch (status.status) {
+    case "processing":
+      return `processing@${status.height}`;
+    case "completed":
+      return `completed@${status.height}: ${status.reply}`;
+    case "failed":
+      return `failed@${status.height}: ${status.error}`;
+  }
+}
+
+// Every replica hashes the same entries; a bounded memo of the pure digest function saves the
+// repeated SHA-256 work (see Note [verification cache] in consensus/ingress.ts).
+const digestMemo = new Map<string, Uint8Array>();
+export function memoDigest(text: string): Uint8Array {
+  let digest = digestMemo.get(text);
+  if (digest === undefined) {
+    if (digestMemo.size >= 200_000) digestMemo.clear();
+    digest = sha256(utf8ToBytes(text));
+    digestMemo.set(text, digest);
+  }
+  return digest;
+}
+
+function entryDigest(id: HashHex, status: IngressStatus): Uint8Array {
+  return memoDigest(`history|${id}|${describeStatus(status)}`);
+}
+
+export function xorInto(acc: Uint8Array, digest: Uint8Array): void {
+  for (let i = 0; i < 32; i++) acc[i] = (acc[i] as number) ^ (digest[i] as number);
+}
