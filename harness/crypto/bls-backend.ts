@@ -1,0 +1,371 @@
+// The `bls` crypto backend: the real schemes the IC uses, from @noble/curves.
+//
+// - basic signatures: Ed25519 node keys;
+// - multi-signatures (notarization, finalization): BLS12-381 with signatures in G1 (48 bytes) and
+//   public keys in G2 (96 bytes), the IC's "minimal signature size" choice; shares are aggregated
+//   by point addition and verified against the sum of the signers' public keys. Keys come from
+//   this dealer, never from the replicas, so rogue-key attacks are out of scope (no PoPs needed);
+// - threshold signatures (random beacon "low" = f+1, certification / CUPs "high" = n−f): a
+//   trusted dealer Shamir-shares one master secret per group (node i holds p(i+1)); a share is a
+//   BLS signature under the node's secret share, verified against its public key share; any
+//   `threshold` valid shares combine by Lagrange interpolation at 0 in the exponent into THE
+//   signature of the group key, which is therefore unique per message.
+// Aggregation and combination check all shares at once (one pairing check over a Fiat–Shamir
+// random linear combination), which is as strict as share-by-share checks up to 2^-128, and the
+// verifier remembers recent verdicts, since all replicas of a simulated subnet share it.
+//
+// Every secret is drawn from the `Rng` passed in, so the same seed gives the same keys.
+// Messages are strings (the crypto contract); `messageBytes` says which bytes get signed:
+// `domainMessage(domain, payload)` (e.g. the certification message ds("ic-state-root") ‖ root
+// hash) or plain UTF-8 text, which may not start with a control character so that the two kinds
+// can never collide. All signatures use the IC's DST BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_NUL_.
+import { bls12_381 } from "@noble/curves/bls12-381.js";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+import { assert } from "../assert.ts";
+import type { Rng } from "../sim/rng.ts";
+import { faultsTolerated, type ReplicaId } from "../types.ts";
+import { concatBytes, domainSeparator } from "./hash-tree.ts";
+import type {
+  MultiSignature,
+  NodeSigner,
+  Signature,
+  SubnetKeys,
+  SubnetVerifier,
+  ThresholdGroup,
+} from "./interfaces.ts";
+
+/** The IC's hash-to-G1 domain separation tag (interface spec "Certification"). */
+export const IC_BLS_DST = "BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_NUL_";
+
+/** DER prefix of an IC BLS12-381 G2 public key (interface spec "Certification", extract_der). */
+export const BLS_DER_PREFIX = hexToBytes("308182301d060d2b0601040182dc7c0503010201060c2b0601040182dc7c05030201036100");
+/** DER prefix of an Ed25519 public key (RFC 8410), as node keys appear in the state tree. */
+export const ED25519_DER_PREFIX = hexToBytes("302a300506032b6570032100");
+
+const short = bls12_381.shortSignatures;
+const Fr = bls12_381.fields.Fr;
+type G1 = ReturnType<typeof short.hash>;
+type G2 = ReturnType<typeof short.getPublicKey>;
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+const DOMAIN_MARK = "\u0000ds:";
+const KNOWN_DOMAINS = new Set(["ic-state-root", "ic-response", "ic-request", "ic-request-auth-delegation"]);
+
+/** A message whose signed bytes are ds(domain) ‖ payload (e.g. "ic-state-root" ‖ root hash). */
+export function domainMessage(domain: string, payload: Uint8Array): string {
+  assert(KNOWN_DOMAINS.has(domain), `unknown signing domain ${domain}`);
+  return `${DOMAIN_MARK}${domain}:${bytesToHex(payload)}`;
+}
+
+/** The certification message of a state root hash: ds("ic-state-root") ‖ root. */
+export const certificationMessage = (rootHash: Uint8Array): string => {
+  assert(rootHash.length === 32, "a root hash has 32 bytes");
+  return domainMessage("ic-state-root", rootHash);
+};
+
+/** The bytes signed for a message string (see the file comment). */
+export function messageBytes(message: string): Uint8Array {
+  if (message.startsWith(DOMAIN_MARK)) {
+    const rest = message.slice(DOMAIN_MARK.length);
+    const colon = rest.indexOf(":");
+    const domain = rest.slice(0, colon);
+    assert(colon > 0 && KNOWN_DOMAINS.has(domain), `malformed domain message ${JSON.stringify(message.slice(0, 40))}`);
+    return concatBytes(domainSeparator(domain), hexToBytes(rest.slice(colon + 1)));
+  }
+  assert(message.length === 0 || message.charCodeAt(0) >= 0x20, "plain messages may not start with a control character");
+  return utf8ToBytes(message);
+}
+
+/** Hash-to-G1 with a small FIFO cache: consensus verifies many shares of one message. */
+const hashCache = new Map<string, G1>();
+const HASH_CACHE_MAX = 512;
+const VERDICT_CACHE_MAX = 8192;
+function hashToG1(message: string): G1 {
+  const cached = hashCache.get(message);
+  if (cached !== undefined) return cached;
+  const point = short.hash(messageBytes(message), IC_BLS_DST);
+  if (hashCache.size >= HASH_CACHE_MAX) {
+    const oldest = hashCache.keys().next().value;
+    if (oldest !== undefined) hashCache.delete(oldest);
+  }
+  hashCache.set(message, point);
+  return point;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding helpers
+
+const sigHex = (point: G1): Signature => bytesToHex(short.Signature.toBytes(point)) as Signature;
+
+function parseG1(signature: string): G1 | undefined {
+  if (!/^[0-9a-f]{96}$/.test(signature)) return undefined;
+  try {
+    const point = short.Signature.fromHex(signature);
+    return point.is0() ? undefined : point;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A uniformly random nonzero scalar mod r from 64 bytes of the stream (bias < 2^-254). */
+function randomScalar(rng: Rng): bigint {
+  for (;;) {
+    let x = 0n;
+    for (let i = 0; i < 16; i++) x = (x << 32n) | BigInt(rng.nextU32());
+    const s = Fr.create(x);
+    if (s !== 0n) return s;
+  }
+}
+
+function bytesFromRng(rng: Rng, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i += 4) {
+    const w = rng.nextU32();
+    for (let j = 0; j < 4 && i + j < length; j++) out[i + j] = (w >>> (24 - 8 * j)) & 0xff;
+  }
+  return out;
+}
+
+const secretKeyBytes = (s: bigint): Uint8Array => Fr.toBytes(s);
+
+/**
+ * Checks that every signature verifies under its key, all on one message, with one pairing check:
+ * Σ rᵢσᵢ against Σ rᵢPKᵢ, where the 128-bit rᵢ are derived from the message and all the
+ * signatures (Fiat–Shamir), so invalid shares cannot be crafted to cancel out. Deterministic.
+ * Variable-time multiplication is fine here: every input is public.
+ */
+function batchVerify(message: string, entries: readonly { readonly signature: G1; readonly publicKey: G2 }[]): boolean {
+  if (entries.length === 0) return false;
+  const hashed = hashToG1(message);
+  try {
+    if (entries.length === 1) {
+      const only = entries[0] as { signature: G1; publicKey: G2 };
+      return short.verify(only.signature, hashed, only.publicKey);
+    }
+    const transcript = concatBytes(utf8ToBytes("subnetlab-bls-batch"), messageBytes(message), ...entries.map((e) => e.signature.toBytes(true)));
+    const seed = sha256(transcript);
+    let sig: G1 | undefined;
+    let pk: G2 | undefined;
+    entries.forEach((e, i) => {
+      const r = BigInt(`0x${bytesToHex(sha256(concatBytes(seed, Uint8Array.of(i >>> 8, i & 0xff))).slice(0, 16))}`) | 1n;
+      sig = sig === undefined ? e.signature.multiplyUnsafe(r) : sig.add(e.signature.multiplyUnsafe(r));
+      pk = pk === undefined ? e.publicKey.multiplyUnsafe(r) : pk.add(e.publicKey.multiplyUnsafe(r));
+    });
+    return short.verify(sig as G1, hashed, pk as G2);
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+interface ThresholdKeys {
+  readonly threshold: number;
+  readonly shares: readonly bigint[]; // node i holds p(i + 1)
+  readonly publicShares: readonly G2[];
+  readonly publicKey: G2;
+}
+
+/** Trusted-dealer Shamir sharing of a fresh master secret: any `threshold` shares interpolate. */
+function dealThreshold(n: number, threshold: number, rng: Rng): ThresholdKeys {
+  const coefficients = Array.from({ length: threshold }, () => randomScalar(rng));
+  const evaluate = (x: bigint): bigint => {
+    let acc = 0n;
+    for (let k = coefficients.length - 1; k >= 0; k--) acc = Fr.add(Fr.mul(acc, x), coefficients[k] as bigint);
+    return acc;
+  };
+  const shares = Array.from({ length: n }, (_, i) => evaluate(BigInt(i + 1)));
+  assert(shares.every((s) => s !== 0n), "zero key share (probability 2^-255)");
+  return {
+    threshold,
+    shares,
+    publicShares: shares.map((s) => short.getPublicKey(secretKeyBytes(s))),
+    publicKey: short.getPublicKey(secretKeyBytes(coefficients[0] as bigint)),
+  };
+}
+
+/** Lagrange coefficient at 0 for x = xs[i] over the points xs (all distinct, nonzero). */
+function lagrangeAtZero(xs: readonly bigint[], i: number): bigint {
+  const xi = xs[i] as bigint;
+  let num = 1n;
+  let den = 1n;
+  for (let j = 0; j < xs.length; j++) {
+    if (j === i) continue;
+    const xj = xs[j] as bigint;
+    num = Fr.mul(num, xj);
+    den = Fr.mul(den, Fr.sub(xj, xi));
+  }
+  return Fr.mul(num, Fr.inv(den));
+}
+
+/** The bls backend's keys: the SubnetKeys contract plus the public keys real mode publishes. */
+export interface BlsSubnetKeys extends SubnetKeys {
+  /** The group public key (G2, 96 bytes compressed). "high" is the subnet's certification key. */
+  thresholdPublicKey(group: ThresholdGroup): Uint8Array;
+  /** Node i's Ed25519 public key in DER (44 bytes), as at /subnet/<id>/node/<node>/public_key. */
+  nodePublicKeyDer(node: ReplicaId): Uint8Array;
+}
+
+export function blsSubnetKeys(n: number, rng: Rng): BlsSubnetKeys {
+  assert(Number.isInteger(n) && n >= 1, "a subnet needs at least one node");
+  const f = faultsTolerated(n);
+  const thresholds: Record<ThresholdGroup, number> = { low: f + 1, high: n - f };
+
+  const basicSecrets = Array.from({ length: n }, () => bytesFromRng(rng, 32));
+  const basicPublic = basicSecrets.map((sk) => ed25519.getPublicKey(sk));
+  const multiSecrets = Array.from({ length: n }, () => randomScalar(rng));
+  const multiPublic = multiSecrets.map((s) => short.getPublicKey(secretKeyBytes(s)));
+  const groups: Record<ThresholdGroup, ThresholdKeys> = {
+    low: dealThreshold(n, thresholds.low, rng),
+    high: dealThreshold(n, thresholds.high, rng),
+  };
+
+  const inSubnet = (node: ReplicaId): boolean => Number.isInteger(node) && node >= 0 && node < n;
+  // Every replica of a simulated subnet verifies the same shares through this one verifier:
+  // remember recent verdicts (pure functions of their inputs) so each pairing runs once.
+  const verdicts = new Map<string, boolean>();
+  const remember = (key: string, compute: () => boolean): boolean => {
+    const known = verdicts.get(key);
+    if (known !== undefined) return known;
+    const verdict = compute();
+    if (verdicts.size >= VERDICT_CACHE_MAX) {
+      const oldest = verdicts.keys().next().value;
+      if (oldest !== undefined) verdicts.delete(oldest);
+    }
+    verdicts.set(key, verdict);
+    return verdict;
+  };
+  const blsVerify = (signature: G1 | undefined, message: string, publicKey: G2): boolean => {
+    if (signature === undefined) return false;
+    try {
+      return short.verify(signature, hashToG1(message), publicKey);
+    } catch {
+      return false;
+    }
+  };
+  const verifyShare = (group: ThresholdGroup, node: ReplicaId, message: string, share: Signature): boolean =>
+    inSubnet(node) &&
+    remember(`${group}|${node}|${share}|${message}`, () => blsVerify(parseG1(share), message, groups[group].publicShares[node] as G2));
+  const verifyMultiShare = (node: ReplicaId, message: string, share: Signature): boolean =>
+    inSubnet(node) && remember(`multi|${node}|${share}|${message}`, () => blsVerify(parseG1(share), message, multiPublic[node] as G2));
+
+  const verifier: SubnetVerifier = {
+    backend: "bls",
+    size: n,
+    thresholdOf: (group) => thresholds[group],
+    verifyBasic(node, message, signature) {
+      if (!inSubnet(node) || !/^[0-9a-f]{128}$/.test(signature)) return false;
+      try {
+        return ed25519.verify(hexToBytes(signature), messageBytes(message), basicPublic[node] as Uint8Array);
+      } catch {
+        return false;
+      }
+    },
+    verifyMultiShare,
+    aggregateMulti(message, shares): MultiSignature | undefined {
+      const signers = [...shares.keys()].sort((a, b) => a - b);
+      if (signers.length === 0) return undefined;
+      const entries: { signature: G1; publicKey: G2 }[] = [];
+      for (const node of signers) {
+        const signature = inSubnet(node) ? parseG1(shares.get(node) as Signature) : undefined;
+        if (signature === undefined) return undefined;
+        entries.push({ signature, publicKey: multiPublic[node] as G2 });
+      }
+      if (!batchVerify(message, entries)) return undefined;
+      return { signers, signature: sigHex(short.aggregateSignatures(entries.map((e) => e.signature))) };
+    },
+    verifyMulti(message, multi, threshold) {
+      const signers = multi.signers;
+      for (let i = 0; i < signers.length; i++) {
+        if (!inSubnet(signers[i] as ReplicaId)) return false;
+        if (i > 0 && (signers[i] as number) <= (signers[i - 1] as number)) return false;
+      }
+      if (signers.length === 0 || signers.length < threshold) return false;
+      return remember(`multi-agg|${signers.join(",")}|${multi.signature}|${message}`, () =>
+        blsVerify(parseG1(multi.signature), message, short.aggregatePublicKeys(signers.map((s) => multiPublic[s] as G2))),
+      );
+    },
+    verifyThresholdShare: verifyShare,
+    combineThreshold(group, message, shares) {
+      const signers = [...shares.keys()].sort((a, b) => a - b);
+      const { threshold } = groups[group];
+      if (signers.length < threshold) return undefined;
+      const entries: { signature: G1; publicKey: G2 }[] = [];
+      for (const node of signers) {
+        const signature = inSubnet(node) ? parseG1(shares.get(node) as Signature) : undefined;
+        if (signature === undefined) return undefined;
+        entries.push({ signature, publicKey: groups[group].publicShares[node] as G2 });
+      }
+      if (!batchVerify(message, entries)) return undefined;
+      const xs = signers.slice(0, threshold).map((node) => BigInt(node + 1));
+      let combined: G1 | undefined;
+      xs.forEach((_, i) => {
+        const term = (entries[i] as { signature: G1 }).signature.multiplyUnsafe(lagrangeAtZero(xs, i));
+        combined = combined === undefined ? term : combined.add(term);
+      });
+      return sigHex(combined as G1);
+    },
+    verifyThreshold: (group, message, signature) =>
+      remember(`${group}-combined|${signature}|${message}`, () => blsVerify(parseG1(signature), message, groups[group].publicKey)),
+  };
+
+  const assertNode = (node: ReplicaId): void => assert(inSubnet(node), `no key for node ${node} in a subnet of ${n}`);
+  return {
+    verifier,
+    signerFor(node: ReplicaId): NodeSigner {
+      assertNode(node);
+      const basic = basicSecrets[node] as Uint8Array;
+      const multi = secretKeyBytes(multiSecrets[node] as bigint);
+      const shareKeys: Record<ThresholdGroup, Uint8Array> = {
+        low: secretKeyBytes(groups.low.shares[node] as bigint),
+        high: secretKeyBytes(groups.high.shares[node] as bigint),
+      };
+      return {
+        node,
+        signBasic: (message) => bytesToHex(ed25519.sign(messageBytes(message), basic)) as Signature,
+        signMultiShare: (message) => sigHex(short.sign(hashToG1(message), multi)),
+        signThresholdShare: (group, message) => sigHex(short.sign(hashToG1(message), shareKeys[group])),
+      };
+    },
+    thresholdPublicKey: (group) => groups[group].publicKey.toBytes(true),
+    nodePublicKeyDer(node) {
+      assertNode(node);
+      return concatBytes(ED25519_DER_PREFIX, basicPublic[node] as Uint8Array);
+    },
+  };
+}
+
+/** The subnet's high-threshold (certification) public key in the IC's 133-byte DER form. */
+export function subnetPublicKeyDer(keys: BlsSubnetKeys): Uint8Array {
+  return blsPublicKeyToDer(keys.thresholdPublicKey("high"));
+}
+
+export function blsPublicKeyToDer(publicKey: Uint8Array): Uint8Array {
+  assert(publicKey.length === 96, "a G2 public key has 96 bytes compressed");
+  return concatBytes(BLS_DER_PREFIX, publicKey);
+}
+
+/** The 96-byte G2 key inside an IC BLS DER key; undefined unless exactly prefix ‖ 96 bytes. */
+export function blsPublicKeyFromDer(der: Uint8Array): Uint8Array | undefined {
+  if (der.length !== BLS_DER_PREFIX.length + 96) return undefined;
+  for (let i = 0; i < BLS_DER_PREFIX.length; i++) if (der[i] !== BLS_DER_PREFIX[i]) return undefined;
+  return der.slice(BLS_DER_PREFIX.length);
+}
+
+/** Verifies an IC BLS signature (G1, 48 bytes) on raw message bytes under a G2 key (96 bytes). */
+export function verifyBlsBytes(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== 48 || publicKey.length !== 96) return false;
+  try {
+    const sig = short.Signature.fromBytes(signature);
+    const pk = bls12_381.G2.Point.fromBytes(publicKey);
+    if (sig.is0() || pk.is0()) return false;
+    return short.verify(sig, short.hash(message, IC_BLS_DST), pk);
+  } catch {
+    return false;
+  }
+}
