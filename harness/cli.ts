@@ -1,6 +1,7 @@
 // subnetlab command line. The CLI is the one place (with harness/real and harness/report) that may
 // touch the wall clock and the file system; everything it runs underneath is deterministic.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { writeIndexHtml } from "./report/index-page.ts";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { AssertionError } from "./assert.ts";
@@ -37,6 +38,7 @@ Usage:
   subnetlab fuzz [--runs N] [--budget 10m] [--seed S] [--nodes 4,7] [--faults K,..]
                  [--jobs J] [--out DIR] [--junit FILE] [--canary BUG] [--no-shrink]
   subnetlab analyze <run dir>
+  subnetlab report <dir>
   subnetlab diff <run dir> --replicas rA,rB [--at HEIGHT]
   subnetlab diff <run dir A> <run dir B>
   subnetlab --help
@@ -58,6 +60,8 @@ Commands:
           re-run 5% to catch nondeterminism, shrink every violation to a minimal
           repro. Writes DIR/summary.json and DIR/failures/seed-N/{repro.json,shrunk/}.
           Exits with the worst violation class's code (3 for nondeterminism).
+  report  Build DIR/index.html over every run below DIR (a suite, a fuzz campaign, a
+          folder of runs): verdicts, seeds, digests, links to each report.html.
   analyze Re-run the safety, state-agreement and liveness checkers on a stored
           trace (no re-execution).
   diff    With --replicas: replay a run and show how two replicas' states differ
@@ -143,6 +147,7 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
   suite: ["seed", "out", "trace", "junit", "quiet"],
   replay: ["until", "dump", "branch-at", "fault", "out", "quiet"],
   analyze: [],
+  report: [],
   diff: ["replicas", "at"],
   fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "quiet"],
 };
@@ -255,7 +260,8 @@ async function commandSuite(args: string[]): Promise<number> {
   const failures = rows.filter((r) => !r.asExpected).length;
   if (typeof options.raw.junit === "string") writeJUnit(options.raw.junit, "subnetlab suite", junitCases);
   writeFileSync(join(out, "summary.json"), `${JSON.stringify({ seed: options.seed, scenarios: rows, failures }, null, 2)}\n`);
-  process.stdout.write(`\n${rows.length - failures}/${rows.length} scenarios behaved as expected — summary: ${join(out, "summary.json")}\n`);
+  writeIndexHtml(out, "subnetlab suite");
+  process.stdout.write(`\n${rows.length - failures}/${rows.length} scenarios behaved as expected — summary: ${join(out, "summary.json")}, index: ${join(out, "index.html")}\n`);
   return failures === 0 ? EXIT.pass : 1;
 }
 
@@ -421,9 +427,20 @@ async function commandFuzz(args: string[]): Promise<number> {
     const sizes = v.sizes === undefined ? "" : ` (shrunk from ${v.sizes.original.faults} faults, n = ${v.sizes.original.n}, ${v.sizes.original.durationS}s to ${v.sizes.shrunk.faults} faults, n = ${v.sizes.shrunk.n}, ${v.sizes.shrunk.durationS}s in ${v.sizes.shrinkRuns} runs)`;
     process.stdout.write(`  ${v.class} at seed ${v.seed}: ${v.message}\n    repro: ${v.repro}${v.shrunkRepro === undefined ? "" : `\n    shrunk: ${v.shrunkRepro}${sizes}`}\n    reproduce with: ${v.replayCommand}\n`);
   }
-  process.stdout.write(`summary: ${join(out, "summary.json")}\n`);
+  writeIndexHtml(out, "subnetlab fuzz");
+  process.stdout.write(`summary: ${join(out, "summary.json")}  index: ${join(out, "index.html")}\n`);
   if (typeof raw.junit === "string") writeFuzzJUnit(raw.junit, summary);
   return worst === "nondeterminism" ? EXIT.harnessError : exitCodeOf(worst);
+}
+
+async function commandReport(args: string[]): Promise<number> {
+  const { positionals } = parseCommon("report", args);
+  if (positionals.length !== 1) throw new UsageError("report takes one directory");
+  const dir = positionals[0] as string;
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`not a directory: ${dir}`);
+  const { path, runs } = writeIndexHtml(dir);
+  process.stdout.write(`index of ${runs.length} run(s): ${path}\n`);
+  return EXIT.pass;
 }
 
 async function commandAnalyze(args: string[]): Promise<number> {
@@ -505,6 +522,8 @@ export async function main(argv: string[]): Promise<number> {
         return await commandFuzz(rest);
       case "analyze":
         return await commandAnalyze(rest);
+      case "report":
+        return await commandReport(rest);
       case "diff":
         return await commandDiff(rest);
       default:

@@ -2,7 +2,7 @@
 // contract, usage errors, JUnit output.
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -64,4 +64,8 @@ test("fuzz writes summary.json and JUnit XML with one testcase per run", (t) => 
   const xml = readFileSync(junit, "utf8");
   t.regex(xml, /<testsuites[^>]* tests="4" failures="0"/);
   t.is((xml.match(/<testcase /g) ?? []).length, 4);
+  t.true(existsSync(join(out, "index.html")), "fuzz writes an index page");
+  const report = cli("report", out);
+  t.is(report.status, 0, report.stderr);
+  t.regex(report.stdout, /index of 4 run\(s\)/);
 });
