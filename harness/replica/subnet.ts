@@ -16,6 +16,7 @@ import { Membership } from "../consensus/membership.ts";
 import { domainHash } from "../crypto/hash.ts";
 import type { Signature, SubnetKeys } from "../crypto/interfaces.ts";
 import { simSubnetKeys } from "../crypto/sim-backend.ts";
+import { blsSubnetKeys } from "../crypto/bls-backend.ts";
 import type { Bundle } from "../p2p/messages.ts";
 import { wireItemLabel } from "../p2p/messages.ts";
 import { SimDisk } from "../sim/disk.ts";
@@ -42,6 +43,8 @@ export interface SubnetOptions {
   readonly configureStateMachine?: (id: ReplicaId, machine: KvStateMachine) => void;
   /** The replicated state machine; default: the placeholder key-value store. */
   readonly makeStateMachine?: (id: ReplicaId, disk: SimDisk) => MessageRouting;
+  /** Signature backend: the fast keyed-hash `sim` one (default) or real BLS12-381 + Ed25519. */
+  readonly crypto?: "sim" | "bls";
   /** Extra processing delay for messages to a replica, in µs (a slow machine). */
   readonly processingDelayUs?: (id: ReplicaId, nowUs: TimeUs) => number;
 }
@@ -64,7 +67,7 @@ export class SimSubnet {
     checkConsensusConfig(options.consensus);
     assert(options.n >= 1 && options.network.regions.length === options.n, "one region per replica");
     this.membership = new Membership(options.n, faultsTolerated(options.n));
-    this.keys = simSubnetKeys(options.n, options.rng.fork("crypto"));
+    this.keys = options.crypto === "bls" ? blsSubnetKeys(options.n, options.rng.fork("crypto")) : simSubnetKeys(options.n, options.rng.fork("crypto"));
     this.ingressAuth = simIngressAuth(options.rng.fork("users").nextU32().toString(16));
     this.genesis = makeGenesis(this.keys, options.n);
     this.netRng = options.rng.fork("net");

@@ -120,6 +120,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       onStateSynced: (replica, h, atUs) => recorder.onStateSynced(replica, h, atUs),
     },
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
+    ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
     ...(genesis.length === 0 ? {} : {
       makeStateMachine: (_id: ReplicaId, disk: SimDisk) => new ExecutionStateMachine(disk, { genesis, checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1 }),
     }),

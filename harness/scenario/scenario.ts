@@ -30,6 +30,8 @@ export interface Scenario {
    * With canisters, batches run on the execution environment instead of the key-value placeholder.
    */
   readonly canisters?: readonly { readonly name: string; readonly wasm: string }[];
+  /** Signature backend (default `sim`; `bls` is real BLS12-381 and Ed25519, much slower). */
+  readonly crypto?: "sim" | "bls";
 }
 
 export class ScenarioError extends Error {
@@ -51,6 +53,7 @@ export function checkScenario(s: Scenario): void {
   if (s.workload !== undefined && !(s.workload.ratePerSec >= 0 && s.workload.ratePerSec <= 100_000)) {
     fail("workload.ratePerSec must be in [0, 100000]");
   }
+  if (s.crypto !== undefined && s.crypto !== "sim" && s.crypto !== "bls") fail(`crypto must be "sim" or "bls", got ${JSON.stringify(s.crypto)}`);
   const names = new Set<string>();
   for (const c of s.canisters ?? []) {
     if (!/^[a-z0-9-]+$/.test(c.name) || names.has(c.name)) fail(`canister name ${JSON.stringify(c.name)} must be unique lower-case letters, digits and dashes`);
