@@ -203,17 +203,23 @@ function validateProposal(ctx: ConsensusContext, proposal: BlockProposal): Verdi
   if (h > pool.finalizedHeight && (roundStart === undefined || ctx.nowUs < roundStart + blockMakerDelayUs(config, rank))) {
     return WAIT;
   }
-  const payloadProblem = checkPayload(ctx, block, parent);
+  const seen = ancestorIngress(ctx, parent);
+  // Without the blocks between the executed state and the parent, duplicates cannot be judged yet.
+  if (seen === undefined) return WAIT;
+  const payloadProblem = checkPayload(ctx, block, seen);
   return payloadProblem === undefined ? VALID : invalid(payloadProblem);
 }
 
-/** Payload validity: summary rule, limits, every message valid and not seen before on the chain. */
-export function checkPayload(ctx: ConsensusContext, block: Block, parent: Block): string | undefined {
+/**
+ * Payload validity: summary rule, limits, every message valid and not seen before on the chain
+ * (`seen`: the ingress of the ancestors this replica has not executed yet; executed ones are in
+ * its ingress history).
+ */
+export function checkPayload(ctx: ConsensusContext, block: Block, seen: Set<HashHex>): string | undefined {
   if (block.isSummary !== isSummaryHeight(block.height, ctx.config)) return "summary flag does not match the height";
   if (block.isSummary && block.ingress.length > 0) return "summary block carries ingress";
   if (block.ingress.length > ctx.config.maxIngressMessagesPerBlock) return `more than ${ctx.config.maxIngressMessagesPerBlock} ingress messages`;
   if (block.payloadBytes > ctx.config.maxIngressBytesPerBlock) return `payload exceeds ${ctx.config.maxIngressBytesPerBlock} bytes`;
-  const seen = ancestorIngress(ctx.pool, parent);
   for (const message of block.ingress) {
     const problem = checkIngress(message, ctx.ingressAuth, block.context.timeUs);
     if (problem !== undefined) return `ingress ${message.id.slice(0, 8)} invalid: ${problem}`;
@@ -224,17 +230,21 @@ export function checkPayload(ctx: ConsensusContext, block: Block, parent: Block)
   return undefined;
 }
 
-/** Ingress ids in the not-yet-delivered ancestors of `parent` (delivered ones are in the history). */
-function ancestorIngress(pool: ConsensusPool, parent: Block): Set<HashHex> {
+/**
+ * Ingress ids in the ancestors of `parent` above the height this replica has executed (those
+ * below are in its ingress history), or undefined if one of those blocks is missing — e.g. right
+ * after a catch-up package, before state sync: then duplicates cannot be excluded yet.
+ */
+function ancestorIngress(ctx: ConsensusContext, parent: Block): Set<HashHex> | undefined {
+  const executed = ctx.lastDeliveredHeight();
   const ids = new Set<HashHex>();
   let cursor: Block | undefined = parent;
-  let steps = 0;
-  while (cursor !== undefined && cursor.height > pool.finalizedHeight && steps < 256) {
+  while (cursor !== undefined && cursor.height > executed) {
     for (const m of cursor.ingress) ids.add(m.id);
-    cursor = pool.blocks.get(cursor.parent);
-    steps++;
+    if (cursor.height === executed + 1) return ids;
+    cursor = ctx.pool.blocks.get(cursor.parent);
   }
-  return ids;
+  return cursor === undefined ? undefined : ids;
 }
 
 export function validatorChanges(ctx: ConsensusContext): Change[] {
@@ -385,7 +395,9 @@ export function buildBlock(ctx: ConsensusContext, parent: Block, h: Height, rank
 
 /** Ingress selection: valid at the block time, not on the chain yet, within the IC's limits. */
 function selectIngress(ctx: ConsensusContext, parent: Block, timeUs: TimeUs): IngressMessage[] {
-  const seen = ancestorIngress(ctx.pool, parent);
+  const seen = ancestorIngress(ctx, parent);
+  // Missing ancestors (state not synced yet): an empty payload is the only one known to be valid.
+  if (seen === undefined) return [];
   const chosen: IngressMessage[] = [];
   let bytes = 0;
   for (const message of ctx.ingressCandidates()) {
