@@ -3,33 +3,19 @@
 //   - the native driver (gcc -O2), built on demand into a temporary directory by bench-exec.ts.
 // Run on its own with `tsx scripts/build-bench-kernels.ts`; meant to be called from
 // `npm run build:fixtures` as well.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureClang, pathWithoutNodeBins } from "./toolchain.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const benchDir = join(root, "fixtures", "canisters", "bench");
 export const benchWasmPath = join(benchDir, "bench.wasm");
 
-function have(cmd: string, args: string[]): boolean {
-  return spawnSync(cmd, args).status === 0;
-}
 
-function ensureClang(): void {
-  if (have("clang", ["--version"]) && have("wasm-ld", ["--version"])) return;
-  console.log("clang/wasm-ld missing: installing clang and lld with apt-get");
-  execFileSync("apt-get", ["install", "-y", "clang", "lld"], { stdio: "inherit" });
-}
 
-/** clang runs a `wasm-opt` it finds on PATH; binaryen's npm copy rejects clang-14 output. */
-function pathWithoutNodeBins(): string {
-  return (process.env["PATH"] ?? "")
-    .split(":")
-    .filter((p) => !p.includes("node_modules"))
-    .join(":");
-}
 
 export function buildBenchWasm(): string {
   ensureClang();

@@ -13,12 +13,13 @@
 // - WAT: binaryen's text parser (the tests compile these small modules themselves; the .wasm
 //   builds are for scenarios and other tools).
 // Tests use the committed .wasm files and never compile Motoko or C.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureClang, pathWithoutNodeBins } from "./toolchain.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const fixtures = join(root, "fixtures", "canisters");
@@ -51,19 +52,7 @@ function sha256(path: string): string {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
-function ensureClang(): void {
-  const ok = spawnSync("clang", ["--version"]).status === 0 && spawnSync("wasm-ld", ["--version"]).status === 0;
-  if (ok) return;
-  console.log("clang/wasm-ld missing: installing clang and lld with apt-get");
-  execFileSync("apt-get", ["install", "-y", "clang", "lld"], { stdio: "inherit" });
-}
 
-function pathWithoutNodeBins(): string {
-  return (process.env["PATH"] ?? "")
-    .split(":")
-    .filter((p) => !p.includes("node_modules"))
-    .join(":");
-}
 
 function buildC(): string[] {
   ensureClang();
