@@ -382,20 +382,7 @@ export class WasmExecutor implements CanisterExecutor {
     const context: CallContext = { id: contextId, origin, responded: false, availableCycles: cycles };
     if (out.trap !== undefined || replicatedQuery) {
       this.discard(canister.id, li, exec);
-      const response: Response =
-        out.trap !== undefined
-          ? { kind: "reject", code: RejectCode.CanisterError, message: `Canister ${canister.id} trapped: ${out.trap.message}` }
-          : this.responseOf(canister.id, out.session);
-      return {
-        canister,
-        outcome: out.trap !== undefined ? { kind: "trapped", message: out.trap.message } : { kind: "completed" },
-        instructionsUsed: out.instructionsUsed,
-        responses: [{ origin, response, refundedCycles: cycles }],
-        outgoingCalls: [],
-        heapDeltaPages: 0,
-        debugLog: out.session.debugLog,
-        readTime: out.session.usedTime,
-      };
+      return this.discardedResult(canister, origin, out, cycles);
     }
     const heapDeltaPages = li.dirtyPageCount() + out.session.stableDirty.size;
     const committed = this.commit({ ...base, callContexts: [...base.callContexts, context] }, exec, li, out.session);
@@ -515,6 +502,14 @@ export class WasmExecutor implements CanisterExecutor {
       0n,
     );
     this.discard(canister.id, li, exec);
+    return this.discardedResult(canister, origin, out, 0n);
+  }
+
+  /**
+   * The result of a call whose effects are thrown away (a trap, or a query): the canister is
+   * unchanged and the caller gets the reply, or a CANISTER_ERROR reject naming the trap.
+   */
+  private discardedResult(canister: CanisterState, origin: CallOrigin, out: InvocationOutcome, refundedCycles: bigint): ExecutionResult {
     const response: Response =
       out.trap !== undefined
         ? { kind: "reject", code: RejectCode.CanisterError, message: `Canister ${canister.id} trapped: ${out.trap.message}` }
@@ -523,7 +518,7 @@ export class WasmExecutor implements CanisterExecutor {
       canister,
       outcome: out.trap !== undefined ? { kind: "trapped", message: out.trap.message } : { kind: "completed" },
       instructionsUsed: out.instructionsUsed,
-      responses: [{ origin, response, refundedCycles: 0n }],
+      responses: [{ origin, response, refundedCycles }],
       outgoingCalls: [],
       heapDeltaPages: 0,
       debugLog: out.session.debugLog,
