@@ -10,6 +10,8 @@ import { RunRecorder } from "../checks/observations.ts";
 import type { Block } from "../consensus/artifacts.ts";
 import { compileFaults } from "../faults/schedule.ts";
 import { KvStateMachine } from "../replica/kv-state-machine.ts";
+import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
+import type { CanisterState } from "../execution/interfaces.ts";
 import { runScenario } from "../scenario/runner.ts";
 import { replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import { parseTraceLine, type TraceLine } from "./replay.ts";
@@ -128,11 +130,13 @@ export interface StateDiff {
 
 /** Replays the run and compares two replicas' states right after each executed height `at`. */
 export function diffReplicaStates(bundle: ReproBundle, a: ReplicaId, b: ReplicaId, at: number): StateDiff {
-  const captured = new Map<ReplicaId, ReturnType<KvStateMachine["inspect"]>>();
+  const captured = new Map<ReplicaId, CapturedState>();
   runScenario(scenarioOf(bundle), {
     seed: bundle.seed,
     onDelivered: (replica, block, machine) => {
-      if (block.height === at && (replica === a || replica === b) && machine instanceof KvStateMachine) captured.set(replica, machine.inspect());
+      if (block.height !== at || (replica !== a && replica !== b)) return;
+      if (machine instanceof KvStateMachine) captured.set(replica, { kind: "kv", ...machine.inspect() });
+      if (machine instanceof ExecutionStateMachine) captured.set(replica, { kind: "execution", canisters: machine.canisters, history: machine.inspectHistory() });
     },
   });
   const sa = captured.get(a);
@@ -140,9 +144,45 @@ export function diffReplicaStates(bundle: ReproBundle, a: ReplicaId, b: ReplicaI
   if (sa === undefined || sb === undefined) {
     throw new ReproError(`height ${at} was not executed by ${sa === undefined ? replicaName(a) : replicaName(b)} in this run`);
   }
-  return { height: at, replicas: [replicaName(a), replicaName(b)], subtrees: [compare("/kv", sa.entries, sb.entries), compare("/ingress_history", sa.history, sb.history)] };
+  const subtrees = sa.kind === "kv" && sb.kind === "kv"
+    ? [compare("/kv", sa.entries, sb.entries), compare("/ingress_history", sa.history, sb.history)]
+    : sa.kind === "execution" && sb.kind === "execution"
+      ? [...canisterSubtrees(sa.canisters, sb.canisters), compare("/ingress_history", sa.history, sb.history)]
+      : [];
+  return { height: at, replicas: [replicaName(a), replicaName(b)], subtrees };
 }
 
+type CapturedState =
+  | ({ readonly kind: "kv" } & ReturnType<KvStateMachine["inspect"]>)
+  | { readonly kind: "execution"; readonly canisters: readonly CanisterState[]; readonly history: [string, string][] };
+
+/**
+ * Per canister: which parts differ — module, 4 KiB pages of the heap and of stable memory (by
+ * page hash), certified data, version — so a divergent execution is located, not just detected.
+ */
+function canisterSubtrees(a: readonly CanisterState[], b: readonly CanisterState[]): StateDiff["subtrees"][number][] {
+  const ids = [...new Set([...a.map((c) => c.id), ...b.map((c) => c.id)])].sort();
+  return ids.map((id) => {
+    const x = a.find((c) => c.id === id);
+    const y = b.find((c) => c.id === id);
+    const rows: [string, string][] = [];
+    const rowsB: [string, string][] = [];
+    const add = (key: string, left: string | undefined, right: string | undefined): void => {
+      if (left !== undefined) rows.push([key, left]);
+      if (right !== undefined) rowsB.push([key, right]);
+    };
+    add("module_hash", x?.execution?.moduleHash, y?.execution?.moduleHash);
+    add("version", x === undefined ? undefined : String(x.version), y === undefined ? undefined : String(y.version));
+    for (const [name, pick] of [["heap", (c: CanisterState) => c.execution?.wasmMemory], ["stable", (c: CanisterState) => c.execution?.stableMemory]] as const) {
+      const pa = x === undefined ? undefined : pick(x);
+      const pb = y === undefined ? undefined : pick(y);
+      const pages = Math.max(pa?.pageCount() ?? 0, pb?.pageCount() ?? 0);
+      for (let i = 0; i < pages; i++) add(`${name}/page/${i}`, pa?.pageHash(i).slice(0, 16), pb?.pageHash(i).slice(0, 16));
+    }
+    const subtree = compare(`/canister/${id}`, rows, rowsB);
+    return subtree;
+  });
+}
 function compare(path: string, a: readonly [string, string][], b: readonly [string, string][]): StateDiff["subtrees"][number] {
   const left = new Map(a);
   const right = new Map(b);

@@ -29,6 +29,12 @@ export interface ExecutionMachineOptions {
   /** Checkpoint every this many heights (consensus summary heights: dkgIntervalLength + 1). */
   readonly checkpointInterval: number;
   readonly executor?: CanisterExecutor;
+  /**
+   * Fault injection (divergent replica): when it returns true for a batch, the replica's state
+   * after that batch is perturbed — one byte of the first canister's heap changed — as a
+   * nondeterministic or buggy execution would. Called with the batch height and time.
+   */
+  readonly corrupt?: (h: number, timeNs: bigint) => boolean;
 }
 
 interface ExecutionSnapshotData {
@@ -76,7 +82,7 @@ export class ExecutionStateMachine implements MessageRouting {
       if (inducted !== undefined) messages.push(inducted);
     }
     const { state, output } = executeAndCommit(this.executor, this.roundConfig, this.stateManager, this.state, { round: batch.height, timeNs: batch.timeNs, messages });
-    this.state = state;
+    this.state = this.options.corrupt?.(batch.height, batch.timeNs) === true ? perturbHeap(state) : state;
     for (const r of output.ingressResponses) {
       if (r.origin.kind !== "ingress") continue;
       const status: IngressStatus = r.response.kind === "reply"
@@ -123,6 +129,11 @@ export class ExecutionStateMachine implements MessageRouting {
 
   ingressStatus(id: HashHex): IngressStatus | undefined {
     return this.history.status(id);
+  }
+
+  /** The ingress history as sorted (id, status) rows, for state diffs. */
+  inspectHistory(): [string, string][] {
+    return this.history.describe();
   }
 
   /** Canisters as they are now (tests, dumps). */
@@ -187,6 +198,20 @@ function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanis
   const state = initialRoundState(canisters);
   genesisCache.set(key, state);
   return state;
+}
+
+/** Bumps the first byte of the first canister's highest non-zero heap page (a corrupted execution). */
+function perturbHeap(state: ExecutionRoundState): ExecutionRoundState {
+  const target = state.canisters.find((c) => c.execution !== undefined);
+  const exec = target?.execution;
+  if (target === undefined || exec === undefined) return state;
+  const pages = exec.wasmMemory.nonZeroPageIndices();
+  const index = pages[pages.length - 1] ?? 0;
+  const page = exec.wasmMemory.readPage(index).slice();
+  // Add rather than flip: flipping twice would restore the page on the next perturbed batch.
+  page[0] = ((page[0] ?? 0) + 1) & 0xff;
+  const corrupted: CanisterState = { ...target, execution: { ...exec, wasmMemory: exec.wasmMemory.withPages(new Map([[index, page]])) } };
+  return { ...state, canisters: state.canisters.map((c) => (c === target ? corrupted : c)) };
 }
 
 function combinedHash(h: number, subnetDigest: HashHex, history: IngressHistory): HashHex {

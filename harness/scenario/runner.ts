@@ -4,6 +4,7 @@
 import { runChecks, verdictOf, type CheckResult, type VerdictText, type Violation } from "../checks/checks.ts";
 import { RunRecorder } from "../checks/observations.ts";
 import { compileFaults } from "../faults/schedule.ts";
+import { windowOf } from "../faults/spec.ts";
 import { SimSubnet } from "../replica/subnet.ts";
 import { Rng } from "../sim/rng.ts";
 import { Trace, type TraceSink } from "../sim/trace.ts";
@@ -122,7 +123,11 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
     ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
     ...(genesis.length === 0 ? {} : {
-      makeStateMachine: (_id: ReplicaId, disk: SimDisk) => new ExecutionStateMachine(disk, { genesis, checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1 }),
+      makeStateMachine: (id: ReplicaId, disk: SimDisk) => new ExecutionStateMachine(disk, {
+        genesis,
+        checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1,
+        corrupt: executionCorruptor(scenario, id, (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-execution", malicious: true, detail: { height: h } })),
+      }),
     }),
     processingDelayUs: (id, now) => faults.processingDelayUs(id, now),
   });
@@ -186,6 +191,21 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
 }
 
 const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+
+/**
+ * For replicas with a `diverge` fault, on an execution subnet: perturb the state after every
+ * batch whose time falls in the fault's window (logged once per height as malicious).
+ */
+function executionCorruptor(scenario: Scenario, id: ReplicaId, log: (h: number) => void): ((h: number, timeNs: bigint) => boolean) | undefined {
+  const windows = (scenario.faults ?? []).filter((f) => f.kind === "diverge" && f.replicas.includes(id)).map(windowOf);
+  if (windows.length === 0) return undefined;
+  return (h, timeNs) => {
+    const s = Number(timeNs / 1_000_000n) / 1000;
+    const hit = windows.some((w) => s >= w.fromS && (w.toS === undefined || s < w.toS));
+    if (hit) log(h);
+    return hit;
+  };
+}
 
 /** The scenario's canisters with ids 0, 1, … of the IC's canister-id scheme, modules read from disk. */
 function genesisCanisters(scenario: Scenario): GenesisCanister[] {

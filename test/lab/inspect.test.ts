@@ -67,3 +67,18 @@ test("branch-at shares the prefix with the original and records a replayable new
   const again = readRepro(branch.recorded.reproPath);
   t.true((await replay(again.bundle, again.dir)).matches);
 });
+
+test("diff locates a divergent execution: the canister and the 4 KiB heap page that differ", async (t) => {
+  const { outDir, run } = await record("divergent-execution", 1);
+  t.is(run.report.verdict, "state-divergence");
+  t.deepEqual(run.report.violations.map((v) => v.replicas), [["r3"]]);
+  const { bundle } = readRepro(outDir);
+  const at = run.report.violations[0]?.height ?? 0;
+  const diff = diffReplicaStates(bundle, replicaId(0), replicaId(3), at);
+  const canister = diff.subtrees.find((s) => s.path.startsWith("/canister/"));
+  t.truthy(canister);
+  t.true((canister?.differing.length ?? 0) >= 1);
+  t.true(canister?.differing.every((d) => /^heap\/page\/\d+$/.test(d.key)), JSON.stringify(canister?.differing));
+  const honest = diffReplicaStates(bundle, replicaId(0), replicaId(1), at);
+  t.true(honest.subtrees.every((s) => s.differing.length === 0));
+});
