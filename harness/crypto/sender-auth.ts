@@ -1,0 +1,102 @@
+// Sender authentication of ingress requests (IC interface specification, "Authentication";
+// facts in research/agent-compat.md §5): the request id is signed with the domain separator
+// "\x0Aic-request"; the sender must be the self-authenticating principal of the DER public key
+// (SHA-224(DER) ‖ 0x02); Ed25519, ECDSA P-256 and ECDSA secp256k1 keys as the JS identities
+// produce them; the anonymous principal (0x04) carries no key and no signature. Expected failures
+// are typed results, so the HTTP layer can turn them into the right rejections.
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { p256 } from "@noble/curves/nist.js";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { sha224 } from "@noble/hashes/sha2.js";
+import { concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+
+export type SenderScheme = "ed25519" | "ecdsa-p256" | "ecdsa-secp256k1";
+
+/** DER SubjectPublicKeyInfo prefixes the agents emit (agent-compat.md §5). */
+export const DER_PREFIX: Readonly<Record<SenderScheme, Uint8Array>> = {
+  ed25519: hexToBytes("302a300506032b6570032100"),
+  "ecdsa-p256": hexToBytes("3059301306072a8648ce3d020106082a8648ce3d030107034200"),
+  "ecdsa-secp256k1": hexToBytes("3056301006072a8648ce3d020106052b8104000a034200"),
+};
+const RAW_KEY_BYTES: Readonly<Record<SenderScheme, number>> = { ed25519: 32, "ecdsa-p256": 65, "ecdsa-secp256k1": 65 };
+
+/** 0x0A ‖ "ic-request": what a sender signs in front of the request id. */
+export const IC_REQUEST_DOMAIN = concatBytes(new Uint8Array([0x0a]), utf8ToBytes("ic-request"));
+export const ANONYMOUS_SENDER = new Uint8Array([0x04]);
+
+export function senderKeyDer(scheme: SenderScheme, rawPublicKey: Uint8Array): Uint8Array {
+  if (rawPublicKey.length !== RAW_KEY_BYTES[scheme]) throw new Error(`${scheme} public key must be ${RAW_KEY_BYTES[scheme]} bytes`);
+  return concatBytes(DER_PREFIX[scheme], rawPublicKey);
+}
+
+/** The self-authenticating principal of a DER public key: SHA-224(DER) ‖ 0x02 (29 bytes). */
+export function selfAuthenticating(der: Uint8Array): Uint8Array {
+  return concatBytes(sha224(der), new Uint8Array([0x02]));
+}
+
+export type SenderAuthFailure =
+  | "anonymous-with-signature"
+  | "missing-signature"
+  | "sender-key-mismatch"
+  | "unsupported-key"
+  | "bad-signature";
+
+export type SenderAuthResult = { readonly ok: true; readonly anonymous: boolean } | { readonly ok: false; readonly failure: SenderAuthFailure; readonly message: string };
+
+export interface SignedRequest {
+  readonly sender: Uint8Array;
+  readonly requestId: Uint8Array;
+  readonly senderPubkey?: Uint8Array;
+  readonly senderSig?: Uint8Array;
+}
+
+const fail = (failure: SenderAuthFailure, message: string): SenderAuthResult => ({ ok: false, failure, message });
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function schemeOf(der: Uint8Array): SenderScheme | undefined {
+  for (const scheme of Object.keys(DER_PREFIX) as SenderScheme[]) {
+    const prefix = DER_PREFIX[scheme];
+    if (der.length === prefix.length + RAW_KEY_BYTES[scheme] && equalBytes(der.subarray(0, prefix.length), prefix)) return scheme;
+  }
+  return undefined;
+}
+
+export function verifySender(request: SignedRequest): SenderAuthResult {
+  if (equalBytes(request.sender, ANONYMOUS_SENDER)) {
+    return request.senderPubkey === undefined && request.senderSig === undefined
+      ? { ok: true, anonymous: true }
+      : fail("anonymous-with-signature", "an anonymous request must not carry sender_pubkey or sender_sig");
+  }
+  if (request.senderPubkey === undefined || request.senderSig === undefined) {
+    return fail("missing-signature", "a non-anonymous request needs sender_pubkey and sender_sig");
+  }
+  if (!equalBytes(selfAuthenticating(request.senderPubkey), request.sender)) {
+    return fail("sender-key-mismatch", "sender is not the self-authenticating principal of sender_pubkey");
+  }
+  const scheme = schemeOf(request.senderPubkey);
+  if (scheme === undefined) return fail("unsupported-key", "sender_pubkey is not an Ed25519, ECDSA P-256 or secp256k1 DER key");
+  const raw = request.senderPubkey.subarray(DER_PREFIX[scheme].length);
+  const message = concatBytes(IC_REQUEST_DOMAIN, request.requestId);
+  let valid: boolean;
+  try {
+    valid = scheme === "ed25519"
+      ? ed25519.verify(request.senderSig, message, raw)
+      // ECDSA: 64-byte r ‖ s over SHA-256(message); high-S is allowed (WebCrypto may produce it).
+      : (scheme === "ecdsa-p256" ? p256 : secp256k1).verify(request.senderSig, message, raw, { lowS: false });
+  } catch {
+    valid = false;
+  }
+  return valid ? { ok: true, anonymous: false } : fail("bad-signature", `the ${scheme} signature over the request id does not verify`);
+}
+
+/** What a client does: sign a request id with a secret key; returns the DER key, sender and signature. */
+export function signRequest(scheme: SenderScheme, secretKey: Uint8Array, requestId: Uint8Array): { senderPubkey: Uint8Array; sender: Uint8Array; senderSig: Uint8Array } {
+  const message = concatBytes(IC_REQUEST_DOMAIN, requestId);
+  const raw = scheme === "ed25519" ? ed25519.getPublicKey(secretKey) : (scheme === "ecdsa-p256" ? p256 : secp256k1).getPublicKey(secretKey, false);
+  const senderSig = scheme === "ed25519" ? ed25519.sign(message, secretKey) : (scheme === "ecdsa-p256" ? p256 : secp256k1).sign(message, secretKey);
+  const senderPubkey = senderKeyDer(scheme, raw);
+  return { senderPubkey, sender: selfAuthenticating(senderPubkey), senderSig };
+}
