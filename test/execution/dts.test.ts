@@ -8,27 +8,11 @@ import fc from "fast-check";
 import type { CanisterMessage, CanisterState, CanisterId } from "../../harness/execution/interfaces.ts";
 import { continueSliced, slicesNeeded, startSliced } from "../../harness/execution/dts.ts";
 import { executeQuery, executeRound, initialRoundState, type ExecutionRoundState, type RoundConfig, type RoundOutput } from "../../harness/execution/round.ts";
-import { APP_SUBNET_SCHEDULER_CONFIG } from "../../harness/execution/scheduler.ts";
 import { makeCanister } from "../state/fixtures.ts";
 import { ModelExecutor, costArg, counterOf } from "../state/model-executor.ts";
+import { smallConfig } from "./small-round-config.ts";
 
-const config: RoundConfig = {
-  scheduler: {
-    ...APP_SUBNET_SCHEDULER_CONFIG,
-    cores: 2,
-    maxInstructionsPerRound: 3_000n,
-    maxInstructionsPerSlice: 1_000n,
-    maxInstructionsPerMessage: 5_000n,
-    maxInstructionsPerMessageWithoutDts: 1_000n,
-    instructionOverheadPerExecution: 10n,
-    instructionOverheadPerCanister: 20n,
-  },
-  dtsEnabled: true,
-  heapDeltaCapacityBytes: 1 << 30,
-  heapDeltaInitialReserveBytes: 1 << 28,
-  checkpointIntervalRounds: 10,
-  maxIterations: 50,
-};
+const config = smallConfig;
 
 let n = 0;
 const add = (cost: bigint, by = 1): CanisterMessage => ({ kind: "ingress", messageId: `d${n++}`, caller: "2vxsx-fae" as never, method: "add", arg: costArg(cost, new Uint8Array([by])) });

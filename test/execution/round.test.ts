@@ -15,30 +15,14 @@ import {
   type ExecutionRoundState,
   type RoundConfig,
 } from "../../harness/execution/round.ts";
-import { APP_SUBNET_SCHEDULER_CONFIG, coreRoundBudget } from "../../harness/execution/scheduler.ts";
+import { coreRoundBudget } from "../../harness/execution/scheduler.ts";
 import { canisterStateHash } from "../../harness/state/canister-codec.ts";
 import { StateManager, diffStates } from "../../harness/state/state-manager.ts";
 import { SimDisk } from "../../harness/sim/disk.ts";
 import { makeCanister } from "../state/fixtures.ts";
 import { ModelExecutor, costArg, counterOf } from "../state/model-executor.ts";
+import { smallConfig } from "./small-round-config.ts";
 
-export const smallConfig: RoundConfig = {
-  scheduler: {
-    ...APP_SUBNET_SCHEDULER_CONFIG,
-    cores: 2,
-    maxInstructionsPerRound: 3_000n,
-    maxInstructionsPerSlice: 1_000n,
-    maxInstructionsPerMessage: 5_000n,
-    maxInstructionsPerMessageWithoutDts: 1_000n,
-    instructionOverheadPerExecution: 10n,
-    instructionOverheadPerCanister: 20n,
-  },
-  dtsEnabled: true,
-  heapDeltaCapacityBytes: 1 << 30,
-  heapDeltaInitialReserveBytes: 1 << 28,
-  checkpointIntervalRounds: 10,
-  maxIterations: 50,
-};
 
 let seq = 0;
 const ingress = (method: string, cost: bigint, extra: Uint8Array = new Uint8Array([1])): CanisterMessage => ({
