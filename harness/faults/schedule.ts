@@ -33,7 +33,7 @@ export interface CompiledFaults {
   schedule(subnet: SimSubnet, trace: Trace): void;
 }
 
-export function compileFaults(specs: readonly FaultSpec[], n: number): CompiledFaults {
+export function compileFaults(specs: readonly FaultSpec[]): CompiledFaults {
   const byzantine = new Set<ReplicaId>();
   const permanentlyDown = new Set<ReplicaId>();
   let lastHealUs: number | undefined;

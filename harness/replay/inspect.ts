@@ -66,7 +66,7 @@ export interface AnalyzeResult {
  */
 export async function analyzeRun(bundle: ReproBundle, dir: string): Promise<AnalyzeResult> {
   const scenario = scenarioOf(bundle);
-  const faults = compileFaults(scenario.faults ?? [], scenario.n);
+  const faults = compileFaults(scenario.faults ?? []);
   const { deliveries, events, endUs } = await deliveriesFromTrace(dir, scenario.n);
   const recorder = new RunRecorder(scenario.n, faults.byzantine);
   const pseudoBlocks = new Map<string, Block>();

@@ -95,7 +95,7 @@ export interface BlockRow {
 export function runScenario(scenario: Scenario, options: RunOptions): RunReport {
   checkScenario(scenario);
   const root = Rng.fromSeed(options.seed);
-  const faults = compileFaults(scenario.faults ?? [], scenario.n);
+  const faults = compileFaults(scenario.faults ?? []);
   let halted = false;
   const trace = new Trace(
     options.traceSink,
