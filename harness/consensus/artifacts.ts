@@ -4,6 +4,7 @@ import type { MultiSignature, Signature } from "../crypto/interfaces.ts";
 import { domainHash } from "../crypto/hash.ts";
 import type { HashHex, Height, ReplicaId, TimeUs } from "../types.ts";
 import type { IngressMessage } from "./ingress.ts";
+import type { CertifiedSlice } from "../routing/xnet.ts";
 
 export interface BlockContext {
   readonly timeUs: TimeUs;
@@ -19,6 +20,8 @@ export interface Block {
   /** Summary blocks (every dkgInterval+1 heights) carry no ingress. */
   readonly isSummary: boolean;
   readonly ingress: readonly IngressMessage[];
+  /** Certified stream slices from other subnets (multi-subnet runs only), at most one per source. */
+  readonly xnet?: readonly CertifiedSlice[];
   readonly payloadBytes: number;
 }
 
@@ -138,9 +141,10 @@ export const signedCup = (c: CatchUpContent): string =>
 
 export function blockHash(b: Omit<Block, "hash">): HashHex {
   const ingressIds = b.ingress.map((m) => m.id).join(",");
+  const xnet = b.xnet === undefined || b.xnet.length === 0 ? "" : `|xnet:${b.xnet.map((s) => s.id).join(",")}`;
   return domainHash(
     "ic-block",
-    `${b.parent}|${b.height}|${b.rank}|${b.maker}|${b.context.timeUs}|${b.isSummary ? 1 : 0}|${ingressIds}`,
+    `${b.parent}|${b.height}|${b.rank}|${b.maker}|${b.context.timeUs}|${b.isSummary ? 1 : 0}|${ingressIds}${xnet}`,
   );
 }
 
@@ -150,7 +154,7 @@ const SHARE_BYTES = 160;
 const MULTI_SIG_BASE_BYTES = 120;
 
 export function makeBlock(fields: Omit<Block, "hash" | "payloadBytes">): Block {
-  const payloadBytes = fields.ingress.reduce((sum, m) => sum + m.sizeBytes, 0);
+  const payloadBytes = fields.ingress.reduce((sum, m) => sum + m.sizeBytes, 0) + (fields.xnet ?? []).reduce((sum, s) => sum + s.sizeBytes, 0);
   const withSize = { ...fields, payloadBytes };
   return { ...withSize, hash: blockHash(withSize) };
 }

@@ -32,6 +32,7 @@ import {
   type ConsensusConfig,
 } from "./config.ts";
 import { checkIngress, type IngressAuth, type IngressMessage } from "./ingress.ts";
+import type { CertifiedSlice } from "../routing/xnet.ts";
 import type { Membership } from "./membership.ts";
 import { cupKey, type ConsensusPool } from "./pool.ts";
 
@@ -58,6 +59,10 @@ export interface ConsensusContext {
   ingressAlreadyFinalized(id: HashHex): boolean;
   stateHashAt(h: Height): HashHex | undefined;
   lastDeliveredHeight(): Height;
+  /** Multi-subnet runs: certified stream slices for a block on top of `parent`. */
+  xnetPayload?(parent: Block): readonly CertifiedSlice[];
+  /** Multi-subnet runs: why a slice in a block is invalid, or undefined. */
+  checkXNetSlice?(slice: CertifiedSlice): string | undefined;
 }
 
 // ---- timing ---------------------------------------------------------------------------------------
@@ -219,13 +224,31 @@ export function checkPayload(ctx: ConsensusContext, block: Block, seen: Set<Hash
   if (block.isSummary !== isSummaryHeight(block.height, ctx.config)) return "summary flag does not match the height";
   if (block.isSummary && block.ingress.length > 0) return "summary block carries ingress";
   if (block.ingress.length > ctx.config.maxIngressMessagesPerBlock) return `more than ${ctx.config.maxIngressMessagesPerBlock} ingress messages`;
-  if (block.payloadBytes > ctx.config.maxIngressBytesPerBlock) return `payload exceeds ${ctx.config.maxIngressBytesPerBlock} bytes`;
+  const xnetBytes = (block.xnet ?? []).reduce((sum, s) => sum + s.sizeBytes, 0);
+  if (block.payloadBytes - xnetBytes > ctx.config.maxIngressBytesPerBlock) return `ingress payload exceeds ${ctx.config.maxIngressBytesPerBlock} bytes`;
+  const xnetProblem = checkXNetPayload(ctx, block);
+  if (xnetProblem !== undefined) return xnetProblem;
   for (const message of block.ingress) {
     const problem = checkIngress(message, ctx.ingressAuth, block.context.timeUs);
     if (problem !== undefined) return `ingress ${message.id.slice(0, 8)} invalid: ${problem}`;
     const duplicate = seen.has(message.id) || ctx.ingressAlreadyFinalized(message.id);
     if (duplicate && ctx.config.canary !== "no-ingress-dedup") return `ingress ${message.id.slice(0, 8)} duplicated`;
     seen.add(message.id);
+  }
+  return undefined;
+}
+
+function checkXNetPayload(ctx: ConsensusContext, block: Block): string | undefined {
+  const slices = block.xnet ?? [];
+  if (slices.length === 0) return undefined;
+  if (block.isSummary) return "summary block carries stream slices";
+  if (ctx.checkXNetSlice === undefined) return "stream slices on a subnet without XNet";
+  const sources = new Set<string>();
+  for (const slice of slices) {
+    if (sources.has(slice.source)) return `two slices from subnet ${slice.source}`;
+    sources.add(slice.source);
+    const problem = ctx.checkXNetSlice(slice);
+    if (problem !== undefined) return `slice from ${slice.source} invalid: ${problem}`;
   }
   return undefined;
 }
@@ -390,7 +413,8 @@ export function buildBlock(ctx: ConsensusContext, parent: Block, h: Height, rank
   const timeUs = (ctx.nowUs > parent.context.timeUs ? ctx.nowUs : parent.context.timeUs) as TimeUs;
   const isSummary = isSummaryHeight(h, ctx.config);
   const ingress = isSummary ? [] : selectIngress(ctx, parent, timeUs);
-  return makeBlock({ parent: parent.hash, height: h, rank, maker: ctx.self, context: { timeUs }, isSummary, ingress });
+  const xnet = isSummary ? [] : (ctx.xnetPayload?.(parent) ?? []);
+  return makeBlock({ parent: parent.hash, height: h, rank, maker: ctx.self, context: { timeUs }, isSummary, ingress, ...(xnet.length === 0 ? {} : { xnet }) });
 }
 
 /** Ingress selection: valid at the block time, not on the chain yet, within the IC's limits. */

@@ -3,6 +3,7 @@
 // artifacts it carries; sizes still add up item by item for the bandwidth model.
 import type { ArtifactType, ConsensusArtifact } from "../consensus/artifacts.ts";
 import type { IngressMessage } from "../consensus/ingress.ts";
+import type { Certification, CertificationShare } from "../replica/certification.ts";
 import type { StateSnapshot } from "../replica/interfaces.ts";
 import type { Height } from "../types.ts";
 
@@ -21,7 +22,9 @@ export type WireItem =
   | { readonly kind: "ingress"; readonly message: IngressMessage }
   | { readonly kind: "status"; readonly status: StatusReport }
   | { readonly kind: "state-request"; readonly height: Height }
-  | { readonly kind: "state-response"; readonly snapshot: StateSnapshot };
+  | { readonly kind: "state-response"; readonly snapshot: StateSnapshot }
+  | { readonly kind: "certification-share"; readonly share: CertificationShare }
+  | { readonly kind: "certification"; readonly certification: Certification };
 
 export interface Bundle {
   readonly items: readonly WireItem[];
@@ -30,6 +33,8 @@ export interface Bundle {
 
 const ADVERT_BYTES = 64;
 const STATUS_BYTES = 48;
+/** Height, 32-byte hash, signer and a 48-byte BLS signature (share or combined). */
+const CERTIFICATION_BYTES = 96;
 /** Framing overhead of one bundle on the wire. */
 export const BUNDLE_OVERHEAD_BYTES = 32;
 
@@ -47,6 +52,9 @@ export function wireItemSize(item: WireItem): number {
       return STATUS_BYTES;
     case "state-response":
       return item.snapshot.sizeBytes;
+    case "certification-share":
+    case "certification":
+      return CERTIFICATION_BYTES;
   }
 }
 

@@ -2,20 +2,54 @@
 // is inducted into canister input queues and executed by one execution round (credit scheduler,
 // DTS, instruction limits) on Wasm canisters; the state manager commits the subnet state, hashes
 // it and checkpoints it at summary heights. Ingress replies and rejects go to the ingress history.
-// Not yet here (issue 4): subnet-to-subnet streams, certification, ingress envelopes.
+// Message routing around the round: loopback responses and the subnet queue (management calls)
+// from the previous round, certified XNet slices (harness/routing/streams.ts), then ingress; after
+// the round the stream builder routes calls and responses for other subnets into the streams.
 import { Principal } from "@dfinity/principal";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 import type { IngressMessage } from "../consensus/ingress.ts";
 import * as lifecycle from "../execution/lifecycle.ts";
-import { canisterId, type CanisterExecutor, type CanisterId, type CanisterState, type PrincipalText } from "../execution/interfaces.ts";
+import {
+  canisterId,
+  MANAGEMENT_CANISTER,
+  principalBytes,
+  RejectCode,
+  type CallbackId,
+  type CanisterExecutor,
+  type CanisterId,
+  type CanisterState,
+  type OutgoingResponse,
+  type PrincipalText,
+  type Response,
+} from "../execution/interfaces.ts";
 import { WasmExecutor } from "../execution/executor.ts";
-import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, executeAndCommit, initialRoundState, type ExecutionRoundState, type InductedMessage, type RoundConfig } from "../execution/round.ts";
+import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, executeAndCommit, executeQuery, initialRoundState, type ExecutionRoundState, type InductedMessage, type RoundConfig } from "../execution/round.ts";
 import { StateManager, stateDigest, type SubnetState } from "../state/state-manager.ts";
 import type { Disk } from "../sim/env.ts";
 import { height, type HashHex, type Height } from "../types.ts";
+import { Registry, subnetIdOf, type CanisterRange, type SubnetId } from "../routing/registry.ts";
+import {
+  buildStreams,
+  decodeRoutingState,
+  emptyRoutingState,
+  encodeRoutingState,
+  inductSlice,
+  encodeStreamHeader,
+  encodeStreamMessage,
+  sliceOf,
+  streamTo,
+  takeLocalWork,
+  type RoutingState,
+  type StreamSlice,
+  type SubnetCall,
+} from "../routing/streams.ts";
+import { buildHashTree, prune, reconstruct, subtree, value, type HashTree, type LabeledTree } from "../crypto/hash-tree.ts";
+import { encodeUleb128 } from "../crypto/request-id.ts";
+import { indexLabel, subnetLabel } from "../routing/xnet.ts";
 import { IngressHistory, type IngressHistoryData } from "./ingress-history.ts";
+import { executeSubnetCalls } from "./subnet-messages.ts";
 import type { Batch, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
 
 export interface GenesisCanister {
@@ -35,12 +69,19 @@ export interface ExecutionMachineOptions {
    * nondeterministic or buggy execution would. Called with the batch height and time.
    */
   readonly corrupt?: (h: number, timeNs: bigint) => boolean;
+  /** This subnet and the registry (default: a registry of this one subnet, named "a"). */
+  readonly subnet?: { readonly id: SubnetId; readonly registry: Registry };
 }
 
 interface ExecutionSnapshotData {
   readonly subnet: SubnetState;
   readonly history: IngressHistoryData;
+  /** encodeRoutingState bytes. */
+  readonly routing: Uint8Array;
 }
+
+/** Routing states kept per height for the XNet endpoint (slices are served from certified heights). */
+const ROUTING_STATES_KEPT = 32;
 
 const STATE_HASH_KEEP = 512;
 /** Every replica builds the same genesis; build it once per process and share it (immutable). */
@@ -55,16 +96,24 @@ export class ExecutionStateMachine implements MessageRouting {
   private stateManager: StateManager;
   private readonly executor: CanisterExecutor;
   private readonly roundConfig: RoundConfig;
+  private routing: RoutingState = emptyRoutingState();
+  private readonly routingAt = new Map<Height, RoutingState>();
+  /** Certified state trees of recent heights (XNet slices and read_state are served from them). */
+  private readonly certifiedAt = new Map<Height, HashTree>();
+  readonly subnetId: SubnetId;
+  readonly registry: Registry;
 
   constructor(private readonly disk: Disk, private readonly options: ExecutionMachineOptions) {
     this.executor = options.executor ?? (sharedExecutor ??= new WasmExecutor());
-    this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval };
+    this.registry = options.subnet?.registry ?? Registry.of([{ name: "a", size: 1 }]);
+    this.subnetId = options.subnet?.id ?? subnetIdOf("a");
+    this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval, subnetId: this.subnetId as string as PrincipalText };
     this.stateManager = this.newStateManager();
     this.state = genesisState(this.executor, options.genesis);
     const restored = this.stateManager.loadLatestCheckpoint();
     if (restored !== undefined) {
-      const history = disk.read<IngressHistoryData>(historyKey(restored.height));
-      this.adopt(restored.height, restored.state, history ?? []);
+      const saved = disk.read<{ history: IngressHistoryData; routing: Uint8Array }>(historyKey(restored.height));
+      this.adopt(restored.height, restored.state, saved?.history ?? [], saved?.routing);
     }
   }
 
@@ -75,33 +124,153 @@ export class ExecutionStateMachine implements MessageRouting {
   deliverBatch(batch: Batch): void {
     assert(batch.height === this.nextHeight, `batch ${batch.height} delivered, expected ${this.nextHeight}`);
     this.history.prune(batch.timeNs);
-    const messages: InductedMessage[] = [];
+    const local = takeLocalWork(this.routing);
+    this.routing = local.state;
+    const messages: InductedMessage[] = [...local.loopback];
+    for (const slice of batch.xnet ?? []) messages.push(...this.inductSlice(slice));
+    const subnetCalls: SubnetCall[] = [...local.calls];
     for (const message of batch.ingress) {
       if (this.history.has(message.id)) continue; // induction drops duplicates, as the IC's does
       const inducted = this.induct(message, batch);
-      if (inducted !== undefined) messages.push(inducted);
+      if (inducted === "subnet-call") subnetCalls.push(this.subnetCallOf(message));
+      else if (inducted !== undefined) messages.push(inducted);
     }
-    const { state, output } = executeAndCommit(this.executor, this.roundConfig, this.stateManager, this.state, { round: batch.height, timeNs: batch.timeNs, messages });
+    const remoteFromSubnet = this.executeSubnetCalls(subnetCalls, batch, messages);
+    const present = new Set<string>(this.state.canisters.map((c) => c.id));
+    const { state, output } = executeAndCommit(this.executor, this.roundConfig, this.stateManager, this.state, {
+      round: batch.height,
+      timeNs: batch.timeNs,
+      messages: messages.filter((m) => present.has(m.canister)),
+    });
     this.state = this.options.corrupt?.(batch.height, batch.timeNs) === true ? perturbHeap(state) : state;
     for (const r of output.ingressResponses) {
-      if (r.origin.kind !== "ingress") continue;
-      const status: IngressStatus = r.response.kind === "reply"
-        ? { status: "completed", height: batch.height, reply: bytesToHex(r.response.data) }
-        : { status: "failed", height: batch.height, error: `reject ${r.response.code}: ${r.response.message}` };
-      this.history.set(r.origin.messageId as HashHex, status, batch.timeNs);
+      if (r.origin.kind === "ingress") this.recordIngressResponse(r.origin.messageId, r.response, batch);
     }
+    this.routing = buildStreams(this.routing, this.subnetId, this.registry, output.remoteCalls, [...output.remoteResponses, ...remoteFromSubnet]).state;
+    this.commitHeight(batch);
+  }
+
+  /** Hash, keep and (at summary heights) checkpoint the state after a batch. */
+  private commitHeight(batch: Batch): void {
     const digest = this.stateManager.digestAt(batch.height);
     assert(digest !== undefined, `state manager has no digest for height ${batch.height}`);
-    const hash = combinedHash(batch.height, digest, this.history);
+    const hash = combinedHash(batch.height, digest, this.history, this.routing);
     this.stateHashes.set(batch.height, hash);
     this.stateHashes.delete((batch.height - STATE_HASH_KEEP) as Height);
+    this.routingAt.set(batch.height, this.routing);
+    this.routingAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
+    this.certifiedAt.set(batch.height, this.certifiedTree(batch));
+    this.certifiedAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
     this.stateManager.pruneDigestsBelow(batch.height - STATE_HASH_KEEP);
     if (this.stateManager.isCheckpointHeight(batch.height)) {
-      this.disk.write(historyKey(batch.height), this.history.toData(), this.history.size * 96);
-      this.disk.write(snapshotKey(batch.height), { height: batch.height, stateHash: hash, sizeBytes: 0, data: { subnet: this.subnetState(), history: this.history.toData() } } satisfies StateSnapshot, 0);
+      const data: ExecutionSnapshotData = { subnet: this.subnetState(), history: this.history.toData(), routing: encodeRoutingState(this.routing) };
+      this.disk.write(historyKey(batch.height), { history: data.history, routing: data.routing }, this.history.size * 96 + data.routing.length);
+      this.disk.write(snapshotKey(batch.height), { height: batch.height, stateHash: hash, sizeBytes: 0, data } satisfies StateSnapshot, 0);
       for (const prefix of ["exec-snapshot/", "exec-history/"]) for (const key of this.disk.keys(prefix).slice(0, -3)) this.disk.remove(key);
     }
     this.nextHeight = height(batch.height + 1);
+  }
+
+  private recordIngressResponse(messageId: string, response: Response, batch: Batch): void {
+    const status: IngressStatus = response.kind === "reply"
+      ? { status: "completed", height: batch.height, reply: bytesToHex(response.data) }
+      : { status: "failed", height: batch.height, error: `reject ${response.code}: ${response.message}` };
+    this.history.set(messageId as HashHex, status, batch.timeNs);
+  }
+
+  /** Inducts one certified stream slice (consensus validated its certification). */
+  private inductSlice(slice: StreamSlice): readonly InductedMessage[] {
+    if (slice.destination !== this.subnetId || this.registry.subnet(slice.source) === undefined) return [];
+    const queued = queuedRequestCounts(this.state);
+    const canisters = new Set<string>(this.state.canisters.map((c) => c.id));
+    const result = inductSlice(this.routing, slice, {
+      hasCanister: (id) => canisters.has(id),
+      queuedRequests: (to, from) => queued.get(`${to}|${from}`) ?? 0,
+    });
+    this.routing = result.state;
+    return result.inducted;
+  }
+
+  /** Management canister calls run before the round; answers go to the history, the round or the streams. */
+  private executeSubnetCalls(calls: readonly SubnetCall[], batch: Batch, messages: InductedMessage[]): { from: CanisterId; response: OutgoingResponse }[] {
+    if (calls.length === 0) return [];
+    assert(this.executor instanceof WasmExecutor, "management calls need the Wasm executor");
+    const out = executeSubnetCalls(
+      { executor: this.executor, timeNs: batch.timeNs, canisterRange: this.ownRange(), randomness: hexToBytes(batch.randomness) },
+      this.state,
+      calls,
+    );
+    this.state = out.state;
+    for (const r of out.ingressResponses) this.recordIngressResponse(r.messageId, r.response, batch);
+    messages.push(...out.localResponses);
+    return out.remoteResponses.map((r) => ({
+      from: MANAGEMENT_CANISTER as string as CanisterId,
+      response: { origin: { kind: "canister", caller: r.caller, callbackId: r.callbackId as CallbackId }, response: r.response, refundedCycles: r.refundedCycles },
+    }));
+  }
+
+  private ownRange(): CanisterRange {
+    const own = this.registry.subnet(this.subnetId);
+    assert(own !== undefined, `subnet ${this.subnetId} is not in the registry`);
+    return own.canisterRange;
+  }
+
+  private subnetCallOf(message: IngressMessage): SubnetCall {
+    assert(message.call !== undefined, "a subnet call names a method");
+    return { origin: { kind: "ingress", messageId: message.id, caller: senderPrincipal(message.sender) }, method: message.call.method, arg: hexToBytes(message.call.argHex), cycles: 0n };
+  }
+
+  certifiedHashAt(h: Height): HashHex | undefined {
+    const tree = this.certifiedAt.get(h);
+    return tree === undefined ? undefined : (bytesToHex(reconstruct(tree)) as HashHex);
+  }
+
+  /** The certified tree at h pruned to our stream to `destination` from `fromIndex` on (XNet endpoint). */
+  streamWitnessAt(h: Height, destination: SubnetId, fromIndex: bigint): { readonly witness: HashTree; readonly messageBytes: number } | undefined {
+    const tree = this.certifiedAt.get(h);
+    const routing = this.routingAt.get(h);
+    if (tree === undefined || routing === undefined) return undefined;
+    const slice = sliceOf(routing, this.subnetId, destination, fromIndex);
+    const base = ["streams", subnetLabel(destination)];
+    const paths: (string | Uint8Array)[][] = [[...base, "header"]];
+    if (slice.messages.length > 0 && slice.firstIndex === slice.header.begin && slice.header.end - slice.header.begin === BigInt(slice.messages.length)) {
+      paths.push([...base, "messages"]); // the whole stream: one prefix path reveals it
+    } else {
+      slice.messages.forEach((_, k) => paths.push([...base, "messages", indexLabel(slice.firstIndex + BigInt(k))]));
+    }
+    const messageBytes = slice.messages.reduce((sum, m) => sum + encodeStreamMessage(m).length, 0);
+    return { witness: prune(tree, paths), messageBytes };
+  }
+
+  /**
+   * The certified state tree after a batch (ic-protocol.md §5.1): /time, /canister/<id>/
+   * {certified_data, module_hash}, /streams/<subnet>/{header, messages/<index>}.
+   */
+  private certifiedTree(batch: Batch): HashTree {
+    const canisters = this.state.canisters.map((c) => {
+      const fields: [string, LabeledTree][] = [["certified_data", value(c.certifiedData)]];
+      if (c.execution !== undefined) fields.push(["module_hash", value(hexToBytes(c.execution.moduleHash))]);
+      return [principalBytes(c.id), subtree(fields)] as const;
+    });
+    const streams = this.routing.streams.map(([subnet, stream]) => {
+      const messages = stream.messages.map((m, k) => [indexLabel(stream.begin + BigInt(k)), value(encodeStreamMessage(m))] as const);
+      return [subnetLabel(subnet), subtree([["header", value(encodeStreamHeader(stream))], ["messages", subtree(messages)]])] as const;
+    });
+    return buildHashTree(subtree([
+      ["canister", subtree(canisters)],
+      ["streams", subtree(streams)],
+      ["time", value(encodeUleb128(batch.timeNs))],
+    ]));
+  }
+
+  /** Where induction of `source`'s stream stands: the next index expected and our stream's signals. */
+  xnetCursor(source: SubnetId): { readonly nextIndex: bigint; readonly ownStreamBegin: bigint } {
+    const s = streamTo(this.routing, source);
+    return { nextIndex: s.signalsEnd, ownStreamBegin: s.begin };
+  }
+
+  get routingState(): RoutingState {
+    return this.routing;
   }
 
   stateHashAt(h: Height): HashHex | undefined {
@@ -114,15 +283,18 @@ export class ExecutionStateMachine implements MessageRouting {
 
   verifySnapshot(snapshot: StateSnapshot): boolean {
     const data = snapshot.data as ExecutionSnapshotData;
-    return combinedHash(snapshot.height, stateDigest(snapshot.height, data.subnet), IngressHistory.fromData(data.history)) === snapshot.stateHash;
+    const routing = decodeRoutingState(data.routing);
+    return combinedHash(snapshot.height, stateDigest(snapshot.height, data.subnet), IngressHistory.fromData(data.history), routing) === snapshot.stateHash;
   }
 
   installSnapshot(snapshot: StateSnapshot): void {
     assert(this.verifySnapshot(snapshot), `snapshot at ${snapshot.height} does not match its hash`);
     const data = snapshot.data as ExecutionSnapshotData;
     this.stateManager = this.newStateManager();
-    this.adopt(snapshot.height, data.subnet, data.history);
+    this.adopt(snapshot.height, data.subnet, data.history, data.routing);
     this.stateHashes.clear();
+    this.routingAt.clear();
+    this.certifiedAt.clear();
     this.stateHashes.set(snapshot.height, snapshot.stateHash);
     this.disk.write(snapshotKey(snapshot.height), snapshot, 0);
   }
@@ -136,6 +308,18 @@ export class ExecutionStateMachine implements MessageRouting {
     return this.history.describe();
   }
 
+  /**
+   * A non-replicated query against this replica's current state (the harness's read path: checkers
+   * and tests; a Byzantine replica could answer anything, which is why the IC certifies replies).
+   */
+  query(canister: CanisterId, method: string, arg: Uint8Array, caller = senderPrincipal("observer")): Response {
+    if (!this.state.canisters.some((c) => c.id === canister)) return { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${canister} not found` };
+    const result = executeQuery(this.executor, this.roundConfig, this.state, canister, { kind: "query", caller, method, arg }, BigInt(this.nextHeight) * 1_000_000_000n);
+    const reply = result.responses[0]?.response;
+    if (reply !== undefined) return reply;
+    return { kind: "reject", code: RejectCode.CanisterError, message: result.outcome.kind === "completed" ? "the query did not reply" : result.outcome.message };
+  }
+
   /** Canisters as they are now (tests, dumps). */
   get canisters(): readonly CanisterState[] {
     return this.state.canisters;
@@ -147,9 +331,10 @@ export class ExecutionStateMachine implements MessageRouting {
     return new StateManager(this.disk, { checkpointIntervalRounds: this.options.checkpointInterval, keepCheckpoints: 2 });
   }
 
-  private adopt(h: number, subnet: SubnetState, history: IngressHistoryData): void {
+  private adopt(h: number, subnet: SubnetState, history: IngressHistoryData, routing: Uint8Array | undefined): void {
     this.state = decodeRoundMetadata(subnet.metadata, subnet.canisters);
     this.history = IngressHistory.fromData(history);
+    this.routing = routing === undefined ? emptyRoutingState() : decodeRoutingState(routing);
     this.nextHeight = height(h + 1);
   }
 
@@ -157,13 +342,20 @@ export class ExecutionStateMachine implements MessageRouting {
     return { canisters: this.state.canisters, metadata: encodeRoundMetadata(this.state) };
   }
 
-  /** An ingress message becomes a canister message, or fails at induction with a reject. */
-  private induct(message: IngressMessage, batch: Batch): InductedMessage | undefined {
+  /**
+   * An ingress message becomes a canister message (or a subnet call, for the management canister),
+   * or fails at induction with a reject.
+   */
+  private induct(message: IngressMessage, batch: Batch): InductedMessage | "subnet-call" | undefined {
     const fail = (error: string): undefined => {
       this.history.set(message.id, { status: "failed", height: batch.height, error }, batch.timeNs);
       return undefined;
     };
     if (message.call === undefined) return fail("reject 3: the message names no canister");
+    if (message.call.canister === MANAGEMENT_CANISTER) {
+      this.history.set(message.id, { status: "processing", height: batch.height }, batch.timeNs);
+      return "subnet-call";
+    }
     let target: CanisterId;
     try {
       target = canisterId(message.call.canister);
@@ -214,8 +406,21 @@ function perturbHeap(state: ExecutionRoundState): ExecutionRoundState {
   return { ...state, canisters: state.canisters.map((c) => (c === target ? corrupted : c)) };
 }
 
-function combinedHash(h: number, subnetDigest: HashHex, history: IngressHistory): HashHex {
-  return bytesToHex(sha256(utf8ToBytes(`exec-state|${h}|${subnetDigest}|${history.digestHex()}|${history.size}`))) as HashHex;
+function combinedHash(h: number, subnetDigest: HashHex, history: IngressHistory, routing: RoutingState): HashHex {
+  const routingDigest = isEmptyRouting(routing) ? "" : bytesToHex(sha256(encodeRoutingState(routing)));
+  return bytesToHex(sha256(utf8ToBytes(`exec-state|${h}|${subnetDigest}|${history.digestHex()}|${history.size}|${routingDigest}`))) as HashHex;
+}
+
+const isEmptyRouting = (r: RoutingState): boolean =>
+  r.subnetQueue.length === 0 && r.loopback.length === 0 && r.streams.every(([, s]) => s.messages.length === 0 && s.begin === 0n && s.signalsEnd === 0n);
+
+/** Requests waiting per (receiver, sender) pair, for the input queue capacity at induction. */
+function queuedRequestCounts(state: ExecutionRoundState): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const q of state.queues) {
+    for (const m of q.messages) if (m.kind === "request") counts.set(`${q.id}|${m.caller}`, (counts.get(`${q.id}|${m.caller}`) ?? 0) + 1);
+  }
+  return counts;
 }
 
 const snapshotKey = (h: number): string => `exec-snapshot/${String(h).padStart(10, "0")}`;

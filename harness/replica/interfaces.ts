@@ -2,6 +2,10 @@
 // consensus delivers finalized blocks as batches in height order; message routing executes them
 // and reports the next height it expects and the state hash of every height it executed.
 import type { IngressMessage } from "../consensus/ingress.ts";
+import type { HashTree } from "../crypto/hash-tree.ts";
+import type { SubnetId } from "../routing/registry.ts";
+import type { StreamSlice } from "../routing/streams.ts";
+import type { XNetCursor } from "../routing/xnet.ts";
 import type { HashHex, Height } from "../types.ts";
 
 export interface Batch {
@@ -11,6 +15,8 @@ export interface Batch {
   /** Randomness for the round, derived from the random beacon at this height. */
   readonly randomness: HashHex;
   readonly ingress: readonly IngressMessage[];
+  /** Certified stream slices from other subnets, verified by consensus (at most one per source). */
+  readonly xnet?: readonly StreamSlice[];
   /** Summary heights: the state machine writes a checkpoint and reports its full state hash. */
   readonly requiresFullStateHash: boolean;
 }
@@ -42,4 +48,16 @@ export interface MessageRouting {
   verifySnapshot(snapshot: StateSnapshot): boolean;
   /** Ingress already executed (or failed) and still within its TTL: duplicates are excluded. */
   ingressStatus(id: HashHex): IngressStatus | undefined;
+  /**
+   * Root hash of the certified state tree at h, if this state machine certifies its state
+   * (the execution one does; the key-value placeholder does not).
+   */
+  certifiedHashAt?(h: Height): HashHex | undefined;
+  /** Multi-subnet: where induction of `source`'s stream stands in the executed state. */
+  xnetCursor?(source: SubnetId): XNetCursor;
+  /**
+   * Multi-subnet (XNet endpoint): the certified tree at height h pruned to our stream to
+   * `destination` from `fromIndex` on, with the byte size of the messages in it.
+   */
+  streamWitnessAt?(h: Height, destination: SubnetId, fromIndex: bigint): { readonly witness: HashTree; readonly messageBytes: number } | undefined;
 }

@@ -33,11 +33,16 @@ import { height, replicaId, type HashHex, type Height, type ReplicaId, type Time
 import { HONEST, type ReplicaBehaviour } from "./behaviour.ts";
 import type { MessageRouting } from "./interfaces.ts";
 import type { Block } from "../consensus/artifacts.ts";
+import { XNetClient, certifiedSlice, type CertifiedSlice, type PendingXNet } from "../routing/xnet.ts";
+import type { SubnetId } from "../routing/registry.ts";
+import { CertificationPool, signCertificationShare, type Certification, type CertificationShare } from "./certification.ts";
 
 /** What the harness learns from a replica (read-only observation; the replica never waits on it). */
 export interface ReplicaObserver {
   onBatchDelivered(replica: ReplicaId, block: Block, stateHash: HashHex, atUs: TimeUs): void;
   onStateSynced(replica: ReplicaId, h: Height, atUs: TimeUs): void;
+  /** The replica holds a new certification of its subnet's state (2f+1 shares combined). */
+  onCertified?(replica: ReplicaId, certification: Certification, atUs: TimeUs): void;
 }
 
 export interface ReplicaDeps {
@@ -53,6 +58,8 @@ export interface ReplicaDeps {
   readonly behaviour?: ReplicaBehaviour;
   /** Maximum messages held in the ingress pool before new submissions are refused. */
   readonly ingressPoolCapacity?: number;
+  /** Multi-subnet runs: this subnet's XNet client (slices pulled from the other subnets). */
+  readonly xnet?: XNetClient;
 }
 
 export type IngressSubmitResult =
@@ -83,6 +90,7 @@ export class Replica {
   private lastStatusFinalized: Height = height(0);
   private stateSyncRequestedAt: TimeUs | undefined;
   private forkReported = false;
+  private readonly certification: CertificationPool;
 
   constructor(private readonly deps: ReplicaDeps) {
     this.env = deps.env;
@@ -95,6 +103,7 @@ export class Replica {
     if (stored === undefined) deps.env.disk.write(POOL_KEY, this.pool, 0);
     this.pool.unvalidated.clear();
     this.routing = deps.makeStateMachine();
+    this.certification = new CertificationPool(deps.verifier);
   }
 
   start(): void {
@@ -125,6 +134,13 @@ export class Replica {
   }
   get consensusPool(): ConsensusPool {
     return this.pool;
+  }
+  /** The newest certification of this subnet's state this replica holds. */
+  get latestCertification(): Certification | undefined {
+    return this.certification.latestCertification;
+  }
+  certificationAt(h: Height): Certification | undefined {
+    return this.certification.certificationAt(h);
   }
 
   // ---- inputs -------------------------------------------------------------------------------------
@@ -186,7 +202,33 @@ export class Replica {
       case "state-response":
         this.onStateResponse(item.snapshot);
         return;
+      case "certification-share":
+        this.onCertificationShare(item.share);
+        return;
+      case "certification":
+        if (this.certification.addCertification(item.certification)) this.certified(item.certification);
+        return;
     }
+  }
+
+  private onCertificationShare(share: CertificationShare): void {
+    const cert = this.certification.addShare(share);
+    if (cert !== undefined) this.certified(cert);
+  }
+
+  /** After executing h: sign a share of the certified hash and tell the peers. */
+  private certifyHeight(h: Height): void {
+    const hash = this.routing.certifiedHashAt?.(h);
+    if (hash === undefined) return;
+    const share = signCertificationShare(this.deps.signer, h, hash);
+    this.broadcast({ kind: "certification-share", share });
+    this.onCertificationShare(share);
+  }
+
+  private certified(cert: Certification): void {
+    const own = this.routing.certifiedHashAt?.(cert.height);
+    this.env.trace({ kind: "certification", detail: { height: cert.height, hash: cert.hash.slice(0, 16), own: own === undefined ? "not-executed" : own === cert.hash ? "same" : "DIFFERS" } });
+    this.deps.observer.onCertified?.(this.id, cert, this.env.now());
   }
 
   private admitIngress(message: IngressMessage): IngressInvalidReason | "duplicate" | "pool-full" | undefined {
@@ -379,8 +421,68 @@ export class Replica {
       ingressAlreadyFinalized: (id) => routing.ingressStatus(id) !== undefined,
       stateHashAt: (h) => routing.stateHashAt(h),
       lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
+      ...this.xnetContext(),
     };
     return this.cachedContext;
+  }
+
+  private xnetContext(): Pick<ConsensusContext, "xnetPayload" | "checkXNetSlice"> {
+    const client = this.deps.xnet;
+    const cursorOf = this.routing.xnetCursor?.bind(this.routing);
+    if (client === undefined || cursorOf === undefined) return {};
+    return {
+      xnetPayload: (parent) => client.payload(cursorOf, this.pendingXNet(parent)),
+      checkXNetSlice: (slice) => {
+        const check = client.verify(slice);
+        return check.ok ? undefined : check.reason;
+      },
+    };
+  }
+
+  /** Per source, how far the slices in the finalized-or-notarized blocks not yet executed reach. */
+  private pendingXNet(parent: Block): Map<SubnetId, PendingXNet> {
+    const pending = new Map<SubnetId, PendingXNet>();
+    const executed = this.routing.expectedBatchHeight() - 1;
+    for (let cursor: Block | undefined = parent; cursor !== undefined && cursor.height > executed; cursor = this.pool.blocks.get(cursor.parent)) {
+      for (const slice of cursor.xnet ?? []) {
+        const check = this.deps.xnet?.verify(slice);
+        if (check === undefined || !check.ok) continue;
+        const s = check.slice;
+        const seen = pending.get(slice.source);
+        const nextIndex = s.firstIndex + BigInt(s.messages.length);
+        pending.set(slice.source, {
+          nextIndex: seen === undefined || nextIndex > seen.nextIndex ? nextIndex : seen.nextIndex,
+          signalsEnd: seen === undefined || s.header.signalsEnd > seen.signalsEnd ? s.header.signalsEnd : seen.signalsEnd,
+        });
+      }
+    }
+    return pending;
+  }
+
+  // ---- XNet endpoint and client (the transport is the harness's) ------------------------------------
+
+  /** Serves our certified stream to `destination` from `fromIndex` on, at the latest certified height. */
+  serveXNet(destination: SubnetId, fromIndex: bigint): CertifiedSlice | undefined {
+    const cert = this.certification.latestCertification;
+    const client = this.deps.xnet;
+    if (cert === undefined || client === undefined) return undefined;
+    const proof = this.routing.streamWitnessAt?.(cert.height, destination, fromIndex);
+    if (proof === undefined) return undefined;
+    return certifiedSlice(client.self, destination, cert, proof.witness, proof.messageBytes);
+  }
+
+  /** Which streams to ask for and from where (the first index not inducted yet). */
+  xnetRequests(): { readonly source: SubnetId; readonly fromIndex: bigint }[] {
+    const client = this.deps.xnet;
+    const cursorOf = this.routing.xnetCursor?.bind(this.routing);
+    if (client === undefined || cursorOf === undefined) return [];
+    return client.sources().map((source) => ({ source, fromIndex: cursorOf(source).nextIndex }));
+  }
+
+  /** A slice arrived from another subnet's replica. */
+  onXNetSlice(slice: CertifiedSlice): void {
+    const check = this.deps.xnet?.offer(slice);
+    if (check !== undefined && !check.ok) this.env.trace({ kind: "xnet.reject", detail: { source: slice.source.slice(0, 11), reason: check.reason } });
   }
 
   private step(): void {
@@ -451,6 +553,7 @@ export class Replica {
         timeNs: BigInt(block.context.timeUs) * 1000n,
         randomness: domainHash("ic-batch-randomness", block.hash),
         ingress: block.ingress,
+        ...(block.xnet === undefined || this.deps.xnet === undefined ? {} : { xnet: this.deps.xnet.decode(block.xnet) }),
         requiresFullStateHash: block.isSummary,
       });
       this.forgetIngress(block);
@@ -460,6 +563,7 @@ export class Replica {
       assert(stateHash !== undefined, `no state hash after executing height ${block.height}`);
       this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
       this.deps.observer.onBatchDelivered(this.id, block, stateHash, this.env.now());
+      this.certifyHeight(block.height);
     }
     this.purge();
   }

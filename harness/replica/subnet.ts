@@ -30,6 +30,7 @@ import { HONEST, type BehaviourEnv, type ReplicaBehaviour } from "./behaviour.ts
 import { KvStateMachine } from "./kv-state-machine.ts";
 import type { MessageRouting } from "./interfaces.ts";
 import { Replica, type IngressSubmitResult, type ReplicaObserver } from "./replica.ts";
+import type { XNetClient } from "../routing/xnet.ts";
 
 export interface SubnetOptions {
   readonly n: number;
@@ -47,12 +48,18 @@ export interface SubnetOptions {
   readonly crypto?: "sim" | "bls";
   /** Extra processing delay for messages to a replica, in µs (a slow machine). */
   readonly processingDelayUs?: (id: ReplicaId, nowUs: TimeUs) => number;
+  /** Multi-subnet runs: the event loop all subnets share (default: a loop of its own). */
+  readonly loop?: EventLoop;
+  /** Multi-subnet runs: added to replica indices in the trace, so every replica has its own number. */
+  readonly traceOffset?: number;
+  /** Multi-subnet runs: a fresh XNet client for each replica incarnation. */
+  readonly xnetClient?: (id: ReplicaId) => XNetClient;
 }
 
 export type SubmitResult = IngressSubmitResult | { readonly accepted: false; readonly reason: "replica-down" };
 
 export class SimSubnet {
-  readonly loop = new EventLoop();
+  readonly loop: EventLoop;
   readonly network: SimNetwork<Bundle>;
   readonly membership: Membership;
   readonly keys: SubnetKeys;
@@ -66,13 +73,14 @@ export class SimSubnet {
   constructor(private readonly options: SubnetOptions) {
     checkConsensusConfig(options.consensus);
     assert(options.n >= 1 && options.network.regions.length === options.n, "one region per replica");
+    this.loop = options.loop ?? new EventLoop();
     this.membership = new Membership(options.n, faultsTolerated(options.n));
     this.keys = options.crypto === "bls" ? blsSubnetKeys(options.n, options.rng.fork("crypto")) : simSubnetKeys(options.n, options.rng.fork("crypto"));
     this.ingressAuth = simIngressAuth(options.rng.fork("users").nextU32().toString(16));
     this.genesis = makeGenesis(this.keys, options.n);
     this.netRng = options.rng.fork("net");
     this.network = new SimNetwork<Bundle>(this.loop, this.netRng, options.network, (from, to, bundle) => this.deliver(from, to, bundle), (kind, from, to, why) =>
-      options.trace.record(this.loop.now(), -1, { kind, detail: { from, to, why } }),
+      options.trace.record(this.loop.now(), -1, { kind, detail: { from: this.traceId(from), to: this.traceId(to), why } }),
     );
     this.replicas = new Array<Replica | undefined>(options.n).fill(undefined);
     this.disks = Array.from({ length: options.n }, () => new SimDisk());
@@ -81,6 +89,11 @@ export class SimSubnet {
 
   get n(): number {
     return this.options.n;
+  }
+
+  /** The replica's number in the trace (its index, plus the subnet's offset in multi-subnet runs). */
+  traceId(id: ReplicaId): number {
+    return (this.options.traceOffset ?? 0) + id;
   }
 
   start(): void {
@@ -103,7 +116,7 @@ export class SimSubnet {
     if (this.replicas[id] === undefined) return;
     this.replicas[id] = undefined;
     this.incarnations[id] = (this.incarnations[id] ?? 0) + 1;
-    this.options.trace.record(this.loop.now(), id, { kind: "replica.crash" });
+    this.options.trace.record(this.loop.now(), this.traceId(id), { kind: "replica.crash" });
   }
 
   restart(id: ReplicaId): void {
@@ -115,7 +128,7 @@ export class SimSubnet {
     const replica = this.replicas[to];
     if (replica === undefined) return { accepted: false, reason: "replica-down" };
     const result = replica.onIngress(message);
-    this.options.trace.record(this.loop.now(), to, {
+    this.options.trace.record(this.loop.now(), this.traceId(to), {
       kind: "ingress.submit",
       detail: { id: message.id.slice(0, 16), result: result.accepted ? "accepted" : result.reason },
     });
@@ -130,7 +143,7 @@ export class SimSubnet {
       n: this.n,
       signer: this.keys.signerFor(id),
       now: () => this.loop.now(),
-      log: (event) => this.options.trace.record(this.loop.now(), id, { ...event, malicious: true }),
+      log: (event) => this.options.trace.record(this.loop.now(), this.traceId(id), { ...event, malicious: true }),
     }) ?? HONEST;
     const disk = this.disks[id] as SimDisk;
     const replica = new Replica({
@@ -143,6 +156,7 @@ export class SimSubnet {
       genesis: this.genesis,
       observer: this.options.observer,
       behaviour,
+      ...(this.options.xnetClient === undefined ? {} : { xnet: this.options.xnetClient(id) }),
       makeStateMachine: () => {
         if (this.options.makeStateMachine !== undefined) return this.options.makeStateMachine(id, disk);
         const machine = KvStateMachine.fromDisk(disk);
@@ -173,7 +187,7 @@ export class SimSubnet {
           handles.delete(timer.id);
           const replica = this.replicas[id];
           if (!live() || replica === undefined) return;
-          trace.record(loop.now(), id, { kind: "timer", detail: { tag } });
+          trace.record(loop.now(), this.traceId(id), { kind: "timer", detail: { tag } });
           replica.onTimer(tag);
         });
         handles.set(timer.id, handle);
@@ -186,7 +200,7 @@ export class SimSubnet {
       },
       rng: this.options.rng.fork(`replica/${id}/incarnation/${incarnation}`),
       disk: this.disks[id] as SimDisk,
-      trace: (event: TraceEvent) => trace.record(loop.now(), id, event),
+      trace: (event: TraceEvent) => trace.record(loop.now(), this.traceId(id), event),
     };
   }
 
@@ -202,9 +216,9 @@ export class SimSubnet {
   private handOver(from: ReplicaId, to: ReplicaId, bundle: Bundle): void {
     const replica = this.replicas[to];
     if (replica === undefined) return;
-    this.options.trace.record(this.loop.now(), to, {
+    this.options.trace.record(this.loop.now(), this.traceId(to), {
       kind: "deliver",
-      detail: { from, items: bundle.items.length, bytes: bundle.sizeBytes, first: bundle.items[0] === undefined ? "" : wireItemLabel(bundle.items[0]) },
+      detail: { from: this.traceId(from), items: bundle.items.length, bytes: bundle.sizeBytes, first: bundle.items[0] === undefined ? "" : wireItemLabel(bundle.items[0]) },
     });
     replica.onMessage(from, bundle);
   }
