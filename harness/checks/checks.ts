@@ -11,8 +11,9 @@ import type { HashHex, Height, ReplicaId } from "../types.ts";
 import { replicaName } from "../types.ts";
 import type { RunRecorder } from "./observations.ts";
 
-export type Property = "safety" | "state-divergence" | "validity" | "liveness";
-export const PROPERTIES_BY_SEVERITY: readonly Property[] = ["safety", "state-divergence", "validity", "liveness"];
+/** "invariant": an application invariant the scenario declares (ledger conservation, probes, answers). */
+export type Property = "safety" | "state-divergence" | "validity" | "liveness" | "invariant";
+export const PROPERTIES_BY_SEVERITY: readonly Property[] = ["safety", "state-divergence", "validity", "liveness", "invariant"];
 
 export interface Violation {
   readonly property: Property;

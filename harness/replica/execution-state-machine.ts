@@ -100,6 +100,8 @@ export class ExecutionStateMachine implements MessageRouting {
   private readonly routingAt = new Map<Height, RoutingState>();
   /** Certified state trees of recent heights (XNet slices and read_state are served from them). */
   private readonly certifiedAt = new Map<Height, HashTree>();
+  /** Time of the last executed batch (queries run at it). */
+  private lastBatchTimeNs = 0n;
   readonly subnetId: SubnetId;
   readonly registry: Registry;
 
@@ -124,6 +126,7 @@ export class ExecutionStateMachine implements MessageRouting {
   deliverBatch(batch: Batch): void {
     assert(batch.height === this.nextHeight, `batch ${batch.height} delivered, expected ${this.nextHeight}`);
     this.history.prune(batch.timeNs);
+    this.lastBatchTimeNs = batch.timeNs;
     const local = takeLocalWork(this.routing);
     this.routing = local.state;
     const messages: InductedMessage[] = [...local.loopback];
@@ -229,7 +232,8 @@ export class ExecutionStateMachine implements MessageRouting {
   streamWitnessAt(h: Height, destination: SubnetId, fromIndex: bigint): { readonly witness: HashTree; readonly messageBytes: number } | undefined {
     const tree = this.certifiedAt.get(h);
     const routing = this.routingAt.get(h);
-    if (tree === undefined || routing === undefined) return undefined;
+    // No stream to the destination yet: nothing to serve (the IC's endpoint answers "no content").
+    if (tree === undefined || routing === undefined || !routing.streams.some(([id]) => id === destination)) return undefined;
     const slice = sliceOf(routing, this.subnetId, destination, fromIndex);
     const base = ["streams", subnetLabel(destination)];
     const paths: (string | Uint8Array)[][] = [[...base, "header"]];
@@ -314,7 +318,7 @@ export class ExecutionStateMachine implements MessageRouting {
    */
   query(canister: CanisterId, method: string, arg: Uint8Array, caller = senderPrincipal("observer")): Response {
     if (!this.state.canisters.some((c) => c.id === canister)) return { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${canister} not found` };
-    const result = executeQuery(this.executor, this.roundConfig, this.state, canister, { kind: "query", caller, method, arg }, BigInt(this.nextHeight) * 1_000_000_000n);
+    const result = executeQuery(this.executor, this.roundConfig, this.state, canister, { kind: "query", caller, method, arg }, this.lastBatchTimeNs);
     const reply = result.responses[0]?.response;
     if (reply !== undefined) return reply;
     return { kind: "reject", code: RejectCode.CanisterError, message: result.outcome.kind === "completed" ? "the query did not reply" : result.outcome.message };

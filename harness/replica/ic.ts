@@ -4,6 +4,7 @@
 // certified stream slices from replicas of the source subnet over a separate simulated network
 // whose links can be cut between subnets (a partition) and healed.
 import { assert } from "../assert.ts";
+import { simIngressAuth, type IngressAuth } from "../consensus/ingress.ts";
 import type { SubnetVerifier } from "../crypto/interfaces.ts";
 import { EventLoop } from "../sim/event-loop.ts";
 import { partitionSelectors, SimNetwork, REGIONS, DEFAULT_LATENCY_MS, type Region } from "../sim/network.ts";
@@ -22,7 +23,7 @@ type XNetMessage =
   | { readonly kind: "request"; readonly destination: SubnetId; readonly fromIndex: bigint; readonly sizeBytes: number }
   | { readonly kind: "response"; readonly slice: CertifiedSlice; readonly sizeBytes: number };
 
-export interface ICSubnetOptions extends Omit<SubnetOptions, "loop" | "traceOffset" | "xnetClient" | "rng" | "trace"> {
+export interface ICSubnetOptions extends Omit<SubnetOptions, "loop" | "traceOffset" | "xnetClient" | "rng" | "trace" | "ingressAuth"> {
   readonly name: string;
 }
 
@@ -41,11 +42,14 @@ export class SimIC {
   readonly xnet: SimNetwork<XNetMessage>;
   private readonly offsets: readonly number[];
   private readonly rng: Rng;
+  /** Users sign once for the whole IC (one key per user, whichever subnet they call). */
+  readonly ingressAuth: IngressAuth;
 
   constructor(private readonly options: ICOptions) {
     assert(options.subnets.length >= 1, "an IC needs at least one subnet");
     this.registry = Registry.of(options.subnets.map((s) => ({ name: s.name, size: s.n })));
     this.rng = options.rng.fork("xnet");
+    this.ingressAuth = simIngressAuth(options.rng.fork("users").nextU32().toString(16));
     const offsets: number[] = [];
     let total = 0;
     for (const s of options.subnets) {
@@ -61,6 +65,7 @@ export class SimIC {
         rng: options.rng.fork(`subnet/${s.name}`),
         trace: options.trace,
         loop: this.loop,
+        ingressAuth: this.ingressAuth,
         traceOffset: offsets[k] ?? 0,
         xnetClient: () => new XNetClient(record.id, this.registry, verifierOf),
       });
@@ -113,7 +118,7 @@ export class SimIC {
   partitionSubnets(id: string, groups: readonly (readonly string[])[]): void {
     const members = groups.map((g) => g.flatMap((name) => this.globalIds(name)));
     partitionSelectors(members).forEach((links, i) => this.xnet.addCondition({ id: `${id}/${i}`, links, effect: { kind: "cut" } }));
-    this.options.trace.record(this.loop.now(), -1, { kind: "fault.xnet-partition", malicious: false, detail: { id, groups: groups.map((g) => g.join("+")).join("|") } });
+    this.options.trace.record(this.loop.now(), -1, { kind: "fault.xnet-partition", detail: { id, groups: groups.map((g) => g.join("+")).join("|") } });
   }
 
   heal(id: string): void {

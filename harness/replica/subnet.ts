@@ -52,6 +52,8 @@ export interface SubnetOptions {
   readonly loop?: EventLoop;
   /** Multi-subnet runs: added to replica indices in the trace, so every replica has its own number. */
   readonly traceOffset?: number;
+  /** Multi-subnet runs: one user-signature scheme for all subnets (default: this subnet's own). */
+  readonly ingressAuth?: IngressAuth;
   /** Multi-subnet runs: a fresh XNet client for each replica incarnation. */
   readonly xnetClient?: (id: ReplicaId) => XNetClient;
 }
@@ -76,7 +78,7 @@ export class SimSubnet {
     this.loop = options.loop ?? new EventLoop();
     this.membership = new Membership(options.n, faultsTolerated(options.n));
     this.keys = options.crypto === "bls" ? blsSubnetKeys(options.n, options.rng.fork("crypto")) : simSubnetKeys(options.n, options.rng.fork("crypto"));
-    this.ingressAuth = simIngressAuth(options.rng.fork("users").nextU32().toString(16));
+    this.ingressAuth = options.ingressAuth ?? simIngressAuth(options.rng.fork("users").nextU32().toString(16));
     this.genesis = makeGenesis(this.keys, options.n);
     this.netRng = options.rng.fork("net");
     this.network = new SimNetwork<Bundle>(this.loop, this.netRng, options.network, (from, to, bundle) => this.deliver(from, to, bundle), (kind, from, to, why) =>

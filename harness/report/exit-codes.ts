@@ -10,6 +10,7 @@ export const EXIT = {
   stateDivergence: 11,
   validity: 12,
   liveness: 13,
+  invariant: 14,
 } as const;
 
 export function exitCodeOf(verdict: VerdictText): number {
@@ -24,6 +25,8 @@ export function exitCodeOf(verdict: VerdictText): number {
       return EXIT.validity;
     case "liveness":
       return EXIT.liveness;
+    case "invariant":
+      return EXIT.invariant;
   }
 }
 
@@ -34,4 +37,5 @@ export const EXIT_CODE_HELP = `Exit codes:
   10  safety violated (two honest replicas finalized different blocks)
   11  state divergence (a replica's state hash differs from the others')
   12  validity violated (invalid or duplicate ingress finalized)
-  13  liveness violated (no progress or ingress not finalized after the last heal)`;
+  13  liveness violated (no progress or ingress not finalized after the last heal)
+  14  an application invariant failed (ledger supply, probes, a call never answered, certification)`;

@@ -186,7 +186,7 @@ function subline(r: IndexRun): string {
 export function renderIndexHtml(title: string, runs: readonly IndexRun[], subtitle = ""): string {
   const counts = new Map<string, number>();
   for (const r of runs) counts.set(r.verdict, (counts.get(r.verdict) ?? 0) + 1);
-  const order = ["pass", "safety", "state-divergence", "validity", "liveness"];
+  const order = ["pass", "safety", "state-divergence", "validity", "liveness", "invariant"];
   const verdicts = [...counts.keys()].sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || (a < b ? -1 : 1));
   const unexpected = runs.filter((r) => !r.asExpected).length;
   // Runs that did not behave as expected first, then by path.

@@ -12,10 +12,12 @@ import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, typ
 import type { MessageRouting } from "../replica/interfaces.ts";
 import type { Block } from "../consensus/artifacts.ts";
 import { consensusConfigOf, networkConfigOf, checkScenario, ScenarioError, type Scenario } from "./scenario.ts";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { canisterIdFromU64 } from "../execution/interfaces.ts";
-import { ExecutionStateMachine, type GenesisCanister } from "../replica/execution-state-machine.ts";
+import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
+import { Registry } from "../routing/registry.ts";
+import type { CertificationObservation } from "../checks/invariants.ts";
+import { installActions, type ProbeRecord } from "./actions.ts";
+import { actionHost, canisterIdsOf, certificationRecorder, genesisOf, runAppChecks, type TrackedCall, type World } from "./app-world.ts";
+import { runMultiSubnetScenario } from "./ic-runner.ts";
 import type { SimDisk } from "../sim/disk.ts";
 import { Workload } from "./workload.ts";
 
@@ -81,6 +83,8 @@ export interface RunReport {
   readonly stateHashTable: { readonly heights: readonly number[]; readonly rows: readonly { readonly replica: string; readonly hashes: readonly (string | null)[] }[] };
   /** Present when the run stopped before its end (replay --until, or a replay mismatch). */
   readonly stoppedAt?: { readonly event: number; readonly timeMs: number };
+  /** Answers of the scenario's probe actions, by label. */
+  readonly probes?: readonly ProbeRecord[];
 }
 
 export interface BlockRow {
@@ -94,6 +98,7 @@ export interface BlockRow {
 
 export function runScenario(scenario: Scenario, options: RunOptions): RunReport {
   checkScenario(scenario);
+  if (scenario.subnets !== undefined) return runMultiSubnetScenario(scenario, options);
   const root = Rng.fromSeed(options.seed);
   const faults = compileFaults(scenario.faults ?? []);
   let halted = false;
@@ -104,21 +109,27 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       : { every: options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, onCheckpoint: (events, digest) => { if (options.onCheckpoint?.(events, digest) === false) halted = true; } },
   );
   const recorder = new RunRecorder(scenario.n, faults.byzantine);
-  const genesis = genesisCanisters(scenario);
+  const registry = Registry.of([{ name: "a", size: scenario.n }]);
+  const canisterIds = canisterIdsOf(scenario, registry);
+  const genesis = genesisOf(scenario, scenario.canisters ?? [], canisterIds);
   const subnetRef: { current?: SimSubnet } = {};
+  const certifications: CertificationObservation[] = [];
+  const onCertified = certificationRecorder("", () => subnetRef.current, certifications);
   const subnet = new SimSubnet({
     n: scenario.n,
     consensus: consensusConfigOf(scenario),
     network: networkConfigOf(scenario),
     rng: root.fork("subnet"),
     trace,
-    observer: options.onDelivered === undefined ? recorder : {
+    observer: {
       onBatchDelivered: (replica, block, stateHash, atUs) => {
         recorder.onBatchDelivered(replica, block, stateHash, atUs);
+        if (options.onDelivered === undefined) return;
         const machine = subnetRef.current?.replica(replica)?.stateMachine;
-        if (machine !== undefined) options.onDelivered?.(replica, block, machine);
+        if (machine !== undefined) options.onDelivered(replica, block, machine);
       },
       onStateSynced: (replica, h, atUs) => recorder.onStateSynced(replica, h, atUs),
+      onCertified: (replica, cert) => onCertified(replica, cert),
     },
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
     ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
@@ -127,6 +138,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
         genesis,
         checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1,
         corrupt: executionCorruptor(scenario, id, (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-execution", malicious: true, detail: { height: h } })),
+        subnet: { id: registry.subnets[0]!.id, registry },
       }),
     }),
     processingDelayUs: (id, now) => faults.processingDelayUs(id, now),
@@ -140,9 +152,16 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     (to, message) => subnet.submitIngress(to, message),
     (id) => recorder.isFinalized(id),
     trace,
-    new Map((scenario.canisters ?? []).map((c, i) => [c.name, genesis[i]?.id ?? ""] as const)),
+    canisterIds,
   );
   faults.schedule(subnet, trace);
+  const world: World = {
+    loop: subnet.loop,
+    trace,
+    canisterIds,
+    subnets: [{ name: "a", prefix: "", subnet, byzantine: faults.byzantine, canisters: (scenario.canisters ?? []).map((c) => c.name) }],
+  };
+  const actions = installActions(scenario.actions ?? [], actionHost(world));
   if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(subnet.loop, scenario.durationS);
   subnet.start();
   const until = options.until;
@@ -180,17 +199,26 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     recorder,
     byzantine: faults.byzantine,
     permanentlyDown: faults.permanentlyDown,
-    validIngress: workload.validIds(),
+    validIngress: new Set([...workload.validIds(), ...actions.messageIds()]),
     submitTimes,
     healUs: faults.lastHealUs,
     endUs: subnet.loop.now(),
     livenessBoundUs: secondsToUs(scenario.livenessBoundS ?? 30),
   });
-  const report = buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults);
+  if (!stoppedEarly && genesis.length > 0) {
+    const finalizedCalls: TrackedCall[] = [];
+    const names = new Map([...canisterIds].map(([name, id]) => [id, name]));
+    for (const [id, s] of workload.submitted) {
+      const name = names.get(s.message.call?.canister ?? "");
+      if (s.valid && name !== undefined && recorder.isFinalized(id)) finalizedCalls.push({ id, hostCanister: name });
+    }
+    for (const a of actions.actions) if (a.messageId !== undefined) finalizedCalls.push({ id: a.messageId as HashHex, hostCanister: a.canister });
+    checks.violations.push(...runAppChecks({ world, scenario, actions, finalizedCalls, certifications: new Map([["a", certifications]]) }));
+  }
+  const report = { ...buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults), ...(actions.probes.length === 0 ? {} : { probes: actions.probes }) };
   return stoppedEarly ? { ...report, stoppedAt: { event: trace.length, timeMs: Math.round(subnet.loop.now() / 1000) } } : report;
 }
 
-const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 
 /**
  * For replicas with a `diverge` fault, on an execution subnet: perturb the state after every
@@ -205,15 +233,6 @@ function executionCorruptor(scenario: Scenario, id: ReplicaId, log: (h: number) 
     if (hit) log(h);
     return hit;
   };
-}
-
-/** The scenario's canisters with ids 0, 1, … of the IC's canister-id scheme, modules read from disk. */
-function genesisCanisters(scenario: Scenario): GenesisCanister[] {
-  return (scenario.canisters ?? []).map((c, i) => {
-    const path = join(REPO_ROOT, c.wasm);
-    if (!existsSync(path)) throw new ScenarioError(`scenario ${scenario.name}: canister ${c.name}: no module at ${c.wasm}`);
-    return { id: canisterIdFromU64(BigInt(i)), wasm: readFileSync(path) };
-  });
 }
 
 /** Trace events between two prefix digests in repro bundles (replay bisects within one window). */
@@ -276,13 +295,13 @@ function buildReport(
     eventCounts: trace.countsByKind(),
     faults: scenario.faults ?? [],
     progress: recorder.progress.map((samples) => samples.map(([t, h]) => [Math.round(t / 1000), h] as const)),
-    blocks: blockRows(recorder, faults.byzantine),
-    latencyHistogram: histogram(latencies),
-    stateHashTable: stateHashTable(recorder, checks.violations, scenario),
+    blocks: blockRowsOf(recorder, faults.byzantine),
+    latencyHistogram: histogramOf(latencies),
+    stateHashTable: stateHashTableOf(recorder, checks.violations, scenario),
   };
 }
 
-function blockRows(recorder: RunRecorder, byzantine: ReadonlySet<number>): BlockRow[] {
+export function blockRowsOf(recorder: RunRecorder, byzantine: ReadonlySet<number>): BlockRow[] {
   let best = -1;
   for (let r = 0; r < recorder.n; r++) {
     if (byzantine.has(r)) continue;
@@ -302,7 +321,7 @@ function blockRows(recorder: RunRecorder, byzantine: ReadonlySet<number>): Block
 
 const LATENCY_BUCKETS_MS = [250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000, 20_000, 30_000, 60_000, Infinity];
 
-function histogram(sortedLatenciesMs: readonly number[]): { upToMs: number; count: number }[] {
+export function histogramOf(sortedLatenciesMs: readonly number[]): { upToMs: number; count: number }[] {
   const counts = LATENCY_BUCKETS_MS.map((upToMs) => ({ upToMs, count: 0 }));
   for (const latency of sortedLatenciesMs) {
     const bucket = counts.find((b) => latency <= b.upToMs);
@@ -312,7 +331,7 @@ function histogram(sortedLatenciesMs: readonly number[]): { upToMs: number; coun
   return counts.map((b) => ({ upToMs: Number.isFinite(b.upToMs) ? b.upToMs : -1, count: b.count }));
 }
 
-function stateHashTable(recorder: RunRecorder, violations: readonly Violation[], scenario: Scenario): RunReport["stateHashTable"] {
+export function stateHashTableOf(recorder: RunRecorder, violations: readonly Violation[], scenario: Scenario): RunReport["stateHashTable"] {
   const interval = consensusConfigOf(scenario).dkgIntervalLength + 1;
   const top = Math.max(0, ...Array.from({ length: recorder.n }, (_, r) => recorder.finalHeight(replicaId(r))));
   const wanted = new Set<number>();

@@ -5,6 +5,40 @@ import { checkFaultSpec, type FaultSpec } from "../faults/spec.ts";
 import type { VerdictText } from "../checks/checks.ts";
 import { defaultNetworkConfig, REGIONS, type NetworkConfig } from "../sim/network.ts";
 import type { WorkloadSpec } from "./workload.ts";
+import { ACTION_KINDS, checkArgTemplates, type ArgTemplate, type ProbeExpectations, type ScenarioAction } from "./calls.ts";
+
+export interface CanisterSpec {
+  readonly name: string;
+  /** Repository path of the Wasm module. */
+  readonly wasm: string;
+  /** Candid install argument. */
+  readonly init?: readonly ArgTemplate[];
+}
+
+/** One subnet of a multi-subnet scenario. */
+export interface SubnetSpec {
+  /** Lower-case name (`a`, `b`, …); replicas are reported as `a/r0`. */
+  readonly name: string;
+  readonly n: number;
+  readonly canisters?: readonly CanisterSpec[];
+  /** Faults inside this subnet (replica indices are the subnet's own). */
+  readonly faults?: readonly FaultSpec[];
+}
+
+/** Cut every XNet link between groups of subnets from `fromS` to `toS` (omitted: to the end). */
+export interface XNetPartitionSpec {
+  readonly kind: "partition-subnets";
+  readonly groups: readonly (readonly string[])[];
+  readonly fromS: number;
+  readonly toS?: number;
+}
+
+/** Application invariants checked at the end of the run (property "invariant", exit code 14). */
+export type InvariantSpec =
+  /** Σ (supply + in_flight) over the ledgers = Σ minted, and no acknowledged transfer lost. */
+  | { readonly kind: "ledger-conservation"; readonly ledgers: readonly string[] }
+  /** Every finalized call was answered (replied or rejected) on every live honest replica. */
+  | { readonly kind: "every-call-answered" };
 
 export interface Expectation {
   readonly verdict: VerdictText;
@@ -29,9 +63,20 @@ export interface Scenario {
    * Wasm canisters installed at genesis on every replica (paths relative to the repository root).
    * With canisters, batches run on the execution environment instead of the key-value placeholder.
    */
-  readonly canisters?: readonly { readonly name: string; readonly wasm: string }[];
+  readonly canisters?: readonly CanisterSpec[];
   /** Signature backend (default `sim`; `bls` is real BLS12-381 and Ed25519, much slower). */
   readonly crypto?: "sim" | "bls";
+  /**
+   * Several subnets (One Internet Computer): each with its replicas, canisters and faults; they
+   * talk through certified XNet streams. `n` must then equal the first subnet's size, and the
+   * top-level `canisters` and `faults` must be absent.
+   */
+  readonly subnets?: readonly SubnetSpec[];
+  readonly xnetFaults?: readonly XNetPartitionSpec[];
+  /** Timed calls, management operations and probes. */
+  readonly actions?: readonly ScenarioAction[];
+  readonly expectProbes?: ProbeExpectations;
+  readonly invariants?: readonly InvariantSpec[];
 }
 
 export class ScenarioError extends Error {
@@ -55,12 +100,28 @@ export function checkScenario(s: Scenario): void {
   }
   if (s.crypto !== undefined && s.crypto !== "sim" && s.crypto !== "bls") fail(`crypto must be "sim" or "bls", got ${JSON.stringify(s.crypto)}`);
   const names = new Set<string>();
-  for (const c of s.canisters ?? []) {
+  for (const c of allCanisters(s)) {
     if (!/^[a-z0-9-]+$/.test(c.name) || names.has(c.name)) fail(`canister name ${JSON.stringify(c.name)} must be unique lower-case letters, digits and dashes`);
     names.add(c.name);
+    for (const problem of checkArgTemplates(c.init ?? [], names, `canister ${c.name} init`)) fail(problem);
   }
   const call = s.workload?.call;
   if (call !== undefined && !names.has(call.canister)) fail(`workload.call.canister ${JSON.stringify(call.canister)} is not one of the scenario's canisters`);
+  for (const [i, template] of (s.workload?.calls ?? []).entries()) {
+    if (!names.has(template.canister)) fail(`workload.calls[${i}].canister ${JSON.stringify(template.canister)} is not one of the scenario's canisters`);
+    for (const problem of checkArgTemplates(template.args, names, `workload.calls[${i}]`)) fail(problem);
+  }
+  checkSubnets(s, fail);
+  checkActions(s, names, fail);
+  for (const sub of s.subnets ?? []) {
+    (sub.faults ?? []).forEach((f, i) => {
+      try {
+        checkFaultSpec(f, i, sub.n, s.durationS);
+      } catch (error) {
+        fail(`subnet ${sub.name}: ${(error as Error).message}`);
+      }
+    });
+  }
   (s.faults ?? []).forEach((f, i) => {
     try {
       checkFaultSpec(f, i, s.n, s.durationS);
@@ -72,6 +133,54 @@ export function checkScenario(s: Scenario): void {
     checkConsensusConfig(consensusConfigOf(s));
   } catch (error) {
     fail(`consensus: ${(error as Error).message}`);
+  }
+}
+
+/** Every canister of the scenario, over all its subnets, in declaration order. */
+export function allCanisters(s: Scenario): CanisterSpec[] {
+  return s.subnets === undefined ? [...(s.canisters ?? [])] : s.subnets.flatMap((sub) => [...(sub.canisters ?? [])]);
+}
+
+function checkSubnets(s: Scenario, fail: (message: string) => never): void {
+  if (s.subnets === undefined) {
+    if (s.xnetFaults !== undefined && s.xnetFaults.length > 0) fail("xnetFaults need subnets");
+    return;
+  }
+  if (s.subnets.length < 1 || s.subnets.length > 8) fail("subnets must list 1 to 8 subnets");
+  if (s.canisters !== undefined || (s.faults ?? []).length > 0) fail("with subnets, declare canisters and faults inside each subnet");
+  const names = new Set<string>();
+  for (const sub of s.subnets) {
+    if (!/^[a-z][a-z0-9]*$/.test(sub.name) || names.has(sub.name)) fail(`subnet name ${JSON.stringify(sub.name)} must be unique lower-case letters and digits`);
+    names.add(sub.name);
+    if (!Number.isInteger(sub.n) || sub.n < 1 || sub.n > 40) fail(`subnet ${sub.name}: n must be an integer in 1..40, got ${sub.n}`);
+  }
+  if (s.subnets[0]?.n !== s.n) fail(`n (${s.n}) must equal the first subnet's size (${s.subnets[0]?.n})`);
+  for (const [i, p] of (s.xnetFaults ?? []).entries()) {
+    if (p.kind !== "partition-subnets") fail(`xnetFaults[${i}]: unknown kind ${JSON.stringify(p.kind)}`);
+    if (p.groups.length < 2 || p.groups.some((g) => g.length === 0 || g.some((name) => !names.has(name)))) fail(`xnetFaults[${i}]: groups must be ≥ 2 non-empty lists of subnet names`);
+    if (!(p.fromS >= 0 && (p.toS === undefined || p.toS > p.fromS) && (p.toS ?? 0) <= s.durationS)) fail(`xnetFaults[${i}]: need 0 ≤ fromS < toS ≤ durationS`);
+  }
+}
+
+function checkActions(s: Scenario, canisters: ReadonlySet<string>, fail: (message: string) => never): void {
+  const labels = new Set<string>();
+  for (const [i, a] of (s.actions ?? []).entries()) {
+    const at = `actions[${i}]`;
+    if (!ACTION_KINDS.includes(a.kind)) fail(`${at}: unknown kind ${JSON.stringify(a.kind)} (one of ${ACTION_KINDS.join(", ")})`);
+    if (!(a.atS >= 0 && a.atS < s.durationS)) fail(`${at}: atS must be in [0, durationS)`);
+    if (!canisters.has(a.canister)) fail(`${at}: unknown canister ${JSON.stringify(a.canister)}`);
+    if ("args" in a) for (const problem of checkArgTemplates(a.args ?? [], canisters, at)) fail(problem);
+    if (a.kind === "take-snapshot" || a.kind === "probe") {
+      if (labels.has(a.label)) fail(`${at}: label ${JSON.stringify(a.label)} is used twice`);
+      labels.add(a.label);
+    }
+    if (a.kind === "load-snapshot" && !labels.has(a.snapshot)) fail(`${at}: no earlier take-snapshot is labelled ${JSON.stringify(a.snapshot)}`);
+  }
+  for (const [x, y] of [...(s.expectProbes?.equal ?? []), ...(s.expectProbes?.differ ?? [])]) {
+    if (!labels.has(x) || !labels.has(y)) fail(`expectProbes names a probe that no action defines (${x}, ${y})`);
+  }
+  for (const inv of s.invariants ?? []) {
+    if (inv.kind === "ledger-conservation" && inv.ledgers.some((l) => !canisters.has(l))) fail(`invariant ledger-conservation names an unknown canister`);
   }
 }
 

@@ -10,6 +10,13 @@ import { percent, type Rng } from "../sim/rng.ts";
 import type { Trace } from "../sim/trace.ts";
 import { replicaId, secondsToUs, timeUs, type HashHex, type ReplicaId, type TimeUs } from "../types.ts";
 import type { SubmitResult } from "../replica/subnet.ts";
+import { encodeArgs, type CallTemplate } from "./calls.ts";
+
+/** Where a message for a canister goes: its subnet's size and submit function (multi-subnet runs). */
+export interface IngressTarget {
+  readonly n: number;
+  submit(to: ReplicaId, message: IngressMessage): SubmitResult;
+}
 
 export interface WorkloadSpec {
   /** Messages per simulated second. */
@@ -26,6 +33,8 @@ export interface WorkloadSpec {
   readonly resubmitAfterS?: number;
   /** Send canister calls instead of placeholder commands: `insert(k, v)` of Listing 1's key-value canister. */
   readonly call?: { readonly canister: string; readonly method: "insert" };
+  /** Or: each message is one of these calls, chosen at random (arguments from the templates). */
+  readonly calls?: readonly CallTemplate[];
 }
 
 export interface SubmittedMessage {
@@ -56,6 +65,8 @@ export class Workload {
     private readonly trace: Trace,
     /** Canister name → textual id, for `call`. */
     private readonly canisterIds: ReadonlyMap<string, string> = new Map(),
+    /** Multi-subnet runs: the subnet hosting a canister id (default: the one subnet above). */
+    private readonly targetOf?: (canister: string) => IngressTarget,
   ) {}
 
   /** Schedules the client's ticks on the loop. */
@@ -104,6 +115,12 @@ export class Workload {
 
   /** Candid `insert(key : Text, value : Text)` for the scenario's key-value canister. */
   private callFor(key: string, value: string): IngressCall | undefined {
+    const templates = this.spec.calls;
+    if (templates !== undefined && templates.length > 0) {
+      const template = templates[this.rng.below(templates.length)]!;
+      const canister = this.canisterIds.get(template.canister) ?? "";
+      return { canister, method: template.method, argHex: bytesToHex(encodeArgs(template.args, this.rng, this.canisterIds)) };
+    }
     const spec = this.spec.call;
     if (spec === undefined) return undefined;
     const canister = this.canisterIds.get(spec.canister);
@@ -139,11 +156,13 @@ export class Workload {
    * Returns the replica that has the message now, if any.
    */
   private sendSomewhere(message: IngressMessage, now: TimeUs, avoid: ReplicaId | undefined): ReplicaId | undefined {
-    let first = this.rng.below(this.n);
-    if (avoid !== undefined && this.n > 1 && first === avoid) first = (first + 1) % this.n;
-    for (let k = 0; k < this.n; k++) {
-      const to = replicaId((first + k) % this.n);
-      const result = this.submit(to, message);
+    const target = message.call !== undefined && this.targetOf !== undefined ? this.targetOf(message.call.canister) : { n: this.n, submit: this.submit };
+    const n = target.n;
+    let first = this.rng.below(n);
+    if (avoid !== undefined && n > 1 && first === avoid) first = (first + 1) % n;
+    for (let k = 0; k < n; k++) {
+      const to = replicaId((first + k) % n);
+      const result = target.submit(to, message);
       if (result.accepted) {
         this.submitted.get(message.id)?.acceptedBy.push({ replica: to, atUs: now });
         return to;

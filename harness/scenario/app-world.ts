@@ -1,0 +1,193 @@
+// The application layer of a run, shared by the single- and multi-subnet runners: genesis
+// canisters with their install arguments, the ingress client for timed actions, probes, and the
+// application checkers (harness/checks/invariants.ts) that look into the honest replicas' states.
+import { IDL } from "@dfinity/candid";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ingressId, type IngressCall, type IngressMessage } from "../consensus/ingress.ts";
+import type { Response } from "../execution/interfaces.ts";
+import { checkCertifications, checkEveryCallAnswered, checkLedgerConservation, checkProbes, type CertificationObservation, type LedgerObservation, type LedgerView, type UnansweredCall } from "../checks/invariants.ts";
+import type { Violation } from "../checks/checks.ts";
+import { ExecutionStateMachine, type GenesisCanister } from "../replica/execution-state-machine.ts";
+import type { SimSubnet } from "../replica/subnet.ts";
+import type { Registry } from "../routing/registry.ts";
+import type { EventLoop } from "../sim/event-loop.ts";
+import type { Trace } from "../sim/trace.ts";
+import { MAX_INGRESS_TTL_US } from "../consensus/config.ts";
+import { replicaId, timeUs, type HashHex, type ReplicaId } from "../types.ts";
+import type { ActionHost, ActionLog } from "./actions.ts";
+import { encodeArgs } from "./calls.ts";
+import { ScenarioError, type CanisterSpec, type Scenario } from "./scenario.ts";
+
+const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+
+/** One subnet as the application checks see it. */
+export interface WorldSubnet {
+  readonly name: string;
+  /** Prefix of replica names in reports: "" for single-subnet runs, "a/" otherwise. */
+  readonly prefix: string;
+  readonly subnet: SimSubnet;
+  readonly byzantine: ReadonlySet<ReplicaId>;
+  /** Names of the scenario canisters it hosts. */
+  readonly canisters: readonly string[];
+}
+
+export interface World {
+  readonly loop: EventLoop;
+  readonly trace: Trace;
+  readonly subnets: readonly WorldSubnet[];
+  /** Scenario canister name → textual id. */
+  readonly canisterIds: ReadonlyMap<string, string>;
+}
+
+/** Canister ids of every scenario canister: subnet k's canisters take the k-th range in order. */
+export function canisterIdsOf(scenario: Scenario, registry: Registry): Map<string, string> {
+  const ids = new Map<string, string>();
+  const subnets = scenario.subnets ?? [{ name: registry.subnets[0]!.name, n: scenario.n, canisters: scenario.canisters ?? [] }];
+  subnets.forEach((sub, k) => (sub.canisters ?? []).forEach((c, i) => ids.set(c.name, registry.canisterId(registry.subnets[k]!, i))));
+  return ids;
+}
+
+/** Genesis canisters of one subnet: modules read from the repository, install arguments encoded. */
+export function genesisOf(scenario: Scenario, canisters: readonly CanisterSpec[], ids: ReadonlyMap<string, string>): GenesisCanister[] {
+  return canisters.map((c) => {
+    const path = join(REPO_ROOT, c.wasm);
+    if (!existsSync(path)) throw new ScenarioError(`scenario ${scenario.name}: canister ${c.name}: no module at ${c.wasm}`);
+    const id = ids.get(c.name) as GenesisCanister["id"];
+    return { id, wasm: readFileSync(path), ...(c.init === undefined ? {} : { arg: encodeArgs(c.init, undefined, ids) }) };
+  });
+}
+
+const machineOf = (subnet: SimSubnet, r: ReplicaId): ExecutionStateMachine | undefined => {
+  const machine = subnet.replica(r)?.stateMachine;
+  return machine instanceof ExecutionStateMachine ? machine : undefined;
+};
+
+function liveHonest(s: WorldSubnet): ReplicaId[] {
+  return Array.from({ length: s.subnet.n }, (_, i) => replicaId(i)).filter((r) => !s.byzantine.has(r) && s.subnet.isUp(r));
+}
+
+function hostOf(world: World, canister: string): WorldSubnet {
+  const s = world.subnets.find((x) => x.canisters.includes(canister));
+  if (s === undefined) throw new ScenarioError(`canister ${canister} is on no subnet`);
+  return s;
+}
+
+export function actionHost(world: World): ActionHost {
+  // Per run (never module state: two runs in one process must stay identical); far above the
+  // workload's nonces so the ids never collide.
+  let actionNonce = 1_000_000_000;
+  return {
+    loop: world.loop,
+    trace: world.trace,
+    canisterIds: world.canisterIds,
+    submit(hostCanister: string, sender: string, call: IngressCall) {
+      const s = hostOf(world, hostCanister).subnet;
+      const expiryUs = timeUs(world.loop.now() + MAX_INGRESS_TTL_US - 60_000_000);
+      const nonce = actionNonce++;
+      const body = `action ${call.method}`;
+      const id = ingressId(sender, nonce, body, 256 + call.argHex.length / 2, expiryUs, call);
+      const message: IngressMessage = { id, sender, nonce, body, sizeBytes: 256 + call.argHex.length / 2, expiryUs, signature: s.ingressAuth.sign(sender, id), call };
+      for (let i = 0; i < s.n; i++) {
+        const result = s.submitIngress(replicaId(i), message);
+        if (result.accepted) return { id };
+      }
+      return { error: "no replica accepted the message" };
+    },
+    status(hostCanister: string, id: HashHex) {
+      const s = hostOf(world, hostCanister);
+      for (const r of liveHonest(s)) {
+        const status = machineOf(s.subnet, r)?.ingressStatus(id);
+        if (status !== undefined) return status;
+      }
+      return undefined;
+    },
+    query(canister: string, method: string, arg: Uint8Array) {
+      const s = hostOf(world, canister);
+      const answers = new Map<string, Response>();
+      const id = world.canisterIds.get(canister) as Parameters<ExecutionStateMachine["query"]>[0];
+      for (const r of liveHonest(s)) {
+        const machine = machineOf(s.subnet, r);
+        if (machine !== undefined) answers.set(`${s.prefix}r${r}`, machine.query(id, method, arg));
+      }
+      return answers;
+    },
+  };
+}
+
+const LEDGER_STATS = IDL.Record({ minted: IDL.Nat, sent_total: IDL.Nat, received_total: IDL.Nat, in_flight: IDL.Nat, transfers: IDL.Nat });
+const NO_ARGS = new Uint8Array(IDL.encode([], []));
+
+function ledgerView(host: ActionHost, ledger: string): Map<string, LedgerView | undefined> {
+  const stats = host.query(ledger, "stats", NO_ARGS);
+  const supply = host.query(ledger, "supply", NO_ARGS);
+  const views = new Map<string, LedgerView | undefined>();
+  for (const [replica, s] of stats) {
+    const sup = supply.get(replica);
+    if (s.kind !== "reply" || sup?.kind !== "reply") {
+      views.set(replica, undefined);
+      continue;
+    }
+    const [st] = IDL.decode([LEDGER_STATS], s.data) as [{ minted: bigint; sent_total: bigint; received_total: bigint; in_flight: bigint }];
+    const [total] = IDL.decode([IDL.Nat], sup.data) as [bigint];
+    views.set(replica, { supply: total, inFlight: st.in_flight, minted: st.minted, sentTotal: st.sent_total, receivedTotal: st.received_total });
+  }
+  return views;
+}
+
+/** Calls whose answers the checkers wait for: valid workload calls and the actions' messages. */
+export interface TrackedCall {
+  readonly id: HashHex;
+  /** The canister whose subnet received the message. */
+  readonly hostCanister: string;
+}
+
+export interface AppCheckInput {
+  readonly world: World;
+  readonly scenario: Scenario;
+  readonly actions: ActionLog;
+  readonly finalizedCalls: readonly TrackedCall[];
+  readonly certifications: ReadonlyMap<string, readonly CertificationObservation[]>;
+}
+
+export function runAppChecks(input: AppCheckInput): Violation[] {
+  const host = actionHost(input.world);
+  const violations: Violation[] = [];
+  for (const inv of input.scenario.invariants ?? []) {
+    if (inv.kind === "ledger-conservation") {
+      const observations: LedgerObservation[] = inv.ledgers.map((ledger) => ({ ledger, views: ledgerView(host, ledger) }));
+      violations.push(...checkLedgerConservation(observations));
+    } else {
+      violations.push(...checkEveryCallAnswered(unansweredCalls(input.world, input.finalizedCalls)));
+    }
+  }
+  violations.push(...checkProbes(input.actions.probes, input.scenario.expectProbes));
+  for (const [subnet, observations] of input.certifications) {
+    const s = input.world.subnets.find((x) => x.name === subnet);
+    const executed = s === undefined ? 0 : Math.max(0, ...liveHonest(s).map((r) => s.subnet.replica(r)?.deliveredHeight ?? 0));
+    violations.push(...checkCertifications(subnet, observations, executed));
+  }
+  return violations;
+}
+
+function unansweredCalls(world: World, calls: readonly TrackedCall[]): UnansweredCall[] {
+  const out: UnansweredCall[] = [];
+  for (const call of calls) {
+    const s = hostOf(world, call.hostCanister);
+    for (const r of liveHonest(s)) {
+      const status = machineOf(s.subnet, r)?.ingressStatus(call.id);
+      // A status pruned after its TTL was answered long ago; only "processing" is unanswered.
+      if (status?.status === "processing") out.push({ replica: `${s.prefix}r${r}`, messageId: call.id, status: status.status });
+    }
+  }
+  return out;
+}
+
+/** An observer hook recording, for each certification a replica holds, its own certified hash. */
+export function certificationRecorder(prefix: string, subnet: () => SimSubnet | undefined, into: CertificationObservation[]) {
+  return (replica: ReplicaId, cert: { readonly height: number; readonly hash: string }): void => {
+    const s = subnet();
+    const own = s === undefined ? undefined : machineOf(s, replica)?.certifiedHashAt(cert.height as never);
+    into.push({ replica: `${prefix}r${replica}`, height: cert.height, certified: cert.hash, own });
+  };
+}

@@ -1,0 +1,236 @@
+// Runs a multi-subnet scenario (`subnets`): one SimIC on one virtual clock, each subnet with its
+// own canisters, faults, recorder and checks; XNet partitions between subnets; one workload whose
+// calls go to the subnet hosting the called canister; then the application checks across subnets.
+// Replicas are named `<subnet>/r<i>` in the report; in the trace they carry global numbers (subnet
+// b's r0 follows subnet a's last replica).
+import { runChecks, verdictOf, type Violation } from "../checks/checks.ts";
+import { RunRecorder } from "../checks/observations.ts";
+import type { CertificationObservation } from "../checks/invariants.ts";
+import { compileFaults } from "../faults/schedule.ts";
+import { SimIC } from "../replica/ic.ts";
+import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
+import { Registry } from "../routing/registry.ts";
+import { defaultNetworkConfig, REGIONS } from "../sim/network.ts";
+import { Rng } from "../sim/rng.ts";
+import { Trace } from "../sim/trace.ts";
+import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } from "../types.ts";
+import { installActions } from "./actions.ts";
+import { actionHost, canisterIdsOf, certificationRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
+import { consensusConfigOf, type Scenario } from "./scenario.ts";
+import { blockRowsOf, DEFAULT_CHECKPOINT_EVERY, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
+import { Workload } from "./workload.ts";
+
+export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions): RunReport {
+  const specs = scenario.subnets ?? [];
+  const root = Rng.fromSeed(options.seed);
+  let halted = false;
+  const trace = new Trace(
+    options.traceSink,
+    options.onCheckpoint === undefined
+      ? undefined
+      : { every: options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, onCheckpoint: (events, digest) => { if (options.onCheckpoint?.(events, digest) === false) halted = true; } },
+  );
+  const registry = Registry.of(specs.map((s) => ({ name: s.name, size: s.n })));
+  const canisterIds = canisterIdsOf(scenario, registry);
+  const consensus = consensusConfigOf(scenario);
+  const faults = specs.map((s) => compileFaults(s.faults ?? []));
+  const recorders = specs.map((s, k) => new RunRecorder(s.n, faults[k]!.byzantine));
+  const certifications = new Map<string, CertificationObservation[]>(specs.map((s) => [s.name, []]));
+  const icRef: { current?: SimIC } = {};
+  const ic = new SimIC({
+    rng: root.fork("ic"),
+    trace,
+    subnets: specs.map((s, k) => {
+      const record = registry.subnets[k]!;
+      const genesis = genesisOf(scenario, s.canisters ?? [], canisterIds);
+      const recorder = recorders[k]!;
+      const onCertified = certificationRecorder(`${s.name}/`, () => icRef.current?.subnets[k], certifications.get(s.name)!);
+      return {
+        name: s.name,
+        n: s.n,
+        consensus,
+        network: { ...defaultNetworkConfig(s.n), ...scenario.network, regions: defaultNetworkConfig(s.n).regions.map((_, i) => REGIONS[i % REGIONS.length] ?? "europe") },
+        observer: {
+          onBatchDelivered: (replica, block, stateHash, atUs) => {
+            recorder.onBatchDelivered(replica, block, stateHash, atUs);
+            if (k === 0) {
+              const machine = icRef.current?.subnets[0]?.replica(replica)?.stateMachine;
+              if (machine !== undefined) options.onDelivered?.(replica, block, machine);
+            }
+          },
+          onStateSynced: (replica, h, atUs) => recorder.onStateSynced(replica, h, atUs),
+          onCertified: (replica, cert) => onCertified(replica, cert),
+        },
+        behaviourOf: (id, env) => faults[k]!.behaviourOf(id, env),
+        processingDelayUs: (id, now) => faults[k]!.processingDelayUs(id, now),
+        ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
+        makeStateMachine: (_id, disk) => new ExecutionStateMachine(disk, { genesis, checkpointInterval: consensus.dkgIntervalLength + 1, subnet: { id: record.id, registry } }),
+      };
+    }),
+  });
+  icRef.current = ic;
+  const world: World = {
+    loop: ic.loop,
+    trace,
+    canisterIds,
+    subnets: specs.map((s, k): WorldSubnet => ({ name: s.name, prefix: `${s.name}/`, subnet: ic.subnets[k]!, byzantine: faults[k]!.byzantine, canisters: (s.canisters ?? []).map((c) => c.name) })),
+  };
+  const subnetOfCanister = (id: string): number => Math.max(0, ic.registry.subnets.findIndex((r) => r.id === ic.registry.route(id)?.id));
+  const workload = new Workload(
+    scenario.workload ?? { ratePerSec: 0 },
+    root.fork("workload"),
+    ic.ingressAuth,
+    specs[0]!.n,
+    (to, message) => ic.subnets[0]!.submitIngress(to, message),
+    (id) => recorders.some((r) => r.isFinalized(id)),
+    trace,
+    canisterIds,
+    (canister) => {
+      const k = subnetOfCanister(canister);
+      return { n: specs[k]!.n, submit: (to, message) => ic.subnets[k]!.submitIngress(to, message) };
+    },
+  );
+  specs.forEach((_, k) => faults[k]!.schedule(ic.subnets[k]!, trace));
+  (scenario.xnetFaults ?? []).forEach((p, i) => {
+    ic.loop.schedule(secondsToUs(p.fromS) as TimeUs, () => ic.partitionSubnets(`xnet-${i}`, p.groups));
+    if (p.toS !== undefined) ic.loop.schedule(secondsToUs(p.toS) as TimeUs, () => ic.heal(`xnet-${i}`));
+  });
+  const actions = installActions(scenario.actions ?? [], actionHost(world));
+  if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(ic.loop, scenario.durationS);
+  ic.start();
+
+  const until = options.until;
+  const endUs = until?.kind === "time" ? Math.min(secondsToUs(until.seconds), secondsToUs(scenario.durationS)) : secondsToUs(scenario.durationS);
+  const stepUs = secondsToUs(options.progressEveryS ?? 5);
+  const stopNow = (): boolean =>
+    halted ||
+    (until?.kind === "event" && trace.length >= until.index) ||
+    (until?.kind === "height" && ic.subnets.some((s) => Array.from({ length: s.n }, (_, i) => s.replica(replicaId(i))?.finalizedHeight ?? 0).some((h) => h >= until.height)));
+  let stoppedEarly = false;
+  for (let t = Math.min(stepUs, endUs); ; t = Math.min(t + stepUs, endUs)) {
+    const finished = ic.run(t as TimeUs, until === undefined && options.onCheckpoint === undefined ? undefined : stopNow);
+    options.onProgress?.(ic.loop.now() / 1e6, scenario.durationS, ic.loop.executed);
+    if (!finished) {
+      stoppedEarly = true;
+      break;
+    }
+    if (t >= endUs) break;
+  }
+  if (ic.subnets[0] !== undefined) options.onFinish?.(ic.subnets[0]);
+  if (!stoppedEarly) {
+    ic.subnets.forEach((s, k) => {
+      for (let i = 0; i < s.n; i++) {
+        const r = s.replica(replicaId(i));
+        trace.record(ic.loop.now(), s.traceId(replicaId(i)), { kind: "final", detail: { subnet: specs[k]!.name, finalized: r?.finalizedHeight ?? -1, delivered: r?.deliveredHeight ?? -1 } });
+      }
+    });
+  }
+
+  // Checks per subnet (names prefixed), then the application checks across subnets.
+  const violations: Violation[] = [];
+  const notes: string[] = [];
+  let livenessChecked = true;
+  specs.forEach((s, k) => {
+    const prefix = `${s.name}/`;
+    const submitTimes = new Map<HashHex, number>();
+    const validIds = new Set<HashHex>();
+    for (const [id, sub] of workload.submitted) {
+      if (!sub.valid || subnetOfCanister(sub.message.call?.canister ?? "") !== k) continue;
+      validIds.add(id);
+      const honest = sub.acceptedBy.find((a) => !faults[k]!.byzantine.has(a.replica));
+      if (honest !== undefined) submitTimes.set(id, honest.atUs);
+    }
+    for (const a of actions.actions) if (a.messageId !== undefined && world.subnets[k]!.canisters.includes(a.canister)) validIds.add(a.messageId as HashHex);
+    const checks = runChecks({
+      recorder: recorders[k]!,
+      byzantine: faults[k]!.byzantine,
+      permanentlyDown: faults[k]!.permanentlyDown,
+      validIngress: validIds,
+      submitTimes,
+      healUs: maxDefined(faults[k]!.lastHealUs, ...(scenario.xnetFaults ?? []).map((p) => (p.toS === undefined ? undefined : secondsToUs(p.toS)))),
+      endUs: ic.loop.now(),
+      livenessBoundUs: secondsToUs(scenario.livenessBoundS ?? 30),
+    });
+    violations.push(...checks.violations.map((v) => ({ ...v, replicas: v.replicas.map((r) => prefix + r), message: `subnet ${s.name}: ${v.message}` })));
+    notes.push(...checks.notes.map((n) => `subnet ${s.name}: ${n}`));
+    livenessChecked &&= checks.livenessChecked;
+  });
+  const finalizedCalls: TrackedCall[] = [];
+  for (const [id, sub] of workload.submitted) {
+    if (!sub.valid || !recorders.some((r) => r.isFinalized(id))) continue;
+    const name = [...canisterIds].find(([, cid]) => cid === sub.message.call?.canister)?.[0];
+    if (name !== undefined) finalizedCalls.push({ id, hostCanister: name });
+  }
+  for (const a of actions.actions) if (a.messageId !== undefined) finalizedCalls.push({ id: a.messageId as HashHex, hostCanister: a.canister });
+  if (!stoppedEarly) violations.push(...runAppChecks({ world, scenario, actions, finalizedCalls, certifications }));
+
+  const verdict = verdictOf(violations);
+  const latencies: number[] = [];
+  let valid = 0;
+  for (const [id, s] of workload.submitted) {
+    if (!s.valid) continue;
+    valid++;
+    const at = recorders.map((r) => r.finalizedIngressAt.get(id)).find((x) => x !== undefined);
+    if (at !== undefined) latencies.push((at - s.firstSubmitUs) / 1000);
+  }
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number | null => (latencies.length === 0 ? null : Math.round(latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0));
+  const stats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0, bytesSent: 0 };
+  for (const s of ic.subnets) for (const key of Object.keys(stats) as (keyof typeof stats)[]) stats[key] += s.network.stats[key];
+  const tables = specs.map((s, k) => stateHashTableOf(recorders[k]!, violations, scenario));
+  const report: RunReport = {
+    scenario: scenario.name,
+    description: scenario.description,
+    seed: options.seed,
+    n: scenario.n,
+    f: faultsTolerated(scenario.n),
+    durationS: scenario.durationS,
+    verdict,
+    ...(scenario.expect === undefined ? {} : { expected: scenario.expect }),
+    asExpected: matchesExpectation(scenario, verdict, violations),
+    traceDigest: trace.digest(),
+    traceEvents: trace.length,
+    maliciousEvents: trace.maliciousCount,
+    replicas: specs.flatMap((s, k) =>
+      Array.from({ length: s.n }, (_, i) => {
+        const id = replicaId(i);
+        const r = ic.subnets[k]!.replica(id);
+        const delivered = recorders[k]!.finalHeight(id);
+        return {
+          replica: `${s.name}/r${i}`,
+          role: faults[k]!.byzantine.has(id) ? ("byzantine" as const) : r === undefined ? ("crashed" as const) : ("honest" as const),
+          finalizedHeight: r?.finalizedHeight ?? delivered,
+          deliveredHeight: delivered,
+          stateHash: recorders[k]!.delivered[i]?.get(delivered as never)?.stateHash ?? "",
+        };
+      }),
+    ),
+    violations,
+    livenessChecked,
+    notes: [...notes, `subnets: ${specs.map((s) => `${s.name} (${s.n} replicas, canisters ${(s.canisters ?? []).map((c) => c.name).join(", ") || "none"})`).join("; ")}`],
+    ingress: { submitted: workload.submitted.size, valid, finalized: latencies.length, latencyMsP50: pct(50), latencyMsP99: pct(99) },
+    network: stats,
+    eventCounts: trace.countsByKind(),
+    faults: specs.flatMap((s) => s.faults ?? []),
+    progress: recorders.flatMap((r) => r.progress.map((samples) => samples.map(([t, h]) => [Math.round(t / 1000), h] as const))),
+    blocks: blockRowsOf(recorders[0]!, faults[0]!.byzantine),
+    latencyHistogram: histogramOf(latencies),
+    stateHashTable: {
+      heights: tables[0]?.heights ?? [],
+      rows: tables.flatMap((table, k) => {
+        const byHeight = new Map((tables[k]?.heights ?? []).map((h, i) => [h, i]));
+        return table.rows.map((row) => ({
+          replica: `${specs[k]!.name}/${row.replica}`,
+          hashes: (tables[0]?.heights ?? []).map((h) => row.hashes[byHeight.get(h) ?? -1] ?? null),
+        }));
+      }),
+    },
+    probes: actions.probes,
+  };
+  return stoppedEarly ? { ...report, stoppedAt: { event: trace.length, timeMs: Math.round(ic.loop.now() / 1000) } } : report;
+}
+
+function maxDefined(...values: (number | undefined)[]): number | undefined {
+  const defined = values.filter((v): v is number => v !== undefined);
+  return defined.length === 0 ? undefined : Math.max(...defined);
+}
