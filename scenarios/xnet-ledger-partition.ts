@@ -21,6 +21,10 @@ export default defineScenario({
   workload: {
     ratePerSec: 8,
     stopS: 45,
+    // Signed IC call envelopes from Ed25519, P-256, secp256k1 and anonymous users; 5 % are invalid
+    // (bad signature, expired, too large) and must be refused by every replica.
+    senders: "mixed",
+    invalidPercent: 5,
     calls: [
       { canister: "ledger-a", method: "transfer_remote", args: [{ canister: "ledger-b" }, { text: "alice" }, accounts, { nat: [1, 50] }] },
       { canister: "ledger-b", method: "transfer_remote", args: [{ canister: "ledger-a" }, { text: "bob" }, accounts, { nat: [1, 50] }] },

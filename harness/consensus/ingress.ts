@@ -1,7 +1,13 @@
 // Ingress messages as consensus sees them: identity, size, expiry and sender authentication.
-// The spine's messages carry a small text body for the placeholder state machine; issue 4 swaps in
-// IC envelopes with request ids and real signature schemes behind the same `IngressAuth` seam.
+// Two kinds travel the same way:
+// - IC call envelopes (`envelope`: the CBOR bytes a user — or @dfinity/agent — sends): the id is
+//   the request id, the sender a principal authenticated by Ed25519 / ECDSA signatures or
+//   anonymous, every other field derived from the envelope (harness/ingress/envelope.ts);
+// - the spine's simulated messages (a text body, a keyed-hash signature through `IngressAuth`),
+//   kept for the placeholder state machine and for the consensus lab's speed.
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { sha256Hex } from "../crypto/hash.ts";
+import { MAX_INGRESS_EXPIRY_AHEAD_NS, validateCallEnvelope, type IngressRejectionKind, type ValidatedCall } from "../ingress/envelope.ts";
 import { MAX_INGRESS_BYTES_PER_MESSAGE, MAX_INGRESS_TTL_US } from "./config.ts";
 import type { HashHex, TimeUs } from "../types.ts";
 
@@ -25,6 +31,33 @@ export interface IngressMessage {
   readonly expiryUs: TimeUs;
   readonly signature: string;
   readonly call?: IngressCall;
+  /**
+   * The signed IC call envelope (CBOR). When present, `id` is its request id, `sender` the
+   * principal, `expiryUs`, `sizeBytes` and `call` are derived from it, and `signature` is unused.
+   */
+  readonly envelope?: Uint8Array;
+}
+
+/** An ingress message for an IC call envelope, its fields derived from the envelope at `nowNs`. */
+export function ingressFromEnvelope(envelope: Uint8Array, nowNs: bigint): { ok: true; message: IngressMessage } | { ok: false; kind: IngressRejectionKind; httpStatus: number; message: string } {
+  const checked = validateCallEnvelope(envelope, { nowNs });
+  if (!checked.ok) return { ok: false, ...checked.rejection };
+  return { ok: true, message: messageOf(checked.call, envelope) };
+}
+
+function messageOf(call: ValidatedCall, envelope: Uint8Array): IngressMessage {
+  return {
+    id: call.requestIdHex as HashHex,
+    sender: call.sender,
+    nonce: 0,
+    body: "",
+    sizeBytes: call.sizeBytes,
+    // Rounded up: a message valid at µs t is valid at the ns the envelope names.
+    expiryUs: Number((call.expiryNs + 999n) / 1000n) as TimeUs,
+    signature: "",
+    call: { canister: call.canisterId, method: call.method, argHex: bytesToHex(call.arg) },
+    envelope,
+  };
 }
 
 export function ingressId(sender: string, nonce: number, body: string, sizeBytes: number, expiryUs: number, call?: IngressCall): HashHex {
@@ -49,7 +82,11 @@ export type IngressInvalidReason =
   | "bad-signature"
   | "too-large"
   | "expired"
-  | "expiry-too-far";
+  | "expiry-too-far"
+  /** An envelope refused by the IC's checks (harness/ingress/envelope.ts INGRESS_REJECTIONS). */
+  | `envelope:${IngressRejectionKind}`
+  /** An envelope whose derived fields were altered (a forged block payload). */
+  | "envelope-mismatch";
 
 /**
  * Checks a message against the time `nowUs` (the validator's clock or the block's context time).
@@ -60,10 +97,51 @@ export function checkIngress(
   auth: IngressAuth,
   nowUs: number,
 ): IngressInvalidReason | undefined {
+  if (message.envelope !== undefined) return checkEnvelopeMessage(message, nowUs);
   if (message.sizeBytes > MAX_INGRESS_BYTES_PER_MESSAGE) return "too-large";
   if (message.expiryUs < nowUs) return "expired";
   if (message.expiryUs > nowUs + MAX_INGRESS_TTL_US) return "expiry-too-far";
   return checkIngressAuthenticity(message, auth);
+}
+
+/**
+ * An envelope message: the envelope must validate at `nowUs` (expiry window, size, sender, signature)
+ * and every field consensus and execution read must be the one derived from it.
+ */
+function checkEnvelopeMessage(message: IngressMessage, nowUs: number): IngressInvalidReason | undefined {
+  const envelope = message.envelope as Uint8Array;
+  const nowNs = BigInt(nowUs) * 1000n;
+  // Note [verification cache]: everything but the expiry window is a pure function of the bytes,
+  // so a validated envelope is remembered and later checks only re-judge its expiry.
+  const call = validatedEnvelopes.get(envelope);
+  if (call !== undefined) {
+    if (call.expiryNs < nowNs) return "envelope:ingress-expired";
+    if (call.expiryNs > nowNs + MAX_INGRESS_EXPIRY_AHEAD_NS) return "envelope:ingress-expiry-too-far";
+    return sameDerivedFields(message, call, envelope) ? undefined : "envelope-mismatch";
+  }
+  const checked = validateCallEnvelope(envelope, { nowNs });
+  if (!checked.ok) return `envelope:${checked.rejection.kind}`;
+  validatedEnvelopes.set(envelope, checked.call);
+  return sameDerivedFields(message, checked.call, envelope) ? undefined : "envelope-mismatch";
+}
+
+const validatedEnvelopes = new WeakMap<Uint8Array, ValidatedCall>();
+
+const derivedFieldsOk = new WeakMap<IngressMessage, boolean>();
+function sameDerivedFields(message: IngressMessage, call: ValidatedCall, envelope: Uint8Array): boolean {
+  const cached = derivedFieldsOk.get(message);
+  if (cached !== undefined) return cached;
+  const derived = messageOf(call, envelope);
+  const same =
+    message.id === derived.id &&
+    message.sender === derived.sender &&
+    message.sizeBytes === derived.sizeBytes &&
+    message.expiryUs === derived.expiryUs &&
+    message.call?.canister === derived.call?.canister &&
+    message.call?.method === derived.call?.method &&
+    message.call?.argHex === derived.call?.argHex;
+  derivedFieldsOk.set(message, same);
+  return same;
 }
 
 // Note [verification cache]: id and signature checks are pure functions of the message, so their

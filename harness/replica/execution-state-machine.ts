@@ -146,6 +146,12 @@ export class ExecutionStateMachine implements MessageRouting {
       messages: messages.filter((m) => present.has(m.canister)),
     });
     this.state = this.options.corrupt?.(batch.height, batch.timeNs) === true ? perturbHeap(state) : state;
+    for (const m of output.executed) {
+      // Executed but not answered (it awaits calls it made): received → processing.
+      if (m.message.kind === "ingress" && this.history.status(m.message.messageId as HashHex)?.status === "received") {
+        this.history.set(m.message.messageId as HashHex, { status: "processing", height: batch.height }, batch.timeNs);
+      }
+    }
     for (const r of output.ingressResponses) {
       if (r.origin.kind === "ingress") this.recordIngressResponse(r.origin.messageId, r.response, batch);
     }
@@ -177,7 +183,7 @@ export class ExecutionStateMachine implements MessageRouting {
   private recordIngressResponse(messageId: string, response: Response, batch: Batch): void {
     const status: IngressStatus = response.kind === "reply"
       ? { status: "completed", height: batch.height, reply: bytesToHex(response.data) }
-      : { status: "failed", height: batch.height, error: `reject ${response.code}: ${response.message}` };
+      : { status: "failed", height: batch.height, code: response.code, message: response.message };
     this.history.set(messageId as HashHex, status, batch.timeNs);
   }
 
@@ -220,7 +226,7 @@ export class ExecutionStateMachine implements MessageRouting {
 
   private subnetCallOf(message: IngressMessage): SubnetCall {
     assert(message.call !== undefined, "a subnet call names a method");
-    return { origin: { kind: "ingress", messageId: message.id, caller: senderPrincipal(message.sender) }, method: message.call.method, arg: hexToBytes(message.call.argHex), cycles: 0n };
+    return { origin: { kind: "ingress", messageId: message.id, caller: callerOf(message) }, method: message.call.method, arg: hexToBytes(message.call.argHex), cycles: 0n };
   }
 
   certifiedHashAt(h: Height): HashHex | undefined {
@@ -351,28 +357,36 @@ export class ExecutionStateMachine implements MessageRouting {
    * or fails at induction with a reject.
    */
   private induct(message: IngressMessage, batch: Batch): InductedMessage | "subnet-call" | undefined {
-    const fail = (error: string): undefined => {
-      this.history.set(message.id, { status: "failed", height: batch.height, error }, batch.timeNs);
+    const fail = (code: RejectCode, text: string): undefined => {
+      this.history.set(message.id, { status: "failed", height: batch.height, code, message: text }, batch.timeNs);
       return undefined;
     };
-    if (message.call === undefined) return fail("reject 3: the message names no canister");
+    if (message.call === undefined) return fail(RejectCode.DestinationInvalid, "the message names no canister");
     if (message.call.canister === MANAGEMENT_CANISTER) {
-      this.history.set(message.id, { status: "processing", height: batch.height }, batch.timeNs);
+      this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs);
       return "subnet-call";
     }
     let target: CanisterId;
     try {
       target = canisterId(message.call.canister);
     } catch {
-      return fail(`reject 3: ${message.call.canister} is not a canister id`);
+      return fail(RejectCode.DestinationInvalid, `${message.call.canister} is not a canister id`);
     }
-    if (!this.state.canisters.some((c) => c.id === target)) return fail(`reject 3: canister ${target} not found`);
-    this.history.set(message.id, { status: "processing", height: batch.height }, batch.timeNs);
+    const canister = this.state.canisters.find((c) => c.id === target);
+    // Induction refusals as the IC's (ic-protocol.md §3.3): no such canister → 3, not running → 5.
+    if (canister === undefined) return fail(RejectCode.DestinationInvalid, `canister ${target} not found`);
+    if (canister.status !== "running") return fail(RejectCode.CanisterError, `canister ${target} is ${canister.status}`);
+    this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs);
     return {
       canister: target,
-      message: { kind: "ingress", messageId: message.id, caller: senderPrincipal(message.sender), method: message.call.method, arg: hexToBytes(message.call.argHex) },
+      message: { kind: "ingress", messageId: message.id, caller: callerOf(message), method: message.call.method, arg: hexToBytes(message.call.argHex) },
     };
   }
+}
+
+/** The caller of an ingress message: the envelope's authenticated sender, or a simulated user's principal. */
+export function callerOf(message: IngressMessage): PrincipalText {
+  return message.envelope !== undefined ? (message.sender as PrincipalText) : senderPrincipal(message.sender);
 }
 
 /** A user name's principal: self-authenticating over a key derived from the name (simulation). */

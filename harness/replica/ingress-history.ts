@@ -1,11 +1,16 @@
-// The replicated ingress history (ic-protocol.md §2): message id → status (processing, completed
-// with its reply, failed with its error), pruned MAX_INGRESS_TTL after the status was set. Its
-// digest is an XOR of entry hashes, kept incrementally, and is part of the state hash.
+// The replicated ingress history (ic-protocol.md §2): message id → status (received, processing,
+// completed with its reply, failed with its reject, done), pruned MAX_INGRESS_TTL after a terminal
+// status was set. Over capacity (the IC's INGRESS_HISTORY_MAX_MESSAGES, 600,000), the oldest
+// answered entries become `done` and lose their reply, as the IC's forget_terminal_statuses does.
+// Its digest is an XOR of entry hashes, kept incrementally, and is part of the state hash.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { MAX_INGRESS_TTL_US } from "../consensus/config.ts";
 import type { HashHex } from "../types.ts";
-import type { IngressStatus } from "./interfaces.ts";
+import { isTerminal, type IngressStatus } from "./interfaces.ts";
+
+/** rs/limits INGRESS_HISTORY_MAX_MESSAGES = 2 × 1000 messages per block × 300 s TTL. */
+export const INGRESS_HISTORY_MAX_MESSAGES = 600_000;
 
 interface Entry {
   readonly status: IngressStatus;
@@ -18,6 +23,10 @@ export type IngressHistoryData = readonly (readonly [HashHex, IngressStatus, str
 export class IngressHistory {
   private entries = new Map<HashHex, Entry>();
   private acc = new Uint8Array(32);
+  /** Answered (completed/failed) entries, oldest first: the candidates for `done`. */
+  private answered = new Set<HashHex>();
+
+  constructor(readonly maxMessages = INGRESS_HISTORY_MAX_MESSAGES) {}
 
   get size(): number {
     return this.entries.size;
@@ -37,10 +46,30 @@ export class IngressHistory {
       xorInto(this.acc, entryDigest(id, previous.status));
       this.entries.delete(id);
     }
-    const terminal = status.status !== "processing";
+    const terminal = isTerminal(status);
     // Re-inserting keeps the map in status-time order, which pruning relies on.
     this.entries.set(id, { status, pruneAtNs: terminal ? nowNs + BigInt(MAX_INGRESS_TTL_US) * 1000n : undefined });
     xorInto(this.acc, entryDigest(id, status));
+    this.answered.delete(id);
+    if (status.status === "completed" || status.status === "failed") this.answered.add(id);
+    this.forgetOldAnswers();
+  }
+
+  /**
+   * Over capacity (more answers held than `maxMessages`): the oldest answered entries become
+   * `done` — same prune time, reply dropped, so they no longer take the memory a reply takes.
+   */
+  private forgetOldAnswers(): void {
+    for (const id of this.answered) {
+      if (this.answered.size <= this.maxMessages) break;
+      const entry = this.entries.get(id);
+      this.answered.delete(id);
+      if (entry === undefined) continue;
+      xorInto(this.acc, entryDigest(id, entry.status));
+      const done: IngressStatus = { status: "done", height: entry.status.height };
+      this.entries.set(id, { status: done, pruneAtNs: entry.pruneAtNs });
+      xorInto(this.acc, entryDigest(id, done));
+    }
   }
 
   /** Drops terminal entries whose time-to-live has passed (they are in status-time order). */
@@ -50,6 +79,7 @@ export class IngressHistory {
       if (entry.pruneAtNs > nowNs) break;
       xorInto(this.acc, entryDigest(id, entry.status));
       this.entries.delete(id);
+      this.answered.delete(id);
     }
   }
 
@@ -61,11 +91,12 @@ export class IngressHistory {
     return [...this.entries].map(([id, e]) => [id, e.status, e.pruneAtNs === undefined ? undefined : String(e.pruneAtNs)] as const);
   }
 
-  static fromData(data: IngressHistoryData): IngressHistory {
-    const history = new IngressHistory();
+  static fromData(data: IngressHistoryData, maxMessages = INGRESS_HISTORY_MAX_MESSAGES): IngressHistory {
+    const history = new IngressHistory(maxMessages);
     for (const [id, status, pruneAt] of data) {
       history.entries.set(id, { status, pruneAtNs: pruneAt === undefined ? undefined : BigInt(pruneAt) });
       xorInto(history.acc, entryDigest(id, status));
+      if (status.status === "completed" || status.status === "failed") history.answered.add(id);
     }
     return history;
   }
@@ -77,12 +108,14 @@ export class IngressHistory {
 
 export function describeStatus(status: IngressStatus): string {
   switch (status.status) {
+    case "received":
     case "processing":
-      return `processing@${status.height}`;
+    case "done":
+      return `${status.status}@${status.height}`;
     case "completed":
       return `completed@${status.height}: ${status.reply}`;
     case "failed":
-      return `failed@${status.height}: ${status.error}`;
+      return `failed@${status.height}: reject ${status.code}: ${status.message}`;
   }
 }
 

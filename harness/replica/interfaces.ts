@@ -29,11 +29,24 @@ export interface StateSnapshot {
   readonly data: unknown;
 }
 
+/**
+ * The replicated ingress history's statuses (ic-protocol.md §2, interface spec "Request status"):
+ * received → processing → completed (replied) | failed (rejected) → done.
+ */
 export type IngressStatus =
-  /** Inducted into a canister's queue, not answered yet. */
+  /** Inducted into a canister's (or the subnet's) queue, not executed yet. */
+  | { readonly status: "received"; readonly height: Height }
+  /** Executed; the call context waits for calls the canister made (no answer yet). */
   | { readonly status: "processing"; readonly height: Height }
+  /** Replied: the reply bytes in hex. */
   | { readonly status: "completed"; readonly height: Height; readonly reply: string }
-  | { readonly status: "failed"; readonly height: Height; readonly error: string };
+  /** Rejected with the spec's reject code (1–5) and message. */
+  | { readonly status: "failed"; readonly height: Height; readonly code: number; readonly message: string }
+  /** Answered long enough ago that the answer was dropped (history over capacity). */
+  | { readonly status: "done"; readonly height: Height };
+
+/** A status that will not change any more except to `done`. */
+export const isTerminal = (s: IngressStatus): boolean => s.status === "completed" || s.status === "failed" || s.status === "done";
 
 export interface MessageRouting {
   expectedBatchHeight(): Height;

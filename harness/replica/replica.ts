@@ -232,7 +232,8 @@ export class Replica {
   }
 
   private admitIngress(message: IngressMessage): IngressInvalidReason | "duplicate" | "pool-full" | undefined {
-    if (message.sizeBytes > MAX_INGRESS_BYTES_PER_MESSAGE) return "too-large";
+    // (An envelope's size is judged with the rest of it, by checkIngress, with the IC's reason.)
+    if (message.envelope === undefined && message.sizeBytes > MAX_INGRESS_BYTES_PER_MESSAGE) return "too-large";
     if (this.ingressPool.has(message.id) || this.routing.ingressStatus(message.id) !== undefined) return "duplicate";
     const problem = checkIngress(message, this.deps.ingressAuth, this.env.now());
     if (problem !== undefined) return problem;

@@ -176,8 +176,8 @@ function unansweredCalls(world: World, calls: readonly TrackedCall[]): Unanswere
     const s = hostOf(world, call.hostCanister);
     for (const r of liveHonest(s)) {
       const status = machineOf(s.subnet, r)?.ingressStatus(call.id);
-      // A status pruned after its TTL was answered long ago; only "processing" is unanswered.
-      if (status?.status === "processing") out.push({ replica: `${s.prefix}r${r}`, messageId: call.id, status: status.status });
+      // A status pruned after its TTL was answered long ago; received/processing are unanswered.
+      if (status?.status === "processing" || status?.status === "received") out.push({ replica: `${s.prefix}r${r}`, messageId: call.id, status: status.status });
     }
   }
   return out;

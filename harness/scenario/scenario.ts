@@ -111,6 +111,9 @@ export function checkScenario(s: Scenario): void {
     if (!names.has(template.canister)) fail(`workload.calls[${i}].canister ${JSON.stringify(template.canister)} is not one of the scenario's canisters`);
     for (const problem of checkArgTemplates(template.args, names, `workload.calls[${i}]`)) fail(problem);
   }
+  const senders = s.workload?.senders;
+  if (senders !== undefined && !["sim", "ed25519", "ecdsa-p256", "ecdsa-secp256k1", "anonymous", "mixed"].includes(senders)) fail(`workload.senders must be sim, ed25519, ecdsa-p256, ecdsa-secp256k1, anonymous or mixed, got ${JSON.stringify(senders)}`);
+  if (senders !== undefined && senders !== "sim" && call === undefined && (s.workload?.calls ?? []).length === 0) fail("workload.senders other than sim sign canister calls: give workload.call or workload.calls");
   checkSubnets(s, fail);
   checkActions(s, names, fail);
   for (const sub of s.subnets ?? []) {

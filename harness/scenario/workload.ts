@@ -11,6 +11,11 @@ import type { Trace } from "../sim/trace.ts";
 import { replicaId, secondsToUs, timeUs, type HashHex, type ReplicaId, type TimeUs } from "../types.ts";
 import type { SubmitResult } from "../replica/subnet.ts";
 import { encodeArgs, type CallTemplate } from "./calls.ts";
+import { Principal } from "@dfinity/principal";
+import { hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+import { encodeEnvelope, type Envelope } from "../ingress/envelope.ts";
+import { userIdentity, type UserIdentity, type UserScheme } from "../ingress/identity.ts";
+import { ingressFromEnvelope } from "../consensus/ingress.ts";
 
 /** Where a message for a canister goes: its subnet's size and submit function (multi-subnet runs). */
 export interface IngressTarget {
@@ -35,7 +40,15 @@ export interface WorkloadSpec {
   readonly call?: { readonly canister: string; readonly method: "insert" };
   /** Or: each message is one of these calls, chosen at random (arguments from the templates). */
   readonly calls?: readonly CallTemplate[];
+  /**
+   * How users sign calls: `sim` (default) keyed-hash signatures on simulated messages; or signed IC
+   * call envelopes (CBOR, request ids) from Ed25519, ECDSA P-256 or secp256k1 users, the anonymous
+   * user, or `mixed` (each of the 16 users has one of the four). Envelopes need `call` or `calls`.
+   */
+  readonly senders?: "sim" | UserScheme | "mixed";
 }
+
+const MIXED_SCHEMES: readonly UserScheme[] = ["ed25519", "ecdsa-p256", "ecdsa-secp256k1", "anonymous"];
 
 export interface SubmittedMessage {
   readonly message: IngressMessage;
@@ -53,6 +66,7 @@ export class Workload {
   private retryHead = 0;
   private nonce = 0;
   private credit = 0;
+  private readonly users = new Map<number, UserIdentity>();
   rejectedAtSubmit = 0;
 
   constructor(
@@ -105,12 +119,51 @@ export class Workload {
     const sizeBytes = invalidKind === 2 ? MAX_INGRESS_BYTES_PER_MESSAGE + 1 : (this.spec.payloadBytes ?? 256);
     const expiryUs = timeUs(invalidKind === 1 ? Math.max(0, now - 1) : now + MAX_INGRESS_TTL_US - 60_000_000);
     const call = this.callFor(key, `v${nonce}`);
+    if (this.spec.senders !== undefined && this.spec.senders !== "sim" && call !== undefined) {
+      this.submitEnvelope(now, nonce, call, invalidKind);
+      return;
+    }
     const id = ingressId(sender, nonce, body, sizeBytes, expiryUs, call);
     const signature = invalidKind === 0 ? "not-a-signature" : this.auth.sign(sender, id);
     const message: IngressMessage = { id, sender, nonce, body, sizeBytes, expiryUs, signature, ...(call === undefined ? {} : { call }) };
     this.submitted.set(id, { message, valid: invalidKind === -1, firstSubmitUs: now, acceptedBy: [] });
     const to = this.sendSomewhere(message, now, undefined);
     if (invalidKind === -1) this.retryQueue.push({ id, at: now + this.resubmitAfterUs(), attempts: 1, last: to });
+  }
+
+  /**
+   * A signed IC call envelope from user `nonce % 16`; invalid kinds: 0 a corrupted signature (the
+   * anonymous user instead signs, which it must not), 1 already expired, 2 over the 2 MiB limit.
+   */
+  private submitEnvelope(now: TimeUs, nonce: number, call: IngressCall, invalidKind: number): void {
+    const user = this.user(nonce % 16);
+    const expiryUs = invalidKind === 1 ? Math.max(0, now - 1) : now + MAX_INGRESS_TTL_US - 60_000_000;
+    const arg = invalidKind === 2 ? new Uint8Array(MAX_INGRESS_BYTES_PER_MESSAGE + 1) : hexToBytes(call.argHex);
+    const nonceBytes = new Uint8Array(8);
+    new DataView(nonceBytes.buffer).setBigUint64(0, BigInt(nonce));
+    let envelope: Envelope = user.sign({ request_type: "call", canister_id: Principal.fromText(call.canister).toUint8Array(), method_name: call.method, arg, ingress_expiry: BigInt(expiryUs) * 1000n, nonce: nonceBytes });
+    if (invalidKind === 0) envelope = corruptSignature(envelope);
+    const bytes = encodeEnvelope(envelope);
+    const derived = ingressFromEnvelope(bytes, BigInt(now) * 1000n);
+    // Messages that fail validation here still go to a replica, which must refuse them too.
+    const message: IngressMessage = derived.ok
+      ? derived.message
+      : { id: ingressId("envelope", nonce, "", bytes.length, expiryUs, call), sender: user.principal, nonce, body: "", sizeBytes: bytes.length, expiryUs: timeUs(expiryUs), signature: "", call, envelope: bytes };
+    const valid = invalidKind === -1;
+    this.submitted.set(message.id, { message, valid, firstSubmitUs: now, acceptedBy: [] });
+    const to = this.sendSomewhere(message, now, undefined);
+    if (valid) this.retryQueue.push({ id: message.id, at: now + this.resubmitAfterUs(), attempts: 1, last: to });
+  }
+
+  private user(k: number): UserIdentity {
+    let user = this.users.get(k);
+    if (user === undefined) {
+      const senders = this.spec.senders as UserScheme | "mixed";
+      const scheme = senders === "mixed" ? (MIXED_SCHEMES[k % MIXED_SCHEMES.length] as UserScheme) : senders;
+      user = userIdentity(scheme, utf8ToBytes(`workload-user-${k}`));
+      this.users.set(k, user);
+    }
+    return user;
   }
 
   /** Candid `insert(key : Text, value : Text)` for the scenario's key-value canister. */
@@ -176,4 +229,13 @@ export class Workload {
     this.trace.record(now, -1, { kind: "workload.unavailable", detail: { id: message.id.slice(0, 16) } });
     return undefined;
   }
+}
+
+/** A signature with one bit flipped; the anonymous user gets a signature it must not carry. */
+function corruptSignature(envelope: Envelope): Envelope {
+  const sig = envelope.sender_sig;
+  if (sig === undefined) return { ...envelope, sender_sig: new Uint8Array(64).fill(1), sender_pubkey: new Uint8Array(44) };
+  const flipped = sig.slice();
+  flipped[0] = (flipped[0] ?? 0) ^ 1;
+  return { ...envelope, sender_sig: flipped };
 }

@@ -58,6 +58,6 @@ test("induction rejects a call to a canister that does not exist (reject code 3)
   t.is(machine.ingressStatus(good.id)?.status, "completed");
   const failed = machine.ingressStatus(missing.id);
   t.is(failed?.status, "failed");
-  t.regex(failed?.status === "failed" ? failed.error : "", /^reject 3: canister .* not found/);
+  t.regex(failed?.status === "failed" ? `reject ${failed.code}: ${failed.message}` : "", /^reject 3: canister .* not found/);
   t.truthy(machine.stateHashAt(height(1)));
 });

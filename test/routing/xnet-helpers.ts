@@ -65,6 +65,6 @@ export function statuses(ic: SimIC, subnet: string, id: HashHex): (IngressStatus
 
 export function decodeReply(status: IngressStatus | undefined, types: IDL.Type[]): unknown[] | string {
   if (status === undefined) return "unknown";
-  if (status.status !== "completed") return status.status === "failed" ? status.error : status.status;
+  if (status.status !== "completed") return status.status === "failed" ? `reject ${status.code}: ${status.message}` : status.status;
   return IDL.decode(types, hexToBytes(status.reply));
 }

@@ -1,0 +1,119 @@
+// The ingress lifecycle end to end on a 4-replica subnet running Wasm canisters: signed IC call
+// envelopes are refused at admission for every defect the IC's HTTP handler checks (kind names
+// from harness/ingress/envelope.ts INGRESS_REJECTIONS), and admitted calls move through the
+// replicated ingress history (received → processing → replied | rejected) with the interface
+// spec's reject codes: 3 destination invalid, 4 canister reject, 5 canister error.
+import test from "ava";
+import { IDL } from "@dfinity/candid";
+import { Principal } from "@dfinity/principal";
+import { ingressFromEnvelope, type IngressMessage } from "../../harness/consensus/ingress.ts";
+import { MAX_INGRESS_BYTES_PER_MESSAGE } from "../../harness/consensus/config.ts";
+import { encodeEnvelope, type Envelope } from "../../harness/ingress/envelope.ts";
+import { userIdentity, type UserIdentity } from "../../harness/ingress/identity.ts";
+import type { SimIC } from "../../harness/replica/ic.ts";
+import { IngressHistory } from "../../harness/replica/ingress-history.ts";
+import { replicaId, secondsToUs, type HashHex } from "../../harness/types.ts";
+import { buildIC, fixture, statuses } from "../routing/xnet-helpers.ts";
+
+const alice = userIdentity("ed25519", new TextEncoder().encode("alice"));
+const bob = userIdentity("ecdsa-secp256k1", new TextEncoder().encode("bob"));
+const carol = userIdentity("ecdsa-p256", new TextEncoder().encode("carol"));
+const anonymous = userIdentity("anonymous", new Uint8Array());
+
+let nonce = 0;
+function envelope(ic: SimIC, user: UserIdentity, canister: string, method: string, arg: Uint8Array, expiryOffsetS = 120): Envelope {
+  const nonceBytes = new Uint8Array(8);
+  new DataView(nonceBytes.buffer).setBigUint64(0, BigInt(nonce++));
+  return user.sign({ request_type: "call", canister_id: Principal.fromText(canister).toUint8Array(), method_name: method, arg, ingress_expiry: BigInt(ic.loop.now() + expiryOffsetS * 1_000_000) * 1000n, nonce: nonceBytes });
+}
+
+/** Submits raw envelope bytes to replica 0 as a boundary node would (fields derived or not). */
+function submitBytes(ic: SimIC, bytes: Uint8Array): { result: string; id?: HashHex } {
+  const derived = ingressFromEnvelope(bytes, BigInt(ic.loop.now()) * 1000n);
+  const message: IngressMessage = derived.ok
+    ? derived.message
+    : { id: "00".repeat(32) as HashHex, sender: "x", nonce: 0, body: "", sizeBytes: bytes.length, expiryUs: ic.loop.now(), signature: "", envelope: bytes };
+  const r = ic.subnet("a").submitIngress(replicaId(0), message);
+  return { result: r.accepted ? "accepted" : r.reason, ...(derived.ok ? { id: derived.message.id } : {}) };
+}
+
+function newSubnet(): SimIC {
+  const ic = buildIC(21, [{ name: "a", n: 4, wasm: [fixture("c/callee.wasm"), fixture("motoko/callee.classic.wasm"), fixture("motoko/caller.classic.wasm")] }]);
+  ic.start();
+  ic.run(secondsToUs(2));
+  return ic;
+}
+
+test("admission refuses every defective envelope with the IC's reason, and a duplicate", (t) => {
+  const ic = newSubnet();
+  const c = ic.registry.canisterId(ic.record("a"), 0);
+  const good = envelope(ic, alice, c, "echo", new Uint8Array([1]));
+  const flipped = good.sender_sig!.slice();
+  flipped[3] = (flipped[3] ?? 0) ^ 1;
+  const cases: [string, Uint8Array][] = [
+    ["envelope:invalid-signature", encodeEnvelope({ ...good, sender_sig: flipped })],
+    ["envelope:missing-signature", encodeEnvelope({ content: good.content })],
+    ["envelope:anonymous-with-signature", encodeEnvelope({ ...envelope(ic, anonymous, c, "echo", new Uint8Array()), sender_pubkey: good.sender_pubkey!, sender_sig: good.sender_sig! })],
+    ["envelope:sender-pubkey-mismatch", encodeEnvelope({ ...good, sender_pubkey: envelope(ic, bob, c, "echo", new Uint8Array()).sender_pubkey! })],
+    ["envelope:ingress-expired", encodeEnvelope(envelope(ic, alice, c, "echo", new Uint8Array(), -1))],
+    ["envelope:ingress-expiry-too-far", encodeEnvelope(envelope(ic, alice, c, "echo", new Uint8Array(), 331))],
+    ["envelope:message-too-large", encodeEnvelope(envelope(ic, alice, c, "echo", new Uint8Array(MAX_INGRESS_BYTES_PER_MESSAGE)))],
+    ["envelope:malformed-cbor", new Uint8Array([0xd9, 0xd9, 0xf7, 0xa1, 0x61])],
+    ["envelope:nonce-too-big", encodeEnvelope(alice.sign({ ...good.content, nonce: new Uint8Array(33) }))],
+  ];
+  for (const [reason, bytes] of cases) t.is(submitBytes(ic, bytes).result, reason, reason);
+  const first = submitBytes(ic, encodeEnvelope(good));
+  t.is(first.result, "accepted");
+  t.is(submitBytes(ic, encodeEnvelope(good)).result, "duplicate");
+  // A forged payload: the envelope is genuine but the derived fields were changed.
+  const derived = ingressFromEnvelope(encodeEnvelope(envelope(ic, carol, c, "echo", new Uint8Array([2]))), BigInt(ic.loop.now()) * 1000n);
+  if (!derived.ok) return t.fail(derived.message);
+  const forged: IngressMessage = { ...derived.message, call: { ...derived.message.call!, method: "fail" } };
+  const r = ic.subnet("a").submitIngress(replicaId(1), forged);
+  t.is(r.accepted ? "accepted" : r.reason, "envelope-mismatch");
+});
+
+test("admitted calls end replied or rejected with the spec's reject codes, for every sender kind", (t) => {
+  const ic = newSubnet();
+  const [cCallee, moCallee, moCaller] = [0, 1, 2].map((k) => ic.registry.canisterId(ic.record("a"), k) as string) as [string, string, string];
+  const missing = ic.registry.canisterId(ic.record("a"), 9);
+  const nat = (n: bigint): Uint8Array => new Uint8Array(IDL.encode([IDL.Nat], [n]));
+  const sent = {
+    replied: submitBytes(ic, encodeEnvelope(envelope(ic, alice, cCallee, "echo", new Uint8Array([7])))).id!,
+    secp: submitBytes(ic, encodeEnvelope(envelope(ic, bob, moCallee, "ping", nat(1n)))).id!,
+    p256: submitBytes(ic, encodeEnvelope(envelope(ic, carol, moCallee, "ping", nat(2n)))).id!,
+    anon: submitBytes(ic, encodeEnvelope(envelope(ic, anonymous, moCallee, "ping", nat(3n)))).id!,
+    canisterReject: submitBytes(ic, encodeEnvelope(envelope(ic, alice, cCallee, "fail", new Uint8Array()))).id!,
+    trap: submitBytes(ic, encodeEnvelope(envelope(ic, alice, moCallee, "fail", new Uint8Array(IDL.encode([IDL.Text], ["boom"]))))).id!,
+    noCanister: submitBytes(ic, encodeEnvelope(envelope(ic, alice, missing, "echo", new Uint8Array()))).id!,
+    noMethod: submitBytes(ic, encodeEnvelope(envelope(ic, alice, cCallee, "nope", new Uint8Array()))).id!,
+    awaiting: submitBytes(ic, encodeEnvelope(envelope(ic, alice, moCaller, "callPing", new Uint8Array(IDL.encode([IDL.Text, IDL.Nat], [moCallee, 5n]))))).id!,
+  };
+  // (A call awaiting another subnet shows "processing": test/routing/xnet.test.ts.)
+  ic.run(secondsToUs(15));
+  const status = (id: HashHex): string => {
+    const all = statuses(ic, "a", id).map((s) => (s === undefined ? "unknown" : s.status === "failed" ? `failed ${s.code}` : s.status));
+    t.is(new Set(all).size, 1, "every replica has the same status");
+    return all[0]!;
+  };
+  t.is(status(sent.replied), "completed");
+  t.is(status(sent.secp), "completed");
+  t.is(status(sent.p256), "completed");
+  t.is(status(sent.anon), "completed");
+  t.is(status(sent.awaiting), "completed");
+  t.is(status(sent.canisterReject), "failed 4");
+  t.is(status(sent.trap), "failed 5");
+  t.is(status(sent.noCanister), "failed 3");
+  // IC0536 "canister has no update method": a 5xx error code, so reject code 5 (CANISTER_ERROR).
+  t.is(status(sent.noMethod), "failed 5");
+});
+
+test("the ingress history forgets replies beyond its capacity (done) and prunes answers after the TTL", (t) => {
+  const history = new IngressHistory(3);
+  const id = (k: number): HashHex => k.toString(16).padStart(64, "0") as HashHex;
+  for (let k = 0; k < 5; k++) history.set(id(k), { status: "completed", height: k as never, reply: "00" }, BigInt(k));
+  t.deepEqual([0, 1, 2, 3, 4].map((k) => history.status(id(k))?.status), ["done", "done", "completed", "completed", "completed"]);
+  history.set(id(9), { status: "received", height: 9 as never }, 9n);
+  history.prune(10n + 300_000_000_000n);
+  t.deepEqual([0, 4, 9].map((k) => history.status(id(k))?.status), [undefined, undefined, "received"], "answered entries leave after 5 min; open ones stay");
+});
