@@ -165,6 +165,19 @@ function stateHashTable(report: RunReport): string {
 <div class="scroll"><table id="state-hash-table" class="hashes"><thead><tr><th>replica \\ height</th>${head}</tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
+/** The scenario's probe actions: what each honest replica answered, a dissenting answer in red. */
+function probesTable(report: RunReport): string {
+  const rows = (report.probes ?? []).map((p) => {
+    const answers = Object.entries(p.answers);
+    const counts = new Map<string, number>();
+    for (const [, a] of answers) counts.set(a, (counts.get(a) ?? 0) + 1);
+    const top = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+    const cells = answers.map(([replica, a]) => `<span${a === top ? "" : ' class="div"'} title="${esc(a)}">${esc(replica)}: <code>${esc(a.length > 48 ? `${a.slice(0, 48)}…` : a)}</code></span>`).join("<br>");
+    return `<tr><td>${esc(p.label)}</td><td class="num">${int(p.atS)} s</td><td>${cells}</td></tr>`;
+  }).join("");
+  return `<p class="muted">Queries the scenario ran on every live honest replica (answers as Candid bytes in hex, or the reject).</p><table id="probe-table" class="data"><thead><tr><th>probe</th><th class="num">at</th><th>answers</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 function replicasTable(report: RunReport): string {
   const named = new Set(report.violations.flatMap((v) => v.replicas));
   const rows = report.replicas.map((r) => `<tr><td>${replicaChip(r.replica, report)}</td><td>${chip(r.role, `role-${r.role}`)}</td><td class="num">${int(r.finalizedHeight)}</td><td class="num">${int(r.deliveredHeight)}</td><td><code title="${esc(r.stateHash)}">${esc(r.stateHash.slice(0, 16) || "—")}</code></td><td>${named.has(r.replica) ? chip("named in a violation", "p-bad") : ""}</td></tr>`).join("");
@@ -333,7 +346,7 @@ document.querySelectorAll("button[data-copy]").forEach(function (button) {
 
 const NAV_LABEL: Record<string, string> = {
   timeline: "Timeline", violations: "Violations", height: "Height", latency: "Latency", blocks: "Blocks",
-  state: "State hashes", replicas: "Replicas", faults: "Faults", traffic: "Network", events: "Events", notes: "Notes",
+  state: "State hashes", replicas: "Replicas", faults: "Faults", traffic: "Network", events: "Events", probes: "Probes", notes: "Notes",
 };
 
 export function renderHtmlReport(report: HtmlReportInput): string {
@@ -349,6 +362,7 @@ export function renderHtmlReport(report: HtmlReportInput): string {
     ["traffic", "Ingress and network", ingressAndNetwork(report)],
     ["events", "Event counts", eventCounts(report)],
   ];
+  if ((report.probes ?? []).length > 0) sections.push(["probes", "Probes", probesTable(report)]);
   if (report.notes.length > 0) sections.push(["notes", "Notes", `<ul class="notes">${report.notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>`]);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
