@@ -36,7 +36,6 @@ import {
   emptyRoutingState,
   encodeRoutingState,
   inductSlice,
-  encodeStreamHeader,
   encodeStreamMessage,
   sliceOf,
   streamTo,
@@ -45,8 +44,11 @@ import {
   type StreamSlice,
   type SubnetCall,
 } from "../routing/streams.ts";
-import { buildHashTree, prune, reconstruct, subtree, value, type HashTree, type LabeledTree } from "../crypto/hash-tree.ts";
-import { encodeUleb128 } from "../crypto/request-id.ts";
+import type { HashTree } from "../crypto/hash-tree.ts";
+import type { CertifiedState } from "../state/certified-tree.ts";
+import { dataCertificate, readStateCertificate } from "../state/state-certification.ts";
+import type { Certification } from "./certification.ts";
+import { CertifiedView } from "./certified-view.ts";
 import { indexLabel, subnetLabel } from "../routing/xnet.ts";
 import { IngressHistory, type IngressHistoryData } from "./ingress-history.ts";
 import { executeSubnetCalls } from "./subnet-messages.ts";
@@ -69,8 +71,11 @@ export interface ExecutionMachineOptions {
    * nondeterministic or buggy execution would. Called with the batch height and time.
    */
   readonly corrupt?: (h: number, timeNs: bigint) => boolean;
-  /** This subnet and the registry (default: a registry of this one subnet, named "a"). */
-  readonly subnet?: { readonly id: SubnetId; readonly registry: Registry };
+  /**
+   * This subnet and the registry (default: a registry of this one subnet, named "a"), and the
+   * subnets' certification keys for /subnet/<id>/public_key when known.
+   */
+  readonly subnet?: { readonly id: SubnetId; readonly registry: Registry; readonly publicKeyDerOf?: (id: SubnetId) => Uint8Array | undefined };
 }
 
 interface ExecutionSnapshotData {
@@ -98,8 +103,11 @@ export class ExecutionStateMachine implements MessageRouting {
   private readonly roundConfig: RoundConfig;
   private routing: RoutingState = emptyRoutingState();
   private readonly routingAt = new Map<Height, RoutingState>();
-  /** Certified state trees of recent heights (XNet slices and read_state are served from them). */
-  private readonly certifiedAt = new Map<Height, HashTree>();
+  /** Certified states of recent heights (XNet slices and read_state are served from them). */
+  private readonly certifiedAt = new Map<Height, { readonly state: CertifiedState; readonly hash: HashHex }>();
+  private readonly certifiedView: CertifiedView;
+  /** The newest certification of this subnet whose state this replica still holds. */
+  private certification: Certification | undefined;
   /** Time of the last executed batch (queries run at it). */
   private lastBatchTimeNs = 0n;
   readonly subnetId: SubnetId;
@@ -112,6 +120,8 @@ export class ExecutionStateMachine implements MessageRouting {
     this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval, subnetId: this.subnetId as string as PrincipalText };
     this.stateManager = this.newStateManager();
     this.state = genesisState(this.executor, options.genesis);
+    this.certifiedView = new CertifiedView({ registry: this.registry, ...(options.subnet?.publicKeyDerOf === undefined ? {} : { publicKeyDerOf: options.subnet.publicKeyDerOf }) });
+    this.certifiedView.rebuild(0n, this.history, this.state.canisters, this.routing);
     const restored = this.stateManager.loadLatestCheckpoint();
     if (restored !== undefined) {
       const saved = disk.read<{ history: IngressHistoryData; routing: Uint8Array }>(historyKey(restored.height));
@@ -168,7 +178,8 @@ export class ExecutionStateMachine implements MessageRouting {
     this.stateHashes.delete((batch.height - STATE_HASH_KEEP) as Height);
     this.routingAt.set(batch.height, this.routing);
     this.routingAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
-    this.certifiedAt.set(batch.height, this.certifiedTree(batch));
+    const certified = this.certifiedView.update(batch.timeNs, this.history, this.state.canisters, this.routing);
+    this.certifiedAt.set(batch.height, { state: certified, hash: bytesToHex(certified.rootHash()) as HashHex });
     this.certifiedAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
     this.stateManager.pruneDigestsBelow(batch.height - STATE_HASH_KEEP);
     if (this.stateManager.isCheckpointHeight(batch.height)) {
@@ -230,16 +241,32 @@ export class ExecutionStateMachine implements MessageRouting {
   }
 
   certifiedHashAt(h: Height): HashHex | undefined {
-    const tree = this.certifiedAt.get(h);
-    return tree === undefined ? undefined : (bytesToHex(reconstruct(tree)) as HashHex);
+    return this.certifiedAt.get(h)?.hash;
+  }
+
+  /** The subnet certified height h: read_state and data certificates can be served from it. */
+  onCertified(cert: Certification): void {
+    if (this.certifiedAt.get(cert.height)?.hash !== cert.hash) return; // not our state (diverged, or pruned)
+    if (this.certification === undefined || cert.height > this.certification.height) this.certification = cert;
+  }
+
+  /**
+   * A read_state response: the latest certified state pruned to `paths` (plus /time), with the
+   * subnet's signature — the CBOR certificate agents verify. Undefined before the first certification.
+   */
+  readState(paths: readonly (readonly (string | Uint8Array)[])[]): Uint8Array | undefined {
+    const cert = this.certification;
+    const held = cert === undefined ? undefined : this.certifiedAt.get(cert.height);
+    if (cert === undefined || held === undefined) return undefined;
+    return readStateCertificate(held.state, cert, paths);
   }
 
   /** The certified tree at h pruned to our stream to `destination` from `fromIndex` on (XNet endpoint). */
   streamWitnessAt(h: Height, destination: SubnetId, fromIndex: bigint): { readonly witness: HashTree; readonly messageBytes: number } | undefined {
-    const tree = this.certifiedAt.get(h);
+    const held = this.certifiedAt.get(h);
     const routing = this.routingAt.get(h);
     // No stream to the destination yet: nothing to serve (the IC's endpoint answers "no content").
-    if (tree === undefined || routing === undefined || !routing.streams.some(([id]) => id === destination)) return undefined;
+    if (held === undefined || routing === undefined || !routing.streams.some(([id]) => id === destination)) return undefined;
     const slice = sliceOf(routing, this.subnetId, destination, fromIndex);
     const base = ["streams", subnetLabel(destination)];
     const paths: (string | Uint8Array)[][] = [[...base, "header"]];
@@ -249,28 +276,7 @@ export class ExecutionStateMachine implements MessageRouting {
       slice.messages.forEach((_, k) => paths.push([...base, "messages", indexLabel(slice.firstIndex + BigInt(k))]));
     }
     const messageBytes = slice.messages.reduce((sum, m) => sum + encodeStreamMessage(m).length, 0);
-    return { witness: prune(tree, paths), messageBytes };
-  }
-
-  /**
-   * The certified state tree after a batch (ic-protocol.md §5.1): /time, /canister/<id>/
-   * {certified_data, module_hash}, /streams/<subnet>/{header, messages/<index>}.
-   */
-  private certifiedTree(batch: Batch): HashTree {
-    const canisters = this.state.canisters.map((c) => {
-      const fields: [string, LabeledTree][] = [["certified_data", value(c.certifiedData)]];
-      if (c.execution !== undefined) fields.push(["module_hash", value(hexToBytes(c.execution.moduleHash))]);
-      return [principalBytes(c.id), subtree(fields)] as const;
-    });
-    const streams = this.routing.streams.map(([subnet, stream]) => {
-      const messages = stream.messages.map((m, k) => [indexLabel(stream.begin + BigInt(k)), value(encodeStreamMessage(m))] as const);
-      return [subnetLabel(subnet), subtree([["header", value(encodeStreamHeader(stream))], ["messages", subtree(messages)]])] as const;
-    });
-    return buildHashTree(subtree([
-      ["canister", subtree(canisters)],
-      ["streams", subtree(streams)],
-      ["time", value(encodeUleb128(batch.timeNs))],
-    ]));
+    return { witness: held.state.witness(paths), messageBytes };
   }
 
   /** Where induction of `source`'s stream stands: the next index expected and our stream's signals. */
@@ -305,6 +311,7 @@ export class ExecutionStateMachine implements MessageRouting {
     this.stateHashes.clear();
     this.routingAt.clear();
     this.certifiedAt.clear();
+    this.certification = undefined;
     this.stateHashes.set(snapshot.height, snapshot.stateHash);
     this.disk.write(snapshotKey(snapshot.height), snapshot, 0);
   }
@@ -324,10 +331,20 @@ export class ExecutionStateMachine implements MessageRouting {
    */
   query(canister: CanisterId, method: string, arg: Uint8Array, caller = senderPrincipal("observer")): Response {
     if (!this.state.canisters.some((c) => c.id === canister)) return { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${canister} not found` };
-    const result = executeQuery(this.executor, this.roundConfig, this.state, canister, { kind: "query", caller, method, arg }, this.lastBatchTimeNs);
+    const certificate = this.dataCertificateFor(canister);
+    const message = { kind: "query" as const, caller, method, arg, ...(certificate === undefined ? {} : { dataCertificate: certificate }) };
+    const result = executeQuery(this.executor, this.roundConfig, this.state, canister, message, this.lastBatchTimeNs);
     const reply = result.responses[0]?.response;
     if (reply !== undefined) return reply;
     return { kind: "reject", code: RejectCode.CanisterError, message: result.outcome.kind === "completed" ? "the query did not reply" : result.outcome.message };
+  }
+
+  /** What ic0.data_certificate_copy returns in a query to `canister`: /time and its certified_data. */
+  private dataCertificateFor(canister: CanisterId): Uint8Array | undefined {
+    const cert = this.certification;
+    const held = cert === undefined ? undefined : this.certifiedAt.get(cert.height);
+    if (cert === undefined || held === undefined) return undefined;
+    return dataCertificate(held.state, cert, principalBytes(canister));
   }
 
   /** Canisters as they are now (tests, dumps). */
@@ -345,6 +362,7 @@ export class ExecutionStateMachine implements MessageRouting {
     this.state = decodeRoundMetadata(subnet.metadata, subnet.canisters);
     this.history = IngressHistory.fromData(history);
     this.routing = routing === undefined ? emptyRoutingState() : decodeRoutingState(routing);
+    this.certifiedView.rebuild(this.lastBatchTimeNs, this.history, this.state.canisters, this.routing);
     this.nextHeight = height(h + 1);
   }
 

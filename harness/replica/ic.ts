@@ -95,6 +95,11 @@ export class SimIC {
     return this.loop.runUntil(untilUs, shouldStop);
   }
 
+  /** A subnet's certification public key (DER for BLS; a fingerprint for the sim backend). */
+  publicKeyDerOf(id: SubnetId): Uint8Array | undefined {
+    return this.subnetById(id)?.certificationScheme.subnetPublicKeyDer;
+  }
+
   subnet(name: string): SimSubnet {
     const k = this.options.subnets.findIndex((s) => s.name === name);
     assert(k >= 0, `no subnet named ${name}`);

@@ -25,6 +25,8 @@ export class IngressHistory {
   private acc = new Uint8Array(32);
   /** Answered (completed/failed) entries, oldest first: the candidates for `done`. */
   private answered = new Set<HashHex>();
+  /** Ids whose status changed (set, became done, or pruned) since the last takeChanged(). */
+  private changed = new Set<HashHex>();
 
   constructor(readonly maxMessages = INGRESS_HISTORY_MAX_MESSAGES) {}
 
@@ -50,6 +52,7 @@ export class IngressHistory {
     // Re-inserting keeps the map in status-time order, which pruning relies on.
     this.entries.set(id, { status, pruneAtNs: terminal ? nowNs + BigInt(MAX_INGRESS_TTL_US) * 1000n : undefined });
     xorInto(this.acc, entryDigest(id, status));
+    this.changed.add(id);
     this.answered.delete(id);
     if (status.status === "completed" || status.status === "failed") this.answered.add(id);
     this.forgetOldAnswers();
@@ -69,6 +72,7 @@ export class IngressHistory {
       const done: IngressStatus = { status: "done", height: entry.status.height };
       this.entries.set(id, { status: done, pruneAtNs: entry.pruneAtNs });
       xorInto(this.acc, entryDigest(id, done));
+      this.changed.add(id);
     }
   }
 
@@ -80,7 +84,20 @@ export class IngressHistory {
       xorInto(this.acc, entryDigest(id, entry.status));
       this.entries.delete(id);
       this.answered.delete(id);
+      this.changed.add(id);
     }
+  }
+
+  /** The ids whose status changed since the last call (for the certified state tree). */
+  takeChanged(): HashHex[] {
+    const ids = [...this.changed];
+    this.changed.clear();
+    return ids;
+  }
+
+  /** Every id with a status, in status-time order. */
+  ids(): IterableIterator<HashHex> {
+    return this.entries.keys();
   }
 
   digestHex(): string {

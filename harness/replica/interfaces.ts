@@ -3,6 +3,7 @@
 // and reports the next height it expects and the state hash of every height it executed.
 import type { IngressMessage } from "../consensus/ingress.ts";
 import type { HashTree } from "../crypto/hash-tree.ts";
+import type { Certification } from "./certification.ts";
 import type { SubnetId } from "../routing/registry.ts";
 import type { StreamSlice } from "../routing/streams.ts";
 import type { XNetCursor } from "../routing/xnet.ts";
@@ -66,6 +67,8 @@ export interface MessageRouting {
    * (the execution one does; the key-value placeholder does not).
    */
   certifiedHashAt?(h: Height): HashHex | undefined;
+  /** The subnet certified a height (2f+1 shares); the state machine may serve reads from it. */
+  onCertified?(certification: Certification): void;
   /** Multi-subnet: where induction of `source`'s stream stands in the executed state. */
   xnetCursor?(source: SubnetId): XNetCursor;
   /**

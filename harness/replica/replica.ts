@@ -228,6 +228,7 @@ export class Replica {
   private certified(cert: Certification): void {
     const own = this.routing.certifiedHashAt?.(cert.height);
     this.env.trace({ kind: "certification", detail: { height: cert.height, hash: cert.hash.slice(0, 16), own: own === undefined ? "not-executed" : own === cert.hash ? "same" : "DIFFERS" } });
+    this.routing.onCertified?.(cert);
     this.deps.observer.onCertified?.(this.id, cert, this.env.now());
   }
 

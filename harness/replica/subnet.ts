@@ -31,6 +31,7 @@ import { KvStateMachine } from "./kv-state-machine.ts";
 import type { MessageRouting } from "./interfaces.ts";
 import { Replica, type IngressSubmitResult, type ReplicaObserver } from "./replica.ts";
 import type { XNetClient } from "../routing/xnet.ts";
+import { certificationScheme, type CertificationScheme } from "../state/state-certification.ts";
 
 export interface SubnetOptions {
   readonly n: number;
@@ -91,6 +92,12 @@ export class SimSubnet {
 
   get n(): number {
     return this.options.n;
+  }
+
+  private scheme: CertificationScheme | undefined;
+  /** How this subnet's state certifications are signed and checked (both backends). */
+  get certificationScheme(): CertificationScheme {
+    return (this.scheme ??= certificationScheme(this.keys));
   }
 
   /** The replica's number in the trace (its index, plus the subnet's offset in multi-subnet runs). */

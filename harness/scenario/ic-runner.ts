@@ -64,7 +64,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions):
         behaviourOf: (id, env) => faults[k]!.behaviourOf(id, env),
         processingDelayUs: (id, now) => faults[k]!.processingDelayUs(id, now),
         ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
-        makeStateMachine: (_id, disk) => new ExecutionStateMachine(disk, { genesis, checkpointInterval: consensus.dkgIntervalLength + 1, subnet: { id: record.id, registry } }),
+        makeStateMachine: (_id, disk) => new ExecutionStateMachine(disk, { genesis, checkpointInterval: consensus.dkgIntervalLength + 1, subnet: { id: record.id, registry, publicKeyDerOf: (id) => icRef.current?.publicKeyDerOf(id) } }),
       };
     }),
   });

@@ -138,7 +138,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
         genesis,
         checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1,
         corrupt: executionCorruptor(scenario, id, (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-execution", malicious: true, detail: { height: h } })),
-        subnet: { id: registry.subnets[0]!.id, registry },
+        subnet: { id: registry.subnets[0]!.id, registry, publicKeyDerOf: () => subnetRef.current?.certificationScheme.subnetPublicKeyDer },
       }),
     }),
     processingDelayUs: (id, now) => faults.processingDelayUs(id, now),

@@ -52,8 +52,8 @@ test("induction rejects a call to a canister that does not exist (reject code 3)
   const machine = new ExecutionStateMachine(new SimDisk(), { genesis: [{ id: kv, wasm: KV_WASM }], checkpointInterval: 10 });
   const insert = bytesToHex(new Uint8Array(IDL.encode([IDL.Text, IDL.Text], ["k", "v"])));
   const base = { sender: "alice", body: "", sizeBytes: 50, expiryUs: timeUs(1e9), signature: "" };
-  const good = { ...base, id: "aa" as HashHex, nonce: 1, call: { canister: kv, method: "insert", argHex: insert } };
-  const missing = { ...base, id: "bb" as HashHex, nonce: 2, call: { canister: canisterIdFromU64(7n), method: "insert", argHex: insert } };
+  const good = { ...base, id: "aa".repeat(32) as HashHex, nonce: 1, call: { canister: kv, method: "insert", argHex: insert } };
+  const missing = { ...base, id: "bb".repeat(32) as HashHex, nonce: 2, call: { canister: canisterIdFromU64(7n), method: "insert", argHex: insert } };
   machine.deliverBatch({ height: height(1), timeNs: 1_000_000n, randomness: "00" as HashHex, ingress: [good, missing], requiresFullStateHash: false });
   t.is(machine.ingressStatus(good.id)?.status, "completed");
   const failed = machine.ingressStatus(missing.id);

@@ -22,10 +22,11 @@ export interface SubnetSpec {
   readonly wasm: readonly Uint8Array[];
 }
 
-export function buildIC(seed: number, specs: readonly SubnetSpec[], trace = new Trace()): SimIC {
+export function buildIC(seed: number, specs: readonly SubnetSpec[], trace = new Trace(), crypto?: "sim" | "bls"): SimIC {
   const registry = Registry.of(specs.map((s) => ({ name: s.name, size: s.n })));
   const consensus = { ...DEFAULT_CONSENSUS_CONFIG, dkgIntervalLength: 19 };
-  return new SimIC({
+  const icRef: { current?: SimIC } = {};
+  const ic = new SimIC({
     rng: Rng.fromSeed(seed),
     trace,
     subnets: specs.map((s) => {
@@ -37,10 +38,13 @@ export function buildIC(seed: number, specs: readonly SubnetSpec[], trace = new 
         consensus,
         network: defaultNetworkConfig(s.n),
         observer: { onBatchDelivered: () => {}, onStateSynced: () => {} },
-        makeStateMachine: (_id, disk) => new ExecutionStateMachine(disk, { genesis, checkpointInterval: consensus.dkgIntervalLength + 1, subnet: { id: record.id, registry } }),
+        ...(crypto === undefined ? {} : { crypto }),
+        makeStateMachine: (_id, disk) => new ExecutionStateMachine(disk, { genesis, checkpointInterval: consensus.dkgIntervalLength + 1, subnet: { id: record.id, registry, publicKeyDerOf: (id) => icRef.current?.publicKeyDerOf(id) } }),
       };
     }),
   });
+  icRef.current = ic;
+  return ic;
 }
 
 let nonce = 0;
