@@ -16,8 +16,12 @@ export type FaultSpec =
   | ({ readonly kind: "withhold"; readonly replicas: readonly number[]; readonly artifacts?: readonly ArtifactType[] } & Window)
   /** Forges shares in other replicas' names and proposes blocks with invalid ingress. */
   | ({ readonly kind: "forge"; readonly replicas: readonly number[] } & Window)
-  /** Corrupts the replica's state transition from `fromS` on (its state hash diverges). */
-  | ({ readonly kind: "diverge"; readonly replicas: readonly number[] } & Window)
+  /**
+   * Corrupts the replica's state transition from `fromS` on (its state hash diverges). On an
+   * execution subnet `target` says what: a byte of a canister's heap (`state`, default) or the
+   * bytes of every reply it records (`replies`: its certified request statuses differ).
+   */
+  | ({ readonly kind: "diverge"; readonly replicas: readonly number[]; readonly target?: "state" | "replies" } & Window)
   /**
    * Colluding group: equivocate, notarize every proposal and finalize every notarized block,
    * showing version A of their twin blocks to `sideA` and version B to everyone else.
@@ -90,6 +94,7 @@ export function checkFaultSpec(spec: FaultSpec, index: number, n: number, durati
   if (!(fromS >= 0) || fromS > durationS) fail(`start ${fromS}s is outside the run (0..${durationS}s)`);
   if (toS !== undefined && !(toS > fromS)) fail(`end ${toS}s must come after start ${fromS}s`);
   if ((spec.kind === "lag" || spec.kind === "slow") && !(spec.delayMs > 0)) fail("delayMs must be positive");
+  if (spec.kind === "diverge" && spec.target !== undefined && spec.target !== "state" && spec.target !== "replies") fail(`target must be "state" or "replies", got ${JSON.stringify(spec.target)}`);
   if (spec.kind === "network" && spec.effect !== "clog") {
     const p = spec.percent ?? 0;
     if (!(p > 0 && p <= 100)) fail("percent must be in (0, 100]");

@@ -71,6 +71,8 @@ export interface ExecutionMachineOptions {
    * nondeterministic or buggy execution would. Called with the batch height and time.
    */
   readonly corrupt?: (h: number, timeNs: bigint) => boolean;
+  /** Fault injection: when it returns true for a batch, every reply recorded in it has its last byte changed. */
+  readonly corruptReplies?: (h: number, timeNs: bigint) => boolean;
   /**
    * This subnet and the registry (default: a registry of this one subnet, named "a"), and the
    * subnets' certification keys for /subnet/<id>/public_key when known.
@@ -193,7 +195,7 @@ export class ExecutionStateMachine implements MessageRouting {
 
   private recordIngressResponse(messageId: string, response: Response, batch: Batch): void {
     const status: IngressStatus = response.kind === "reply"
-      ? { status: "completed", height: batch.height, reply: bytesToHex(response.data) }
+      ? { status: "completed", height: batch.height, reply: bytesToHex(this.options.corruptReplies?.(batch.height, batch.timeNs) === true ? corruptedReply(response.data) : response.data) }
       : { status: "failed", height: batch.height, code: response.code, message: response.message };
     this.history.set(messageId as HashHex, status, batch.timeNs);
   }
@@ -426,6 +428,13 @@ function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanis
   const state = initialRoundState(canisters);
   genesisCache.set(key, state);
   return state;
+}
+
+/** A reply with its last byte changed (an execution bug that answers differently). */
+function corruptedReply(data: Uint8Array): Uint8Array {
+  const out = data.length === 0 ? new Uint8Array(1) : data.slice();
+  out[out.length - 1] = ((out[out.length - 1] ?? 0) + 1) & 0xff;
+  return out;
 }
 
 /** Bumps the first byte of the first canister's highest non-zero heap page (a corrupted execution). */

@@ -64,3 +64,14 @@ test("snapshot-restore without its restore step: the invariant checkers fire (ex
   t.true(report.violations.some((v) => /supply not conserved/.test(v.message)));
   t.true(report.violations.some((v) => /probes supply-before and supply-restored should agree/.test(v.message)));
 });
+
+test("a replica whose replies differ is named: its certified request statuses do not match what the subnet certified", async (t) => {
+  const { scenario } = await loadScenario(new URL("../../scenarios/kv-canister.ts", import.meta.url).pathname);
+  const wrongReplies = { ...scenario, name: "divergent-replies", faults: [{ kind: "diverge" as const, replicas: [3], target: "replies" as const, fromS: 5 }] };
+  const report = runScenario(wrongReplies, { seed: 1 });
+  t.is(report.verdict, "state-divergence");
+  const certified = report.violations.find((v) => /certified state .* differs from what subnet a certified/.test(v.message));
+  t.deepEqual(certified?.replicas, ["r3"], JSON.stringify(report.violations.map((v) => v.message)));
+  t.true(report.violations.every((v) => v.replicas.every((r) => r === "r3")), "only r3 is named");
+  t.false(report.violations.some((v) => v.property === "liveness"), "the three honest replicas keep certifying");
+});
