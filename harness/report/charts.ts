@@ -148,7 +148,8 @@ function firstPlacedViolation(report: ChartInput): { index: number; timeMs: numb
 
 /** One lane per replica: its height progress, the fault windows touching it, stalls, the first violation. */
 export function timelineSvg(report: ChartInput): string {
-  const n = report.n;
+  // Multi-subnet runs list every subnet's replicas (a/r0 … b/r6), more than the first subnet's n.
+  const n = Math.max(report.n, report.replicas.length);
   const faults = report.faults ?? [];
   const endMs = endMsOf(report);
   const width = 1000;
@@ -165,9 +166,15 @@ export function timelineSvg(report: ChartInput): string {
   const maxH = maxProgressHeight(report);
   const interval = typicalIntervalMs(report.progress) ?? 1000;
   const stallMs = Math.max(3000, 5 * interval);
-  const front = frontOf(report.progress);
+  // Lag is measured against the most advanced replica of the same subnet (subnets' chains are independent).
+  const subnetOf = (r: number): string => nameOf(report, r).split("/").slice(0, -1).join("/");
+  const fronts = new Map<string, ReturnType<typeof frontOf>>();
+  for (const subnet of new Set(report.progress.map((_, r) => subnetOf(r)))) {
+    fronts.set(subnet, frontOf(report.progress.filter((_, r) => subnetOf(r) === subnet)));
+  }
+  const frontFor = (r: number): ReturnType<typeof frontOf> => fronts.get(subnetOf(r)) ?? frontOf(report.progress);
   // Lag areas hang from the top of each lane; a full lane is the worst lag of the run (at least 10).
-  const maxLag = Math.max(10, maxOf(report.progress.map((samples) => maxOf(lagSeries(samples, front).map(([, l]) => l), 0)), 0));
+  const maxLag = Math.max(10, maxOf(report.progress.map((samples, r) => maxOf(lagSeries(samples, frontFor(r)).map(([, l]) => l), 0)), 0));
   const parts: string[] = [`<defs>${hatch("timeline")}</defs>`];
 
   parts.push(timeAxis(x, endMs, faultsTop - 4, lanesBottom + 4, "virtual time (s)"));
@@ -208,8 +215,8 @@ export function timelineSvg(report: ChartInput): string {
     const summary = report.replicas[r];
     const role = summary?.role ?? "honest";
     const color = replicaColor(r);
-    const lane: string[] = [`<g class="lane" data-replica="r${r}">`];
-    lane.push(`<rect x="${labelW}" y="${top}" width="${px(width - right - labelW)}" height="${laneH}" fill="#f6f7f9"><title>${esc(`r${r} (${role})`)}</title></rect>`);
+    const lane: string[] = [`<g class="lane" data-replica="${esc(nameOf(report, r))}">`];
+    lane.push(`<rect x="${labelW}" y="${top}" width="${px(width - right - labelW)}" height="${laneH}" fill="#f6f7f9"><title>${esc(`${nameOf(report, r)} (${role})`)}</title></rect>`);
     faults.forEach((fault, i) => {
       if (!faultLanes(fault, n).includes(r)) return;
       const { fromS, toS } = faultSpan(fault, report.durationS);
@@ -221,22 +228,22 @@ export function timelineSvg(report: ChartInput): string {
     });
     const samples = report.progress[r] ?? [];
     for (const stall of stallsOf(samples, endMs, stallMs)) {
-      lane.push(`<rect class="stall" x="${px(x(stall.fromMs))}" y="${bottom - 5}" width="${px(Math.max(1, x(stall.toMs) - x(stall.fromMs)))}" height="5" rx="1" fill="#111827" fill-opacity="0.8"><title>${esc(`r${r} stalled at height ${stall.height} for ${formatMs(stall.toMs - stall.fromMs)} (${num(stall.fromMs / 1000)} s → ${num(stall.toMs / 1000)} s)`)}</title></rect>`);
+      lane.push(`<rect class="stall" x="${px(x(stall.fromMs))}" y="${bottom - 5}" width="${px(Math.max(1, x(stall.toMs) - x(stall.fromMs)))}" height="5" rx="1" fill="#111827" fill-opacity="0.8"><title>${esc(`${nameOf(report, r)} stalled at height ${stall.height} for ${formatMs(stall.toMs - stall.fromMs)} (${num(stall.fromMs / 1000)} s → ${num(stall.toMs / 1000)} s)`)}</title></rect>`);
     }
     const y = linear(0, maxH, bottom - 5, top + 5);
     const last = samples[samples.length - 1]?.[1] ?? 0;
     const line = stepPath(thin(samples, x, y), x, y, endMs);
-    const lag = lagSeries(samples, front);
+    const lag = lagSeries(samples, frontFor(r));
     if (n > 1 && maxLag >= 3) {
       const yLag = linear(0, maxLag, top, bottom - 2);
       const pts = stepPoints(thin(lag, x, yLag), x, yLag, endMs);
       const worst = maxOf(lag.map(([, l]) => l), 0);
-      if (worst > 0) lane.push(`<path class="lag" d="M${pts.map(([gx, gy]) => `${px(gx)},${px(gy)}`).join("L")}L${px(x(endMs))},${top}Z" fill="${CATEGORY_COLORS.byzantine}" fill-opacity="0.3" stroke="none"><title>${esc(`r${r}: up to ${worst + 1} heights behind the most advanced replica`)}</title></path>`);
+      if (worst > 0) lane.push(`<path class="lag" d="M${pts.map(([gx, gy]) => `${px(gx)},${px(gy)}`).join("L")}L${px(x(endMs))},${top}Z" fill="${CATEGORY_COLORS.byzantine}" fill-opacity="0.3" stroke="none"><title>${esc(`${nameOf(report, r)}: up to ${worst + 1} heights behind the most advanced replica`)}</title></path>`);
     }
     lane.push(`<path d="${line}V${px(y(0))}H${px(x(0))}Z" fill="${color}" fill-opacity="0.08" stroke="none"/>`);
-    lane.push(`<path class="progress" d="${line}" fill="none" stroke="${color}" stroke-width="1.8"${role === "byzantine" ? ' stroke-dasharray="5 3"' : ""}><title>${esc(`r${r} (${role}): delivered height over time, ${last} at the end`)}</title></path>`);
+    lane.push(`<path class="progress" d="${line}" fill="none" stroke="${color}" stroke-width="1.8"${role === "byzantine" ? ' stroke-dasharray="5 3"' : ""}><title>${esc(`${nameOf(report, r)} (${role}): delivered height over time, ${last} at the end`)}</title></path>`);
     const big = laneH >= 30;
-    lane.push(`<circle cx="10" cy="${px(top + laneH / 2)}" r="4" fill="${color}"/><text x="20" y="${px(big ? top + laneH / 2 - 2 : top + laneH / 2 + 4)}" font-size="${big ? 13 : 10}" font-weight="600" fill="#111827">r${r}${role === "honest" ? "" : ` <tspan fill="${role === "byzantine" ? CATEGORY_COLORS.byzantine : "#374151"}" font-weight="400" font-size="${big ? 11 : 9}">${esc(role)}</tspan>`}</text>`);
+    lane.push(`<circle cx="10" cy="${px(top + laneH / 2)}" r="4" fill="${color}"/><text x="20" y="${px(big ? top + laneH / 2 - 2 : top + laneH / 2 + 4)}" font-size="${big ? 13 : 10}" font-weight="600" fill="#111827">${esc(nameOf(report, r))}${role === "honest" ? "" : ` <tspan fill="${role === "byzantine" ? CATEGORY_COLORS.byzantine : "#374151"}" font-weight="400" font-size="${big ? 11 : 9}">${esc(role)}</tspan>`}</text>`);
     if (big) lane.push(`<text x="20" y="${px(top + laneH / 2 + 12)}" font-size="10" fill="#6b7280">height ${int(last)}</text>`);
     lane.push("</g>");
     parts.push(lane.join(""));
@@ -293,17 +300,17 @@ export function heightChartSvg(report: ChartInput): string {
   report.progress.forEach((samples, r) => {
     const role = report.replicas[r]?.role ?? "honest";
     const last = samples[samples.length - 1]?.[1] ?? 0;
-    parts.push(`<path class="series" d="${stepPath(thin(samples, x, y), x, y, endMs)}" fill="none" stroke="${replicaColor(r)}" stroke-width="1.8" stroke-linejoin="round"${role === "byzantine" ? ' stroke-dasharray="6 3"' : ""}><title>${esc(`r${r} (${role}): height ${last} at the end`)}</title></path>`);
+    parts.push(`<path class="series" d="${stepPath(thin(samples, x, y), x, y, endMs)}" fill="none" stroke="${replicaColor(r)}" stroke-width="1.8" stroke-linejoin="round"${role === "byzantine" ? ' stroke-dasharray="6 3"' : ""}><title>${esc(`${nameOf(report, r)} (${role}): height ${last} at the end`)}</title></path>`);
   });
   // Legend at the right.
   report.progress.forEach((samples, r) => {
-    if (report.n > 16 && r >= 15) return;
+    if (report.progress.length > 16 && r >= 15) return;
     const role = report.replicas[r]?.role ?? "honest";
     const ly = pad.top + 6 + r * 17;
     const last = samples[samples.length - 1]?.[1] ?? 0;
-    parts.push(`<g><title>${esc(`r${r} (${role}), height ${last} at the end`)}</title><line x1="${width - pad.right + 12}" x2="${width - pad.right + 32}" y1="${ly}" y2="${ly}" stroke="${replicaColor(r)}" stroke-width="2.5"${role === "byzantine" ? ' stroke-dasharray="5 3"' : ""}/><text x="${width - pad.right + 38}" y="${ly + 4}" font-size="11" fill="#111827">r${r} ${role === "honest" ? "" : esc(role)} · ${int(last)}</text></g>`);
+    parts.push(`<g><title>${esc(`${nameOf(report, r)} (${role}), height ${last} at the end`)}</title><line x1="${width - pad.right + 12}" x2="${width - pad.right + 32}" y1="${ly}" y2="${ly}" stroke="${replicaColor(r)}" stroke-width="2.5"${role === "byzantine" ? ' stroke-dasharray="5 3"' : ""}/><text x="${width - pad.right + 38}" y="${ly + 4}" font-size="11" fill="#111827">${esc(nameOf(report, r))} ${role === "honest" ? "" : esc(role)} · ${int(last)}</text></g>`);
   });
-  if (report.n > 16) parts.push(`<text x="${width - pad.right + 12}" y="${pad.top + 6 + 15 * 17 + 4}" font-size="11" fill="#6b7280">… ${report.n - 15} more</text>`);
+  if (report.progress.length > 16) parts.push(`<text x="${width - pad.right + 12}" y="${pad.top + 6 + 15 * 17 + 4}" font-size="11" fill="#6b7280">… ${report.progress.length - 15} more</text>`);
   const first = firstPlacedViolation(report);
   const v = first === undefined ? undefined : report.violations[first.index];
   if (first !== undefined && v !== undefined) {
@@ -412,4 +419,9 @@ export function payloadSvg(report: ChartInput): string {
   }
   parts.push(`<path d="${stems.join("")}" stroke="#93c5fd" stroke-width="1" fill="none"/>`, dots.join(""));
   return `<svg id="payload-chart" class="chart" viewBox="0 0 ${width} ${height}" ${FONT} role="img" aria-label="payload bytes per finalized block over virtual time">${parts.join("")}</svg>`;
+}
+
+/** A replica's name in the report (`r3`, or `b/r3` in multi-subnet runs). */
+function nameOf(report: Pick<RunReport, "replicas">, r: number): string {
+  return report.replicas[r]?.replica ?? `r${r}`;
 }

@@ -57,7 +57,7 @@ function header(report: HtmlReportInput): string {
   const meta: [string, string][] = [
     ["scenario", `<code>${esc(report.scenarioPath)}</code>${report.scenarioContentHash ? ` <span class="muted" title="${esc(report.scenarioContentHash)}">content ${esc(report.scenarioContentHash.slice(0, 12))}</span>` : ""}`],
     ["seed", esc(report.seed)],
-    ["subnet", `n = ${report.n}, f = ${report.f}`],
+    ["subnet", subnetsFact(report)],
     ["simulated", `${esc(num(report.durationS))} s${report.stoppedAt === undefined ? "" : ` (stopped at ${esc(num(report.stoppedAt.timeMs / 1000))} s, event ${int(report.stoppedAt.event)})`}`],
     ["trace digest", `<code title="${esc(report.traceDigest)}">${esc(report.traceDigest.slice(0, 16))}</code> over ${int(report.traceEvents)} events (${int(report.maliciousEvents)} malicious)`],
     ["liveness", report.livenessChecked ? "checked" : "not checked (see notes)"],
@@ -163,6 +163,18 @@ function stateHashTable(report: RunReport): string {
   const divergentCells = columns.reduce((s, c) => s + c.divergent.filter((d) => d).length, 0);
   return `<p class="muted">State hash prefixes per replica at sampled heights (checkpoints, violation heights, the last height). A red cell differs from the strict majority of its column; if no value has a majority, every cell of that column is red. — means the replica never delivered that height. ${divergentCells === 0 ? "All replicas agree at every sampled height." : `${divergentCells} divergent cell${divergentCells === 1 ? "" : "s"}.`}</p>
 <div class="scroll"><table id="state-hash-table" class="hashes"><thead><tr><th>replica \\ height</th>${head}</tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+/** "n = 4, f = 1", or per subnet for multi-subnet runs ("a: n = 4, f = 1 · b: n = 7, f = 2"). */
+function subnetsFact(report: RunReport): string {
+  const sizes = new Map<string, number>();
+  for (const r of report.replicas) {
+    const slash = r.replica.indexOf("/");
+    if (slash < 0) return `n = ${report.n}, f = ${report.f}`;
+    const subnet = r.replica.slice(0, slash);
+    sizes.set(subnet, (sizes.get(subnet) ?? 0) + 1);
+  }
+  return [...sizes].map(([name, n]) => `${name}: n = ${n}, f = ${Math.floor((n - 1) / 3)}`).join(" · ");
 }
 
 /** The scenario's probe actions: what each honest replica answered, a dissenting answer in red. */

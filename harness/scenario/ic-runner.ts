@@ -207,7 +207,11 @@ export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions):
     ),
     violations,
     livenessChecked,
-    notes: [...notes, `subnets: ${specs.map((s) => `${s.name} (${s.n} replicas, canisters ${(s.canisters ?? []).map((c) => c.name).join(", ") || "none"})`).join("; ")}`],
+    notes: [
+      ...notes,
+      `subnets: ${specs.map((s) => `${s.name} (${s.n} replicas, canisters ${(s.canisters ?? []).map((c) => c.name).join(", ") || "none"})`).join("; ")}`,
+      ...(scenario.xnetFaults ?? []).map((p) => `XNet partition ${p.groups.map((g) => g.join("+")).join(" | ")} from ${p.fromS} s to ${p.toS === undefined ? "the end" : `${p.toS} s`}`),
+    ],
     ingress: { submitted: workload.submitted.size, valid, finalized: latencies.length, latencyMsP50: pct(50), latencyMsP99: pct(99) },
     network: stats,
     eventCounts: trace.countsByKind(),
