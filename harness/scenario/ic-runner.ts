@@ -17,7 +17,7 @@ import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } fr
 import { installActions } from "./actions.ts";
 import { actionHost, canisterIdsOf, certificationRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
 import { consensusConfigOf, type Scenario } from "./scenario.ts";
-import { blockRowsOf, DEFAULT_CHECKPOINT_EVERY, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
+import { blockRowsOf, DEFAULT_CHECKPOINT_EVERY, driveRun, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
 import { Workload } from "./workload.ts";
 
 export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions): RunReport {
@@ -99,23 +99,9 @@ export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions):
   if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(ic.loop, scenario.durationS);
   ic.start();
 
-  const until = options.until;
-  const endUs = until?.kind === "time" ? Math.min(secondsToUs(until.seconds), secondsToUs(scenario.durationS)) : secondsToUs(scenario.durationS);
-  const stepUs = secondsToUs(options.progressEveryS ?? 5);
-  const stopNow = (): boolean =>
-    halted ||
-    (until?.kind === "event" && trace.length >= until.index) ||
-    (until?.kind === "height" && ic.subnets.some((s) => Array.from({ length: s.n }, (_, i) => s.replica(replicaId(i))?.finalizedHeight ?? 0).some((h) => h >= until.height)));
-  let stoppedEarly = false;
-  for (let t = Math.min(stepUs, endUs); ; t = Math.min(t + stepUs, endUs)) {
-    const finished = ic.run(t as TimeUs, until === undefined && options.onCheckpoint === undefined ? undefined : stopNow);
-    options.onProgress?.(ic.loop.now() / 1e6, scenario.durationS, ic.loop.executed);
-    if (!finished) {
-      stoppedEarly = true;
-      break;
-    }
-    if (t >= endUs) break;
-  }
+  const stoppedEarly = driveRun(scenario, options, ic.loop, trace, () => halted, (until) =>
+    ic.subnets.some((s) => Array.from({ length: s.n }, (_, i) => s.replica(replicaId(i))?.finalizedHeight ?? 0).some((h) => h >= until)),
+  );
   if (ic.subnets[0] !== undefined) options.onFinish?.(ic.subnets[0]);
   if (!stoppedEarly) {
     ic.subnets.forEach((s, k) => {

@@ -7,6 +7,7 @@ import { compileFaults } from "../faults/schedule.ts";
 import { windowOf } from "../faults/spec.ts";
 import { SimSubnet } from "../replica/subnet.ts";
 import { Rng } from "../sim/rng.ts";
+import type { EventLoop } from "../sim/event-loop.ts";
 import { Trace, type TraceSink } from "../sim/trace.ts";
 import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import type { MessageRouting } from "../replica/interfaces.ts";
@@ -165,23 +166,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   const actions = installActions(scenario.actions ?? [], actionHost(world));
   if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(subnet.loop, scenario.durationS);
   subnet.start();
-  const until = options.until;
-  const endUs = until?.kind === "time" ? Math.min(secondsToUs(until.seconds), secondsToUs(scenario.durationS)) : secondsToUs(scenario.durationS);
-  const stepUs = secondsToUs(options.progressEveryS ?? 5);
-  const stopNow = (): boolean =>
-    halted ||
-    (until?.kind === "event" && trace.length >= until.index) ||
-    (until?.kind === "height" && Array.from({ length: scenario.n }, (_, i) => subnet.replica(replicaId(i))?.finalizedHeight ?? 0).some((h) => h >= until.height));
-  let stoppedEarly = false;
-  for (let t = Math.min(stepUs, endUs); ; t = Math.min(t + stepUs, endUs)) {
-    const finished = subnet.run(t as TimeUs, until === undefined && options.onCheckpoint === undefined ? undefined : stopNow);
-    options.onProgress?.(subnet.loop.now() / 1e6, scenario.durationS, subnet.loop.executed);
-    if (!finished) {
-      stoppedEarly = true;
-      break;
-    }
-    if (t >= endUs) break;
-  }
+  const stoppedEarly = driveRun(scenario, options, subnet.loop, trace, () => halted, (until) => Array.from({ length: scenario.n }, (_, i) => subnet.replica(replicaId(i))?.finalizedHeight ?? 0).some((h) => h >= until));
   options.onFinish?.(subnet);
   if (!stoppedEarly) {
     for (let i = 0; i < scenario.n; i++) {
@@ -234,6 +219,25 @@ function executionCorruptor(scenario: Scenario, id: ReplicaId, target: "state" |
     if (hit) log(h);
     return hit;
   };
+}
+
+/**
+ * Runs the loop to the scenario's end in progress steps, or until the stop point (`--until`, a
+ * halted replay). `reachedHeight(h)`: some replica finalized height h. Returns "stopped early".
+ */
+export function driveRun(scenario: Scenario, options: RunOptions, loop: EventLoop, trace: Trace, halted: () => boolean, reachedHeight: (h: number) => boolean): boolean {
+  const until = options.until;
+  const endUs = until?.kind === "time" ? Math.min(secondsToUs(until.seconds), secondsToUs(scenario.durationS)) : secondsToUs(scenario.durationS);
+  const stepUs = secondsToUs(options.progressEveryS ?? 5);
+  const stopNow = (): boolean =>
+    halted() || (until?.kind === "event" && trace.length >= until.index) || (until?.kind === "height" && reachedHeight(until.height));
+  const watch = until === undefined && options.onCheckpoint === undefined ? undefined : stopNow;
+  for (let t = Math.min(stepUs, endUs); ; t = Math.min(t + stepUs, endUs)) {
+    const finished = loop.runUntil(t as TimeUs, watch);
+    options.onProgress?.(loop.now() / 1e6, scenario.durationS, loop.executed);
+    if (!finished) return true;
+    if (t >= endUs) return false;
+  }
 }
 
 /** Trace events between two prefix digests in repro bundles (replay bisects within one window). */
