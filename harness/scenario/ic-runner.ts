@@ -12,24 +12,17 @@ import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
 import { Registry } from "../routing/registry.ts";
 import { defaultNetworkConfig, REGIONS } from "../sim/network.ts";
 import { Rng } from "../sim/rng.ts";
-import { Trace } from "../sim/trace.ts";
 import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } from "../types.ts";
 import { installActions } from "./actions.ts";
 import { actionHost, canisterIdsOf, certificationRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
 import { consensusConfigOf, type Scenario } from "./scenario.ts";
-import { blockRowsOf, DEFAULT_CHECKPOINT_EVERY, driveRun, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
+import { blockRowsOf, driveRun, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
 import { Workload } from "./workload.ts";
 
 export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions): RunReport {
   const specs = scenario.subnets ?? [];
   const root = Rng.fromSeed(options.seed);
-  let halted = false;
-  const trace = new Trace(
-    options.traceSink,
-    options.onCheckpoint === undefined
-      ? undefined
-      : { every: options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, onCheckpoint: (events, digest) => { if (options.onCheckpoint?.(events, digest) === false) halted = true; } },
-  );
+  const { trace, halted } = runTrace(options);
   const registry = Registry.of(specs.map((s) => ({ name: s.name, size: s.n })));
   const canisterIds = canisterIdsOf(scenario, registry);
   const consensus = consensusConfigOf(scenario);
@@ -99,7 +92,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions):
   if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(ic.loop, scenario.durationS);
   ic.start();
 
-  const stoppedEarly = driveRun(scenario, options, ic.loop, trace, () => halted, (until) =>
+  const stoppedEarly = driveRun(scenario, options, ic.loop, trace, halted, (until) =>
     ic.subnets.some((s) => Array.from({ length: s.n }, (_, i) => s.replica(replicaId(i))?.finalizedHeight ?? 0).some((h) => h >= until)),
   );
   if (ic.subnets[0] !== undefined) options.onFinish?.(ic.subnets[0]);

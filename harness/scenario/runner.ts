@@ -102,13 +102,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   if (scenario.subnets !== undefined) return runMultiSubnetScenario(scenario, options);
   const root = Rng.fromSeed(options.seed);
   const faults = compileFaults(scenario.faults ?? []);
-  let halted = false;
-  const trace = new Trace(
-    options.traceSink,
-    options.onCheckpoint === undefined
-      ? undefined
-      : { every: options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, onCheckpoint: (events, digest) => { if (options.onCheckpoint?.(events, digest) === false) halted = true; } },
-  );
+  const { trace, halted } = runTrace(options);
   const recorder = new RunRecorder(scenario.n, faults.byzantine);
   const registry = Registry.of([{ name: "a", size: scenario.n }]);
   const canisterIds = canisterIdsOf(scenario, registry);
@@ -166,7 +160,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   const actions = installActions(scenario.actions ?? [], actionHost(world));
   if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(subnet.loop, scenario.durationS);
   subnet.start();
-  const stoppedEarly = driveRun(scenario, options, subnet.loop, trace, () => halted, (until) => Array.from({ length: scenario.n }, (_, i) => subnet.replica(replicaId(i))?.finalizedHeight ?? 0).some((h) => h >= until));
+  const stoppedEarly = driveRun(scenario, options, subnet.loop, trace, halted, (until) => Array.from({ length: scenario.n }, (_, i) => subnet.replica(replicaId(i))?.finalizedHeight ?? 0).some((h) => h >= until));
   options.onFinish?.(subnet);
   if (!stoppedEarly) {
     for (let i = 0; i < scenario.n; i++) {
@@ -219,6 +213,18 @@ function executionCorruptor(scenario: Scenario, id: ReplicaId, target: "state" |
     if (hit) log(h);
     return hit;
   };
+}
+
+/** The run's trace; `halted()` turns true when the checkpoint callback asks to stop (replay). */
+export function runTrace(options: RunOptions): { trace: Trace; halted: () => boolean } {
+  let halted = false;
+  const trace = new Trace(
+    options.traceSink,
+    options.onCheckpoint === undefined
+      ? undefined
+      : { every: options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, onCheckpoint: (events, digest) => { if (options.onCheckpoint?.(events, digest) === false) halted = true; } },
+  );
+  return { trace, halted: () => halted };
 }
 
 /**
