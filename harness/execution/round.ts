@@ -18,6 +18,7 @@ import { compareCanisterIds } from "../state/canister-order.ts";
 import { ByteReader, ByteWriter } from "../state/encoding.ts";
 import { heapDeltaBytes, type CommitResult, type StateManager } from "../state/state-manager.ts";
 import { continueSliced, startSliced, type PausedExecution, type SliceStep } from "./dts.ts";
+import { CanisterInputQueues } from "./input-queue.ts";
 import {
   RejectCode,
   type CallbackId,
@@ -88,7 +89,10 @@ export interface HeapDeltaDebit {
 
 export interface QueuedMessages {
   readonly id: CanisterId;
+  /** Canonical order (input-queue.ts): a resumed message first, then each source's queue in key order. */
   readonly messages: readonly CanisterMessage[];
+  /** The source served last (the round-robin point); absent before the first pop. */
+  readonly lastSource?: string;
 }
 
 /** Replicated execution state of a subnet (besides what lives inside each CanisterState). */
@@ -195,7 +199,7 @@ export function heapDeltaScheduledLimitBytes(config: RoundConfig, roundsUntilChe
 /** Mutable working copy of the round state (local to executeRound). */
 class Work {
   readonly canisters: Map<CanisterId, CanisterState>;
-  readonly queues = new Map<CanisterId, CanisterMessage[]>();
+  readonly queues = new Map<CanisterId, CanisterInputQueues>();
   /** Heartbeat / global-timer tasks of this round (§4.4 step 2); dropped at the end of the round. */
   readonly tasks = new Map<CanisterId, CanisterMessage[]>();
   readonly paused: Map<CanisterId, PausedExecution>;
@@ -213,21 +217,22 @@ class Work {
   constructor(state: ExecutionRoundState) {
     this.canisters = new Map(state.canisters.map((c) => [c.id, c]));
     // Queues, paused executions and debits of canisters that no longer exist (deleted) are dropped.
-    for (const q of state.queues) if (this.canisters.has(q.id)) this.queues.set(q.id, [...q.messages]);
     this.paused = new Map(state.paused.filter((p) => this.canisters.has(p.canister)).map((p) => [p.canister, p]));
     this.aborted = new Set(state.aborted.filter((id) => this.canisters.has(id)));
+    for (const q of state.queues) {
+      if (this.canisters.has(q.id)) this.queues.set(q.id, CanisterInputQueues.from(q.messages, q.lastSource, this.aborted.has(q.id)));
+    }
     this.debits = new Map((state.heapDeltaDebits ?? []).filter((d) => this.canisters.has(d.id)).map((d) => [d.id, d.bytes]));
   }
 
   enqueue(canister: CanisterId, message: CanisterMessage, front = false): void {
-    const q = this.queues.get(canister) ?? [];
-    if (front) q.unshift(message);
-    else q.push(message);
-    this.queues.set(canister, q);
+    let q = this.queues.get(canister);
+    if (q === undefined) this.queues.set(canister, (q = new CanisterInputQueues()));
+    q.push(message, front);
   }
 
   hasWork(id: CanisterId): boolean {
-    return this.paused.has(id) || (this.queues.get(id)?.length ?? 0) > 0 || (this.tasks.get(id)?.length ?? 0) > 0;
+    return this.paused.has(id) || (this.queues.get(id)?.size ?? 0) > 0 || (this.tasks.get(id)?.length ?? 0) > 0;
   }
 
   /** Over its heap-delta debit (§4.6): skipped this round. */
@@ -239,7 +244,7 @@ class Work {
   nextMessage(id: CanisterId): CanisterMessage | undefined {
     const tasks = this.tasks.get(id);
     if (tasks !== undefined && tasks.length > 0) return tasks.shift();
-    return this.queues.get(id)?.shift();
+    return this.queues.get(id)?.pop();
   }
 
   /** Makes a finished message's effects visible and routes its outputs. */
@@ -273,7 +278,9 @@ class Work {
       .map(([id, bytes]) => ({ id, bytes: Math.max(0, bytes - rateLimitBytes) }))
       .filter((d) => d.bytes > 0)
       .sort((a, b) => compareCanisterIds(a.id, b.id));
-    const queues = [...this.queues.entries()].filter(([, m]) => m.length > 0).map(([id, messages]) => ({ id, messages }));
+    const queues = [...this.queues.entries()]
+      .filter(([, q]) => q.size > 0) // an emptied queue starts its rotation afresh
+      .map(([id, q]): QueuedMessages => ({ id, messages: q.messages(), ...(q.lastSource === undefined ? {} : { lastSource: q.lastSource }) }));
     return {
       // The map was filled in id order and entries are only replaced, so it is still sorted.
       canisters: [...this.canisters.values()],
@@ -301,7 +308,7 @@ export function executeRound(executor: CanisterExecutor, config: RoundConfig, st
   // that export them; not for canisters with a paused or aborted execution (they resume that first),
   // and not when the caller already queued that task for the canister (e.g. ExecutionLab does).
   const queuedTasks = new Set<string>();
-  for (const [id, q] of w.queues) for (const m of q) if (m.kind === "heartbeat" || m.kind === "global-timer") queuedTasks.add(`${id} ${m.kind}`);
+  for (const [id, q] of w.queues) for (const m of q.messages()) if (m.kind === "heartbeat" || m.kind === "global-timer") queuedTasks.add(`${id} ${m.kind}`);
   for (const c of w.canisters.values()) {
     const exports = c.execution?.exports ?? [];
     if (c.status !== "running" || w.paused.has(c.id) || w.aborted.has(c.id)) continue;
@@ -627,10 +634,12 @@ function readMessage(r: ByteReader): CanisterMessage {
  * divergent held result shows up in the state digest although it is not visible yet.
  */
 export function encodeRoundMetadata(state: ExecutionRoundState): Uint8Array {
-  const w = new ByteWriter().domain("subnetlab-execution-round-v1");
+  const w = new ByteWriter().domain("subnetlab-execution-round-v2");
   w.u32(state.queues.length);
   for (const q of state.queues) {
-    w.str(q.id).u32(q.messages.length);
+    w.str(q.id).bool(q.lastSource !== undefined);
+    if (q.lastSource !== undefined) w.str(q.lastSource);
+    w.u32(q.messages.length);
     for (const m of q.messages) writeMessage(w, m);
   }
   w.u32(state.scheduling.length);
@@ -661,13 +670,14 @@ export function encodeRoundMetadata(state: ExecutionRoundState): Uint8Array {
 export function decodeRoundMetadata(bytes: Uint8Array, canisters: readonly CanisterState[]): ExecutionRoundState {
   const r = new ByteReader(bytes);
   const domain = new TextDecoder().decode(r.raw(r.u8()));
-  assert(domain === "subnetlab-execution-round-v1", `unknown round metadata ${domain}`);
+  assert(domain === "subnetlab-execution-round-v2", `unknown round metadata ${domain}`);
   const queues: QueuedMessages[] = [];
   for (let n = r.u32(), i = 0; i < n; i++) {
     const id = r.str() as CanisterId;
+    const lastSource = r.bool() ? r.str() : undefined;
     const messages: CanisterMessage[] = [];
     for (let k = r.u32(), j = 0; j < k; j++) messages.push(readMessage(r));
-    queues.push({ id, messages });
+    queues.push({ id, messages, ...(lastSource === undefined ? {} : { lastSource }) });
   }
   const scheduling: CanisterSchedulingState[] = [];
   for (let n = r.u32(), i = 0; i < n; i++) {
