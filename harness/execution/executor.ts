@@ -247,6 +247,7 @@ export class WasmExecutor implements CanisterExecutor {
       memory64: li.module.memory64,
       ...(inv.methodName === undefined ? {} : { methodName: inv.methodName }),
       ...(inv.compositeCalls === true ? { compositeCalls: true } : {}),
+      outstandingCalls: (callee) => canister.callbacks.reduce((n, c) => n + (c.callee === callee ? 1 : 0), 0),
     };
     const session = new SystemApiSession(init);
     li.begin(session, params.instructionLimit, alreadyUsed);

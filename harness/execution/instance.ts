@@ -215,8 +215,9 @@ export class LiveInstance implements InstanceAccess {
 
   /** Pages written since begin(), with their new contents, sorted by index. */
   dirtyPages(): Map<number, Uint8Array> {
-    const mem = this.memoryBytes();
     const out = new Map<number, Uint8Array>();
+    if (this.memory === undefined) return out; // a module without memory writes no pages
+    const mem = this.memoryBytes();
     for (const p of [...this.undo.keys()].sort((a, b) => a - b)) {
       out.set(p, mem.slice(p * PAGE_SIZE_BYTES, (p + 1) * PAGE_SIZE_BYTES));
     }

@@ -173,7 +173,12 @@ export interface SessionInit {
   readonly methodName?: string;
   /** Composite query contexts: calls are executed as part of a query tree (executeQueryTree). */
   readonly compositeCalls?: boolean;
+  /** Calls to `callee` still awaiting their response (the output queue's reserved slots). */
+  readonly outstandingCalls?: (callee: string) => number;
 }
+
+/** DEFAULT_QUEUE_CAPACITY of the IC's canister queues (ic-protocol.md §3.2). */
+export const OUTPUT_QUEUE_CAPACITY = 500;
 
 export class SystemApiSession {
   readonly context: ApiContext;
@@ -483,6 +488,10 @@ export class SystemApiSession {
       // not made and call_perform says so (non-zero, spec: "not sent"; 2 = SYS_TRANSIENT).
       const composite = s.context === "CQ" || s.context === "CRy" || s.context === "CRt";
       if (composite && s.init.compositeCalls !== true) return 2;
+      // The output queue to the callee holds 500 requests whose responses are outstanding; a call
+      // that does not fit is not sent (SYS_TRANSIENT), as the IC's push_output_request refuses it.
+      const queued = (s.init.outstandingCalls?.(p.callee) ?? 0) + s.performedCalls.filter((c) => c.callee === p.callee).length;
+      if (queued >= OUTPUT_QUEUE_CAPACITY) return 2;
       const arg = new Uint8Array(p.arg.reduce((s, x) => s + x.length, 0));
       let pos = 0;
       for (const chunk of p.arg) {

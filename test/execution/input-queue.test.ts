@@ -4,6 +4,9 @@ import test from "ava";
 import fc from "fast-check";
 import { CanisterInputQueues, sourceOf } from "../../harness/execution/input-queue.ts";
 import type { CallbackId, CanisterId, CanisterMessage, PrincipalText } from "../../harness/execution/interfaces.ts";
+import { ExecutionLab } from "../../harness/execution/lab.ts";
+import { Principal } from "@dfinity/principal";
+import { wat } from "./helpers.ts";
 
 const SOURCES = ["", "aaaaa-aa-1", "bbbbb-bb-2", "ccccc-cc-3"];
 function message(source: string, n: number): CanisterMessage {
@@ -61,4 +64,38 @@ test("the canonical form restores the same queues and rotation point; a resumed 
   const a = drain(q);
   t.deepEqual(drain(restored), a);
   t.deepEqual(a[0]?.kind === "request" ? a[0].callerCallbackId : -1n, 99n);
+});
+
+// The output queue to one callee holds 500 requests awaiting responses (DEFAULT_QUEUE_CAPACITY);
+// call_perform of a call that does not fit returns non-zero (interface spec: the call is not sent).
+test("call_perform refuses the 501st outstanding call to one callee with SYS_TRANSIENT (2)", (t) => {
+  const lab = new ExecutionLab();
+  const callee = lab.createCanister();
+  lab.installCode(callee, wat(`(module (func (export "canister_update ping")))`));
+  const caller = lab.createCanister();
+  const calleeBytes = Principal.fromText(callee).toUint8Array();
+  // `spray` makes 600 calls to the callee (bytes at 0, method "ping" at 64) and replies with the
+  // number of call_perform results that were 0 (sent), as 4 little-endian bytes.
+  lab.installCode(caller, wat(`(module
+    (import "ic0" "call_new" (func $call_new (param i32 i32 i32 i32 i32 i32 i32 i32)))
+    (import "ic0" "call_perform" (func $perform (result i32)))
+    (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+    (import "ic0" "msg_reply" (func $reply))
+    (memory 1)
+    (data (i32.const 0) "${[...calleeBytes].map((b) => `\\${b.toString(16).padStart(2, "0")}`).join("")}")
+    (data (i32.const 64) "ping")
+    (table 1 funcref) (elem (i32.const 0) $cb)
+    (func $cb (param i32))
+    (func (export "canister_update spray") (local $i i32) (local $sent i32)
+      (loop $l
+        (call $call_new (i32.const 0) (i32.const ${calleeBytes.length}) (i32.const 64) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
+        (if (i32.eqz (call $perform)) (then (local.set $sent (i32.add (local.get $sent) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const 600))))
+      (i32.store (i32.const 128) (local.get $sent))
+      (call $append (i32.const 128) (i32.const 4))
+      (call $reply)))`));
+  const r = lab.updateRaw(caller, "spray", new Uint8Array());
+  t.is(r.response.kind, "reply");
+  if (r.response.kind === "reply") t.is(new DataView(r.response.data.buffer, r.response.data.byteOffset).getUint32(0, true), 500);
 });
