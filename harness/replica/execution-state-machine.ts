@@ -71,6 +71,8 @@ export interface ExecutionMachineOptions {
    * nondeterministic or buggy execution would. Called with the batch height and time.
    */
   readonly corrupt?: (h: number, timeNs: bigint) => boolean;
+  /** The subnet's canister limit (registry max_number_of_canisters); default: none. */
+  readonly maxCanisters?: number;
   /** Fault injection: when it returns true for a batch, every reply recorded in it has its last byte changed. */
   readonly corruptReplies?: (h: number, timeNs: bigint) => boolean;
   /**
@@ -218,7 +220,7 @@ export class ExecutionStateMachine implements MessageRouting {
     if (calls.length === 0) return [];
     assert(this.executor instanceof WasmExecutor, "management calls need the Wasm executor");
     const out = executeSubnetCalls(
-      { executor: this.executor, timeNs: batch.timeNs, canisterRange: this.ownRange(), randomness: hexToBytes(batch.randomness) },
+      { executor: this.executor, timeNs: batch.timeNs, canisterRange: this.ownRange(), randomness: hexToBytes(batch.randomness), maxCanisters: this.options.maxCanisters ?? 0 },
       this.state,
       calls,
     );

@@ -33,7 +33,11 @@ export interface SubnetCallEnvironment {
   readonly canisterRange: CanisterRange;
   /** Randomness for raw_rand, from the batch (32 bytes per call, drawn in order). */
   readonly randomness: Uint8Array;
+  /** The subnet's canister limit (registry `max_number_of_canisters`; 0 = no limit). */
+  readonly maxCanisters: number;
 }
+
+const CREATE_METHODS: ReadonlySet<string> = new Set(["create_canister", "provisional_create_canister_with_cycles"]);
 
 /** Executes the subnet queue against the round state; returns the new state and the answers. */
 export function executeSubnetCalls(env: SubnetCallEnvironment, initial: ExecutionRoundState, calls: readonly SubnetCall[]): SubnetCallOutcome {
@@ -53,7 +57,8 @@ export function executeSubnetCalls(env: SubnetCallEnvironment, initial: Executio
       drawRawRand: () => rawRand(env.randomness, draws++),
     };
     const caller = call.origin.caller as string as PrincipalText;
-    const out = executeManagementCall(ctx, caller, call.method, call.arg, call.cycles);
+    const full = CREATE_METHODS.has(call.method) && env.maxCanisters > 0 && state.canisters.length >= env.maxCanisters;
+    const out = full ? subnetFull(env.maxCanisters) : executeManagementCall(ctx, caller, call.method, call.arg, call.cycles);
     state = applyOutcome(state, out.updated, out.deleted);
     const response = out.response ?? stopResponse(state, out.updated);
     if (out.response === undefined) state = withCanisters(state, out.updated.map((c) => lifecycle.finalizeStopping(state.canisters.find((x) => x.id === c.id) ?? c)));
@@ -62,6 +67,12 @@ export function executeSubnetCalls(env: SubnetCallEnvironment, initial: Executio
     else localOrRemote(state, call.origin.caller, call.origin.callbackId, response, response.kind === "reject" ? call.cycles : 0n, localResponses, remoteResponses);
   }
   return { state, ingressResponses, localResponses, remoteResponses };
+}
+
+/** IC0102 MaxNumberOfCanistersReached: a 1xx error, so reject code 1 (SYS_FATAL). */
+function subnetFull(limit: number): ReturnType<typeof executeManagementCall> {
+  const response: Response = { kind: "reject", code: RejectCode.SysFatal, message: `IC0102: the subnet already hosts its maximum of ${limit} canisters` };
+  return { response, updated: [], deleted: [], responses: [], instructionsUsed: 0n };
 }
 
 function applyOutcome(state: ExecutionRoundState, updated: readonly CanisterState[], deleted: readonly CanisterId[]): ExecutionRoundState {

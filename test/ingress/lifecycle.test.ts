@@ -12,7 +12,12 @@ import { encodeEnvelope, type Envelope } from "../../harness/ingress/envelope.ts
 import { userIdentity, type UserIdentity } from "../../harness/ingress/identity.ts";
 import type { SimIC } from "../../harness/replica/ic.ts";
 import { IngressHistory } from "../../harness/replica/ingress-history.ts";
-import { replicaId, secondsToUs, type HashHex } from "../../harness/types.ts";
+import { height, replicaId, secondsToUs, timeUs, type HashHex } from "../../harness/types.ts";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { canisterIdFromU64 } from "../../harness/execution/interfaces.ts";
+import { MANAGEMENT_TYPES } from "../../harness/execution/management.ts";
+import { ExecutionStateMachine } from "../../harness/replica/execution-state-machine.ts";
+import { SimDisk } from "../../harness/sim/disk.ts";
 import { buildIC, fixture, statuses } from "../routing/xnet-helpers.ts";
 
 const alice = userIdentity("ed25519", new TextEncoder().encode("alice"));
@@ -116,4 +121,18 @@ test("the ingress history forgets replies beyond its capacity (done) and prunes 
   history.set(id(9), { status: "received", height: 9 as never }, 9n);
   history.prune(10n + 300_000_000_000n);
   t.deepEqual([0, 4, 9].map((k) => history.status(id(k))?.status), [undefined, undefined, "received"], "answered entries leave after 5 min; open ones stay");
+});
+
+test("management calls go through consensus; create_canister beyond the subnet's limit is refused with reject code 1 (SYS_FATAL, IC0102)", (t) => {
+  const kv = canisterIdFromU64(0n);
+  const machine = new ExecutionStateMachine(new SimDisk(), { genesis: [{ id: kv, wasm: fixture("motoko/kv.classic.wasm") }], checkpointInterval: 10, maxCanisters: 2 });
+  const create = bytesToHex(new Uint8Array(IDL.encode([MANAGEMENT_TYPES.create_canister.arg], [{ settings: [], sender_canister_version: [] }])));
+  const call = (k: number): IngressMessage => ({ id: k.toString(16).padStart(64, "0") as HashHex, sender: "alice", nonce: k, body: "", sizeBytes: 50, expiryUs: timeUs(1e9), signature: "", call: { canister: "aaaaa-aa", method: "create_canister", argHex: create } });
+  machine.deliverBatch({ height: height(1), timeNs: 1_000_000n, randomness: "00".repeat(32) as HashHex, ingress: [call(1), call(2)], requiresFullStateHash: false });
+  const first = machine.ingressStatus(call(1).id);
+  t.is(first?.status, "completed");
+  const [created] = IDL.decode(MANAGEMENT_TYPES.create_canister.ret as unknown as IDL.Type[], hexToBytes(first?.status === "completed" ? first.reply : "")) as unknown as [{ canister_id: Principal }];
+  t.is(created.canister_id.toText(), canisterIdFromU64(1n), "the next id of the subnet's range");
+  const second = machine.ingressStatus(call(2).id);
+  t.deepEqual(second?.status === "failed" ? [second.code, /IC0102/.test(second.message)] : second, [1, true]);
 });
