@@ -2,7 +2,9 @@
 // (signatures in G1, keys in G2, the IC's DST and the ic-state-root domain): read_state responses
 // and ic0.data_certificate_copy certificates verify with the subnet's DER key under the
 // agent-style verification of harness/crypto/certificate.ts (itself checked against agent-js
-// mainnet vectors in test/crypto/certificate.test.ts), and lookups follow the spec's lookup_path.
+// mainnet vectors in test/crypto/certificate.test.ts) and under the official agent itself
+// (@icp-sdk/core, the successor of @dfinity/agent: Certificate.create verifies the BLS signature
+// with its own code), and lookups follow the spec's lookup_path.
 import test from "ava";
 import { Principal } from "@dfinity/principal";
 import { hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
@@ -14,6 +16,8 @@ import { ingressFromEnvelope } from "../../harness/consensus/ingress.ts";
 import { ExecutionStateMachine } from "../../harness/replica/execution-state-machine.ts";
 import { replicaId, secondsToUs } from "../../harness/types.ts";
 import { wat } from "../execution/helpers.ts";
+import { Certificate as AgentCertificate, lookupResultToBuffer } from "@icp-sdk/core/agent";
+import { Principal as AgentPrincipal } from "@icp-sdk/core/principal";
 import { buildIC } from "./xnet-helpers.ts";
 
 // `set` stores its argument as certified data; the query `cert` returns its data certificate.
@@ -38,7 +42,7 @@ const CERTIFIER = wat(`(module
       (call $append (i32.const 0) (call $size))))
     (call $reply)))`);
 
-test("BLS subnet: read_state of a reply and a query's data certificate verify against the subnet key", (t) => {
+test("BLS subnet: read_state of a reply and a query's data certificate verify against the subnet key", async (t) => {
   const ic = buildIC(31, [{ name: "a", n: 4, wasm: [CERTIFIER] }], undefined, "bls");
   ic.start();
   ic.run(secondsToUs(2));
@@ -77,5 +81,14 @@ test("BLS subnet: read_state of a reply and a query's data certificate verify ag
     const at = forged.indexOf(data[0]!, 20);
     forged[at] = (forged[at] ?? 0) ^ 1;
     t.false(verifyCertificate(forged, subnetKey).ok);
+
+    // The official agent: the sim clock starts at the epoch, so its freshness check is off.
+    const principal = { canisterId: AgentPrincipal.fromText(canister) };
+    const agentCert = await AgentCertificate.create({ certificate: bytes, rootKey: subnetKey, principal, disableTimeVerification: true });
+    t.deepEqual(lookupResultToBuffer(agentCert.lookup_path(["request_status", id, "reply"])), data);
+    t.deepEqual(lookupResultToBuffer(agentCert.lookup_path(["request_status", id, "status"])), utf8ToBytes("replied"));
+    const agentData = await AgentCertificate.create({ certificate: reply.data, rootKey: subnetKey, principal, disableTimeVerification: true });
+    t.deepEqual(lookupResultToBuffer(agentData.lookup_path(["canister", Principal.fromText(canister).toUint8Array(), "certified_data"])), data);
+    await t.throwsAsync(AgentCertificate.create({ certificate: forged, rootKey: subnetKey, principal, disableTimeVerification: true }));
   }
 });
