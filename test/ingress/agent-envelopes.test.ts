@@ -44,8 +44,8 @@ test("envelopes signed by the agent's Ed25519, secp256k1, P-256 and anonymous id
       continue;
     }
     t.is(checked.call.requestIdHex, requestId, `${name}: same request id as the agent's requestIdOf`);
-    t.is<string>(checked.call.sender, identity.getPrincipal().toText(), name);
-    t.is<string>(checked.call.canisterId, CANISTER.toText(), name);
+    t.is(checked.call.sender as string, identity.getPrincipal().toText(), name);
+    t.is(checked.call.canisterId as string, CANISTER.toText(), name);
   }
 });
 
