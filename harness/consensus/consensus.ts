@@ -59,6 +59,8 @@ export interface ConsensusContext {
   ingressAlreadyFinalized(id: HashHex): boolean;
   stateHashAt(h: Height): HashHex | undefined;
   lastDeliveredHeight(): Height;
+  /** Latest height this replica holds a state certification for; undefined if nothing is certified. */
+  certifiedHeight?(): Height | undefined;
   /** Multi-subnet runs: certified stream slices for a block on top of `parent`. */
   xnetPayload?(parent: Block): readonly CertifiedSlice[];
   /** Multi-subnet runs: why a slice in a block is invalid, or undefined. */
@@ -69,6 +71,27 @@ export interface ConsensusContext {
 
 export function blockMakerDelayUs(config: ConsensusConfig, rank: number): number {
   return rank * config.unitDelayMs * 1000;
+}
+
+/** ACCEPTABLE_NOTARIZATION_CERTIFICATION_GAP: no notarization while certification lags this far. */
+export const NOTARIZATION_CERTIFICATION_GAP_LIMIT = 70;
+/** Extra notary delay per height that finalization is ahead of certification (beyond 1). */
+export const CERTIFICATION_LAG_DELAY_MS = 2000;
+
+/**
+ * The notary delay with the certification terms (ic-protocol.md §1.4): + 2 s per height that
+ * finalization is ahead of certification when that gap exceeds 1, and no notarization at all
+ * (undefined) while notarization is 70 heights ahead of certification. Subnets that certify nothing
+ * (the placeholder state machine) have neither term.
+ */
+function notaryDelayWithCertificationUs(ctx: ConsensusContext, rank: number): number | undefined {
+  const { pool, config } = ctx;
+  const base = notaryDelayUs(config, rank, pool.notarizedHeight, pool.finalizedHeight);
+  const certified = ctx.certifiedHeight?.();
+  if (certified === undefined) return base;
+  if (pool.notarizedHeight - certified >= NOTARIZATION_CERTIFICATION_GAP_LIMIT) return undefined;
+  const lag = pool.finalizedHeight - certified;
+  return lag > 1 ? base + lag * CERTIFICATION_LAG_DELAY_MS * 1000 : base;
 }
 
 /** initial + unit × rank × 1.5^(notarized − finalized), in integers (gap capped to keep it finite). */
@@ -456,7 +479,9 @@ export function notaryReadyAtUs(ctx: ConsensusContext): TimeUs | undefined {
   let earliest: number | undefined;
   for (const proposal of lowestRankedProposals(ctx, h)) {
     if (pool.notarizationShares.get(h)?.get(proposal.block.hash)?.has(ctx.self) === true) continue;
-    const at = roundStart + notaryDelayUs(config, proposal.block.rank, pool.notarizedHeight, pool.finalizedHeight);
+    const delay = notaryDelayWithCertificationUs(ctx, proposal.block.rank);
+    if (delay === undefined) continue;
+    const at = roundStart + delay;
     earliest = earliest === undefined ? at : Math.min(earliest, at);
   }
   return earliest as TimeUs | undefined;
@@ -471,8 +496,8 @@ export function notaryChanges(ctx: ConsensusContext): Change[] {
   for (const proposal of lowestRankedProposals(ctx, h)) {
     const hash = proposal.block.hash;
     if (pool.notarizationShares.get(h)?.get(hash)?.has(self) === true) continue;
-    const delay = notaryDelayUs(config, proposal.block.rank, pool.notarizedHeight, pool.finalizedHeight);
-    if (ctx.nowUs < roundStart + delay) continue;
+    const delay = notaryDelayWithCertificationUs(ctx, proposal.block.rank);
+    if (delay === undefined || ctx.nowUs < roundStart + delay) continue;
     changes.push({ kind: "add", artifact: notarizationShare(h, hash, self, signer.signMultiShare(signedNotarization(h, hash))) });
   }
   return changes;

@@ -423,6 +423,7 @@ export class Replica {
       ingressAlreadyFinalized: (id) => routing.ingressStatus(id) !== undefined,
       stateHashAt: (h) => routing.stateHashAt(h),
       lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
+      ...(routing.certifiedHashAt === undefined ? {} : { certifiedHeight: () => this.certification.latestCertification?.height ?? height(0) }),
       ...this.xnetContext(),
     };
     return this.cachedContext;
