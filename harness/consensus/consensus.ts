@@ -84,7 +84,7 @@ export const CERTIFICATION_LAG_DELAY_MS = 2000;
  * (undefined) while notarization is 70 heights ahead of certification. Subnets that certify nothing
  * (the placeholder state machine) have neither term.
  */
-function notaryDelayWithCertificationUs(ctx: ConsensusContext, rank: number): number | undefined {
+export function notaryDelayWithCertificationUs(ctx: ConsensusContext, rank: number): number | undefined {
   const { pool, config } = ctx;
   const base = notaryDelayUs(config, rank, pool.notarizedHeight, pool.finalizedHeight);
   const certified = ctx.certifiedHeight?.();

@@ -4,7 +4,7 @@
 import test from "ava";
 import { makeBlock, notarization, notarizationShare, proposalOf, signedNotarization, signedProposal, type Block, type BlockProposal } from "../../harness/consensus/artifacts.ts";
 import { DEFAULT_CONSENSUS_CONFIG, MAX_INGRESS_MESSAGES_PER_BLOCK } from "../../harness/consensus/config.ts";
-import { finalizerChanges, validate, validatorChanges, notaryChanges, type ConsensusContext } from "../../harness/consensus/consensus.ts";
+import { finalizerChanges, validate, validatorChanges, notaryChanges, notaryDelayWithCertificationUs, type ConsensusContext } from "../../harness/consensus/consensus.ts";
 import { ingressId, type IngressMessage } from "../../harness/consensus/ingress.ts";
 import { ConsensusPool } from "../../harness/consensus/pool.ts";
 import { SimSubnet } from "../../harness/replica/subnet.ts";
@@ -140,4 +140,18 @@ test("a second signed proposal by one maker at one height yields an equivocation
   if (proof !== undefined) pool.addValidated(proof, timeUs(0));
   t.true(pool.isDisqualified(height(1), makerOfRank(0)));
   t.deepEqual(notaryChanges(context(replicaId(2), pool, LATE)), [], "no notarization share for a disqualified maker");
+});
+
+test("the notary delay grows 2 s per height certification trails finalization, and stops 70 heights ahead (§1.4)", (t) => {
+  const at = (notarized: number, finalized: number, certified: number | undefined): number | undefined => {
+    const pool = { notarizedHeight: height(notarized), finalizedHeight: height(finalized) } as ConsensusPool;
+    const ctx = { ...context(replicaId(0), new ConsensusPool(subnet.genesis), 0), pool, ...(certified === undefined ? {} : { certifiedHeight: () => height(certified) }) };
+    return notaryDelayWithCertificationUs(ctx, 0);
+  };
+  const base = DEFAULT_CONSENSUS_CONFIG.initialNotaryDelayMs * 1000;
+  t.is(at(10, 10, undefined), base, "a subnet that certifies nothing has no certification term");
+  t.is(at(10, 10, 9), base, "a gap of one height is normal");
+  t.is(at(10, 10, 7), base + 3 * 2_000_000);
+  t.is(at(79, 79, 10), base + 69 * 2_000_000, "69 ahead: a long delay, but notarization goes on");
+  t.is(at(80, 79, 10), undefined, "70 heights ahead of certification: no notarization");
 });
