@@ -71,13 +71,30 @@ export function checkLedgerConservation(observations: readonly LedgerObservation
   return violations;
 }
 
+/**
+ * Probes: replicas that executed the same height must answer alike (a replica behind the others
+ * may answer differently and is not judged); the agreed answer is that of the largest group of
+ * replicas at one height (ties: the higher height).
+ */
 export function checkProbes(probes: readonly ProbeRecord[], expect: ProbeExpectations | undefined): Violation[] {
   const violations: Violation[] = [];
   const agreed = new Map<string, string | undefined>();
   for (const p of probes) {
-    const { value, dissenters } = majority(new Map(Object.entries(p.answers)), (a) => a);
+    const byHeight = new Map<number, Map<string, string>>();
+    for (const [replica, answer] of Object.entries(p.answers)) {
+      const h = p.heights?.[replica] ?? 0;
+      const group = byHeight.get(h) ?? new Map<string, string>();
+      group.set(replica, answer);
+      byHeight.set(h, group);
+    }
+    const groups = [...byHeight].sort(([ha, a], [hb, b]) => b.size - a.size || hb - ha);
+    let value: string | undefined;
+    groups.forEach(([h, group], i) => {
+      const verdict = majority(group, (a) => a);
+      if (i === 0) value = verdict.value;
+      if (verdict.dissenters.length > 0) violations.push({ property: "invariant", message: `probe ${p.label} at ${p.atS} s: at height ${h}, ${verdict.dissenters.join(", ")} answered differently from the others (${verdict.value ?? "nothing"})`, replicas: verdict.dissenters });
+    });
     agreed.set(p.label, value);
-    if (dissenters.length > 0) violations.push({ property: "invariant", message: `probe ${p.label} at ${p.atS} s: ${dissenters.join(", ")} answered differently from the others (${value ?? "nothing"})`, replicas: dissenters });
   }
   const compare = (x: string, y: string, wantEqual: boolean): void => {
     const a = agreed.get(x);

@@ -28,6 +28,8 @@ export interface ActionHost {
   status(hostCanister: string, id: HashHex): IngressStatus | undefined;
   /** `method` queried on every live honest replica of the canister's subnet: replica name → answer. */
   query(canister: string, method: string, arg: Uint8Array): ReadonlyMap<string, Response>;
+  /** The height a replica (by report name) has executed, for probes. */
+  heightOf(replica: string): number;
 }
 
 export interface ProbeRecord {
@@ -35,6 +37,8 @@ export interface ProbeRecord {
   readonly atS: number;
   /** Replica name → the answer as text (`reply <hex>` or `reject <code>: <message>`). */
   readonly answers: Readonly<Record<string, string>>;
+  /** Replica name → the height its state was at (replicas behind others may answer differently). */
+  readonly heights: Readonly<Record<string, number>>;
 }
 
 export interface ActionRecord {
@@ -121,8 +125,12 @@ function runAction(action: ScenarioAction, host: ActionHost, log: ActionLog): vo
     }
     case "probe": {
       const answers: Record<string, string> = {};
-      for (const [replica, response] of host.query(action.canister, action.method, encodeArgs(action.args ?? [], undefined, host.canisterIds))) answers[replica] = describeResponse(response);
-      log.probes.push({ label: action.label, atS: action.atS, answers });
+      const heights: Record<string, number> = {};
+      for (const [replica, response] of host.query(action.canister, action.method, encodeArgs(action.args ?? [], undefined, host.canisterIds))) {
+        answers[replica] = describeResponse(response);
+        heights[replica] = host.heightOf(replica);
+      }
+      log.probes.push({ label: action.label, atS: action.atS, answers, heights });
       record(undefined);
       return;
     }

@@ -16,7 +16,7 @@ import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } fr
 import { installActions } from "./actions.ts";
 import { actionHost, canisterIdsOf, certificationRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
 import { consensusConfigOf, type Scenario } from "./scenario.ts";
-import { blockRowsOf, driveRun, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
+import { blockRowsOf, driveRun, executionCorruptor, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
 import { Workload } from "./workload.ts";
 
 export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions): RunReport {
@@ -57,7 +57,18 @@ export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions):
         behaviourOf: (id, env) => faults[k]!.behaviourOf(id, env),
         processingDelayUs: (id, now) => faults[k]!.processingDelayUs(id, now),
         ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
-        makeStateMachine: (_id, disk) => new ExecutionStateMachine(disk, { genesis, checkpointInterval: consensus.dkgIntervalLength + 1, subnet: { id: record.id, registry, publicKeyDerOf: (id) => icRef.current?.publicKeyDerOf(id) } }),
+        makeStateMachine: (id, disk) => {
+          const log = (kind: string) => (h: number): void => trace.record(ic.loop.now(), ic.subnets[k]!.traceId(id), { kind, malicious: true, detail: { height: h } });
+          const corrupt = executionCorruptor(s.faults ?? [], id, "state", log("fault.diverge-execution"));
+          const corruptReplies = executionCorruptor(s.faults ?? [], id, "replies", log("fault.diverge-replies"));
+          return new ExecutionStateMachine(disk, {
+            genesis,
+            checkpointInterval: consensus.dkgIntervalLength + 1,
+            subnet: { id: record.id, registry, publicKeyDerOf: (sid) => icRef.current?.publicKeyDerOf(sid) },
+            ...(corrupt === undefined ? {} : { corrupt }),
+            ...(corruptReplies === undefined ? {} : { corruptReplies }),
+          });
+        },
       };
     }),
   });

@@ -28,13 +28,17 @@ test("ledger conservation fires on lost supply, on a transfer acknowledged but n
 });
 
 test("probes fire on a dissenting replica and on unmet equal/differ expectations", (t) => {
+  const same = { r0: 7, r1: 7, r2: 7 };
   const probes = [
-    { label: "x", atS: 1, answers: { r0: "reply 01", r1: "reply 01", r2: "reply 02" } },
-    { label: "y", atS: 2, answers: { r0: "reply 01", r1: "reply 01", r2: "reply 01" } },
+    { label: "x", atS: 1, answers: { r0: "reply 01", r1: "reply 01", r2: "reply 02" }, heights: same },
+    { label: "y", atS: 2, answers: { r0: "reply 01", r1: "reply 01", r2: "reply 01" }, heights: same },
   ];
   const violations = checkProbes(probes, { differ: [["x", "y"]] });
   t.deepEqual(violations.map((v) => v.replicas), [["r2"], []]);
   t.deepEqual(checkProbes(probes.slice(1), { equal: [["y", "y"]] }), []);
+  // A replica a few heights behind may answer differently: it is not judged.
+  const behind = { label: "z", atS: 3, answers: { r0: "reply 05", r1: "reply 05", r2: "reply 04" }, heights: { r0: 9, r1: 9, r2: 7 } };
+  t.deepEqual(checkProbes([behind], undefined), []);
 });
 
 test("every-call-answered fires on a call still processing", (t) => {
