@@ -36,7 +36,7 @@ Usage:
   subnetlab replay <repro.json | run dir> [--until POINT] [--dump rN] [--quiet]
   subnetlab replay <repro.json | run dir> --branch-at EVENT --fault JSON [--out DIR]
   subnetlab fuzz [--runs N] [--budget 10m] [--seed S] [--nodes 4,7] [--faults K,..]
-                 [--jobs J] [--out DIR] [--junit FILE] [--canary BUG] [--no-shrink]
+                 [--jobs J] [--out DIR] [--junit FILE] [--canary BUG] [--no-shrink] [--ic]
   subnetlab analyze <run dir>
   subnetlab report <dir>
   subnetlab diff <run dir> --replicas rA,rB [--at HEIGHT]
@@ -96,6 +96,10 @@ Options:
   --canary BUG  fuzz: switch on a known bug in the honest code; the fuzzer must find
                 it (finalizer-ignores-rule → safety, no-ingress-dedup → validity).
   --no-shrink   fuzz: do not shrink violations.
+  --ic          fuzz: One Internet Computer — two subnets (sizes from --nodes) with a token
+                ledger each, transfers within and across them, faults drawn per subnet, an
+                XNet partition in half the runs; ledger supply and answered calls are checked
+                (violations are recorded, not shrunk).
   --replicas    diff: two replicas, e.g. r1,r3.
   --at H        diff: the height to compare after.
   --quiet       No progress output.
@@ -135,6 +139,7 @@ const OPTION_SPECS = {
   junit: { type: "string" },
   canary: { type: "string" },
   "no-shrink": { type: "boolean" },
+  ic: { type: "boolean" },
   replicas: { type: "string" },
   at: { type: "string" },
   "branch-at": { type: "string" },
@@ -149,7 +154,7 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
   analyze: [],
   report: [],
   diff: ["replicas", "at"],
-  fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "quiet"],
+  fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "ic", "quiet"],
 };
 
 function parseCommon(command: string, args: string[]): { positionals: string[]; options: Common } {
@@ -401,6 +406,7 @@ async function commandFuzz(args: string[]): Promise<number> {
     outDir: out,
     shrink: raw["no-shrink"] !== true,
     determinismPercent: 5,
+    ...(raw.ic === true ? { ic: true } : {}),
     ...(canary === undefined ? {} : { canary }),
     now: () => performance.now(),
     onResult: (result, done, elapsedMs) => {

@@ -1,9 +1,10 @@
 // Application-level checkers for runs with canisters (issue 4; DESIGN.md rule 7 — each one has a
 // test that makes it fire, test/checks/invariants.test.ts):
 //
-// - ledger conservation: over all ledgers (on any subnets), Σ (supply + in_flight) = Σ minted,
-//   and no acknowledged transfer is lost: Σ received_total = Σ sent_total once nothing is in flight
-//   (while amounts are in flight, sent ≤ received ≤ sent + in flight);
+// - ledger conservation: over all ledgers (on any subnets), Σ supply + Σ in_flight − (Σ received
+//   − Σ sent) = Σ minted — an amount in flight that the other ledger already credited (its reply
+//   not back yet) is counted once — so at quiescence Σ (supply + in_flight) = Σ minted; and no
+//   acknowledged transfer is lost: sent ≤ received ≤ sent + in flight;
 // - probes: every honest replica gives the same answer; the scenario's equal/differ expectations;
 // - every call answered: a finalized call ends replied or rejected on every live honest replica;
 // - certification: per subnet, one certified hash per height, and an honest replica whose own
@@ -58,13 +59,16 @@ export function checkLedgerConservation(observations: readonly LedgerObservation
   }
   if (views.length < observations.length) return violations;
   const sum = (f: (v: LedgerView) => bigint): bigint => views.reduce((a, { view }) => a + f(view), 0n);
-  const held = sum((v) => v.supply + v.inFlight);
-  const minted = sum((v) => v.minted);
-  const detail = views.map(({ ledger, view }) => `${ledger}: ${show(view)}`).join("; ");
-  if (held !== minted) violations.push({ property: "invariant", message: `ledger supply not conserved: Σ(supply + in flight) = ${held} but Σ minted = ${minted} (${detail})`, replicas: [] });
   const sent = sum((v) => v.sentTotal);
   const received = sum((v) => v.receivedTotal);
   const inFlight = sum((v) => v.inFlight);
+  const creditedNotSettled = received - sent;
+  const held = sum((v) => v.supply + v.inFlight) - creditedNotSettled;
+  const minted = sum((v) => v.minted);
+  const detail = views.map(({ ledger, view }) => `${ledger}: ${show(view)}`).join("; ");
+  if (held !== minted) {
+    violations.push({ property: "invariant", message: `ledger supply not conserved: Σ(supply + in flight) − credited-not-settled = ${held} but Σ minted = ${minted} (${detail})`, replicas: [] });
+  }
   if (received < sent || received > sent + inFlight) {
     violations.push({ property: "invariant", message: `acknowledged transfers lost or invented: Σ sent = ${sent}, Σ received = ${received}, Σ in flight = ${inFlight} (${detail})`, replicas: [] });
   }

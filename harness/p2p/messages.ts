@@ -13,6 +13,8 @@ export interface StatusReport {
   readonly notarizedHeight: Height;
   readonly beaconHeight: Height;
   readonly cupHeight: Height;
+  /** Latest certified height (execution subnets only): peers send a newer certification. */
+  readonly certifiedHeight?: Height;
 }
 
 export type WireItem =

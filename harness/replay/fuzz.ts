@@ -22,6 +22,8 @@ export interface FuzzCaseOptions {
   readonly shrink: boolean;
   /** Share of runs re-executed to compare digests, in percent. */
   readonly determinismPercent: number;
+  /** Two-subnet ledger scenarios (generate.ts); their violations are recorded, not shrunk. */
+  readonly ic?: boolean;
 }
 
 export interface FuzzViolation {
@@ -48,7 +50,7 @@ export interface FuzzCaseResult {
 /** One fuzz run, complete: run, maybe re-run for determinism, and on a violation record + shrink. */
 export function fuzzCase(seed: number, options: FuzzCaseOptions, now: () => number): FuzzCaseResult {
   const started = now();
-  const scenario = generateScenario(seed, { nodes: options.nodes, kinds: options.kinds, ...(options.canary === undefined ? {} : { canary: options.canary }) });
+  const scenario = generateScenario(seed, { nodes: options.nodes, kinds: options.kinds, ...(options.canary === undefined ? {} : { canary: options.canary }), ...(options.ic === true ? { ic: true } : {}) });
   const report = runScenario(scenario, { seed });
   const base = { seed, n: scenario.n, verdict: report.verdict, traceDigest: report.traceDigest };
   const sampled = Rng.fromSeed(seed).fork("determinism-sample").chance(ratio(options.determinismPercent, 100));
@@ -67,7 +69,8 @@ export function fuzzCase(seed: number, options: FuzzCaseOptions, now: () => numb
     repro: join(dir, "repro.json"),
     replayCommand: `npx subnetlab replay ${join(dir, "repro.json")}`,
   };
-  if (!options.shrink) return { ...base, wallMs: now() - started, violation };
+  // The shrinker edits single-subnet scenarios (faults, n, length); multi-subnet ones keep their repro.
+  if (!options.shrink || scenario.subnets !== undefined) return { ...base, wallMs: now() - started, violation };
   const shrunk = shrink(scenario, seed, report.verdict);
   const shrunkDir = join(dir, "shrunk");
   recordRun({ scenario: { ...shrunk.scenario, name: `${scenario.name}-shrunk` }, seed, outDir: shrunkDir, keepTrace: true });
@@ -129,6 +132,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
   const caseOptions: FuzzCaseOptions = {
     nodes: options.nodes, kinds: options.kinds, outDir: options.outDir, shrink: options.shrink, determinismPercent: options.determinismPercent,
     ...(options.canary === undefined ? {} : { canary: options.canary }),
+    ...(options.ic === true ? { ic: true } : {}),
   };
   if (options.jobs <= 1) {
     for (let seed = nextSeed(); seed !== undefined; seed = nextSeed()) record(fuzzCase(seed, caseOptions, options.now));

@@ -281,6 +281,7 @@ export class Replica {
       notarizedHeight: this.pool.notarizedHeight,
       beaconHeight: this.pool.beaconHeight,
       cupHeight: this.cupHeight,
+      ...(this.routing.certifiedHashAt === undefined ? {} : { certifiedHeight: this.certification.latestCertification?.height ?? height(0) }),
     };
   }
 
@@ -313,6 +314,10 @@ export class Replica {
     if (pool.latestCup.content.height > peer.cupHeight && pool.latestCup.content.height > peer.finalizedHeight) {
       this.sendTo(from, { kind: "artifact", artifact: pool.latestCup });
     }
+    // A replica that missed the shares of recent heights (down, cut off, state-synced) learns the
+    // subnet's newest certification from a peer: the shares are not sent again.
+    const cert = this.certification.latestCertification;
+    if (cert !== undefined && peer.certifiedHeight !== undefined && cert.height > peer.certifiedHeight) this.sendTo(from, { kind: "certification", certification: cert });
     const top = Math.min(pool.finalizedHeight, peer.finalizedHeight + CATCH_UP_HEIGHTS);
     for (const block of this.finalizedChain(height(peer.finalizedHeight + 1), height(top))) {
       this.sendFinalizedHeight(from, block);

@@ -34,6 +34,18 @@ test("a clean campaign of 30 schedules at n = 4 passes", async (t) => {
   t.true(summary.runsPerSec > 0);
 });
 
+test("fuzz --ic: two-subnet ledger scenarios are reproducible, within each subnet's fault bound, and a short campaign passes deterministically", async (t) => {
+  for (let seed = 1; seed <= 50; seed++) {
+    const a = generateScenario(seed, { nodes: [4, 7], kinds: FUZZ_KINDS, ic: true });
+    t.deepEqual(a, generateScenario(seed, { nodes: [4, 7], kinds: FUZZ_KINDS, ic: true }));
+    t.is(a.subnets?.length, 2);
+    for (const sub of a.subnets ?? []) t.true(withinFaultBound({ ...a, n: sub.n, subnets: undefined, faults: sub.faults ?? [] }), `seed ${seed} subnet ${sub.name}`);
+  }
+  const summary = await fuzz({ seed: 700, runs: 3, budgetMs: undefined, jobs: 2, nodes: [4], kinds: FUZZ_KINDS, outDir: out("ic"), shrink: true, determinismPercent: 100, ic: true, now });
+  t.deepEqual(summary.violations, [], JSON.stringify(summary.violations.slice(0, 2)));
+  t.deepEqual(summary.nondeterministic, []);
+});
+
 for (const canary of Object.keys(CANARIES) as Canary[]) {
   test(`canary ${canary} is found, shrunk, and the shrunk repro replays to the same class`, async (t) => {
     const expectedClass = CANARIES[canary];
