@@ -38,5 +38,15 @@ for (const file of files) {
     }
     if (scenario.name === "crash-restart") t.true((report.eventCounts["state-sync.done"] ?? 0) >= 1, "the long crash needs state sync");
     if (scenario.name === "equivocating-leader") t.true((report.eventCounts["equivocation-proof.add"] ?? 0) > 0, "equivocation is detected");
+    if (scenario.name === "divergent-execution") {
+      t.true(report.violations.every((v) => v.property === "state-divergence"), "the honest replicas keep certifying (no liveness violation)");
+      t.true((report.eventCounts["certification"] ?? 0) > 3 * report.replicas[0]!.deliveredHeight, "certifications at (nearly) every height on r0..r2");
+    }
+    if (scenario.name === "xnet-ledger-partition") {
+      t.true((report.eventCounts["xnet.net.drop"] ?? 0) > 0, "the partition cut XNet traffic");
+      const [cut, end] = report.probes ?? [];
+      t.not(cut?.answers["a/r0"], "reply 4449444c00017d00", "transfers were in flight while the subnets were cut off");
+      t.is(end?.answers["a/r0"], "reply 4449444c00017d00", "nothing is in flight at the end");
+    }
   });
 }
