@@ -107,6 +107,8 @@ export class ExecutionStateMachine implements MessageRouting {
   private readonly roundConfig: RoundConfig;
   private routing: RoutingState = emptyRoutingState();
   private readonly routingAt = new Map<Height, RoutingState>();
+  /** Execution states of recent heights: queries run against the latest certified one. */
+  private readonly executionAt = new Map<Height, { readonly state: ExecutionRoundState; readonly timeNs: bigint }>();
   /** Certified states of recent heights (XNet slices and read_state are served from them). */
   private readonly certifiedAt = new Map<Height, { readonly state: CertifiedState; readonly hash: HashHex }>();
   private readonly certifiedView: CertifiedView;
@@ -182,6 +184,8 @@ export class ExecutionStateMachine implements MessageRouting {
     this.stateHashes.delete((batch.height - STATE_HASH_KEEP) as Height);
     this.routingAt.set(batch.height, this.routing);
     this.routingAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
+    this.executionAt.set(batch.height, { state: this.state, timeNs: batch.timeNs });
+    this.executionAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
     const certified = this.certifiedView.update(batch.timeNs, this.history, this.state.canisters, this.routing);
     this.certifiedAt.set(batch.height, { state: certified, hash: bytesToHex(certified.rootHash()) as HashHex });
     this.certifiedAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
@@ -314,6 +318,7 @@ export class ExecutionStateMachine implements MessageRouting {
     this.adopt(snapshot.height, data.subnet, data.history, data.routing);
     this.stateHashes.clear();
     this.routingAt.clear();
+    this.executionAt.clear();
     this.certifiedAt.clear();
     this.certification = undefined;
     this.stateHashes.set(snapshot.height, snapshot.stateHash);
@@ -334,13 +339,26 @@ export class ExecutionStateMachine implements MessageRouting {
    * and tests; a Byzantine replica could answer anything, which is why the IC certifies replies).
    */
   query(canister: CanisterId, method: string, arg: Uint8Array, caller = senderPrincipal("observer")): Response {
-    if (!this.state.canisters.some((c) => c.id === canister)) return { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${canister} not found` };
+    // As on the IC, queries see the latest certified state (so a data certificate matches what the
+    // canister reads); before the first certification, the current one.
+    const at = this.queryState();
+    if (!at.state.canisters.some((c) => c.id === canister)) return { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${canister} not found` };
     const certificate = this.dataCertificateFor(canister);
     const message = { kind: "query" as const, caller, method, arg, ...(certificate === undefined ? {} : { dataCertificate: certificate }) };
-    const result = executeQuery(this.executor, this.roundConfig, this.state, canister, message, this.lastBatchTimeNs);
+    const result = executeQuery(this.executor, this.roundConfig, at.state, canister, message, at.timeNs);
     const reply = result.responses[0]?.response;
     if (reply !== undefined) return reply;
     return { kind: "reject", code: RejectCode.CanisterError, message: result.outcome.kind === "completed" ? "the query did not reply" : result.outcome.message };
+  }
+
+  /** The height queries run at now: the latest certified one this replica holds, else the latest executed. */
+  get queryHeight(): Height {
+    const cert = this.certification;
+    return cert !== undefined && this.executionAt.has(cert.height) ? cert.height : height(this.nextHeight - 1);
+  }
+
+  private queryState(): { readonly state: ExecutionRoundState; readonly timeNs: bigint } {
+    return this.executionAt.get(this.queryHeight) ?? { state: this.state, timeNs: this.lastBatchTimeNs };
   }
 
   /** What ic0.data_certificate_copy returns in a query to `canister`: /time and its certified_data. */

@@ -106,7 +106,8 @@ export function actionHost(world: World): ActionHost {
       const slash = replica.lastIndexOf("/");
       const s = slash < 0 ? world.subnets[0] : world.subnets.find((x) => x.name === replica.slice(0, slash));
       const r = Number(replica.slice(slash + 2));
-      return s?.subnet.replica(replicaId(r))?.deliveredHeight ?? -1;
+      if (s === undefined) return -1;
+      return machineOf(s.subnet, replicaId(r))?.queryHeight ?? s.subnet.replica(replicaId(r))?.deliveredHeight ?? -1;
     },
     query(canister: string, method: string, arg: Uint8Array) {
       const s = hostOf(world, canister);
