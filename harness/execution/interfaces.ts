@@ -253,6 +253,9 @@ export interface ExecutionFees {
   readonly subnetSize: number;
 }
 
+/** Instructions canister_inspect_message may use (ic-protocol.md §4.1: 200 M). */
+export const INSPECT_MESSAGE_INSTRUCTION_LIMIT = 200_000_000n;
+
 export const APP_SUBNET_FEES: ExecutionFees = {
   updateMessageExecutionFee: 5_000_000n,
   cyclesPerInstruction: 1n,

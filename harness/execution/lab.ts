@@ -8,6 +8,8 @@
 //  - rounds (`new ExecutionLab({ rounds: APP_SUBNET_ROUND_CONFIG })`): every `tick()` is one
 //    execution round of round.ts (credit scheduler, cores, round budget, deterministic time
 //    slicing); an update submits its ingress message and ticks until it is answered.
+import { INSPECT_MESSAGE_INSTRUCTION_LIMIT } from "./interfaces.ts";
+export { INSPECT_MESSAGE_INSTRUCTION_LIMIT };
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import {
@@ -48,8 +50,6 @@ import {
 export const DEFAULT_INSTRUCTION_LIMIT = 5_000_000_000n;
 /** install_code budget (ic-protocol.md §4.1: 300 B on application subnets). */
 export const DEFAULT_INSTALL_INSTRUCTION_LIMIT = 300_000_000_000n;
-/** canister_inspect_message budget (ic-protocol.md §4.1 "inspect_message limit 200 M"). */
-export const INSPECT_MESSAGE_INSTRUCTION_LIMIT = 200_000_000n;
 /** Default start time: 2025-01-01T00:00:00Z in ns (any fixed value keeps runs reproducible). */
 export const DEFAULT_START_TIME_NS = 1_735_689_600_000_000_000n;
 /** Default lab user: the self-authenticating principal of a fixed 32-byte key. */

@@ -13,6 +13,7 @@ import type { IngressMessage } from "../consensus/ingress.ts";
 import * as lifecycle from "../execution/lifecycle.ts";
 import {
   canisterId,
+  INSPECT_MESSAGE_INSTRUCTION_LIMIT,
   MANAGEMENT_CANISTER,
   principalBytes,
   RejectCode,
@@ -52,7 +53,7 @@ import { CertifiedView } from "./certified-view.ts";
 import { indexLabel, subnetLabel } from "../routing/xnet.ts";
 import { IngressHistory, type IngressHistoryData } from "./ingress-history.ts";
 import { executeSubnetCalls } from "./subnet-messages.ts";
-import type { Batch, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
+import type { Batch, IngressFilterRefusal, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
 
 export interface GenesisCanister {
   readonly id: CanisterId;
@@ -349,6 +350,18 @@ export class ExecutionStateMachine implements MessageRouting {
     const reply = result.responses[0]?.response;
     if (reply !== undefined) return reply;
     return { kind: "reject", code: RejectCode.CanisterError, message: result.outcome.kind === "completed" ? "the query did not reply" : result.outcome.message };
+  }
+
+  /** The ingress filter (interfaces.ts): on the state queries see, as the IC's HTTP handler does. */
+  filterIngress(message: IngressMessage): IngressFilterRefusal | undefined {
+    const call = message.call;
+    if (call === undefined || call.canister === MANAGEMENT_CANISTER) return undefined;
+    const canister = this.queryState().state.canisters.find((c) => c.id === call.canister);
+    if (canister === undefined) return "canister-not-found";
+    if (canister.status !== "running") return "canister-not-running";
+    if (!(this.executor instanceof WasmExecutor)) return undefined;
+    const verdict = this.executor.inspectMessage(canister, { caller: callerOf(message), method: call.method, arg: hexToBytes(call.argHex) }, { instructionLimit: INSPECT_MESSAGE_INSTRUCTION_LIMIT, timeNs: this.queryState().timeNs });
+    return verdict.accepted ? undefined : "inspect-message-refused";
   }
 
   /** The height queries run at now: the latest certified one this replica holds, else the latest executed. */

@@ -46,6 +46,9 @@ export type IngressStatus =
   /** Answered long enough ago that the answer was dropped (history over capacity). */
   | { readonly status: "done"; readonly height: Height };
 
+/** Why the ingress filter refused a submission (the IC's HTTP handler answers these before consensus). */
+export type IngressFilterRefusal = "canister-not-found" | "canister-not-running" | "inspect-message-refused";
+
 /** A status that will not change any more except to `done`. */
 export const isTerminal = (s: IngressStatus): boolean => s.status === "completed" || s.status === "failed" || s.status === "done";
 
@@ -67,6 +70,12 @@ export interface MessageRouting {
    * (the execution one does; the key-value placeholder does not).
    */
   certifiedHashAt?(h: Height): HashHex | undefined;
+  /**
+   * The ingress filter a replica runs on a user's submission before it enters the pool (not on
+   * gossiped messages): the canister exists, is running, and its canister_inspect_message accepts
+   * the call. Returns the refusal, or undefined to admit.
+   */
+  filterIngress?(message: IngressMessage): IngressFilterRefusal | undefined;
   /** The subnet certified a height (2f+1 shares); the state machine may serve reads from it. */
   onCertified?(certification: Certification): void;
   /** Multi-subnet: where induction of `source`'s stream stands in the executed state. */

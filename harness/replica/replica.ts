@@ -31,7 +31,7 @@ import { BUNDLE_OVERHEAD_BYTES, wireItemSize, type Bundle, type StatusReport, ty
 import type { Env, TimerHandle } from "../sim/env.ts";
 import { height, replicaId, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import { HONEST, type ReplicaBehaviour } from "./behaviour.ts";
-import type { MessageRouting } from "./interfaces.ts";
+import type { IngressFilterRefusal, MessageRouting } from "./interfaces.ts";
 import type { Block } from "../consensus/artifacts.ts";
 import { XNetClient, certifiedSlice, type CertifiedSlice, type PendingXNet } from "../routing/xnet.ts";
 import type { SubnetId } from "../routing/registry.ts";
@@ -64,7 +64,7 @@ export interface ReplicaDeps {
 
 export type IngressSubmitResult =
   | { readonly accepted: true }
-  | { readonly accepted: false; readonly reason: IngressInvalidReason | "duplicate" | "pool-full" };
+  | { readonly accepted: false; readonly reason: IngressInvalidReason | IngressFilterRefusal | "duplicate" | "pool-full" };
 
 const POOL_KEY = "consensus-pool";
 /** Hash of the block executed at a height, kept on disk so a restarted replica checks continuity. */
@@ -146,6 +146,10 @@ export class Replica {
   // ---- inputs -------------------------------------------------------------------------------------
 
   onIngress(message: IngressMessage): IngressSubmitResult {
+    // The ingress filter (canister exists and runs, inspect_message accepts) is the receiving
+    // replica's alone, as on the IC: peers do not re-run it on gossiped messages.
+    const filtered = this.ingressPool.has(message.id) ? undefined : this.routing.filterIngress?.(message);
+    if (filtered !== undefined) return { accepted: false, reason: filtered };
     const problem = this.admitIngress(message);
     if (problem !== undefined) return { accepted: false, reason: problem };
     this.broadcast({ kind: "ingress", message });

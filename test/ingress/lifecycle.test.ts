@@ -19,6 +19,7 @@ import { MANAGEMENT_TYPES } from "../../harness/execution/management.ts";
 import { ExecutionStateMachine } from "../../harness/replica/execution-state-machine.ts";
 import { SimDisk } from "../../harness/sim/disk.ts";
 import { buildIC, fixture, statuses } from "../routing/xnet-helpers.ts";
+import { wat } from "../execution/helpers.ts";
 
 const alice = userIdentity("ed25519", new TextEncoder().encode("alice"));
 const bob = userIdentity("ecdsa-secp256k1", new TextEncoder().encode("bob"));
@@ -90,7 +91,6 @@ test("admitted calls end replied or rejected with the spec's reject codes, for e
     anon: submitBytes(ic, encodeEnvelope(envelope(ic, anonymous, moCallee, "ping", nat(3n)))).id!,
     canisterReject: submitBytes(ic, encodeEnvelope(envelope(ic, alice, cCallee, "fail", new Uint8Array()))).id!,
     trap: submitBytes(ic, encodeEnvelope(envelope(ic, alice, moCallee, "fail", new Uint8Array(IDL.encode([IDL.Text], ["boom"]))))).id!,
-    noCanister: submitBytes(ic, encodeEnvelope(envelope(ic, alice, missing, "echo", new Uint8Array()))).id!,
     noMethod: submitBytes(ic, encodeEnvelope(envelope(ic, alice, cCallee, "nope", new Uint8Array()))).id!,
     awaiting: submitBytes(ic, encodeEnvelope(envelope(ic, alice, moCaller, "callPing", new Uint8Array(IDL.encode([IDL.Text, IDL.Nat], [moCallee, 5n]))))).id!,
   };
@@ -108,7 +108,10 @@ test("admitted calls end replied or rejected with the spec's reject codes, for e
   t.is(status(sent.awaiting), "completed");
   t.is(status(sent.canisterReject), "failed 4");
   t.is(status(sent.trap), "failed 5");
-  t.is(status(sent.noCanister), "failed 3");
+  // A missing canister is refused by the receiving replica's ingress filter already; a message
+  // that reaches induction for a canister gone meanwhile fails there with reject 3
+  // (test/lab/execution-subnet.test.ts).
+  t.is(submitBytes(ic, encodeEnvelope(envelope(ic, alice, missing, "echo", new Uint8Array()))).result, "canister-not-found");
   // IC0536 "canister has no update method": a 5xx error code, so reject code 5 (CANISTER_ERROR).
   t.is(status(sent.noMethod), "failed 5");
 });
@@ -135,4 +138,30 @@ test("management calls go through consensus; create_canister beyond the subnet's
   t.is(created.canister_id.toText(), canisterIdFromU64(1n), "the next id of the subnet's range");
   const second = machine.ingressStatus(call(2).id);
   t.deepEqual(second?.status === "failed" ? [second.code, /IC0102/.test(second.message)] : second, [1, true]);
+});
+
+// The ingress filter of the receiving replica (IC HTTP handler, before consensus): the canister must
+// exist and run, and its canister_inspect_message must accept (spec "Ingress message inspection").
+const PICKY = wat(`(module
+  (import "ic0" "msg_arg_data_size" (func $arg_size (result i32)))
+  (import "ic0" "accept_message" (func $accept))
+  (import "ic0" "msg_reply" (func $reply))
+  (func (export "canister_inspect_message") (if (i32.eqz (call $arg_size)) (then (call $accept))))
+  (func (export "canister_update ok") (call $reply)))`);
+
+test("the ingress filter refuses calls inspect_message rejects, to missing canisters and to stopped ones", (t) => {
+  const ic = buildIC(22, [{ name: "a", n: 4, wasm: [PICKY] }]);
+  ic.start();
+  ic.run(secondsToUs(2));
+  const picky = ic.registry.canisterId(ic.record("a"), 0);
+  t.is(submitBytes(ic, encodeEnvelope(envelope(ic, alice, picky, "ok", new Uint8Array()))).result, "accepted");
+  t.is(submitBytes(ic, encodeEnvelope(envelope(ic, alice, picky, "ok", new Uint8Array([1])))).result, "inspect-message-refused");
+  t.is(submitBytes(ic, encodeEnvelope(envelope(ic, alice, ic.registry.canisterId(ic.record("a"), 3), "ok", new Uint8Array()))).result, "canister-not-found");
+
+  const machine = new ExecutionStateMachine(new SimDisk(), { genesis: [{ id: canisterIdFromU64(0n), wasm: PICKY }], checkpointInterval: 10 });
+  const stop = bytesToHex(new Uint8Array(IDL.encode([MANAGEMENT_TYPES.stop_canister.arg], [{ canister_id: Principal.fromText(canisterIdFromU64(0n)) }])));
+  const message = (k: number, canister: string, method: string, argHex: string): IngressMessage => ({ id: k.toString(16).padStart(64, "0") as HashHex, sender: "genesis", nonce: k, body: "", sizeBytes: 50, expiryUs: timeUs(1e9), signature: "", call: { canister, method, argHex } });
+  machine.deliverBatch({ height: height(1), timeNs: 1_000_000n, randomness: "00".repeat(32) as HashHex, ingress: [message(1, "aaaaa-aa", "stop_canister", stop)], requiresFullStateHash: false });
+  t.is(machine.ingressStatus(message(1, "", "", "").id)?.status, "completed");
+  t.is(machine.filterIngress(message(2, canisterIdFromU64(0n), "ok", "")), "canister-not-running");
 });
