@@ -7,6 +7,7 @@
 // "Reject codes", "IC management canister"), summarised in research/ic-protocol.md §3.5, §4, §7.
 import { Principal } from "@dfinity/principal";
 import type { PageMap } from "../state/page-map.ts";
+import { memoizeBounded } from "../memo.ts";
 import type { Brand, HashHex } from "../types.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -22,9 +23,10 @@ export type CallbackId = Brand<bigint, "CallbackId">;
 export type CallContextId = Brand<bigint, "CallContextId">;
 
 /** Parses and normalises a canister id; throws on malformed text. */
-export function canisterId(text: string): CanisterId {
-  return Principal.fromText(text).toText() as CanisterId;
-}
+export const canisterId: (text: string) => CanisterId = memoizeBounded(
+  (text) => Principal.fromText(text).toText() as CanisterId,
+  4096,
+);
 /** Canister id number `n` in the IC's opaque id scheme (u64 big-endian ‖ 0x01 0x01). */
 export function canisterIdFromU64(n: bigint): CanisterId {
   const bytes = new Uint8Array(10);

@@ -8,6 +8,7 @@
 import { Principal } from "@dfinity/principal";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+import { memoizeBounded } from "../memo.ts";
 import { assert } from "../assert.ts";
 import type { IngressMessage } from "../consensus/ingress.ts";
 import * as lifecycle from "../execution/lifecycle.ts";
@@ -90,13 +91,28 @@ interface ExecutionSnapshotData {
   readonly routing: Uint8Array;
 }
 
-/** Routing states kept per height for the XNet endpoint (slices are served from certified heights). */
-const ROUTING_STATES_KEPT = 32;
+/**
+ * Heights whose certified hash a replica keeps (to sign shares and to judge certifications), and
+ * the most whose states (routing, execution, certified tree) it keeps while certification lags.
+ * Once the subnet certifies h, the states below h are dropped: queries, read_state and the XNet
+ * endpoint serve the latest certified height only. Keeping 32 full states instead doubled the
+ * wall time of a 13-replica subnet at 1,000 updates/s (garbage collection over 32 versions of
+ * the certified tree; docs/BENCHMARKS.md).
+ */
+const RECENT_HEIGHTS_KEPT = 32;
 
 const STATE_HASH_KEEP = 512;
 /** Every replica builds the same genesis; build it once per process and share it (immutable). */
 const genesisCache = new Map<string, ExecutionRoundState>();
 let sharedExecutor: WasmExecutor | undefined;
+/**
+ * Live Wasm instances the shared executor keeps per canister. Every replica of a subnet holds its
+ * own version of a canister's state; with fewer instances than replicas each batch reloads the
+ * whole heap into an instance. 16 covers a 13-replica subnet: 1.4–1.6× faster at 1,000 updates/s
+ * (docs/BENCHMARKS.md), for about 14 MB more resident memory per extra instance of the kv canister
+ * (20 s at 1,000 updates/s: 708 → 895 MB RSS).
+ */
+const SHARED_INSTANCES_PER_CANISTER = 16;
 
 export class ExecutionStateMachine implements MessageRouting {
   private state: ExecutionRoundState;
@@ -110,8 +126,10 @@ export class ExecutionStateMachine implements MessageRouting {
   private readonly routingAt = new Map<Height, RoutingState>();
   /** Execution states of recent heights: queries run against the latest certified one. */
   private readonly executionAt = new Map<Height, { readonly state: ExecutionRoundState; readonly timeNs: bigint }>();
-  /** Certified states of recent heights (XNet slices and read_state are served from them). */
-  private readonly certifiedAt = new Map<Height, { readonly state: CertifiedState; readonly hash: HashHex }>();
+  /** Certified tree root hashes of recent heights (shares are signed over them). */
+  private readonly certifiedHashes = new Map<Height, HashHex>();
+  /** Certified trees of the latest certified height and later (XNet slices and read_state are served from them). */
+  private readonly certifiedAt = new Map<Height, CertifiedState>();
   private readonly certifiedView: CertifiedView;
   /** The newest certification of this subnet whose state this replica still holds. */
   private certification: Certification | undefined;
@@ -121,7 +139,7 @@ export class ExecutionStateMachine implements MessageRouting {
   readonly registry: Registry;
 
   constructor(private readonly disk: Disk, private readonly options: ExecutionMachineOptions) {
-    this.executor = options.executor ?? (sharedExecutor ??= new WasmExecutor());
+    this.executor = options.executor ?? (sharedExecutor ??= new WasmExecutor(undefined, { instancesPerCanister: SHARED_INSTANCES_PER_CANISTER }));
     this.registry = options.subnet?.registry ?? Registry.of([{ name: "a", size: 1 }]);
     this.subnetId = options.subnet?.id ?? subnetIdOf("a");
     this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval, subnetId: this.subnetId as string as PrincipalText };
@@ -183,13 +201,13 @@ export class ExecutionStateMachine implements MessageRouting {
     const hash = combinedHash(batch.height, digest, this.history, this.routing);
     this.stateHashes.set(batch.height, hash);
     this.stateHashes.delete((batch.height - STATE_HASH_KEEP) as Height);
-    this.routingAt.set(batch.height, this.routing);
-    this.routingAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
-    this.executionAt.set(batch.height, { state: this.state, timeNs: batch.timeNs });
-    this.executionAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
     const certified = this.certifiedView.update(batch.timeNs, this.history, this.state.canisters, this.routing);
-    this.certifiedAt.set(batch.height, { state: certified, hash: bytesToHex(certified.rootHash()) as HashHex });
-    this.certifiedAt.delete((batch.height - ROUTING_STATES_KEPT) as Height);
+    this.certifiedHashes.set(batch.height, bytesToHex(certified.rootHash()) as HashHex);
+    this.certifiedHashes.delete((batch.height - RECENT_HEIGHTS_KEPT) as Height);
+    this.routingAt.set(batch.height, this.routing);
+    this.executionAt.set(batch.height, { state: this.state, timeNs: batch.timeNs });
+    this.certifiedAt.set(batch.height, certified);
+    this.releaseStatesBelow((batch.height - RECENT_HEIGHTS_KEPT + 1) as Height);
     this.stateManager.pruneDigestsBelow(batch.height - STATE_HASH_KEEP);
     if (this.stateManager.isCheckpointHeight(batch.height)) {
       const data: ExecutionSnapshotData = { subnet: this.subnetState(), history: this.history.toData(), routing: encodeRoutingState(this.routing) };
@@ -250,13 +268,24 @@ export class ExecutionStateMachine implements MessageRouting {
   }
 
   certifiedHashAt(h: Height): HashHex | undefined {
-    return this.certifiedAt.get(h)?.hash;
+    return this.certifiedHashes.get(h);
   }
 
   /** The subnet certified height h: read_state and data certificates can be served from it. */
   onCertified(cert: Certification): void {
-    if (this.certifiedAt.get(cert.height)?.hash !== cert.hash) return; // not our state (diverged, or pruned)
-    if (this.certification === undefined || cert.height > this.certification.height) this.certification = cert;
+    // Not our state (diverged), or states older than the newest certification we hold.
+    if (this.certifiedHashes.get(cert.height) !== cert.hash || !this.certifiedAt.has(cert.height)) return;
+    if (this.certification === undefined || cert.height > this.certification.height) {
+      this.certification = cert;
+      this.releaseStatesBelow(cert.height);
+    }
+  }
+
+  /** Drops the routing, execution and certified states of heights below h (their hashes stay). */
+  private releaseStatesBelow(h: Height): void {
+    for (const held of [this.routingAt, this.executionAt, this.certifiedAt]) {
+      for (const at of held.keys()) if (at < h) held.delete(at);
+    }
   }
 
   /**
@@ -267,7 +296,7 @@ export class ExecutionStateMachine implements MessageRouting {
     const cert = this.certification;
     const held = cert === undefined ? undefined : this.certifiedAt.get(cert.height);
     if (cert === undefined || held === undefined) return undefined;
-    return readStateCertificate(held.state, cert, paths);
+    return readStateCertificate(held, cert, paths);
   }
 
   /** The certified tree at h pruned to our stream to `destination` from `fromIndex` on (XNet endpoint). */
@@ -285,7 +314,7 @@ export class ExecutionStateMachine implements MessageRouting {
       slice.messages.forEach((_, k) => paths.push([...base, "messages", indexLabel(slice.firstIndex + BigInt(k))]));
     }
     const messageBytes = slice.messages.reduce((sum, m) => sum + encodeStreamMessage(m).length, 0);
-    return { witness: held.state.witness(paths), messageBytes };
+    return { witness: held.witness(paths), messageBytes };
   }
 
   /** Where induction of `source`'s stream stands: the next index expected and our stream's signals. */
@@ -321,6 +350,7 @@ export class ExecutionStateMachine implements MessageRouting {
     this.routingAt.clear();
     this.executionAt.clear();
     this.certifiedAt.clear();
+    this.certifiedHashes.clear();
     this.certification = undefined;
     this.stateHashes.set(snapshot.height, snapshot.stateHash);
     this.disk.write(snapshotKey(snapshot.height), snapshot, 0);
@@ -379,7 +409,7 @@ export class ExecutionStateMachine implements MessageRouting {
     const cert = this.certification;
     const held = cert === undefined ? undefined : this.certifiedAt.get(cert.height);
     if (cert === undefined || held === undefined) return undefined;
-    return dataCertificate(held.state, cert, principalBytes(canister));
+    return dataCertificate(held, cert, principalBytes(canister));
   }
 
   /** Canisters as they are now (tests, dumps). */
@@ -443,9 +473,10 @@ export function callerOf(message: IngressMessage): PrincipalText {
 }
 
 /** A user name's principal: self-authenticating over a key derived from the name (simulation). */
-export function senderPrincipal(sender: string): PrincipalText {
-  return Principal.selfAuthenticating(sha256(utf8ToBytes(`subnetlab-user|${sender}`))).toText() as PrincipalText;
-}
+export const senderPrincipal: (sender: string) => PrincipalText = memoizeBounded(
+  (sender) => Principal.selfAuthenticating(sha256(utf8ToBytes(`subnetlab-user|${sender}`))).toText() as PrincipalText,
+  16_384,
+);
 
 function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanister[]): ExecutionRoundState {
   const key = genesis.map((g) => `${g.id}:${bytesToHex(sha256(g.wasm))}:${g.arg === undefined ? "" : bytesToHex(g.arg)}`).join(",");
