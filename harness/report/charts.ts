@@ -2,7 +2,7 @@
 // over virtual time, the ingress latency histogram, block rate and payload size over time. Every
 // mark carries a <title> tooltip; every text goes through esc().
 import type { RunReport } from "../scenario/runner.ts";
-import { blockRate, binWidthMs, CATEGORY_LABEL, describeFault, faultCategory, faultLanes, faultSpan, replicaIndex, stallsOf, typicalIntervalMs, violationTimeMs, windowText, type FaultCategory } from "./facts.ts";
+import { blockRate, binWidthMs, CATEGORY_LABEL, faultRowsOf, laneOf, stallsOf, typicalIntervalMs, violationTimeMs, type FaultCategory } from "./facts.ts";
 import { byteTicks, esc, formatBytes, formatMs, int, linear, maxOf, niceMax, niceTicks, num, px } from "./format.ts";
 
 export const REPLICA_COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#be185d", "#854d0e", "#4b5563", "#65a30d", "#c2410c"];
@@ -18,7 +18,7 @@ const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-seri
 
 export const replicaColor = (r: number): string => REPLICA_COLORS[r % REPLICA_COLORS.length] ?? "#333";
 
-type ChartInput = Pick<RunReport, "n" | "durationS" | "progress" | "faults" | "violations" | "replicas" | "blocks" | "latencyHistogram" | "stoppedAt">;
+type ChartInput = Pick<RunReport, "n" | "durationS" | "progress" | "faults" | "faultSubnets" | "xnetFaults" | "violations" | "replicas" | "blocks" | "latencyHistogram" | "stoppedAt">;
 
 /** The most advanced replica's height over time: every sample that raised the maximum. */
 export function frontOf(progress: readonly (readonly (readonly [number, number])[])[]): [number, number][] {
@@ -150,7 +150,7 @@ function firstPlacedViolation(report: ChartInput): { index: number; timeMs: numb
 export function timelineSvg(report: ChartInput): string {
   // Multi-subnet runs list every subnet's replicas (a/r0 … b/r6), more than the first subnet's n.
   const n = Math.max(report.n, report.replicas.length);
-  const faults = report.faults ?? [];
+  const faults = faultRowsOf(report);
   const endMs = endMsOf(report);
   const width = 1000;
   const labelW = 118;
@@ -188,14 +188,12 @@ export function timelineSvg(report: ChartInput): string {
   // Fault rows: one Gantt bar per fault with its description.
   if (faults.length > 0) parts.push(`<text x="8" y="${faultsTop - 10}" font-size="11" font-weight="600" fill="#374151">faults</text>`);
   faults.forEach((fault, i) => {
-    const { fromS, toS, open } = faultSpan(fault, report.durationS);
+    const { fromS, toS, open, text } = fault;
     const x0 = x(fromS * 1000);
     const x1 = Math.max(x0 + 2, x(toS * 1000));
     const yTop = faultsTop + i * faultRowH;
-    const category = faultCategory(fault.kind);
-    const color = CATEGORY_COLORS[category];
-    const text = describeFault(fault, n);
-    const tip = `${text} · ${windowText(fault, report.durationS)}${open ? " (until the end)" : ""}`;
+    const color = CATEGORY_COLORS[fault.category];
+    const tip = `${text} · ${fault.window}${open ? " (until the end)" : ""}`;
     parts.push(`<g class="fault-row"><title>${esc(tip)}</title><rect x="${px(x0)}" y="${px(yTop + 2)}" width="${px(x1 - x0)}" height="${px(faultRowH - 4)}" rx="2" fill="${color}" fill-opacity="0.85"/>`);
     if (faultRowH >= 14) {
       const estW = text.length * 6.2;
@@ -218,13 +216,11 @@ export function timelineSvg(report: ChartInput): string {
     const lane: string[] = [`<g class="lane" data-replica="${esc(nameOf(report, r))}">`];
     lane.push(`<rect x="${labelW}" y="${top}" width="${px(width - right - labelW)}" height="${laneH}" fill="#f6f7f9"><title>${esc(`${nameOf(report, r)} (${role})`)}</title></rect>`);
     faults.forEach((fault, i) => {
-      if (!faultLanes(fault, n).includes(r)) return;
-      const { fromS, toS } = faultSpan(fault, report.durationS);
-      const x0 = x(fromS * 1000);
-      const x1 = Math.max(x0 + 2, x(toS * 1000));
-      const category = faultCategory(fault.kind);
-      lane.push(`<rect class="fault-band" x="${px(x0)}" y="${top}" width="${px(x1 - x0)}" height="${laneH}" ${bandFill(category, "timeline")}><title>${esc(`#${i + 1} ${describeFault(fault, n)} · ${windowText(fault, report.durationS)}`)}</title></rect>`);
-      lane.push(`<rect x="${px(x0)}" y="${top}" width="${px(x1 - x0)}" height="3" fill="${CATEGORY_COLORS[category]}"/>`);
+      if (!fault.lanes.includes(r)) return;
+      const x0 = x(fault.fromS * 1000);
+      const x1 = Math.max(x0 + 2, x(fault.toS * 1000));
+      lane.push(`<rect class="fault-band" x="${px(x0)}" y="${top}" width="${px(x1 - x0)}" height="${laneH}" ${bandFill(fault.category, "timeline")}><title>${esc(`#${i + 1} ${fault.text} · ${fault.window}`)}</title></rect>`);
+      lane.push(`<rect x="${px(x0)}" y="${top}" width="${px(x1 - x0)}" height="3" fill="${CATEGORY_COLORS[fault.category]}"/>`);
     });
     const samples = report.progress[r] ?? [];
     for (const stall of stallsOf(samples, endMs, stallMs)) {
@@ -258,7 +254,7 @@ export function timelineSvg(report: ChartInput): string {
       parts.push(`<g id="first-violation"><title>${esc(`${label}: ${v.message}`)}</title><line x1="${px(vx)}" x2="${px(vx)}" y1="${lanesTop - 4}" y2="${lanesBottom}" stroke="${VIOLATION}" stroke-width="2" stroke-dasharray="5 3"/>` +
         `<text x="${px(vx + (anchor === "start" ? 5 : -5))}" y="12" font-size="12" font-weight="700" text-anchor="${anchor}" fill="${VIOLATION}">${esc(label)}</text>`);
       for (const name of v.replicas) {
-        const r = replicaIndex(name);
+        const r = laneOf(report, name);
         if (r === undefined || r >= n) continue;
         const cy = lanesTop + r * (laneH + laneGap) + laneH / 2;
         const s = Math.min(7, laneH / 2 - 1);
@@ -271,7 +267,7 @@ export function timelineSvg(report: ChartInput): string {
 }
 
 export function timelineLegend(report: ChartInput): string {
-  const categories = [...new Set((report.faults ?? []).map((f) => faultCategory(f.kind)))];
+  const categories = [...new Set(faultRowsOf(report).map((f) => f.category))];
   const items = categories.map((c) => `<span class="key"><span class="swatch" style="background:${CATEGORY_COLORS[c]}"></span>${esc(CATEGORY_LABEL[c])}</span>`);
   items.push(`<span class="key"><span class="swatch line"></span>delivered height (lane bottom = 0, top = highest)</span>`);
   if (report.n > 1) items.push(`<span class="key"><span class="swatch lag"></span>red from the lane top: heights behind the most advanced replica</span>`);
@@ -290,10 +286,9 @@ export function heightChartSvg(report: ChartInput): string {
   const x = linear(0, endMs, pad.left, width - pad.right);
   const y = linear(0, maxH, height - pad.bottom, pad.top);
   const parts: string[] = [`<defs>${hatch("height")}</defs>`];
-  (report.faults ?? []).forEach((fault, i) => {
-    const { fromS, toS } = faultSpan(fault, report.durationS);
-    const category = faultCategory(fault.kind);
-    parts.push(`<rect class="fault-band" x="${px(x(fromS * 1000))}" y="${pad.top}" width="${px(Math.max(2, x(toS * 1000) - x(fromS * 1000)))}" height="${height - pad.top - pad.bottom}" ${category === "crash" ? 'fill="url(#hatch-crash-height)"' : `fill="${CATEGORY_COLORS[category]}" fill-opacity="0.07"`}><title>${esc(`#${i + 1} ${describeFault(fault, report.n)} · ${windowText(fault, report.durationS)}`)}</title></rect>`);
+  faultRowsOf(report).forEach((fault, i) => {
+    const { fromS, toS, category } = fault;
+    parts.push(`<rect class="fault-band" x="${px(x(fromS * 1000))}" y="${pad.top}" width="${px(Math.max(2, x(toS * 1000) - x(fromS * 1000)))}" height="${height - pad.top - pad.bottom}" ${category === "crash" ? 'fill="url(#hatch-crash-height)"' : `fill="${CATEGORY_COLORS[category]}" fill-opacity="0.07"`}><title>${esc(`#${i + 1} ${fault.text} · ${fault.window}`)}</title></rect>`);
   });
   parts.push(valueAxis(y, niceTicks(maxH, 6), pad.left, width - pad.right, (v) => int(v), "height", (pad.top + height - pad.bottom) / 2));
   parts.push(timeAxis(x, endMs, pad.top, height - pad.bottom, "virtual time (s)"));
@@ -356,10 +351,9 @@ export function latencyHistogramSvg(report: ChartInput, p50: number | null, p99:
 }
 
 function faultBandsBehind(report: ChartInput, x: (t: number) => number, top: number, bottom: number, chart: string): string {
-  return (report.faults ?? []).map((fault, i) => {
-    const { fromS, toS } = faultSpan(fault, report.durationS);
-    const category = faultCategory(fault.kind);
-    return `<rect class="fault-band" x="${px(x(fromS * 1000))}" y="${top}" width="${px(Math.max(2, x(toS * 1000) - x(fromS * 1000)))}" height="${bottom - top}" ${category === "crash" ? `fill="url(#hatch-crash-${chart})"` : `fill="${CATEGORY_COLORS[category]}" fill-opacity="0.07"`}><title>${esc(`#${i + 1} ${describeFault(fault, report.n)}`)}</title></rect>`;
+  return faultRowsOf(report).map((fault, i) => {
+    const { fromS, toS, category } = fault;
+    return `<rect class="fault-band" x="${px(x(fromS * 1000))}" y="${top}" width="${px(Math.max(2, x(toS * 1000) - x(fromS * 1000)))}" height="${bottom - top}" ${category === "crash" ? `fill="url(#hatch-crash-${chart})"` : `fill="${CATEGORY_COLORS[category]}" fill-opacity="0.07"`}><title>${esc(`#${i + 1} ${fault.text}`)}</title></rect>`;
   }).join("");
 }
 

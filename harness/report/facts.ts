@@ -3,10 +3,13 @@
 // functions, so that tests can pin them down without rendering anything.
 import type { Violation } from "../checks/checks.ts";
 import { BYZANTINE_KINDS, replicasOf, windowOf, type FaultKind, type FaultSpec } from "../faults/spec.ts";
+import type { RunReport } from "../scenario/runner.ts";
+import type { XNetPartitionSpec } from "../scenario/scenario.ts";
 
 export type FaultCategory = "byzantine" | "partition" | "crash" | "slow" | "network";
 
-export function faultCategory(kind: FaultKind): FaultCategory {
+export function faultCategory(kind: FaultKind | XNetPartitionSpec["kind"]): FaultCategory {
+  if (kind === "partition-subnets") return "partition";
   if (BYZANTINE_KINDS.has(kind)) return "byzantine";
   if (kind === "partition" || kind === "partition-oneway" || kind === "isolate") return "partition";
   if (kind === "crash") return "crash";
@@ -82,6 +85,104 @@ export function windowText(spec: FaultSpec, durationS: number): string {
   const { fromS, toS } = windowOf(spec);
   if (toS === undefined) return `${fromS} s → end (${durationS} s)`;
   return `${fromS} s → ${toS} s`;
+}
+
+/** The subnet in a replica's report name: "b/r3" → "b"; "" in single-subnet runs ("r3"). */
+export function subnetOf(replica: string): string {
+  const slash = replica.lastIndexOf("/");
+  return slash < 0 ? "" : replica.slice(0, slash);
+}
+
+/** A replica's lane (its position in `report.replicas`), found by name: "b/r3" is not lane 3. */
+export function laneOf(report: Pick<RunReport, "replicas">, name: string): number | undefined {
+  const at = report.replicas.findIndex((r) => r.replica === name);
+  return at >= 0 ? at : replicaIndex(name);
+}
+
+/** One fault as the report shows it: in words, on which lanes, when. */
+export interface FaultRow {
+  readonly kind: string;
+  readonly category: FaultCategory;
+  readonly text: string;
+  /** Lanes (positions in `report.replicas`) whose replicas the fault touches. */
+  readonly lanes: readonly number[];
+  readonly fromS: number;
+  readonly toS: number;
+  /** The fault lasts to the end of the run. */
+  readonly open: boolean;
+  readonly window: string;
+  /** The spec as the scenario wrote it. */
+  readonly spec: FaultSpec | XNetPartitionSpec;
+}
+
+type FaultInput = Pick<RunReport, "n" | "durationS" | "replicas" | "faults" | "faultSubnets" | "xnetFaults">;
+
+/**
+ * Every fault of the run, subnet faults first, then the XNet partitions. In a multi-subnet run a
+ * subnet's fault names that subnet's own replicas (`b: crash r2`) and touches only its lanes; an
+ * XNet partition touches the lanes of every subnet it cuts.
+ */
+export function faultRowsOf(report: FaultInput): FaultRow[] {
+  const rows = (report.faults ?? []).map((spec, i): FaultRow => {
+    const subnet = report.faultSubnets?.[i];
+    const lanes = subnet === undefined ? lanesByIndex(report, "") : lanesByIndex(report, subnet);
+    const size = subnet === undefined ? Math.max(report.n, lanes.length) : lanes.length;
+    const span = faultSpan(spec, report.durationS);
+    return {
+      kind: spec.kind,
+      category: faultCategory(spec.kind),
+      text: `${subnet === undefined ? "" : `${subnet}: `}${describeFault(spec, size)}`,
+      lanes: faultLanes(spec, size).map((r) => lanes[r] ?? r),
+      ...span,
+      window: windowText(spec, report.durationS),
+      spec,
+    };
+  });
+  for (const spec of report.xnetFaults ?? []) {
+    const cut = new Set(spec.groups.flat());
+    const fromS = Math.min(spec.fromS, report.durationS);
+    const toS = Math.min(spec.toS ?? report.durationS, report.durationS);
+    rows.push({
+      kind: spec.kind,
+      category: "partition",
+      text: `XNet partition ${spec.groups.map((g) => `{${g.join(",")}}`).join(" | ")}`,
+      lanes: report.replicas.flatMap((r, lane) => (cut.has(subnetOf(r.replica)) ? [lane] : [])),
+      fromS,
+      toS,
+      open: spec.toS === undefined,
+      window: spec.toS === undefined ? `${spec.fromS} s → end (${report.durationS} s)` : `${spec.fromS} s → ${spec.toS} s`,
+      spec,
+    });
+  }
+  return rows;
+}
+
+/** Lanes of one subnet's replicas in replica order (index i = the subnet's r<i>); "" = single-subnet. */
+function lanesByIndex(report: Pick<RunReport, "replicas" | "n">, subnet: string): number[] {
+  if (subnet === "") return Array.from({ length: Math.max(report.n, report.replicas.length) }, (_, i) => i);
+  return report.replicas.flatMap((r, lane) => (subnetOf(r.replica) === subnet ? [lane] : []));
+}
+
+/**
+ * The state-hash table judged column by column, each replica only against the replicas of its own
+ * subnet (subnets hold different states at the same height): per column, each row's majority and
+ * whether the row diverges from it.
+ */
+export function stateHashVerdicts(table: RunReport["stateHashTable"]): { majority: (string | null)[]; divergent: boolean[] }[] {
+  const groups = new Map<string, number[]>();
+  table.rows.forEach((row, i) => groups.set(subnetOf(row.replica), [...(groups.get(subnetOf(row.replica)) ?? []), i]));
+  return table.heights.map((_, c) => {
+    const majority: (string | null)[] = table.rows.map(() => null);
+    const divergent = table.rows.map(() => false);
+    for (const members of groups.values()) {
+      const verdict = columnMajority(members.map((i) => table.rows[i]?.hashes[c] ?? null));
+      members.forEach((i, k) => {
+        majority[i] = verdict.majority;
+        divergent[i] = verdict.divergent[k] ?? false;
+      });
+    }
+    return { majority, divergent };
+  });
 }
 
 /**

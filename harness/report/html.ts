@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import type { Violation } from "../checks/checks.ts";
 import type { RunReport } from "../scenario/runner.ts";
 import { blockRateSvg, CATEGORY_COLORS, heightChartSvg, latencyHistogramSvg, payloadSvg, replicaColor, timelineLegend, timelineSvg } from "./charts.ts";
-import { columnMajority, describeFault, faultCategory, hashPrefixes, replicaIndex, violationTimeMs, windowText } from "./facts.ts";
+import { columnMajority, faultRowsOf, hashPrefixes, laneOf, stateHashVerdicts, subnetOf, violationTimeMs } from "./facts.ts";
 import { esc, formatBytes, formatMs, int, num, percent } from "./format.ts";
 
 export type HtmlReportInput = RunReport & {
@@ -45,7 +45,7 @@ function chip(text: string, cls: string, title?: string): string {
 }
 
 function replicaChip(name: string, report: RunReport): string {
-  const r = replicaIndex(name);
+  const r = laneOf(report, name);
   const role = r === undefined ? undefined : report.replicas[r]?.role;
   const color = r === undefined ? "#6b7280" : replicaColor(r);
   return `<span class="rchip" style="border-color:${color}" title="${esc(`${name}${role === undefined ? "" : ` (${role})`}`)}"><span class="dot" style="background:${color}"></span>${esc(name)}${role === undefined || role === "honest" ? "" : ` <small>${esc(role)}</small>`}</span>`;
@@ -96,14 +96,19 @@ function violationCard(v: Violation, index: number, report: RunReport): string {
     const hashes = hashPrefixes(v.message);
     if (hashes.length > 0) facts.push(["hashes in the message", hashes.map((h) => `<code>${esc(h)}</code>`).join(" ")]);
   }
+  const subnet = violationSubnet(v);
+  const firstSubnet = subnetOf(report.replicas[0]?.replica ?? "");
   if (v.height !== undefined) {
-    const block = report.blocks.find((b) => b.height === v.height);
+    // report.blocks is the first subnet's chain: another subnet's height means another block.
+    const block = subnet === undefined || subnet === firstSubnet ? report.blocks.find((b) => b.height === v.height) : undefined;
     if (block !== undefined) {
       facts.push(["block on the chain", `height ${int(block.height)} made by ${replicaChip(block.maker, report)} (rank ${block.rank}) at ${esc(num(block.timeMs / 1000, 3))} s, ${int(block.ingress)} ingress, ${esc(formatBytes(block.payloadBytes))} <span class="muted">(as finalized by the most advanced honest replica)</span>`]);
     }
-    const table = report.stateHashTable;
+    const all = report.stateHashTable;
+    // Only the violation's subnet: other subnets' states at this height are other states.
+    const table = subnet === undefined ? all : { ...all, rows: all.rows.filter((row) => subnetOf(row.replica) === subnet) };
     const col = table.heights.indexOf(v.height);
-    if (col >= 0) {
+    if (col >= 0 && table.rows.length > 0) {
       const prevCol = col - 1;
       const cells = table.rows.map((row) => row.hashes[col] ?? null);
       const { majority, divergent } = columnMajority(cells);
@@ -116,7 +121,7 @@ function violationCard(v: Violation, index: number, report: RunReport): string {
         return `<tr${named ? ' class="named"' : ""}><td>${replicaChip(row.replica, report)}</td>${prevCells === undefined ? "" : `<td>${hashCell(prev, prevMajority?.divergent[i] ?? false, prevMajority?.majority ?? null, 12)}</td>`}<td>${hashCell(cell, divergent[i] ?? false, majority, 12)}</td></tr>`;
       });
       const prevHead = prevCol >= 0 ? `<th>h ${int(table.heights[prevCol] ?? 0)}</th>` : "";
-      evidence.push(`<table class="mini"><caption>state hashes at height ${int(v.height)}${prevCol >= 0 ? " and the sampled height before" : ""}</caption><tr><th>replica</th>${prevHead}<th>h ${int(v.height)}</th></tr>${rows.join("")}</table>`);
+      evidence.push(`<table class="mini"><caption>${subnet === undefined || subnet === "" ? "" : `subnet ${esc(subnet)}: `}state hashes at height ${int(v.height)}${prevCol >= 0 ? " and the sampled height before" : ""}</caption><tr><th>replica</th>${prevHead}<th>h ${int(v.height)}</th></tr>${rows.join("")}</table>`);
     }
   }
   return `<article class="violation" id="violation-${index + 1}">
@@ -126,6 +131,16 @@ function violationCard(v: Violation, index: number, report: RunReport): string {
 <dl class="facts">${facts.map(([k, val]) => `<div><dt>${esc(k)}</dt><dd>${val}</dd></div>`).join("")}</dl>
 ${evidence.length === 0 ? "" : `<div class="evidence">${evidence.join("")}</div>`}
 </article>`;
+}
+
+/**
+ * The subnet a violation is about, in a multi-subnet run: that of the replicas it names, else the
+ * "subnet b: …" its message starts with; undefined when it is about no one subnet (or the run has one).
+ */
+function violationSubnet(v: Violation): string | undefined {
+  const named = new Set(v.replicas.map(subnetOf));
+  if (named.size === 1) return [...named][0];
+  return /^subnet ([a-z0-9-]+):/.exec(v.message)?.[1];
 }
 
 function hashCell(hash: string | null, divergent: boolean, majority: string | null, chars = 8): string {
@@ -149,19 +164,24 @@ const FULL_VIOLATIONS = 3;
 function stateHashTable(report: RunReport): string {
   const table = report.stateHashTable;
   if (table.heights.length === 0) return `<p class="none">No heights were sampled.</p>`;
-  const columns = table.heights.map((_, c) => columnMajority(table.rows.map((row) => row.hashes[c] ?? null)));
+  const columns = stateHashVerdicts(table);
+  const multiSubnet = table.rows.some((row) => subnetOf(row.replica) !== "");
   const violationHeights = new Set(report.violations.map((v) => v.height).filter((h) => h !== undefined));
   const head = table.heights.map((h, c) => `<th${columns[c]?.divergent.some((d) => d) ? ' class="divcol"' : ""} title="${esc(violationHeights.has(h) ? `height ${h}: a violation names this height` : `height ${h}`)}">${int(h)}${violationHeights.has(h) ? " ⚠" : ""}</th>`).join("");
   const rows = table.rows.map((row, r) => {
     const cells = row.hashes.map((hash, c) => {
       const col = columns[c];
       const divergent = col?.divergent[r] ?? false;
-      return `<td${divergent ? ' class="div"' : ""}>${hashCell(hash, divergent, col?.majority ?? null)}</td>`;
+      return `<td${divergent ? ' class="div"' : ""}>${hashCell(hash, divergent, col?.majority[r] ?? null)}</td>`;
     }).join("");
-    return `<tr><th>${replicaChip(row.replica, report)}</th>${cells}</tr>`;
+    const subnet = subnetOf(row.replica);
+    const startsSubnet = multiSubnet && subnet !== subnetOf(table.rows[r - 1]?.replica ?? "");
+    const separator = startsSubnet ? `<tr class="subnet"><th colspan="${table.heights.length + 1}">subnet ${esc(subnet)}</th></tr>` : "";
+    return `${separator}<tr><th>${replicaChip(row.replica, report)}</th>${cells}</tr>`;
   }).join("");
   const divergentCells = columns.reduce((s, c) => s + c.divergent.filter((d) => d).length, 0);
-  return `<p class="muted">State hash prefixes per replica at sampled heights (checkpoints, violation heights, the last height). A red cell differs from the strict majority of its column; if no value has a majority, every cell of that column is red. — means the replica never delivered that height. ${divergentCells === 0 ? "All replicas agree at every sampled height." : `${divergentCells} divergent cell${divergentCells === 1 ? "" : "s"}.`}</p>
+  const scope = multiSubnet ? "the strict majority of its subnet in that column (subnets hold different states); if no value has a majority there, every cell of that subnet in the column is red" : "the strict majority of its column; if no value has a majority, every cell of that column is red";
+  return `<p class="muted">State hash prefixes per replica at sampled heights (checkpoints, violation heights, the last height). A red cell differs from ${scope}. — means the replica never delivered that height. ${divergentCells === 0 ? "All replicas agree at every sampled height." : `${divergentCells} divergent cell${divergentCells === 1 ? "" : "s"}.`}</p>
 <div class="scroll"><table id="state-hash-table" class="hashes"><thead><tr><th>replica \\ height</th>${head}</tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
@@ -197,12 +217,9 @@ function replicasTable(report: RunReport): string {
 }
 
 function faultsTable(report: RunReport): string {
-  const faults = report.faults ?? [];
+  const faults = faultRowsOf(report);
   if (faults.length === 0) return `<p class="none">No faults injected.</p>`;
-  const rows = faults.map((f, i) => {
-    const category = faultCategory(f.kind);
-    return `<tr><td class="num">#${i + 1}</td><td><span class="swatch" style="background:${CATEGORY_COLORS[category]}"></span>${esc(f.kind)}</td><td>${esc(describeFault(f, report.n))}</td><td>${esc(windowText(f, report.durationS))}</td><td><code class="spec">${esc(JSON.stringify(f))}</code></td></tr>`;
-  }).join("");
+  const rows = faults.map((f, i) => `<tr><td class="num">#${i + 1}</td><td><span class="swatch" style="background:${CATEGORY_COLORS[f.category]}"></span>${esc(f.kind)}</td><td>${esc(f.text)}</td><td>${esc(f.window)}</td><td><code class="spec">${esc(JSON.stringify(f.spec))}</code></td></tr>`).join("");
   return `<table id="fault-table" class="data"><thead><tr><th class="num"></th><th>kind</th><th>what</th><th>window (virtual time)</th><th>spec</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
@@ -317,6 +334,7 @@ table.hashes th,table.hashes td{border:1px solid var(--line);padding:3px 7px;tex
 table.hashes thead th{font-size:12px;color:var(--muted);background:#f9fafb}
 table.hashes thead th.divcol{color:var(--red)}
 table.hashes td.div{background:#fee2e2}
+table.hashes tr.subnet th{background:#f3f4f6;font-size:12px;color:#374151;text-align:left}
 code.hash{color:#374151}
 code.hash.div{color:var(--red);font-weight:700}
 .na{color:#d1d5db}
@@ -370,7 +388,7 @@ export function renderHtmlReport(report: HtmlReportInput): string {
     ["blocks", "Block rate and payload", `<h3>Finalized blocks per simulated second</h3>${blockRateSvg(report)}<h3>Payload bytes per block</h3>${payloadSvg(report)}<div class="legend"><span class="key"><span class="swatch" style="background:#2563eb"></span>block of the rank-0 maker</span><span class="key"><span class="swatch" style="background:#ea580c"></span>block of a higher-rank maker (the leader's block did not make it)</span></div><p class="muted">${int(report.blocks.length)} finalized blocks on the chain of the most advanced honest replica.</p>`],
     ["state", "State hashes", stateHashTable(report)],
     ["replicas", "Replicas", replicasTable(report)],
-    ["faults", `Faults (${(report.faults ?? []).length})`, faultsTable(report)],
+    ["faults", `Faults (${faultRowsOf(report).length})`, faultsTable(report)],
     ["traffic", "Ingress and network", ingressAndNetwork(report)],
     ["events", "Event counts", eventCounts(report)],
   ];

@@ -206,22 +206,28 @@ export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions):
     network: stats,
     eventCounts: trace.countsByKind(),
     faults: specs.flatMap((s) => s.faults ?? []),
+    faultSubnets: specs.flatMap((s) => (s.faults ?? []).map(() => s.name)),
+    xnetFaults: scenario.xnetFaults ?? [],
     progress: recorders.flatMap((r) => r.progress.map((samples) => samples.map(([t, h]) => [Math.round(t / 1000), h] as const))),
     blocks: blockRowsOf(recorders[0]!, faults[0]!.byzantine),
     latencyHistogram: histogramOf(latencies),
-    stateHashTable: {
-      heights: tables[0]?.heights ?? [],
-      rows: tables.flatMap((table, k) => {
-        const byHeight = new Map((tables[k]?.heights ?? []).map((h, i) => [h, i]));
-        return table.rows.map((row) => ({
-          replica: `${specs[k]!.name}/${row.replica}`,
-          hashes: (tables[0]?.heights ?? []).map((h) => row.hashes[byHeight.get(h) ?? -1] ?? null),
-        }));
-      }),
-    },
+    stateHashTable: mergedStateHashTable(specs, tables, recorders),
     probes: actions.probes,
   };
   return stoppedEarly ? { ...report, stoppedAt: { event: trace.length, timeMs: Math.round(ic.loop.now() / 1000) } } : report;
+}
+
+/**
+ * One table over every subnet's replicas (`a/r0` …): the sampled heights of all subnets (they
+ * differ at least in each subnet's last height), each replica's hash at each of them.
+ */
+function mergedStateHashTable(specs: readonly { readonly name: string; readonly n: number }[], tables: readonly RunReport["stateHashTable"][], recorders: readonly RunRecorder[]): RunReport["stateHashTable"] {
+  const heights = [...new Set(tables.flatMap((t) => t.heights))].sort((a, b) => a - b).slice(-24);
+  const rows = specs.flatMap((s, k) => Array.from({ length: s.n }, (_, r) => ({
+    replica: `${s.name}/r${r}`,
+    hashes: heights.map((h) => recorders[k]?.delivered[r]?.get(h as never)?.stateHash.slice(0, 16) ?? null),
+  })));
+  return { heights, rows };
 }
 
 function maxDefined(...values: (number | undefined)[]): number | undefined {

@@ -12,7 +12,7 @@ import { Trace, type TraceSink } from "../sim/trace.ts";
 import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import type { MessageRouting } from "../replica/interfaces.ts";
 import type { Block } from "../consensus/artifacts.ts";
-import { consensusConfigOf, networkConfigOf, checkScenario, ScenarioError, type Scenario } from "./scenario.ts";
+import { consensusConfigOf, networkConfigOf, checkScenario, ScenarioError, type Scenario, type XNetPartitionSpec } from "./scenario.ts";
 import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
 import { Registry } from "../routing/registry.ts";
 import type { CertificationObservation } from "../checks/invariants.ts";
@@ -86,6 +86,12 @@ export interface RunReport {
   readonly stoppedAt?: { readonly event: number; readonly timeMs: number };
   /** Answers of the scenario's probe actions, by label. */
   readonly probes?: readonly ProbeRecord[];
+  /** Multi-subnet runs: the subnet whose replicas each entry of `faults` means (same order). */
+  readonly faultSubnets?: readonly string[];
+  /** Multi-subnet runs: the XNet partitions between subnets. */
+  readonly xnetFaults?: readonly XNetPartitionSpec[];
+  /** Candid field and case names by label hash, from the `.did` files of the scenario's canisters. */
+  readonly candidNames?: Readonly<Record<string, string>>;
 }
 
 export interface BlockRow {
