@@ -12,6 +12,7 @@ import { compileFaults } from "../faults/schedule.ts";
 import { KvStateMachine } from "../replica/kv-state-machine.ts";
 import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
 import type { CanisterState } from "../execution/interfaces.ts";
+import { candidNamesOfScenario, withDecodedCandid, type CandidNames } from "../report/candid-view.ts";
 import { runScenario } from "../scenario/runner.ts";
 import { replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import { parseTraceLine, type TraceLine } from "./replay.ts";
@@ -126,6 +127,8 @@ export interface StateDiff {
   readonly replicas: readonly [string, string];
   /** Per subtree of the state: the keys whose values differ (value undefined = absent). */
   readonly subtrees: readonly { readonly path: string; readonly equal: number; readonly differing: readonly { readonly key: string; readonly a?: string; readonly b?: string }[] }[];
+  /** Candid names from the scenario's `.did` files: Candid values in the diff are shown decoded. */
+  readonly candidNames?: CandidNames;
 }
 
 /** Replays the run and compares two replicas' states right after each executed height `at`. */
@@ -149,7 +152,7 @@ export function diffReplicaStates(bundle: ReproBundle, a: ReplicaId, b: ReplicaI
     : sa.kind === "execution" && sb.kind === "execution"
       ? [...canisterSubtrees(sa.canisters, sb.canisters), compare("/ingress_history", sa.history, sb.history)]
       : [];
-  return { height: at, replicas: [replicaName(a), replicaName(b)], subtrees };
+  return { height: at, replicas: [replicaName(a), replicaName(b)], subtrees, candidNames: candidNamesOfScenario(scenarioOf(bundle)) };
 }
 
 type CapturedState =
@@ -207,7 +210,9 @@ export function describeStateDiff(diff: StateDiff, limit = 20): string {
       continue;
     }
     lines.push(`  ${subtree.path}: ${subtree.differing.length} key(s) differ, ${subtree.equal} equal`);
-    for (const d of subtree.differing.slice(0, limit)) lines.push(`    ${subtree.path}/${d.key}: ${ra} ${JSON.stringify(d.a ?? null)}  ${rb} ${JSON.stringify(d.b ?? null)}`);
+    // A Candid reply is shown decoded after its hex (item 10): "completed@12: 4449…7d05 = (5 : nat)".
+    const shown = (value: string | undefined): string => JSON.stringify(value === undefined ? null : withDecodedCandid(value, diff.candidNames));
+    for (const d of subtree.differing.slice(0, limit)) lines.push(`    ${subtree.path}/${d.key}: ${ra} ${shown(d.a)}  ${rb} ${shown(d.b)}`);
     if (subtree.differing.length > limit) lines.push(`    … ${subtree.differing.length - limit} more`);
   }
   return lines.join("\n");

@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
+import { candidNamesOfScenario } from "../report/candid-view.ts";
 import { writeHtmlReport } from "../report/html.ts";
 import { DEFAULT_CHECKPOINT_EVERY, runScenario, type RunReport } from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/scenario.ts";
@@ -55,7 +56,7 @@ export function recordRun(options: RecordOptions): RecordedRun {
     report,
   }));
   const scenarioPath = options.scenarioFile === undefined ? "(generated)" : displayPath(options.scenarioFile);
-  const full = { ...report, scenarioPath, scenarioContentHash: options.contentHash ?? "", replayCommand };
+  const full = { ...report, scenarioPath, scenarioContentHash: options.contentHash ?? "", replayCommand, candidNames: candidNamesOfScenario(scenario) };
   writeFileSync(join(outDir, "report.json"), `${JSON.stringify(full, null, 2)}\n`);
   writeHtmlReport(join(outDir, "report.html"), full);
   return { report, reproPath, replayCommand };

@@ -9,11 +9,14 @@ import type { RunReport } from "../scenario/runner.ts";
 import { blockRateSvg, CATEGORY_COLORS, heightChartSvg, latencyHistogramSvg, payloadSvg, replicaColor, timelineLegend, timelineSvg } from "./charts.ts";
 import { columnMajority, faultRowsOf, hashPrefixes, laneOf, stateHashVerdicts, subnetOf, violationTimeMs } from "./facts.ts";
 import { esc, formatBytes, formatMs, int, num, percent } from "./format.ts";
+import { candidValuesIn, type CandidNames } from "./candid-view.ts";
 
 export type HtmlReportInput = RunReport & {
   readonly replayCommand: string;
   readonly scenarioPath: string;
   readonly scenarioContentHash?: string;
+  /** Candid field and case names by label hash (the scenario's `.did` files), for decoded answers. */
+  readonly candidNames?: CandidNames;
 };
 
 export { esc as escapeHtml } from "./format.ts";
@@ -197,17 +200,23 @@ function subnetsFact(report: RunReport): string {
   return [...sizes].map(([name, n]) => `${name}: n = ${n}, f = ${Math.floor((n - 1) / 3)}`).join(" · ");
 }
 
-/** The scenario's probe actions: what each honest replica answered, a dissenting answer in red. */
-function probesTable(report: RunReport): string {
+/**
+ * The scenario's probe actions: the replicas that gave each answer (a dissenting answer in red),
+ * the answer as hex and, for a Candid reply, its value decoded from the reply's own type table.
+ */
+function probesTable(report: HtmlReportInput): string {
   const rows = (report.probes ?? []).map((p) => {
-    const answers = Object.entries(p.answers);
-    const counts = new Map<string, number>();
-    for (const [, a] of answers) counts.set(a, (counts.get(a) ?? 0) + 1);
-    const top = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
-    const cells = answers.map(([replica, a]) => `<span${a === top ? "" : ' class="div"'} title="${esc(a)}">${esc(replica)}: <code>${esc(a.length > 48 ? `${a.slice(0, 48)}…` : a)}</code></span>`).join("<br>");
+    const byAnswer = new Map<string, string[]>();
+    for (const [replica, answer] of Object.entries(p.answers)) byAnswer.set(answer, [...(byAnswer.get(answer) ?? []), replica]);
+    const top = [...byAnswer].sort((a, b) => b[1].length - a[1].length)[0]?.[0];
+    const cells = [...byAnswer].map(([answer, replicas]) => {
+      const decoded = candidValuesIn(answer, report.candidNames);
+      const value = decoded.length === 0 ? "" : ` <code class="candid" title="${esc(decoded.join(" "))}">${esc(decoded.join(" "))}</code>`;
+      return `<div class="answer${answer === top ? "" : " div"}"><span class="who">${replicas.map((r) => replicaChip(r, report)).join(" ")}</span> <code title="${esc(answer)}">${esc(answer.length > 48 ? `${answer.slice(0, 48)}…` : answer)}</code>${value}</div>`;
+    }).join("");
     return `<tr><td>${esc(p.label)}</td><td class="num">${int(p.atS)} s</td><td>${cells}</td></tr>`;
   }).join("");
-  return `<p class="muted">Queries the scenario ran on every live honest replica (answers as Candid bytes in hex, or the reject).</p><table id="probe-table" class="data"><thead><tr><th>probe</th><th class="num">at</th><th>answers</th></tr></thead><tbody>${rows}</tbody></table>`;
+  return `<p class="muted">Queries the scenario ran on every live honest replica: the answer as Candid bytes in hex (or the reject) and, in blue, the value those bytes decode to (field names from the canisters' <code>.did</code> files where known, else label numbers).</p><table id="probe-table" class="data"><thead><tr><th>probe</th><th class="num">at</th><th>answers</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 function replicasTable(report: RunReport): string {
@@ -352,6 +361,9 @@ tr.malicious code{color:var(--red)}
 tr.malicious .ebar{background:#fca5a5}
 .two{display:grid;grid-template-columns:1fr;gap:6px}
 ul.notes{margin:0;padding-left:20px}
+#probe-table .answer{margin:2px 0}
+#probe-table .answer.div code{color:var(--red);font-weight:700}
+code.candid{color:var(--blue);background:#eff6ff;border-radius:4px;padding:0 5px;overflow-wrap:anywhere}
 footer{color:var(--muted);font-size:12px;margin-top:20px}
 `;
 
