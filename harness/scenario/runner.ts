@@ -128,11 +128,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
         if (machine !== undefined) options.onDelivered(replica, block, machine);
       },
       onStateSynced: (replica, h, atUs) => recorder.onStateSynced(replica, h, atUs),
-      ...recorder.protocolHooks(),
-      onCertified: (replica, cert, atUs) => {
-        recorder.onCertified(replica, cert, atUs);
-        onCertified(replica, cert);
-      },
+      onCertified: (replica, cert) => onCertified(replica, cert),
     },
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
     ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
