@@ -42,6 +42,7 @@ import {
   sliceOf,
   streamTo,
   takeLocalWork,
+  type InductionCanary,
   type RoutingState,
   type StreamSlice,
   type SubnetCall,
@@ -77,6 +78,13 @@ export interface ExecutionMachineOptions {
   readonly maxCanisters?: number;
   /** Fault injection: when it returns true for a batch, every reply recorded in it has its last byte changed. */
   readonly corruptReplies?: (h: number, timeNs: bigint) => boolean;
+  /**
+   * Observation for the stream check (harness/checks/streams.ts): after each batch, the stream
+   * indices inducted from each source subnet's stream, in order (called for every batch).
+   */
+  readonly onInducted?: (h: Height, inducted: readonly (readonly [SubnetId, readonly bigint[]])[]) => void;
+  /** Tests only: a known bug switched on in the stream inductor (see InductionCanary). */
+  readonly inductionCanary?: InductionCanary;
   /**
    * This subnet and the registry (default: a registry of this one subnet, named "a"), and the
    * subnets' certification keys for /subnet/<id>/public_key when known.
@@ -165,7 +173,9 @@ export class ExecutionStateMachine implements MessageRouting {
     const local = takeLocalWork(this.routing);
     this.routing = local.state;
     const messages: InductedMessage[] = [...local.loopback];
-    for (const slice of batch.xnet ?? []) messages.push(...this.inductSlice(slice));
+    const taken: [SubnetId, readonly bigint[]][] = [];
+    for (const slice of batch.xnet ?? []) messages.push(...this.inductSlice(slice, taken));
+    this.options.onInducted?.(batch.height, taken);
     const subnetCalls: SubnetCall[] = [...local.calls];
     for (const message of batch.ingress) {
       if (this.history.has(message.id)) continue; // induction drops duplicates, as the IC's does
@@ -225,16 +235,17 @@ export class ExecutionStateMachine implements MessageRouting {
     this.history.set(messageId as HashHex, status, batch.timeNs);
   }
 
-  /** Inducts one certified stream slice (consensus validated its certification). */
-  private inductSlice(slice: StreamSlice): readonly InductedMessage[] {
+  /** Inducts one certified stream slice (consensus validated its certification); notes the indices it took in `taken`. */
+  private inductSlice(slice: StreamSlice, taken: [SubnetId, readonly bigint[]][]): readonly InductedMessage[] {
     if (slice.destination !== this.subnetId || this.registry.subnet(slice.source) === undefined) return [];
     const queued = queuedRequestCounts(this.state);
     const canisters = new Set<string>(this.state.canisters.map((c) => c.id));
     const result = inductSlice(this.routing, slice, {
       hasCanister: (id) => canisters.has(id),
       queuedRequests: (to, from) => queued.get(`${to}|${from}`) ?? 0,
-    });
+    }, this.options.inductionCanary);
     this.routing = result.state;
+    if (result.indices.length > 0) taken.push([slice.source, result.indices]);
     return result.inducted;
   }
 

@@ -104,9 +104,25 @@ export interface InductionHost {
   queuedRequests(to: CanisterId, from: CanisterId): number;
 }
 
+/**
+ * A known bug switched on in the inductor, for tests only (like ConsensusConfig.canary): the
+ * stream check (harness/checks/streams.ts) must catch it on the first run that reaches `index`.
+ * `skip-index` advances the signals past the message without inducting it (the message is lost);
+ * `double-induct` inducts the message twice.
+ */
+export interface InductionCanary {
+  readonly bug: "skip-index" | "double-induct";
+  readonly index: bigint;
+}
+
 export interface InductionResult {
   readonly state: RoutingState;
   readonly inducted: readonly InductedMessage[];
+  /**
+   * The stream index of every message this induction took from the slice (inducted, or answered
+   * with a reject, or a response dropped), in order; the stream check's observation.
+   */
+  readonly indices: readonly bigint[];
   /** Messages skipped as already inducted, reject responses generated, responses dropped. */
   readonly skipped: number;
   readonly rejected: number;
@@ -140,7 +156,7 @@ class StreamEditor {
  * to the source up to its signals, then inducts the messages at our `signalsEnd` in order.
  * Messages below it are duplicates (an older slice already delivered them); a gap stops induction.
  */
-export function inductSlice(state: RoutingState, slice: StreamSlice, host: InductionHost): InductionResult {
+export function inductSlice(state: RoutingState, slice: StreamSlice, host: InductionHost, canary?: InductionCanary): InductionResult {
   const streams = new StreamEditor(state);
   const back = streams.get(slice.source);
   // Garbage collection: the peer inducted everything below its signalsEnd.
@@ -149,18 +165,13 @@ export function inductSlice(state: RoutingState, slice: StreamSlice, host: Induc
   let signalsEnd = back.signalsEnd;
   const replies: StreamMessage[] = [];
   const inducted: InductedMessage[] = [];
+  const indices: bigint[] = [];
   let skipped = 0;
   let rejected = 0;
   let dropped = 0;
   const queued = new Map<string, number>();
-  slice.messages.forEach((message, offset) => {
-    const index = slice.firstIndex + BigInt(offset);
-    if (index < signalsEnd) {
-      skipped++;
-      return;
-    }
-    if (index > signalsEnd) return; // gap: a later slice will bring the missing messages first
-    signalsEnd++;
+  const take = (message: StreamMessage, index: bigint): void => {
+    indices.push(index);
     if (message.kind === "response") {
       if (host.hasCanister(message.to)) inducted.push({ canister: message.to, message: responseMessage(message) });
       else dropped++;
@@ -173,13 +184,25 @@ export function inductSlice(state: RoutingState, slice: StreamSlice, host: Induc
     }
     rejected++;
     replies.push(rejectFor(message, refusal.code, refusal.message));
+  };
+  slice.messages.forEach((message, offset) => {
+    const index = slice.firstIndex + BigInt(offset);
+    if (index < signalsEnd) {
+      skipped++;
+      return;
+    }
+    if (index > signalsEnd) return; // gap: a later slice will bring the missing messages first
+    signalsEnd++;
+    if (canary?.index === index && canary.bug === "skip-index") return;
+    take(message, index);
+    if (canary?.index === index && canary.bug === "double-induct") take(message, index);
   });
   streams.set(slice.source, {
     begin: back.begin + BigInt(collected),
     messages: [...back.messages.slice(collected), ...replies],
     signalsEnd,
   });
-  return { state: streams.result(state), inducted, skipped, rejected, dropped, collected };
+  return { state: streams.result(state), inducted, indices, skipped, rejected, dropped, collected };
 }
 
 function refuseRequest(

@@ -6,10 +6,12 @@
 import { runChecks, verdictOf, type Violation } from "../checks/checks.ts";
 import { RunRecorder } from "../checks/observations.ts";
 import type { CertificationObservation } from "../checks/invariants.ts";
-import { compileFaults } from "../faults/schedule.ts";
+import { checkStreams, InductionRecorder, type SubnetStreams } from "../checks/streams.ts";
+import { compileFaults, type CompiledFaults } from "../faults/schedule.ts";
 import { SimIC } from "../replica/ic.ts";
 import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
 import { Registry } from "../routing/registry.ts";
+import { streamEnd, type InductionCanary } from "../routing/streams.ts";
 import { defaultNetworkConfig, REGIONS } from "../sim/network.ts";
 import { Rng } from "../sim/rng.ts";
 import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } from "../types.ts";
@@ -19,7 +21,12 @@ import { consensusConfigOf, type Scenario } from "./scenario.ts";
 import { blockRowsOf, driveRun, executionCorruptor, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
 import { Workload } from "./workload.ts";
 
-export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions): RunReport {
+export interface MultiSubnetRunOptions extends RunOptions {
+  /** Tests only: a known bug in every replica's stream inductor, which the stream check must catch. */
+  readonly inductionCanary?: InductionCanary;
+}
+
+export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetRunOptions): RunReport {
   const specs = scenario.subnets ?? [];
   const root = Rng.fromSeed(options.seed);
   const { trace, halted } = runTrace(options);
@@ -29,6 +36,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions):
   const faults = specs.map((s) => compileFaults(s.faults ?? []));
   const recorders = specs.map((s, k) => new RunRecorder(s.n, faults[k]!.byzantine));
   const certifications = new Map<string, CertificationObservation[]>(specs.map((s) => [s.name, []]));
+  const inductions = specs.map(() => new InductionRecorder());
   const icRef: { current?: SimIC } = {};
   const ic = new SimIC({
     rng: root.fork("ic"),
@@ -67,6 +75,11 @@ export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions):
             subnet: { id: record.id, registry, publicKeyDerOf: (sid) => icRef.current?.publicKeyDerOf(sid) },
             ...(corrupt === undefined ? {} : { corrupt }),
             ...(corruptReplies === undefined ? {} : { corruptReplies }),
+            // The stream check judges what honest replicas inducted.
+            ...(faults[k]!.byzantine.has(id) ? {} : {
+              onInducted: (h, inducted) => inductions[k]!.record(`${s.name}/r${id}`, h, inducted.map(([source, indices]) => [registry.subnet(source)?.name ?? source, indices] as const)),
+            }),
+            ...(options.inductionCanary === undefined ? {} : { inductionCanary: options.inductionCanary }),
           });
         },
       };
@@ -152,7 +165,16 @@ export function runMultiSubnetScenario(scenario: Scenario, options: RunOptions):
     if (name !== undefined) finalizedCalls.push({ id, hostCanister: name });
   }
   for (const a of actions.actions) if (a.messageId !== undefined) finalizedCalls.push({ id: a.messageId as HashHex, hostCanister: a.canister });
-  if (!stoppedEarly) violations.push(...runAppChecks({ world, scenario, actions, finalizedCalls, certifications }));
+  if (!stoppedEarly) {
+    violations.push(...runAppChecks({ world, scenario, actions, finalizedCalls, certifications }));
+    const streams = checkStreams({
+      subnets: world.subnets.map((s, k) => subnetStreamsOf(s, faults[k]!, registry)),
+      inducted: new Map(specs.map((s, k) => [s.name, inductions[k]!])),
+      quiescent: quiescentAtEnd(scenario, faults, ic.loop.now()),
+    });
+    violations.push(...streams.violations);
+    notes.push(...streams.notes);
+  }
 
   const verdict = verdictOf(violations);
   const latencies: number[] = [];
@@ -228,6 +250,33 @@ function mergedStateHashTable(specs: readonly { readonly name: string; readonly 
     hashes: heights.map((h) => recorders[k]?.delivered[r]?.get(h as never)?.stateHash.slice(0, 16) ?? null),
   })));
   return { heights, rows };
+}
+
+/** A subnet's streams as its most advanced live honest replica holds them at the end. */
+function subnetStreamsOf(s: WorldSubnet, faults: CompiledFaults, registry: Registry): SubnetStreams {
+  let best: { height: number; machine: ExecutionStateMachine } | undefined;
+  for (let i = 0; i < s.subnet.n; i++) {
+    const id = replicaId(i);
+    const machine = s.subnet.replica(id)?.stateMachine;
+    if (faults.byzantine.has(id) || !s.subnet.isUp(id) || !(machine instanceof ExecutionStateMachine)) continue;
+    const height = machine.expectedBatchHeight() - 1;
+    if (best === undefined || height > best.height) best = { height, machine };
+  }
+  const streams = new Map((best?.machine.routingState.streams ?? []).map(([peer, stream]) => [registry.subnet(peer)?.name ?? peer, { begin: stream.begin, end: streamEnd(stream), signalsEnd: stream.signalsEnd }] as const));
+  return { subnet: s.name, height: best?.height ?? 0, streams };
+}
+
+/**
+ * Whether the streams must have drained by the end: no new traffic (the workload stops, timed
+ * actions other than probes) and every fault healed, one liveness bound before the end.
+ */
+function quiescentAtEnd(scenario: Scenario, faults: readonly CompiledFaults[], endUs: number): boolean {
+  // As Workload.install: the workload stops at stopS, by default 30 s before the end.
+  const workloadStopS = (scenario.workload?.ratePerSec ?? 0) > 0 ? (scenario.workload?.stopS ?? Math.max(0, scenario.durationS - 30)) : 0;
+  const lastActionS = Math.max(0, ...(scenario.actions ?? []).filter((a) => a.kind !== "probe").map((a) => a.atS));
+  const heals = [...faults.map((f) => f.lastHealUs ?? 0), ...(scenario.xnetFaults ?? []).map((p) => (p.toS === undefined ? Infinity : secondsToUs(p.toS)))];
+  const quietFromUs = Math.max(secondsToUs(workloadStopS), secondsToUs(lastActionS), ...heals);
+  return Number.isFinite(quietFromUs) && quietFromUs + secondsToUs(scenario.livenessBoundS ?? 30) <= endUs;
 }
 
 function maxDefined(...values: (number | undefined)[]): number | undefined {
