@@ -362,6 +362,7 @@ tr.malicious .ebar{background:#fca5a5}
 .two{display:grid;grid-template-columns:1fr;gap:6px}
 ul.notes{margin:0;padding-left:20px}
 #probe-table .answer{margin:2px 0}
+#probe-table td:nth-child(-n+2){white-space:nowrap}
 #probe-table .answer.div code{color:var(--red);font-weight:700}
 code.candid{color:var(--blue);background:#eff6ff;border-radius:4px;padding:0 5px;overflow-wrap:anywhere}
 footer{color:var(--muted);font-size:12px;margin-top:20px}
