@@ -43,12 +43,27 @@ export interface ConsensusConfig {
   readonly canary?: Canary;
 }
 
-/** Known bugs the fuzzer must find: each breaks one property class. */
+/**
+ * Known bugs the lab must catch: each breaks one property class. The first two are found by their
+ * consequences (a fork, a message finalized twice); the safety checker must see the third in the
+ * finalized chains, the protocol-rule checkers (checks.ts) the next three on the first run that
+ * exercises them, and state agreement the last.
+ */
 export const CANARIES = {
   /** Finalizer shares every notarized block, ignoring the finalization rule → forks (safety). */
   "finalizer-ignores-rule": "safety",
   /** Payload builder and validator skip the duplicate check → ingress finalized twice (validity). */
   "no-ingress-dedup": "validity",
+  /** Batch delivery takes the lowest-ranked notarized block at heights finalized only implicitly. */
+  "implicit-finalization-by-rank": "safety",
+  /** Finalizer forgets "notarization-shared no other block at h" (it still wants one notarized block). */
+  "finalize-after-other-notarization": "safety",
+  /** Notarizations and finalizations aggregate (and validate) with 2f shares instead of 2f+1. */
+  "aggregate-with-2f": "safety",
+  /** Notary shares every valid proposal at a height, not only the lowest-ranked ones. */
+  "notarize-two-blocks": "safety",
+  /** A restarted replica mixes its restart time into its state hashes (nondeterminism). */
+  "state-hash-after-restart": "state-divergence",
 } as const;
 export type Canary = keyof typeof CANARIES;
 

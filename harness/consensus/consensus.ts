@@ -160,7 +160,7 @@ export function validate(ctx: ConsensusContext, artifact: ConsensusArtifact): Ve
       const message = artifact.type === "notarization"
         ? signedNotarization(artifact.height, artifact.blockHash)
         : signedFinalization(artifact.height, artifact.blockHash);
-      return verifier.verifyMulti(message, artifact.multi, membership.notarizationThreshold)
+      return verifier.verifyMulti(message, artifact.multi, multiSignatureThreshold(ctx))
         ? VALID
         : invalid("bad multi-signature");
     }
@@ -329,6 +329,12 @@ function equivocationFor(ctx: ConsensusContext, proposal: BlockProposal): Change
 
 // ---- aggregator ----------------------------------------------------------------------------------
 
+/** Shares a notarization or finalization needs: 2f+1 (the canary bug: 2f). */
+function multiSignatureThreshold(ctx: ConsensusContext): number {
+  const threshold = ctx.membership.notarizationThreshold;
+  return ctx.config.canary === "aggregate-with-2f" ? threshold - 1 : threshold;
+}
+
 /** Multi-signature shares per height and block, aggregated once 2f+1 agree and none exists yet. */
 function aggregateMultiShares(
   ctx: ConsensusContext,
@@ -337,12 +343,12 @@ function aggregateMultiShares(
   signed: (h: Height, hash: HashHex) => string,
   build: (h: Height, hash: HashHex, multi: MultiSignature) => ConsensusArtifact,
 ): Change[] {
-  const { pool, verifier, membership } = ctx;
+  const { pool, verifier } = ctx;
   const changes: Change[] = [];
   for (const [h, byHash] of sharesByHeight) {
     if (h <= pool.finalizedHeight) continue;
     for (const [hash, shares] of byHash) {
-      if (shares.size < membership.notarizationThreshold || existing.get(h)?.has(hash) === true) continue;
+      if (shares.size < multiSignatureThreshold(ctx) || existing.get(h)?.has(hash) === true) continue;
       const multi = verifier.aggregateMulti(signed(h, hash), signatures(shares));
       assert(multi !== undefined, `validated shares for ${signed(h, hash)} failed to aggregate`);
       changes.push({ kind: "add", artifact: build(h, hash, multi) });
@@ -467,6 +473,8 @@ function lowestRankedProposals(ctx: ConsensusContext, h: Height): BlockProposal[
     (p) => !ctx.pool.isDisqualified(h, p.block.maker),
   );
   if (candidates.length === 0) return [];
+  // Canary bug: every valid proposal counts as "lowest ranked".
+  if (ctx.config.canary === "notarize-two-blocks") return candidates.sort((a, b) => (a.block.hash < b.block.hash ? -1 : 1));
   const best = Math.min(...candidates.map((p) => p.block.rank));
   return candidates.filter((p) => p.block.rank === best).sort((a, b) => (a.block.hash < b.block.hash ? -1 : 1));
 }
@@ -521,7 +529,7 @@ export function finalizerChanges(ctx: ConsensusContext): Change[] {
     const notarized = pool.notarizedBlocks(h);
     const only = notarized[0];
     if (notarized.length !== 1 || only === undefined) continue;
-    if (sharedOtherNotarization(ctx, h, only.hash)) continue;
+    if (sharedOtherNotarization(ctx, h, only.hash) && ctx.config.canary !== "finalize-after-other-notarization") continue;
     changes.push({
       kind: "add",
       artifact: finalizationShare(h, only.hash, self, signer.signMultiShare(signedFinalization(h, only.hash))),

@@ -255,7 +255,12 @@ export class ConsensusPool {
 }
 
 export function cupKey(share: CatchUpShare): string {
-  return `${share.content.block.hash}|${share.content.beacon.hash}|${share.content.stateHash}`;
+  return cupContentKey(share.content);
+}
+
+/** What a CUP share vouches for: block, beacon and state hash (shares and the CUP agree on it). */
+export function cupContentKey(content: CatchUpPackage["content"]): string {
+  return `${content.block.hash}|${content.beacon.hash}|${content.stateHash}`;
 }
 
 export function byRankThenHash(a: Block, b: Block): number {

@@ -205,14 +205,27 @@ export class WasmExecutor implements CanisterExecutor {
 
   // --- instances ------------------------------------------------------------------------------
 
+  /**
+   * A live instance holding `exec`'s memory and globals: a pooled one that mirrors exactly this
+   * state, or a fresh one. A module that can change instance-only state (mutatesInstance: dropped
+   * data segments, table writes) always gets a fresh instance, as every message does on the IC:
+   * reusing it would make a message's result depend on which messages ran on it before.
+   */
   private instanceFor(id: CanisterId, exec: ExecutionState): LiveInstance {
     const module = this.modules.getWithHash(exec.moduleHash, exec.wasmModule);
-    const cached = this.live.find(id, module, exec);
-    if (cached !== undefined) return cached;
+    if (!module.mutatesInstance) {
+      const cached = this.live.find(id, module, exec);
+      if (cached !== undefined) return cached;
+    }
     const li = new LiveInstance(module, this.memoryLimitPages);
     li.loadState(exec.wasmMemory, exec.wasmMemoryPages, exec.globals);
-    this.live.add(id, li);
+    this.keep(id, li);
     return li;
+  }
+
+  /** Pools an instance for the next message on the state it mirrors (unless its module forbids it). */
+  private keep(id: CanisterId, li: LiveInstance): void {
+    if (!li.module.mutatesInstance) this.live.add(id, li);
   }
 
   private invoke(
@@ -1038,7 +1051,7 @@ export class WasmExecutor implements CanisterExecutor {
     const wasmMemory = li.memory === undefined ? PageMap.empty() : writtenPageMap(li.memoryBytes());
     const globals = li.readGlobals();
     li.mirrors = { memory: wasmMemory, globals };
-    this.live.add(original.id, li);
+    this.keep(original.id, li);
     const s = r.session;
     const execution: ExecutionState = {
       moduleHash: module.moduleHash,

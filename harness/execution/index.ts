@@ -1,7 +1,7 @@
 // Public API of the execution layer (docs/EXECUTION.md).
 export * from "./interfaces.ts";
 export { WasmExecutor, MAX_COMPOSITE_QUERY_DEPTH, type WasmExecutorOptions } from "./executor.ts";
-export { MAX_CALL_DEPTH, DEFAULT_WASM_MEMORY_LIMIT_PAGES } from "./instance.ts";
+export { WASM_STACK_LIMIT_BYTES, HostStackExhausted, DEFAULT_WASM_MEMORY_LIMIT_PAGES } from "./instance.ts";
 export { ModuleCache, sharedModuleCache, moduleHash, type CompiledModule } from "./module-cache.ts";
 export {
   InvalidModuleError,

@@ -11,10 +11,24 @@ import { Wasm, type ImportObject, type WasmGlobal, type WasmInstance, type WasmM
 
 export const WASM_PAGE_BYTES = 65_536;
 /**
- * Deterministic call-depth limit (instrument.ts). Below V8's native limit for small frames on the
- * main thread (~15,700 frames with Liftoff, ~25,000 with TurboFan, measured on Node 20).
+ * Deterministic stack limit: the sum of the frame bounds (instrument.ts `frameBytes`) of the
+ * active Wasm frames. V8's stack is 984 KiB on the main thread; this leaves 472 KiB for the host
+ * frames below the canister (the simulator, the executor; HOST_STACK_HEADROOM_BYTES) and above
+ * it (ic0 calls). Frame bounds over-estimate V8's frames, so the host never overflows first while
+ * the host below uses at most that headroom; if it does anyway, HostStackExhausted is thrown (a
+ * harness error, never a canister trap that could differ between replicas).
  */
-export const MAX_CALL_DEPTH = 10_000;
+export const WASM_STACK_LIMIT_BYTES = 512 * 1024;
+/** Host stack the executor may find already in use when it enters a canister (see above). */
+export const HOST_STACK_HEADROOM_BYTES = 384 * 1024;
+
+/**
+ * The host's JS stack ran out inside canister code before the deterministic limit: the result
+ * would depend on the host, so the run stops (harness error) instead of trapping the canister.
+ */
+export class HostStackExhausted extends Error {
+  override readonly name = "HostStackExhausted";
+}
 /** Default wasm_memory_limit: 3 GiB (ic-protocol.md §4.8) in 64 KiB pages. */
 export const DEFAULT_WASM_MEMORY_LIMIT_PAGES = (3 * 1024 * 1024 * 1024) / 65_536;
 /** 32-bit linear memory cap: 4 GiB = 65,536 Wasm pages (ic-protocol.md §4.11). */
@@ -30,11 +44,12 @@ export class LiveInstance implements InstanceAccess {
   private readonly used: WasmGlobal;
   private readonly limit: WasmGlobal;
   private readonly lastPage: WasmGlobal;
-  private readonly depth: WasmGlobal;
+  private readonly stackUsed: WasmGlobal;
   /** Undo log of this invocation: page index → contents before the first write. */
   private undo = new Map<number, Uint8Array>();
   private session: SystemApiSession | undefined;
   private pagesAtStart = 0;
+  private hasRun = false;
   /** The state this instance mirrors (identity comparison). */
   mirrors: { memory: PageMap; globals: readonly GlobalValue[] } | undefined;
 
@@ -64,8 +79,8 @@ export class LiveInstance implements InstanceAccess {
             `Canister exceeded the instruction limit for single message execution (${this.limit.value as bigint})`,
           );
         },
-        call_depth_exceeded: () => {
-          throw new CanisterTrap(`call stack deeper than ${MAX_CALL_DEPTH} frames`);
+        stack_exceeded: () => {
+          throw new CanisterTrap(`stack overflow: the call stack exceeds ${WASM_STACK_LIMIT_BYTES} bytes`);
         },
         memory_grow: (delta: number) => this.growMemory(delta >>> 0),
         mark_dirty: (addr: number, len: number) => this.markWritten(addr >>> 0, len >>> 0),
@@ -84,8 +99,8 @@ export class LiveInstance implements InstanceAccess {
     this.used = ex["__instr_used"] as WasmGlobal;
     this.limit = ex["__instr_limit"] as WasmGlobal;
     this.lastPage = ex["__last_page"] as WasmGlobal;
-    this.depth = ex["__call_depth"] as WasmGlobal;
-    (ex["__call_depth_limit"] as WasmGlobal).value = MAX_CALL_DEPTH;
+    this.stackUsed = ex["__stack_used"] as WasmGlobal;
+    (ex["__stack_limit"] as WasmGlobal).value = WASM_STACK_LIMIT_BYTES;
   }
 
   // --- InstanceAccess -----------------------------------------------------------------------
@@ -147,13 +162,19 @@ export class LiveInstance implements InstanceAccess {
 
   // --- state mirroring ----------------------------------------------------------------------
 
-  /** Overwrites memory and globals with a state's (after instantiation, or to switch states). */
+  /** Overwrites memory and globals with a state's; only on a new instance that has not run yet. */
   loadState(memory: PageMap, memoryPages: number, globals: readonly GlobalValue[]): void {
+    assert(!this.hasRun, "loadState on an instance that has already run: it may hold state the canister state does not");
     if (this.memory !== undefined) {
-      const current = this.memory.buffer.byteLength / WASM_PAGE_BYTES;
+      const instantiatedBytes = this.memory.buffer.byteLength;
+      const current = instantiatedBytes / WASM_PAGE_BYTES;
       if (memoryPages > current) this.memory.grow(memoryPages - current);
       const bytes = this.memoryBytes();
-      bytes.fill(0);
+      // Only the memory the instance had before growing can hold bytes (its data segments); the
+      // grown part is fresh zero memory that the engine maps lazily. Writing zeros there, or
+      // anything but the state's pages, would cost time and resident memory in proportion to the
+      // memory's size instead of to the pages that hold data.
+      bytes.fill(0, 0, instantiatedBytes);
       memory.copyInto(bytes, true);
     }
     this.setGlobals(globals);
@@ -181,12 +202,13 @@ export class LiveInstance implements InstanceAccess {
   /** Prepares counters and the undo log; `used` starts at `alreadyUsed` (e.g. pre_upgrade's). */
   begin(session: SystemApiSession, limit: bigint, alreadyUsed: bigint): void {
     this.session = session;
+    this.hasRun = true;
     session.attach(this);
     this.undo = new Map();
     this.used.value = alreadyUsed;
     this.limit.value = limit;
     this.lastPage.value = -1;
-    this.depth.value = 0;
+    this.stackUsed.value = 0;
     this.pagesAtStart = this.memoryPages();
   }
 
@@ -205,7 +227,11 @@ export class LiveInstance implements InstanceAccess {
       if (e instanceof CanisterTrap) return e;
       if (e instanceof Wasm.RuntimeError) return new CanisterTrap(`Wasm trap: ${e.message}`);
       if (e instanceof RangeError && /call stack/i.test(e.message)) {
-        return new CanisterTrap(`stack overflow (${e.message})`);
+        throw new HostStackExhausted(
+          `the host's stack ran out inside canister code at ${this.stackUsed.value as number} of ${WASM_STACK_LIMIT_BYTES} ` +
+            `deterministic stack bytes (${e.message}); the executor was entered with more than ` +
+            `${HOST_STACK_HEADROOM_BYTES} bytes of host stack in use`,
+        );
       }
       throw e;
     } finally {

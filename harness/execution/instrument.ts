@@ -14,8 +14,12 @@
 //    page's old contents on its first mark (undo log) and so knows the heap delta exactly;
 //  - canonicalises NaNs produced by scalar float arithmetic (IC: Wasmtime NaN canonicalisation);
 //  - memory.grow goes through the host (`__.memory_grow`), which applies a deterministic limit;
-//  - call depth: a counter of active frames with a limit set by the host, so that deep recursion
-//    traps at the same depth on every replica (V8's own stack overflow point is not deterministic);
+//  - stack: every function entry adds a static upper bound of its native frame size (frameBytes:
+//    locals, parameters, operand stack) to `__stack_used` and traps beyond `__stack_limit`, so
+//    that deep recursion traps at the same point on every replica and at any host stack depth
+//    (V8's own overflow point depends on the tier, on the frames' sizes and on the host's stack);
+//  - records whether the module can change an instance in ways the canister state does not hold
+//    (data.drop, table.set, table.grow): such instances are never reused between messages;
 //  - exports every mutable global (`__global_<i>`), the memory (`__memory`), the table
 //    (`__table`), and the start function as `__start` instead of running it at instantiation.
 import type Binaryen from "binaryen";
@@ -52,6 +56,14 @@ export interface InstrumentedModule {
   readonly maximumMemoryPages: number | undefined;
   /** Names of custom sections in the original module (e.g. `icp:public candid:service`). */
   readonly customSections: readonly string[];
+  /**
+   * The code can change what an instance remembers beyond memory and mutable globals (drop a data
+   * segment, write or grow the table). On the IC every message starts from a fresh instance, so
+   * the executor must not carry such an instance over to the next message.
+   */
+  readonly mutatesInstance: boolean;
+  /** The largest frame bound of any function (frameBytes), for tests and diagnostics. */
+  readonly maxFrameBytes: number;
 }
 
 // binaryen.js has expression wrappers at run time that index.d.ts does not declare.
@@ -345,6 +357,66 @@ function regionCost(e: Ref, memory64: boolean): RegionCost {
   return { cost, control };
 }
 
+// --- native frame bound -------------------------------------------------------------------------
+
+/**
+ * Fixed part of a frame bound: return address, frame pointer, instance and feedback slots, the
+ * instrumentation's spill room. Measured on Node 20 (V8 11.3): a Liftoff frame of a function with
+ * one i32 parameter and one local takes 64 bytes, a TurboFan frame 40.
+ */
+export const FRAME_BASE_BYTES = 128;
+/**
+ * Per local or parameter. V8 spills a value in 8 bytes (Liftoff: i32/f32 in 4), a v128 in 16;
+ * TurboFan frames of functions whose locals all live across a call measured within 1 % of
+ * 8/16 bytes per slot (test/execution/stack-probe.ts), so the bound adds 25 % on top.
+ */
+const SLOT_BYTES = 10;
+const V128_SLOT_BYTES = 20;
+/** Per value on the operand stack (Liftoff spills the whole value stack at a call); v128-sized. */
+const OPERAND_BYTES = 20;
+/** The instrumentation's own calls (mark_dirty's two arguments, NaN canonicalisation) may add this much. */
+const INSTRUMENTATION_OPERANDS = 3;
+
+/**
+ * A static upper bound of a function's native frame in bytes: what the deterministic stack limit
+ * charges per call. test/execution/stack.test.ts checks that V8 never needs more (both tiers).
+ */
+function frameBytes(slots: readonly Binaryen.Type[], operandHeightMax: number): number {
+  let bytes = FRAME_BASE_BYTES + OPERAND_BYTES * (operandHeightMax + INSTRUMENTATION_OPERANDS);
+  for (const t of slots) bytes += t === binaryen.v128 ? V128_SLOT_BYTES : SLOT_BYTES;
+  return bytes;
+}
+
+/**
+ * The most values an expression keeps on the operand stack at once: while the i-th operand is
+ * evaluated, the i earlier ones wait on the stack. Blocks and arms start from an empty stack.
+ */
+function operandHeight(e: Ref): number {
+  if (e === 0) return 0;
+  const id = binaryen.getExpressionId(e);
+  if (id === ID.Block) {
+    let h = 0;
+    for (const c of BlockW.getChildren(e)) h = Math.max(h, operandHeight(c));
+    return h;
+  }
+  if (id === ID.Loop) return operandHeight(getField("Loop", "Body", e));
+  if (id === ID.If) {
+    return Math.max(
+      operandHeight(getField("If", "Condition", e)),
+      operandHeight(getField("If", "IfTrue", e)),
+      operandHeight(getField("If", "IfFalse", e)),
+    );
+  }
+  let h = binaryen.expandType(binaryen.getExpressionType(e)).length;
+  valueChildren(e, id).forEach((c, i) => {
+    h = Math.max(h, i + operandHeight(c));
+  });
+  return h;
+}
+
+/** Instructions that change an instance beyond memory and mutable globals. */
+const INSTANCE_MUTATIONS = new Set<number>([ID.DataDrop, ID.TableSet, ID.TableGrow]);
+
 // --- the rewriting pass ---------------------------------------------------------------------------
 
 const USED = "__instr_used";
@@ -354,15 +426,16 @@ const OOI = "__out_of_instructions";
 const MARK_DIRTY = "__mark_dirty";
 const MARK_RANGE = "__mark_range";
 const MEMORY_GROW = "__memory_grow";
-const DEPTH = "__call_depth";
-const DEPTH_LIMIT = "__call_depth_limit";
-const DEPTH_EXCEEDED = "__call_depth_exceeded";
+const STACK_USED = "__stack_used";
+const STACK_LIMIT = "__stack_limit";
+const STACK_EXCEEDED = "__stack_exceeded";
 const FN_EXIT = "__fn_exit";
 const CANON32 = "__canon_f32";
 const CANON64 = "__canon_f64";
 
 class FunctionRewriter {
   private ptrLocal = -1;
+  private instanceMutation = false;
   private readonly m: Binaryen.Module;
 
   constructor(
@@ -478,6 +551,7 @@ class FunctionRewriter {
         throw new InvalidModuleError(`unsupported instruction kind ${kindName(id)}`);
       }
     }
+    if (INSTANCE_MUTATIONS.has(id)) this.instanceMutation = true;
     switch (id) {
       case ID.MemoryGrow:
         // The host decides (deterministic memory limit instead of the engine's allocation luck).
@@ -516,22 +590,28 @@ class FunctionRewriter {
   }
 
   /**
-   * Wraps a rewritten body: call depth +1 (trap beyond the limit), the body as a block that every
-   * `return` leaves, call depth −1. The native stack (V8's overflow point differs between Liftoff
-   * and TurboFan frames and with the host's own stack depth) is not deterministic; this counter is.
+   * Wraps a rewritten body: `__stack_used` += frameBytes (trap beyond the limit), the body as a
+   * block that every `return` leaves, `__stack_used` −= frameBytes. V8's own overflow point is not
+   * deterministic (it differs between Liftoff and TurboFan frames and with the host's own stack
+   * depth); this bound is a function of the code alone.
    */
-  wrapFunction(body: Ref, results: Binaryen.Type): Ref {
+  wrapFunction(body: Ref, results: Binaryen.Type, frameBytes: number): Ref {
     const m = this.m;
-    const depth = (): Ref => m.global.get(DEPTH, binaryen.i32);
+    const used = (): Ref => m.global.get(STACK_USED, binaryen.i32);
     const enter = [
-      m.global.set(DEPTH, m.i32.add(depth(), m.i32.const(1))),
-      m.if(m.i32.gt_u(depth(), m.global.get(DEPTH_LIMIT, binaryen.i32)), m.call(DEPTH_EXCEEDED, [], binaryen.none)),
+      m.global.set(STACK_USED, m.i32.add(used(), m.i32.const(frameBytes))),
+      m.if(m.i32.gt_u(used(), m.global.get(STACK_LIMIT, binaryen.i32)), m.call(STACK_EXCEEDED, [], binaryen.none)),
     ];
-    const leave = m.global.set(DEPTH, m.i32.sub(depth(), m.i32.const(1)));
+    const leave = m.global.set(STACK_USED, m.i32.sub(used(), m.i32.const(frameBytes)));
     const inner = m.block(FN_EXIT, [body], results);
     if (results === binaryen.none) return m.block(null, [...enter, inner, leave], binaryen.none);
     const result = this.addLocal(results);
     return m.block(null, [...enter, m.local.set(result, inner), leave, m.local.get(result, results)], results);
+  }
+
+  /** Whether the rewritten code contains an instruction that changes instance-only state. */
+  get mutatesInstance(): boolean {
+    return this.instanceMutation;
   }
 
   private ptr(): number {
@@ -623,8 +703,8 @@ const RESERVED_EXPORTS = new Set([
   "__instr_used",
   "__instr_limit",
   "__last_page",
-  "__call_depth",
-  "__call_depth_limit",
+  "__stack_used",
+  "__stack_limit",
 ]);
 
 /** Spec "Canister module format": which `canister_*` exports are allowed, each method once. */
@@ -827,15 +907,15 @@ function transform(m: Binaryen.Module, customSections: readonly string[]): Instr
   m.addGlobal(USED, binaryen.i64, true, m.i64.const(0n as never));
   m.addGlobal(LIMIT, binaryen.i64, true, m.i64.const(0n as never));
   m.addGlobal(LAST_PAGE, binaryen.i32, true, m.i32.const(-1));
-  m.addGlobal(DEPTH, binaryen.i32, true, m.i32.const(0));
-  m.addGlobal(DEPTH_LIMIT, binaryen.i32, true, m.i32.const(0));
-  m.addGlobalExport(DEPTH, DEPTH);
-  m.addGlobalExport(DEPTH_LIMIT, DEPTH_LIMIT);
+  m.addGlobal(STACK_USED, binaryen.i32, true, m.i32.const(0));
+  m.addGlobal(STACK_LIMIT, binaryen.i32, true, m.i32.const(0));
+  m.addGlobalExport(STACK_USED, STACK_USED);
+  m.addGlobalExport(STACK_LIMIT, STACK_LIMIT);
   m.addGlobalExport(USED, USED);
   m.addGlobalExport(LIMIT, LIMIT);
   m.addGlobalExport(LAST_PAGE, LAST_PAGE);
   m.addFunctionImport(OOI, "__", "out_of_instructions", binaryen.none, binaryen.none);
-  m.addFunctionImport(DEPTH_EXCEEDED, "__", "call_depth_exceeded", binaryen.none, binaryen.none);
+  m.addFunctionImport(STACK_EXCEEDED, "__", "stack_exceeded", binaryen.none, binaryen.none);
   m.addFunctionImport(MEMORY_GROW, "__", "memory_grow", binaryen.i32, binaryen.i32);
   m.addFunctionImport(MARK_DIRTY, "__", "mark_dirty", binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.none);
   m.addFunctionImport(MARK_RANGE, "__", "mark_range", binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.none);
@@ -847,10 +927,19 @@ function transform(m: Binaryen.Module, customSections: readonly string[]): Instr
   canon(CANON64, binaryen.f64, m.f64.ne(m.local.get(0, binaryen.f64), m.local.get(0, binaryen.f64)),
     m.f64.reinterpret(m.i64.const(0x7ff8000000000000n as never)));
 
+  let mutatesInstance = false;
+  let maxFrameBytes = 0;
   for (const f of defined) {
     const info = binaryen.getFunctionInfo(f);
+    const operands = operandHeight(info.body);
     const rw = new FunctionRewriter(m, f, memory64);
-    rawFn("FunctionSetBody")(f, rw.wrapFunction(rw.body(info.body, true), info.results));
+    const body = rw.body(info.body, true);
+    // Slots known after the rewrite (it adds locals), plus the result local wrapFunction adds.
+    const after = binaryen.getFunctionInfo(f);
+    const frame = frameBytes([...binaryen.expandType(after.params), ...after.vars, ...binaryen.expandType(after.results)], operands);
+    rawFn("FunctionSetBody")(f, rw.wrapFunction(body, info.results, frame));
+    mutatesInstance ||= rw.mutatesInstance;
+    maxFrameBytes = Math.max(maxFrameBytes, frame);
   }
 
   const start = m.getStart();
@@ -872,5 +961,7 @@ function transform(m: Binaryen.Module, customSections: readonly string[]): Instr
     initialMemoryPages: memInfo?.initial ?? 0,
     maximumMemoryPages: memInfo?.max,
     customSections,
+    mutatesInstance,
+    maxFrameBytes,
   };
 }

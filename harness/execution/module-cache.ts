@@ -1,11 +1,14 @@
 // Instrumented, compiled modules cached by the SHA-256 of the uploaded module (DESIGN.md
 // "Execution": instrument each module once). The cache is an optimisation only: its contents are a
-// pure function of the module bytes, so replicas sharing one cache stay independent.
+// pure function of the module bytes (and of this code), so replicas sharing one cache stay
+// independent. Paranoid runs (harness/paranoia.ts) check that claim: every new module is
+// instrumented twice and the two binaries must be identical, and the entries are frozen.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { HashHex } from "../types.ts";
 import { Wasm, type WasmModule } from "./webassembly.ts";
 import { instrumentModule, InvalidModuleError, type InstrumentedModule } from "./instrument.ts";
+import { freezeShared, paranoid } from "../paranoia.ts";
 
 export interface CompiledModule extends InstrumentedModule {
   readonly moduleHash: HashHex;
@@ -32,13 +35,14 @@ export class ModuleCache {
       try {
         const inst = instrumentModule(bytes);
         this.instrumentations++;
+        if (paranoid) checkInstrumentationIsDeterministic(hash, inst, bytes);
         let compiled: WasmModule;
         try {
           compiled = new Wasm.Module(inst.binary);
         } catch (e) {
           throw new InvalidModuleError(`module does not compile: ${e instanceof Error ? e.message : String(e)}`);
         }
-        entry = { ...inst, moduleHash: hash, compiled };
+        entry = freezeShared({ ...inst, moduleHash: hash, compiled });
       } catch (e) {
         if (!(e instanceof InvalidModuleError)) throw e;
         entry = e;
@@ -57,3 +61,11 @@ export class ModuleCache {
 
 /** One cache per process by default. */
 export const sharedModuleCache = new ModuleCache();
+
+/** A second instrumentation of the same bytes must give the same binary (paranoid runs). */
+function checkInstrumentationIsDeterministic(hash: HashHex, first: InstrumentedModule, bytes: Uint8Array): void {
+  const second = instrumentModule(bytes);
+  if (!Buffer.from(first.binary).equals(second.binary) || first.maxFrameBytes !== second.maxFrameBytes || first.mutatesInstance !== second.mutatesInstance) {
+    throw new Error(`instrumentation of module ${hash} is nondeterministic: two runs over the same bytes differ (a bug in instrument.ts)`);
+  }
+}

@@ -18,10 +18,12 @@ export type FaultSpec =
   | ({ readonly kind: "forge"; readonly replicas: readonly number[] } & Window)
   /**
    * Corrupts the replica's state transition from `fromS` on (its state hash diverges). On an
-   * execution subnet `target` says what: a byte of a canister's heap (`state`, default) or the
-   * bytes of every reply it records (`replies`: its certified request statuses differ).
+   * execution subnet `target` says what: a byte of a canister's heap after the round (`state`,
+   * default), the bytes of every reply it records (`replies`: its certified request statuses
+   * differ), or execution itself (`execution`: every call's argument has a bit flipped before the
+   * canister runs, so the divergence starts inside execution).
    */
-  | ({ readonly kind: "diverge"; readonly replicas: readonly number[]; readonly target?: "state" | "replies" } & Window)
+  | ({ readonly kind: "diverge"; readonly replicas: readonly number[]; readonly target?: DivergeTarget } & Window)
   /**
    * Colluding group: equivocate, notarize every proposal and finalize every notarized block,
    * showing version A of their twin blocks to `sideA` and version B to everyone else.
@@ -49,6 +51,9 @@ export type FaultSpec =
     } & Window);
 
 export type FaultKind = FaultSpec["kind"];
+
+export type DivergeTarget = "state" | "replies" | "execution";
+const DIVERGE_TARGETS: readonly DivergeTarget[] = ["state", "replies", "execution"];
 
 export const FAULT_KINDS: readonly FaultKind[] = [
   "equivocate", "silent", "withhold", "forge", "diverge", "collude",
@@ -94,7 +99,7 @@ export function checkFaultSpec(spec: FaultSpec, index: number, n: number, durati
   if (!(fromS >= 0) || fromS > durationS) fail(`start ${fromS}s is outside the run (0..${durationS}s)`);
   if (toS !== undefined && !(toS > fromS)) fail(`end ${toS}s must come after start ${fromS}s`);
   if ((spec.kind === "lag" || spec.kind === "slow") && !(spec.delayMs > 0)) fail("delayMs must be positive");
-  if (spec.kind === "diverge" && spec.target !== undefined && spec.target !== "state" && spec.target !== "replies") fail(`target must be "state" or "replies", got ${JSON.stringify(spec.target)}`);
+  if (spec.kind === "diverge" && spec.target !== undefined && !DIVERGE_TARGETS.includes(spec.target)) fail(`target must be one of ${DIVERGE_TARGETS.map((t) => `"${t}"`).join(", ")}, got ${JSON.stringify(spec.target)}`);
   if (spec.kind === "network" && spec.effect !== "clog") {
     const p = spec.percent ?? 0;
     if (!(p > 0 && p <= 100)) fail("percent must be in (0, 100]");

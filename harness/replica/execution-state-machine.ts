@@ -27,6 +27,8 @@ import {
   type Response,
 } from "../execution/interfaces.ts";
 import { WasmExecutor } from "../execution/executor.ts";
+import { PerturbedExecutor } from "../execution/perturbed-executor.ts";
+import { freezeShared } from "../paranoia.ts";
 import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, executeAndCommit, executeQuery, initialRoundState, type ExecutionRoundState, type InductedMessage, type RoundConfig } from "../execution/round.ts";
 import { StateManager, stateDigest, type SubnetState } from "../state/state-manager.ts";
 import type { Disk } from "../sim/env.ts";
@@ -86,6 +88,11 @@ export interface ExecutionMachineOptions {
   /** Tests only: a known bug switched on in the stream inductor (see InductionCanary). */
   readonly inductionCanary?: InductionCanary;
   /**
+   * Fault injection inside execution: when it returns true for a batch, the round runs on a
+   * PerturbedExecutor (every call's argument has a bit flipped before the canister sees it).
+   */
+  readonly perturbExecution?: (h: number, timeNs: bigint) => boolean;
+  /**
    * This subnet and the registry (default: a registry of this one subnet, named "a"), and the
    * subnets' certification keys for /subnet/<id>/public_key when known.
    */
@@ -110,17 +117,13 @@ interface ExecutionSnapshotData {
 const RECENT_HEIGHTS_KEPT = 32;
 
 const STATE_HASH_KEEP = 512;
-/** Every replica builds the same genesis; build it once per process and share it (immutable). */
-const genesisCache = new Map<string, ExecutionRoundState>();
-let sharedExecutor: WasmExecutor | undefined;
 /**
- * Live Wasm instances the shared executor keeps per canister. Every replica of a subnet holds its
- * own version of a canister's state; with fewer instances than replicas each batch reloads the
- * whole heap into an instance. 16 covers a 13-replica subnet: 1.4–1.6× faster at 1,000 updates/s
- * (docs/BENCHMARKS.md), for about 14 MB more resident memory per extra instance of the kv canister
- * (20 s at 1,000 updates/s: 708 → 895 MB RSS).
+ * Genesis states by the executor that built them and the canisters' modules and arguments. Each
+ * replica incarnation has its own executor (its own live instances), so a replica never adopts a
+ * genesis another executor computed: a nondeterministic executor shows up as a divergence from
+ * the first height. Weak keys: an executor's genesis goes with it.
  */
-const SHARED_INSTANCES_PER_CANISTER = 16;
+const genesisCache = new WeakMap<CanisterExecutor, Map<string, ExecutionRoundState>>();
 
 export class ExecutionStateMachine implements MessageRouting {
   private state: ExecutionRoundState;
@@ -129,6 +132,7 @@ export class ExecutionStateMachine implements MessageRouting {
   private readonly stateHashes = new Map<Height, HashHex>();
   private stateManager: StateManager;
   private readonly executor: CanisterExecutor;
+  private readonly perturbedExecutor: CanisterExecutor;
   private readonly roundConfig: RoundConfig;
   private routing: RoutingState = emptyRoutingState();
   private readonly routingAt = new Map<Height, RoutingState>();
@@ -147,7 +151,11 @@ export class ExecutionStateMachine implements MessageRouting {
   readonly registry: Registry;
 
   constructor(private readonly disk: Disk, private readonly options: ExecutionMachineOptions) {
-    this.executor = options.executor ?? (sharedExecutor ??= new WasmExecutor(undefined, { instancesPerCanister: SHARED_INSTANCES_PER_CANISTER }));
+    // Its own executor: live instances are execution resources of one replica, so what one replica
+    // (or a query) ran can never change what another computes. Compiled modules stay shared: they
+    // are a pure function of the module bytes (module-cache.ts checks that in paranoid runs).
+    this.executor = options.executor ?? new WasmExecutor();
+    this.perturbedExecutor = new PerturbedExecutor(this.executor);
     this.registry = options.subnet?.registry ?? Registry.of([{ name: "a", size: 1 }]);
     this.subnetId = options.subnet?.id ?? subnetIdOf("a");
     this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval, subnetId: this.subnetId as string as PrincipalText };
@@ -185,7 +193,8 @@ export class ExecutionStateMachine implements MessageRouting {
     }
     const remoteFromSubnet = this.executeSubnetCalls(subnetCalls, batch, messages);
     const present = new Set<string>(this.state.canisters.map((c) => c.id));
-    const { state, output } = executeAndCommit(this.executor, this.roundConfig, this.stateManager, this.state, {
+    const executor = this.options.perturbExecution?.(batch.height, batch.timeNs) === true ? this.perturbedExecutor : this.executor;
+    const { state, output } = executeAndCommit(executor, this.roundConfig, this.stateManager, this.state, {
       round: batch.height,
       timeNs: batch.timeNs,
       messages: messages.filter((m) => present.has(m.canister)),
@@ -491,7 +500,9 @@ export const senderPrincipal: (sender: string) => PrincipalText = memoizeBounded
 
 function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanister[]): ExecutionRoundState {
   const key = genesis.map((g) => `${g.id}:${bytesToHex(sha256(g.wasm))}:${g.arg === undefined ? "" : bytesToHex(g.arg)}`).join(",");
-  const cached = genesisCache.get(key);
+  const built = genesisCache.get(executor) ?? new Map<string, ExecutionRoundState>();
+  genesisCache.set(executor, built);
+  const cached = built.get(key);
   if (cached !== undefined) return cached;
   const controller = senderPrincipal("genesis");
   const canisters = genesis.map((g) => {
@@ -500,8 +511,8 @@ function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanis
     assert(installed.ok, `genesis install of ${g.id} failed: ${installed.ok ? "" : installed.message}`);
     return installed.canister;
   });
-  const state = initialRoundState(canisters);
-  genesisCache.set(key, state);
+  const state = freezeShared(initialRoundState(canisters));
+  built.set(key, state);
   return state;
 }
 

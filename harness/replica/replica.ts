@@ -43,6 +43,15 @@ export interface ReplicaObserver {
   onStateSynced(replica: ReplicaId, h: Height, atUs: TimeUs): void;
   /** The replica holds a new certification of its subnet's state (2f+1 shares combined). */
   onCertified?(replica: ReplicaId, certification: Certification, atUs: TimeUs): void;
+  /**
+   * An artifact entered the replica's validated pool: one it made (`own`: its shares, its
+   * aggregates, its proposals) or a peer's that passed validation. `pool` is for reading only.
+   */
+  onArtifact?(replica: ReplicaId, artifact: ConsensusArtifact, origin: "own" | "peer", atUs: TimeUs, pool: ConsensusPool): void;
+  /** The replica signed a certification share over its own certified hash of a height. */
+  onCertificationShare?(replica: ReplicaId, share: CertificationShare, atUs: TimeUs): void;
+  /** The finalized chain has `finalized` at `h` where this replica executed `executed`: it stops. */
+  onForkDetected?(replica: ReplicaId, h: Height, executed: HashHex, finalized: HashHex, atUs: TimeUs): void;
 }
 
 export interface ReplicaDeps {
@@ -91,6 +100,8 @@ export class Replica {
   private stateSyncRequestedAt: TimeUs | undefined;
   private forkReported = false;
   private readonly certification: CertificationPool;
+  /** Canary "state-hash-after-restart": what a restarted replica mixes into its state hashes. */
+  private readonly restartSalt: string | undefined;
 
   constructor(private readonly deps: ReplicaDeps) {
     this.env = deps.env;
@@ -102,6 +113,7 @@ export class Replica {
     this.pool = stored ?? new ConsensusPool(deps.genesis);
     if (stored === undefined) deps.env.disk.write(POOL_KEY, this.pool, 0);
     this.pool.unvalidated.clear();
+    this.restartSalt = stored !== undefined && deps.config.canary === "state-hash-after-restart" ? `restarted at ${deps.env.now()}` : undefined;
     this.routing = deps.makeStateMachine();
     this.certification = new CertificationPool(deps.verifier);
   }
@@ -225,6 +237,7 @@ export class Replica {
     const hash = this.routing.certifiedHashAt?.(h);
     if (hash === undefined) return;
     const share = signCertificationShare(this.deps.signer, h, hash);
+    this.deps.observer.onCertificationShare?.(this.id, share, this.env.now());
     this.broadcast({ kind: "certification-share", share });
     this.onCertificationShare(share);
   }
@@ -430,7 +443,7 @@ export class Replica {
       nowUs: this.env.now(),
       ingressCandidates: () => ingressPool.values(),
       ingressAlreadyFinalized: (id) => routing.ingressStatus(id) !== undefined,
-      stateHashAt: (h) => routing.stateHashAt(h),
+      stateHashAt: (h) => this.stateHashAt(h),
       lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
       ...(routing.certifiedHashAt === undefined ? {} : { certifiedHeight: () => this.certification.latestCertification?.height ?? height(0) }),
       ...this.xnetContext(),
@@ -523,11 +536,13 @@ export class Replica {
         case "add":
           if (this.pool.hasValidated(change.artifact.id)) break;
           this.pool.addValidated(change.artifact, now);
+          this.deps.observer.onArtifact?.(this.id, change.artifact, "own", now, this.pool);
           this.traceArtifact("add", change.artifact);
           this.gossip(change.artifact, true);
           break;
         case "validated":
           this.pool.addValidated(change.artifact, now);
+          this.deps.observer.onArtifact?.(this.id, change.artifact, "peer", now, this.pool);
           this.traceArtifact("validated", change.artifact);
           if (RELAYED.has(change.artifact.type)) this.gossip(change.artifact, false);
           break;
@@ -555,7 +570,10 @@ export class Replica {
     if (previous !== undefined && first.parent !== previous) {
       // Only more than f faulty replicas can make this happen: the finalized chain no longer
       // extends what this replica executed. Stop delivering rather than execute a foreign chain.
-      if (!this.forkReported) this.env.trace({ kind: "consensus.fork-detected", detail: { height: first.height, parent: first.parent.slice(0, 16), delivered: previous.slice(0, 16) } });
+      if (!this.forkReported) {
+        this.env.trace({ kind: "consensus.fork-detected", detail: { height: first.height, parent: first.parent.slice(0, 16), delivered: previous.slice(0, 16) } });
+        this.deps.observer.onForkDetected?.(this.id, height(expected - 1), previous, first.parent, this.env.now());
+      }
       this.forkReported = true;
       return;
     }
@@ -571,13 +589,19 @@ export class Replica {
       this.forgetIngress(block);
       this.env.disk.write(deliveredKey(block.height), block.hash, 32);
       this.env.disk.remove(deliveredKey(height(Math.max(0, block.height - DELIVERED_HASHES_KEPT))));
-      const stateHash = this.routing.stateHashAt(block.height);
+      const stateHash = this.stateHashAt(block.height);
       assert(stateHash !== undefined, `no state hash after executing height ${block.height}`);
       this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
       this.deps.observer.onBatchDelivered(this.id, block, stateHash, this.env.now());
       this.certifyHeight(block.height);
     }
     this.purge();
+  }
+
+  /** The state hash of height h (the canary "state-hash-after-restart" salts it after a restart). */
+  private stateHashAt(h: Height): HashHex | undefined {
+    const hash = this.routing.stateHashAt(h);
+    return hash === undefined || this.restartSalt === undefined ? hash : domainHash("canary-state-hash", `${hash}|${this.restartSalt}`);
   }
 
   /** Finalized blocks from `from` to `to` in ascending order, or [] if the chain has a gap. */
@@ -587,10 +611,20 @@ export class Replica {
     while (block !== undefined && block.height >= from) {
       chain.push(block);
       if (block.height === from) break;
-      block = this.pool.blocks.get(block.parent);
+      block = this.parentOnChain(block);
     }
     const last = chain[chain.length - 1];
     return last?.height === from ? chain.reverse() : [];
+  }
+
+  private parentOnChain(block: Block): Block | undefined {
+    if (this.deps.config.canary === "implicit-finalization-by-rank") {
+      // Canary bug: a height without a finalization of its own gets its lowest-ranked notarized
+      // block instead of the parent of the finalized block above it.
+      const below = height(block.height - 1);
+      return this.pool.finalizedBlock(below) ?? this.pool.notarizedBlocks(below)[0] ?? this.pool.blocks.get(block.parent);
+    }
+    return this.pool.blocks.get(block.parent);
   }
 
   private chainReaches(from: Height): boolean {

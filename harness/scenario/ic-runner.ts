@@ -60,7 +60,11 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
             }
           },
           onStateSynced: (replica, h, atUs) => recorder.onStateSynced(replica, h, atUs),
-          onCertified: (replica, cert) => onCertified(replica, cert),
+          ...recorder.protocolHooks(),
+          onCertified: (replica, cert, atUs) => {
+            recorder.onCertified(replica, cert, atUs);
+            onCertified(replica, cert);
+          },
         },
         behaviourOf: (id, env) => faults[k]!.behaviourOf(id, env),
         processingDelayUs: (id, now) => faults[k]!.processingDelayUs(id, now),

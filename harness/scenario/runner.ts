@@ -128,7 +128,11 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
         if (machine !== undefined) options.onDelivered(replica, block, machine);
       },
       onStateSynced: (replica, h, atUs) => recorder.onStateSynced(replica, h, atUs),
-      onCertified: (replica, cert) => onCertified(replica, cert),
+      ...recorder.protocolHooks(),
+      onCertified: (replica, cert, atUs) => {
+        recorder.onCertified(replica, cert, atUs);
+        onCertified(replica, cert);
+      },
     },
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
     ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
