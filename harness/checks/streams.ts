@@ -59,6 +59,8 @@ export interface StreamCheckInput {
   readonly inducted: ReadonlyMap<string, InductionRecorder>;
   /** No traffic and no fault for a liveness bound before the end: the streams must have drained. */
   readonly quiescent: boolean;
+  /** When a subnet first executed a height (virtual µs), to date a violation; undefined: unknown. */
+  readonly executedAtUs?: (subnet: string, height: number) => number | undefined;
 }
 
 export interface StreamCheckResult {
@@ -72,6 +74,11 @@ export function checkStreams(input: StreamCheckInput): StreamCheckResult {
   const violations: Violation[] = [];
   const notes: string[] = [];
   for (const destination of input.subnets) {
+    // Dated by when the destination first executed the height the violation names.
+    const found = (v: Violation): void => {
+      const atUs = v.height === undefined ? undefined : input.executedAtUs?.(destination.subnet, v.height);
+      violations.push(atUs === undefined ? v : { ...v, atUs });
+    };
     const chain = input.inducted.get(destination.subnet)?.chain(destination.height);
     for (const source of input.subnets) {
       if (source.subnet === destination.subnet) continue;
@@ -82,13 +89,13 @@ export function checkStreams(input: StreamCheckInput): StreamCheckResult {
       }
       const walk = walkInductions(stream, source.subnet, destination.subnet, chain.heights);
       if (walk.violation !== undefined) {
-        violations.push(walk.violation);
+        found(walk.violation);
         continue;
       }
       const signals = destination.streams.get(source.subnet)?.signalsEnd ?? 0n;
       if (signals !== walk.count) {
         const index = signals < walk.count ? signals : walk.count;
-        violations.push(violation(destination.subnet, `${stream}: ${destination.subnet}'s signals end at ${signals} but it inducted ${walk.count} message(s) by height ${destination.height}: index ${index} ${signals > walk.count ? "was signalled without being inducted" : "was inducted without being signalled"}`, destination.height));
+        found(violation(destination.subnet, `${stream}: ${destination.subnet}'s signals end at ${signals} but it inducted ${walk.count} message(s) by height ${destination.height}: index ${index} ${signals > walk.count ? "was signalled without being inducted" : "was inducted without being signalled"}`, destination.height));
         continue;
       }
       const end = source.streams.get(destination.subnet)?.end ?? 0n;
@@ -97,9 +104,9 @@ export function checkStreams(input: StreamCheckInput): StreamCheckResult {
         continue;
       }
       if (signals < end) {
-        violations.push(violation(destination.subnet, `${stream}: index ${signals} never inducted at quiescence: ${destination.subnet}'s signals end at ${signals}, ${source.subnet}'s stream ends at ${end}${end - signals > 1n ? ` (indices ${signals}..${end - 1n} in flight)` : ""}`, destination.height));
+        found(violation(destination.subnet, `${stream}: index ${signals} never inducted at quiescence: ${destination.subnet}'s signals end at ${signals}, ${source.subnet}'s stream ends at ${end}${end - signals > 1n ? ` (indices ${signals}..${end - 1n} in flight)` : ""}`, destination.height));
       } else {
-        violations.push(violation(destination.subnet, `${stream}: ${destination.subnet} signals ${signals} messages but ${source.subnet}'s stream ends at ${end}: index ${end} was never sent`, destination.height));
+        found(violation(destination.subnet, `${stream}: ${destination.subnet} signals ${signals} messages but ${source.subnet}'s stream ends at ${end}: index ${end} was never sent`, destination.height));
       }
     }
   }

@@ -272,7 +272,8 @@ export function timelineLegend(report: ChartInput): string {
   items.push(`<span class="key"><span class="swatch line"></span>delivered height (lane bottom = 0, top = highest)</span>`);
   if (report.n > 1) items.push(`<span class="key"><span class="swatch lag"></span>red from the lane top: heights behind the most advanced replica</span>`);
   items.push(`<span class="key"><span class="swatch stall"></span>stall: no new height for a while</span>`);
-  if (report.violations.length > 0) items.push(`<span class="key"><span class="swatch violation"></span>first violation</span>`);
+  // Only when it is drawn: a violation without a time or a height (and named replicas) has no place.
+  if (firstPlacedViolation(report) !== undefined) items.push(`<span class="key"><span class="swatch violation"></span>first violation</span>`);
   return `<div class="legend">${items.join("")}</div>`;
 }
 

@@ -175,6 +175,11 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
       subnets: world.subnets.map((s, k) => subnetStreamsOf(s, faults[k]!, registry)),
       inducted: new Map(specs.map((s, k) => [s.name, inductions[k]!])),
       quiescent: quiescentAtEnd(scenario, faults, ic.loop.now()),
+      executedAtUs: (subnet, h) => {
+        const k = specs.findIndex((s) => s.name === subnet);
+        const times = (recorders[k]?.delivered ?? []).flatMap((byHeight) => byHeight.get(h as never)?.atUs ?? []);
+        return times.length === 0 ? undefined : Math.min(...times);
+      },
     });
     violations.push(...streams.violations);
     notes.push(...streams.notes);

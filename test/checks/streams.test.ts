@@ -111,6 +111,9 @@ test("C7: an inductor that skips index 3 is caught on the first run, naming the 
   const report = runMultiSubnetScenario(scenario, { seed: 3, inductionCanary: { bug: "skip-index", index: 3n } });
   const found = streamViolations(report);
   t.true(found.some((m) => /^subnet b: stream a→b: index 3 never inducted by b: a gap before index 4/.test(m)), found.join("\n"));
+  // Dated (the report places it on the timeline): when b first executed the height it names.
+  const gap = report.violations.find((v) => v.message.startsWith("subnet b: stream a→b:"));
+  t.true(gap?.atUs !== undefined && gap.atUs > 0 && gap.atUs < 30_000_000, String(gap?.atUs));
   t.true(found.some((m) => /^subnet a: stream b→a: index 3 never inducted by a/.test(m)), found.join("\n"));
   t.is(exitCodeOf(report.verdict), EXIT.invariant);
 });
