@@ -73,6 +73,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
           const log = (kind: string) => (h: number): void => trace.record(ic.loop.now(), ic.subnets[k]!.traceId(id), { kind, malicious: true, detail: { height: h } });
           const corrupt = executionCorruptor(s.faults ?? [], id, "state", log("fault.diverge-execution"));
           const corruptReplies = executionCorruptor(s.faults ?? [], id, "replies", log("fault.diverge-replies"));
+          const perturbExecution = executionCorruptor(s.faults ?? [], id, "execution", log("fault.diverge-inside-execution"));
           return new ExecutionStateMachine(disk, {
             genesis,
             checkpointInterval: consensus.dkgIntervalLength + 1,
@@ -84,6 +85,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
               onInducted: (h, inducted) => inductions[k]!.record(`${s.name}/r${id}`, h, inducted.map(([source, indices]) => [registry.subnet(source)?.name ?? source, indices] as const)),
             }),
             ...(options.inductionCanary === undefined ? {} : { inductionCanary: options.inductionCanary }),
+            ...(perturbExecution === undefined ? {} : { perturbExecution }),
           });
         },
       };

@@ -4,7 +4,7 @@
 import { runChecks, verdictOf, type CheckResult, type VerdictText, type Violation } from "../checks/checks.ts";
 import { RunRecorder } from "../checks/observations.ts";
 import { compileFaults } from "../faults/schedule.ts";
-import { windowOf, type FaultSpec } from "../faults/spec.ts";
+import { windowOf, type DivergeTarget, type FaultSpec } from "../faults/spec.ts";
 import { SimSubnet } from "../replica/subnet.ts";
 import { Rng } from "../sim/rng.ts";
 import type { EventLoop } from "../sim/event-loop.ts";
@@ -142,6 +142,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
         checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1,
         corrupt: executionCorruptor(scenario.faults ?? [], id, "state", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-execution", malicious: true, detail: { height: h } })),
         corruptReplies: executionCorruptor(scenario.faults ?? [], id, "replies", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-replies", malicious: true, detail: { height: h } })),
+        perturbExecution: executionCorruptor(scenario.faults ?? [], id, "execution", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-inside-execution", malicious: true, detail: { height: h } })),
         subnet: { id: registry.subnets[0]!.id, registry, publicKeyDerOf: () => subnetRef.current?.certificationScheme.subnetPublicKeyDer },
       }),
     }),
@@ -212,7 +213,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
  * For replicas with a `diverge` fault, on an execution subnet: perturb the state after every
  * batch whose time falls in the fault's window (logged once per height as malicious).
  */
-export function executionCorruptor(faults: readonly FaultSpec[], id: ReplicaId, target: "state" | "replies", log: (h: number) => void): ((h: number, timeNs: bigint) => boolean) | undefined {
+export function executionCorruptor(faults: readonly FaultSpec[], id: ReplicaId, target: DivergeTarget, log: (h: number) => void): ((h: number, timeNs: bigint) => boolean) | undefined {
   const windows = faults.filter((f) => f.kind === "diverge" && f.replicas.includes(id) && (f.target ?? "state") === target).map(windowOf);
   if (windows.length === 0) return undefined;
   return (h, timeNs) => {
