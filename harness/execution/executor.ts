@@ -66,27 +66,6 @@ interface InvocationOutcome {
   readonly instructionsUsed: bigint;
 }
 
-/**
- * A page map of `bytes` in which every non-zero page counts as written (heap delta): at install,
- * data segments, (start) and init wrote them, partly outside the write barrier.
- */
-function writtenPageMap(bytes: Uint8Array): PageMap {
-  const pages = new Map<number, Uint8Array>();
-  const aligned = bytes.byteOffset % 4 === 0 && bytes.length % PAGE_SIZE_BYTES === 0;
-  const words = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4) : undefined;
-  for (let p = 0; p * PAGE_SIZE_BYTES < bytes.length; p++) {
-    const page = bytes.subarray(p * PAGE_SIZE_BYTES, (p + 1) * PAGE_SIZE_BYTES);
-    let nonZero = false;
-    if (words !== undefined) {
-      for (let i = p * 1024, end = i + 1024; i < end && !nonZero; i++) nonZero = words[i] !== 0;
-    } else {
-      nonZero = page.some((b) => b !== 0);
-    }
-    if (nonZero) pages.set(p, page);
-  }
-  return PageMap.empty().resized(bytes.length).withPages(pages);
-}
-
 function callerOf(origin: CallOrigin): PrincipalText {
   switch (origin.kind) {
     case "ingress":
@@ -1047,8 +1026,9 @@ export class WasmExecutor implements CanisterExecutor {
     args: InstallCodeArgs,
     r: { used: bigint; log: string[]; stable: { memory: PageMap; pages: bigint }; session: SystemApiSession | undefined },
   ): LifecycleResult {
-    // Data segments were written by the engine, not through the barrier: snapshot the whole memory.
-    const wasmMemory = li.memory === undefined ? PageMap.empty() : writtenPageMap(li.memoryBytes());
+    // Data segments were written by the engine, not through the barrier: every non-zero page of
+    // the memory counts as written (heap delta), found among the pages that were ever written.
+    const wasmMemory = li.memory === undefined ? PageMap.empty() : PageMap.empty().resized(li.memoryPages() * WASM_PAGE_BYTES).withOwnedPages(li.writtenPages());
     const globals = li.readGlobals();
     li.mirrors = { memory: wasmMemory, globals };
     this.keep(original.id, li);

@@ -50,6 +50,13 @@ export class LiveInstance implements InstanceAccess {
   private session: SystemApiSession | undefined;
   private pagesAtStart = 0;
   private hasRun = false;
+  /**
+   * 4 KiB pages that may differ from zero: the instantiated memory (data segments), pages loaded
+   * from a state, and every page written through the barrier since. The memory beyond them is
+   * zero, so the heap of a fresh install is built from these pages alone (writtenPages).
+   */
+  private readonly writtenEver = new Set<number>();
+  private instantiatedPages = 0;
   /** The state this instance mirrors (identity comparison). */
   mirrors: { memory: PageMap; globals: readonly GlobalValue[] } | undefined;
 
@@ -100,6 +107,7 @@ export class LiveInstance implements InstanceAccess {
     this.limit = ex["__instr_limit"] as WasmGlobal;
     this.lastPage = ex["__last_page"] as WasmGlobal;
     this.stackUsed = ex["__stack_used"] as WasmGlobal;
+    this.instantiatedPages = this.memory === undefined ? 0 : this.memory.buffer.byteLength / PAGE_SIZE_BYTES;
     (ex["__stack_limit"] as WasmGlobal).value = WASM_STACK_LIMIT_BYTES;
   }
 
@@ -128,6 +136,7 @@ export class LiveInstance implements InstanceAccess {
 
   private save(page: number): void {
     if (this.undo.has(page)) return;
+    this.writtenEver.add(page);
     const mem = this.memoryBytes();
     this.undo.set(page, mem.slice(page * PAGE_SIZE_BYTES, (page + 1) * PAGE_SIZE_BYTES));
   }
@@ -176,9 +185,28 @@ export class LiveInstance implements InstanceAccess {
       // memory's size instead of to the pages that hold data.
       bytes.fill(0, 0, instantiatedBytes);
       memory.copyInto(bytes, true);
+      for (const page of memory.nonZeroPageIndices()) this.writtenEver.add(page);
     }
     this.setGlobals(globals);
     this.mirrors = { memory, globals };
+  }
+
+  /**
+   * The non-zero 4 KiB pages of the memory (for the heap after an install, whose data segments the
+   * engine wrote outside the barrier): only pages that were ever written are looked at, so the
+   * cost follows the pages in use, not the memory's size.
+   */
+  writtenPages(): Map<number, Uint8Array> {
+    const out = new Map<number, Uint8Array>();
+    if (this.memory === undefined) return out;
+    const mem = this.memoryBytes();
+    const candidates = new Set<number>(this.writtenEver);
+    for (let p = 0; p < this.instantiatedPages; p++) candidates.add(p);
+    for (const p of [...candidates].sort((a, b) => a - b)) {
+      const page = mem.subarray(p * PAGE_SIZE_BYTES, (p + 1) * PAGE_SIZE_BYTES);
+      if (page.length > 0 && !isZeroPage(page)) out.set(p, page.slice());
+    }
+    return out;
   }
 
   /** Current memory size in Wasm pages. */
@@ -284,6 +312,12 @@ export class LiveInstance implements InstanceAccess {
     if (f === null) throw new CanisterTrap(`callback table entry ${fun} is null`);
     f(this.module.memory64 ? BigInt.asIntN(64, env) : Number(BigInt.asIntN(32, env)));
   }
+}
+
+function isZeroPage(page: Uint8Array): boolean {
+  const words = new Uint32Array(page.buffer, page.byteOffset, page.length >>> 2);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
 }
 
 function defined<T>(x: T | undefined): T {
