@@ -4,14 +4,16 @@ import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { writeIndexHtml } from "./report/index-page.ts";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { AssertionError } from "./assert.ts";
+import { assert, AssertionError } from "./assert.ts";
 import { FaultSpecError } from "./faults/spec.ts";
 import { EXIT, EXIT_CODE_HELP, exitCodeOf } from "./report/exit-codes.ts";
 import { loadScenario, scenarioFiles, type LoadedScenario } from "./scenario/load.ts";
 import type { RunReport } from "./scenario/runner.ts";
 import { writeJUnit, type JUnitCase } from "./report/junit.ts";
-import { codeVersion, readRepro, ReproError } from "./replay/repro.ts";
-import { recordRun } from "./replay/record.ts";
+import { codeVersion, readRepro, ReproError, scenarioOf } from "./replay/repro.ts";
+import { runScenario } from "./scenario/runner.ts";
+import { ensureOutDir, OutputError, recordRun } from "./replay/record.ts";
+import { inFreshProcess, WorkerFailure } from "./replay/worker-client.ts";
 import { describeDifference, replay } from "./replay/replay.ts";
 import { dumpReplica } from "./replay/dump.ts";
 import type { StopPoint } from "./scenario/runner.ts";
@@ -20,19 +22,19 @@ import type { VerdictText } from "./checks/checks.ts";
 import type { FaultSpec } from "./faults/spec.ts";
 import type { ReproBundle } from "./replay/repro.ts";
 import { analyzeRun, describeStateDiff, diffReplicaStates, firstDisagreement } from "./replay/inspect.ts";
-import { branchAt } from "./replay/branch.ts";
+import { anchorFault, branchAt } from "./replay/branch.ts";
 import { availableParallelism } from "node:os";
 import { CANARIES, type Canary } from "./consensus/config.ts";
 import type { FaultKind } from "./faults/spec.ts";
 import { FUZZ_KINDS } from "./scenario/generate.ts";
-import { fuzz, worstClass, type FuzzSummary } from "./replay/fuzz.ts";
-import { ScenarioError } from "./scenario/scenario.ts";
+import { fuzz, worstClass, type FuzzSummary, type Nondeterminism } from "./replay/fuzz.ts";
+import { checkScenario, ScenarioError } from "./scenario/scenario.ts";
 
 const HELP = `subnetlab — a deterministic Internet Computer subnet simulator and chaos lab
 
 Usage:
-  subnetlab run <scenario.ts> [--seed N] [--out DIR] [--trace] [--quiet]
-  subnetlab suite [<scenario.ts | dir>...] [--seed N] [--out DIR] [--quiet]
+  subnetlab run <scenario.ts> [--seed N] [--out DIR] [--no-trace] [--twice] [--junit FILE] [--quiet]
+  subnetlab suite [<scenario.ts | dir>...] [--seed N] [--out DIR] [--trace] [--twice] [--junit FILE] [--quiet]
   subnetlab replay <repro.json | run dir> [--until POINT] [--dump rN] [--quiet]
   subnetlab replay <repro.json | run dir> --branch-at EVENT --fault JSON [--out DIR]
   subnetlab fuzz [--runs N] [--budget 10m] [--seed S] [--nodes 4,7] [--faults K,..]
@@ -45,11 +47,16 @@ Usage:
 
 Commands:
   run     Run one scenario with one seed; write DIR/report.json and DIR/report.html.
-          Exits 0 only when every check passes (see exit codes).
+          Exits 0 only when every check passes (see exit codes). Notes in the summary
+          and report.json point out legal but suspicious choices (n not 3f+1, more
+          Byzantine replicas than f with expect: pass).
   suite   Run many scenarios (default: ./scenarios) and compare each verdict with the
           scenario's expectation (e.g. beyond-f expects a safety violation). Writes
-          DIR/<scenario>/report.{json,html} and DIR/summary.json. Exits 0 when every
-          scenario behaved as expected, 1 otherwise.
+          DIR/<scenario>/report.{json,html} and DIR/summary.json. An invalid scenario
+          (or a harness error in one) is recorded in summary.json and the suite goes on.
+          Exits 0 when every scenario behaved as expected; otherwise 3 if one hit a
+          harness error, else 5 if one was nondeterministic (--twice), else 1 if a
+          verdict was not as expected, else 2 (some scenario invalid).
   replay  Re-execute a run from its repro bundle and compare trace digests. Exits 0
           when the digest matches; otherwise names the first differing event (index,
           virtual time, replica, kind, both versions) and exits 4. With --branch-at,
@@ -57,9 +64,12 @@ Commands:
           recorded as a new run.
   fuzz    Draw random fault schedules within the fault bound (swarm testing: each run
           enables a random subset of fault kinds), run them in --jobs processes,
-          re-run 5% to catch nondeterminism, shrink every violation to a minimal
-          repro. Writes DIR/summary.json and DIR/failures/seed-N/{repro.json,shrunk/}.
-          Exits with the worst violation class's code (3 for nondeterminism).
+          re-run in another worker process every run that hit a restart or a state
+          sync and a 5% sample of the others (a different digest is nondeterminism),
+          shrink every violation to a minimal repro. Writes DIR/summary.json and
+          DIR/failures/seed-N/{repro.json,shrunk/}. Exits 3 on a harness error (the
+          campaign stops, names the seed and saves its repro), else 5 on
+          nondeterminism, else the worst violation class's code; 2 if no run executed.
   report  Build DIR/index.html over every run below DIR (a suite, a fuzz campaign, a
           folder of runs): verdicts, seeds, digests, links to each report.html.
   analyze Re-run the safety, state-agreement and liveness checkers on a stored
@@ -77,6 +87,9 @@ Options:
                 (run always writes trace.log.gz unless --no-trace.)
   --no-trace    run: do not write trace.log.gz (replay then cannot show the
                 original version of a differing event).
+  --twice       run, suite: run each scenario again in a fresh process and compare
+                trace digests; a difference exits 5 (nondeterminism) and leaves
+                DIR/nondeterminism.json beside the run's repro.json.
   --until POINT replay: stop at event:N (trace index), height:H (first replica to
                 finalize H) or time:S (virtual seconds); the digest is then only
                 checked up to there.
@@ -86,13 +99,16 @@ Options:
   --fault JSON  replay --branch-at: the extra fault, times relative to the branch
                 point, e.g. '{"kind":"crash","replicas":[2],"atS":0,"restartS":5}'.
   --runs N      fuzz: number of runs (default 100; unlimited with --budget).
-  --budget D    fuzz: stop drawing new runs after this long (90s, 10m, 1h).
+  --budget D    fuzz: stop drawing new runs after this long (90s, 10m, 1h; > 0).
   --nodes LIST  fuzz: subnet sizes to draw from (default 4,7).
   --faults LIST fuzz: fault kinds to draw from (default all fuzzable kinds:
                 equivocate, silent, withhold, forge, crash, partition,
                 partition-oneway, isolate, lag, slow, network).
   --jobs J      fuzz: worker processes (default: the number of cores).
-  --junit FILE  fuzz: also write JUnit XML, one testcase per run.
+  --junit FILE  run, suite, fuzz: also write JUnit XML, one testcase per run. It is
+                written after the verdict is printed; if it cannot be written, the
+                command says so in one line and exits with the verdict's code, or 2
+                when the verdict passed.
   --canary BUG  fuzz: switch on a known bug in the honest code; the fuzzer must find
                 it (finalizer-ignores-rule → safety, no-ingress-dedup → validity).
   --no-shrink   fuzz: do not shrink violations.
@@ -139,6 +155,7 @@ const OPTION_SPECS = {
   junit: { type: "string" },
   canary: { type: "string" },
   "no-shrink": { type: "boolean" },
+  twice: { type: "boolean" },
   ic: { type: "boolean" },
   replicas: { type: "string" },
   at: { type: "string" },
@@ -148,8 +165,8 @@ const OPTION_SPECS = {
 } as const;
 
 const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
-  run: ["seed", "out", "no-trace", "junit", "quiet"],
-  suite: ["seed", "out", "trace", "junit", "quiet"],
+  run: ["seed", "out", "no-trace", "junit", "twice", "quiet"],
+  suite: ["seed", "out", "trace", "junit", "twice", "quiet"],
   replay: ["until", "dump", "branch-at", "fault", "out", "quiet"],
   analyze: [],
   report: [],
@@ -231,18 +248,136 @@ function annotate(report: RunReport, replayCommand: string): void {
   }
 }
 
+/** Is this error the user's (exit 2, one line) rather than the harness's (exit 3)? */
+function isUserError(error: unknown): error is Error {
+  return error instanceof UsageError || error instanceof ScenarioError || error instanceof FaultSpecError || error instanceof ReproError || error instanceof OutputError || isParseArgsError(error);
+}
+
+/** The trace digest of the same scenario file and seed, computed in a fresh process (`--twice`). */
+async function digestInFreshProcess(file: string, seed: number): Promise<string> {
+  try {
+    const reply = await inFreshProcess({ type: "rerun-file", file, seed });
+    assert(reply.type === "digest", `a fresh process answered ${reply.type} to a re-run`);
+    return reply.digest;
+  } catch (error) {
+    if (error instanceof WorkerFailure && error.usage) throw new ScenarioError(error.message.replace(/^ScenarioError: /, ""));
+    throw error;
+  }
+}
+
+/**
+ * Compares a run's digest with a fresh process's and, when they differ, says so and leaves
+ * DIR/nondeterminism.json beside the run's repro.json (the saved repro: replaying it in yet another
+ * process names the first differing event). Returns the second digest when it differs.
+ */
+async function checkTwice(file: string, report: RunReport, dir: string): Promise<string | undefined> {
+  const second = await digestInFreshProcess(file, report.seed);
+  if (second === report.traceDigest) {
+    process.stdout.write(`  twice: a fresh process gave the same digest\n`);
+    return undefined;
+  }
+  writeFileSync(join(dir, "nondeterminism.json"), `${JSON.stringify({ scenario: report.scenario, seed: report.seed, digests: [report.traceDigest, second], repro: join(dir, "repro.json") }, null, 2)}\n`);
+  process.stdout.write(`  NONDETERMINISM: a fresh process gave digest ${second.slice(0, 16)}, this one ${report.traceDigest.slice(0, 16)}\n  repro: ${join(dir, "repro.json")} (replay it to see the first differing event)\n`);
+  return second;
+}
+
+/**
+ * Writes the JUnit file after the verdict was printed, so a bad --junit path never loses the
+ * verdict: the failure is one line, and `exitCode` becomes 2 if it was a pass (CI must not read
+ * success without its report) and stays the verdict's code otherwise.
+ */
+function writeJUnitAfterVerdict(path: string, exitCode: number, write: () => void): number {
+  try {
+    write();
+    return exitCode;
+  } catch (error) {
+    process.stderr.write(`subnetlab: --junit ${path}: cannot write it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the verdict above stands\n`);
+    return exitCode === EXIT.pass ? EXIT.usage : exitCode;
+  }
+}
+
 async function commandRun(args: string[]): Promise<number> {
   const { positionals, options } = parseCommon("run", args);
   if (positionals.length !== 1) throw new UsageError("run takes exactly one scenario file (see --help)");
   const loaded = await loadScenario(positionals[0] as string);
   const out = options.out ?? join("reports", `${loaded.scenario.name}-seed${options.seed}`);
+  ensureOutDir(out);
   const report = executeRun(loaded, options.seed, out, !options.noTrace, options.quiet);
-  if (typeof options.raw.junit === "string") {
-    writeJUnit(options.raw.junit, "subnetlab run", [scenarioCase(report, report.verdict === "pass", out)]);
-  }
   annotate(report, `npx subnetlab replay ${join(out, "repro.json")}`);
   process.stdout.write(`${describe(report)}\n  report: ${join(out, "report.html")}\n  replay: npx subnetlab replay ${join(out, "repro.json")}\n`);
-  return exitCodeOf(report.verdict);
+  let code = exitCodeOf(report.verdict);
+  if (report.traceEvents === 0) {
+    process.stderr.write(`subnetlab: ${positionals[0]}: the run executed nothing (no trace event); nothing was tested\n`);
+    code = EXIT.usage;
+  }
+  const second = options.raw.twice === true ? await checkTwice(loaded.path, report, out) : undefined;
+  if (second !== undefined) code = EXIT.nondeterministic;
+  if (typeof options.raw.junit === "string") {
+    const junit = options.raw.junit;
+    const testCase = second === undefined ? scenarioCase(report, report.verdict === "pass", out) : nondeterminismCase(report, second, out);
+    code = writeJUnitAfterVerdict(junit, code, () => writeJUnit(junit, "subnetlab run", [testCase]));
+  }
+  return code;
+}
+
+interface SuiteRow {
+  readonly scenario: string;
+  readonly file: string;
+  /** The run's verdict, or "invalid" (the scenario could not be loaded or checked) or "harness-error". */
+  readonly verdict: string;
+  readonly expected: string;
+  readonly asExpected: boolean;
+  readonly traceDigest: string;
+  readonly report: string;
+  readonly error?: string;
+  /** `--twice`: the fresh process's digest, when it differed. */
+  readonly nondeterministic?: { readonly first: string; readonly second: string };
+}
+
+/** One scenario of a suite; a user error or a harness error becomes its row, not the suite's end. */
+async function suiteRow(file: string, out: string, options: Common): Promise<{ row: SuiteRow; junit: JUnitCase }> {
+  const failed = (verdict: "invalid" | "harness-error", error: Error): { row: SuiteRow; junit: JUnitCase } => {
+    const message = (error.message.split("\n")[0] ?? "").replace(/^subnetlab: /, "");
+    process.stdout.write(`${verdict === "invalid" ? "INVALID" : "HARNESS ERROR"} ${message.startsWith(file) ? message : `${file}: ${message}`}\n`);
+    if (verdict === "harness-error") process.stderr.write(`subnetlab: harness error in ${file}: ${error.stack ?? message}\n`);
+    return {
+      row: { scenario: file, file, verdict, expected: "", asExpected: false, traceDigest: "", report: "", error: message },
+      junit: { name: file, classname: "subnetlab.scenario", timeS: 0, outcome: "failure", message: `${verdict}: ${message}`, details: message },
+    };
+  };
+  let loaded: LoadedScenario;
+  try {
+    loaded = await loadScenario(file);
+  } catch (error) {
+    if (isUserError(error)) return failed("invalid", error);
+    throw error;
+  }
+  const dir = join(out, loaded.scenario.name);
+  let report: RunReport;
+  try {
+    report = executeRun(loaded, options.seed, dir, options.trace, options.quiet);
+  } catch (error) {
+    if (error instanceof OutputError) throw error;
+    return failed(isUserError(error) ? "invalid" : "harness-error", error as Error);
+  }
+  const expected = loaded.scenario.expect?.verdict ?? "pass";
+  if (!report.asExpected) annotate(report, `npx subnetlab replay ${join(dir, "repro.json")}`);
+  process.stdout.write(`${report.asExpected ? "ok  " : "FAIL"} ${describe(report)}\n      expected ${expected}\n`);
+  const second = options.raw.twice === true ? await checkTwice(loaded.path, report, dir) : undefined;
+  const row: SuiteRow = {
+    scenario: report.scenario, file, verdict: report.verdict, expected, asExpected: report.asExpected && second === undefined, traceDigest: report.traceDigest, report: join(dir, "report.html"),
+    ...(second === undefined ? {} : { nondeterministic: { first: report.traceDigest, second } }),
+  };
+  return { row, junit: second === undefined ? scenarioCase(report, report.asExpected, dir) : nondeterminismCase(report, second, dir) };
+}
+
+/** The suite's exit code: harness error, then nondeterminism, then an unexpected verdict, then an invalid scenario. */
+function suiteExitCode(rows: readonly SuiteRow[]): number {
+  if (rows.some((r) => r.verdict === "harness-error")) return EXIT.harnessError;
+  if (rows.some((r) => r.nondeterministic !== undefined)) return EXIT.nondeterministic;
+  if (rows.some((r) => !r.asExpected && r.verdict !== "invalid")) return 1;
+  if (rows.some((r) => r.verdict === "invalid")) return EXIT.usage;
+  return EXIT.pass;
 }
 
 async function commandSuite(args: string[]): Promise<number> {
@@ -250,24 +385,24 @@ async function commandSuite(args: string[]): Promise<number> {
   const files = scenarioFiles(positionals.length === 0 ? ["scenarios"] : positionals);
   if (files.length === 0) throw new UsageError("no scenario files found");
   const out = options.out ?? join("reports", "suite");
-  const rows: { scenario: string; verdict: string; expected: string; asExpected: boolean; traceDigest: string; report: string }[] = [];
+  ensureOutDir(out);
+  const rows: SuiteRow[] = [];
   const junitCases: JUnitCase[] = [];
   for (const file of files) {
-    const loaded = await loadScenario(file);
-    const dir = join(out, loaded.scenario.name);
-    const report = executeRun(loaded, options.seed, dir, options.trace, options.quiet);
-    const expected = loaded.scenario.expect?.verdict ?? "pass";
-    rows.push({ scenario: report.scenario, verdict: report.verdict, expected, asExpected: report.asExpected, traceDigest: report.traceDigest, report: join(dir, "report.html") });
-    junitCases.push(scenarioCase(report, report.asExpected, dir));
-    if (!report.asExpected) annotate(report, `npx subnetlab replay ${join(dir, "repro.json")}`);
-    process.stdout.write(`${report.asExpected ? "ok  " : "FAIL"} ${describe(report)}\n      expected ${expected}\n`);
+    const { row, junit } = await suiteRow(file, out, options);
+    rows.push(row);
+    junitCases.push(junit);
   }
   const failures = rows.filter((r) => !r.asExpected).length;
-  if (typeof options.raw.junit === "string") writeJUnit(options.raw.junit, "subnetlab suite", junitCases);
-  writeFileSync(join(out, "summary.json"), `${JSON.stringify({ seed: options.seed, scenarios: rows, failures }, null, 2)}\n`);
+  const count = (verdict: string): number => rows.filter((r) => r.verdict === verdict).length;
+  const summary = { seed: options.seed, scenarios: rows, failures, invalid: count("invalid"), harnessErrors: count("harness-error"), nondeterministic: rows.filter((r) => r.nondeterministic !== undefined).length };
+  writeFileSync(join(out, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   writeIndexHtml(out, "subnetlab suite");
-  process.stdout.write(`\n${rows.length - failures}/${rows.length} scenarios behaved as expected — summary: ${join(out, "summary.json")}, index: ${join(out, "index.html")}\n`);
-  return failures === 0 ? EXIT.pass : 1;
+  const problems = [summary.invalid > 0 ? `${summary.invalid} invalid` : "", summary.harnessErrors > 0 ? `${summary.harnessErrors} harness error(s)` : "", summary.nondeterministic > 0 ? `${summary.nondeterministic} nondeterministic` : ""].filter((p) => p !== "");
+  process.stdout.write(`\n${rows.length - failures}/${rows.length} scenarios behaved as expected${problems.length === 0 ? "" : ` (${problems.join(", ")})`} — summary: ${join(out, "summary.json")}, index: ${join(out, "index.html")}\n`);
+  const code = suiteExitCode(rows);
+  const junit = options.raw.junit;
+  return typeof junit === "string" ? writeJUnitAfterVerdict(junit, code, () => writeJUnit(junit, "subnetlab suite", junitCases)) : code;
 }
 
 function parseStopPoint(text: string): StopPoint {
@@ -284,6 +419,7 @@ async function commandReplay(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("replay takes one repro.json or run directory (see --help)");
   const { bundle, dir, path } = readRepro(positionals[0] as string);
   if (options.raw["branch-at"] !== undefined) return commandBranch(bundle, options.raw);
+  if (bundle.expected.verdict === "harness-error") return replayHarnessError(bundle, path);
   const until = options.until === undefined ? undefined : parseStopPoint(options.until);
   const dumpId = options.dump === undefined ? undefined : parseReplicaName(options.dump);
   if (options.dump !== undefined && (dumpId === undefined || dumpId >= bundle.scenario.inline.n)) {
@@ -312,11 +448,25 @@ async function commandReplay(args: string[]): Promise<number> {
   return EXIT.replayMismatch;
 }
 
+/**
+ * A fuzz seed that ended in a harness error has a repro without an expected digest: re-run the
+ * seed whole; the error recurring is the reproduction (exit 3 from main), a clean run is reported.
+ */
+function replayHarnessError(bundle: ReproBundle, path: string): number {
+  process.stderr.write(`note: ${path} records a harness error (see error.txt beside it); re-running seed ${bundle.seed}\n`);
+  const report = runScenario(scenarioOf(bundle), { seed: bundle.seed });
+  process.stdout.write(`replay: the harness error did not recur: ${bundle.scenario.name} seed=${bundle.seed} ran to the end (verdict ${report.verdict}, digest ${report.traceDigest.slice(0, 16)})\n`);
+  return EXIT.replayMismatch;
+}
+
 function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
   if (match === null) throw new UsageError(`--budget takes a duration like 90s, 10m or 1h, got ${JSON.stringify(text)}`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? "s") as "ms" | "s" | "m" | "h"];
-  return Number(match[1]) * unit;
+  const ms = Number(match[1]) * unit;
+  // A zero budget runs nothing, and a campaign that runs nothing must not pass.
+  if (!(ms > 0)) throw new UsageError(`--budget must be longer than 0, got ${JSON.stringify(text)} (a campaign that runs nothing tests nothing)`);
+  return ms;
 }
 
 function parsePositiveInt(name: string, text: string): number {
@@ -361,19 +511,39 @@ function scenarioCase(report: RunReport, ok: boolean, dir: string): JUnitCase {
   };
 }
 
+/** A JUnit failure for a scenario whose re-run in a fresh process gave another digest. */
+function nondeterminismCase(report: RunReport, second: string, dir: string): JUnitCase {
+  return {
+    name: `${report.scenario} (seed ${report.seed})`,
+    classname: "subnetlab.scenario",
+    timeS: 0,
+    outcome: "failure",
+    message: `nondeterminism: digests ${report.traceDigest.slice(0, 16)} and ${second.slice(0, 16)} (fresh process)`,
+    details: "the same scenario and seed gave two trace digests in two processes",
+    replayCommand: `npx subnetlab replay ${join(dir, "repro.json")}`,
+    reproPath: join(dir, "repro.json"),
+  };
+}
+
 /** JUnit for the fuzz campaign: one testcase per run. */
 function writeFuzzJUnit(path: string, summary: FuzzSummary): void {
   const bySeed = new Map(summary.violations.map((v) => [v.seed, v] as const));
-  const cases = summary.results.map((r) => {
+  const nondeterministic = new Map(summary.nondeterministic.map((d) => [d.seed, d] as const));
+  const cases: JUnitCase[] = summary.results.map((r) => {
     const v = bySeed.get(r.seed);
-    return {
-      name: `fuzz seed ${r.seed} (n = ${r.n})`,
-      classname: "subnetlab.fuzz",
-      timeS: r.wallMs / 1000,
-      outcome: v === undefined ? ("pass" as const) : ("failure" as const),
-      ...(v === undefined ? {} : { message: `${v.class}: ${v.message}`, details: v.message, replayCommand: v.replayCommand, reproPath: v.shrunkRepro ?? v.repro }),
-    };
+    const d = nondeterministic.get(r.seed);
+    const base = { name: `fuzz seed ${r.seed} (n = ${r.n})`, classname: "subnetlab.fuzz", timeS: r.wallMs / 1000 };
+    if (d !== undefined) {
+      const repro = d.repro ?? v?.repro;
+      return { ...base, outcome: "failure", message: `nondeterminism: digests ${d.first.slice(0, 16)} and ${d.second.slice(0, 16)} (${d.found})`, details: "the same seed gave two trace digests", ...(repro === undefined ? {} : { replayCommand: `npx subnetlab replay ${repro}`, reproPath: repro }) };
+    }
+    if (v === undefined) return { ...base, outcome: "pass" };
+    return { ...base, outcome: "failure", message: `${v.class}: ${v.message}`, details: v.message, replayCommand: v.replayCommand, reproPath: v.shrunkRepro ?? v.repro };
   });
+  const e = summary.harnessError;
+  if (e !== undefined) {
+    cases.push({ name: `fuzz seed ${e.seed} (harness error)`, classname: "subnetlab.fuzz", timeS: 0, outcome: "failure", message: `harness error: ${e.message}`, details: e.detail, replayCommand: e.replayCommand, reproPath: e.repro });
+  }
   writeJUnit(path, "subnetlab fuzz", cases);
 }
 
@@ -394,8 +564,12 @@ async function commandFuzz(args: string[]): Promise<number> {
   const canary = canaryText as Canary | undefined;
   const jobs = typeof raw.jobs === "string" ? parsePositiveInt("jobs", raw.jobs) : availableParallelism();
   const out = options.out ?? join("reports", "fuzz");
+  ensureOutDir(out);
   const tty = process.stderr.isTTY;
   let violations = 0;
+  const reportNondeterminism = (seed: number, found: Nondeterminism): void => {
+    process.stderr.write(`${tty ? "\n" : ""}NONDETERMINISM: seed ${seed} gave two digests (${found.first.slice(0, 12)} vs ${found.second.slice(0, 12)}, ${found.found === "same process" ? "in the same process" : `re-run in another process: ${found.found}`})${found.repro === undefined ? "" : `\n  repro: ${found.repro}`}\n`);
+  };
   const summary = await fuzz({
     seed: options.seed,
     runs,
@@ -409,6 +583,7 @@ async function commandFuzz(args: string[]): Promise<number> {
     ...(raw.ic === true ? { ic: true } : {}),
     ...(canary === undefined ? {} : { canary }),
     now: () => performance.now(),
+    onNondeterminism: (seed, found) => reportNondeterminism(seed, found),
     onResult: (result, done, elapsedMs) => {
       if (result.violation !== undefined) {
         violations++;
@@ -417,7 +592,7 @@ async function commandFuzz(args: string[]): Promise<number> {
           process.stdout.write(`::error title=subnetlab fuzz ${result.violation.class} (seed ${result.seed})::${result.violation.message.replace(/\n/g, " ")} — reproduce with: ${result.violation.replayCommand}\n`);
         }
       }
-      if (result.nondeterministic !== undefined) process.stderr.write(`${tty ? "\n" : ""}NONDETERMINISM: seed ${result.seed} gave two digests (${result.nondeterministic.first.slice(0, 12)} vs ${result.nondeterministic.second.slice(0, 12)})\n`);
+      if (result.nondeterministic !== undefined) reportNondeterminism(result.seed, result.nondeterministic);
       if (options.quiet) return;
       const rate = done / Math.max(elapsedMs / 1000, 1e-3);
       const leftS = budgetMs !== undefined ? Math.max(0, (budgetMs - elapsedMs) / 1000) : (runs - done) / Math.max(rate, 1e-3);
@@ -433,10 +608,23 @@ async function commandFuzz(args: string[]): Promise<number> {
     const sizes = v.sizes === undefined ? "" : ` (shrunk from ${v.sizes.original.faults} faults, n = ${v.sizes.original.n}, ${v.sizes.original.durationS}s to ${v.sizes.shrunk.faults} faults, n = ${v.sizes.shrunk.n}, ${v.sizes.shrunk.durationS}s in ${v.sizes.shrinkRuns} runs)`;
     process.stdout.write(`  ${v.class} at seed ${v.seed}: ${v.message}\n    repro: ${v.repro}${v.shrunkRepro === undefined ? "" : `\n    shrunk: ${v.shrunkRepro}${sizes}`}\n    reproduce with: ${v.replayCommand}\n`);
   }
+  for (const d of summary.nondeterministic) {
+    process.stdout.write(`  nondeterminism at seed ${d.seed}: digests ${d.first.slice(0, 16)} and ${d.second.slice(0, 16)} (${d.found})${d.repro === undefined ? "" : `\n    repro: ${d.repro}`}\n`);
+  }
+  const e = summary.harnessError;
+  if (e !== undefined) {
+    process.stderr.write(`subnetlab: harness error at seed ${e.seed} (during its ${e.during}): ${e.message}\n${e.detail}\n`);
+    process.stdout.write(`  HARNESS ERROR at seed ${e.seed}: ${e.message}\n    the campaign stopped and its workers were killed\n    repro: ${e.repro}\n    reproduce with: ${e.replayCommand}\n`);
+  }
   writeIndexHtml(out, "subnetlab fuzz");
   process.stdout.write(`summary: ${join(out, "summary.json")}  index: ${join(out, "index.html")}\n`);
-  if (typeof raw.junit === "string") writeFuzzJUnit(raw.junit, summary);
-  return worst === "nondeterminism" ? EXIT.harnessError : exitCodeOf(worst);
+  let code = worst === "harness-error" ? EXIT.harnessError : worst === "nondeterminism" ? EXIT.nondeterministic : exitCodeOf(worst);
+  if (summary.runs === 0 && code === EXIT.pass) {
+    process.stderr.write(`subnetlab: fuzz executed no run (the budget ran out before the first); nothing was tested\n`);
+    code = EXIT.usage;
+  }
+  const junit = raw.junit;
+  return typeof junit === "string" ? writeJUnitAfterVerdict(junit, code, () => writeFuzzJUnit(junit, summary)) : code;
 }
 
 async function commandReport(args: string[]): Promise<number> {
@@ -446,7 +634,10 @@ async function commandReport(args: string[]): Promise<number> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`not a directory: ${dir}`);
   const { path, runs } = writeIndexHtml(dir);
   process.stdout.write(`index of ${runs.length} run(s): ${path}\n`);
-  return EXIT.pass;
+  // The index lists an unreadable report.json as such; the command still says so and fails.
+  const unreadable = runs.filter((r) => r.kind === "unreadable");
+  for (const r of unreadable) process.stderr.write(`subnetlab: ${join(dir, r.dir, "report.json")}: ${r.firstViolation.replace(/^report\.json: /, "")}\n`);
+  return unreadable.length === 0 ? EXIT.pass : EXIT.usage;
 }
 
 async function commandAnalyze(args: string[]): Promise<number> {
@@ -483,7 +674,7 @@ async function commandDiff(args: string[]): Promise<number> {
   if (ids.length !== 2 || ids.some((id) => id === undefined || id >= n)) throw new UsageError(`--replicas takes two replicas of r0..r${n - 1}, e.g. r1,r3`);
   let at = typeof raw.at === "string" ? parsePositiveInt("at", raw.at) : undefined;
   if (at === undefined) {
-    const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as RunReport;
+    const report = readReportJson(dir);
     const names = ids.map((id) => `r${id}`);
     at = report.violations.find((v) => v.property === "state-divergence" && v.height !== undefined && v.replicas.some((r) => names.includes(r)))?.height
       ?? Math.min(...ids.map((id) => report.replicas[id as number]?.deliveredHeight ?? 0));
@@ -493,13 +684,44 @@ async function commandDiff(args: string[]): Promise<number> {
   return diff.subtrees.every((t) => t.differing.length === 0) ? EXIT.pass : 1;
 }
 
+/** A run directory's report.json, checked to be the object `run` writes (one-line error otherwise). */
+function readReportJson(dir: string): RunReport {
+  const path = join(dir, "report.json");
+  if (!existsSync(path)) throw new UsageError(`${path}: no such file (was the run directory written by subnetlab run or fuzz?)`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new UsageError(`${path}: not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError(`${path}: not a JSON object (got ${parsed === null ? "null" : Array.isArray(parsed) ? "a list" : typeof parsed})`);
+  }
+  const report = parsed as Partial<RunReport>;
+  if (!Array.isArray(report.violations) || !Array.isArray(report.replicas)) throw new UsageError(`${path}: violations and replicas must be lists`);
+  return report as RunReport;
+}
+
 function commandBranch(bundle: ReproBundle, raw: Common["raw"]): number {
   if (typeof raw.fault !== "string") throw new UsageError("--branch-at needs --fault '<json fault spec>'");
-  let fault: FaultSpec;
+  let parsed: unknown;
   try {
-    fault = JSON.parse(raw.fault) as FaultSpec;
+    parsed = JSON.parse(raw.fault);
   } catch (error) {
     throw new UsageError(`--fault is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError(`--fault must be a JSON object (one fault spec, e.g. '{"kind":"crash","replicas":[2],"atS":0,"restartS":5}'), got ${parsed === null ? "null" : Array.isArray(parsed) ? "a list" : typeof parsed}`);
+  }
+  const fault = parsed as FaultSpec;
+  // Check the fault (fields, kind, replicas) before replaying anything; its times are relative to
+  // the branch point, so check it as if the branch were at the start.
+  try {
+    const scenario = scenarioOf(bundle);
+    checkScenario({ ...scenario, faults: [...(scenario.faults ?? []), anchorFault(fault, 0)] });
+  } catch (error) {
+    if (error instanceof ScenarioError) throw new UsageError(`--fault: ${error.message.replace(/^scenario "[^"]*": /, "")}`);
+    throw error;
   }
   const index = parsePositiveInt("branch-at", String(raw["branch-at"]));
   const out = typeof raw.out === "string" ? raw.out : join("reports", `${bundle.scenario.name}-branch-${index}`);
@@ -536,9 +758,13 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)} (see --help)`);
     }
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ScenarioError || error instanceof FaultSpecError || error instanceof ReproError || isParseArgsError(error)) {
-      process.stderr.write(`subnetlab: ${(error as Error).message}\n`);
+    if (isUserError(error)) {
+      process.stderr.write(`subnetlab: ${error.message}\n`);
       return EXIT.usage;
+    }
+    if (error instanceof WorkerFailure) {
+      process.stderr.write(`subnetlab: harness error in a fresh process: ${error.detail}\n`);
+      return EXIT.harnessError;
     }
     const kind = error instanceof AssertionError ? "assertion failed" : "internal error";
     process.stderr.write(`subnetlab: harness error (${kind}): ${(error as Error).stack ?? String(error)}\n`);

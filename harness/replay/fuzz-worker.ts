@@ -1,23 +1,85 @@
-// A fuzz worker process: runs the seeds the parent sends (fuzz.ts) and reports each result.
-// Worker processes only add parallelism; each case is deterministic on its own.
-import { fuzzCase, type FuzzCaseOptions } from "./fuzz.ts";
+// A lab worker process (started by worker-client.ts). It serves three requests:
+//  - "run": one fuzz case (fuzz.ts), the fuzzer's parallelism;
+//  - "rerun": the trace digest of a fuzz seed, computed again in this process — a process that
+//    did not run that seed, so a result that depends on the process (its caches, its history, the
+//    order of earlier runs) shows up as a second digest; on a mismatch it records the run as the
+//    seed's repro;
+//  - "rerun-file": the digest of a scenario file and seed (`run --twice`, `suite --twice`), loaded
+//    afresh here.
+// Each request's work is deterministic on its own; timing is the parent's job (it holds the only
+// clock). An exception is answered as {type: "error"}: the parent ends the campaign (C5).
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { AssertionError } from "../assert.ts";
+import { generateScenario } from "../scenario/generate.ts";
+import { loadScenario } from "../scenario/load.ts";
+import { runScenario } from "../scenario/runner.ts";
+import type { Scenario } from "../scenario/scenario.ts";
+import { fuzzCase, generateOptionsOf, type FuzzCaseOptions } from "./fuzz.ts";
+import { recordRun } from "./record.ts";
+import type { WorkerReply, WorkerRequest } from "./worker-client.ts";
 
-type Request = { readonly type: "run"; readonly seed: number; readonly options: FuzzCaseOptions } | { readonly type: "exit" };
+// TEST-ONLY fault injection, read by this worker process and nowhere else (see
+// test/lab/fuzz-hardening.test.ts). Never set them outside tests:
+//  - SUBNETLAB_TEST_THROW_AT_SEED=S: the "run" request for fuzz seed S fails with an assertion, as a
+//    harness bug inside a worker would (the campaign must end with exit 3 and name S).
+//  - SUBNETLAB_TEST_PERTURB_RERUN=1: every re-run in this process runs one simulated second longer
+//    than asked, so its trace digest differs — a planted nondeterminism that only the second
+//    process shows (`run --twice` and the fuzzer must report it with their own exit code).
+const THROW_AT_SEED = process.env.SUBNETLAB_TEST_THROW_AT_SEED;
+const PERTURB_RERUN = process.env.SUBNETLAB_TEST_PERTURB_RERUN === "1";
 
-const send = (message: unknown): void => {
+function perturbed(scenario: Scenario): Scenario {
+  return PERTURB_RERUN ? { ...scenario, durationS: scenario.durationS + 1 } : scenario;
+}
+
+function runCase(seed: number, options: FuzzCaseOptions): WorkerReply {
+  if (THROW_AT_SEED !== undefined && Number(THROW_AT_SEED) === seed) {
+    throw new AssertionError(`planted harness error at seed ${seed} (SUBNETLAB_TEST_THROW_AT_SEED)`);
+  }
+  return { type: "result", result: fuzzCase(seed, options, () => 0) };
+}
+
+/** The seed's digest in this process; on a mismatch the run is recorded here as the seed's repro. */
+function rerunCase(seed: number, options: FuzzCaseOptions, expectedDigest: string): WorkerReply {
+  const scenario = generateScenario(seed, generateOptionsOf(options));
+  const digest = runScenario(perturbed(scenario), { seed }).traceDigest;
+  if (digest === expectedDigest) return { type: "digest", digest };
+  const seedDir = join(options.outDir, "failures", `seed-${seed}`);
+  // A failing seed already has its run directory; the second process's run goes beside it.
+  const dir = existsSync(join(seedDir, "repro.json")) ? join(seedDir, "rerun") : seedDir;
+  const recorded = recordRun({ scenario, seed, outDir: dir, keepTrace: true });
+  writeFileSync(join(seedDir, "nondeterminism.json"), `${JSON.stringify({ seed, digests: [expectedDigest, digest], repro: recorded.reproPath }, null, 2)}\n`);
+  return { type: "digest", digest, repro: recorded.reproPath };
+}
+
+async function rerunFile(file: string, seed: number): Promise<WorkerReply> {
+  const loaded = await loadScenario(file);
+  return { type: "digest", digest: runScenario(perturbed(loaded.scenario), { seed }).traceDigest };
+}
+
+async function serve(request: WorkerRequest): Promise<WorkerReply> {
+  switch (request.type) {
+    case "run":
+      return runCase(request.seed, request.options);
+    case "rerun":
+      return rerunCase(request.seed, request.options, request.expectedDigest);
+    case "rerun-file":
+      return rerunFile(request.file, request.seed);
+  }
+}
+
+const send = (message: WorkerReply | { type: "ready" }): void => {
   process.send?.(message);
 };
 
-process.on("message", (request: Request) => {
+process.on("message", (request: WorkerRequest | { type: "exit" }) => {
   if (request.type === "exit") {
     process.disconnect?.();
     process.exit(0);
   }
-  try {
-    // Timing is the parent's job (it holds the only clock); this process only computes.
-    send({ type: "result", result: fuzzCase(request.seed, request.options, () => 0) });
-  } catch (error) {
-    send({ type: "error", error: (error as Error).stack ?? String(error) });
-  }
+  serve(request).then(send, (error: unknown) => {
+    send({ type: "error", error: (error as Error).stack ?? String(error), usage: (error as Error).name === "ScenarioError" });
+  });
 });
 send({ type: "ready" });

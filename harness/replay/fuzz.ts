@@ -1,18 +1,21 @@
 // The fuzzer: draws scenarios within the fault bound (swarm testing, harness/scenario/generate.ts),
-// runs them in worker processes, re-runs a sample to catch nondeterminism, and for every violation
-// records the run (repro bundle + trace) and a shrunk repro beside it.
-import { fork, type ChildProcess } from "node:child_process";
+// runs them in worker processes, re-runs in another process a 5 % sample and every run that hit a
+// restart or a state sync (nondeterminism gets its own verdict), for every violation records the
+// run (repro bundle + trace) and a shrunk repro beside it, and ends the campaign on a harness
+// error (an exception in a worker): workers killed, the seed named, its repro and summary.json
+// written.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { PROPERTIES_BY_SEVERITY, type VerdictText } from "../checks/checks.ts";
 import type { Canary } from "../consensus/config.ts";
 import type { FaultKind } from "../faults/spec.ts";
-import { generateScenario } from "../scenario/generate.ts";
-import { runScenario } from "../scenario/runner.ts";
+import { generateScenario, type GenerateOptions } from "../scenario/generate.ts";
+import { DEFAULT_CHECKPOINT_EVERY, runScenario, type RunReport } from "../scenario/runner.ts";
 import { Rng, ratio } from "../sim/rng.ts";
 import { recordRun } from "./record.ts";
+import { makeRepro, writeRepro } from "./repro.ts";
 import { shrink, type ScenarioSize } from "./shrink.ts";
+import { LabWorker, WorkerFailure } from "./worker-client.ts";
 
 export interface FuzzCaseOptions {
   readonly nodes: readonly number[];
@@ -20,7 +23,7 @@ export interface FuzzCaseOptions {
   readonly outDir: string;
   readonly canary?: Canary;
   readonly shrink: boolean;
-  /** Share of runs re-executed to compare digests, in percent. */
+  /** Share of runs re-executed in another process to compare digests, in percent. */
   readonly determinismPercent: number;
   /** Two-subnet ledger scenarios (generate.ts); their violations are recorded, not shrunk. */
   readonly ic?: boolean;
@@ -36,6 +39,18 @@ export interface FuzzViolation {
   readonly sizes?: { readonly original: ScenarioSize; readonly shrunk: ScenarioSize; readonly shrinkRuns: number; readonly steps: readonly string[] };
 }
 
+/** Why a run is re-executed in another process. */
+export type RerunReason = "sample" | "restart" | "state-sync";
+
+export interface Nondeterminism {
+  readonly first: string;
+  readonly second: string;
+  /** "same process" (the recording of a failing run) or the reason for the other process's re-run. */
+  readonly found: "same process" | RerunReason;
+  /** The repro bundle saved for the seed. */
+  readonly repro?: string;
+}
+
 export interface FuzzCaseResult {
   readonly seed: number;
   readonly n: number;
@@ -43,25 +58,44 @@ export interface FuzzCaseResult {
   readonly traceDigest: string;
   readonly wallMs: number;
   readonly violation?: FuzzViolation;
+  /** Set when the parent must re-run the seed in another process and compare digests. */
+  readonly rerun?: RerunReason;
   /** Set when a re-run of the same seed gave another digest: the lab itself is broken. */
-  readonly nondeterministic?: { readonly first: string; readonly second: string };
+  readonly nondeterministic?: Nondeterminism;
 }
 
-/** One fuzz run, complete: run, maybe re-run for determinism, and on a violation record + shrink. */
+export function generateOptionsOf(options: FuzzCaseOptions): GenerateOptions {
+  return { nodes: options.nodes, kinds: options.kinds, ...(options.canary === undefined ? {} : { canary: options.canary }), ...(options.ic === true ? { ic: true } : {}) };
+}
+
+/**
+ * Restarts and state syncs are where a replica rebuilds state from disk or from peers — the
+ * paths where process-wide caches and stored objects can make a result depend on the process.
+ */
+function rerunReasonOf(report: RunReport, seed: number, determinismPercent: number): RerunReason | undefined {
+  const counts = report.eventCounts;
+  if ((counts["state-sync.request"] ?? 0) + (counts["state-sync.done"] ?? 0) > 0) return "state-sync";
+  if ((counts["replica.start"] ?? 0) > report.replicas.length) return "restart";
+  return Rng.fromSeed(seed).fork("determinism-sample").chance(ratio(determinismPercent, 100)) ? "sample" : undefined;
+}
+
+/**
+ * One fuzz run, complete: run, say whether it needs a re-run in another process, and on a
+ * violation record (a second run in this process, compared) and shrink.
+ */
 export function fuzzCase(seed: number, options: FuzzCaseOptions, now: () => number): FuzzCaseResult {
   const started = now();
-  const scenario = generateScenario(seed, { nodes: options.nodes, kinds: options.kinds, ...(options.canary === undefined ? {} : { canary: options.canary }), ...(options.ic === true ? { ic: true } : {}) });
+  const scenario = generateScenario(seed, generateOptionsOf(options));
   const report = runScenario(scenario, { seed });
-  const base = { seed, n: scenario.n, verdict: report.verdict, traceDigest: report.traceDigest };
-  const sampled = Rng.fromSeed(seed).fork("determinism-sample").chance(ratio(options.determinismPercent, 100));
-  if (sampled || report.verdict !== "pass") {
-    // Failing runs are re-run anyway (to record them), which doubles as a determinism check.
-    const dir = join(options.outDir, "failures", `seed-${seed}`);
-    const second = report.verdict === "pass" ? runScenario(scenario, { seed }).traceDigest : recordRun({ scenario, seed, outDir: dir, keepTrace: true }).report.traceDigest;
-    if (second !== report.traceDigest) return { ...base, wallMs: now() - started, nondeterministic: { first: report.traceDigest, second } };
-  }
+  const rerun = rerunReasonOf(report, seed, options.determinismPercent);
+  const base = { seed, n: scenario.n, verdict: report.verdict, traceDigest: report.traceDigest, ...(rerun === undefined ? {} : { rerun }) };
   if (report.verdict === "pass") return { ...base, wallMs: now() - started };
+  // Failing runs are re-run here anyway (to record them), which doubles as a determinism check.
   const dir = join(options.outDir, "failures", `seed-${seed}`);
+  const recorded = recordRun({ scenario, seed, outDir: dir, keepTrace: true });
+  if (recorded.report.traceDigest !== report.traceDigest) {
+    return { ...base, wallMs: now() - started, nondeterministic: { first: report.traceDigest, second: recorded.report.traceDigest, found: "same process", repro: recorded.reproPath } };
+  }
   const violation: FuzzViolation = {
     seed,
     class: report.verdict,
@@ -91,13 +125,30 @@ export interface FuzzOptions extends FuzzCaseOptions {
   readonly maxViolations?: number;
   readonly now: () => number;
   readonly onResult?: (result: FuzzCaseResult, done: number, elapsedMs: number) => void;
+  /** A re-run in another process gave another digest (reported when the re-run ends). */
+  readonly onNondeterminism?: (seed: number, found: Nondeterminism) => void;
+}
+
+/** An exception inside the lab while running a seed: the campaign stopped there. */
+export interface FuzzHarnessError {
+  readonly seed: number;
+  /** Whether it happened in the seed's run or in its re-run in another process. */
+  readonly during: "run" | "rerun";
+  readonly message: string;
+  readonly detail: string;
+  /** A repro bundle of the seed (no expected digest: replaying it shows the error again). */
+  readonly repro: string;
+  readonly replayCommand: string;
 }
 
 export interface FuzzSummary {
   readonly runs: number;
   readonly seeds: { readonly first: number; readonly last: number };
   readonly violations: readonly FuzzViolation[];
-  readonly nondeterministic: readonly { readonly seed: number; readonly first: string; readonly second: string }[];
+  readonly nondeterministic: readonly ({ readonly seed: number } & Nondeterminism)[];
+  /** Runs re-executed in another process, by reason. */
+  readonly reruns: Record<RerunReason, number>;
+  readonly harnessError?: FuzzHarnessError;
   readonly verdicts: Record<string, number>;
   readonly runsPerSec: number;
   readonly elapsedS: number;
@@ -105,49 +156,202 @@ export interface FuzzSummary {
   readonly results: readonly { readonly seed: number; readonly n: number; readonly verdict: string; readonly traceDigest: string; readonly wallMs: number }[];
 }
 
-/** The most severe class among the violations (harness nondeterminism counts as its own class). */
-export function worstClass(summary: FuzzSummary): VerdictText | "nondeterminism" {
+/** The most severe outcome: a harness error, then nondeterminism (each its own class), then violations. */
+export function worstClass(summary: FuzzSummary): VerdictText | "nondeterminism" | "harness-error" {
+  if (summary.harnessError !== undefined) return "harness-error";
   if (summary.nondeterministic.length > 0) return "nondeterminism";
   for (const p of PROPERTIES_BY_SEVERITY) if (summary.violations.some((v) => v.class === p)) return p;
   return "pass";
 }
 
+/** State shared by the campaign's scheduling loops. */
+class Campaign {
+  readonly results = new Map<number, FuzzCaseResult>();
+  readonly reruns: Record<RerunReason, number> = { sample: 0, restart: 0, "state-sync": 0 };
+  harnessError: Omit<FuzzHarnessError, "repro" | "replayCommand"> | undefined;
+  next = 0;
+  found = 0;
+  private readonly started: number;
+
+  constructor(readonly options: FuzzOptions) {
+    this.started = options.now();
+  }
+
+  get stopped(): boolean {
+    return this.harnessError !== undefined;
+  }
+
+  nextSeed(): number | undefined {
+    const o = this.options;
+    if (this.stopped || this.next >= o.runs) return undefined;
+    if (o.maxViolations !== undefined && this.found >= o.maxViolations) return undefined;
+    if (o.budgetMs !== undefined && o.now() - this.started >= o.budgetMs) return undefined;
+    return o.seed + this.next++;
+  }
+
+  record(result: FuzzCaseResult): void {
+    this.results.set(result.seed, result);
+    if (result.violation !== undefined || result.nondeterministic !== undefined) this.found++;
+    this.options.onResult?.(result, this.results.size, this.elapsed());
+  }
+
+  /** The outcome of a re-run in another process. */
+  compare(seed: number, digest: string, repro: string | undefined): void {
+    const result = this.results.get(seed);
+    if (result === undefined || result.rerun === undefined) return;
+    this.reruns[result.rerun]++;
+    if (digest === result.traceDigest || result.nondeterministic !== undefined) return;
+    const found: Nondeterminism = { first: result.traceDigest, second: digest, found: result.rerun, ...(repro === undefined ? {} : { repro }) };
+    this.results.set(seed, { ...result, nondeterministic: found });
+    this.found++;
+    this.options.onNondeterminism?.(seed, found);
+  }
+
+  fail(seed: number, during: "run" | "rerun", error: unknown): void {
+    if (this.harnessError !== undefined) return;
+    const failure = error instanceof WorkerFailure ? error : undefined;
+    const detail = failure?.detail ?? (error as Error).stack ?? String(error);
+    this.harnessError = { seed, during, message: failure?.message ?? (error as Error).message ?? String(error), detail };
+  }
+
+  elapsed(): number {
+    return this.options.now() - this.started;
+  }
+}
+
 export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
   mkdirSync(options.outDir, { recursive: true });
-  const started = options.now();
-  const results: FuzzCaseResult[] = [];
-  let next = 0;
-  let found = 0;
-  const nextSeed = (): number | undefined => {
-    if (next >= options.runs) return undefined;
-    if (options.maxViolations !== undefined && found >= options.maxViolations) return undefined;
-    if (options.budgetMs !== undefined && options.now() - started >= options.budgetMs) return undefined;
-    return options.seed + next++;
-  };
-  const record = (result: FuzzCaseResult): void => {
-    results.push(result);
-    if (result.violation !== undefined || result.nondeterministic !== undefined) found++;
-    options.onResult?.(result, results.length, options.now() - started);
-  };
+  const campaign = new Campaign(options);
   const caseOptions: FuzzCaseOptions = {
     nodes: options.nodes, kinds: options.kinds, outDir: options.outDir, shrink: options.shrink, determinismPercent: options.determinismPercent,
     ...(options.canary === undefined ? {} : { canary: options.canary }),
     ...(options.ic === true ? { ic: true } : {}),
   };
-  if (options.jobs <= 1) {
-    for (let seed = nextSeed(); seed !== undefined; seed = nextSeed()) record(fuzzCase(seed, caseOptions, options.now));
-  } else {
-    await Promise.all(Array.from({ length: options.jobs }, () => runWorker(caseOptions, nextSeed, record, options.now)));
+  if (options.jobs <= 1) await runInProcess(campaign, caseOptions);
+  else await runInWorkers(campaign, caseOptions, options.jobs);
+  return writeSummary(campaign, caseOptions);
+}
+
+/**
+ * --jobs 1: runs here, re-runs in one worker process (started when first needed). A re-run goes on
+ * in that process while the next seed runs here; the next re-run first waits for it.
+ */
+async function runInProcess(campaign: Campaign, caseOptions: FuzzCaseOptions): Promise<void> {
+  let rerunner: LabWorker | undefined;
+  let pending: Promise<void> = Promise.resolve();
+  const rerun = (worker: LabWorker, seed: number, expectedDigest: string): Promise<void> =>
+    worker.request({ type: "rerun", seed, options: caseOptions, expectedDigest }).then(
+      (reply) => {
+        if (reply.type === "digest") campaign.compare(seed, reply.digest, reply.repro);
+      },
+      (error: unknown) => campaign.fail(seed, "rerun", error),
+    );
+  try {
+    for (let seed = campaign.nextSeed(); seed !== undefined; seed = campaign.nextSeed()) {
+      const startedAt = campaign.options.now();
+      let result: FuzzCaseResult;
+      try {
+        result = fuzzCase(seed, caseOptions, campaign.options.now);
+      } catch (error) {
+        campaign.fail(seed, "run", error);
+        return;
+      }
+      campaign.record({ ...result, wallMs: campaign.options.now() - startedAt });
+      if (result.rerun === undefined) continue;
+      await pending;
+      if (campaign.stopped) return;
+      rerunner ??= LabWorker.start();
+      pending = rerun(rerunner, seed, result.traceDigest);
+    }
+    await pending;
+  } finally {
+    if (campaign.stopped) rerunner?.kill();
+    else rerunner?.close();
   }
-  results.sort((a, b) => a.seed - b.seed);
-  const elapsedS = (options.now() - started) / 1000;
+}
+
+interface RerunTask {
+  readonly seed: number;
+  readonly expectedDigest: string;
+  /** The worker that ran the seed: the re-run goes to another one. */
+  readonly origin: number;
+}
+
+/**
+ * --jobs J ≥ 2: J worker processes, each taking a re-run of another worker's seed first, then a
+ * new seed. A worker with nothing to take waits while others still run (they may queue re-runs);
+ * the campaign ends when no seed is left, no re-run queued and no worker busy — or at once on a
+ * harness error, with every worker killed.
+ */
+async function runInWorkers(campaign: Campaign, caseOptions: FuzzCaseOptions, jobs: number): Promise<void> {
+  const workers = Array.from({ length: jobs }, () => LabWorker.start());
+  const queue: RerunTask[] = [];
+  let busy = 0;
+  let waiting: (() => void)[] = [];
+  const wakeAll = (): void => {
+    const wake = waiting;
+    waiting = [];
+    for (const w of wake) w();
+  };
+  const stop = (seed: number, during: "run" | "rerun", error: unknown): void => {
+    campaign.fail(seed, during, error);
+    for (const w of workers) w.kill();
+    wakeAll();
+  };
+  const loop = async (id: number): Promise<void> => {
+    const worker = workers[id] as LabWorker;
+    while (!campaign.stopped) {
+      const queued = queue.findIndex((t) => t.origin !== id);
+      const rerun = queued >= 0 ? queue.splice(queued, 1)[0] : undefined;
+      const seed = rerun === undefined ? campaign.nextSeed() : undefined;
+      if (rerun === undefined && seed === undefined) {
+        if (busy === 0 && queue.length === 0) break;
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        continue;
+      }
+      busy++;
+      const startedAt = campaign.options.now();
+      try {
+        if (rerun !== undefined) {
+          const reply = await worker.request({ type: "rerun", seed: rerun.seed, options: caseOptions, expectedDigest: rerun.expectedDigest });
+          if (reply.type === "digest") campaign.compare(rerun.seed, reply.digest, reply.repro);
+        } else {
+          const reply = await worker.request({ type: "run", seed: seed as number, options: caseOptions });
+          if (reply.type === "result") {
+            campaign.record({ ...reply.result, wallMs: campaign.options.now() - startedAt });
+            if (reply.result.rerun !== undefined) queue.push({ seed: reply.result.seed, expectedDigest: reply.result.traceDigest, origin: id });
+          }
+        }
+      } catch (error) {
+        if (!campaign.stopped) stop(rerun?.seed ?? (seed as number), rerun === undefined ? "run" : "rerun", error);
+      } finally {
+        busy--;
+        wakeAll();
+      }
+    }
+  };
+  await Promise.all(workers.map((_, id) => loop(id)));
+  for (const w of workers) {
+    if (campaign.stopped) w.kill();
+    else w.close();
+  }
+}
+
+/** summary.json (always, even after a harness error), and the harness error's repro. */
+function writeSummary(campaign: Campaign, caseOptions: FuzzCaseOptions): FuzzSummary {
+  const options = campaign.options;
+  const results = [...campaign.results.values()].sort((a, b) => a.seed - b.seed);
+  const elapsedS = campaign.elapsed() / 1000;
   const verdicts: Record<string, number> = {};
   for (const r of results) verdicts[r.verdict] = (verdicts[r.verdict] ?? 0) + 1;
+  const harnessError = campaign.harnessError === undefined ? undefined : withRepro(campaign.harnessError, caseOptions);
   const summary: FuzzSummary = {
     runs: results.length,
-    seeds: { first: options.seed, last: options.seed + Math.max(0, next - 1) },
+    seeds: { first: options.seed, last: options.seed + Math.max(0, campaign.next - 1) },
     violations: results.flatMap((r) => (r.violation === undefined ? [] : [r.violation])),
     nondeterministic: results.flatMap((r) => (r.nondeterministic === undefined ? [] : [{ seed: r.seed, ...r.nondeterministic }])),
+    reruns: campaign.reruns,
+    ...(harnessError === undefined ? {} : { harnessError }),
     verdicts,
     runsPerSec: Number((results.length / Math.max(elapsedS, 1e-3)).toFixed(2)),
     elapsedS: Number(elapsedS.toFixed(2)),
@@ -158,29 +362,24 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
   return summary;
 }
 
-const WORKER = fileURLToPath(new URL("./fuzz-worker.ts", import.meta.url));
-
-/** One worker process: asks for seeds until there are none left. */
-function runWorker(caseOptions: FuzzCaseOptions, nextSeed: () => number | undefined, record: (r: FuzzCaseResult) => void, now: () => number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = fork(WORKER, [], { execArgv: ["--import", import.meta.resolve("tsx")], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    let dispatchedAt = 0;
-    const dispatch = (): void => {
-      dispatchedAt = now();
-      const seed = nextSeed();
-      if (seed === undefined) {
-        child.send({ type: "exit" });
-        return;
-      }
-      child.send({ type: "run", seed, options: caseOptions });
-    };
-    child.on("message", (message: { type: string; result?: FuzzCaseResult; error?: string }) => {
-      if (message.type === "ready") return dispatch();
-      if (message.type === "error") return reject(new Error(`fuzz worker failed: ${message.error ?? "unknown"}`));
-      if (message.result !== undefined) record({ ...message.result, wallMs: now() - dispatchedAt });
-      dispatch();
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`fuzz worker exited with code ${code}`))));
-  });
+/**
+ * The seed's repro bundle, written without running it again (the run is what fails): the
+ * generated scenario and seed, no expected digest — `replay` of it re-executes the seed and shows
+ * the error — and the worker's stack in error.txt beside it.
+ */
+function withRepro(error: Omit<FuzzHarnessError, "repro" | "replayCommand">, caseOptions: FuzzCaseOptions): FuzzHarnessError {
+  const dir = join(caseOptions.outDir, "failures", `seed-${error.seed}`);
+  mkdirSync(dir, { recursive: true });
+  const scenario = generateScenario(error.seed, generateOptionsOf(caseOptions));
+  const repro = join(dir, "repro.json");
+  writeRepro(repro, makeRepro({
+    scenario,
+    seed: error.seed,
+    ...(caseOptions.canary === undefined ? {} : { canary: caseOptions.canary }),
+    checkpointEvery: DEFAULT_CHECKPOINT_EVERY,
+    checkpoints: [],
+    report: { traceDigest: "", traceEvents: 0, verdict: "harness-error", violations: [] },
+  }));
+  writeFileSync(join(dir, "error.txt"), `harness error during the ${error.during} of seed ${error.seed}:\n${error.detail}\n`);
+  return { ...error, repro, replayCommand: `npx subnetlab replay ${repro}` };
 }

@@ -15,7 +15,7 @@ import type { CanisterState } from "../execution/interfaces.ts";
 import { candidNamesOfScenario, withDecodedCandid, type CandidNames } from "../report/candid-view.ts";
 import { runScenario } from "../scenario/runner.ts";
 import { replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
-import { parseTraceLine, type TraceLine } from "./replay.ts";
+import { parseTraceLine, traceReadError, type TraceLine } from "./replay.ts";
 import { ReproError, scenarioOf, type ReproBundle } from "./repro.ts";
 
 export async function* traceLines(dir: string): AsyncGenerator<TraceLine> {
@@ -25,7 +25,11 @@ export async function* traceLines(dir: string): AsyncGenerator<TraceLine> {
     throw new ReproError(`${dir} has no trace.log.gz (re-run without --no-trace, or replay the repro)`);
   }
   const source = existsSync(gz) ? createReadStream(gz).pipe(createGunzip()) : createReadStream(plain);
-  for await (const raw of createInterface({ input: source, crlfDelay: Infinity })) yield parseTraceLine(raw);
+  try {
+    for await (const raw of createInterface({ input: source, crlfDelay: Infinity })) yield parseTraceLine(raw);
+  } catch (error) {
+    throw traceReadError(existsSync(gz) ? gz : plain, error);
+  }
 }
 
 interface Delivery {

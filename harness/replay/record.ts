@@ -1,13 +1,13 @@
 // Runs a scenario and writes its run directory: report.json, report.html, repro.json and (unless
 // asked not to) trace.log.gz. The CLI's run/suite and the fuzzer go through here, so every run
 // can be replayed the same way.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { candidNamesOfScenario } from "../report/candid-view.ts";
 import { writeHtmlReport } from "../report/html.ts";
 import { DEFAULT_CHECKPOINT_EVERY, runScenario, type RunReport } from "../scenario/runner.ts";
-import type { Scenario } from "../scenario/scenario.ts";
+import { scenarioNotes, type Scenario } from "../scenario/scenario.ts";
 import { makeRepro, writeRepro } from "./repro.ts";
 
 export interface RecordOptions {
@@ -27,12 +27,34 @@ export interface RecordedRun {
   readonly replayCommand: string;
 }
 
+/** An output directory that cannot be used (a user mistake: exit 2, not a harness error). */
+export class OutputError extends Error {
+  override readonly name = "OutputError";
+}
+
+/**
+ * Creates `dir` (and its parents) for a run's output, or says in one line why it cannot: an
+ * existing file in the way, a parent that is a file, no permission. Called before anything runs.
+ */
+export function ensureOutDir(dir: string, option = "--out"): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new OutputError(`${option} ${dir}: is an existing file, not a directory`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    // Root may write anywhere, so permission bits prove nothing: probe with a real write.
+    const probe = join(dir, ".subnetlab-write-probe");
+    writeFileSync(probe, "");
+    rmSync(probe);
+  } catch (error) {
+    throw new OutputError(`${option} ${dir}: cannot write there (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
+
 export function recordRun(options: RecordOptions): RecordedRun {
   const { outDir, seed, scenario } = options;
-  mkdirSync(outDir, { recursive: true });
+  ensureOutDir(outDir);
   const traceChunks: string[] = [];
   const checkpoints: string[] = [];
-  const report = runScenario(scenario, {
+  const ran = runScenario(scenario, {
     seed,
     checkpointEvery: DEFAULT_CHECKPOINT_EVERY,
     onCheckpoint: (_events, digest) => {
@@ -42,6 +64,8 @@ export function recordRun(options: RecordOptions): RecordedRun {
     ...(options.keepTrace ? { traceSink: (_record, line) => traceChunks.push(line) } : {}),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
+  // Legal but suspicious choices (n not 3f+1, more than f Byzantine replicas expected to pass).
+  const report: RunReport = { ...ran, notes: [...scenarioNotes(scenario), ...ran.notes] };
   if (options.keepTrace) writeFileSync(join(outDir, "trace.log.gz"), gzipSync(traceChunks.join("")));
   const outRel = displayPath(outDir);
   const reproPath = join(outDir, "repro.json");

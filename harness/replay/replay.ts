@@ -9,7 +9,7 @@ import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import type { SimSubnet } from "../replica/subnet.ts";
 import { runScenario, type RunReport, type StopPoint } from "../scenario/runner.ts";
-import { scenarioOf, type ReproBundle } from "./repro.ts";
+import { ReproError, scenarioOf, type ReproBundle } from "./repro.ts";
 
 export interface TraceLine {
   readonly index: number;
@@ -116,14 +116,25 @@ async function readWindow(dir: string, from: number, to: number): Promise<TraceL
   const lines: TraceLine[] = [];
   const reader = createInterface({ input: source, crlfDelay: Infinity });
   let index = 0;
-  for await (const raw of reader) {
-    if (index >= from) lines.push(parseTraceLine(raw));
-    index++;
-    if (index >= to) break;
+  try {
+    for await (const raw of reader) {
+      if (index >= from) lines.push(parseTraceLine(raw));
+      index++;
+      if (index >= to) break;
+    }
+  } catch (error) {
+    throw traceReadError(existsSync(gz) ? gz : plain, error);
+  } finally {
+    reader.close();
+    source.destroy();
   }
-  reader.close();
-  source.destroy();
   return lines;
+}
+
+/** A stored trace that cannot be read (truncated, not gzip): the user's input, not a harness bug. */
+export function traceReadError(path: string, error: unknown): ReproError {
+  const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  return new ReproError(`${path}: cannot read the trace (${(error as Error).message}${reason === (error as Error).message ? "" : `, ${reason}`}); it is truncated or not a trace written by subnetlab`);
 }
 
 export function describeDifference(d: FirstDifference): string {

@@ -47,7 +47,8 @@ export function makeRepro(args: {
   canary?: string;
   checkpointEvery: number;
   checkpoints: readonly string[];
-  report: RunReport;
+  /** The run's outcome; a run that never finished (harness error) gives an empty digest. */
+  report: Pick<RunReport, "traceDigest" | "traceEvents" | "verdict" | "violations"> | { traceDigest: ""; traceEvents: 0; verdict: "harness-error"; violations: readonly never[] };
 }): ReproBundle {
   return {
     format: REPRO_FORMAT,

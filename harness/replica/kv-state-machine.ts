@@ -35,6 +35,9 @@ export class KvStateMachine implements MessageRouting {
 
   constructor(private readonly disk: Disk) {}
 
+  /** Set when the checkpoint restored after a restart did not match its recorded hash. */
+  restoredMismatch: { readonly height: Height; readonly recorded: HashHex; readonly actual: HashHex } | undefined;
+
   /** Restores the newest checkpoint on disk (after a crash) or starts from genesis. */
   static fromDisk(disk: Disk): KvStateMachine {
     const machine = new KvStateMachine(disk);
@@ -43,8 +46,23 @@ export class KvStateMachine implements MessageRouting {
       .map((k) => disk.read<StateSnapshot>(k))
       .filter((s): s is StateSnapshot => s !== undefined)
       .sort((a, b) => b.height - a.height)[0];
-    if (newest !== undefined) machine.installSnapshot(newest);
+    if (newest !== undefined) machine.restoreCheckpoint(newest);
     return machine;
+  }
+
+  /**
+   * A restarted replica's own checkpoint. One that does not match its recorded hash (its disk was
+   * corrupted) is a fault of this replica, not of the harness: it carries on from what it read,
+   * under the hash of that, so its state hashes differ from its peers' and the state-agreement
+   * check names it as divergent.
+   */
+  private restoreCheckpoint(snapshot: StateSnapshot): void {
+    this.loadData(snapshot.data as KvSnapshotData);
+    this.nextHeight = height(snapshot.height + 1);
+    this.stateHashes.clear();
+    const actual = this.computeHash(snapshot.height);
+    this.stateHashes.set(snapshot.height, actual);
+    if (actual !== snapshot.stateHash) this.restoredMismatch = { height: snapshot.height, recorded: snapshot.stateHash, actual };
   }
 
   expectedBatchHeight(): Height {

@@ -6,6 +6,7 @@ export const EXIT = {
   usage: 2,
   harnessError: 3,
   replayMismatch: 4,
+  nondeterministic: 5,
   safety: 10,
   stateDivergence: 11,
   validity: 12,
@@ -32,8 +33,13 @@ export function exitCodeOf(verdict: VerdictText): number {
 
 export const EXIT_CODE_HELP = `Exit codes:
   0   pass: every check held
-  2   usage error (bad option, missing or invalid scenario)
-  3   harness error (a bug in subnetlab itself, e.g. a failed assertion)
+  2   usage error, answered in one line naming the file and the problem (bad option,
+      missing or invalid scenario, unwritable --out, unreadable repro or trace; also a
+      fuzz or run that executed nothing, a suite with an invalid scenario)
+  3   harness error (a bug in subnetlab itself, e.g. a failed assertion; fuzz names the
+      seed and saves its repro)
+  5   nondeterminism: the same seed gave two trace digests in two processes
+      (run/suite --twice, fuzz re-runs); the repro is saved
   10  safety violated (two honest replicas finalized different blocks)
   11  state divergence (a replica's state hash differs from the others')
   12  validity violated (invalid or duplicate ingress finalized)

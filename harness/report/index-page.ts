@@ -78,6 +78,7 @@ function runFromReport(root: string, path: string): IndexRun {
   let report: ReportJson;
   try {
     report = JSON.parse(readFileSync(path, "utf8")) as ReportJson;
+    if (typeof report !== "object" || report === null || Array.isArray(report)) throw new Error("not a JSON object");
   } catch (error) {
     return { dir: rel, scenario: rel, seed: null, verdict: "unreadable", expected: "", asExpected: false, traceDigest: "", finalizedHeights: [], roles: [], violations: 0, firstViolation: `report.json: ${(error as Error).message}`, link, kind: "unreadable" };
   }

@@ -1,11 +1,13 @@
 // Scenarios are typed modules in scenarios/: `export default defineScenario({...})`. This module
 // defines their shape and checks them with clear messages before anything runs.
 import { DEFAULT_CONSENSUS_CONFIG, checkConsensusConfig, type ConsensusConfig } from "../consensus/config.ts";
-import { checkFaultSpec, type FaultSpec } from "../faults/spec.ts";
+import { BYZANTINE_KINDS, checkFaultSpec, replicasOf, type FaultSpec } from "../faults/spec.ts";
 import type { VerdictText } from "../checks/checks.ts";
 import { defaultNetworkConfig, REGIONS, type NetworkConfig } from "../sim/network.ts";
 import type { WorkloadSpec } from "./workload.ts";
 import { ACTION_KINDS, checkArgTemplates, type ArgTemplate, type ProbeExpectations, type ScenarioAction } from "./calls.ts";
+import { unknownFieldMessage } from "./spelling.ts";
+import { faultsTolerated } from "../types.ts";
 
 export interface CanisterSpec {
   readonly name: string;
@@ -92,6 +94,7 @@ export function checkScenario(s: Scenario): void {
   const fail = (message: string): never => {
     throw new ScenarioError(`scenario ${JSON.stringify(s.name ?? "?")}: ${message}`);
   };
+  checkFields(s, fail);
   if (typeof s.name !== "string" || !/^[a-z0-9-]+$/.test(s.name)) fail("name must be lower-case letters, digits and dashes");
   if (!Number.isInteger(s.n) || s.n < 1 || s.n > 100) fail(`n must be an integer in 1..100, got ${s.n}`);
   if (!(s.durationS > 0 && s.durationS <= 3600)) fail(`durationS must be in (0, 3600], got ${s.durationS}`);
@@ -193,4 +196,103 @@ export function consensusConfigOf(s: Scenario): ConsensusConfig {
 
 export function networkConfigOf(s: Scenario): NetworkConfig {
   return { ...defaultNetworkConfig(s.n), ...s.network, regions: defaultNetworkConfig(s.n).regions.map((_, i) => REGIONS[i % REGIONS.length] ?? "europe") };
+}
+
+// ---- field names ---------------------------------------------------------------------------------
+// A misspelt optional field would otherwise be ignored silently (`fualts: [...]` runs without
+// faults), so every object of a scenario is checked against its type's fields. The tables are
+// `Record<keyof …, true>` so that adding a field to a type without listing it here fails typecheck.
+
+type KeysOfUnion<T> = T extends unknown ? keyof T : never;
+type FieldTable<T> = Record<KeysOfUnion<T>, true>;
+
+const SCENARIO_FIELDS: FieldTable<Scenario> = {
+  name: true, description: true, n: true, durationS: true, workload: true, faults: true, expect: true, consensus: true, network: true,
+  livenessBoundS: true, canisters: true, crypto: true, subnets: true, xnetFaults: true, actions: true, expectProbes: true, invariants: true,
+};
+const WORKLOAD_FIELDS: FieldTable<WorkloadSpec> = {
+  ratePerSec: true, startS: true, stopS: true, payloadBytes: true, keySpace: true, invalidPercent: true, resubmitAfterS: true, call: true, calls: true, senders: true,
+};
+const CALL_FIELDS: FieldTable<NonNullable<WorkloadSpec["calls"]>[number]> = { canister: true, method: true, args: true };
+const FAULT_FIELDS: FieldTable<FaultSpec> = {
+  kind: true, replicas: true, fromS: true, toS: true, artifacts: true, target: true, sideA: true, delayMs: true, atS: true, restartS: true,
+  groups: true, from: true, to: true, effect: true, percent: true, maxDelayMs: true,
+};
+const CONSENSUS_FIELDS: FieldTable<ConsensusConfig> = {
+  unitDelayMs: true, initialNotaryDelayMs: true, dkgIntervalLength: true, statusIntervalMs: true, maxIngressMessagesPerBlock: true, maxIngressBytesPerBlock: true, canary: true,
+};
+const NETWORK_FIELDS: FieldTable<NonNullable<Scenario["network"]>> = { jitterPercent: true, bandwidthMbps: true };
+const EXPECT_FIELDS: FieldTable<Expectation> = { verdict: true, replicas: true };
+const CANISTER_FIELDS: FieldTable<CanisterSpec> = { name: true, wasm: true, init: true };
+const SUBNET_FIELDS: FieldTable<SubnetSpec> = { name: true, n: true, canisters: true, faults: true };
+const XNET_FAULT_FIELDS: FieldTable<XNetPartitionSpec> = { kind: true, groups: true, fromS: true, toS: true };
+const ACTION_FIELDS: FieldTable<ScenarioAction> = { atS: true, kind: true, canister: true, method: true, args: true, wasm: true, label: true, snapshot: true };
+const PROBE_EXPECTATION_FIELDS: FieldTable<ProbeExpectations> = { equal: true, differ: true };
+const INVARIANT_FIELDS: FieldTable<InvariantSpec> = { kind: true, ledgers: true };
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Refuses a value that is not an object, and any field its type does not have. */
+function checkObjectFields(value: unknown, fields: Record<string, true>, where: string, fail: (message: string) => never): void {
+  if (value === undefined) return;
+  if (!isPlainObject(value)) fail(`${where} must be an object, got ${value === null ? "null" : Array.isArray(value) ? "a list" : typeof value}`);
+  const valid = Object.keys(fields);
+  for (const key of Object.keys(value as object)) if (!(key in fields)) fail(unknownFieldMessage(key, valid, where === "" ? "" : where));
+}
+
+/** Checks a list of objects; each element's fields as `checkObjectFields`. */
+function checkListFields(value: unknown, fields: Record<string, true>, where: string, fail: (message: string) => never): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value)) fail(`${where} must be a list`);
+  (value as unknown[]).forEach((item, i) => checkObjectFields(item ?? null, fields, `${where}[${i}]`, fail));
+}
+
+function checkFields(s: Scenario, fail: (message: string) => never): void {
+  if (!isPlainObject(s)) fail("a scenario must be an object");
+  const valid = Object.keys(SCENARIO_FIELDS);
+  for (const key of Object.keys(s)) if (!(key in SCENARIO_FIELDS)) fail(unknownFieldMessage(key, valid));
+  checkObjectFields(s.workload, WORKLOAD_FIELDS, "workload", fail);
+  checkObjectFields(s.workload?.call, { canister: true, method: true }, "workload.call", fail);
+  checkListFields(s.workload?.calls, CALL_FIELDS, "workload.calls", fail);
+  checkListFields(s.faults, FAULT_FIELDS, "faults", fail);
+  checkObjectFields(s.consensus, CONSENSUS_FIELDS, "consensus", fail);
+  checkObjectFields(s.network, NETWORK_FIELDS, "network", fail);
+  checkObjectFields(s.expect, EXPECT_FIELDS, "expect", fail);
+  checkListFields(s.canisters, CANISTER_FIELDS, "canisters", fail);
+  checkListFields(s.subnets, SUBNET_FIELDS, "subnets", fail);
+  for (const [i, sub] of (s.subnets ?? []).entries()) {
+    checkListFields(sub.canisters, CANISTER_FIELDS, `subnets[${i}].canisters`, fail);
+    checkListFields(sub.faults, FAULT_FIELDS, `subnets[${i}].faults`, fail);
+  }
+  checkListFields(s.xnetFaults, XNET_FAULT_FIELDS, "xnetFaults", fail);
+  checkListFields(s.actions, ACTION_FIELDS, "actions", fail);
+  checkObjectFields(s.expectProbes, PROBE_EXPECTATION_FIELDS, "expectProbes", fail);
+  checkListFields(s.invariants, INVARIANT_FIELDS, "invariants", fail);
+}
+
+// ---- notes: legal but probably not what was meant ---------------------------------------------------
+
+/**
+ * Things a scenario may do but that deserve a word in the run's notes: a subnet size not of the
+ * form 3f+1 (the extra replicas add no fault tolerance), and more Byzantine replicas than f while
+ * the scenario expects every check to pass (nothing guarantees that beyond f).
+ */
+export function scenarioNotes(s: Scenario): string[] {
+  const groups = s.subnets === undefined
+    ? [{ label: "", n: s.n, faults: s.faults ?? [] }]
+    : s.subnets.map((sub) => ({ label: `subnet ${sub.name}: `, n: sub.n, faults: sub.faults ?? [] }));
+  const notes: string[] = [];
+  for (const g of groups) {
+    const f = faultsTolerated(g.n);
+    if ((g.n - 1) % 3 !== 0) notes.push(`${g.label}n = ${g.n} is not of the form 3f+1: it tolerates f = ${f}, as n = ${3 * f + 1} does`);
+    const byzantine = new Set<number>();
+    for (const fault of g.faults) if (BYZANTINE_KINDS.has(fault.kind)) for (const r of replicasOf(fault)) byzantine.add(r);
+    if (byzantine.size > f && (s.expect?.verdict ?? "pass") === "pass") {
+      const names = [...byzantine].sort((a, b) => a - b).map((r) => `r${r}`).join(", ");
+      notes.push(`${g.label}${byzantine.size} Byzantine replicas (${names}) exceed f = ${f} for n = ${g.n}, yet the scenario expects pass: nothing guarantees safety or liveness beyond f`);
+    }
+  }
+  return notes;
 }
