@@ -35,7 +35,8 @@ import {
   type PrincipalText,
   type Response,
 } from "./interfaces.ts";
-import { DEFAULT_WASM_MEMORY_LIMIT_PAGES, LiveInstance, WASM_PAGE_BYTES } from "./instance.ts";
+import { DEFAULT_WASM_MEMORY_LIMIT_PAGES, LiveInstance, WASM_PAGE_BYTES, type ProgressWatch } from "./instance.ts";
+import { DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, ExecutionAborted, type ProgressCallback } from "./progress.ts";
 import { InvalidModuleError } from "./instrument.ts";
 import { ModuleCache, sharedModuleCache, type CompiledModule } from "./module-cache.ts";
 import { CanisterTrap, SystemApiSession, type ApiContext, type SessionInit } from "./system-api.ts";
@@ -57,8 +58,21 @@ interface Invocation {
   readonly methodName?: string;
   /** Composite query tree: calls from CQ/CRy/CRt are executed (see executeQueryTree). */
   readonly compositeCalls?: boolean;
-  readonly run: (li: LiveInstance) => void;
+  readonly run: (li: EntryCaller) => void;
 }
+
+/** How an invocation enters the canister: an export by name or a table entry (callbacks). */
+type EntryCaller = Pick<LiveInstance, "callExport" | "callClosure">;
+
+/** How progress names a closure by the context it runs in. */
+const CLOSURE_ENTRY: Partial<Record<ApiContext, string>> = {
+  Ry: "reply callback",
+  Rt: "reject callback",
+  C: "cleanup callback",
+  CRy: "composite query reply callback",
+  CRt: "composite query reject callback",
+  CC: "composite query cleanup callback",
+};
 
 interface InvocationOutcome {
   readonly trap: CanisterTrap | undefined;
@@ -163,16 +177,28 @@ export interface WasmExecutorOptions {
   readonly maxInstances?: number;
   /** Main-memory limit (spec wasm_memory_limit; default 3 GiB): memory.grow beyond it returns −1. */
   readonly wasmMemoryLimitBytes?: number;
+  /**
+   * Sees every execution start and, during long ones, every `progressEveryInstructions`
+   * (default 10^9); answering "abort" ends the run with ExecutionAborted (harness error). Results
+   * never depend on it: instruction counts and traps are the same with and without it.
+   */
+  readonly onProgress?: ProgressCallback;
+  readonly progressEveryInstructions?: bigint;
 }
 
 export class WasmExecutor implements CanisterExecutor {
   private readonly live: InstancePool;
   private readonly memoryLimitPages: number;
+  private readonly onProgress: ProgressCallback | undefined;
+  private readonly progressEveryInstructions: bigint;
 
   constructor(
     readonly modules: ModuleCache = sharedModuleCache,
     options: WasmExecutorOptions = {},
   ) {
+    this.onProgress = options.onProgress;
+    this.progressEveryInstructions = options.progressEveryInstructions ?? DEFAULT_PROGRESS_EVERY_INSTRUCTIONS;
+    assert(this.progressEveryInstructions > 0n, "progressEveryInstructions must be positive");
     this.live = new InstancePool(options.instancesPerCanister ?? 2, options.maxInstances ?? 256);
     this.memoryLimitPages = Math.floor((options.wasmMemoryLimitBytes ?? DEFAULT_WASM_MEMORY_LIMIT_PAGES * WASM_PAGE_BYTES) / WASM_PAGE_BYTES);
   }
@@ -242,10 +268,56 @@ export class WasmExecutor implements CanisterExecutor {
       outstandingCalls: (callee) => canister.callbacks.reduce((n, c) => n + (c.callee === callee ? 1 : 0), 0),
     };
     const session = new SystemApiSession(init);
-    li.begin(session, params.instructionLimit, alreadyUsed);
-    const trap = li.run(() => inv.run(li));
+    const watched = this.watched(li, canister.id, inv.context, params.instructionLimit, alreadyUsed);
+    li.begin(session, params.instructionLimit, alreadyUsed, watched?.watch);
+    let trap: CanisterTrap | undefined;
+    try {
+      trap = li.run(() => inv.run(watched?.caller ?? li));
+    } catch (e) {
+      // Stopped half-way through the message: the instance mirrors no state any more.
+      if (e instanceof ExecutionAborted) this.live.remove(canister.id, li);
+      throw e;
+    }
     session.finish();
     return { trap, session, instructionsUsed: li.instructionsUsed() };
+  }
+
+  /**
+   * With onProgress set: the watch that reports this invocation's progress marks, and an entry
+   * caller that learns which entry point runs (and reports the start of a new execution).
+   */
+  private watched(
+    li: LiveInstance,
+    id: CanisterId,
+    context: ApiContext,
+    limit: bigint,
+    alreadyUsed: bigint,
+  ): { watch: ProgressWatch; caller: EntryCaller } | undefined {
+    const onProgress = this.onProgress;
+    if (onProgress === undefined) return undefined;
+    let entryPoint = CLOSURE_ENTRY[context] ?? "an entry point";
+    const report = (instructionsSoFar: bigint, starting: boolean): void => {
+      const progress = { canisterId: id, entryPoint, instructionsSoFar, instructionLimit: limit, starting };
+      if (onProgress(progress) === "abort") throw new ExecutionAborted(progress);
+    };
+    // Later steps of an install or upgrade continue the count: one execution, one start.
+    const enter = (name: string): void => {
+      entryPoint = name;
+      if (alreadyUsed === 0n) report(0n, true);
+    };
+    return {
+      watch: { everyInstructions: this.progressEveryInstructions, check: (n) => report(n, false) },
+      caller: {
+        callExport: (name) => {
+          enter(name === "__start" ? "(start)" : name);
+          li.callExport(name);
+        },
+        callClosure: (fun, env) => {
+          enter(entryPoint);
+          li.callClosure(fun, env);
+        },
+      },
+    };
   }
 
   /** Folds a successful invocation into the canister state; the instance then mirrors it. */

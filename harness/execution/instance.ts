@@ -36,6 +36,17 @@ const MAX_WASM_PAGES = 65_536;
 
 export class InstructionLimitExceeded extends CanisterTrap {}
 
+/**
+ * The host's periodic look at a long execution (WasmExecutorOptions.onProgress): `check` runs
+ * each time another `everyInstructions` have been counted. It cannot change the execution: the
+ * counter, the limit it is compared with and every trap stay what they are without it; `check`
+ * may only end the run by throwing (a harness decision, never a canister trap).
+ */
+export interface ProgressWatch {
+  readonly everyInstructions: bigint;
+  readonly check: (instructionsSoFar: bigint) => void;
+}
+
 export class LiveInstance implements InstanceAccess {
   readonly instance: WasmInstance;
   readonly memory: WasmMemory | undefined;
@@ -50,6 +61,9 @@ export class LiveInstance implements InstanceAccess {
   private session: SystemApiSession | undefined;
   private pagesAtStart = 0;
   private hasRun = false;
+  /** The message's instruction limit; `__instr_limit` holds it, or the next progress mark below it. */
+  private messageLimit = 0n;
+  private watch: ProgressWatch | undefined;
   /**
    * 4 KiB pages that may differ from zero: the instantiated memory (data segments), pages loaded
    * from a state, and every page written through the barrier since. The memory beyond them is
@@ -81,11 +95,7 @@ export class LiveInstance implements InstanceAccess {
     const imports: ImportObject = {
       ic0,
       __: {
-        out_of_instructions: () => {
-          throw new InstructionLimitExceeded(
-            `Canister exceeded the instruction limit for single message execution (${this.limit.value as bigint})`,
-          );
-        },
+        out_of_instructions: () => this.counterPassedMark(this.used.value as bigint),
         stack_exceeded: () => {
           throw new CanisterTrap(`stack overflow: the call stack exceeds ${WASM_STACK_LIMIT_BYTES} bytes`);
         },
@@ -148,11 +158,28 @@ export class LiveInstance implements InstanceAccess {
   chargeInstructions(n: bigint): void {
     const v = (this.used.value as bigint) + n;
     this.used.value = v;
-    if (v > (this.limit.value as bigint)) {
-      throw new InstructionLimitExceeded(
-        `Canister exceeded the instruction limit for single message execution (${this.limit.value as bigint})`,
-      );
-    }
+    if (v > (this.limit.value as bigint)) this.counterPassedMark(v);
+  }
+
+  /**
+   * The counter passed `__instr_limit`: a trap beyond the message's limit, else a progress mark
+   * (only set when a watch is armed): re-arm the next mark, then let the watch look.
+   */
+  private counterPassedMark(used: bigint): void {
+    if (used > this.messageLimit) throw this.limitExceeded();
+    const watch = this.watch;
+    assert(watch !== undefined, `instruction counter ${used} passed ${this.limit.value as bigint} below the limit without a progress watch`);
+    this.armNextMark(used, watch);
+    watch.check(used);
+  }
+
+  private armNextMark(used: bigint, watch: ProgressWatch): void {
+    const next = used + watch.everyInstructions;
+    this.limit.value = next < this.messageLimit ? next : this.messageLimit;
+  }
+
+  private limitExceeded(): InstructionLimitExceeded {
+    return new InstructionLimitExceeded(`Canister exceeded the instruction limit for single message execution (${this.messageLimit})`);
   }
 
   /** memory.grow: -1 beyond the limit (deterministically, whatever the host could allocate). */
@@ -227,14 +254,20 @@ export class LiveInstance implements InstanceAccess {
 
   // --- one invocation ---------------------------------------------------------------------------
 
-  /** Prepares counters and the undo log; `used` starts at `alreadyUsed` (e.g. pre_upgrade's). */
-  begin(session: SystemApiSession, limit: bigint, alreadyUsed: bigint): void {
+  /**
+   * Prepares counters and the undo log; `used` starts at `alreadyUsed` (e.g. pre_upgrade's). With
+   * a watch, `__instr_limit` holds the next progress mark while it is below `limit`.
+   */
+  begin(session: SystemApiSession, limit: bigint, alreadyUsed: bigint, watch?: ProgressWatch): void {
     this.session = session;
     this.hasRun = true;
     session.attach(this);
     this.undo = new Map();
     this.used.value = alreadyUsed;
+    this.messageLimit = limit;
+    this.watch = watch;
     this.limit.value = limit;
+    if (watch !== undefined) this.armNextMark(alreadyUsed, watch);
     this.lastPage.value = -1;
     this.stackUsed.value = 0;
     this.pagesAtStart = this.memoryPages();
@@ -244,11 +277,7 @@ export class LiveInstance implements InstanceAccess {
   run(fn: () => void): CanisterTrap | undefined {
     try {
       fn();
-      if ((this.used.value as bigint) > (this.limit.value as bigint)) {
-        return new InstructionLimitExceeded(
-          `Canister exceeded the instruction limit for single message execution (${this.limit.value as bigint})`,
-        );
-      }
+      if ((this.used.value as bigint) > this.messageLimit) return this.limitExceeded();
       if (this.memoryPages() > MAX_WASM_PAGES) return new CanisterTrap("Wasm memory limit exceeded");
       return undefined;
     } catch (e) {
@@ -264,6 +293,7 @@ export class LiveInstance implements InstanceAccess {
       throw e;
     } finally {
       this.session = undefined;
+      this.watch = undefined;
     }
   }
 
