@@ -26,7 +26,7 @@ export async function resolve(specifier, context, nextResolve) {
   const result = await nextResolve(specifier, context);
   const marked = specifier.includes(${JSON.stringify(SCENARIO_MARK)});
   const importedByScenario = context.parentURL !== undefined && forced.has(context.parentURL);
-  if ((marked || importedByScenario) && result.url.startsWith("file:") && !result.url.includes("/node_modules/") && /\\.[cm]?tsx?(\\?|$)/.test(result.url)) {
+  if ((marked || importedByScenario) && result.url.startsWith("file:") && !result.url.includes("/node_modules/") && /\\.(m?ts|tsx)(\\?|$)/.test(result.url)) {
     forced.add(result.url);
     if (result.format !== "module") return { ...result, format: "module" };
   }
