@@ -12,7 +12,7 @@ import type { RunReport } from "./scenario/runner.ts";
 import { writeJUnit, type JUnitCase } from "./report/junit.ts";
 import { codeVersion, readRepro, ReproError, scenarioOf } from "./replay/repro.ts";
 import { runScenario } from "./scenario/runner.ts";
-import { ensureOutDir, OutputError, recordRun } from "./replay/record.ts";
+import { ensureOutDir, OutputError, recordRun, type RecordOptions } from "./replay/record.ts";
 import { inFreshProcess, WorkerFailure } from "./replay/worker-client.ts";
 import { describeDifference, replay } from "./replay/replay.ts";
 import { dumpReplica } from "./replay/dump.ts";
@@ -29,12 +29,15 @@ import type { FaultKind } from "./faults/spec.ts";
 import { FUZZ_KINDS } from "./scenario/generate.ts";
 import { fuzz, worstClass, type FuzzSummary, type Nondeterminism } from "./replay/fuzz.ts";
 import { checkScenario, ScenarioError } from "./scenario/scenario.ts";
+import { ExecutionAborted, formatInstructions } from "./execution/progress.ts";
 
 const HELP = `subnetlab — a deterministic Internet Computer subnet simulator and chaos lab
 
 Usage:
   subnetlab run <scenario.ts> [--seed N] [--out DIR] [--no-trace] [--twice] [--junit FILE] [--quiet]
+                [--message-wall-budget-s S]
   subnetlab suite [<scenario.ts | dir>...] [--seed N] [--out DIR] [--trace] [--twice] [--junit FILE] [--quiet]
+                [--message-wall-budget-s S]
   subnetlab replay <repro.json | run dir> [--until POINT] [--dump rN] [--quiet]
   subnetlab replay <repro.json | run dir> --branch-at EVENT --fault JSON [--out DIR]
   subnetlab fuzz [--runs N] [--budget 10m] [--seed S] [--nodes 4,7] [--faults K,..]
@@ -118,6 +121,12 @@ Options:
                 (violations are recorded, not shrunk).
   --replicas    diff: two replicas, e.g. r1,r3.
   --at H        diff: the height to compare after.
+  --message-wall-budget-s S  run, suite: stop the run when one canister execution (a
+                message, an install) has taken more than S seconds of wall time: a
+                harness error (exit 3) naming the replica, canister, entry point and
+                instruction count, not a canister trap (the outcome would depend on the
+                host's speed). Off by default. Executions running over 2 s print their
+                instruction count every 5 s unless --quiet.
   --quiet       No progress output.
   -h, --help    This text.
 
@@ -161,12 +170,13 @@ const OPTION_SPECS = {
   at: { type: "string" },
   "branch-at": { type: "string" },
   fault: { type: "string" },
+  "message-wall-budget-s": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
-  run: ["seed", "out", "no-trace", "junit", "twice", "quiet"],
-  suite: ["seed", "out", "trace", "junit", "twice", "quiet"],
+  run: ["seed", "out", "no-trace", "junit", "twice", "quiet", "message-wall-budget-s"],
+  suite: ["seed", "out", "trace", "junit", "twice", "quiet", "message-wall-budget-s"],
   replay: ["until", "dump", "branch-at", "fault", "out", "quiet"],
   analyze: [],
   report: [],
@@ -218,8 +228,44 @@ function progressPrinter(label: string, quiet: boolean): ((simS: number, totalS:
   };
 }
 
-function executeRun(loaded: LoadedScenario, seed: number, outDir: string, keepTrace: boolean, quiet: boolean): RunReport {
+/** --message-wall-budget-s: seconds (> 0), or undefined when not given. */
+function messageWallBudgetS(options: Common): number | undefined {
+  const text = options.raw["message-wall-budget-s"];
+  if (typeof text !== "string") return undefined;
+  const seconds = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(seconds > 0)) throw new UsageError(`--message-wall-budget-s must be a positive number of seconds, got ${JSON.stringify(text)}`);
+  return seconds;
+}
+
+/**
+ * Long canister executions (issue #11 item 6), seen through the executor's progress marks: a
+ * line once one has run 2 s of wall time and then every 5 s; past the budget, "abort" (the run
+ * ends with ExecutionAborted). Here, in the CLI, because it reads the clock.
+ */
+function executionWatcher(quiet: boolean, budgetS: number | undefined): NonNullable<RecordOptions["onExecutionProgress"]> | undefined {
+  if (quiet && budgetS === undefined) return undefined;
+  let startedMs = 0;
+  let nextLineMs = 0;
+  return (replica, p) => {
+    const nowMs = performance.now();
+    if (p.starting) {
+      startedMs = nowMs;
+      nextLineMs = nowMs + 2_000;
+      return "continue";
+    }
+    const elapsedS = (nowMs - startedMs) / 1000;
+    if (!quiet && nowMs >= nextLineMs) {
+      process.stderr.write(`[${replica}] canister ${p.canisterId}: ${p.entryPoint}: ${formatInstructions(p.instructionsSoFar)} instructions so far (${elapsedS.toFixed(0)} s)\n`);
+      nextLineMs = nowMs + 5_000;
+    }
+    if (budgetS !== undefined && elapsedS > budgetS) return { abort: `replica ${replica} ran it for more than --message-wall-budget-s ${budgetS}` };
+    return "continue";
+  };
+}
+
+function executeRun(loaded: LoadedScenario, seed: number, outDir: string, keepTrace: boolean, quiet: boolean, budgetS?: number): RunReport {
   const progress = progressPrinter(`${loaded.scenario.name} seed=${seed}`, quiet);
+  const watcher = executionWatcher(quiet, budgetS);
   return recordRun({
     scenario: loaded.scenario,
     scenarioFile: loaded.path,
@@ -228,6 +274,7 @@ function executeRun(loaded: LoadedScenario, seed: number, outDir: string, keepTr
     outDir,
     keepTrace,
     ...(progress === undefined ? {} : { onProgress: progress }),
+    ...(watcher === undefined ? {} : { onExecutionProgress: watcher }),
   }).report;
 }
 
@@ -302,7 +349,7 @@ async function commandRun(args: string[]): Promise<number> {
   const loaded = await loadScenario(positionals[0] as string);
   const out = options.out ?? join("reports", `${loaded.scenario.name}-seed${options.seed}`);
   ensureOutDir(out);
-  const report = executeRun(loaded, options.seed, out, !options.noTrace, options.quiet);
+  const report = executeRun(loaded, options.seed, out, !options.noTrace, options.quiet, messageWallBudgetS(options));
   annotate(report, `npx subnetlab replay ${join(out, "repro.json")}`);
   process.stdout.write(`${describe(report)}\n  report: ${join(out, "report.html")}\n  replay: npx subnetlab replay ${join(out, "repro.json")}\n`);
   let code = exitCodeOf(report.verdict);
@@ -342,7 +389,7 @@ async function suiteRow(file: string, out: string, options: Common): Promise<{ r
     if (verdict === "harness-error") process.stderr.write(`subnetlab: harness error in ${file}: ${error.stack ?? message}\n`);
     return {
       row: { scenario: file, file, verdict, expected: "", asExpected: false, traceDigest: "", report: "", error: message },
-      junit: { name: file, classname: "subnetlab.scenario", timeS: 0, outcome: "failure", message: `${verdict}: ${message}`, details: message },
+      junit: { name: file, classname: "subnetlab.scenario", timeS: 0, outcome: verdict === "invalid" ? "failure" : "error", message: `${verdict}: ${message}`, details: message },
     };
   };
   let loaded: LoadedScenario;
@@ -355,7 +402,7 @@ async function suiteRow(file: string, out: string, options: Common): Promise<{ r
   const dir = join(out, loaded.scenario.name);
   let report: RunReport;
   try {
-    report = executeRun(loaded, options.seed, dir, options.trace, options.quiet);
+    report = executeRun(loaded, options.seed, dir, options.trace, options.quiet, messageWallBudgetS(options));
   } catch (error) {
     if (error instanceof OutputError) throw error;
     return failed(isUserError(error) ? "invalid" : "harness-error", error as Error);
@@ -382,6 +429,7 @@ function suiteExitCode(rows: readonly SuiteRow[]): number {
 
 async function commandSuite(args: string[]): Promise<number> {
   const { positionals, options } = parseCommon("suite", args);
+  messageWallBudgetS(options); // a bad value is a usage error before any scenario runs
   const files = scenarioFiles(positionals.length === 0 ? ["scenarios"] : positionals);
   if (files.length === 0) throw new UsageError("no scenario files found");
   const out = options.out ?? join("reports", "suite");
@@ -542,7 +590,7 @@ function writeFuzzJUnit(path: string, summary: FuzzSummary): void {
   });
   const e = summary.harnessError;
   if (e !== undefined) {
-    cases.push({ name: `fuzz seed ${e.seed} (harness error)`, classname: "subnetlab.fuzz", timeS: 0, outcome: "failure", message: `harness error: ${e.message}`, details: e.detail, replayCommand: e.replayCommand, reproPath: e.repro });
+    cases.push({ name: `fuzz seed ${e.seed} (harness error)`, classname: "subnetlab.fuzz", timeS: 0, outcome: "error", message: `harness error: ${e.message}`, details: e.detail, replayCommand: e.replayCommand, reproPath: e.repro });
   }
   writeJUnit(path, "subnetlab fuzz", cases);
 }
@@ -761,6 +809,10 @@ export async function main(argv: string[]): Promise<number> {
     if (isUserError(error)) {
       process.stderr.write(`subnetlab: ${error.message}\n`);
       return EXIT.usage;
+    }
+    if (error instanceof ExecutionAborted) {
+      process.stderr.write(`subnetlab: harness error: ${error.message}\n`);
+      return EXIT.harnessError;
     }
     if (error instanceof WorkerFailure) {
       process.stderr.write(`subnetlab: harness error in a fresh process: ${error.detail}\n`);

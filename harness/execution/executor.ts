@@ -298,7 +298,8 @@ export class WasmExecutor implements CanisterExecutor {
     let entryPoint = CLOSURE_ENTRY[context] ?? "an entry point";
     const report = (instructionsSoFar: bigint, starting: boolean): void => {
       const progress = { canisterId: id, entryPoint, instructionsSoFar, instructionLimit: limit, starting };
-      if (onProgress(progress) === "abort") throw new ExecutionAborted(progress);
+      const verdict = onProgress(progress);
+      if (verdict !== "continue") throw new ExecutionAborted(progress, verdict === "abort" ? undefined : verdict.abort);
     };
     // Later steps of an install or upgrade continue the count: one execution, one start.
     const enter = (name: string): void => {

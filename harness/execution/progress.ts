@@ -20,7 +20,8 @@ export interface ExecutionProgress {
   readonly starting: boolean;
 }
 
-export type ProgressVerdict = "continue" | "abort";
+/** "abort", or an abort with the reason the harness error should give (e.g. a wall-time budget). */
+export type ProgressVerdict = "continue" | "abort" | { readonly abort: string };
 
 /** Sees every execution start and every progress mark; "abort" ends the run (ExecutionAborted). */
 export type ProgressCallback = (progress: ExecutionProgress) => ProgressVerdict;

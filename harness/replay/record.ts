@@ -6,7 +6,7 @@ import { join, relative, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { candidNamesOfScenario } from "../report/candid-view.ts";
 import { writeHtmlReport } from "../report/html.ts";
-import { DEFAULT_CHECKPOINT_EVERY, runScenario, type RunReport } from "../scenario/runner.ts";
+import { DEFAULT_CHECKPOINT_EVERY, runScenario, type RunOptions, type RunReport } from "../scenario/runner.ts";
 import { scenarioNotes, type Scenario } from "../scenario/scenario.ts";
 import { makeRepro, writeRepro } from "./repro.ts";
 
@@ -19,6 +19,8 @@ export interface RecordOptions {
   readonly outDir: string;
   readonly keepTrace: boolean;
   readonly onProgress?: (simulatedS: number, totalS: number, events: number) => void;
+  /** Long canister executions (RunOptions.onExecutionProgress). */
+  readonly onExecutionProgress?: RunOptions["onExecutionProgress"];
 }
 
 export interface RecordedRun {
@@ -63,6 +65,7 @@ export function recordRun(options: RecordOptions): RecordedRun {
     },
     ...(options.keepTrace ? { traceSink: (_record, line) => traceChunks.push(line) } : {}),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.onExecutionProgress === undefined ? {} : { onExecutionProgress: options.onExecutionProgress }),
   });
   // Legal but suspicious choices (n not 3f+1, more than f Byzantine replicas expected to pass).
   const report: RunReport = { ...ran, notes: [...scenarioNotes(scenario), ...ran.notes] };

@@ -28,6 +28,7 @@ import {
 } from "../execution/interfaces.ts";
 import { WasmExecutor } from "../execution/executor.ts";
 import { PerturbedExecutor } from "../execution/perturbed-executor.ts";
+import type { ProgressCallback } from "../execution/progress.ts";
 import { freezeShared } from "../paranoia.ts";
 import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, executeAndCommit, executeQuery, initialRoundState, type ExecutionRoundState, type InductedMessage, type RoundConfig } from "../execution/round.ts";
 import { StateManager, stateDigest, type SubnetState } from "../state/state-manager.ts";
@@ -70,6 +71,12 @@ export interface ExecutionMachineOptions {
   /** Checkpoint every this many heights (consensus summary heights: dkgIntervalLength + 1). */
   readonly checkpointInterval: number;
   readonly executor?: CanisterExecutor;
+  /**
+   * Given to the replica's own executor (when `executor` is absent): sees long executions every
+   * 10^9 instructions and may stop the run (WasmExecutorOptions.onProgress; harness only, results
+   * never depend on it).
+   */
+  readonly executionProgress?: ProgressCallback;
   /**
    * Fault injection (divergent replica): when it returns true for a batch, the replica's state
    * after that batch is perturbed — one byte of the first canister's heap changed — as a
@@ -154,7 +161,7 @@ export class ExecutionStateMachine implements MessageRouting {
     // Its own executor: live instances are execution resources of one replica, so what one replica
     // (or a query) ran can never change what another computes. Compiled modules stay shared: they
     // are a pure function of the module bytes (module-cache.ts checks that in paranoid runs).
-    this.executor = options.executor ?? new WasmExecutor();
+    this.executor = options.executor ?? new WasmExecutor(undefined, options.executionProgress === undefined ? {} : { onProgress: options.executionProgress });
     this.perturbedExecutor = new PerturbedExecutor(this.executor);
     this.registry = options.subnet?.registry ?? Registry.of([{ name: "a", size: 1 }]);
     this.subnetId = options.subnet?.id ?? subnetIdOf("a");

@@ -18,7 +18,7 @@ import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } fr
 import { installActions } from "./actions.ts";
 import { actionHost, canisterIdsOf, certificationRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
 import { consensusConfigOf, type Scenario } from "./scenario.ts";
-import { blockRowsOf, driveRun, executionCorruptor, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
+import { blockRowsOf, driveRun, executionCorruptor, executionProgressOf, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
 import { Workload } from "./workload.ts";
 
 export interface MultiSubnetRunOptions extends RunOptions {
@@ -76,6 +76,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
           const perturbExecution = executionCorruptor(s.faults ?? [], id, "execution", log("fault.diverge-inside-execution"));
           return new ExecutionStateMachine(disk, {
             genesis,
+            ...executionProgressOf(options, `${s.name}/r${id}`),
             checkpointInterval: consensus.dkgIntervalLength + 1,
             subnet: { id: record.id, registry, publicKeyDerOf: (sid) => icRef.current?.publicKeyDerOf(sid) },
             ...(corrupt === undefined ? {} : { corrupt }),

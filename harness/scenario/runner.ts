@@ -14,6 +14,7 @@ import type { MessageRouting } from "../replica/interfaces.ts";
 import type { Block } from "../consensus/artifacts.ts";
 import { consensusConfigOf, networkConfigOf, checkScenario, ScenarioError, type Scenario, type XNetPartitionSpec } from "./scenario.ts";
 import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
+import type { ExecutionProgress, ProgressCallback, ProgressVerdict } from "../execution/progress.ts";
 import { Registry } from "../routing/registry.ts";
 import type { CertificationObservation } from "../checks/invariants.ts";
 import { installActions, type ProbeRecord } from "./actions.ts";
@@ -42,6 +43,18 @@ export interface RunOptions {
   /** Called about every `progressEveryS` simulated seconds. */
   readonly onProgress?: (simulatedS: number, totalS: number, events: number) => void;
   readonly progressEveryS?: number;
+  /**
+   * Sees each replica's canister executions as they start and every 10^9 instructions of long
+   * ones (a progress line, a wall-time budget); "abort" ends the run with ExecutionAborted, a
+   * harness error. Off by default; results never depend on it.
+   */
+  readonly onExecutionProgress?: (replica: string, progress: ExecutionProgress) => ProgressVerdict;
+}
+
+/** The replica-bound progress callback of RunOptions.onExecutionProgress, if any. */
+export function executionProgressOf(options: RunOptions, replica: string): { executionProgress: ProgressCallback } | Record<string, never> {
+  const watch = options.onExecutionProgress;
+  return watch === undefined ? {} : { executionProgress: (p) => watch(replica, p) };
 }
 
 export interface ReplicaSummary {
@@ -139,6 +152,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     ...(genesis.length === 0 ? {} : {
       makeStateMachine: (id: ReplicaId, disk: SimDisk) => new ExecutionStateMachine(disk, {
         genesis,
+        ...executionProgressOf(options, replicaName(id)),
         checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1,
         corrupt: executionCorruptor(scenario.faults ?? [], id, "state", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-execution", malicious: true, detail: { height: h } })),
         corruptReplies: executionCorruptor(scenario.faults ?? [], id, "replies", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-replies", malicious: true, detail: { height: h } })),

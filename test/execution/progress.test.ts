@@ -16,6 +16,8 @@ import {
   type ProgressCallback,
 } from "../../harness/execution/index.ts";
 import { canisterStateHash } from "../../harness/state/canister-codec.ts";
+import { runScenario } from "../../harness/scenario/runner.ts";
+import { defineScenario } from "../../harness/scenario/scenario.ts";
 import { u32le, wat } from "./helpers.ts";
 
 const SENDER = "2vxsx-fae" as PrincipalText;
@@ -149,4 +151,30 @@ test("item 6: instruction counts are printed short", (t) => {
   t.is(formatInstructions(3_200_000_000n), "3.2e9");
   t.is(formatInstructions(12_345n), "12345");
   t.is(formatInstructions(40_000_000_000n), "4.0e10");
+});
+
+test("item 6: a run whose genesis canister_init loops ends with ExecutionAborted from the runner's progress hook, naming replica, canister and canister_init", (t) => {
+  const scenario = defineScenario({
+    name: "looping-init",
+    description: "a genesis canister whose canister_init never returns",
+    n: 4,
+    durationS: 5,
+    canisters: [{ name: "hostile", wasm: "fixtures/canisters/wat/loop-init.wasm" }],
+    expect: { verdict: "pass" },
+  });
+  const seen: string[] = [];
+  const error = t.throws(
+    () =>
+      runScenario(scenario, {
+        seed: 1,
+        onExecutionProgress: (replica, p) => {
+          seen.push(`${replica} ${p.entryPoint} ${p.starting ? "start" : formatInstructions(p.instructionsSoFar)}`);
+          return p.starting ? "continue" : "abort";
+        },
+      }),
+    { instanceOf: ExecutionAborted },
+  );
+  t.deepEqual(seen, ["r0 canister_init start", "r0 canister_init 1.0e9"]);
+  t.is(error?.progress.entryPoint, "canister_init");
+  t.regex(error?.message ?? "", /canister \S+-cai, canister_init, after 1\.0e9 instructions/);
 });
