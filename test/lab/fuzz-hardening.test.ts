@@ -60,6 +60,8 @@ test("C5: a restarted replica whose checkpoint does not match its hash is that r
       const snapshot = machine.checkpointAt(block.height);
       if (snapshot === undefined) return;
       // The simulated disk holds the checkpoint object itself: change what it says, not its hash.
+      // (Once the disk holds bytes with checksums — issue 11 item 7 — plant this with the storage
+      // fault that corrupts a checkpoint instead; the replica must then recover or be named.)
       const data = snapshot.data as { entries: [string, string][] };
       (snapshot as { data: unknown }).data = { ...data, entries: [...data.entries, ["rot", "planted"]] };
       corrupted++;
