@@ -15,20 +15,12 @@ import {
   type PrincipalText,
 } from "../../harness/execution/index.ts";
 import { LiveInstance } from "../../harness/execution/instance.ts";
-import { fixture, readU32, u32le, wat, watFixture } from "./helpers.ts";
+import { fixture, installedCanister, readU32, u32le, wat, watFixture } from "./helpers.ts";
 
 const SENDER = "2vxsx-fae" as PrincipalText;
 const TIME = 1_700_000_000_000_000_000n;
 
-function installed(executor: WasmExecutor, module: Uint8Array): CanisterState {
-  const c = lifecycle.createCanister({ id: canisterIdFromU64(1n), controllers: [SENDER], cycles: 10n ** 12n });
-  const r = executor.installCode(c, { mode: "install", wasmModule: module, arg: new Uint8Array(), sender: SENDER }, {
-    instructionLimit: 10n ** 12n,
-    timeNs: TIME,
-  });
-  if (!r.ok) throw new Error(r.message);
-  return r.canister;
-}
+const installed = installedCanister;
 
 // Expected cost of fixtures/canisters/wat/kernel.wat, derived by hand from the IC cost table
 // (research/ic-protocol.md §4.7), NOT from harness/execution/cost-table.ts:

@@ -8,28 +8,17 @@ import { fileURLToPath } from "node:url";
 import { WasmExecutor } from "../../harness/execution/executor.ts";
 import { HOST_STACK_HEADROOM_BYTES, HostStackExhausted, WASM_STACK_LIMIT_BYTES } from "../../harness/execution/instance.ts";
 import { ModuleCache } from "../../harness/execution/module-cache.ts";
-import { canisterIdFromU64, type CanisterState, type ExecutionResult, type PrincipalText } from "../../harness/execution/interfaces.ts";
-import * as lifecycle from "../../harness/execution/lifecycle.ts";
-import { u32le, wat } from "./helpers.ts";
+import type { CanisterState, ExecutionResult } from "../../harness/execution/interfaces.ts";
+import { installedCanister, TEST_SENDER, TEST_TIME_NS, u32le, wat } from "./helpers.ts";
 import { hostStackCapacityFrames, atHostStackDepth, bigFrameRecursion } from "./stack-helpers.ts";
 
-const SENDER = "2vxsx-fae" as PrincipalText;
-const TIME = 1_700_000_000_000_000_000n;
 
-function installed(executor: WasmExecutor, module: Uint8Array): CanisterState {
-  const c = lifecycle.createCanister({ id: canisterIdFromU64(1n), controllers: [SENDER], cycles: 10n ** 12n });
-  const r = executor.installCode(c, { mode: "install", wasmModule: module, arg: new Uint8Array(), sender: SENDER }, {
-    instructionLimit: 10n ** 12n,
-    timeNs: TIME,
-  });
-  if (!r.ok) throw new Error(r.message);
-  return r.canister;
-}
+const installed = installedCanister;
 
 function call(executor: WasmExecutor, c: CanisterState, depth: number): ExecutionResult {
-  return executor.executeMessage(c, { kind: "ingress", messageId: `m${depth}`, caller: SENDER, method: "rec", arg: u32le(depth) }, {
+  return executor.executeMessage(c, { kind: "ingress", messageId: `m${depth}`, caller: TEST_SENDER, method: "rec", arg: u32le(depth) }, {
     instructionLimit: 10n ** 10n,
-    timeNs: TIME,
+    timeNs: TEST_TIME_NS,
   });
 }
 
