@@ -39,7 +39,15 @@ import { DEFAULT_WASM_MEMORY_LIMIT_PAGES, LiveInstance, WASM_PAGE_BYTES, type Pr
 import { DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, ExecutionAborted, type ProgressCallback } from "./progress.ts";
 import { InvalidModuleError } from "./instrument.ts";
 import { ModuleCache, sharedModuleCache, type CompiledModule } from "./module-cache.ts";
-import { CanisterTrap, SystemApiSession, type ApiContext, type SessionInit } from "./system-api.ts";
+import {
+  CanisterTrap,
+  STABLE_DIRTY_PAGE_LIMITS,
+  stableDirtyLimitKind,
+  SystemApiSession,
+  type ApiContext,
+  type SessionInit,
+  type StableDirtyPageLimits,
+} from "./system-api.ts";
 
 const EOP_SECTION = "icp:private enhanced-orthogonal-persistence";
 /** Composite query call depth limit (ic-protocol.md §4.12). */
@@ -184,6 +192,8 @@ export interface WasmExecutorOptions {
    */
   readonly onProgress?: ProgressCallback;
   readonly progressEveryInstructions?: bigint;
+  /** Stable pages one execution may modify, by kind (default: the IC's, STABLE_DIRTY_PAGE_LIMITS). */
+  readonly stableDirtyPageLimits?: Partial<StableDirtyPageLimits>;
 }
 
 export class WasmExecutor implements CanisterExecutor {
@@ -191,12 +201,14 @@ export class WasmExecutor implements CanisterExecutor {
   private readonly memoryLimitPages: number;
   private readonly onProgress: ProgressCallback | undefined;
   private readonly progressEveryInstructions: bigint;
+  private readonly stableDirtyPageLimits: StableDirtyPageLimits;
 
   constructor(
     readonly modules: ModuleCache = sharedModuleCache,
     options: WasmExecutorOptions = {},
   ) {
     this.onProgress = options.onProgress;
+    this.stableDirtyPageLimits = { ...STABLE_DIRTY_PAGE_LIMITS, ...options.stableDirtyPageLimits };
     this.progressEveryInstructions = options.progressEveryInstructions ?? DEFAULT_PROGRESS_EVERY_INSTRUCTIONS;
     assert(this.progressEveryInstructions > 0n, "progressEveryInstructions must be positive");
     this.live = new InstancePool(options.instancesPerCanister ?? 2, options.maxInstances ?? 256);
@@ -266,6 +278,7 @@ export class WasmExecutor implements CanisterExecutor {
       ...(inv.methodName === undefined ? {} : { methodName: inv.methodName }),
       ...(inv.compositeCalls === true ? { compositeCalls: true } : {}),
       outstandingCalls: (callee) => canister.callbacks.reduce((n, c) => n + (c.callee === callee ? 1 : 0), 0),
+      stableDirtyPageLimit: this.stableDirtyPageLimits[stableDirtyLimitKind(inv.context)],
     };
     const session = new SystemApiSession(init);
     const watched = this.watched(li, canister.id, inv.context, params.instructionLimit, alreadyUsed);

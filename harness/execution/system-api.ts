@@ -92,6 +92,169 @@ export const AVAILABILITY: Readonly<Record<string, readonly ApiContext[]>> = {
   trap: ALL_S,
 };
 
+// --- signatures ------------------------------------------------------------------------------------
+
+/** A parameter or result: `I` is pointer-sized (i64 in a canister whose memory is 64-bit). */
+type Slot = "I" | "i32" | "i64";
+
+interface Ic0Signature {
+  readonly params: readonly Slot[];
+  readonly results: readonly Slot[];
+  /** Only for canisters with a 32-bit memory (or none). */
+  readonly wasm32Only?: true;
+}
+
+const I = "I";
+const i32 = "i32";
+const i64 = "i64";
+const sig = (params: readonly Slot[], results: readonly Slot[] = [], wasm32Only = false): Ic0Signature =>
+  wasm32Only ? { params, results, wasm32Only: true } : { params, results };
+const COPY = sig([I, I, I]);
+
+/**
+ * Every function of the `ic0` module with its type (interface specification, "Overview of
+ * imports", where `I ∈ {i32, i64}` follows the bit-width of the declared memory), plus
+ * `mint_cycles`/`mint_cycles128`, which the replica also accepts at install
+ * (dfinity/ic rs/embedders/src/wasm_utils/validation.rs). Imports are checked against it when a
+ * module is installed (instrument.ts): an unknown name or another type refuses the module, as on
+ * the IC. Functions listed here that subnetlab does not implement trap when called.
+ */
+export const IC0_SIGNATURES: Readonly<Record<string, Ic0Signature>> = {
+  msg_arg_data_size: sig([], [I]),
+  msg_arg_data_copy: COPY,
+  msg_caller_size: sig([], [I]),
+  msg_caller_copy: COPY,
+  msg_caller_info_data_size: sig([], [I]),
+  msg_caller_info_data_copy: COPY,
+  msg_caller_info_signer_size: sig([], [I]),
+  msg_caller_info_signer_copy: COPY,
+  msg_reject_code: sig([], [i32]),
+  msg_reject_msg_size: sig([], [I]),
+  msg_reject_msg_copy: COPY,
+  msg_deadline: sig([], [i64]),
+  msg_reply_data_append: sig([I, I]),
+  msg_reply: sig([]),
+  msg_reject: sig([I, I]),
+  msg_cycles_available128: sig([I]),
+  msg_cycles_refunded128: sig([I]),
+  msg_cycles_accept128: sig([i64, i64, I]),
+  cycles_burn128: sig([i64, i64, I]),
+  canister_self_size: sig([], [I]),
+  canister_self_copy: COPY,
+  canister_cycle_balance128: sig([I]),
+  canister_liquid_cycle_balance128: sig([I]),
+  canister_status: sig([], [i32]),
+  canister_version: sig([], [i64]),
+  subnet_self_size: sig([], [I]),
+  subnet_self_copy: COPY,
+  msg_method_name_size: sig([], [I]),
+  msg_method_name_copy: COPY,
+  accept_message: sig([]),
+  call_new: sig([I, I, I, I, I, I, I, I]),
+  call_on_cleanup: sig([I, I]),
+  call_data_append: sig([I, I]),
+  call_with_best_effort_response: sig([i32]),
+  call_cycles_add128: sig([i64, i64]),
+  call_perform: sig([], [i32]),
+  stable64_size: sig([], [i64]),
+  stable64_grow: sig([i64], [i64]),
+  stable64_write: sig([i64, i64, i64]),
+  stable64_read: sig([i64, i64, i64]),
+  root_key_size: sig([], [I]),
+  root_key_copy: COPY,
+  certified_data_set: sig([I, I]),
+  data_certificate_present: sig([], [i32]),
+  data_certificate_size: sig([], [I]),
+  data_certificate_copy: COPY,
+  time: sig([], [i64]),
+  global_timer_set: sig([i64], [i64]),
+  performance_counter: sig([i32], [i64]),
+  is_controller: sig([I, I], [i32]),
+  in_replicated_execution: sig([], [i32]),
+  cost_call: sig([i64, i64, I]),
+  cost_create_canister: sig([I]),
+  cost_http_request: sig([i64, i64, I]),
+  cost_sign_with_ecdsa: sig([I, I, i32, I], [i32]),
+  cost_sign_with_schnorr: sig([I, I, i32, I], [i32]),
+  cost_vetkd_derive_key: sig([I, I, i32, I], [i32]),
+  env_var_count: sig([], [I]),
+  env_var_name_size: sig([I], [I]),
+  env_var_name_copy: sig([I, I, I, I]),
+  env_var_name_exists: sig([I, I], [i32]),
+  env_var_value_size: sig([I, I], [I]),
+  env_var_value_copy: sig([I, I, I, I, I]),
+  debug_print: sig([I, I]),
+  trap: sig([I, I]),
+  mint_cycles: sig([i64], [i64]),
+  mint_cycles128: sig([i64, i64, I]),
+  msg_cycles_available: sig([], [i64], true),
+  msg_cycles_refunded: sig([], [i64], true),
+  msg_cycles_accept: sig([i64], [i64], true),
+  canister_cycle_balance: sig([], [i64], true),
+  call_cycles_add: sig([i64], [], true),
+  stable_size: sig([], [i32], true),
+  stable_grow: sig([i32], [i32], true),
+  stable_write: sig([i32, i32, i32], [], true),
+  stable_read: sig([i32, i32, i32], [], true),
+};
+
+/** The type `ic0.<name>` has in a canister with a 32- or 64-bit memory; undefined if there is none. */
+export function ic0Signature(name: string, memory64: boolean): { params: ("i32" | "i64")[]; results: ("i32" | "i64")[] } | undefined {
+  if (!Object.hasOwn(IC0_SIGNATURES, name)) return undefined;
+  const s = IC0_SIGNATURES[name] as Ic0Signature;
+  if (memory64 && s.wasm32Only === true) return undefined;
+  const width = (slot: Slot): "i32" | "i64" => (slot === "I" ? (memory64 ? "i64" : "i32") : slot);
+  return { params: s.params.map(width), results: s.results.map(width) };
+}
+
+/** Whether `ic0.<name>` exists only for 32-bit memories (for the refusal's wording). */
+export function isWasm32OnlyIc0(name: string): boolean {
+  return Object.hasOwn(IC0_SIGNATURES, name) && IC0_SIGNATURES[name]?.wasm32Only === true;
+}
+
+// --- per-message limits --------------------------------------------------------------------------
+
+/**
+ * Stable memory pages (4 KiB) one execution may modify, by kind of execution: 2 GiB for updates,
+ * callbacks and system tasks, 8 GiB for install and upgrade, 1 GiB for queries (replicated,
+ * non-replicated, composite, and canister_inspect_message). dfinity/ic rs/config/src/embedders.rs
+ * STABLE_MEMORY_DIRTY_PAGE_LIMIT_{MESSAGE,UPGRADE,QUERY}; the portal's "Canister resource limits"
+ * lists the same ("Wasm stable memory, data written per replicated message 2GiB", …). The heap has
+ * no such per-message limit on the IC (a message may rewrite its whole memory: the comment on
+ * SUBNET_HEAP_DELTA_CAPACITY in rs/config/src/execution_environment.rs); wasm_memory_limit bounds it.
+ */
+export const STABLE_DIRTY_PAGE_LIMITS = {
+  message: (2 * 1024 ** 3) / PAGE_SIZE_BYTES,
+  upgrade: (8 * 1024 ** 3) / PAGE_SIZE_BYTES,
+  query: 1024 ** 3 / PAGE_SIZE_BYTES,
+} as const;
+
+export type StableDirtyPageLimits = { readonly [K in keyof typeof STABLE_DIRTY_PAGE_LIMITS]: number };
+
+/** Which of the limits applies to an entry point. */
+export function stableDirtyLimitKind(context: ApiContext): keyof typeof STABLE_DIRTY_PAGE_LIMITS {
+  switch (context) {
+    case "s":
+    case "I":
+    case "G":
+      return "upgrade";
+    case "RQ":
+    case "NRQ":
+    case "CQ":
+    case "CRy":
+    case "CRt":
+    case "CC":
+    case "F":
+      return "query";
+    case "U":
+    case "Ry":
+    case "Rt":
+    case "C":
+    case "T":
+      return "message";
+  }
+}
+
 const CONTEXT_NAMES: Record<ApiContext, string> = {
   s: "the (start) function",
   I: "canister_init/canister_post_upgrade",
@@ -175,6 +338,8 @@ export interface SessionInit {
   readonly compositeCalls?: boolean;
   /** Calls to `callee` still awaiting their response (the output queue's reserved slots). */
   readonly outstandingCalls?: (callee: string) => number;
+  /** Stable pages this invocation may modify (default: STABLE_DIRTY_PAGE_LIMITS for its context). */
+  readonly stableDirtyPageLimit?: number;
 }
 
 /** DEFAULT_QUEUE_CAPACITY of the IC's canister queues (ic-protocol.md §3.2). */
@@ -202,8 +367,11 @@ export class SystemApiSession {
   private pending: PendingCall | undefined;
   private instance: InstanceAccess | undefined;
 
+  private readonly stableDirtyPageLimit: number;
+
   constructor(private readonly init: SessionInit) {
     this.context = init.context;
+    this.stableDirtyPageLimit = init.stableDirtyPageLimit ?? STABLE_DIRTY_PAGE_LIMITS[stableDirtyLimitKind(init.context)];
     this.cyclesBalance = init.cyclesBalance;
     this.availableCycles = init.availableCycles;
     this.certifiedData = init.certifiedData;
@@ -332,24 +500,57 @@ export class SystemApiSession {
     return out;
   }
 
-  private stableWrite(offset: bigint, data: Uint8Array): void {
-    if (offset + BigInt(data.length) > this.stablePages * BigInt(WASM_PAGE)) {
-      throw new CanisterTrap(`stable memory write [${offset}, ${offset + BigInt(data.length)}) is out of bounds`);
+  /**
+   * `stable_write`/`stable64_write`: [src, src+size) of the heap to stable memory at `offset`,
+   * page by page straight from the heap (no intermediate copy of the whole range). Traps before
+   * anything is copied when the range is out of bounds or would modify more stable pages than the
+   * execution may (STABLE_DIRTY_PAGE_LIMITS): a counter, not a scan, decides in the common case.
+   */
+  private stableWriteFromHeap(offset: bigint, src: number, size: number): void {
+    const mem = this.inst.memoryBytes();
+    if (src + size > mem.length) {
+      throw new CanisterTrap(`System API read [${src}, ${src + size}) is outside the Wasm memory (${mem.length} bytes)`);
     }
+    this.inst.chargeInstructions(BigInt(size));
+    if (offset + BigInt(size) > this.stablePages * BigInt(WASM_PAGE)) {
+      throw new CanisterTrap(`stable memory write [${offset}, ${offset + BigInt(size)}) is out of bounds`);
+    }
+    if (size === 0) return;
+    const first = Number(offset / BigInt(PAGE_SIZE_BYTES));
+    const last = Number((offset + BigInt(size) - 1n) / BigInt(PAGE_SIZE_BYTES));
+    this.checkStableDirtyLimit(first, last);
     let done = 0;
-    while (done < data.length) {
+    while (done < size) {
       const pos = offset + BigInt(done);
       const page = Number(pos / BigInt(PAGE_SIZE_BYTES));
       const inPage = Number(pos % BigInt(PAGE_SIZE_BYTES));
-      const n = Math.min(PAGE_SIZE_BYTES - inPage, data.length - done);
+      const n = Math.min(PAGE_SIZE_BYTES - inPage, size - done);
       let target = this.stableDirty.get(page);
       if (target === undefined) {
         target = this.init.stableMemory.readPage(page).slice();
         this.stableDirty.set(page, target);
         this.inst.chargeInstructions(STABLE_DIRTY_PAGE_OVERHEAD);
       }
-      target.set(data.subarray(done, done + n), inPage);
+      target.set(mem.subarray(src + done, src + done + n), inPage);
       done += n;
+    }
+  }
+
+  /** Traps if writing pages first..last would take the modified stable pages past the limit. */
+  private checkStableDirtyLimit(first: number, last: number): void {
+    const limit = this.stableDirtyPageLimit;
+    if (this.stableDirty.size + (last - first + 1) <= limit) return;
+    let added = 0;
+    for (let p = first; p <= last; p++) {
+      if (this.stableDirty.has(p)) continue;
+      if (this.stableDirty.size + ++added > limit) {
+        const kind = stableDirtyLimitKind(this.context);
+        throw new CanisterTrap(
+          `Canister exceeded the limit of ${limit} modified stable memory pages (${formatBytes(limit * PAGE_SIZE_BYTES)}) ` +
+            `for a single ${kind === "upgrade" ? "install or upgrade" : kind === "query" ? "query" : "message"} execution ` +
+            `(the IC's limits: 2 GiB per update, callback or task, 8 GiB per install or upgrade, 1 GiB per query)`,
+        );
+      }
     }
   }
 
@@ -504,8 +705,7 @@ export class SystemApiSession {
     stable64_size: (s) => s.stablePages,
     stable64_grow: (s, a) => s.stableGrow(BigInt.asUintN(64, BigInt(a[0] ?? 0)), MAX_STABLE_PAGES),
     stable64_write: (s, a) => {
-      const offset = BigInt.asUintN(64, BigInt(a[0] ?? 0));
-      s.stableWrite(offset, s.read(s.addr(a[1]), s.addr(a[2])));
+      s.stableWriteFromHeap(BigInt.asUintN(64, BigInt(a[0] ?? 0)), s.addr(a[1]), s.addr(a[2]));
       return undefined;
     },
     stable64_read: (s, a) => {
@@ -523,7 +723,7 @@ export class SystemApiSession {
       return Number(s.stableGrow(BigInt((a[0] as number) >>> 0), 65_536n));
     },
     stable_write: (s, a) => {
-      s.stableWrite(BigInt(s.addr(a[0])), s.read(s.addr(a[1]), s.addr(a[2])));
+      s.stableWriteFromHeap(BigInt(s.addr(a[0])), s.addr(a[1]), s.addr(a[2]));
       return undefined;
     },
     stable_read: (s, a) => {
@@ -609,4 +809,9 @@ export class SystemApiSession {
       this.pending = undefined;
     }
   }
+}
+
+/** 2147483648 → "2 GiB"; other sizes in KiB. */
+function formatBytes(n: number): string {
+  return n % 1024 ** 3 === 0 ? `${n / 1024 ** 3} GiB` : n % 1024 ** 2 === 0 ? `${n / 1024 ** 2} MiB` : `${n / 1024} KiB`;
 }
