@@ -103,8 +103,7 @@ export function fuzzCase(seed: number, options: FuzzCaseOptions, now: () => numb
     repro: join(dir, "repro.json"),
     replayCommand: `npx subnetlab replay ${join(dir, "repro.json")}`,
   };
-  // The shrinker edits single-subnet scenarios (faults, n, length); multi-subnet ones keep their repro.
-  if (!options.shrink || scenario.subnets !== undefined) return { ...base, wallMs: now() - started, violation };
+  if (!options.shrink) return { ...base, wallMs: now() - started, violation };
   const shrunk = shrink(scenario, seed, report.verdict);
   const shrunkDir = join(dir, "shrunk");
   recordRun({ scenario: { ...shrunk.scenario, name: `${scenario.name}-shrunk` }, seed, outDir: shrunkDir, keepTrace: true });

@@ -2,11 +2,12 @@
 // shorten them, end them earlier, involve fewer replicas, use a smaller subnet (n down to the
 // smallest 3f+1 that still fails), end the run earlier — keeping a candidate only if re-running
 // it (same seed) still violates the same property class. Every candidate stays within the fault
-// bound, so a shrunk counter-example is still a real one.
+// bound, so a shrunk counter-example is still a real one. Multi-subnet scenarios (`fuzz --ic`)
+// shrink the same way subnet by subnet, plus their XNet partitions; subnet sizes stay.
 import { BYZANTINE_KINDS, replicasOf, windowOf, type FaultSpec } from "../faults/spec.ts";
 import type { VerdictText } from "../checks/checks.ts";
 import { runScenario } from "../scenario/runner.ts";
-import { checkScenario, type Scenario } from "../scenario/scenario.ts";
+import { checkScenario, type Scenario, type SubnetSpec, type XNetPartitionSpec } from "../scenario/scenario.ts";
 import { faultsTolerated } from "../types.ts";
 
 export interface ScenarioSize {
@@ -26,18 +27,26 @@ export interface ShrinkResult {
 }
 
 export function sizeOf(s: Scenario): ScenarioSize {
-  const faults = s.faults ?? [];
+  const faults = allFaults(s);
   const faultSeconds = faults.reduce((sum, f) => {
     const { fromS, toS } = windowOf(f);
     return sum + ((toS ?? s.durationS) - fromS) * Math.max(1, replicasOf(f).length);
   }, 0);
-  return { n: s.n, faults: faults.length, faultSeconds, durationS: s.durationS };
+  const xnet = s.xnetFaults ?? [];
+  const xnetSeconds = xnet.reduce((sum, x) => sum + ((x.toS ?? s.durationS) - x.fromS) * x.groups.length, 0);
+  return { n: s.n, faults: faults.length + xnet.length, faultSeconds: faultSeconds + xnetSeconds, durationS: s.durationS };
+}
+
+/** The faults of a single-subnet scenario, or of every subnet of a multi-subnet one. */
+function allFaults(s: Scenario): readonly FaultSpec[] {
+  return s.subnets === undefined ? (s.faults ?? []) : s.subnets.flatMap((sub) => [...(sub.faults ?? [])]);
 }
 
 const weight = (z: ScenarioSize): number => z.n * 1000 + z.faults * 10_000 + z.faultSeconds * 10 + z.durationS;
 
 /** Byzantine replicas stay within f, or the counter-example would prove nothing. */
 export function withinFaultBound(s: Scenario): boolean {
+  if (s.subnets !== undefined) return s.subnets.every((sub) => withinFaultBound({ ...s, subnets: undefined, n: sub.n, faults: sub.faults ?? [] }));
   const byzantine = new Set<number>();
   for (const f of s.faults ?? []) if (BYZANTINE_KINDS.has(f.kind)) for (const r of replicasOf(f)) byzantine.add(r);
   return byzantine.size <= faultsTolerated(s.n);
@@ -78,25 +87,53 @@ export function shrink(scenario: Scenario, seed: number, target: VerdictText, ma
 
 /** Smaller variants of a scenario, most promising first. */
 function* candidates(s: Scenario): Generator<[string, Scenario]> {
-  const faults = s.faults ?? [];
-  for (let i = faults.length - 1; i >= 0; i--) {
-    yield [`drop fault ${i} (${faults[i]?.kind})`, { ...s, faults: faults.filter((_, j) => j !== i) }];
+  if (s.subnets !== undefined) {
+    yield* multiSubnetCandidates(s, s.subnets);
+    return;
   }
-  for (let i = 0; i < faults.length; i++) {
-    const f = faults[i] as FaultSpec;
-    const shorter = shorten(f);
-    if (shorter !== undefined) yield [`shorten fault ${i} (${f.kind})`, replaceAt(s, i, shorter)];
-    const fewer = fewerReplicas(f);
-    if (fewer !== undefined) yield [`fewer replicas in fault ${i} (${f.kind})`, replaceAt(s, i, fewer)];
-  }
+  yield* faultCandidates(s.faults ?? [], (faults) => ({ ...s, faults }), "");
   const smaller = smallerSubnet(s);
   if (smaller !== undefined) yield [`n ${s.n} → ${smaller.n}`, smaller];
   const earlier = earlierEnd(s);
   if (earlier !== undefined) yield [`end at ${earlier.durationS}s`, earlier];
 }
 
-function replaceAt(s: Scenario, i: number, fault: FaultSpec): Scenario {
-  return { ...s, faults: (s.faults ?? []).map((f, j) => (j === i ? fault : f)) };
+/** Fault-list edits: drop one, shorten one, involve fewer replicas in one. */
+function* faultCandidates(faults: readonly FaultSpec[], rebuild: (faults: readonly FaultSpec[]) => Scenario, where: string): Generator<[string, Scenario]> {
+  for (let i = faults.length - 1; i >= 0; i--) {
+    yield [`drop ${where}fault ${i} (${faults[i]?.kind})`, rebuild(faults.filter((_, j) => j !== i))];
+  }
+  for (let i = 0; i < faults.length; i++) {
+    const f = faults[i] as FaultSpec;
+    const replace = (g: FaultSpec): readonly FaultSpec[] => faults.map((x, j) => (j === i ? g : x));
+    const shorter = shorten(f);
+    if (shorter !== undefined) yield [`shorten ${where}fault ${i} (${f.kind})`, rebuild(replace(shorter))];
+    const fewer = fewerReplicas(f);
+    if (fewer !== undefined) yield [`fewer replicas in ${where}fault ${i} (${f.kind})`, rebuild(replace(fewer))];
+  }
+}
+
+/** Per subnet: its fault edits; then the XNet partitions dropped or shortened; then an earlier end. */
+function* multiSubnetCandidates(s: Scenario, subnets: readonly SubnetSpec[]): Generator<[string, Scenario]> {
+  for (let k = 0; k < subnets.length; k++) {
+    const sub = subnets[k] as SubnetSpec;
+    const rebuild = (faults: readonly FaultSpec[]): Scenario => ({ ...s, subnets: subnets.map((x, j) => (j === k ? { ...sub, faults } : x)) });
+    yield* faultCandidates(sub.faults ?? [], rebuild, `subnet ${sub.name} `);
+  }
+  const xnet = s.xnetFaults ?? [];
+  for (let i = xnet.length - 1; i >= 0; i--) yield [`drop XNet partition ${i}`, { ...s, xnetFaults: xnet.filter((_, j) => j !== i) }];
+  for (let i = 0; i < xnet.length; i++) {
+    const shorter = shortenXNet(xnet[i] as XNetPartitionSpec, s.durationS);
+    if (shorter !== undefined) yield [`shorten XNet partition ${i}`, { ...s, xnetFaults: xnet.map((x, j) => (j === i ? shorter : x)) }];
+  }
+  const earlier = earlierEnd(s);
+  if (earlier !== undefined) yield [`end at ${earlier.durationS}s`, earlier];
+}
+
+function shortenXNet(x: XNetPartitionSpec, durationS: number): XNetPartitionSpec | undefined {
+  const toS = x.toS ?? durationS;
+  if (toS - x.fromS <= 1) return undefined;
+  return { ...x, toS: x.fromS + Math.max(1, Math.floor((toS - x.fromS) / 2)) };
 }
 
 function shorten(f: FaultSpec): FaultSpec | undefined {
@@ -172,7 +209,7 @@ function restrict(f: FaultSpec, keep: (r: number) => boolean): FaultSpec | undef
 /** Ends the run 10 s earlier, but never before the faults end plus the liveness bound. */
 function earlierEnd(s: Scenario): Scenario | undefined {
   const bound = s.livenessBoundS ?? 30;
-  const lastFault = Math.max(0, ...(s.faults ?? []).map((f) => windowOf(f).toS ?? windowOf(f).fromS));
+  const lastFault = Math.max(0, ...allFaults(s).map((f) => windowOf(f).toS ?? windowOf(f).fromS), ...(s.xnetFaults ?? []).map((x) => x.toS ?? x.fromS));
   const durationS = Math.max(Math.ceil(lastFault) + bound + 1, s.durationS - 10);
   if (durationS >= s.durationS) return undefined;
   const workload = s.workload === undefined ? undefined : { ...s.workload, stopS: Math.min(s.workload.stopS ?? durationS, durationS - bound) };
