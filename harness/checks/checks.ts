@@ -195,9 +195,14 @@ const SUBJECT_NAMES: Record<Exclude<ShareKind, "notarization">, string> = {
   beacon: "parent beacons",
   cup: "catch-up contents",
   certification: "state hashes",
+  proposal: "blocks",
 };
 
-/** C2 (c): one finalization, beacon, CUP or certification share per replica and height. */
+/**
+ * C2 (c): one finalization, beacon, CUP or certification share per replica and height; and one
+ * block proposal (an honest maker never equivocates — a replica that forgot, after a restart, the
+ * block it proposed would: issue 11 item 7, persist before send).
+ */
 function oneSubjectPerKind(r: ReplicaId, h: Height, shares: readonly SignedShare[]): Violation[] {
   const out: Violation[] = [];
   for (const kind of Object.keys(SUBJECT_NAMES) as (keyof typeof SUBJECT_NAMES)[]) {
@@ -207,7 +212,7 @@ function oneSubjectPerKind(r: ReplicaId, h: Height, shares: readonly SignedShare
       property: "safety",
       height: h,
       replicas: [replicaName(r)],
-      message: `${replicaName(r)} signed ${kind} shares for ${subjects.length} different ${SUBJECT_NAMES[kind]} at height ${h}: ${subjects.map(short).join(", ")}`,
+      message: `${replicaName(r)} signed ${kind === "proposal" ? "block proposals" : `${kind} shares`} for ${subjects.length} different ${SUBJECT_NAMES[kind]} at height ${h}: ${subjects.map(short).join(", ")}`,
     });
   }
   return out;

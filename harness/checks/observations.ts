@@ -19,8 +19,11 @@ export interface DeliveredBatch {
   readonly atUs: TimeUs;
 }
 
-/** The kinds of share a replica signs and of aggregate they combine into. */
-export type ShareKind = "notarization" | "finalization" | "beacon" | "cup" | "certification";
+/**
+ * The kinds of share a replica signs and of aggregate they combine into; and `proposal`, a block a
+ * replica signed as its maker (one per height: a second one is equivocation).
+ */
+export type ShareKind = "notarization" | "finalization" | "beacon" | "cup" | "certification" | "proposal";
 
 /** A share an honest replica signed: what it vouched for at one height. */
 export interface SignedShare {
@@ -119,6 +122,7 @@ export class RunRecorder implements ReplicaObserver {
     switch (artifact.type) {
       case "proposal":
         this.parentOf.set(artifact.block.hash, artifact.block.parent);
+        if (origin === "own") this.onShare(replica, { kind: "proposal", height: artifact.block.height, subject: artifact.block.hash, atUs });
         return;
       case "notarization-share": {
         if (origin !== "own") return;

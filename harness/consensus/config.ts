@@ -40,7 +40,7 @@ export interface ConsensusConfig {
    * A known bug switched on in the honest code, so the lab can prove it catches it (fuzz
    * --canary). Never set in a real scenario.
    */
-  readonly canary?: Canary;
+  readonly canary?: Canary | StorageCanary;
 }
 
 /**
@@ -65,6 +65,18 @@ export const CANARIES = {
   /** A restarted replica mixes its restart time into its state hashes (nondeterminism). */
   "state-hash-after-restart": "state-divergence",
 } as const;
+
+/**
+ * Known bugs in how a replica uses its disk (issue 11, item 7): the lab must catch each on the
+ * first run of a scenario whose storage fault meets it (test/lab/storage-faults.test.ts).
+ */
+export const STORAGE_CANARIES = {
+  /** The replica sends what it signed before its pool log is synced (it syncs once per status interval). */
+  "persist-after-send": "safety",
+  /** A restarted replica adopts its checkpoint without checking checksums, page hashes or its state hash. */
+  "skip-checksum": "state-divergence",
+} as const;
+export type StorageCanary = keyof typeof STORAGE_CANARIES;
 export type Canary = keyof typeof CANARIES;
 
 export const DEFAULT_CONSENSUS_CONFIG: ConsensusConfig = {

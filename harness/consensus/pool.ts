@@ -2,8 +2,9 @@
 // section where artifacts from peers wait for their dependencies. The pool only stores; the
 // components in consensus.ts read it and return change sets that the replica applies.
 //
-// The validated pool is what the IC keeps on disk, so it survives a crash (replica.ts hands the
-// same object to the restarted replica); the unvalidated section does not.
+// The validated pool is what the IC keeps on disk, so it survives a crash: the replica logs every
+// change set it applies (replica/pool-log.ts) and a restart rebuilds the pool from that log; the
+// unvalidated section is not kept (peers send again).
 import { assert } from "../assert.ts";
 import { height, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import type {
@@ -207,6 +208,28 @@ export class ConsensusPool {
 
   isDisqualified(h: Height, maker: ReplicaId): boolean {
     return this.equivocations.get(h)?.has(maker) ?? false;
+  }
+
+  /**
+   * Every validated artifact the pool holds, in an order that rebuilds it with `addValidated`
+   * (the newest CUP first; the genesis CUP is the constructor's). For the pool log's compaction.
+   */
+  validatedArtifacts(): ConsensusArtifact[] {
+    const out: ConsensusArtifact[] = [this.latestCup];
+    const heightsOf = <V>(map: Map<Height, V>): Height[] => [...map.keys()].sort((a, b) => a - b);
+    for (const h of heightsOf(this.beacons)) out.push(this.beacons.get(h)!);
+    for (const h of heightsOf(this.proposals)) out.push(...this.proposals.get(h)!.values());
+    for (const h of heightsOf(this.notarizations)) out.push(...this.notarizations.get(h)!.values());
+    for (const h of heightsOf(this.finalizations)) out.push(...this.finalizations.get(h)!.values());
+    const shares = (map: Map<Height, Map<string, Map<ReplicaId, ConsensusArtifact>>>): void => {
+      for (const h of heightsOf(map)) for (const bySigner of map.get(h)!.values()) out.push(...bySigner.values());
+    };
+    shares(this.notarizationShares);
+    shares(this.finalizationShares);
+    shares(this.cupShares);
+    for (const h of heightsOf(this.beaconShares)) out.push(...this.beaconShares.get(h)!.values());
+    for (const h of heightsOf(this.equivocations)) out.push(...this.equivocations.get(h)!.values());
+    return out;
   }
 
   /** Drops what is no longer needed (ic-protocol.md §1.11). */

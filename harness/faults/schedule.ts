@@ -44,7 +44,8 @@ export function compileFaults(specs: readonly FaultSpec[]): CompiledFaults {
     if (BYZANTINE_KINDS.has(spec.kind)) for (const r of replicasOf(spec)) byzantine.add(replicaId(r));
     if (spec.kind === "crash" && spec.restartS === undefined) for (const r of spec.replicas) permanentlyDown.add(replicaId(r));
     // A permanently crashed replica is excluded from the checks rather than holding liveness back.
-    const heals = spec.kind === "crash" && spec.restartS === undefined ? 0 : endUs;
+    // A storage fault acts at one moment; the crash that meets it heals on its own schedule.
+    const heals = spec.kind === "crash" && spec.restartS === undefined ? 0 : spec.kind === "storage" ? secondsToUs(spec.atS) : endUs;
     if (!BYZANTINE_KINDS.has(spec.kind) || spec.kind === "silent" || spec.kind === "withhold") {
       lastHealUs = Math.max(lastHealUs ?? 0, heals);
     }
@@ -118,6 +119,19 @@ function scheduleOne(subnet: SimSubnet, trace: Trace, spec: FaultSpec, index: nu
     for (const r of spec.replicas) {
       at(window.fromUs, () => subnet.crash(replicaId(r)));
       if (window.toUs !== undefined) at(window.toUs, () => { log("fault.restart", { replica: r }); subnet.restart(replicaId(r)); });
+    }
+    return;
+  }
+  if (spec.kind === "storage") {
+    for (const r of spec.replicas) {
+      at(window.fromUs, () => {
+        if (spec.effect === "lose-unsynced" || spec.effect === "torn-write") {
+          log("fault.storage-armed", { replica: r, effect: spec.effect });
+          subnet.armCrashLoss(replicaId(r), spec.effect);
+        } else {
+          subnet.corruptDisk(replicaId(r), spec.effect === "corrupt-checkpoint" ? "checkpoint" : "page", `${index}|${r}`, spec.scope === "all");
+        }
+      });
     }
     return;
   }

@@ -35,6 +35,12 @@ export type FaultSpec =
   | ({ readonly kind: "slow"; readonly replicas: readonly number[]; readonly delayMs: number } & Window)
   /** Crash at `atS`; restart at `restartS` (omitted: stays down). */
   | { readonly kind: "crash"; readonly replicas: readonly number[]; readonly atS: number; readonly restartS?: number }
+  /**
+   * A storage fault on the replicas' disks (see STORAGE_EFFECTS). Their replicas count as faulty
+   * within f, yet run the honest code and are judged: they must detect what went wrong with their
+   * disk and recover. Combine with a `crash` after `atS`: the disk is read back at the restart.
+   */
+  | { readonly kind: "storage"; readonly replicas: readonly number[]; readonly effect: StorageEffect; readonly atS: number; readonly scope?: StorageScope }
   /** Symmetric partition between groups (replicas not listed form one more group). */
   | ({ readonly kind: "partition"; readonly groups: readonly (readonly number[])[] } & Window)
   /** One-way partition: messages from `from` to `to` are dropped; the other direction works. */
@@ -52,12 +58,26 @@ export type FaultSpec =
 
 export type FaultKind = FaultSpec["kind"];
 
+/**
+ * What a `storage` fault does to a replica's disk (issue 11, item 7; harness/sim/disk.ts):
+ * - `lose-unsynced`: at the replica's next crash after `atS`, every write it had not synced is
+ *   lost (power loss; a plain crash keeps them, as the operating system still writes them);
+ * - `torn-write`: at its next crash, the pending writes reach the disk but the last one only in
+ *   part (its first half);
+ * - `corrupt-checkpoint`: at `atS`, a bit flips in its newest checkpoint record;
+ * - `corrupt-page`: at `atS`, a bit flips in one of the pages its checkpoints are made of.
+ * `scope: "all"` (corrupt-* only) flips a bit in every checkpoint record, or every page, instead.
+ */
+export type StorageEffect = "lose-unsynced" | "torn-write" | "corrupt-checkpoint" | "corrupt-page";
+export const STORAGE_EFFECTS: readonly StorageEffect[] = ["lose-unsynced", "torn-write", "corrupt-checkpoint", "corrupt-page"];
+export type StorageScope = "newest" | "all";
+
 export type DivergeTarget = "state" | "replies" | "execution";
 const DIVERGE_TARGETS: readonly DivergeTarget[] = ["state", "replies", "execution"];
 
 export const FAULT_KINDS: readonly FaultKind[] = [
   "equivocate", "silent", "withhold", "forge", "diverge", "collude",
-  "lag", "slow", "crash", "partition", "partition-oneway", "isolate", "network",
+  "lag", "slow", "crash", "partition", "partition-oneway", "isolate", "network", "storage",
 ];
 
 /** Kinds whose replicas run malicious code (excluded from the honest set in the checks). */
@@ -69,6 +89,7 @@ export class FaultSpecError extends Error {
 
 export function windowOf(spec: FaultSpec): { fromS: number; toS: number | undefined } {
   if (spec.kind === "crash") return { fromS: spec.atS, toS: spec.restartS };
+  if (spec.kind === "storage") return { fromS: spec.atS, toS: undefined };
   return { fromS: spec.fromS ?? 0, toS: spec.toS };
 }
 
@@ -99,6 +120,13 @@ export function checkFaultSpec(spec: FaultSpec, index: number, n: number, durati
   if (!(fromS >= 0) || fromS > durationS) fail(`start ${fromS}s is outside the run (0..${durationS}s)`);
   if (toS !== undefined && !(toS > fromS)) fail(`end ${toS}s must come after start ${fromS}s`);
   if ((spec.kind === "lag" || spec.kind === "slow") && !(spec.delayMs > 0)) fail("delayMs must be positive");
+  if (spec.kind === "storage" && !STORAGE_EFFECTS.includes(spec.effect)) {
+    fail(`effect must be one of ${STORAGE_EFFECTS.map((e) => `"${e}"`).join(", ")}, got ${JSON.stringify(spec.effect)}`);
+  }
+  if (spec.kind === "storage" && spec.scope !== undefined) {
+    if (spec.scope !== "newest" && spec.scope !== "all") fail(`scope must be "newest" or "all", got ${JSON.stringify(spec.scope)}`);
+    if (spec.effect === "lose-unsynced" || spec.effect === "torn-write") fail(`scope applies to corrupt-checkpoint and corrupt-page only (${spec.effect} acts on the writes pending at the next crash)`);
+  }
   if (spec.kind === "diverge" && spec.target !== undefined && !DIVERGE_TARGETS.includes(spec.target)) fail(`target must be one of ${DIVERGE_TARGETS.map((t) => `"${t}"`).join(", ")}, got ${JSON.stringify(spec.target)}`);
   if (spec.kind === "network" && spec.effect !== "clog") {
     const p = spec.percent ?? 0;

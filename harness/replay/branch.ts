@@ -21,6 +21,7 @@ export function anchorFault(fault: FaultSpec, atS: number): FaultSpec {
   if (fault.kind === "crash") {
     return { ...fault, atS: atS + fault.atS, ...(fault.restartS === undefined ? {} : { restartS: atS + fault.restartS }) };
   }
+  if (fault.kind === "storage") return { ...fault, atS: atS + fault.atS };
   const fromS = atS + (fault.fromS ?? 0);
   return { ...fault, fromS, ...(fault.toS === undefined ? {} : { toS: atS + fault.toS }) } as FaultSpec;
 }

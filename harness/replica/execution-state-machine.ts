@@ -33,6 +33,7 @@ import { freezeShared } from "../paranoia.ts";
 import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, executeAndCommit, executeQuery, initialRoundState, type ExecutionRoundState, type InductedMessage, type RoundConfig } from "../execution/round.ts";
 import { StateManager, stateDigest, type SubnetState } from "../state/state-manager.ts";
 import type { Disk } from "../sim/env.ts";
+import { readRecord, writeRecord } from "../sim/disk-records.ts";
 import { height, type HashHex, type Height } from "../types.ts";
 import { Registry, subnetIdOf, type CanisterRange, type SubnetId } from "../routing/registry.ts";
 import {
@@ -94,6 +95,8 @@ export interface ExecutionMachineOptions {
   readonly onInducted?: (h: Height, inducted: readonly (readonly [SubnetId, readonly bigint[]])[]) => void;
   /** Tests only: a known bug switched on in the stream inductor (see InductionCanary). */
   readonly inductionCanary?: InductionCanary;
+  /** The canary skip-checksum: a restart adopts its checkpoint without verifying it (a known bug). */
+  readonly skipChecksums?: boolean;
   /**
    * Fault injection inside execution: when it returns true for a batch, the round runs on a
    * PerturbedExecutor (every call's argument has a bit flipped before the canister sees it).
@@ -111,6 +114,16 @@ interface ExecutionSnapshotData {
   readonly history: IngressHistoryData;
   /** encodeRoutingState bytes. */
   readonly routing: Uint8Array;
+}
+
+/**
+ * What a checkpoint holds beside the state manager's record (`exec-history/<h>`, a checksummed
+ * record): the ingress history, the routing state and the state hash of that height.
+ */
+interface CheckpointExtras {
+  readonly history: IngressHistoryData;
+  readonly routing: Uint8Array;
+  readonly stateHash: HashHex;
 }
 
 /**
@@ -170,11 +183,39 @@ export class ExecutionStateMachine implements MessageRouting {
     this.state = genesisState(this.executor, options.genesis);
     this.certifiedView = new CertifiedView({ registry: this.registry, ...(options.subnet?.publicKeyDerOf === undefined ? {} : { publicKeyDerOf: options.subnet.publicKeyDerOf }) });
     this.certifiedView.rebuild(0n, this.history, this.state.canisters, this.routing);
-    const restored = this.stateManager.loadLatestCheckpoint();
-    if (restored !== undefined) {
-      const saved = disk.read<{ history: IngressHistoryData; routing: Uint8Array }>(historyKey(restored.height));
-      this.adopt(restored.height, restored.state, saved?.history ?? [], saved?.routing);
-    }
+    this.restoreFromDisk();
+  }
+
+  /** Why checkpoints on the disk were passed over at the last restart (the replica traces them). */
+  recovery: readonly string[] = [];
+
+  /**
+   * After a restart: the newest checkpoint whose record, pages, manifest, extras and state hash all
+   * verify; older ones when the newest does not; genesis when none does (the replica then
+   * state-syncs the CUP's checkpoint from a peer). Never a state that does not match its hash —
+   * unless the canary skip-checksum is on.
+   */
+  private restoreFromDisk(): void {
+    const unchecked = this.options.skipChecksums === true;
+    let extras: CheckpointExtras | undefined;
+    const recovery: string[] = [];
+    const restored = this.stateManager.loadLatestCheckpoint({
+      unchecked,
+      onRejected: (why) => recovery.push(why),
+      accept: (h, subnet, digest) => {
+        const read = readRecord<CheckpointExtras>(this.disk, historyKey(h), unchecked);
+        if (read === undefined || !read.ok) return `checkpoint ${h}: ${read === undefined ? "its history record is missing" : read.reason}`;
+        if (!unchecked) {
+          const actual = combinedHash(h, digest, IngressHistory.fromData(read.value.history), decodeRoutingState(read.value.routing));
+          if (actual !== read.value.stateHash) return `checkpoint ${h}: state hash ${actual.slice(0, 16)} does not match the recorded ${read.value.stateHash.slice(0, 16)}`;
+        }
+        extras = read.value;
+        return undefined;
+      },
+    });
+    this.recovery = recovery;
+    if (restored === undefined || extras === undefined) return;
+    this.adopt(restored.height, restored.state, extras.history, extras.routing);
   }
 
   expectedBatchHeight(): Height {
@@ -235,12 +276,7 @@ export class ExecutionStateMachine implements MessageRouting {
     this.certifiedAt.set(batch.height, certified);
     this.releaseStatesBelow((batch.height - RECENT_HEIGHTS_KEPT + 1) as Height);
     this.stateManager.pruneDigestsBelow(batch.height - STATE_HASH_KEEP);
-    if (this.stateManager.isCheckpointHeight(batch.height)) {
-      const data: ExecutionSnapshotData = { subnet: this.subnetState(), history: this.history.toData(), routing: encodeRoutingState(this.routing) };
-      this.disk.write(historyKey(batch.height), { history: data.history, routing: data.routing }, this.history.size * 96 + data.routing.length);
-      this.disk.write(snapshotKey(batch.height), { height: batch.height, stateHash: hash, sizeBytes: 0, data } satisfies StateSnapshot, 0);
-      for (const prefix of ["exec-snapshot/", "exec-history/"]) for (const key of this.disk.keys(prefix).slice(0, -3)) this.disk.remove(key);
-    }
+    if (this.stateManager.isCheckpointHeight(batch.height)) this.writeExtras(batch.height, hash);
     this.nextHeight = height(batch.height + 1);
   }
 
@@ -358,8 +394,25 @@ export class ExecutionStateMachine implements MessageRouting {
     return this.stateHashes.get(h);
   }
 
+  /**
+   * The checkpoint at h as a state-sync snapshot, read back from the disk and verified: a
+   * checkpoint that rotted on this replica's disk is not served (the peer asks another replica).
+   */
   checkpointAt(h: Height): StateSnapshot | undefined {
-    return this.disk.read<StateSnapshot>(snapshotKey(h));
+    const loaded = this.stateManager.readCheckpoint(h);
+    const extras = readRecord<CheckpointExtras>(this.disk, historyKey(h));
+    if (!loaded.ok || extras === undefined || !extras.ok) return undefined;
+    const data: ExecutionSnapshotData = { subnet: { canisters: loaded.canisters, metadata: loaded.metadata }, history: extras.value.history, routing: extras.value.routing };
+    return { height: h, stateHash: extras.value.stateHash, sizeBytes: 0, data };
+  }
+
+  /** The checkpoint's extras (history, routing, state hash), written and synced after the state manager's record. */
+  private writeExtras(h: Height, stateHash: HashHex): void {
+    const extras: CheckpointExtras = { history: this.history.toData(), routing: encodeRoutingState(this.routing), stateHash };
+    writeRecord(this.disk, historyKey(h), extras);
+    const kept = new Set(this.stateManager.checkpointHeights().map(historyKey));
+    for (const key of this.disk.keys("exec-history/")) if (!kept.has(key) && key !== historyKey(h)) this.disk.remove(key);
+    this.disk.sync();
   }
 
   verifySnapshot(snapshot: StateSnapshot): boolean {
@@ -380,7 +433,9 @@ export class ExecutionStateMachine implements MessageRouting {
     this.certifiedHashes.clear();
     this.certification = undefined;
     this.stateHashes.set(snapshot.height, snapshot.stateHash);
-    this.disk.write(snapshotKey(snapshot.height), snapshot, 0);
+    // Written as this replica's own checkpoint, so that a restart finds it.
+    this.stateManager.checkpointInstalled(snapshot.height, data.subnet);
+    this.writeExtras(snapshot.height, snapshot.stateHash);
   }
 
   ingressStatus(id: HashHex): IngressStatus | undefined {
@@ -561,5 +616,4 @@ function queuedRequestCounts(state: ExecutionRoundState): Map<string, number> {
   return counts;
 }
 
-const snapshotKey = (h: number): string => `exec-snapshot/${String(h).padStart(10, "0")}`;
 const historyKey = (h: number): string => `exec-history/${String(h).padStart(10, "0")}`;

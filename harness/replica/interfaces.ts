@@ -61,6 +61,8 @@ export interface MessageRouting {
   checkpointAt(h: Height): StateSnapshot | undefined;
   /** Replaces the whole state (state sync from a CUP). */
   installSnapshot(snapshot: StateSnapshot): void;
+  /** Why checkpoints on the disk were passed over when this state machine was restored (torn, corrupt, not matching their hash). */
+  readonly recovery?: readonly string[];
   /** Verifies a snapshot's content against its claimed hash, without installing it. */
   verifySnapshot(snapshot: StateSnapshot): boolean;
   /** Ingress already executed (or failed) and still within its TTL: duplicates are excluded. */

@@ -6,11 +6,13 @@
 // The state hash is incremental: XOR of SHA-256(key=value) over entries (keys are unique, so XOR
 // is a faithful set hash) and of the ingress-history entries; a write costs one hash, not a
 // rehash of the store.
+import { createHash } from "node:crypto";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { IngressHistory, memoDigest, xorInto, type IngressHistoryData } from "./ingress-history.ts";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 import type { Disk } from "../sim/env.ts";
+import { decodeValue, encodeValue, readRecord, writeRecord } from "../sim/disk-records.ts";
 import { height, type HashHex, type Height } from "../types.ts";
 import type { Batch, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
 
@@ -22,8 +24,22 @@ interface KvSnapshotData {
   readonly history: IngressHistoryData;
 }
 
+/**
+ * A checkpoint on the disk (`checkpoint/<h>`, a checksummed record): the snapshot's data is
+ * encoded and cut into pages of at most 4 KiB stored under their SHA-256 (`pages/<hash>`), shared
+ * between checkpoints that hold the same bytes.
+ */
+interface KvCheckpointRecord {
+  readonly format: "subnetlab-kv-checkpoint-v1";
+  readonly height: number;
+  readonly stateHash: HashHex;
+  readonly sizeBytes: number;
+  readonly pages: readonly string[];
+}
+
 const STATE_HASH_KEEP = 512;
 const CHECKPOINTS_KEPT = 3;
+const PAGE_BYTES = 4096;
 
 export class KvStateMachine implements MessageRouting {
   private entries = new Map<string, string>();
@@ -38,31 +54,62 @@ export class KvStateMachine implements MessageRouting {
   /** Set when the checkpoint restored after a restart did not match its recorded hash. */
   restoredMismatch: { readonly height: Height; readonly recorded: HashHex; readonly actual: HashHex } | undefined;
 
-  /** Restores the newest checkpoint on disk (after a crash) or starts from genesis. */
-  static fromDisk(disk: Disk): KvStateMachine {
+  /** Why checkpoints on the disk were passed over at the last restart (the replica traces them). */
+  recovery: readonly string[] = [];
+
+  /**
+   * Restores the newest checkpoint on disk that verifies (after a crash): record checksum, page
+   * hashes and the state hash recomputed from the data; older ones when the newest does not;
+   * genesis when none does (the replica then state-syncs the CUP's checkpoint from a peer).
+   * `skipChecksums` is the canary skip-checksum: the newest readable checkpoint is taken as it is.
+   */
+  static fromDisk(disk: Disk, options: { readonly skipChecksums?: boolean } = {}): KvStateMachine {
     const machine = new KvStateMachine(disk);
-    const newest = disk
-      .keys("checkpoint/")
-      .map((k) => disk.read<StateSnapshot>(k))
-      .filter((s): s is StateSnapshot => s !== undefined)
-      .sort((a, b) => b.height - a.height)[0];
-    if (newest !== undefined) machine.restoreCheckpoint(newest);
+    const unchecked = options.skipChecksums === true;
+    const recovery: string[] = [];
+    for (const key of disk.keys("checkpoint/").reverse()) {
+      const read = readKvCheckpoint(disk, key, unchecked);
+      if (!read.ok) {
+        recovery.push(read.reason);
+        continue;
+      }
+      let mismatch: KvStateMachine["restoredMismatch"];
+      try {
+        mismatch = machine.restoreCheckpoint(read.snapshot);
+      } catch (error) {
+        // Only an unchecked (canary) read gets here: verified data always loads.
+        recovery.push(`${key}: snapshot does not load (${error instanceof Error ? error.message : String(error)})`);
+        machine.reset();
+        continue;
+      }
+      if (mismatch === undefined || unchecked) break;
+      recovery.push(`${key}: state hash ${mismatch.actual.slice(0, 16)} does not match the recorded ${mismatch.recorded.slice(0, 16)}`);
+      machine.reset();
+    }
+    machine.recovery = recovery;
     return machine;
   }
 
+  private reset(): void {
+    this.loadData({ entries: [], history: [] });
+    this.nextHeight = height(1);
+    this.stateHashes.clear();
+    this.restoredMismatch = undefined;
+  }
+
   /**
-   * A restarted replica's own checkpoint. One that does not match its recorded hash (its disk was
-   * corrupted) is a fault of this replica, not of the harness: it carries on from what it read,
-   * under the hash of that, so its state hashes differ from its peers' and the state-agreement
-   * check names it as divergent.
+   * A restarted replica's own checkpoint. One that does not match its recorded hash is refused by
+   * `fromDisk` — except under the canary skip-checksum, where the replica carries on from what it
+   * read under the hash of that, so the state-agreement check names it as divergent.
    */
-  private restoreCheckpoint(snapshot: StateSnapshot): void {
+  private restoreCheckpoint(snapshot: StateSnapshot): KvStateMachine["restoredMismatch"] {
     this.loadData(snapshot.data as KvSnapshotData);
     this.nextHeight = height(snapshot.height + 1);
     this.stateHashes.clear();
     const actual = this.computeHash(snapshot.height);
     this.stateHashes.set(snapshot.height, actual);
     if (actual !== snapshot.stateHash) this.restoredMismatch = { height: snapshot.height, recorded: snapshot.stateHash, actual };
+    return this.restoredMismatch;
   }
 
   expectedBatchHeight(): Height {
@@ -90,8 +137,11 @@ export class KvStateMachine implements MessageRouting {
     return this.stateHashes.get(h);
   }
 
+  /** The checkpoint at h read back and verified (a rotten one is not served to peers). */
   checkpointAt(h: Height): StateSnapshot | undefined {
-    return this.disk.read<StateSnapshot>(checkpointKey(h));
+    if (!this.disk.has(checkpointKey(h))) return undefined;
+    const read = readKvCheckpoint(this.disk, checkpointKey(h), false);
+    return read.ok ? read.snapshot : undefined;
   }
 
   installSnapshot(snapshot: StateSnapshot): void {
@@ -101,9 +151,8 @@ export class KvStateMachine implements MessageRouting {
     this.nextHeight = height(snapshot.height + 1);
     this.stateHashes.clear();
     this.stateHashes.set(snapshot.height, snapshot.stateHash);
-    if (this.disk.read(checkpointKey(snapshot.height)) === undefined) {
-      this.disk.write(checkpointKey(snapshot.height), snapshot, snapshot.sizeBytes);
-    }
+    // Written as this replica's own checkpoint, so that a restart finds it.
+    this.storeCheckpoint(snapshot.height, snapshot.stateHash, data);
   }
 
   verifySnapshot(snapshot: StateSnapshot): boolean {
@@ -180,19 +229,80 @@ export class KvStateMachine implements MessageRouting {
       entries: [...this.entries].sort((a, b) => (a[0] < b[0] ? -1 : 1)),
       history: this.history.toData(),
     };
-    let sizeBytes = 64;
-    for (const [k, v] of data.entries) sizeBytes += k.length + v.length + 8;
-    sizeBytes += data.history.length * 96;
-    const snapshot: StateSnapshot = { height: h, stateHash, sizeBytes, data };
-    this.disk.write(checkpointKey(h), snapshot, sizeBytes);
-    // Keep the newest few: the latest serves state sync for the current CUP, older ones are the
-    // fallback a restart needs if the newest CUP was not reached by every replica yet.
+    this.storeCheckpoint(h, stateHash, data);
+  }
+
+  /**
+   * Pages first (synced), then the record (synced): a crash in between leaves pages nobody
+   * references, never a record without its pages. Keeps the newest few checkpoints: the latest
+   * serves state sync for the current CUP, older ones are the fallback a restart needs if the
+   * newest CUP was not reached by every replica yet (or the newest rotted).
+   */
+  private storeCheckpoint(h: Height, stateHash: HashHex, data: KvSnapshotData): void {
+    const bytes = encodeValue(data);
+    const pages: string[] = [];
+    for (let offset = 0; offset < bytes.length; offset += PAGE_BYTES) {
+      const page = bytes.subarray(offset, offset + PAGE_BYTES);
+      const hash = pageHashOf(page);
+      if (!this.disk.has(pageKey(hash))) this.disk.write(pageKey(hash), page);
+      pages.push(hash);
+    }
+    this.disk.sync();
+    const record: KvCheckpointRecord = { format: "subnetlab-kv-checkpoint-v1", height: h, stateHash, sizeBytes: bytes.length, pages };
+    writeRecord(this.disk, checkpointKey(h), record);
+    this.pruneCheckpoints();
+    this.disk.sync();
+  }
+
+  private pruneCheckpoints(): void {
     const keys = this.disk.keys("checkpoint/");
-    for (const key of keys.slice(0, Math.max(0, keys.length - CHECKPOINTS_KEPT))) this.disk.remove(key);
+    const kept = keys.slice(Math.max(0, keys.length - CHECKPOINTS_KEPT));
+    for (const key of keys.slice(0, keys.length - kept.length)) this.disk.remove(key);
+    const live = new Set<string>();
+    for (const key of kept) {
+      const read = readRecord<KvCheckpointRecord>(this.disk, key);
+      if (read?.ok === true) for (const p of read.value.pages) live.add(pageKey(p));
+    }
+    for (const key of this.disk.keys("pages/")) if (!live.has(key)) this.disk.remove(key);
   }
 }
 
 const checkpointKey = (h: Height): string => `checkpoint/${String(h).padStart(10, "0")}`;
+const pageKey = (hash: string): string => `pages/${hash}`;
+
+function pageHashOf(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * A checkpoint read back: the record's checksum and every page's hash are verified (a page that
+ * fails is removed, so the next checkpoint writes it again), unless `unchecked` (the canary).
+ */
+function readKvCheckpoint(disk: Disk, key: string, unchecked: boolean): { readonly ok: true; readonly snapshot: StateSnapshot } | { readonly ok: false; readonly reason: string } {
+  const read = readRecord<KvCheckpointRecord>(disk, key, unchecked);
+  if (read === undefined) return { ok: false, reason: `${key}: missing` };
+  if (!read.ok) return read;
+  const record = read.value;
+  if (record.format !== "subnetlab-kv-checkpoint-v1" || !Array.isArray(record.pages)) return { ok: false, reason: `${key}: not a checkpoint record` };
+  const bytes = new Uint8Array(record.pages.length * PAGE_BYTES);
+  let length = 0;
+  for (const hash of record.pages) {
+    const page = disk.read(pageKey(hash));
+    if (page === undefined) return { ok: false, reason: `${key}: page ${hash.slice(0, 16)} is missing` };
+    if (!unchecked && pageHashOf(page) !== hash) {
+      disk.remove(pageKey(hash));
+      return { ok: false, reason: `${key}: page ${hash.slice(0, 16)} does not match its hash` };
+    }
+    bytes.set(page.subarray(0, PAGE_BYTES), length);
+    length += Math.min(page.length, PAGE_BYTES);
+  }
+  try {
+    const data = decodeValue<KvSnapshotData>(bytes.subarray(0, length));
+    return { ok: true, snapshot: { height: height(record.height), stateHash: record.stateHash, sizeBytes: record.sizeBytes, data } };
+  } catch (error) {
+    return { ok: false, reason: `${key}: snapshot does not decode (${error instanceof Error ? error.message : String(error)})` };
+  }
+}
 
 function entryDigest(key: string, value: string): Uint8Array {
   return memoDigest(`entry|${key.length}|${key}|${value}`);

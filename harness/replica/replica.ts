@@ -24,7 +24,7 @@ import {
 } from "../consensus/consensus.ts";
 import { checkIngress, type IngressAuth, type IngressInvalidReason, type IngressMessage } from "../consensus/ingress.ts";
 import type { Membership } from "../consensus/membership.ts";
-import { ConsensusPool } from "../consensus/pool.ts";
+import type { ConsensusPool } from "../consensus/pool.ts";
 import type { NodeSigner, SubnetVerifier } from "../crypto/interfaces.ts";
 import { domainHash } from "../crypto/hash.ts";
 import { BUNDLE_OVERHEAD_BYTES, wireItemSize, type Bundle, type StatusReport, type WireItem } from "../p2p/messages.ts";
@@ -36,6 +36,8 @@ import type { Block } from "../consensus/artifacts.ts";
 import { XNetClient, certifiedSlice, type CertifiedSlice, type PendingXNet } from "../routing/xnet.ts";
 import type { SubnetId } from "../routing/registry.ts";
 import { CertificationPool, signCertificationShare, type Certification, type CertificationShare } from "./certification.ts";
+import { PoolLog } from "./pool-log.ts";
+import { readRecord, writeRecord } from "../sim/disk-records.ts";
 
 /** What the harness learns from a replica (read-only observation; the replica never waits on it). */
 export interface ReplicaObserver {
@@ -75,7 +77,6 @@ export type IngressSubmitResult =
   | { readonly accepted: true }
   | { readonly accepted: false; readonly reason: IngressInvalidReason | IngressFilterRefusal | "duplicate" | "pool-full" };
 
-const POOL_KEY = "consensus-pool";
 /** Hash of the block executed at a height, kept on disk so a restarted replica checks continuity. */
 const deliveredKey = (h: Height): string => `delivered/${h}`;
 const DELIVERED_HASHES_KEPT = 64;
@@ -102,24 +103,37 @@ export class Replica {
   private readonly certification: CertificationPool;
   /** Canary "state-hash-after-restart": what a restarted replica mixes into its state hashes. */
   private readonly restartSalt: string | undefined;
+  /** The validated pool's write-ahead log on this replica's disk. */
+  private readonly poolLog: PoolLog;
+  /** This replica signed artifacts (shares, proposals) since the last sync: sync before sending. */
+  private ownUnsynced = false;
+  /** The CUP height the pool log was last compacted at. */
+  private compactedAtCup: Height;
+  /** What the restart found unusable on the disk (traced at start). */
+  private readonly recoveryNotes: readonly string[];
 
   constructor(private readonly deps: ReplicaDeps) {
     this.env = deps.env;
     this.id = deps.env.self;
     this.behaviour = deps.behaviour ?? HONEST;
-    // The validated pool lives on disk, as the IC's does: a restarted replica finds its own shares
-    // again, which the finalization rule needs to stay safe across a crash.
-    const stored = deps.env.disk.read<ConsensusPool>(POOL_KEY);
-    this.pool = stored ?? new ConsensusPool(deps.genesis);
-    if (stored === undefined) deps.env.disk.write(POOL_KEY, this.pool, 0);
-    this.pool.unvalidated.clear();
-    this.restartSalt = stored !== undefined && deps.config.canary === "state-hash-after-restart" ? `restarted at ${deps.env.now()}` : undefined;
+    // The validated pool lives on disk, as the IC's does: a restarted replica rebuilds it from its
+    // log and finds its own shares again, which the finalization rule needs to stay safe across a
+    // crash (and without which it could sign a second block at a height).
+    const opened = PoolLog.open(deps.env.disk, deps.genesis, deps.env.now());
+    this.pool = opened.pool;
+    this.poolLog = opened.log;
+    this.compactedAtCup = this.pool.latestCup.content.height;
+    this.restartSalt = opened.restarted && deps.config.canary === "state-hash-after-restart" ? `restarted at ${deps.env.now()}` : undefined;
     this.routing = deps.makeStateMachine();
+    this.recoveryNotes = [...opened.notes, ...(this.routing.recovery ?? [])];
     this.certification = new CertificationPool(deps.verifier);
   }
 
   start(): void {
     this.env.trace({ kind: "replica.start", detail: { finalized: this.pool.finalizedHeight, expected: this.routing.expectedBatchHeight() } });
+    // What the restart found torn or corrupt on its disk and passed over (it recovers from older
+    // checkpoints, the log's valid prefix, and its peers).
+    for (const note of this.recoveryNotes) this.env.trace({ kind: "storage.recovered", detail: { what: note } });
     this.env.setTimer(this.env.now(), "status");
     this.step();
   }
@@ -183,6 +197,9 @@ export class Replica {
 
   onTimer(tag: string): void {
     if (tag === "status") {
+      // Group commit: what was validated from peers becomes durable at least once per interval.
+      this.poolLog.sync();
+      this.ownUnsynced = false;
       this.onStatusTick();
       this.env.setTimer((this.env.now() + this.deps.config.statusIntervalMs * 1000) as TimeUs, "status");
     }
@@ -283,7 +300,7 @@ export class Replica {
       return;
     }
     this.routing.installSnapshot(snapshot);
-    this.env.disk.write(deliveredKey(cup.height), cup.block.hash, 32);
+    writeRecord(this.env.disk, deliveredKey(cup.height), cup.block.hash);
     this.stateSyncRequestedAt = undefined;
     for (const block of this.chainSince(height(0), cup.height)) this.forgetIngress(block);
     this.env.trace({ kind: "state-sync.done", detail: { height: snapshot.height, bytes: snapshot.sizeBytes } });
@@ -531,17 +548,21 @@ export class Replica {
 
   private apply(changes: readonly Change[]): void {
     const now = this.env.now();
+    const logged: ConsensusArtifact[] = [];
     for (const change of changes) {
       switch (change.kind) {
         case "add":
           if (this.pool.hasValidated(change.artifact.id)) break;
           this.pool.addValidated(change.artifact, now);
+          logged.push(change.artifact);
+          if (SIGNED_BY_ITS_MAKER.has(change.artifact.type)) this.ownUnsynced = true;
           this.deps.observer.onArtifact?.(this.id, change.artifact, "own", now, this.pool);
           this.traceArtifact("add", change.artifact);
           this.gossip(change.artifact, true);
           break;
         case "validated":
           this.pool.addValidated(change.artifact, now);
+          logged.push(change.artifact);
           this.deps.observer.onArtifact?.(this.id, change.artifact, "peer", now, this.pool);
           this.traceArtifact("validated", change.artifact);
           if (RELAYED.has(change.artifact.type)) this.gossip(change.artifact, false);
@@ -552,6 +573,7 @@ export class Replica {
           break;
       }
     }
+    this.poolLog.append(logged);
   }
 
   private traceArtifact(how: string, artifact: ConsensusArtifact): void {
@@ -566,7 +588,7 @@ export class Replica {
     const chain = this.chainSince(expected, tip);
     if (chain.length === 0) return;
     const first = chain[0] as Block;
-    const previous = this.env.disk.read<HashHex>(deliveredKey(height(expected - 1)));
+    const previous = this.deliveredHashAt(height(expected - 1));
     if (previous !== undefined && first.parent !== previous) {
       // Only more than f faulty replicas can make this happen: the finalized chain no longer
       // extends what this replica executed. Stop delivering rather than execute a foreign chain.
@@ -587,7 +609,7 @@ export class Replica {
         requiresFullStateHash: block.isSummary,
       });
       this.forgetIngress(block);
-      this.env.disk.write(deliveredKey(block.height), block.hash, 32);
+      writeRecord(this.env.disk, deliveredKey(block.height), block.hash);
       this.env.disk.remove(deliveredKey(height(Math.max(0, block.height - DELIVERED_HASHES_KEPT))));
       const stateHash = this.stateHashAt(block.height);
       assert(stateHash !== undefined, `no state hash after executing height ${block.height}`);
@@ -596,6 +618,15 @@ export class Replica {
       this.certifyHeight(block.height);
     }
     this.purge();
+  }
+
+  /**
+   * The hash of the block this replica executed at h, from its disk; undefined when it is not
+   * there or did not survive (a torn or corrupt record): the continuity check is then skipped.
+   */
+  private deliveredHashAt(h: Height): HashHex | undefined {
+    const read = readRecord<HashHex>(this.env.disk, deliveredKey(h));
+    return read?.ok === true ? read.value : undefined;
   }
 
   /** The state hash of height h (the canary "state-hash-after-restart" salts it after a restart). */
@@ -644,6 +675,11 @@ export class Replica {
     const cupHeight = this.pool.latestCup.content.height;
     const bound = height(Math.max(0, Math.min(cupHeight, this.deliveredHeight) - MINIMUM_CHAIN_LENGTH));
     this.pool.purge(height(Math.min(this.pool.finalizedHeight, this.deliveredHeight)), bound);
+    // A newer CUP: what the pool no longer holds can leave its log too.
+    if (cupHeight > this.compactedAtCup) {
+      this.poolLog.compact(this.pool);
+      this.compactedAtCup = cupHeight;
+    }
   }
 
   private armWakeTimer(): void {
@@ -698,6 +734,12 @@ export class Replica {
 
   private flush(): void {
     if (this.stepping) return;
+    // Persist before send: nothing this replica signed leaves it before it is on its disk, so a
+    // restart can never sign a second, different artifact in its place.
+    if (this.ownUnsynced && this.deps.config.canary !== "persist-after-send") {
+      this.poolLog.sync();
+      this.ownUnsynced = false;
+    }
     const peers = [...this.outbox.keys()].sort((a, b) => a - b);
     for (const peer of peers) {
       const items = this.outbox.get(peer) ?? [];
@@ -708,6 +750,13 @@ export class Replica {
     this.outbox.clear();
   }
 }
+
+/**
+ * Artifacts that carry a new signature of the replica that made them: what it must never sign
+ * differently after a restart, so they are synced before they are sent. Aggregates it combines
+ * from shares add no signature of its own and need no sync.
+ */
+const SIGNED_BY_ITS_MAKER: ReadonlySet<string> = new Set(["proposal", "notarization-share", "finalization-share", "beacon-share", "cup-share"]);
 
 /** Artifacts a replica passes on after validating them (shares and aggregates are not relayed). */
 const RELAYED: ReadonlySet<string> = new Set(["proposal", "equivocation-proof", "cup"]);

@@ -19,7 +19,7 @@ import { simSubnetKeys } from "../crypto/sim-backend.ts";
 import { blsSubnetKeys } from "../crypto/bls-backend.ts";
 import type { Bundle } from "../p2p/messages.ts";
 import { wireItemLabel } from "../p2p/messages.ts";
-import { SimDisk } from "../sim/disk.ts";
+import { SimDisk, type CrashLoss } from "../sim/disk.ts";
 import type { Env, TimerHandle, TraceEvent } from "../sim/env.ts";
 import { EventLoop, type EventHandle } from "../sim/event-loop.ts";
 import { SimNetwork, type NetworkConfig } from "../sim/network.ts";
@@ -71,6 +71,8 @@ export class SimSubnet {
   private readonly replicas: (Replica | undefined)[];
   private readonly disks: SimDisk[];
   private readonly incarnations: number[];
+  /** Per replica: what its next crash does to the writes it has not synced (storage faults). */
+  private readonly crashLoss: CrashLoss[];
   private readonly netRng: Rng;
 
   constructor(private readonly options: SubnetOptions) {
@@ -88,6 +90,7 @@ export class SimSubnet {
     this.replicas = new Array<Replica | undefined>(options.n).fill(undefined);
     this.disks = Array.from({ length: options.n }, () => new SimDisk());
     this.incarnations = new Array<number>(options.n).fill(0);
+    this.crashLoss = new Array<CrashLoss>(options.n).fill("none");
   }
 
   get n(): number {
@@ -126,6 +129,48 @@ export class SimSubnet {
     this.replicas[id] = undefined;
     this.incarnations[id] = (this.incarnations[id] ?? 0) + 1;
     this.options.trace.record(this.loop.now(), this.traceId(id), { kind: "replica.crash" });
+    const loss = this.crashLoss[id] ?? "none";
+    this.crashLoss[id] = "none";
+    const outcome = (this.disks[id] as SimDisk).crash(loss);
+    if (loss === "none") return;
+    this.options.trace.record(this.loop.now(), this.traceId(id), {
+      kind: "fault.storage",
+      malicious: true,
+      detail: { effect: loss, pending: outcome.pending, lost: outcome.lost, ...(outcome.torn === undefined ? {} : { torn: outcome.torn.key, keptBytes: outcome.torn.keptBytes, ofBytes: outcome.torn.ofBytes }) },
+    });
+  }
+
+  /** Storage fault: the replica's next crash loses (or tears) the writes it has not synced. */
+  armCrashLoss(id: ReplicaId, loss: CrashLoss): void {
+    this.crashLoss[id] = loss;
+  }
+
+  /**
+   * Storage fault: flips a bit in the replica's newest checkpoint record (`checkpoint`) or in one
+   * of its stored pages (`page`), picked by `salt` — or, with `all`, in every one of them. Each
+   * flip is logged as a fault act; returns the keys hit.
+   */
+  corruptDisk(id: ReplicaId, what: "checkpoint" | "page", salt: string, all = false): string[] {
+    const disk = this.disks[id] as SimDisk;
+    const pick = (label: string, count: number): number => Number.parseInt(domainHash("storage-fault", `${salt}|${label}`).slice(0, 8), 16) % count;
+    const keys = disk.keys(what === "checkpoint" ? "checkpoint/" : "pages/");
+    const chosen = all ? keys : what === "checkpoint" ? keys.slice(-1) : keys.length === 0 ? [] : [keys[pick("key", keys.length)]!];
+    const record = (detail: Record<string, string | number>): void =>
+      this.options.trace.record(this.loop.now(), this.traceId(id), { kind: "fault.storage", malicious: true, detail: { effect: `corrupt-${what}`, ...detail } });
+    if (chosen.length === 0) record({ key: "none" });
+    const hit: string[] = [];
+    for (const key of chosen) {
+      const offset = disk.corrupt(key, (length) => pick(key, length));
+      if (offset === undefined) continue;
+      record({ key, offset });
+      hit.push(key);
+    }
+    return hit;
+  }
+
+  /** The replica's disk (tests and dumps). */
+  disk(id: ReplicaId): SimDisk {
+    return this.disks[id] as SimDisk;
   }
 
   restart(id: ReplicaId): void {
@@ -168,7 +213,7 @@ export class SimSubnet {
       ...(this.options.xnetClient === undefined ? {} : { xnet: this.options.xnetClient(id) }),
       makeStateMachine: () => {
         if (this.options.makeStateMachine !== undefined) return this.options.makeStateMachine(id, disk);
-        const machine = KvStateMachine.fromDisk(disk);
+        const machine = KvStateMachine.fromDisk(disk, { skipChecksums: this.options.consensus.canary === "skip-checksum" });
         if (behaviour.corruptor !== undefined) machine.corruptor = behaviour.corruptor;
         this.options.configureStateMachine?.(id, machine);
         return machine;

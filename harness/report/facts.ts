@@ -78,6 +78,8 @@ export function describeFault(spec: FaultSpec, n: number): string {
       return `forge ${names(spec.replicas)}: forged shares, invalid ingress`;
     case "diverge":
       return `diverge ${names(spec.replicas)}: corrupt state transition`;
+    case "storage":
+      return `storage ${names(spec.replicas)}: ${spec.effect}${spec.effect === "lose-unsynced" || spec.effect === "torn-write" ? " at the next crash" : ""}`;
   }
 }
 

@@ -3,6 +3,7 @@
 // report. Pure with respect to its inputs: the same scenario and seed give the same trace digest.
 import { runChecks, verdictOf, type CheckResult, type VerdictText, type Violation } from "../checks/checks.ts";
 import { RunRecorder } from "../checks/observations.ts";
+import { checkAcknowledgedUpdates, type DurabilityInput } from "../checks/durability.ts";
 import { compileFaults } from "../faults/schedule.ts";
 import { windowOf, type DivergeTarget, type FaultSpec } from "../faults/spec.ts";
 import { SimSubnet } from "../replica/subnet.ts";
@@ -158,6 +159,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
         corruptReplies: executionCorruptor(scenario.faults ?? [], id, "replies", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-replies", malicious: true, detail: { height: h } })),
         perturbExecution: executionCorruptor(scenario.faults ?? [], id, "execution", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-inside-execution", malicious: true, detail: { height: h } })),
         subnet: { id: registry.subnets[0]!.id, registry, publicKeyDerOf: () => subnetRef.current?.certificationScheme.subnetPublicKeyDer },
+        ...(scenario.consensus?.canary === "skip-checksum" ? { skipChecksums: true } : {}),
       }),
     }),
     processingDelayUs: (id, now) => faults.processingDelayUs(id, now),
@@ -208,6 +210,8 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     endUs: subnet.loop.now(),
     livenessBoundUs: secondsToUs(scenario.livenessBoundS ?? 30),
   });
+  // Acknowledged updates survive storage faults: judged when the run ends a bound after the last heal.
+  if (!stoppedEarly && checks.livenessChecked) checks.violations.push(...checkAcknowledgedUpdates(durabilityInput(subnet, recorder, faults)));
   if (!stoppedEarly && genesis.length > 0) {
     const finalizedCalls: TrackedCall[] = [];
     const names = new Map([...canisterIds].map(([name, id]) => [id, name]));
@@ -222,6 +226,20 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   return stoppedEarly ? { ...report, stoppedAt: { event: trace.length, timeMs: Math.round(subnet.loop.now() / 1000) } } : report;
 }
 
+
+/** What the durability check needs: the live honest replicas' states at the end of the run. */
+export function durabilityInput(subnet: SimSubnet, recorder: RunRecorder, faults: ReturnType<typeof compileFaults>): DurabilityInput {
+  const replicas = Array.from({ length: subnet.n }, (_, i) => replicaId(i)).filter((r) => !faults.byzantine.has(r) && !faults.permanentlyDown.has(r));
+  return {
+    recorder,
+    replicas,
+    endUs: subnet.loop.now(),
+    stateOf: (r) => {
+      const machine = subnet.replica(r)?.stateMachine;
+      return machine === undefined ? undefined : { executedHeight: machine.expectedBatchHeight() - 1, knows: (id) => machine.ingressStatus(id) !== undefined };
+    },
+  };
+}
 
 /**
  * For replicas with a `diverge` fault, on an execution subnet: perturb the state after every

@@ -216,7 +216,7 @@ const WORKLOAD_FIELDS: FieldTable<WorkloadSpec> = {
 const CALL_FIELDS: FieldTable<NonNullable<WorkloadSpec["calls"]>[number]> = { canister: true, method: true, args: true };
 const FAULT_FIELDS: FieldTable<FaultSpec> = {
   kind: true, replicas: true, fromS: true, toS: true, artifacts: true, target: true, sideA: true, delayMs: true, atS: true, restartS: true,
-  groups: true, from: true, to: true, effect: true, percent: true, maxDelayMs: true,
+  groups: true, from: true, to: true, effect: true, percent: true, maxDelayMs: true, scope: true,
 };
 const CONSENSUS_FIELDS: FieldTable<ConsensusConfig> = {
   unitDelayMs: true, initialNotaryDelayMs: true, dkgIntervalLength: true, statusIntervalMs: true, maxIngressMessagesPerBlock: true, maxIngressBytesPerBlock: true, canary: true,

@@ -1,26 +1,121 @@
-// A replica's simulated disk: survives crashes (the harness keeps it while the replica is down),
-// holds values by reference and counts the bytes written.
+// A replica's simulated disk (the `Disk` contract in env.ts): bytes only, copied on write and on
+// read, with writes pending until `sync()`. The harness keeps it while the replica is down; at a
+// crash it decides what the pending writes become (a process crash keeps them, a power loss —
+// storage fault `lose-unsynced` — drops them, `torn-write` leaves a prefix of the last one), and
+// storage faults can flip bits in what is stored.
 import type { Disk } from "./env.ts";
 
-export class SimDisk implements Disk {
-  private readonly store = new Map<string, unknown>();
-  bytesWritten = 0;
+/** What a crash does to the writes not yet synced. */
+export type CrashLoss = "none" | "lose-unsynced" | "torn-write";
 
-  write(key: string, value: unknown, sizeBytes: number): void {
-    this.store.set(key, value);
-    this.bytesWritten += sizeBytes;
+export interface CrashOutcome {
+  readonly loss: CrashLoss;
+  /** Writes and removes pending at the crash. */
+  readonly pending: number;
+  /** Of those, how many never reached the disk (the torn one included). */
+  readonly lost: number;
+  /** torn-write: the write that reached the disk in part. */
+  readonly torn?: { readonly key: string; readonly keptBytes: number; readonly ofBytes: number };
+}
+
+export class SimDisk implements Disk {
+  private readonly durable = new Map<string, Uint8Array>();
+  /** Changes since the last sync in the order made (a key changed again moves to the end); null = removed. */
+  private readonly pending = new Map<string, Uint8Array | null>();
+  bytesWritten = 0;
+  syncs = 0;
+
+  write(key: string, bytes: Uint8Array): void {
+    const copy = bytes.slice();
+    this.pending.delete(key);
+    this.pending.set(key, copy);
+    this.bytesWritten += copy.length;
   }
-  read<T>(key: string): T | undefined {
-    return this.store.get(key) as T | undefined;
+
+  read(key: string): Uint8Array | undefined {
+    const stored = this.current(key);
+    return stored === undefined ? undefined : stored.slice();
   }
+
+  has(key: string): boolean {
+    return this.current(key) !== undefined;
+  }
+
   remove(key: string): void {
-    this.store.delete(key);
+    if (!this.has(key)) return;
+    this.pending.delete(key);
+    this.pending.set(key, null);
   }
+
   keys(prefix: string): string[] {
-    return [...this.store.keys()].filter((k) => k.startsWith(prefix)).sort();
+    const out = new Set<string>();
+    for (const k of this.durable.keys()) if (k.startsWith(prefix)) out.add(k);
+    for (const [k, v] of this.pending) {
+      if (!k.startsWith(prefix)) continue;
+      if (v === null) out.delete(k);
+      else out.add(k);
+    }
+    return [...out].sort();
   }
+
+  sync(): void {
+    for (const [k, v] of this.pending) this.apply(k, v);
+    this.pending.clear();
+    this.syncs++;
+  }
+
+  /** Number of writes and removes not yet synced. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * The replica's process died. `none`: the operating system still writes what it was given (a
+   * process crash loses nothing); `lose-unsynced`: power loss, every pending change is gone;
+   * `torn-write`: the pending changes reach the disk in order but the last write only in part
+   * (the first half of its bytes) — a removal that is last simply does not happen.
+   */
+  crash(loss: CrashLoss): CrashOutcome {
+    const pending = [...this.pending];
+    this.pending.clear();
+    if (loss === "none") {
+      for (const [k, v] of pending) this.apply(k, v);
+      return { loss, pending: pending.length, lost: 0 };
+    }
+    if (loss === "lose-unsynced" || pending.length === 0) return { loss, pending: pending.length, lost: pending.length };
+    const [lastKey, lastValue] = pending[pending.length - 1]!;
+    for (const [k, v] of pending.slice(0, -1)) this.apply(k, v);
+    if (lastValue === null) return { loss, pending: pending.length, lost: 1 };
+    const keptBytes = Math.floor(lastValue.length / 2);
+    this.durable.set(lastKey, lastValue.slice(0, keptBytes));
+    return { loss, pending: pending.length, lost: 1, torn: { key: lastKey, keptBytes, ofBytes: lastValue.length } };
+  }
+
+  /**
+   * Bit rot: flips the lowest bit of the byte at `offsetOf(length)` in the value under `key`.
+   * Returns the offset, or undefined when there is no such value (or it is empty).
+   */
+  corrupt(key: string, offsetOf: (length: number) => number): number | undefined {
+    const stored = this.current(key);
+    if (stored === undefined || stored.length === 0) return undefined;
+    const offset = offsetOf(stored.length);
+    stored[offset] = (stored[offset] ?? 0) ^ 0x01;
+    return offset;
+  }
+
   /** Loses everything (a replaced machine). */
   wipe(): void {
-    this.store.clear();
+    this.durable.clear();
+    this.pending.clear();
+  }
+
+  private current(key: string): Uint8Array | undefined {
+    if (this.pending.has(key)) return this.pending.get(key) ?? undefined;
+    return this.durable.get(key);
+  }
+
+  private apply(key: string, value: Uint8Array | null): void {
+    if (value === null) this.durable.delete(key);
+    else this.durable.set(key, value);
   }
 }

@@ -13,12 +13,25 @@ export interface TraceEvent {
   readonly malicious?: boolean;
 }
 
-/** A key-value disk that survives crashes; values are opaque snapshots owned by the writer. */
+/**
+ * A replica's disk: keys to bytes. The contract a real disk keeps, and the simulated one enforces:
+ * - values are bytes, copied on write and on read, so nothing done in memory afterwards changes
+ *   what is on the disk (encode objects with harness/sim/disk-records.ts);
+ * - `write` and `remove` are pending until `sync()`: reads see them at once, but a power loss
+ *   (the storage fault `lose-unsynced`) drops every pending change and a torn write leaves a
+ *   prefix of the last one; a process crash alone loses nothing;
+ * - what was synced survives crashes, unless a storage fault corrupts it (detect with checksums).
+ */
 export interface Disk {
-  write(key: string, value: unknown, sizeBytes: number): void;
-  read<T>(key: string): T | undefined;
+  write(key: string, bytes: Uint8Array): void;
+  read(key: string): Uint8Array | undefined;
+  /** Whether a value is stored under `key` (no copy). */
+  has(key: string): boolean;
   remove(key: string): void;
+  /** Keys starting with `prefix`, ascending. */
   keys(prefix: string): string[];
+  /** Makes every pending write and remove durable. */
+  sync(): void;
 }
 
 export interface TimerHandle {

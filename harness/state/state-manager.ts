@@ -9,7 +9,7 @@ import type { Disk } from "../sim/env.ts";
 import type { HashHex } from "../types.ts";
 import { canisterMemories, canisterStateHash } from "./canister-codec.ts";
 import { compareCanisterIds } from "./canister-order.ts";
-import { listCheckpoints, loadCheckpoint, pruneCheckpoints, writeCheckpoint, type CheckpointWriteStats, type LoadedCheckpoint } from "./checkpoint.ts";
+import { listCheckpoints, loadCheckpoint, pruneCheckpoints, writeCheckpoint, type CheckpointWriteStats, type LoadedCheckpoint, type LoadOptions } from "./checkpoint.ts";
 import { ByteWriter, sha256HexOf } from "./encoding.ts";
 import { computeManifest, stateFiles, type Manifest } from "./manifest.ts";
 
@@ -161,21 +161,48 @@ export class StateManager {
   /**
    * The newest checkpoint that verifies (older ones are tried if the newest is corrupt), as a
    * state plus its digest at that height; undefined if none verifies. Resets the commit height.
+   * `accept` may refuse a checkpoint that verifies for a reason of the caller's (its own records
+   * of that height are unreadable, say): the next older one is tried.
    */
-  loadLatestCheckpoint(): { readonly height: number; readonly state: SubnetState; readonly stateDigest: HashHex; readonly manifest: Manifest; readonly rejected: readonly LoadedCheckpoint[] } | undefined {
+  loadLatestCheckpoint(options: LoadOptions & { readonly accept?: (h: number, state: SubnetState, digest: HashHex) => string | undefined; readonly onRejected?: (why: string) => void } = {}): { readonly height: number; readonly state: SubnetState; readonly stateDigest: HashHex; readonly manifest: Manifest; readonly rejected: readonly LoadedCheckpoint[] } | undefined {
     const rejected: LoadedCheckpoint[] = [];
     for (const h of listCheckpoints(this.disk).reverse()) {
-      const loaded = loadCheckpoint(this.disk, h);
+      const loaded = this.readCheckpoint(h, options);
       if (!loaded.ok) {
         rejected.push(loaded);
+        options.onRejected?.(`checkpoint ${h}: ${loaded.reason}`);
         continue;
       }
       const state: SubnetState = { canisters: loaded.canisters, metadata: loaded.metadata };
-      this.lastHeight = h;
       const digest = stateDigest(h, state);
+      const refused = options.accept?.(h, state, digest);
+      if (refused !== undefined) {
+        rejected.push({ ok: false, height: h, reason: refused });
+        options.onRejected?.(refused);
+        continue;
+      }
+      this.lastHeight = h;
       this.digests.set(h, digest);
       return { height: h, state, stateDigest: digest, manifest: loaded.manifest, rejected };
     }
     return undefined;
+  }
+
+  /** The checkpoint at `h` read back and verified (or why it cannot be used). */
+  readCheckpoint(h: number, options: LoadOptions = {}): LoadedCheckpoint {
+    return loadCheckpoint(this.disk, h, options);
+  }
+
+  /**
+   * Writes `state` as the checkpoint of `height` (a state installed by state sync, so that a
+   * restart finds it) and makes it the commit height.
+   */
+  checkpointInstalled(height: number, state: SubnetState): void {
+    assertSorted(state.canisters);
+    const manifest = computeManifest(stateFiles(state.canisters, state.metadata));
+    writeCheckpoint(this.disk, height, state.canisters, state.metadata, manifest);
+    pruneCheckpoints(this.disk, this.config.keepCheckpoints);
+    this.lastHeight = height;
+    this.digests.set(height, stateDigest(height, state));
   }
 }

@@ -1,6 +1,7 @@
 // Issue 11, C5 and C6: a harness error ends a fuzz campaign (workers killed, exit 3, the seed
 // named, its repro and summary.json written) instead of hanging it; a corrupted checkpoint after a
-// restart is that replica's state divergence, not a harness error; nondeterminism — the same seed
+// restart is refused and recovered from (adopted under the canary skip-checksum: that replica's
+// state divergence), never a harness error; nondeterminism — the same seed
 // giving two digests in two processes — has its own exit code (5) and a saved repro, for
 // `run --twice`, `suite --twice` and the fuzzer's re-runs of restarts and state syncs.
 //
@@ -12,7 +13,6 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXIT } from "../../harness/report/exit-codes.ts";
-import { KvStateMachine } from "../../harness/replica/kv-state-machine.ts";
 import { fuzz, worstClass } from "../../harness/replay/fuzz.ts";
 import { readRepro } from "../../harness/replay/repro.ts";
 import { runScenario } from "../../harness/scenario/runner.ts";
@@ -47,30 +47,24 @@ test("C5: a harness error in a fuzz worker ends the campaign: workers killed, ex
   t.regex(readFileSync(join(out, "failures", "seed-3", "error.txt"), "utf8"), /planted harness error/);
 });
 
-test("C5: a restarted replica whose checkpoint does not match its hash is that replica's state divergence, not a harness error", (t) => {
-  const scenario: Scenario = {
-    name: "corrupt-checkpoint", description: "r3's checkpoints rot on its disk; it crashes and restarts from them", n: 4, durationS: 60,
-    workload: { ratePerSec: 20 }, consensus: { dkgIntervalLength: 9 }, faults: [{ kind: "crash", replicas: [3], atS: 15, restartS: 18 }],
-  };
-  let corrupted = 0;
-  const report = runScenario(scenario, {
-    seed: 1,
-    onDelivered: (replica, block, machine) => {
-      if (replica !== 3 || !(machine instanceof KvStateMachine)) return;
-      const snapshot = machine.checkpointAt(block.height);
-      if (snapshot === undefined) return;
-      // The simulated disk holds the checkpoint object itself: change what it says, not its hash.
-      // (Once the disk holds bytes with checksums — issue 11 item 7 — plant this with the storage
-      // fault that corrupts a checkpoint instead; the replica must then recover or be named.)
-      const data = snapshot.data as { entries: [string, string][] };
-      (snapshot as { data: unknown }).data = { ...data, entries: [...data.entries, ["rot", "planted"]] };
-      corrupted++;
-    },
+test("C5, item 7: a restarted replica whose checkpoint rotted refuses it and recovers; with the canary skip-checksum it adopts it and is that replica's state divergence — never a harness error", (t) => {
+  // The disk holds bytes (item 7), so the rot is a storage fault: every page of r3's checkpoints
+  // gets a flipped bit just before it crashes.
+  const scenario = (canary: boolean): Scenario => ({
+    name: "rotten-checkpoint", description: "r3's checkpoint pages rot on its disk; it crashes and restarts from them", n: 4, durationS: 60,
+    canisters: [{ name: "kv", wasm: "fixtures/canisters/motoko/kv.classic.wasm" }],
+    workload: { ratePerSec: 30, call: { canister: "kv", method: "insert" }, stopS: 40 }, livenessBoundS: 15,
+    consensus: { dkgIntervalLength: 9, ...(canary ? { canary: "skip-checksum" as const } : {}) },
+    faults: [{ kind: "storage", replicas: [3], effect: "corrupt-page", atS: 15.5, scope: "all" }, { kind: "crash", replicas: [3], atS: 15.6, restartS: 17 }],
   });
-  t.true(corrupted > 0, "a checkpoint was corrupted before the crash");
-  t.is(report.verdict, "state-divergence");
-  const divergence = report.violations.find((v) => v.property === "state-divergence");
-  t.deepEqual(divergence?.replicas, ["r3"], JSON.stringify(report.violations));
+  const recovered: string[] = [];
+  const honest = runScenario(scenario(false), { seed: 1, traceSink: (_record, line) => { if (line.includes("storage.recovered")) recovered.push(line); } });
+  t.is(honest.verdict, "pass", JSON.stringify(honest.violations));
+  t.regex(recovered.join(""), /its bytes do not match its hash/, "the rotten pages were detected");
+  const canary = runScenario(scenario(true), { seed: 1 });
+  t.is(canary.verdict, "state-divergence");
+  const divergence = canary.violations.find((v) => v.property === "state-divergence");
+  t.deepEqual(divergence?.replicas, ["r3"], JSON.stringify(canary.violations));
 });
 
 test("C6: run --twice re-runs in a fresh process: the same digest passes, a planted nondeterminism exits 5 with a saved repro", (t) => {

@@ -1,0 +1,103 @@
+// Issue 11, item 7: the disk contract (harness/sim/env.ts `Disk`, harness/sim/disk.ts) and the
+// self-checking records written on it (harness/sim/disk-records.ts).
+import test from "ava";
+import { SimDisk } from "../../harness/sim/disk.ts";
+import { crc32, decodeValue, encodeValue, openRecord, readRecord, sealRecord, writeRecord } from "../../harness/sim/disk-records.ts";
+
+const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
+
+test("item 7: values are bytes, copied on write and on read — changing memory afterwards never changes the disk", (t) => {
+  const disk = new SimDisk();
+  const written = bytes(1, 2, 3);
+  disk.write("k", written);
+  written[0] = 99;
+  t.deepEqual(disk.read("k"), bytes(1, 2, 3), "a write keeps its own copy");
+  const read = disk.read("k")!;
+  read[1] = 99;
+  t.deepEqual(disk.read("k"), bytes(1, 2, 3), "a read hands out a copy");
+  disk.sync();
+  t.deepEqual(disk.read("k"), bytes(1, 2, 3));
+});
+
+test("item 7: writes and removes are pending until sync; reads, has and keys see them at once", (t) => {
+  const disk = new SimDisk();
+  disk.write("a/1", bytes(1));
+  disk.write("a/2", bytes(2));
+  disk.write("b/1", bytes(3));
+  t.is(disk.pendingCount, 3);
+  t.deepEqual(disk.keys("a/"), ["a/1", "a/2"]);
+  disk.sync();
+  t.is(disk.pendingCount, 0);
+  disk.remove("a/1");
+  t.false(disk.has("a/1"));
+  t.deepEqual(disk.keys("a/"), ["a/2"]);
+  t.is(disk.read("a/1"), undefined);
+  disk.remove("missing");
+  t.is(disk.pendingCount, 1, "removing what is not there is no change");
+});
+
+test("item 7: a process crash keeps pending writes; lose-unsynced drops them; torn-write keeps the others and half of the last", (t) => {
+  const setUp = (): SimDisk => {
+    const disk = new SimDisk();
+    disk.write("synced", bytes(1));
+    disk.sync();
+    disk.write("p1", bytes(2));
+    disk.remove("synced");
+    disk.write("p2", bytes(1, 2, 3, 4, 5, 6));
+    return disk;
+  };
+  const plain = setUp();
+  t.deepEqual(plain.crash("none"), { loss: "none", pending: 3, lost: 0 });
+  t.deepEqual(plain.keys(""), ["p1", "p2"]);
+
+  const lost = setUp();
+  t.deepEqual(lost.crash("lose-unsynced"), { loss: "lose-unsynced", pending: 3, lost: 3 });
+  t.deepEqual(lost.keys(""), ["synced"], "only what was synced survives a power loss");
+
+  const torn = setUp();
+  t.deepEqual(torn.crash("torn-write"), { loss: "torn-write", pending: 3, lost: 1, torn: { key: "p2", keptBytes: 3, ofBytes: 6 } });
+  t.deepEqual(torn.keys(""), ["p1", "p2"]);
+  t.deepEqual(torn.read("p2"), bytes(1, 2, 3), "the last write reached the disk in part");
+
+  const rewritten = new SimDisk();
+  rewritten.write("x", bytes(1, 1));
+  rewritten.write("y", bytes(2, 2));
+  rewritten.write("x", bytes(3, 3, 3, 3));
+  t.is(rewritten.crash("torn-write").torn?.key, "x", "a key written again is the latest write");
+});
+
+test("item 7: corrupt flips one bit where it is stored, synced or not", (t) => {
+  const disk = new SimDisk();
+  disk.write("k", bytes(0, 0, 0));
+  disk.sync();
+  t.is(disk.corrupt("k", () => 1), 1);
+  t.deepEqual(disk.read("k"), bytes(0, 1, 0));
+  t.is(disk.corrupt("none", () => 0), undefined);
+});
+
+test("item 7: records find torn and flipped bytes; values round-trip bytes, bigints and undefined array slots", (t) => {
+  const value = { bytes: bytes(1, 2, 255), big: 2n ** 70n, list: [1, undefined, "x"], nested: { ok: true } };
+  t.deepEqual(decodeValue(encodeValue(value)), value);
+  t.deepEqual(decodeValue(encodeValue({ buffer: Buffer.from([7, 8]) })), { buffer: bytes(7, 8) }, "a Buffer is written as bytes");
+  t.throws(() => encodeValue({ map: new Map() }), { message: /Map cannot be written to disk/ });
+  t.is(crc32(new TextEncoder().encode("123456789")), 0xcbf43926, "the standard CRC-32 check value");
+
+  const record = sealRecord(encodeValue(value));
+  t.true(openRecord(record).ok);
+  t.regex(JSON.stringify(openRecord(record.subarray(0, record.length - 1))), /torn record/);
+  t.regex(JSON.stringify(openRecord(record.subarray(0, 5))), /torn record/);
+  for (const offset of [0, 6, 9, 20, record.length - 1]) {
+    const flipped = record.slice();
+    flipped[offset] = (flipped[offset] ?? 0) ^ 0x10;
+    t.false(openRecord(flipped).ok, `a bit flipped at ${offset} is found`);
+  }
+
+  const disk = new SimDisk();
+  writeRecord(disk, "r", { hash: "abc" });
+  t.deepEqual(readRecord(disk, "r"), { ok: true, value: { hash: "abc" } });
+  t.is(readRecord(disk, "missing"), undefined);
+  disk.corrupt("r", (length) => length - 2);
+  const rotten = readRecord(disk, "r");
+  t.false(rotten?.ok);
+  t.regex(rotten?.ok === false ? rotten.reason : "", /^r: corrupt record: checksum mismatch/);
+});
