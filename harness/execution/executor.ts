@@ -39,6 +39,7 @@ import { DEFAULT_WASM_MEMORY_LIMIT_PAGES, LiveInstance, WASM_PAGE_BYTES, type Pr
 import { DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, ExecutionAborted, type ProgressCallback } from "./progress.ts";
 import { InvalidModuleError } from "./instrument.ts";
 import { ModuleCache, sharedModuleCache, type CompiledModule } from "./module-cache.ts";
+import { isRuntimeError } from "./webassembly.ts";
 import {
   CanisterTrap,
   STABLE_DIRTY_PAGE_LIMITS,
@@ -960,7 +961,8 @@ export class WasmExecutor implements CanisterExecutor {
       callbacks: [],
       callContexts: [],
     };
-    const li = new LiveInstance(module, this.memoryLimitPages);
+    const li = this.instantiate(canister.id, module);
+    if (typeof li === "string") return { ok: false, canister, code: RejectCode.CanisterError, message: li, instructionsUsed: 0n, debugLog: [] };
     const r = this.startAndInit(li, start, { memory: PageMap.empty(), pages: 0n }, args, params, 0n, "canister_init");
     if (!r.ok) {
       return { ok: false, canister, code: RejectCode.CanisterError, message: r.message, instructionsUsed: r.used, debugLog: r.log };
@@ -1037,7 +1039,8 @@ export class WasmExecutor implements CanisterExecutor {
       // The old instance no longer mirrors the (still unchanged) canister state.
       this.live.remove(canister.id, oldLi);
     }
-    const li = new LiveInstance(module, this.memoryLimitPages);
+    const li = this.instantiate(canister.id, module);
+    if (typeof li === "string") return failed(li);
     const keep = (args.wasmMemoryPersistence ?? (module.customSections.includes(EOP_SECTION) ? "keep" : "replace")) === "keep";
     if (keep) li.loadState(heap.memory, heap.pages, li.readGlobals());
     state = { ...state, globalTimerNs: 0n };
@@ -1046,6 +1049,19 @@ export class WasmExecutor implements CanisterExecutor {
     used = r.used;
     if (!r.ok) return failed(r.message);
     return this.installed(canister, state, module, li, args, { ...r, log });
+  }
+
+  /**
+   * A fresh instance for an install or upgrade, or why the module cannot be instantiated (a data
+   * or element segment outside its memory or table): the install fails, it does not throw.
+   */
+  private instantiate(id: CanisterId, module: CompiledModule): LiveInstance | string {
+    try {
+      return new LiveInstance(module, this.memoryLimitPages);
+    } catch (e) {
+      if (!isRuntimeError(e)) throw e;
+      return `Canister ${id}: the Wasm module could not be instantiated: ${e.message}`;
+    }
   }
 
   /** Runs (start) and then canister_init / canister_post_upgrade on a fresh instance. */

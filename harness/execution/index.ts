@@ -6,6 +6,7 @@ export { ExecutionAborted, DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, formatInstructio
 export { ModuleCache, sharedModuleCache, moduleHash, type CompiledModule } from "./module-cache.ts";
 export {
   InvalidModuleError,
+  InstrumentationStackExhausted,
   instrumentModule,
   MAX_FUNCTIONS,
   MAX_GLOBALS,

@@ -2,8 +2,10 @@
 // wasm-toolchain.md §3 "Prototype instrumentation pass", option (a)).
 //
 // What the pass does, once per module (cached by the module's SHA-256 in module-cache.ts):
-//  - rejects nondeterministic or unsupported features (threads/atomics/shared memory, relaxed
-//    SIMD, imports other than `ic0`, imported memories/globals) with a clear message;
+//  - refuses, with an InvalidModuleError that says why: modules over the IC's limits (checked on
+//    the raw bytes first, module-limits.ts), nondeterministic or unsupported features, named
+//    (threads/atomics/shared memory, relaxed SIMD, exceptions, tail calls, GC, …), imports other
+//    than `ic0` or not typed as the System API declares them, imported memories/globals;
 //  - lowers a 64-bit memory (Motoko's enhanced orthogonal persistence) to 32 bits;
 //  - instruction counter: an exported i64 global `__instr_used` grows by the static cost of each
 //    basic block at the block's start (cost-table.ts); function entries and loop headers then
@@ -25,10 +27,12 @@
 import type Binaryen from "binaryen";
 import binaryen from "./binaryen.ts";
 import { COST } from "./cost-table.ts";
+import { InvalidModuleError } from "./invalid-module.ts";
+import { checkExportedMethods, scanModule } from "./module-limits.ts";
+import { ic0Signature, isWasm32OnlyIc0 } from "./system-api.ts";
 
-export class InvalidModuleError extends Error {
-  override readonly name = "InvalidModuleError";
-}
+export { InvalidModuleError } from "./invalid-module.ts";
+export { MAX_FUNCTIONS, MAX_GLOBALS, MAX_EXPORTED_METHODS, MAX_EXPORTED_NAME_BYTES } from "./module-limits.ts";
 
 export type ValueTypeName = "i32" | "i64" | "f32" | "f64" | "v128";
 
@@ -433,9 +437,18 @@ const FN_EXIT = "__fn_exit";
 const CANON32 = "__canon_f32";
 const CANON64 = "__canon_f64";
 
+/**
+ * Most instructions in one function body: 1,000,000 (rs/embedders/src/wasm_utils/validation.rs
+ * WASM_FUNCTION_SIZE_LIMIT; portal: "a function with more than 1_000_000 Wasm instructions").
+ * Counted over binaryen IR, which has a node per instruction (no `end`s, a block per block).
+ */
+export const MAX_FUNCTION_INSTRUCTIONS = 1_000_000;
+
 class FunctionRewriter {
   private ptrLocal = -1;
   private instanceMutation = false;
+  /** Expressions rewritten so far (the function's size in instructions). */
+  instructions = 0;
   private readonly m: Binaryen.Module;
 
   constructor(
@@ -477,7 +490,9 @@ class FunctionRewriter {
     let first = true;
     const flush = (): void => {
       if (pending.length === 0 && !(first && reentrant)) return;
-      out.push(...this.charge(pendingCost, first && reentrant), ...pending);
+      // Appended one by one: a spread of a long straight-line region would overflow the stack.
+      for (const item of this.charge(pendingCost, first && reentrant)) out.push(item);
+      for (const item of pending) out.push(item);
       pending = [];
       pendingCost = 0;
       first = false;
@@ -507,6 +522,7 @@ class FunctionRewriter {
   rewrite(e: Ref): Ref {
     const m = this.m;
     const id = binaryen.getExpressionId(e);
+    this.instructions++;
     if (id === ID.Block) {
       BlockW.setChildren(e, this.list(BlockW.getChildren(e), false));
       return e;
@@ -682,11 +698,6 @@ function typeNames(t: Binaryen.Type): ValueTypeName[] {
   });
 }
 
-// Module limits (ic-protocol.md §4.7 "Module limits", after rs/config/src/embedders.rs and the spec).
-export const MAX_FUNCTIONS = 50_000;
-export const MAX_GLOBALS = 300;
-export const MAX_EXPORTED_METHODS = 1_000;
-export const MAX_EXPORTED_NAME_BYTES = 20_000;
 const SYSTEM_ENTRY_POINTS = new Set([
   "canister_init",
   "canister_pre_upgrade",
@@ -709,55 +720,32 @@ const RESERVED_EXPORTS = new Set([
 
 /** Spec "Canister module format": which `canister_*` exports are allowed, each method once. */
 function checkEntryPoints(exports: readonly string[]): void {
-  const methods = new Set<string>();
-  let nameBytes = 0;
   for (const name of exports) {
     if (!name.startsWith("canister_") || SYSTEM_ENTRY_POINTS.has(name)) continue;
-    const match = /^canister_(update|query|composite_query) (.*)$/s.exec(name);
-    if (match === null) throw new InvalidModuleError(`export "${name}" is not a valid canister entry point`);
-    const method = match[2] ?? "";
-    if (methods.has(method)) throw new InvalidModuleError(`method "${method}" is exported more than once`);
-    methods.add(method);
-    nameBytes += new TextEncoder().encode(method).length;
+    if (!/^canister_(update|query|composite_query) /s.test(name)) throw new InvalidModuleError(`export "${name}" is not a valid canister entry point`);
   }
-  if (methods.size > MAX_EXPORTED_METHODS) {
-    throw new InvalidModuleError(`module exports ${methods.size} methods; at most ${MAX_EXPORTED_METHODS} are allowed`);
-  }
-  if (nameBytes > MAX_EXPORTED_NAME_BYTES) {
-    throw new InvalidModuleError(`exported method names total ${nameBytes} bytes; at most ${MAX_EXPORTED_NAME_BYTES} are allowed`);
-  }
+  checkExportedMethods(exports);
 }
 
-/** Names of custom sections, read from the raw bytes (binaryen does not expose them). */
-export function customSectionNames(bytes: Uint8Array): string[] {
-  const names: string[] = [];
-  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
-    throw new InvalidModuleError("not a Wasm module (bad magic number)");
-  }
-  let pos = 8;
-  const leb = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = bytes[pos++];
-      if (b === undefined) throw new InvalidModuleError("truncated module");
-      result += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7;
+/**
+ * An `ic0` import must name a System API function with the spec's type for this module's memory
+ * width (IC0_SIGNATURES): refused at install, as the IC does, not when first called.
+ */
+function checkIc0Import(name: string, params: readonly ValueTypeName[], results: readonly ValueTypeName[], memory64: boolean): void {
+  const expected = ic0Signature(name, memory64);
+  if (expected === undefined) {
+    if (memory64 && isWasm32OnlyIc0(name)) {
+      throw new InvalidModuleError(`module imports ic0.${name}, which exists only for canisters with a 32-bit memory (this one's is 64-bit)`);
     }
-  };
-  while (pos < bytes.length) {
-    const id = bytes[pos++];
-    const size = leb();
-    const end = pos + size;
-    if (end > bytes.length) throw new InvalidModuleError("truncated module section");
-    if (id === 0) {
-      const len = leb();
-      names.push(new TextDecoder().decode(bytes.subarray(pos, pos + len)));
-    }
-    pos = end;
+    throw new InvalidModuleError(`module imports ic0.${name}, which is not a function of the System API`);
   }
-  return names;
+  const show = (ps: readonly string[], rs: readonly string[]): string => `(${ps.join(", ")}) -> (${rs.join(", ")})`;
+  if (show(params, results) !== show(expected.params, expected.results)) {
+    throw new InvalidModuleError(
+      `module imports ic0.${name} with type ${show(params, results)}; the System API's is ${show(expected.params, expected.results)}` +
+        ` for a canister with a ${memory64 ? "64" : "32"}-bit memory`,
+    );
+  }
 }
 
 /**
@@ -782,41 +770,115 @@ function validateQuietly(m: Binaryen.Module): { ok: boolean; messages: string } 
   }
 }
 
+/**
+ * Wasm features canisters may not use, each with the binaryen features that enable it. The first
+ * two are refused because they are nondeterministic; the others because neither the IC's
+ * instrumentation nor subnetlab's supports them.
+ */
+const REFUSED_FEATURES: readonly { readonly name: string; readonly features: number; readonly nondeterministic?: true }[] = [
+  { name: "threads/atomics", features: binaryen.Features.Atomics | binaryen.Features.SharedEverything, nondeterministic: true },
+  { name: "relaxed SIMD", features: binaryen.Features.RelaxedSIMD, nondeterministic: true },
+  // Binaryen's exceptions and GC bring reference types with them (exnref, struct references).
+  { name: "exception handling", features: binaryen.Features.ExceptionHandling | binaryen.Features.ReferenceTypes },
+  { name: "tail calls", features: binaryen.Features.TailCall },
+  { name: "garbage collection (GC)", features: binaryen.Features.GC | binaryen.Features.ReferenceTypes },
+  { name: "reference types", features: binaryen.Features.ReferenceTypes },
+  { name: "multiple memories", features: binaryen.Features.MultiMemory },
+  { name: "extended constant expressions", features: binaryen.Features.ExtendedConst },
+  { name: "stack switching", features: binaryen.Features.StackSwitching },
+  { name: "strings", features: binaryen.Features.Strings },
+  { name: "half-precision floats (FP16)", features: binaryen.Features.FP16 },
+  { name: "custom page sizes", features: binaryen.Features.CustomPageSizes },
+  { name: "wide arithmetic", features: binaryen.Features.WideArithmetic },
+];
+
+/**
+ * Validates with the features canisters may use; when that fails, names the refused features the
+ * module needs instead of binaryen's validator output: the first one that alone makes it valid,
+ * else the set left after dropping, in order, every one it stays valid without.
+ */
 function validateOrExplain(m: Binaryen.Module, features: number): void {
   m.setFeatures(features);
   const first = validateQuietly(m);
   if (first.ok) return;
-  const tryWith = (extra: number): boolean => {
+  const valid = (extra: number): boolean => {
     m.setFeatures(features | extra);
     const ok = validateQuietly(m).ok;
     m.setFeatures(features);
     return ok;
   };
-  if (tryWith(binaryen.Features.Atomics | binaryen.Features.SharedEverything)) {
-    throw new InvalidModuleError("module uses threads/atomics, which canisters may not use (nondeterministic)");
+  const union = (fs: readonly (typeof REFUSED_FEATURES)[number][]): number => fs.reduce((all, f) => all | f.features, 0);
+  // The narrowest single feature that suffices (reference types rather than GC, which brings them).
+  const bits = (f: (typeof REFUSED_FEATURES)[number]): number => f.features.toString(2).replace(/0/g, "").length;
+  let needed = REFUSED_FEATURES.filter((f) => valid(f.features))
+    .sort((a, b) => bits(a) - bits(b))
+    .slice(0, 1);
+  if (needed.length === 0 && valid(union(REFUSED_FEATURES))) {
+    needed = [...REFUSED_FEATURES];
+    for (const f of REFUSED_FEATURES) {
+      const without = needed.filter((g) => g !== f);
+      if (valid(union(without))) needed = without;
+    }
   }
-  if (tryWith(binaryen.Features.RelaxedSIMD)) {
-    throw new InvalidModuleError("module uses relaxed SIMD, which canisters may not use (nondeterministic)");
+  if (needed.length > 0) {
+    const names = needed.map((f) => f.name).join(", ");
+    const why = needed.some((f) => f.nondeterministic) ? "which canisters may not use (nondeterministic)" : "which canisters may not use";
+    throw new InvalidModuleError(`module uses ${names}, ${why}`);
   }
   const firstLine = first.messages.split("\n").find((l) => l.trim() !== "") ?? "no details";
   throw new InvalidModuleError(`module failed Wasm validation: ${firstLine.trim()}`);
 }
 
-/** Validates and instruments a canister module. Throws InvalidModuleError with a clear message. */
+/**
+ * A failure of the instrumentation pass itself (the instrumented module does not validate): a bug
+ * in subnetlab, never the canister's fault, so it is not turned into an InvalidModuleError.
+ */
+export class InstrumentationBug extends Error {
+  override readonly name = "InstrumentationBug";
+}
+
+/**
+ * Validates and instruments a canister module. Throws InvalidModuleError with a clear message:
+ * the IC's module limits first, on the raw bytes (module-limits.ts), then binaryen's reading and
+ * validation; whatever else binaryen throws on a module is a refusal of that module too.
+ */
 export function instrumentModule(bytes: Uint8Array): InstrumentedModule {
-  const customSections = customSectionNames(bytes);
+  const scan = scanModule(bytes);
   let m: Binaryen.Module;
   try {
     m = binaryen.readBinary(bytes);
   } catch (e) {
     const detail = e instanceof Error ? `: ${e.message}` : "";
+    if (scan.hasTagSection) throw new InvalidModuleError(`module uses exception handling (it has a tag section), which canisters may not use${detail}`);
     throw new InvalidModuleError(`module could not be decoded (malformed Wasm binary)${detail}`);
   }
   try {
-    return transform(m, customSections);
+    return transform(m, scan.customSections);
+  } catch (e) {
+    throw asModuleRefusal(e);
   } finally {
     m.dispose();
   }
+}
+
+/**
+ * The host's JS stack ran out while the pass walked deeply nested code (it recurses over the
+ * expression tree). How deep it can go depends on the host (its stack in use, JIT tiers), so this
+ * is a harness error like HostStackExhausted, never a refusal that could differ between replicas
+ * or processes; it is not cached.
+ */
+export class InstrumentationStackExhausted extends Error {
+  override readonly name = "InstrumentationStackExhausted";
+}
+
+/** Anything thrown while binaryen works on a module refuses the module, except our own failures. */
+function asModuleRefusal(e: unknown): Error {
+  if (e instanceof InvalidModuleError || e instanceof InstrumentationBug) return e;
+  if (e instanceof RangeError && /call stack/i.test(e.message)) {
+    return new InstrumentationStackExhausted(`the host's stack ran out instrumenting a module with deeply nested code (${e.message}); subnetlab cannot run it on this host`);
+  }
+  const detail = e instanceof Error ? e.message : String(e);
+  return new InvalidModuleError(`module could not be processed (binaryen: ${detail.split("\n")[0] ?? ""})`);
 }
 
 function transform(m: Binaryen.Module, customSections: readonly string[]): InstrumentedModule {
@@ -846,16 +908,12 @@ function transform(m: Binaryen.Module, customSections: readonly string[]): Instr
       if (info.module !== "ic0") {
         throw new InvalidModuleError(`module imports ${info.module}.${info.base}; only "ic0" imports are allowed`);
       }
-      imports.push({ name: info.base ?? "", params: typeNames(info.params), results: typeNames(info.results) });
+      const imported = { name: info.base ?? "", params: typeNames(info.params), results: typeNames(info.results) };
+      checkIc0Import(imported.name, imported.params, imported.results, memory64);
+      imports.push(imported);
     } else {
       defined.push(f);
     }
-  }
-  if (m.getNumFunctions() > MAX_FUNCTIONS) {
-    throw new InvalidModuleError(`module has ${m.getNumFunctions()} functions; at most ${MAX_FUNCTIONS} are allowed`);
-  }
-  if (m.getNumGlobals() > MAX_GLOBALS) {
-    throw new InvalidModuleError(`module has ${m.getNumGlobals()} globals; at most ${MAX_GLOBALS} are allowed`);
   }
   for (let i = 0; i < m.getNumExports(); i++) {
     const name = binaryen.getExportInfo(m.getExportByIndex(i)).name;
@@ -934,6 +992,9 @@ function transform(m: Binaryen.Module, customSections: readonly string[]): Instr
     const operands = operandHeight(info.body);
     const rw = new FunctionRewriter(m, f, memory64);
     const body = rw.body(info.body, true);
+    if (rw.instructions > MAX_FUNCTION_INSTRUCTIONS) {
+      throw new InvalidModuleError(`function ${info.name} has ${rw.instructions} instructions; the IC accepts at most ${MAX_FUNCTION_INSTRUCTIONS} per function`);
+    }
     // Slots known after the rewrite (it adds locals), plus the result local wrapFunction adds.
     const after = binaryen.getFunctionInfo(f);
     const frame = frameBytes([...binaryen.expandType(after.params), ...after.vars, ...binaryen.expandType(after.results)], operands);
@@ -948,7 +1009,7 @@ function transform(m: Binaryen.Module, customSections: readonly string[]): Instr
     m.setStart(0 as Binaryen.FunctionRef);
   }
   const check = validateQuietly(m);
-  if (!check.ok) throw new Error(`instrumented module failed validation (bug in the instrumentation pass): ${check.messages.slice(0, 500)}`);
+  if (!check.ok) throw new InstrumentationBug(`instrumented module failed validation (bug in the instrumentation pass): ${check.messages.slice(0, 500)}`);
   const binary = m.emitBinary();
   return {
     binary,

@@ -8,6 +8,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import type { HashHex } from "../types.ts";
 import { Wasm, type WasmModule } from "./webassembly.ts";
 import { instrumentModule, InvalidModuleError, type InstrumentedModule } from "./instrument.ts";
+import { checkModuleSize } from "./module-limits.ts";
 import { freezeShared, paranoid } from "../paranoia.ts";
 
 export interface CompiledModule extends InstrumentedModule {
@@ -25,6 +26,7 @@ export class ModuleCache {
 
   /** Instruments and compiles once per distinct module; throws InvalidModuleError if rejected. */
   get(bytes: Uint8Array): CompiledModule {
+    checkModuleSize(bytes); // an oversized module is refused before hashing its 100+ MiB
     return this.getWithHash(moduleHash(bytes), bytes);
   }
 

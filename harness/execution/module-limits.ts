@@ -1,0 +1,182 @@
+// The IC's limits on a canister module, checked on the raw bytes before binaryen sees them
+// (issue #11 item 5): a module over a limit is refused in milliseconds with an InvalidModuleError
+// naming the limit, instead of binaryen spending a minute on it (or failing with an exception of
+// its own). The walk reads section headers and the few counts the limits need; everything else
+// (instructions, types, validation) is binaryen's job afterwards.
+import { InvalidModuleError } from "./invalid-module.ts";
+
+/**
+ * Largest uncompressed module: 100 MiB (dfinity/ic rs/config/src/embedders.rs WASM_MAX_SIZE;
+ * portal "Canister resource limits": "Wasm total size, per canister 100MiB").
+ */
+export const MAX_MODULE_BYTES = 100 * 1024 * 1024;
+/**
+ * Largest code section: 10 MiB (rs/embedders/src/wasm_utils/validation.rs
+ * MAX_CODE_SECTION_SIZE_IN_BYTES; portal: "Wasm code section, per canister 10MiB"; newer replicas
+ * allow somewhat more).
+ */
+export const MAX_CODE_SECTION_BYTES = 10 * 1024 * 1024;
+/** At most 50,000 functions defined (imports not counted; rs/config/src/embedders.rs MAX_FUNCTIONS, validation.rs). */
+export const MAX_FUNCTIONS = 50_000;
+/** At most 1,000 globals defined (rs/config/src/embedders.rs MAX_GLOBALS; the portal lists the same). */
+export const MAX_GLOBALS = 1_000;
+/**
+ * `icp:public …` / `icp:private …` custom sections: at most 16, with at most 1 MiB of contents in
+ * all (rs/config/src/embedders.rs MAX_CUSTOM_SECTIONS, MAX_CUSTOM_SECTIONS_SIZE).
+ */
+export const MAX_ICP_CUSTOM_SECTIONS = 16;
+export const MAX_ICP_CUSTOM_SECTION_BYTES = 1024 * 1024;
+/** At most 1,000 exported methods with names of at most 20,000 bytes in all (MAX_NUMBER_EXPORTED_FUNCTIONS, MAX_SUM_EXPORTED_FUNCTION_NAME_LENGTHS). */
+export const MAX_EXPORTED_METHODS = 1_000;
+export const MAX_EXPORTED_NAME_BYTES = 20_000;
+
+const SECTION = { custom: 0, function: 3, global: 6, export: 7, code: 10, tag: 13 } as const;
+
+/** The total size limit alone: the first check, before the module is even hashed. */
+export function checkModuleSize(bytes: Uint8Array): void {
+  if (bytes.length > MAX_MODULE_BYTES) {
+    throw new InvalidModuleError(`module is ${bytes.length} bytes; the IC accepts at most ${MAX_MODULE_BYTES} (100 MiB)`);
+  }
+}
+
+/** What the raw walk learnt, for the checks after binaryen. */
+export interface ModuleScan {
+  /** Names of every custom section, in order. */
+  readonly customSections: readonly string[];
+  /** The module has a tag section: it uses exception handling. */
+  readonly hasTagSection: boolean;
+}
+
+/** Reads a module's sections; throws InvalidModuleError when it is not one or breaks a limit. */
+export function scanModule(bytes: Uint8Array): ModuleScan {
+  checkModuleSize(bytes);
+  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+    throw new InvalidModuleError("not a Wasm module (bad magic number)");
+  }
+  const r = new Reader(bytes, 8);
+  const customSections: string[] = [];
+  let icpSections = 0;
+  let icpBytes = 0;
+  let hasTagSection = false;
+  let functions = 0;
+  let globals = 0;
+  while (!r.done()) {
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (end > bytes.length) throw new InvalidModuleError("truncated module section");
+    const body = new Reader(bytes.subarray(0, end), r.pos);
+    switch (id) {
+      case SECTION.custom: {
+        const name = body.name();
+        customSections.push(name);
+        if (name.startsWith("icp:public ") || name.startsWith("icp:private ")) {
+          icpSections++;
+          icpBytes += end - body.pos;
+        }
+        break;
+      }
+      case SECTION.code:
+        if (size > MAX_CODE_SECTION_BYTES) {
+          throw new InvalidModuleError(`code section is ${size} bytes; the IC accepts at most ${MAX_CODE_SECTION_BYTES} (10 MiB)`);
+        }
+        break;
+      case SECTION.function:
+        functions = body.u32();
+        break;
+      case SECTION.global:
+        globals = body.u32();
+        break;
+      case SECTION.export:
+        checkExportedMethods(exportedFunctionNames(body));
+        break;
+      case SECTION.tag:
+        hasTagSection = true;
+        break;
+    }
+    r.pos = end;
+  }
+  if (functions > MAX_FUNCTIONS) throw new InvalidModuleError(`module defines ${functions} functions; at most ${MAX_FUNCTIONS} are allowed`);
+  if (globals > MAX_GLOBALS) throw new InvalidModuleError(`module defines ${globals} globals; at most ${MAX_GLOBALS} are allowed`);
+  if (icpSections > MAX_ICP_CUSTOM_SECTIONS) {
+    throw new InvalidModuleError(`module has ${icpSections} icp: custom sections; at most ${MAX_ICP_CUSTOM_SECTIONS} are allowed`);
+  }
+  if (icpBytes > MAX_ICP_CUSTOM_SECTION_BYTES) {
+    throw new InvalidModuleError(`icp: custom sections hold ${icpBytes} bytes; at most ${MAX_ICP_CUSTOM_SECTION_BYTES} (1 MiB) are allowed`);
+  }
+  return { customSections, hasTagSection };
+}
+
+/**
+ * Spec "Canister module format": exported methods (`canister_update|query|composite_query <name>`)
+ * each once, at most 1,000 of them with names of at most 20,000 bytes in all.
+ */
+export function checkExportedMethods(exports: readonly string[]): void {
+  const methods = new Set<string>();
+  let nameBytes = 0;
+  for (const name of exports) {
+    const match = /^canister_(update|query|composite_query) (.*)$/s.exec(name);
+    if (match === null) continue;
+    const method = match[2] ?? "";
+    if (methods.has(method)) throw new InvalidModuleError(`method "${method}" is exported more than once`);
+    methods.add(method);
+    nameBytes += new TextEncoder().encode(method).length;
+  }
+  if (methods.size > MAX_EXPORTED_METHODS) {
+    throw new InvalidModuleError(`module exports ${methods.size} methods; at most ${MAX_EXPORTED_METHODS} are allowed`);
+  }
+  if (nameBytes > MAX_EXPORTED_NAME_BYTES) {
+    throw new InvalidModuleError(`exported method names total ${nameBytes} bytes; at most ${MAX_EXPORTED_NAME_BYTES} are allowed`);
+  }
+}
+
+// --- the few section contents the limits need ------------------------------------------------------
+
+function exportedFunctionNames(r: Reader): string[] {
+  const names: string[] = [];
+  for (let n = r.u32(); n > 0; n--) {
+    const name = r.name();
+    const kind = r.byte();
+    r.u32();
+    if (kind === 0) names.push(name);
+  }
+  return names;
+}
+
+/** A cursor over module bytes; every read past the end is a malformed module, not a crash. */
+class Reader {
+  constructor(
+    private readonly bytes: Uint8Array,
+    public pos: number,
+  ) {}
+
+  done(): boolean {
+    return this.pos >= this.bytes.length;
+  }
+
+  byte(): number {
+    const b = this.bytes[this.pos++];
+    if (b === undefined) throw new InvalidModuleError("truncated module");
+    return b;
+  }
+
+  /** Unsigned LEB128 of at most 32 bits. */
+  u32(): number {
+    let result = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+    }
+    throw new InvalidModuleError("malformed module (integer too long)");
+  }
+
+  name(): string {
+    const length = this.u32();
+    const end = this.pos + length;
+    if (end > this.bytes.length) throw new InvalidModuleError("truncated module (a name runs past its section)");
+    const text = new TextDecoder().decode(this.bytes.subarray(this.pos, end));
+    this.pos = end;
+    return text;
+  }
+}
