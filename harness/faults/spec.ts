@@ -102,6 +102,12 @@ export function replicasOf(spec: FaultSpec): number[] {
     case "network":
       return [...(spec.replicas ?? [])];
     default:
+/**
+ * Kinds whose replicas count as faulty within f: the Byzantine ones and `storage` (a storage-
+ * faulted replica runs the honest code and is judged, but its disk failed it).
+ */
+export const FAULTY_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>(["equivocate", "silent", "withhold", "forge", "diverge", "collude", "storage"]);
+
       return [...spec.replicas];
   }
 }

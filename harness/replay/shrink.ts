@@ -4,7 +4,7 @@
 // it (same seed) still violates the same property class. Every candidate stays within the fault
 // bound, so a shrunk counter-example is still a real one. Multi-subnet scenarios (`fuzz --ic`)
 // shrink the same way subnet by subnet, plus their XNet partitions; subnet sizes stay.
-import { BYZANTINE_KINDS, replicasOf, windowOf, type FaultSpec } from "../faults/spec.ts";
+import { FAULTY_KINDS, replicasOf, windowOf, type FaultSpec } from "../faults/spec.ts";
 import type { VerdictText } from "../checks/checks.ts";
 import { runScenario } from "../scenario/runner.ts";
 import { checkScenario, type Scenario, type SubnetSpec, type XNetPartitionSpec } from "../scenario/scenario.ts";
@@ -44,12 +44,12 @@ function allFaults(s: Scenario): readonly FaultSpec[] {
 
 const weight = (z: ScenarioSize): number => z.n * 1000 + z.faults * 10_000 + z.faultSeconds * 10 + z.durationS;
 
-/** Byzantine replicas stay within f, or the counter-example would prove nothing. */
+/** Faulty replicas (Byzantine or storage-faulted) stay within f, or the counter-example would prove nothing. */
 export function withinFaultBound(s: Scenario): boolean {
   if (s.subnets !== undefined) return s.subnets.every((sub) => withinFaultBound({ ...s, subnets: undefined, n: sub.n, faults: sub.faults ?? [] }));
-  const byzantine = new Set<number>();
-  for (const f of s.faults ?? []) if (BYZANTINE_KINDS.has(f.kind)) for (const r of replicasOf(f)) byzantine.add(r);
-  return byzantine.size <= faultsTolerated(s.n);
+  const faulty = new Set<number>();
+  for (const f of s.faults ?? []) if (FAULTY_KINDS.has(f.kind)) for (const r of replicasOf(f)) faulty.add(r);
+  return faulty.size <= faultsTolerated(s.n);
 }
 
 export function shrink(scenario: Scenario, seed: number, target: VerdictText, maxRuns = 60): ShrinkResult {

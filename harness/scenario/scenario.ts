@@ -1,7 +1,7 @@
 // Scenarios are typed modules in scenarios/: `export default defineScenario({...})`. This module
 // defines their shape and checks them with clear messages before anything runs.
 import { DEFAULT_CONSENSUS_CONFIG, checkConsensusConfig, type ConsensusConfig } from "../consensus/config.ts";
-import { BYZANTINE_KINDS, checkFaultSpec, replicasOf, type FaultSpec } from "../faults/spec.ts";
+import { BYZANTINE_KINDS, checkFaultSpec, FAULTY_KINDS, replicasOf, type FaultSpec } from "../faults/spec.ts";
 import type { VerdictText } from "../checks/checks.ts";
 import { defaultNetworkConfig, REGIONS, type NetworkConfig } from "../sim/network.ts";
 import type { WorkloadSpec } from "./workload.ts";
@@ -287,11 +287,16 @@ export function scenarioNotes(s: Scenario): string[] {
   for (const g of groups) {
     const f = faultsTolerated(g.n);
     if ((g.n - 1) % 3 !== 0) notes.push(`${g.label}n = ${g.n} is not of the form 3f+1: it tolerates f = ${f}, as n = ${3 * f + 1} does`);
-    const byzantine = new Set<number>();
-    for (const fault of g.faults) if (BYZANTINE_KINDS.has(fault.kind)) for (const r of replicasOf(fault)) byzantine.add(r);
-    if (byzantine.size > f && (s.expect?.verdict ?? "pass") === "pass") {
-      const names = [...byzantine].sort((a, b) => a - b).map((r) => `r${r}`).join(", ");
-      notes.push(`${g.label}${byzantine.size} Byzantine replicas (${names}) exceed f = ${f} for n = ${g.n}, yet the scenario expects pass: nothing guarantees safety or liveness beyond f`);
+    const faulty = new Set<number>();
+    let storage = false;
+    for (const fault of g.faults) {
+      if (!FAULTY_KINDS.has(fault.kind)) continue;
+      for (const r of replicasOf(fault)) faulty.add(r);
+      if (!BYZANTINE_KINDS.has(fault.kind)) storage = true;
+    }
+    if (faulty.size > f && (s.expect?.verdict ?? "pass") === "pass") {
+      const names = [...faulty].sort((a, b) => a - b).map((r) => `r${r}`).join(", ");
+      notes.push(`${g.label}${faulty.size} ${storage ? "faulty (Byzantine or storage-faulted)" : "Byzantine"} replicas (${names}) exceed f = ${f} for n = ${g.n}, yet the scenario expects pass: nothing guarantees safety or liveness beyond f`);
     }
   }
   return notes;

@@ -8,8 +8,9 @@
 import test from "ava";
 import { checkFaultSpec, FaultSpecError, type FaultSpec } from "../../harness/faults/spec.ts";
 import { generateScenario, FUZZ_KINDS } from "../../harness/scenario/generate.ts";
+import { withinFaultBound } from "../../harness/replay/shrink.ts";
 import { runScenario, type RunReport } from "../../harness/scenario/runner.ts";
-import type { Scenario } from "../../harness/scenario/scenario.ts";
+import { scenarioNotes, type Scenario } from "../../harness/scenario/scenario.ts";
 import { faultsTolerated } from "../../harness/types.ts";
 
 const kvSubnet = (name: string, faults: readonly FaultSpec[], extra: Partial<Scenario> = {}): Scenario => ({
@@ -123,4 +124,12 @@ test("item 7: the fuzzer's swarm draws every storage effect, each met by a crash
   t.deepEqual([...effects].sort(), ["corrupt-checkpoint", "corrupt-page", "lose-unsynced", "torn-write"]);
   const without = generateScenario(5, { nodes: [4, 7], kinds: FUZZ_KINDS.filter((k) => k !== "storage") });
   t.false((without.faults ?? []).some((f) => f.kind === "storage"), "storage faults only when enabled");
+});
+
+test("item 7: a storage-faulted replica counts within f — for the shrinker's bound and the run's notes", (t) => {
+  const faults: FaultSpec[] = [{ kind: "silent", replicas: [0] }, { kind: "storage", replicas: [1], effect: "corrupt-page", atS: 3 }];
+  t.false(withinFaultBound(kvSubnet("two-faulty", faults)), "a silent and a storage-faulted replica are two, f = 1");
+  t.true(withinFaultBound(kvSubnet("one-faulty", faults.slice(1))));
+  const notes = scenarioNotes(kvSubnet("two-faulty", faults));
+  t.true(notes.some((n) => /2 faulty \(Byzantine or storage-faulted\) replicas \(r0, r1\) exceed f = 1 for n = 4/.test(n)), notes.join("\n"));
 });
