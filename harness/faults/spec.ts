@@ -80,6 +80,12 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "lag", "slow", "crash", "partition", "partition-oneway", "isolate", "network", "storage",
 ];
 
+/**
+ * Kinds whose replicas count as faulty within f: the Byzantine ones and `storage` (a storage-
+ * faulted replica runs the honest code and is judged, but its disk failed it).
+ */
+export const FAULTY_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>(["equivocate", "silent", "withhold", "forge", "diverge", "collude", "storage"]);
+
 /** Kinds whose replicas run malicious code (excluded from the honest set in the checks). */
 export const BYZANTINE_KINDS: ReadonlySet<FaultKind> = new Set(["equivocate", "silent", "withhold", "forge", "diverge", "collude"]);
 
@@ -102,12 +108,6 @@ export function replicasOf(spec: FaultSpec): number[] {
     case "network":
       return [...(spec.replicas ?? [])];
     default:
-/**
- * Kinds whose replicas count as faulty within f: the Byzantine ones and `storage` (a storage-
- * faulted replica runs the honest code and is judged, but its disk failed it).
- */
-export const FAULTY_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>(["equivocate", "silent", "withhold", "forge", "diverge", "collude", "storage"]);
-
       return [...spec.replicas];
   }
 }
