@@ -21,9 +21,10 @@ import type { Scenario } from "../../harness/scenario/scenario.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SCENARIO_MODULE = join(ROOT, "harness/scenario/scenario.ts");
 const tmp = (): string => mkdtempSync(join(tmpdir(), "subnetlab-hardening-"));
-// A hung campaign must fail the test, not the test runner: two minutes is far beyond these runs.
+// A hung campaign must fail the test, not the test runner (ava stops a test at 5 minutes): four
+// minutes is far beyond these runs, even on a loaded 2-core machine.
 const cli = (env: Record<string, string>, ...args: string[]) =>
-  spawnSync(process.execPath, [join(ROOT, "bin/subnetlab.js"), ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, GITHUB_ACTIONS: "", ...env }, timeout: 120_000 });
+  spawnSync(process.execPath, [join(ROOT, "bin/subnetlab.js"), ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, GITHUB_ACTIONS: "", ...env }, timeout: 240_000 });
 
 function tinyScenarioFile(dir: string, name: string): string {
   const path = join(dir, `${name}.ts`);
