@@ -4,6 +4,7 @@
 // Replicas are named `<subnet>/r<i>` in the report; in the trace they carry global numbers (subnet
 // b's r0 follows subnet a's last replica).
 import { runChecks, verdictOf, type Violation } from "../checks/checks.ts";
+import { checkAcknowledgedUpdates } from "../checks/durability.ts";
 import { RunRecorder } from "../checks/observations.ts";
 import type { CertificationObservation } from "../checks/invariants.ts";
 import { checkStreams, InductionRecorder, type SubnetStreams } from "../checks/streams.ts";
@@ -18,7 +19,7 @@ import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } fr
 import { installActions } from "./actions.ts";
 import { actionHost, canisterIdsOf, certificationRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
 import { consensusConfigOf, type Scenario } from "./scenario.ts";
-import { blockRowsOf, driveRun, executionCorruptor, executionProgressOf, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
+import { blockRowsOf, driveRun, durabilityInput, executionCorruptor, executionProgressOf, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
 import { Workload } from "./workload.ts";
 
 export interface MultiSubnetRunOptions extends RunOptions {
@@ -87,6 +88,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
             }),
             ...(options.inductionCanary === undefined ? {} : { inductionCanary: options.inductionCanary }),
             ...(perturbExecution === undefined ? {} : { perturbExecution }),
+            ...(consensus.canary === "skip-checksum" ? { skipChecksums: true } : {}),
           });
         },
       };
@@ -161,7 +163,9 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
       endUs: ic.loop.now(),
       livenessBoundUs: secondsToUs(scenario.livenessBoundS ?? 30),
     });
-    violations.push(...checks.violations.map((v) => ({ ...v, replicas: v.replicas.map((r) => prefix + r), message: `subnet ${s.name}: ${v.message}` })));
+    // Acknowledged updates survive storage faults (judged when liveness is).
+    const durable = !stoppedEarly && checks.livenessChecked ? checkAcknowledgedUpdates(durabilityInput(ic.subnets[k]!, recorders[k]!, faults[k]!)) : [];
+    violations.push(...[...checks.violations, ...durable].map((v) => ({ ...v, replicas: v.replicas.map((r) => prefix + r), message: `subnet ${s.name}: ${v.message}` })));
     notes.push(...checks.notes.map((n) => `subnet ${s.name}: ${n}`));
     livenessChecked &&= checks.livenessChecked;
   });
