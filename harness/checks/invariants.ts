@@ -134,6 +134,11 @@ export interface CertificationObservation {
   readonly certified: string;
   /** The replica's own certified-state hash at that height (undefined: not executed yet). */
   readonly own: string | undefined;
+  /**
+   * True when the replica refused the certification (validly signed, not over its own hash): it
+   * diverged if `certified` is what the subnet certified at that height, else it was a replay.
+   */
+  readonly refused?: boolean;
 }
 
 /** Heights a subnet's certification may trail its execution before it counts as stalled. */
@@ -151,11 +156,19 @@ export function checkCertifications(subnet: string, observations: readonly Certi
   }
   const byHeight = new Map<number, Set<string>>();
   const divergent = new Map<string, number>();
-  for (const o of observations) {
+  const adopted = observations.filter((o) => o.refused !== true);
+  for (const o of adopted) {
     const hashes = byHeight.get(o.height) ?? new Set<string>();
     hashes.add(o.certified);
     byHeight.set(o.height, hashes);
     if (o.own !== undefined && o.own !== o.certified && !divergent.has(o.replica)) divergent.set(o.replica, o.height);
+  }
+  // A refused certification names its replica only when it is what the subnet certified there: a
+  // genuine certification replayed under another height must be refused, and that is no divergence.
+  for (const o of observations) {
+    if (o.refused !== true || divergent.has(o.replica)) continue;
+    const subnetCertified = byHeight.get(o.height);
+    if (subnetCertified?.size === 1 && subnetCertified.has(o.certified)) divergent.set(o.replica, o.height);
   }
   for (const [h, hashes] of byHeight) {
     if (hashes.size > 1) violations.push({ property: "safety", message: `subnet ${subnet} certified ${hashes.size} different states at height ${h}`, replicas: [], height: h });

@@ -192,7 +192,9 @@ export function cupShare(content: CatchUpContent, signer: ReplicaId, signature: 
   return { type: "cup-share", id: `CS${content.height}|${content.stateHash}|${signer}`, height: content.height, content, signer, signature, sizeBytes: SHARE_BYTES + BLOCK_HEADER_BYTES };
 }
 export function catchUpPackage(content: CatchUpContent, signature: Signature): CatchUpPackage {
-  return { type: "cup", id: `C${content.height}|${content.block.hash}`, content, signature, sizeBytes: 2 * BLOCK_HEADER_BYTES + SHARE_BYTES };
+  // The id names the whole content: a CUP over the same block with another state hash (forged) must
+  // not share an id with the genuine one, or whichever arrives first would shadow the other.
+  return { type: "cup", id: `C${content.height}|${content.block.hash}|${content.stateHash}`, content, signature, sizeBytes: 2 * BLOCK_HEADER_BYTES + SHARE_BYTES };
 }
 export function equivocationProof(a: BlockProposal, b: BlockProposal): EquivocationProof {
   const [x, y] = a.block.hash < b.block.hash ? [a, b] : [b, a];

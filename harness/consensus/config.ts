@@ -40,7 +40,7 @@ export interface ConsensusConfig {
    * A known bug switched on in the honest code, so the lab can prove it catches it (fuzz
    * --canary). Never set in a real scenario.
    */
-  readonly canary?: Canary | StorageCanary;
+  readonly canary?: Canary | StorageCanary | ForgeryCanary;
 }
 
 /**
@@ -77,7 +77,28 @@ export const STORAGE_CANARIES = {
   "skip-checksum": "state-divergence",
 } as const;
 export type StorageCanary = keyof typeof STORAGE_CANARIES;
+
+/**
+ * Known bugs in code that only a forged or replayed artifact reaches (issue 11, C3): each removes
+ * one refusal, and the lab must catch it on the first run of a scenario whose `forge` fault sends
+ * that artifact (harness/faults/forgery.ts) — as the property named here. They are not in
+ * CANARIES because the fuzzer finds them only when it draws the matching forge mode (and the XNet
+ * one needs two subnets).
+ */
+export const FORGERY_CANARIES = {
+  /** The validator accepts a newer catch-up package without checking its threshold signature. */
+  "cup-signature-unchecked": "safety",
+  /** The block validator skips the duplicate-ingress check (the payload builder still does it). */
+  "validator-skips-ingress-dedup": "validity",
+  /** Peers' certifications are taken without checking signature or hash. */
+  "certification-unchecked": "safety",
+  /** XNet slices are taken without checking the source subnet's certification signature. */
+  "xnet-slice-signature-unchecked": "invariant",
+  /** State sync installs a peer's checkpoint without checking it against the CUP's state hash. */
+  "state-sync-unverified": "state-divergence",
+} as const;
 export type Canary = keyof typeof CANARIES;
+export type ForgeryCanary = keyof typeof FORGERY_CANARIES;
 
 export const DEFAULT_CONSENSUS_CONFIG: ConsensusConfig = {
   unitDelayMs: 1000,

@@ -195,6 +195,7 @@ export function validate(ctx: ConsensusContext, artifact: ConsensusArtifact): Ve
     }
     case "cup": {
       if (artifact.content.height <= pool.latestCup.content.height) return STALE;
+      if (ctx.config.canary === "cup-signature-unchecked") return VALID;
       return verifier.verifyThreshold("high", signedCup(artifact.content), artifact.signature)
         ? VALID
         : invalid("bad CUP signature");
@@ -255,7 +256,8 @@ export function checkPayload(ctx: ConsensusContext, block: Block, seen: Set<Hash
     const problem = checkIngress(message, ctx.ingressAuth, block.context.timeUs);
     if (problem !== undefined) return `ingress ${message.id.slice(0, 8)} invalid: ${problem}`;
     const duplicate = seen.has(message.id) || ctx.ingressAlreadyFinalized(message.id);
-    if (duplicate && ctx.config.canary !== "no-ingress-dedup") return `ingress ${message.id.slice(0, 8)} duplicated`;
+    const dedupSkipped = ctx.config.canary === "no-ingress-dedup" || ctx.config.canary === "validator-skips-ingress-dedup";
+    if (duplicate && !dedupSkipped) return `ingress ${message.id.slice(0, 8)} duplicated`;
     seen.add(message.id);
   }
   return undefined;

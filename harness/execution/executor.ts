@@ -197,7 +197,16 @@ export interface WasmExecutorOptions {
   readonly progressEveryInstructions?: bigint;
   /** Stable pages one execution may modify, by kind (default: the IC's, STABLE_DIRTY_PAGE_LIMITS). */
   readonly stableDirtyPageLimits?: Partial<StableDirtyPageLimits>;
+  /** Tests only: a known bug switched on (see ExecutionCanary). Never set in a real run. */
+  readonly canary?: ExecutionCanary;
 }
+
+/**
+ * Known bugs in execution that the lab must catch on the first run that exercises them (issue
+ * 11, C3). `trapped-update-keeps-heap`: an update call that traps keeps the heap and globals it
+ * wrote — its rollback is skipped — though the caller still gets the trap's reject.
+ */
+export type ExecutionCanary = "trapped-update-keeps-heap";
 
 export class WasmExecutor implements CanisterExecutor {
   private readonly live: InstancePool;
@@ -205,12 +214,14 @@ export class WasmExecutor implements CanisterExecutor {
   private readonly onProgress: ProgressCallback | undefined;
   private readonly progressEveryInstructions: bigint;
   private readonly stableDirtyPageLimits: StableDirtyPageLimits;
+  private readonly canary: ExecutionCanary | undefined;
 
   constructor(
     readonly modules: ModuleCache = sharedModuleCache,
     options: WasmExecutorOptions = {},
   ) {
     this.onProgress = options.onProgress;
+    this.canary = options.canary;
     this.stableDirtyPageLimits = { ...STABLE_DIRTY_PAGE_LIMITS, ...options.stableDirtyPageLimits };
     this.progressEveryInstructions = options.progressEveryInstructions ?? DEFAULT_PROGRESS_EVERY_INSTRUCTIONS;
     assert(this.progressEveryInstructions > 0n, "progressEveryInstructions must be positive");
@@ -360,6 +371,14 @@ export class WasmExecutor implements CanisterExecutor {
     };
   }
 
+  /** The canary's bug: the trapped call's heap and globals stay instead of being rolled back. */
+  private keepTrappedHeap(canister: CanisterState, exec: ExecutionState, li: LiveInstance): CanisterState {
+    const wasmMemory = exec.wasmMemory.resized(li.memoryPages() * WASM_PAGE_BYTES).withOwnedPages(li.dirtyPages());
+    const globals = li.readGlobals();
+    li.mirrors = { memory: wasmMemory, globals };
+    return { ...canister, execution: { ...exec, wasmMemory, wasmMemoryPages: li.memoryPages(), globals } };
+  }
+
   private discard(id: CanisterId, li: LiveInstance, exec: ExecutionState): void {
     if (!li.rollback(exec.globals)) this.live.remove(id, li);
   }
@@ -463,6 +482,7 @@ export class WasmExecutor implements CanisterExecutor {
     const base: CanisterState = { ...canister, nextCallContextId: canister.nextCallContextId + 1n };
     const context: CallContext = { id: contextId, origin, responded: false, availableCycles: cycles };
     if (out.trap !== undefined || replicatedQuery) {
+      if (out.trap !== undefined && !replicatedQuery && this.canary === "trapped-update-keeps-heap") return this.discardedResult(this.keepTrappedHeap(canister, exec, li), origin, out, cycles);
       this.discard(canister.id, li, exec);
       return this.discardedResult(canister, origin, out, cycles);
     }

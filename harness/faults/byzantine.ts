@@ -1,13 +1,12 @@
 // Byzantine behaviours: each one runs the honest code and rewrites what it decides or sends
 // (DESIGN.md rule 6). Every malicious act is written to the trace with `malicious: true`.
-import { makeBlock, proposalOf, signedProposal, notarizationShare, finalizationShare, signedNotarization, signedFinalization, type BlockProposal, type ConsensusArtifact } from "../consensus/artifacts.ts";
+import { makeBlock, proposalOf, signedProposal, notarizationShare, finalizationShare, signedNotarization, signedFinalization, type BlockProposal } from "../consensus/artifacts.ts";
 import type { Change, ConsensusContext } from "../consensus/consensus.ts";
-import type { IngressMessage } from "../consensus/ingress.ts";
-import type { NodeSigner, Signature } from "../crypto/interfaces.ts";
+import type { NodeSigner } from "../crypto/interfaces.ts";
 import type { WireItem } from "../p2p/messages.ts";
 import type { BehaviourEnv, ReplicaBehaviour } from "../replica/behaviour.ts";
 export type { BehaviourEnv };
-import { height, replicaId, timeUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
+import { height, replicaId, timeUs, type HashHex, type ReplicaId } from "../types.ts";
 
 export interface ActiveWindow {
   readonly fromUs: number;
@@ -170,42 +169,6 @@ export function withholding(env: BehaviourEnv, window: ActiveWindow, types: Read
   };
 }
 
-/** Forges shares in a victim's name and proposes blocks carrying an unsigned ingress message. */
-export function forger(env: BehaviourEnv, window: ActiveWindow): ReplicaBehaviour {
-  const victim = replicaId((env.self + 1) % env.n);
-  const forged = new Set<string>();
-  return {
-    rewriteChanges: (changes) => changes,
-    filterOutgoing: (_to, item) => {
-      if (!isActive(window, env.now()) || item.kind !== "artifact") return [item];
-      const extra = forgeFor(item.artifact, env, victim);
-      if (extra === undefined) return [item];
-      if (!forged.has(extra.id)) {
-        forged.add(extra.id);
-        env.log({ kind: "fault.forge", malicious: true, detail: { type: extra.type, id: extra.id.slice(0, 16), victim } });
-      }
-      return [item, { kind: "artifact", artifact: extra }];
-    },
-  };
-}
-
-function forgeFor(artifact: ConsensusArtifact, env: BehaviourEnv, victim: ReplicaId): ConsensusArtifact | undefined {
-  if (artifact.type === "notarization-share" && artifact.signer === env.self) {
-    // The forger's own signature under the victim's name: a replica can never sign as another.
-    return notarizationShare(artifact.height, artifact.blockHash, victim, artifact.signature);
-  }
-  if (artifact.type === "proposal" && artifact.block.maker === env.self && !artifact.block.isSummary) {
-    const bogus: IngressMessage = { ...(artifact.block.ingress[0] ?? forgedIngress(artifact.block.height, env.now())), signature: "forged" };
-    const block = makeBlock({ ...artifact.block, ingress: [bogus], context: { timeUs: timeUs(artifact.block.context.timeUs + 2) } });
-    return proposalOf(block, env.signer.signBasic(signedProposal(block.height, block.hash)));
-  }
-  return undefined;
-}
-
-function forgedIngress(h: Height, now: TimeUs): IngressMessage {
-  return { id: `forged-${h}` as HashHex, sender: "nobody", nonce: h, body: "put stolen 1", sizeBytes: 64, expiryUs: timeUs(now + 60_000_000), signature: "forged" as Signature };
-}
-
 /** Divergent state transition: values written while active get a marker appended. */
 export function divergent(env: BehaviourEnv, window: ActiveWindow): ReplicaBehaviour {
   let logged = false;
@@ -224,7 +187,9 @@ export function divergent(env: BehaviourEnv, window: ActiveWindow): ReplicaBehav
 /** Runs several behaviours in sequence (a replica may carry more than one fault). */
 export function compose(behaviours: readonly ReplicaBehaviour[]): ReplicaBehaviour {
   const corruptor = behaviours.find((b) => b.corruptor !== undefined)?.corruptor;
+  const sliceRewriters = behaviours.flatMap((b) => (b.rewriteXNetSlice === undefined ? [] : [b.rewriteXNetSlice]));
   const composed: ReplicaBehaviour = {
+    ...(sliceRewriters.length === 0 ? {} : { rewriteXNetSlice: (slice) => sliceRewriters.reduce((acc, rewrite) => rewrite(acc), slice) }),
     rewriteChanges: (changes, ctx) => behaviours.reduce((acc, b) => b.rewriteChanges(acc, ctx), changes),
     filterOutgoing: (to, item, ctx) => {
       let items: readonly WireItem[] = [item];

@@ -13,13 +13,13 @@ import {
   compose,
   divergent,
   equivocatingMaker,
-  forger,
   isActive,
   silent,
   withholding,
   type ActiveWindow,
 } from "./byzantine.ts";
-import { BYZANTINE_KINDS, replicasOf, windowOf, type FaultSpec } from "./spec.ts";
+import { forger } from "./forgery.ts";
+import { BYZANTINE_KINDS, DEFAULT_FORGE_ARTIFACTS, replicasOf, windowOf, type FaultSpec } from "./spec.ts";
 
 export interface CompiledFaults {
   readonly byzantine: ReadonlySet<ReplicaId>;
@@ -79,7 +79,7 @@ export function compileFaults(specs: readonly FaultSpec[]): CompiledFaults {
             behaviours.push(withholding(env, window, new Set(spec.artifacts ?? ["proposal"])));
             break;
           case "forge":
-            behaviours.push(forger(env, window));
+            behaviours.push(forger(env, window, spec.artifacts ?? DEFAULT_FORGE_ARTIFACTS));
             break;
           case "diverge":
             behaviours.push(divergent(env, window));

@@ -14,8 +14,12 @@ export type FaultSpec =
   | ({ readonly kind: "silent"; readonly replicas: readonly number[] } & Window)
   /** Withholds the listed artifact types (default: its block proposals). */
   | ({ readonly kind: "withhold"; readonly replicas: readonly number[]; readonly artifacts?: readonly ArtifactType[] } & Window)
-  /** Forges shares in other replicas' names and proposes blocks with invalid ingress. */
-  | ({ readonly kind: "forge"; readonly replicas: readonly number[] } & Window)
+  /**
+   * Forges or replays artifacts (`artifacts`, see FORGE_ARTIFACTS; default: notarization shares in
+   * another replica's name and blocks with invalid ingress). Each is a rewrite of what the honest
+   * replica would send, and honest replicas must refuse it.
+   */
+  | ({ readonly kind: "forge"; readonly replicas: readonly number[]; readonly artifacts?: readonly ForgeArtifact[] } & Window)
   /**
    * Corrupts the replica's state transition from `fromS` on (its state hash diverges). On an
    * execution subnet `target` says what: a byte of a canister's heap after the round (`state`,
@@ -71,6 +75,24 @@ export type FaultKind = FaultSpec["kind"];
 export type StorageEffect = "lose-unsynced" | "torn-write" | "corrupt-checkpoint" | "corrupt-page";
 export const STORAGE_EFFECTS: readonly StorageEffect[] = ["lose-unsynced", "torn-write", "corrupt-checkpoint", "corrupt-page"];
 export type StorageScope = "newest" | "all";
+
+/**
+ * What a `forge` fault forges or replays (issue 11, C3: code that only a forged artifact reaches):
+ * - `notarization-share`: its own notarization shares re-sent under another replica's name;
+ * - `invalid-ingress`: a second proposal of its blocks, carrying an unsigned ingress message;
+ * - `cup`: catch-up packages the subnet never agreed on (a summary height ahead, or a state hash
+ *   nobody computed), under its own share signature instead of the subnet's threshold signature;
+ * - `certification`: certification shares in another replica's name, its own old shares replayed
+ *   at newer heights, certifications with an invented hash, genuine ones replayed at other heights;
+ * - `xnet-slice`: the XNet slices it serves, with a message replaced by its predecessor (or
+ *   altered) and the certification's hash set to the altered tree (so only the signature is wrong);
+ * - `state-sync-chunk`: the checkpoints it serves by state sync, with one chunk corrupted;
+ * - `replayed-ingress`: its block proposals re-include ingress already finalized on the chain.
+ */
+export type ForgeArtifact = "notarization-share" | "invalid-ingress" | "cup" | "certification" | "xnet-slice" | "state-sync-chunk" | "replayed-ingress";
+export const FORGE_ARTIFACTS: readonly ForgeArtifact[] = ["notarization-share", "invalid-ingress", "cup", "certification", "xnet-slice", "state-sync-chunk", "replayed-ingress"];
+/** What `forge` does when `artifacts` is omitted (the forger's behaviour before it had modes). */
+export const DEFAULT_FORGE_ARTIFACTS: readonly ForgeArtifact[] = ["notarization-share", "invalid-ingress"];
 
 export type DivergeTarget = "state" | "replies" | "execution";
 const DIVERGE_TARGETS: readonly DivergeTarget[] = ["state", "replies", "execution"];
@@ -133,6 +155,7 @@ export function checkFaultSpec(spec: FaultSpec, index: number, n: number, durati
     if (spec.scope !== "newest" && spec.scope !== "all") fail(`scope must be "newest" or "all", got ${JSON.stringify(spec.scope)}`);
     if (spec.effect === "lose-unsynced" || spec.effect === "torn-write") fail(`scope applies to corrupt-checkpoint and corrupt-page only (${spec.effect} acts on the writes pending at the next crash)`);
   }
+  if (spec.kind === "forge" && spec.artifacts !== undefined) checkForgeArtifacts(spec.artifacts, fail);
   if (spec.kind === "diverge" && spec.target !== undefined && !DIVERGE_TARGETS.includes(spec.target)) fail(`target must be one of ${DIVERGE_TARGETS.map((t) => `"${t}"`).join(", ")}, got ${JSON.stringify(spec.target)}`);
   if (spec.kind === "network" && spec.effect !== "clog") {
     const p = spec.percent ?? 0;
@@ -141,4 +164,35 @@ export function checkFaultSpec(spec: FaultSpec, index: number, n: number, durati
   if (spec.kind !== "partition" && spec.kind !== "network" && spec.kind !== "partition-oneway" && replicasOf(spec).length === 0) {
     fail("names no replica");
   }
+}
+
+function checkForgeArtifacts(artifacts: unknown, fail: (message: string) => never): void {
+  if (!Array.isArray(artifacts) || artifacts.length === 0) fail(`artifacts must be a non-empty list of ${FORGE_ARTIFACTS.map((a) => `"${a}"`).join(", ")}`);
+  const seen = new Set<unknown>();
+  for (const a of artifacts as unknown[]) {
+    if (!FORGE_ARTIFACTS.includes(a as ForgeArtifact)) fail(`unknown artifact ${JSON.stringify(a)}${nearestHint(a, FORGE_ARTIFACTS)}; a forger forges one of ${FORGE_ARTIFACTS.map((x) => `"${x}"`).join(", ")}`);
+    if (seen.has(a)) fail(`artifact ${JSON.stringify(a)} is listed twice`);
+    seen.add(a);
+  }
+}
+
+/** ` (did you mean "x"?)` for a string close to one of the names, else "". */
+function nearestHint(value: unknown, names: readonly string[]): string {
+  if (typeof value !== "string") return "";
+  let best: { name: string; distance: number } | undefined;
+  for (const name of names) {
+    const distance = editDistance(value, name);
+    if (best === undefined || distance < best.distance) best = { name, distance };
+  }
+  return best !== undefined && best.distance <= Math.max(2, Math.floor(best.name.length / 3)) ? ` (did you mean "${best.name}"?)` : "";
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min((previous[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    previous = row;
+  }
+  return previous[b.length] ?? 0;
 }

@@ -7,6 +7,7 @@ import type { NodeSigner } from "../crypto/interfaces.ts";
 import type { TraceEvent } from "../sim/env.ts";
 import type { ReplicaId, TimeUs } from "../types.ts";
 import type { TransitionCorruptor } from "./kv-state-machine.ts";
+import type { CertifiedSlice } from "../routing/xnet.ts";
 
 export interface ReplicaBehaviour {
   /** Rewrites what consensus decided this step (equivocate, sign everything, forge, withhold). */
@@ -15,6 +16,8 @@ export interface ReplicaBehaviour {
   filterOutgoing(to: ReplicaId, item: WireItem, ctx: ConsensusContext): readonly WireItem[];
   /** Corrupts this replica's state transitions (divergent replica), if set. */
   readonly corruptor?: TransitionCorruptor;
+  /** Rewrites the certified XNet slices this replica serves to other subnets (forged slices), if set. */
+  readonly rewriteXNetSlice?: (slice: CertifiedSlice) => CertifiedSlice;
 }
 
 export const HONEST: ReplicaBehaviour = {

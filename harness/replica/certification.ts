@@ -2,7 +2,12 @@
 // signs a share of the subnet's high-threshold key over ds("ic-state-root") ‖ root hash of its
 // certified state tree; 2f+1 shares over the same hash combine into the subnet's certification of h.
 // A replica whose state diverged signs a different hash, which never gathers 2f+1 shares: honest
-// replicas keep certifying without it, and it learns the certified hash from their certification.
+// replicas keep certifying without it.
+//
+// A replica takes a certification of h — combined from shares or received whole — only for the
+// hash it computed for h itself (as the IC's certifier does): the signature covers the hash alone,
+// so a genuine certification of another height, replayed under h, verifies too. Shares and
+// certifications of heights it has not executed yet wait until it has.
 import { hexToBytes } from "@noble/hashes/utils.js";
 import { certificationMessage } from "../crypto/bls-backend.ts";
 import type { NodeSigner, Signature, SubnetVerifier } from "../crypto/interfaces.ts";
@@ -49,13 +54,33 @@ export function verifyCertification(verifier: SubnetVerifier, cert: Certificatio
 const SHARE_WINDOW = 64;
 const CERTIFICATIONS_KEPT = 64;
 
+/** What became of a peer's certification. */
+export type PeerCertificationVerdict =
+  | { readonly kind: "adopted"; readonly certification: Certification }
+  /** Validly signed, but not over this replica's own hash of that height. */
+  | { readonly kind: "differs"; readonly own: HashHex }
+  | { readonly kind: "held" | "stale" | "bad-signature" };
+
+/** Peers' certifications of heights not executed yet that a replica keeps (the newest ones). */
+const PENDING_CERTIFICATIONS_KEPT = 4;
+
 /** One replica's certification state: its own hashes, peers' shares, and certifications. */
 export class CertificationPool {
   private readonly shares = new Map<Height, Map<ReplicaId, CertificationShare>>();
   private readonly certified = new Map<Height, Certification>();
+  private readonly pending = new Map<Height, Certification>();
   private latest: Certification | undefined;
 
-  constructor(private readonly verifier: SubnetVerifier) {}
+  /**
+   * `ownHashAt(h)`: the hash this replica computed for h (undefined before it executed h).
+   * `unchecked`: the canary certification-unchecked (tests only) — peers' certifications are taken
+   * as they come, without signature or hash check.
+   */
+  constructor(
+    private readonly verifier: SubnetVerifier,
+    private readonly ownHashAt: (h: Height) => HashHex | undefined,
+    private readonly unchecked = false,
+  ) {}
 
   get latestCertification(): Certification | undefined {
     return this.latest;
@@ -76,29 +101,71 @@ export class CertificationPool {
     let atHeight = this.shares.get(share.height);
     if (atHeight === undefined) this.shares.set(share.height, (atHeight = new Map()));
     atHeight.set(share.signer, share);
+    return this.combine(share.height);
+  }
+
+  /** The certification of h from the shares over this replica's own hash of h, once 2f+1 agree. */
+  private combine(h: Height): Certification | undefined {
+    const own = this.ownHashAt(h);
+    const atHeight = this.shares.get(h);
+    if (own === undefined || atHeight === undefined || this.certified.has(h)) return undefined;
     const sameHash = new Map<ReplicaId, Signature>();
-    for (const s of atHeight.values()) if (s.hash === share.hash) sameHash.set(s.signer, s.signature);
+    for (const s of atHeight.values()) if (s.hash === own) sameHash.set(s.signer, s.signature);
     if (sameHash.size < this.verifier.thresholdOf("high")) return undefined;
-    const signature = this.verifier.combineThreshold("high", certificationMessageOf(share.hash), sameHash);
+    const signature = this.verifier.combineThreshold("high", certificationMessageOf(own), sameHash);
     if (signature === undefined) return undefined;
-    const cert: Certification = { height: share.height, hash: share.hash, signature };
+    const cert: Certification = { height: h, hash: own, signature };
     this.record(cert);
     return cert;
   }
 
-  /** Adds a peer's aggregated certification; returns true when it is new and valid. */
-  addCertification(cert: Certification): boolean {
-    if (this.certified.has(cert.height)) return false;
-    if (this.latest !== undefined && cert.height <= this.latest.height) return false;
-    if (!verifyCertification(this.verifier, cert)) return false;
+  /**
+   * Adds a peer's aggregated certification. It is adopted when it is new, validly signed and
+   * certifies this replica's own hash of its height; one whose hash differs is refused (the
+   * replica's own state diverged, or the certification is a genuine one replayed under another
+   * height); one of a height not executed yet is held (the newest few) until `onExecuted`.
+   */
+  addCertification(cert: Certification): PeerCertificationVerdict {
+    if (this.certified.has(cert.height) || (this.latest !== undefined && cert.height <= this.latest.height)) return { kind: "stale" };
+    if (this.unchecked) {
+      this.record(cert);
+      return { kind: "adopted", certification: cert };
+    }
+    if (!verifyCertification(this.verifier, cert)) return { kind: "bad-signature" };
+    const own = this.ownHashAt(cert.height);
+    if (own === undefined) {
+      this.hold(cert);
+      return { kind: "held" };
+    }
+    if (own !== cert.hash) return { kind: "differs", own };
     this.record(cert);
-    return true;
+    return { kind: "adopted", certification: cert };
+  }
+
+  /**
+   * This replica executed h (and knows its own hash of it): the certification of h that the
+   * shares received meanwhile make, or the verdict on a peer's certification held for h.
+   */
+  onExecuted(h: Height): { readonly combined?: Certification; readonly held?: { readonly certification: Certification; readonly verdict: PeerCertificationVerdict } } {
+    const held = this.pending.get(h);
+    this.pending.delete(h);
+    const combined = this.combine(h);
+    if (combined !== undefined) return { combined };
+    return held === undefined ? {} : { held: { certification: held, verdict: this.addCertification(held) } };
+  }
+
+  private hold(cert: Certification): void {
+    if (this.pending.has(cert.height)) return;
+    this.pending.set(cert.height, cert);
+    const heights = [...this.pending.keys()].sort((a, b) => a - b);
+    for (const h of heights.slice(0, Math.max(0, heights.length - PENDING_CERTIFICATIONS_KEPT))) this.pending.delete(h);
   }
 
   private record(cert: Certification): void {
     this.certified.set(cert.height, cert);
     if (this.latest === undefined || cert.height > this.latest.height) this.latest = cert;
     for (const h of this.shares.keys()) if (h <= cert.height) this.shares.delete(h);
+    for (const h of this.pending.keys()) if (h <= cert.height) this.pending.delete(h);
     for (const h of this.certified.keys()) if (h + CERTIFICATIONS_KEPT < cert.height) this.certified.delete(h);
   }
 }

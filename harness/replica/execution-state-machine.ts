@@ -26,7 +26,8 @@ import {
   type PrincipalText,
   type Response,
 } from "../execution/interfaces.ts";
-import { WasmExecutor } from "../execution/executor.ts";
+import { WasmExecutor, type ExecutionCanary } from "../execution/executor.ts";
+import { TrapWatchingExecutor, type TrappedChange } from "./trap-watch.ts";
 import { PerturbedExecutor } from "../execution/perturbed-executor.ts";
 import type { ProgressCallback } from "../execution/progress.ts";
 import { freezeShared } from "../paranoia.ts";
@@ -93,6 +94,18 @@ export interface ExecutionMachineOptions {
    * indices inducted from each source subnet's stream, in order (called for every batch).
    */
   readonly onInducted?: (h: Height, inducted: readonly (readonly [SubnetId, readonly bigint[]])[]) => void;
+  /**
+   * Observation for the invariant "a trapped update changes nothing" (harness/checks/traps.ts):
+   * called when an update call trapped and its canister's state still changed.
+   */
+  readonly onTrappedChange?: (h: Height, change: TrappedChange) => void;
+  /** Tests only: a known bug switched on in this replica's own executor (see ExecutionCanary). */
+  readonly executionCanary?: ExecutionCanary;
+  /**
+   * Tests only (ConsensusConfig.canary "state-sync-unverified"): verifySnapshot accepts any
+   * snapshot, so state sync installs a peer's checkpoint unchecked.
+   */
+  readonly snapshotCanary?: "state-sync-unverified";
   /** Tests only: a known bug switched on in the stream inductor (see InductionCanary). */
   readonly inductionCanary?: InductionCanary;
   /** The canary skip-checksum: a restart adopts its checkpoint without verifying it (a known bug). */
@@ -174,7 +187,10 @@ export class ExecutionStateMachine implements MessageRouting {
     // Its own executor: live instances are execution resources of one replica, so what one replica
     // (or a query) ran can never change what another computes. Compiled modules stay shared: they
     // are a pure function of the module bytes (module-cache.ts checks that in paranoid runs).
-    this.executor = options.executor ?? new WasmExecutor(undefined, options.executionProgress === undefined ? {} : { onProgress: options.executionProgress });
+    this.executor = options.executor ?? new WasmExecutor(undefined, {
+      ...(options.executionProgress === undefined ? {} : { onProgress: options.executionProgress }),
+      ...(options.executionCanary === undefined ? {} : { canary: options.executionCanary }),
+    });
     this.perturbedExecutor = new PerturbedExecutor(this.executor);
     this.registry = options.subnet?.registry ?? Registry.of([{ name: "a", size: 1 }]);
     this.subnetId = options.subnet?.id ?? subnetIdOf("a");
@@ -241,7 +257,9 @@ export class ExecutionStateMachine implements MessageRouting {
     }
     const remoteFromSubnet = this.executeSubnetCalls(subnetCalls, batch, messages);
     const present = new Set<string>(this.state.canisters.map((c) => c.id));
-    const executor = this.options.perturbExecution?.(batch.height, batch.timeNs) === true ? this.perturbedExecutor : this.executor;
+    const chosen = this.options.perturbExecution?.(batch.height, batch.timeNs) === true ? this.perturbedExecutor : this.executor;
+    const report = this.options.onTrappedChange;
+    const executor = report === undefined ? chosen : new TrapWatchingExecutor(chosen, (change) => report(batch.height, change));
     const { state, output } = executeAndCommit(executor, this.roundConfig, this.stateManager, this.state, {
       round: batch.height,
       timeNs: batch.timeNs,
@@ -416,9 +434,16 @@ export class ExecutionStateMachine implements MessageRouting {
   }
 
   verifySnapshot(snapshot: StateSnapshot): boolean {
+    if (this.options.snapshotCanary === "state-sync-unverified") return true;
     const data = snapshot.data as ExecutionSnapshotData;
-    const routing = decodeRoutingState(data.routing);
-    return combinedHash(snapshot.height, stateDigest(snapshot.height, data.subnet), IngressHistory.fromData(data.history), routing) === snapshot.stateHash;
+    // A snapshot comes from a peer, which may be Byzantine: bytes that do not even decode are a
+    // mismatch like any other, not an error of this replica.
+    try {
+      const routing = decodeRoutingState(data.routing);
+      return combinedHash(snapshot.height, stateDigest(snapshot.height, data.subnet), IngressHistory.fromData(data.history), routing) === snapshot.stateHash;
+    } catch {
+      return false;
+    }
   }
 
   installSnapshot(snapshot: StateSnapshot): void {

@@ -67,7 +67,7 @@ export class SimIC {
         loop: this.loop,
         ingressAuth: this.ingressAuth,
         traceOffset: offsets[k] ?? 0,
-        xnetClient: () => new XNetClient(record.id, this.registry, verifierOf),
+        xnetClient: () => new XNetClient(record.id, this.registry, verifierOf, s.consensus.canary === "xnet-slice-signature-unchecked"),
       });
     });
     const regions: Region[] = [];

@@ -35,7 +35,7 @@ import type { IngressFilterRefusal, MessageRouting } from "./interfaces.ts";
 import type { Block } from "../consensus/artifacts.ts";
 import { XNetClient, certifiedSlice, type CertifiedSlice, type PendingXNet } from "../routing/xnet.ts";
 import type { SubnetId } from "../routing/registry.ts";
-import { CertificationPool, signCertificationShare, type Certification, type CertificationShare } from "./certification.ts";
+import { CertificationPool, signCertificationShare, type Certification, type CertificationShare, type PeerCertificationVerdict } from "./certification.ts";
 import { PoolLog } from "./pool-log.ts";
 import { readRecord, writeRecord } from "../sim/disk-records.ts";
 
@@ -50,6 +50,8 @@ export interface ReplicaObserver {
    * aggregates, its proposals) or a peer's that passed validation. `pool` is for reading only.
    */
   onArtifact?(replica: ReplicaId, artifact: ConsensusArtifact, origin: "own" | "peer", atUs: TimeUs, pool: ConsensusPool): void;
+  /** A validly signed certification from a peer was refused: it is not over this replica's own hash. */
+  onCertificationRefused?(replica: ReplicaId, certification: Certification, own: HashHex, atUs: TimeUs): void;
   /** The replica signed a certification share over its own certified hash of a height. */
   onCertificationShare?(replica: ReplicaId, share: CertificationShare, atUs: TimeUs): void;
   /** The finalized chain has `finalized` at `h` where this replica executed `executed`: it stops. */
@@ -126,7 +128,7 @@ export class Replica {
     this.restartSalt = opened.restarted && deps.config.canary === "state-hash-after-restart" ? `restarted at ${deps.env.now()}` : undefined;
     this.routing = deps.makeStateMachine();
     this.recoveryNotes = [...opened.notes, ...(this.routing.recovery ?? [])];
-    this.certification = new CertificationPool(deps.verifier);
+    this.certification = new CertificationPool(deps.verifier, (h) => this.routing.certifiedHashAt?.(h), deps.config.canary === "certification-unchecked");
   }
 
   start(): void {
@@ -239,7 +241,7 @@ export class Replica {
         this.onCertificationShare(item.share);
         return;
       case "certification":
-        if (this.certification.addCertification(item.certification)) this.certified(item.certification);
+        this.onPeerCertification(item.certification, this.certification.addCertification(item.certification));
         return;
     }
   }
@@ -257,6 +259,23 @@ export class Replica {
     this.deps.observer.onCertificationShare?.(this.id, share, this.env.now());
     this.broadcast({ kind: "certification-share", share });
     this.onCertificationShare(share);
+    // Shares and a peer's certification of h that arrived before this replica executed h count now.
+    const { combined, held } = this.certification.onExecuted(h);
+    if (combined !== undefined) this.certified(combined);
+    if (held !== undefined) this.onPeerCertification(held.certification, held.verdict);
+  }
+
+  /**
+   * A peer's certification is adopted only over this replica's own hash of its height. One that
+   * differs is refused and reported: either this replica diverged (the checkers name it when the
+   * hash is what the subnet certified) or it is a genuine certification replayed under another
+   * height (its signature covers the hash alone).
+   */
+  private onPeerCertification(cert: Certification, verdict: PeerCertificationVerdict): void {
+    if (verdict.kind === "adopted") this.certified(verdict.certification);
+    if (verdict.kind !== "differs") return;
+    this.env.trace({ kind: "certification.refused", detail: { height: cert.height, hash: cert.hash.slice(0, 16), own: verdict.own.slice(0, 16) } });
+    this.deps.observer.onCertificationRefused?.(this.id, cert, verdict.own, this.env.now());
   }
 
   private certified(cert: Certification): void {
@@ -510,7 +529,8 @@ export class Replica {
     if (cert === undefined || client === undefined) return undefined;
     const proof = this.routing.streamWitnessAt?.(cert.height, destination, fromIndex);
     if (proof === undefined) return undefined;
-    return certifiedSlice(client.self, destination, cert, proof.witness, proof.messageBytes);
+    const slice = certifiedSlice(client.self, destination, cert, proof.witness, proof.messageBytes);
+    return this.behaviour.rewriteXNetSlice === undefined ? slice : this.behaviour.rewriteXNetSlice(slice);
   }
 
   /** Which streams to ask for and from where (the first index not inducted yet). */

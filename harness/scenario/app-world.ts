@@ -191,6 +191,13 @@ function unansweredCalls(world: World, calls: readonly TrackedCall[]): Unanswere
 }
 
 /** An observer hook recording, for each certification a replica holds, its own certified hash. */
+/** Records the certifications a subnet's replicas refused as not over their own hash (see CertificationObservation.refused). */
+export function certificationRefusalRecorder(prefix: string, into: CertificationObservation[]) {
+  return (replica: ReplicaId, cert: { readonly height: number; readonly hash: string }, own: string): void => {
+    into.push({ replica: `${prefix}r${replica}`, height: cert.height, certified: cert.hash, own, refused: true });
+  };
+}
+
 export function certificationRecorder(prefix: string, subnet: () => SimSubnet | undefined, into: CertificationObservation[]) {
   return (replica: ReplicaId, cert: { readonly height: number; readonly hash: string }): void => {
     const s = subnet();

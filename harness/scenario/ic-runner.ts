@@ -8,6 +8,7 @@ import { checkAcknowledgedUpdates } from "../checks/durability.ts";
 import { RunRecorder } from "../checks/observations.ts";
 import type { CertificationObservation } from "../checks/invariants.ts";
 import { checkStreams, InductionRecorder, type SubnetStreams } from "../checks/streams.ts";
+import { checkTrappedUpdates, type TrappedChangeSeen } from "../checks/traps.ts";
 import { compileFaults, type CompiledFaults } from "../faults/schedule.ts";
 import { SimIC } from "../replica/ic.ts";
 import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
@@ -17,9 +18,9 @@ import { defaultNetworkConfig, REGIONS } from "../sim/network.ts";
 import { Rng } from "../sim/rng.ts";
 import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } from "../types.ts";
 import { installActions } from "./actions.ts";
-import { actionHost, canisterIdsOf, certificationRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
+import { actionHost, canisterIdsOf, certificationRecorder, certificationRefusalRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
 import { consensusConfigOf, type Scenario } from "./scenario.ts";
-import { blockRowsOf, driveRun, durabilityInput, executionCorruptor, executionProgressOf, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
+import { blockRowsOf, driveRun, durabilityInput, executionCorruptor, executionProgressOf, trapWatchOf, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
 import { Workload } from "./workload.ts";
 
 export interface MultiSubnetRunOptions extends RunOptions {
@@ -38,6 +39,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
   const recorders = specs.map((s, k) => new RunRecorder(s.n, faults[k]!.byzantine));
   const certifications = new Map<string, CertificationObservation[]>(specs.map((s) => [s.name, []]));
   const inductions = specs.map(() => new InductionRecorder());
+  const trappedChanges: TrappedChangeSeen[] = [];
   const icRef: { current?: SimIC } = {};
   const ic = new SimIC({
     rng: root.fork("ic"),
@@ -47,6 +49,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
       const genesis = genesisOf(scenario, s.canisters ?? [], canisterIds);
       const recorder = recorders[k]!;
       const onCertified = certificationRecorder(`${s.name}/`, () => icRef.current?.subnets[k], certifications.get(s.name)!);
+      const onCertificationRefused = certificationRefusalRecorder(`${s.name}/`, certifications.get(s.name)!);
       return {
         name: s.name,
         n: s.n,
@@ -66,6 +69,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
             recorder.onCertified(replica, cert, atUs);
             onCertified(replica, cert);
           },
+          onCertificationRefused: (replica, cert, own) => onCertificationRefused(replica, cert, own),
         },
         behaviourOf: (id, env) => faults[k]!.behaviourOf(id, env),
         processingDelayUs: (id, now) => faults[k]!.processingDelayUs(id, now),
@@ -78,6 +82,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
           return new ExecutionStateMachine(disk, {
             genesis,
             ...executionProgressOf(options, `${s.name}/r${id}`),
+            ...trapWatchOf(options, `${s.name}/r${id}`, !faults[k]!.byzantine.has(id), trappedChanges),
             checkpointInterval: consensus.dkgIntervalLength + 1,
             subnet: { id: record.id, registry, publicKeyDerOf: (sid) => icRef.current?.publicKeyDerOf(sid) },
             ...(corrupt === undefined ? {} : { corrupt }),
@@ -89,6 +94,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
             ...(options.inductionCanary === undefined ? {} : { inductionCanary: options.inductionCanary }),
             ...(perturbExecution === undefined ? {} : { perturbExecution }),
             ...(consensus.canary === "skip-checksum" ? { skipChecksums: true } : {}),
+            ...(consensus.canary === "state-sync-unverified" ? { snapshotCanary: "state-sync-unverified" as const } : {}),
           });
         },
       };
@@ -169,6 +175,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
     notes.push(...checks.notes.map((n) => `subnet ${s.name}: ${n}`));
     livenessChecked &&= checks.livenessChecked;
   });
+  violations.push(...checkTrappedUpdates(trappedChanges));
   const finalizedCalls: TrackedCall[] = [];
   for (const [id, sub] of workload.submitted) {
     if (!sub.valid || !recorders.some((r) => r.isFinalized(id))) continue;

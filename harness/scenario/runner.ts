@@ -14,12 +14,15 @@ import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, typ
 import type { MessageRouting } from "../replica/interfaces.ts";
 import type { Block } from "../consensus/artifacts.ts";
 import { consensusConfigOf, networkConfigOf, checkScenario, ScenarioError, type Scenario, type XNetPartitionSpec } from "./scenario.ts";
-import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
+import { ExecutionStateMachine, type ExecutionMachineOptions } from "../replica/execution-state-machine.ts";
+import type { ExecutionCanary } from "../execution/executor.ts";
+import type { TrappedChange } from "../replica/trap-watch.ts";
+import { checkTrappedUpdates, type TrappedChangeSeen } from "../checks/traps.ts";
 import type { ExecutionProgress, ProgressCallback, ProgressVerdict } from "../execution/progress.ts";
 import { Registry } from "../routing/registry.ts";
 import type { CertificationObservation } from "../checks/invariants.ts";
 import { installActions, type ProbeRecord } from "./actions.ts";
-import { actionHost, canisterIdsOf, certificationRecorder, genesisOf, runAppChecks, type TrackedCall, type World } from "./app-world.ts";
+import { actionHost, canisterIdsOf, certificationRecorder, certificationRefusalRecorder, genesisOf, runAppChecks, type TrackedCall, type World } from "./app-world.ts";
 import { runMultiSubnetScenario } from "./ic-runner.ts";
 import type { SimDisk } from "../sim/disk.ts";
 import { Workload } from "./workload.ts";
@@ -50,6 +53,19 @@ export interface RunOptions {
    * harness error. Off by default; results never depend on it.
    */
   readonly onExecutionProgress?: (replica: string, progress: ExecutionProgress) => ProgressVerdict;
+  /** Tests only: a known bug switched on in every replica's executor (see ExecutionCanary). */
+  readonly executionCanary?: ExecutionCanary;
+}
+
+/**
+ * The ExecutionStateMachine options that watch trapped updates (honest replicas only: what they
+ * report goes to `into` for harness/checks/traps.ts) and plant the test-only execution canary.
+ */
+export function trapWatchOf(options: RunOptions, replica: string, honest: boolean, into: TrappedChangeSeen[]): Pick<ExecutionMachineOptions, "onTrappedChange" | "executionCanary"> {
+  return {
+    ...(honest ? { onTrappedChange: (h: Height, change: TrappedChange) => into.push({ replica, height: h, ...change }) } : {}),
+    ...(options.executionCanary === undefined ? {} : { executionCanary: options.executionCanary }),
+  };
 }
 
 /** The replica-bound progress callback of RunOptions.onExecutionProgress, if any. */
@@ -127,7 +143,9 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   const genesis = genesisOf(scenario, scenario.canisters ?? [], canisterIds);
   const subnetRef: { current?: SimSubnet } = {};
   const certifications: CertificationObservation[] = [];
+  const trappedChanges: TrappedChangeSeen[] = [];
   const onCertified = certificationRecorder("", () => subnetRef.current, certifications);
+  const onCertificationRefused = certificationRefusalRecorder("", certifications);
   const subnet = new SimSubnet({
     n: scenario.n,
     consensus: consensusConfigOf(scenario),
@@ -147,6 +165,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
         recorder.onCertified(replica, cert, atUs);
         onCertified(replica, cert);
       },
+      onCertificationRefused: (replica, cert, own) => onCertificationRefused(replica, cert, own),
     },
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
     ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
@@ -154,12 +173,14 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       makeStateMachine: (id: ReplicaId, disk: SimDisk) => new ExecutionStateMachine(disk, {
         genesis,
         ...executionProgressOf(options, replicaName(id)),
+        ...trapWatchOf(options, replicaName(id), !faults.byzantine.has(id), trappedChanges),
         checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1,
         corrupt: executionCorruptor(scenario.faults ?? [], id, "state", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-execution", malicious: true, detail: { height: h } })),
         corruptReplies: executionCorruptor(scenario.faults ?? [], id, "replies", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-replies", malicious: true, detail: { height: h } })),
         perturbExecution: executionCorruptor(scenario.faults ?? [], id, "execution", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-inside-execution", malicious: true, detail: { height: h } })),
         subnet: { id: registry.subnets[0]!.id, registry, publicKeyDerOf: () => subnetRef.current?.certificationScheme.subnetPublicKeyDer },
         ...(scenario.consensus?.canary === "skip-checksum" ? { skipChecksums: true } : {}),
+        ...(scenario.consensus?.canary === "state-sync-unverified" ? { snapshotCanary: "state-sync-unverified" as const } : {}),
       }),
     }),
     processingDelayUs: (id, now) => faults.processingDelayUs(id, now),
@@ -212,6 +233,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   });
   // Acknowledged updates survive storage faults: judged when the run ends a bound after the last heal.
   if (!stoppedEarly && checks.livenessChecked) checks.violations.push(...checkAcknowledgedUpdates(durabilityInput(subnet, recorder, faults)));
+  checks.violations.push(...checkTrappedUpdates(trappedChanges));
   if (!stoppedEarly && genesis.length > 0) {
     const finalizedCalls: TrackedCall[] = [];
     const names = new Map([...canisterIds].map(([name, id]) => [id, name]));

@@ -43,7 +43,12 @@ test("a replica that crashes past a checkpoint state-syncs the execution state a
   const first = runScenario(crashing, { seed: 3 });
   t.is(first.verdict, "pass", JSON.stringify(first.violations));
   t.true((first.eventCounts["state-sync.done"] ?? 0) >= 1);
-  t.is(new Set(first.replicas.map((r) => r.stateHash)).size, 1);
+  // The run may end between two replicas' deliveries of one height: compare at the last sampled
+  // height every replica executed (the verdict covers every height).
+  const { heights, rows } = first.stateHashTable;
+  const common = heights.findLastIndex((_, i) => rows.every((row) => row.hashes[i] !== null));
+  t.true(common >= 0 && Math.max(...first.replicas.map((r) => r.deliveredHeight)) - (heights[common] ?? 0) <= 20, JSON.stringify(first.stateHashTable));
+  t.is(new Set(rows.map((row) => row.hashes[common])).size, 1);
   t.is(runScenario(crashing, { seed: 3 }).traceDigest, first.traceDigest, "deterministic with execution inside");
 });
 
