@@ -210,28 +210,6 @@ export class ConsensusPool {
     return this.equivocations.get(h)?.has(maker) ?? false;
   }
 
-  /**
-   * Every validated artifact the pool holds, in an order that rebuilds it with `addValidated`
-   * (the newest CUP first; the genesis CUP is the constructor's). For the pool log's compaction.
-   */
-  validatedArtifacts(): ConsensusArtifact[] {
-    const out: ConsensusArtifact[] = [this.latestCup];
-    const heightsOf = <V>(map: Map<Height, V>): Height[] => [...map.keys()].sort((a, b) => a - b);
-    for (const h of heightsOf(this.beacons)) out.push(this.beacons.get(h)!);
-    for (const h of heightsOf(this.proposals)) out.push(...this.proposals.get(h)!.values());
-    for (const h of heightsOf(this.notarizations)) out.push(...this.notarizations.get(h)!.values());
-    for (const h of heightsOf(this.finalizations)) out.push(...this.finalizations.get(h)!.values());
-    const shares = (map: Map<Height, Map<string, Map<ReplicaId, ConsensusArtifact>>>): void => {
-      for (const h of heightsOf(map)) for (const bySigner of map.get(h)!.values()) out.push(...bySigner.values());
-    };
-    shares(this.notarizationShares);
-    shares(this.finalizationShares);
-    shares(this.cupShares);
-    for (const h of heightsOf(this.beaconShares)) out.push(...this.beaconShares.get(h)!.values());
-    for (const h of heightsOf(this.equivocations)) out.push(...this.equivocations.get(h)!.values());
-    return out;
-  }
-
   /** Drops what is no longer needed (ic-protocol.md §1.11). */
   purge(sharesAtOrBelow: Height, everythingBelow: Height): number {
     let removed = 0;

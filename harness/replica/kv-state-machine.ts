@@ -239,16 +239,10 @@ export class KvStateMachine implements MessageRouting {
    * newest CUP was not reached by every replica yet (or the newest rotted).
    */
   private storeCheckpoint(h: Height, stateHash: HashHex, data: KvSnapshotData): void {
-    const bytes = encodeValue(data);
-    const pages: string[] = [];
-    for (let offset = 0; offset < bytes.length; offset += PAGE_BYTES) {
-      const page = bytes.subarray(offset, offset + PAGE_BYTES);
-      const hash = pageHashOf(page);
-      if (!this.disk.has(pageKey(hash))) this.disk.write(pageKey(hash), page);
-      pages.push(hash);
-    }
+    const encoded = encodedCheckpoint(h, stateHash, data);
+    for (const page of encoded.pages) if (!this.disk.has(pageKey(page.hash))) this.disk.write(pageKey(page.hash), page.bytes);
     this.disk.sync();
-    const record: KvCheckpointRecord = { format: "subnetlab-kv-checkpoint-v1", height: h, stateHash, sizeBytes: bytes.length, pages };
+    const record: KvCheckpointRecord = { format: "subnetlab-kv-checkpoint-v1", height: h, stateHash, sizeBytes: encoded.sizeBytes, pages: encoded.pages.map((p) => p.hash) };
     writeRecord(this.disk, checkpointKey(h), record);
     this.pruneCheckpoints();
     this.disk.sync();
@@ -268,6 +262,33 @@ export class KvStateMachine implements MessageRouting {
 }
 
 const checkpointKey = (h: Height): string => `checkpoint/${String(h).padStart(10, "0")}`;
+
+interface EncodedCheckpoint {
+  readonly sizeBytes: number;
+  readonly pages: readonly { readonly hash: string; readonly bytes: Uint8Array }[];
+}
+
+/**
+ * A checkpoint's encoded pages, by height and state hash: every replica with that state writes the
+ * same bytes, so they are encoded and hashed once per process (a few recent ones are kept). The
+ * state hash covers every entry and the ingress history, so equal keys mean equal data.
+ */
+const recentEncodings = new Map<string, EncodedCheckpoint>();
+function encodedCheckpoint(h: Height, stateHash: HashHex, data: KvSnapshotData): EncodedCheckpoint {
+  const key = `${h}|${stateHash}`;
+  const known = recentEncodings.get(key);
+  if (known !== undefined) return known;
+  const bytes = encodeValue(data);
+  const pages: { hash: string; bytes: Uint8Array }[] = [];
+  for (let offset = 0; offset < bytes.length; offset += PAGE_BYTES) {
+    const page = bytes.subarray(offset, offset + PAGE_BYTES);
+    pages.push({ hash: pageHashOf(page), bytes: page });
+  }
+  const encoded = { sizeBytes: bytes.length, pages };
+  if (recentEncodings.size >= 4) recentEncodings.delete(recentEncodings.keys().next().value as string);
+  recentEncodings.set(key, encoded);
+  return encoded;
+}
 const pageKey = (hash: string): string => `pages/${hash}`;
 
 function pageHashOf(bytes: Uint8Array): string {

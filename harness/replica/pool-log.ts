@@ -1,51 +1,53 @@
 // The validated consensus pool's write-ahead log on the replica's disk. The IC keeps its validated
 // pool on disk so that a restarted replica still knows what it signed: signing a second block at
 // a height it already signed for would be equivocation. Here the replica appends every change set
-// it applies to its validated pool as one record (`pool-log/<sequence>`), and syncs before it
+// it applies to its validated pool as one log entry (`pool-log/<sequence>`), and syncs before it
 // sends anything it signed (persist-before-send, replica.ts). A restart rebuilds the pool from
-// genesis + the log. When a newer catch-up package is in the pool, the log is compacted: one
-// `base` record with everything the (purged) pool still holds, then the older records go.
+// genesis + the log. The log is trimmed as the pool is purged: an entry whose artifacts all lie
+// below the purge bound holds nothing the pool still keeps, and is removed.
 //
-// Reading stops at the first record that is torn or corrupt (its checksum fails): that record and
-// everything after it are removed, as a database discards a log's invalid tail. Since writes reach
-// the disk in order, what remains is a prefix of what was written — and every share the replica
-// sent is in it, because it was synced before it was sent.
-import type { CatchUpPackage, ConsensusArtifact } from "../consensus/artifacts.ts";
+// An entry is a header record (how many artifacts, their highest height) followed by one record
+// per artifact (harness/sim/disk-records.ts: magic, length, CRC-32). Reading stops at the first
+// entry that is torn or corrupt: that entry and every one after it are removed, as a database
+// discards a log's invalid tail. Since writes reach the disk in order, what remains is a prefix of
+// what was written — and every share the replica sent is in it, because it was synced before it
+// was sent.
+import { artifactHeight, type CatchUpPackage, type ConsensusArtifact } from "../consensus/artifacts.ts";
 import { ConsensusPool } from "../consensus/pool.ts";
-import { decodeValue, encodeValueText, openRecord, sealRecord } from "../sim/disk-records.ts";
+import { decodeValue, encodeValue, encodeValueText, openRecords, sealRecord } from "../sim/disk-records.ts";
 import type { Disk } from "../sim/env.ts";
-import type { TimeUs } from "../types.ts";
+import type { Height, TimeUs } from "../types.ts";
 
 const PREFIX = "pool-log/";
 const keyOf = (sequence: number): string => `${PREFIX}${String(sequence).padStart(12, "0")}`;
 const TEXT = new TextEncoder();
 
-interface LogRecord {
-  /** A compaction: the pool is rebuilt from genesis + this record + the records after it. */
-  readonly base?: 1;
-  readonly artifacts: readonly ConsensusArtifact[];
+interface EntryHeader {
+  readonly artifacts: number;
+  readonly maxHeight: number;
 }
 
 /**
- * Encoded text per artifact. Artifacts are immutable and the simulated network hands every
- * replica the same object, so each is encoded once per process, not once per replica.
+ * One artifact as a sealed record. Artifacts are immutable and the simulated network hands every
+ * replica the same object, so each is encoded (and checksummed) once per process, not once per
+ * replica that logs it.
  */
-const textOf = new WeakMap<ConsensusArtifact, string>();
-function artifactText(artifact: ConsensusArtifact): string {
-  let text = textOf.get(artifact);
-  if (text === undefined) {
-    text = encodeValueText(artifact);
-    textOf.set(artifact, text);
+const recordOf = new WeakMap<ConsensusArtifact, Uint8Array>();
+function artifactRecord(artifact: ConsensusArtifact): Uint8Array {
+  let record = recordOf.get(artifact);
+  if (record === undefined) {
+    record = sealRecord(TEXT.encode(encodeValueText(artifact)));
+    recordOf.set(artifact, record);
   }
-  return text;
+  return record;
 }
 
 export interface OpenedPoolLog {
   readonly log: PoolLog;
   readonly pool: ConsensusPool;
-  /** The log held records: this is a restart, not a first boot. */
+  /** The log held entries: this is a restart, not a first boot. */
   readonly restarted: boolean;
-  /** Records passed over (an invalid tail), for the trace. */
+  /** Entries passed over (an invalid tail), for the trace. */
   readonly notes: readonly string[];
 }
 
@@ -53,79 +55,81 @@ export class PoolLog {
   private constructor(
     private readonly disk: Disk,
     private nextSequence: number,
+    /** Key and highest artifact height of every entry on the disk, in log order. */
+    private entries: { readonly key: string; readonly maxHeight: number }[],
   ) {}
 
   /** Rebuilds the validated pool from genesis and the log on `disk` (an empty log: a fresh pool). */
   static open(disk: Disk, genesis: CatchUpPackage, nowUs: TimeUs): OpenedPoolLog {
     const keys = disk.keys(PREFIX);
-    const valid: LogRecord[] = [];
+    const pool = new ConsensusPool(genesis);
+    const entries: { key: string; maxHeight: number }[] = [];
     const notes: string[] = [];
-    let lastValid = -1;
     for (let i = 0; i < keys.length; i++) {
-      const problem = readInto(disk, keys[i]!, valid);
-      if (problem === undefined) {
-        lastValid = i;
-        continue;
-      }
-      notes.push(`${keys[i]}: ${problem}; ${keys.length - i} record(s) from there on discarded`);
-      for (const key of keys.slice(i)) disk.remove(key);
-      break;
-    }
-    let start = 0;
-    for (let i = valid.length - 1; i >= 0; i--) {
-      if (valid[i]!.base === 1) {
-        start = i;
+      const key = keys[i]!;
+      const read = readEntry(disk, key);
+      if (!read.ok) {
+        notes.push(`${key}: ${read.reason}; ${keys.length - i} log entr${keys.length - i === 1 ? "y" : "ies"} from there on discarded`);
+        for (const rest of keys.slice(i)) disk.remove(rest);
         break;
       }
+      for (const artifact of read.artifacts) pool.addValidated(artifact, nowUs);
+      entries.push({ key, maxHeight: read.maxHeight });
     }
-    const pool = new ConsensusPool(genesis);
-    for (const record of valid.slice(start)) for (const artifact of record.artifacts) pool.addValidated(artifact, nowUs);
-    const nextSequence = lastValid < 0 ? 0 : sequenceOf(keys[lastValid]!) + 1;
-    return { log: new PoolLog(disk, nextSequence), pool, restarted: keys.length > 0, notes };
+    const last = entries[entries.length - 1];
+    const nextSequence = last === undefined ? 0 : Number(last.key.slice(PREFIX.length)) + 1;
+    return { log: new PoolLog(disk, nextSequence, entries), pool, restarted: keys.length > 0, notes };
   }
 
   /** Appends the artifacts one change set added to the validated pool (pending until `sync`). */
   append(artifacts: readonly ConsensusArtifact[]): void {
     if (artifacts.length === 0) return;
-    this.write(`{"artifacts":[${artifacts.map(artifactText).join(",")}]}`);
+    let maxHeight = 0;
+    for (const a of artifacts) maxHeight = Math.max(maxHeight, artifactHeight(a));
+    const header = sealRecord(encodeValue({ artifacts: artifacts.length, maxHeight } satisfies EntryHeader));
+    const records = artifacts.map(artifactRecord);
+    const bytes = new Uint8Array(records.reduce((sum, r) => sum + r.length, header.length));
+    bytes.set(header, 0);
+    let offset = header.length;
+    for (const r of records) {
+      bytes.set(r, offset);
+      offset += r.length;
+    }
+    const key = keyOf(this.nextSequence++);
+    this.disk.write(key, bytes);
+    this.entries.push({ key, maxHeight });
   }
 
   /**
-   * Replaces the log by one base record holding what `pool` holds now. The base is written before
-   * the older records are removed, so a crash at any point leaves a log that rebuilds the pool.
+   * Removes the entries whose artifacts all lie below `bound` (the pool's purge bound: it keeps
+   * nothing there, and the newest CUP is always above it).
    */
-  compact(pool: ConsensusPool): void {
-    const older = this.disk.keys(PREFIX);
-    this.write(`{"base":1,"artifacts":[${pool.validatedArtifacts().map(artifactText).join(",")}]}`);
-    for (const key of older) this.disk.remove(key);
+  trimBelow(bound: Height): void {
+    const kept: { key: string; maxHeight: number }[] = [];
+    for (const entry of this.entries) {
+      if (entry.maxHeight < bound) this.disk.remove(entry.key);
+      else kept.push(entry);
+    }
+    this.entries = kept;
   }
 
   sync(): void {
     this.disk.sync();
   }
-
-  private write(text: string): void {
-    this.disk.write(keyOf(this.nextSequence), sealRecord(TEXT.encode(text)));
-    this.nextSequence++;
-  }
 }
 
-function sequenceOf(key: string): number {
-  return Number(key.slice(PREFIX.length));
-}
-
-/** Reads one record into `out`, or says why it cannot be used. */
-function readInto(disk: Disk, key: string, out: LogRecord[]): string | undefined {
+/** One log entry's artifacts, or why it cannot be used. */
+function readEntry(disk: Disk, key: string): { readonly ok: true; readonly artifacts: ConsensusArtifact[]; readonly maxHeight: number } | { readonly ok: false; readonly reason: string } {
   const bytes = disk.read(key);
-  if (bytes === undefined) return "missing";
-  const opened = openRecord(bytes);
-  if (!opened.ok) return opened.reason;
+  if (bytes === undefined) return { ok: false, reason: "missing" };
+  const opened = openRecords(bytes);
+  if (!opened.ok) return opened;
   try {
-    const record = decodeValue<LogRecord>(opened.payload);
-    if (!Array.isArray(record.artifacts)) return "not a pool log record";
-    out.push(record);
-    return undefined;
+    const [head, ...rest] = opened.payloads;
+    const header = head === undefined ? undefined : decodeValue<EntryHeader>(head);
+    if (header === undefined || header.artifacts !== rest.length) return { ok: false, reason: `torn entry: ${rest.length} of ${header?.artifacts ?? "?"} artifacts` };
+    return { ok: true, artifacts: rest.map((p) => decodeValue<ConsensusArtifact>(p)), maxHeight: header.maxHeight };
   } catch (error) {
-    return `does not decode (${error instanceof Error ? error.message : String(error)})`;
+    return { ok: false, reason: `does not decode (${error instanceof Error ? error.message : String(error)})` };
   }
 }

@@ -109,8 +109,8 @@ export class Replica {
   private readonly poolLog: PoolLog;
   /** This replica signed artifacts (shares, proposals) since the last sync: sync before sending. */
   private ownUnsynced = false;
-  /** The CUP height the pool log was last compacted at. */
-  private compactedAtCup: Height;
+  /** The CUP height the pool log was last trimmed at. */
+  private trimmedAtCup: Height;
   /** What the restart found unusable on the disk (traced at start). */
   private readonly recoveryNotes: readonly string[];
 
@@ -124,7 +124,7 @@ export class Replica {
     const opened = PoolLog.open(deps.env.disk, deps.genesis, deps.env.now());
     this.pool = opened.pool;
     this.poolLog = opened.log;
-    this.compactedAtCup = this.pool.latestCup.content.height;
+    this.trimmedAtCup = this.pool.latestCup.content.height;
     this.restartSalt = opened.restarted && deps.config.canary === "state-hash-after-restart" ? `restarted at ${deps.env.now()}` : undefined;
     this.routing = deps.makeStateMachine();
     this.recoveryNotes = [...opened.notes, ...(this.routing.recovery ?? [])];
@@ -695,10 +695,10 @@ export class Replica {
     const cupHeight = this.pool.latestCup.content.height;
     const bound = height(Math.max(0, Math.min(cupHeight, this.deliveredHeight) - MINIMUM_CHAIN_LENGTH));
     this.pool.purge(height(Math.min(this.pool.finalizedHeight, this.deliveredHeight)), bound);
-    // A newer CUP: what the pool no longer holds can leave its log too.
-    if (cupHeight > this.compactedAtCup) {
-      this.poolLog.compact(this.pool);
-      this.compactedAtCup = cupHeight;
+    // A newer CUP: the log entries below what the pool still keeps can go (once per CUP).
+    if (cupHeight > this.trimmedAtCup) {
+      this.poolLog.trimBelow(bound);
+      this.trimmedAtCup = cupHeight;
     }
   }
 

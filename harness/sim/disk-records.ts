@@ -93,6 +93,24 @@ export function openRecord(bytes: Uint8Array): OpenedRecord {
   return { ok: true, payload };
 }
 
+/**
+ * The payloads of consecutive records (one write holding several), or why they are not: the
+ * first record that is torn or corrupt fails the whole.
+ */
+export function openRecords(bytes: Uint8Array): { readonly ok: true; readonly payloads: Uint8Array[] } | { readonly ok: false; readonly reason: string } {
+  const payloads: Uint8Array[] = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let offset = 0; offset < bytes.length; ) {
+    const length = offset + RECORD_HEADER_BYTES <= bytes.length ? view.getUint32(offset + 4) : 0;
+    const end = Math.min(bytes.length, offset + RECORD_HEADER_BYTES + length);
+    const opened = openRecord(bytes.subarray(offset, end));
+    if (!opened.ok) return { ok: false, reason: `record ${payloads.length + 1}: ${opened.reason}` };
+    payloads.push(opened.payload);
+    offset = end;
+  }
+  return { ok: true, payloads };
+}
+
 export type ReadRecord<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
 /** Minimal disk surface the record helpers need. */

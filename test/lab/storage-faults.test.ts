@@ -63,7 +63,7 @@ test("item 7: torn-write — the half-written last record is recognised and pass
   const torn = lines.filter((l) => /effect=torn-write.*torn=/.test(l));
   t.true(torn.length > 0, `a write was torn: ${lines.join("\n")}`);
   for (const l of torn) t.regex(l, /keptBytes=\d+,ofBytes=\d+/);
-  t.regex(lines.join("\n"), /storage\.recovered\|what=pool-log\/\d+: torn record: \d+ of \d+ payload bytes; 1 record\(s\) from there on discarded/);
+  t.regex(lines.join("\n"), /storage\.recovered\|what=pool-log\/\d+: record \d+: torn record: \d+ of \d+ payload bytes; 1 log entry from there on discarded/);
 });
 
 test("item 7: corrupt-checkpoint — the rotten record fails its checksum, the replica falls back and state-syncs; every check passes", (t) => {

@@ -2,7 +2,7 @@
 // self-checking records written on it (harness/sim/disk-records.ts).
 import test from "ava";
 import { SimDisk } from "../../harness/sim/disk.ts";
-import { crc32, decodeValue, encodeValue, openRecord, readRecord, sealRecord, writeRecord } from "../../harness/sim/disk-records.ts";
+import { crc32, decodeValue, encodeValue, openRecord, openRecords, readRecord, sealRecord, writeRecord } from "../../harness/sim/disk-records.ts";
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 
@@ -100,4 +100,22 @@ test("item 7: records find torn and flipped bytes; values round-trip bytes, bigi
   const rotten = readRecord(disk, "r");
   t.false(rotten?.ok);
   t.regex(rotten?.ok === false ? rotten.reason : "", /^r: corrupt record: checksum mismatch/);
+});
+
+test("item 7: one write of several records splits back into their payloads; a torn or flipped one fails the whole", (t) => {
+  const parts = [encodeValue({ a: 1 }), encodeValue("two"), new Uint8Array(0)].map(sealRecord);
+  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    joined.set(p, offset);
+    offset += p.length;
+  }
+  const opened = openRecords(joined);
+  t.true(opened.ok);
+  t.deepEqual(opened.ok ? opened.payloads.map((p) => p.length) : [], [7, 5, 0]);
+  t.regex(JSON.stringify(openRecords(joined.subarray(0, joined.length - 3))), /record 3: torn record/);
+  t.regex(JSON.stringify(openRecords(joined.subarray(0, parts[0]!.length + 4))), /record 2: torn record/);
+  const flipped = joined.slice();
+  flipped[parts[0]!.length + 14] = (flipped[parts[0]!.length + 14] ?? 0) ^ 1;
+  t.regex(JSON.stringify(openRecords(flipped)), /record 2: corrupt record: checksum mismatch/);
 });
