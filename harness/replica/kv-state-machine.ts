@@ -12,7 +12,7 @@ import { IngressHistory, memoDigest, xorInto, type IngressHistoryData } from "./
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 import type { Disk } from "../sim/env.ts";
-import { decodeValue, encodeValue, readRecord, writeRecord } from "../sim/disk-records.ts";
+import { Blob, decodeValue, encodeValue, readRecord, writeRecord } from "../sim/disk-records.ts";
 import { height, type HashHex, type Height } from "../types.ts";
 import type { Batch, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
 
@@ -240,7 +240,7 @@ export class KvStateMachine implements MessageRouting {
    */
   private storeCheckpoint(h: Height, stateHash: HashHex, data: KvSnapshotData): void {
     const encoded = encodedCheckpoint(h, stateHash, data);
-    for (const page of encoded.pages) if (!this.disk.has(pageKey(page.hash))) this.disk.write(pageKey(page.hash), page.bytes);
+    for (const page of encoded.pages) if (!this.disk.has(pageKey(page.hash))) this.disk.writeBlobs(pageKey(page.hash), [page.blob]);
     this.disk.sync();
     const record: KvCheckpointRecord = { format: "subnetlab-kv-checkpoint-v1", height: h, stateHash, sizeBytes: encoded.sizeBytes, pages: encoded.pages.map((p) => p.hash) };
     writeRecord(this.disk, checkpointKey(h), record);
@@ -265,13 +265,14 @@ const checkpointKey = (h: Height): string => `checkpoint/${String(h).padStart(10
 
 interface EncodedCheckpoint {
   readonly sizeBytes: number;
-  readonly pages: readonly { readonly hash: string; readonly bytes: Uint8Array }[];
+  readonly pages: readonly { readonly hash: string; readonly blob: Blob }[];
 }
 
 /**
  * A checkpoint's encoded pages, by height and state hash: every replica with that state writes the
- * same bytes, so they are encoded and hashed once per process (a few recent ones are kept). The
- * state hash covers every entry and the ingress history, so equal keys mean equal data.
+ * same bytes, so they are encoded and hashed once per process (a few recent ones are kept), and
+ * each page is an immutable blob every disk can hold without a copy of its own. The state hash
+ * covers every entry and the ingress history, so equal keys mean equal data.
  */
 const recentEncodings = new Map<string, EncodedCheckpoint>();
 function encodedCheckpoint(h: Height, stateHash: HashHex, data: KvSnapshotData): EncodedCheckpoint {
@@ -279,10 +280,10 @@ function encodedCheckpoint(h: Height, stateHash: HashHex, data: KvSnapshotData):
   const known = recentEncodings.get(key);
   if (known !== undefined) return known;
   const bytes = encodeValue(data);
-  const pages: { hash: string; bytes: Uint8Array }[] = [];
+  const pages: { hash: string; blob: Blob }[] = [];
   for (let offset = 0; offset < bytes.length; offset += PAGE_BYTES) {
     const page = bytes.subarray(offset, offset + PAGE_BYTES);
-    pages.push({ hash: pageHashOf(page), bytes: page });
+    pages.push({ hash: pageHashOf(page), blob: Blob.copyOf(page) });
   }
   const encoded = { sizeBytes: bytes.length, pages };
   if (recentEncodings.size >= 4) recentEncodings.delete(recentEncodings.keys().next().value as string);

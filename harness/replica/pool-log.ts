@@ -14,7 +14,7 @@
 // was sent.
 import { artifactHeight, type CatchUpPackage, type ConsensusArtifact } from "../consensus/artifacts.ts";
 import { ConsensusPool } from "../consensus/pool.ts";
-import { decodeValue, encodeValue, encodeValueText, openRecords, sealRecord } from "../sim/disk-records.ts";
+import { Blob, decodeValue, encodeValue, encodeValueText, openRecords } from "../sim/disk-records.ts";
 import type { Disk } from "../sim/env.ts";
 import type { Height, TimeUs } from "../types.ts";
 
@@ -28,15 +28,15 @@ interface EntryHeader {
 }
 
 /**
- * One artifact as a sealed record. Artifacts are immutable and the simulated network hands every
- * replica the same object, so each is encoded (and checksummed) once per process, not once per
- * replica that logs it.
+ * One artifact as a sealed record, in an immutable blob. Artifacts are immutable and the simulated
+ * network hands every replica the same object, so each is encoded and checksummed once per
+ * process — and its bytes kept once, however many replicas' disks hold it.
  */
-const recordOf = new WeakMap<ConsensusArtifact, Uint8Array>();
-function artifactRecord(artifact: ConsensusArtifact): Uint8Array {
+const recordOf = new WeakMap<ConsensusArtifact, Blob>();
+function artifactRecord(artifact: ConsensusArtifact): Blob {
   let record = recordOf.get(artifact);
   if (record === undefined) {
-    record = sealRecord(TEXT.encode(encodeValueText(artifact)));
+    record = Blob.record(TEXT.encode(encodeValueText(artifact)));
     recordOf.set(artifact, record);
   }
   return record;
@@ -86,17 +86,9 @@ export class PoolLog {
     if (artifacts.length === 0) return;
     let maxHeight = 0;
     for (const a of artifacts) maxHeight = Math.max(maxHeight, artifactHeight(a));
-    const header = sealRecord(encodeValue({ artifacts: artifacts.length, maxHeight } satisfies EntryHeader));
-    const records = artifacts.map(artifactRecord);
-    const bytes = new Uint8Array(records.reduce((sum, r) => sum + r.length, header.length));
-    bytes.set(header, 0);
-    let offset = header.length;
-    for (const r of records) {
-      bytes.set(r, offset);
-      offset += r.length;
-    }
+    const header = Blob.record(encodeValue({ artifacts: artifacts.length, maxHeight } satisfies EntryHeader));
     const key = keyOf(this.nextSequence++);
-    this.disk.write(key, bytes);
+    this.disk.writeBlobs(key, [header, ...artifacts.map(artifactRecord)]);
     this.entries.push({ key, maxHeight });
   }
 

@@ -48,6 +48,49 @@ function reviver(_key: string, value: unknown): unknown {
   return value;
 }
 
+// ---- immutable blobs -------------------------------------------------------------------------------------
+
+/**
+ * Bytes nobody can change: the copy is taken once, when the blob is made, and never handed out
+ * (only copied again). A disk may keep a blob by reference — the same blob on many replicas'
+ * disks costs its bytes once — and still no later change in memory can alter what it holds.
+ */
+export class Blob {
+  readonly #bytes: Uint8Array;
+
+  private constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
+
+  static copyOf(bytes: Uint8Array): Blob {
+    return new Blob(bytes.slice());
+  }
+
+  /** A sealed record (sealRecord) of `payload`, as a blob. */
+  static record(payload: Uint8Array): Blob {
+    return new Blob(sealRecord(payload));
+  }
+
+  get length(): number {
+    return this.#bytes.length;
+  }
+
+  copyInto(target: Uint8Array, offset: number): void {
+    target.set(this.#bytes, offset);
+  }
+
+  /** The bytes of several blobs, one after the other, in a new array. */
+  static concat(blobs: readonly Blob[]): Uint8Array {
+    const out = new Uint8Array(blobs.reduce((n, b) => n + b.length, 0));
+    let offset = 0;
+    for (const b of blobs) {
+      b.copyInto(out, offset);
+      offset += b.length;
+    }
+    return out;
+  }
+}
+
 // ---- CRC-32 (IEEE 802.3, reflected) -------------------------------------------------------------------
 
 const CRC_TABLE = (() => {

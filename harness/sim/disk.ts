@@ -3,7 +3,14 @@
 // crash it decides what the pending writes become (a process crash keeps them, a power loss —
 // storage fault `lose-unsynced` — drops them, `torn-write` leaves a prefix of the last one), and
 // storage faults can flip bits in what is stored.
+import { Blob } from "./disk-records.ts";
 import type { Disk } from "./env.ts";
+
+/** A stored value: bytes the disk owns, or immutable blobs one after the other (shared, not copied). */
+type Stored = Uint8Array | readonly Blob[];
+
+const bytesOf = (value: Stored): Uint8Array => (value instanceof Uint8Array ? value : Blob.concat(value));
+const lengthOf = (value: Stored): number => (value instanceof Uint8Array ? value.length : value.reduce((n, b) => n + b.length, 0));
 
 /** What a crash does to the writes not yet synced. */
 export type CrashLoss = "none" | "lose-unsynced" | "torn-write";
@@ -19,22 +26,24 @@ export interface CrashOutcome {
 }
 
 export class SimDisk implements Disk {
-  private readonly durable = new Map<string, Uint8Array>();
+  private readonly durable = new Map<string, Stored>();
   /** Changes since the last sync in the order made (a key changed again moves to the end); null = removed. */
-  private readonly pending = new Map<string, Uint8Array | null>();
+  private readonly pending = new Map<string, Stored | null>();
   bytesWritten = 0;
   syncs = 0;
 
   write(key: string, bytes: Uint8Array): void {
-    const copy = bytes.slice();
-    this.pending.delete(key);
-    this.pending.set(key, copy);
-    this.bytesWritten += copy.length;
+    this.store(key, bytes.slice());
+  }
+
+  writeBlobs(key: string, blobs: readonly Blob[]): void {
+    this.store(key, [...blobs]);
   }
 
   read(key: string): Uint8Array | undefined {
     const stored = this.current(key);
-    return stored === undefined ? undefined : stored.slice();
+    if (stored === undefined) return undefined;
+    return stored instanceof Uint8Array ? stored.slice() : Blob.concat(stored);
   }
 
   has(key: string): boolean {
@@ -86,9 +95,10 @@ export class SimDisk implements Disk {
     const [lastKey, lastValue] = pending[pending.length - 1]!;
     for (const [k, v] of pending.slice(0, -1)) this.apply(k, v);
     if (lastValue === null) return { loss, pending: pending.length, lost: 1 };
-    const keptBytes = Math.floor(lastValue.length / 2);
-    this.durable.set(lastKey, lastValue.slice(0, keptBytes));
-    return { loss, pending: pending.length, lost: 1, torn: { key: lastKey, keptBytes, ofBytes: lastValue.length } };
+    const bytes = bytesOf(lastValue);
+    const keptBytes = Math.floor(bytes.length / 2);
+    this.durable.set(lastKey, bytes.slice(0, keptBytes));
+    return { loss, pending: pending.length, lost: 1, torn: { key: lastKey, keptBytes, ofBytes: bytes.length } };
   }
 
   /**
@@ -97,9 +107,12 @@ export class SimDisk implements Disk {
    */
   corrupt(key: string, offsetOf: (length: number) => number): number | undefined {
     const stored = this.current(key);
-    if (stored === undefined || stored.length === 0) return undefined;
-    const offset = offsetOf(stored.length);
-    stored[offset] = (stored[offset] ?? 0) ^ 0x01;
+    if (stored === undefined || lengthOf(stored) === 0) return undefined;
+    // Blobs are shared with other disks: the rot is this disk's own copy.
+    const bytes = stored instanceof Uint8Array ? stored : bytesOf(stored);
+    const offset = offsetOf(bytes.length);
+    bytes[offset] = (bytes[offset] ?? 0) ^ 0x01;
+    if (bytes !== stored) (this.pending.has(key) ? this.pending : this.durable).set(key, bytes);
     return offset;
   }
 
@@ -109,12 +122,18 @@ export class SimDisk implements Disk {
     this.pending.clear();
   }
 
-  private current(key: string): Uint8Array | undefined {
+  private store(key: string, value: Stored): void {
+    this.pending.delete(key);
+    this.pending.set(key, value);
+    this.bytesWritten += lengthOf(value);
+  }
+
+  private current(key: string): Stored | undefined {
     if (this.pending.has(key)) return this.pending.get(key) ?? undefined;
     return this.durable.get(key);
   }
 
-  private apply(key: string, value: Uint8Array | null): void {
+  private apply(key: string, value: Stored | null): void {
     if (value === null) this.durable.delete(key);
     else this.durable.set(key, value);
   }

@@ -1,6 +1,7 @@
 // The only door between the replica core and the world (DESIGN.md rule 1: sans-IO).
 // The simulator implements it with virtual time and a simulated network; real mode will implement
 // it with sockets and the wall clock. Replica code never reaches past it.
+import type { Blob } from "./disk-records.ts";
 import type { Rng } from "./rng.ts";
 import type { ReplicaId, TimeUs } from "../types.ts";
 
@@ -24,6 +25,8 @@ export interface TraceEvent {
  */
 export interface Disk {
   write(key: string, bytes: Uint8Array): void;
+  /** Writes the blobs' bytes one after the other as the value of `key` (blobs are immutable: no copy needed). */
+  writeBlobs(key: string, blobs: readonly Blob[]): void;
   read(key: string): Uint8Array | undefined;
   /** Whether a value is stored under `key` (no copy). */
   has(key: string): boolean;

@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { assert } from "../assert.ts";
 import type { CanisterState } from "../execution/interfaces.ts";
-import { readRecord, writeRecord } from "../sim/disk-records.ts";
+import { Blob, readRecord, writeRecord } from "../sim/disk-records.ts";
 import type { Disk } from "../sim/env.ts";
 import type { HashHex } from "../types.ts";
 import { canisterMemories, canisterModules, decodeCanisterSystemState, encodeCanisterSystemState } from "./canister-codec.ts";
@@ -90,7 +90,7 @@ export function writeCheckpoint(
           pagesReused++;
           return;
         }
-        disk.write(key, pageMap.readPage(index));
+        disk.writeBlobs(key, [pageBlob(pageMap.readPage(index))]);
         pagesWritten++;
         bytesWritten += PAGE_SIZE_BYTES;
       });
@@ -231,4 +231,19 @@ export function pruneCheckpoints(disk: Disk, keep: number): { readonly removedCh
 /** A page's content address: hex SHA-256 of its bytes (PageMap.pageHash). */
 function pageHashOf(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * A page as an immutable blob, once per page object: a PageMap's pages never change (it copies
+ * what it is given), and replicas with equal pages share them, so every disk that checkpoints the
+ * page holds the same blob instead of a copy of its own.
+ */
+const blobOfPage = new WeakMap<Uint8Array, Blob>();
+function pageBlob(page: Uint8Array): Blob {
+  let blob = blobOfPage.get(page);
+  if (blob === undefined) {
+    blob = Blob.copyOf(page);
+    blobOfPage.set(page, blob);
+  }
+  return blob;
 }

@@ -2,7 +2,7 @@
 // self-checking records written on it (harness/sim/disk-records.ts).
 import test from "ava";
 import { SimDisk } from "../../harness/sim/disk.ts";
-import { crc32, decodeValue, encodeValue, openRecord, openRecords, readRecord, sealRecord, writeRecord } from "../../harness/sim/disk-records.ts";
+import { Blob, crc32, decodeValue, encodeValue, openRecord, openRecords, readRecord, sealRecord, writeRecord } from "../../harness/sim/disk-records.ts";
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 
@@ -118,4 +118,22 @@ test("item 7: one write of several records splits back into their payloads; a to
   const flipped = joined.slice();
   flipped[parts[0]!.length + 14] = (flipped[parts[0]!.length + 14] ?? 0) ^ 1;
   t.regex(JSON.stringify(openRecords(flipped)), /record 2: corrupt record: checksum mismatch/);
+});
+
+test("item 7: a blob is kept by reference on many disks yet nothing can change it; rot and tears stay on one disk", (t) => {
+  const source = bytes(1, 2, 3, 4);
+  const blob = Blob.copyOf(source);
+  source[0] = 99;
+  const [a, b] = [new SimDisk(), new SimDisk()];
+  a.writeBlobs("k", [blob, blob]);
+  b.writeBlobs("k", [blob]);
+  t.deepEqual(a.read("k"), bytes(1, 2, 3, 4, 1, 2, 3, 4), "the blob was copied when made");
+  a.read("k")![0] = 77;
+  a.sync();
+  a.corrupt("k", () => 0);
+  t.deepEqual(a.read("k"), bytes(0, 2, 3, 4, 1, 2, 3, 4));
+  t.deepEqual(b.read("k"), bytes(1, 2, 3, 4), "the other disk's copy did not rot");
+  t.deepEqual(b.crash("torn-write").torn, { key: "k", keptBytes: 2, ofBytes: 4 });
+  t.deepEqual(b.read("k"), bytes(1, 2));
+  t.deepEqual(Blob.concat([blob]), bytes(1, 2, 3, 4));
 });
