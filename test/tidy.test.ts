@@ -49,3 +49,24 @@ test("the replica core uses no ambient time, randomness or timers", (t) => {
   }
   t.deepEqual(offenders, []);
 });
+
+// Issue 12 item 2: one replica API. The scenario runners read replicas through `ReplicaApi`
+// (harness/replica/interfaces.ts) and the `MessageRouting` contract, never by downcasting to the
+// execution state machine, so the same runners and HTTP server can sit on any replica.
+test("item 2: scenario runners never downcast a replica's state machine", (t) => {
+  const offenders: string[] = [];
+  for (const file of sourceFiles(join(ROOT, "harness", "scenario"))) {
+    readFileSync(file, "utf8").split("\n").forEach((line, i) => {
+      if (/instanceof\s+ExecutionStateMachine\b|as\s+ExecutionStateMachine\b/.test(line.replace(/\/\/.*$/, ""))) offenders.push(`${relative(ROOT, file)}:${i + 1}`);
+    });
+  }
+  t.deepEqual(offenders, []);
+});
+
+// Issue 12 item 2: XNet goes through the replica API and its Env; SimIC only carries the bytes, with
+// no randomness of its own deciding who is asked.
+test("item 2: the multi-subnet simulator draws no randomness for XNet requests", (t) => {
+  const ic = readFileSync(join(ROOT, "harness", "replica", "ic.ts"), "utf8");
+  t.false(/\brng\.below\(/.test(ic), "SimIC picks XNet servers itself");
+  t.false(/xnetRequests\(\)/.test(ic), "SimIC drives the replicas' XNet requests itself");
+});

@@ -12,18 +12,21 @@ import type { Rng } from "../sim/rng.ts";
 import type { Trace } from "../sim/trace.ts";
 import { replicaId, type ReplicaId, type TimeUs } from "../types.ts";
 import { Registry, type SubnetId, type SubnetRecord } from "../routing/registry.ts";
-import { XNetClient, type CertifiedSlice } from "../routing/xnet.ts";
+import { XNetClient } from "../routing/xnet.ts";
+import type { XNetMessage, XNetPeer } from "./interfaces.ts";
 import { SimSubnet, type SubnetOptions } from "./subnet.ts";
 
-/** How often every replica asks each other subnet for its stream (the IC's block makers ask on demand). */
-export const DEFAULT_XNET_POLL_MS = 250;
+export { DEFAULT_XNET_POLL_MS } from "./replica.ts";
 const XNET_REQUEST_BYTES = 96;
 
-type XNetMessage =
-  | { readonly kind: "request"; readonly destination: SubnetId; readonly fromIndex: bigint; readonly sizeBytes: number }
-  | { readonly kind: "response"; readonly slice: CertifiedSlice; readonly sizeBytes: number };
+/** An XNet message on the simulated network between subnets, with its size for the bandwidth model. */
+interface XNetEnvelope {
+  readonly from: XNetPeer;
+  readonly message: XNetMessage;
+  readonly sizeBytes: number;
+}
 
-export interface ICSubnetOptions extends Omit<SubnetOptions, "loop" | "traceOffset" | "xnetClient" | "rng" | "trace" | "ingressAuth"> {
+export interface ICSubnetOptions extends Omit<SubnetOptions, "loop" | "traceOffset" | "xnetClient" | "xnetTransport" | "xnetPollMs" | "rng" | "trace" | "ingressAuth"> {
   readonly name: string;
 }
 
@@ -39,7 +42,7 @@ export class SimIC {
   readonly registry: Registry;
   readonly subnets: readonly SimSubnet[];
   /** XNet links between all replicas of all subnets, indexed by global replica number. */
-  readonly xnet: SimNetwork<XNetMessage>;
+  readonly xnet: SimNetwork<XNetEnvelope>;
   private readonly offsets: readonly number[];
   private readonly rng: Rng;
   /** Users sign once for the whole IC (one key per user, whichever subnet they call). */
@@ -68,27 +71,23 @@ export class SimIC {
         ingressAuth: this.ingressAuth,
         traceOffset: offsets[k] ?? 0,
         xnetClient: () => new XNetClient(record.id, this.registry, verifierOf, s.consensus.canary === "xnet-slice-signature-unchecked"),
+        xnetTransport: (from, to, message) => this.sendXNet({ subnet: record.id, replica: from }, to, message),
+        ...(options.xnetPollMs === undefined ? {} : { xnetPollMs: options.xnetPollMs }),
       });
     });
     const regions: Region[] = [];
     for (const s of options.subnets) for (let i = 0; i < s.n; i++) regions.push(REGIONS[i % REGIONS.length] as Region);
-    this.xnet = new SimNetwork<XNetMessage>(
+    this.xnet = new SimNetwork<XNetEnvelope>(
       this.loop,
       this.rng.fork("net"),
       { regions, latencyMs: DEFAULT_LATENCY_MS, jitterPercent: 20, bandwidthMbps: 1000 },
-      (from, to, message) => this.deliverXNet(from, to, message),
+      (_from, to, envelope) => this.deliverXNet(to, envelope),
       (kind, from, to, why) => options.trace.record(this.loop.now(), -1, { kind: `xnet.${kind}`, detail: { from, to, why } }),
     );
   }
 
   start(): void {
     for (const subnet of this.subnets) subnet.start();
-    const everyUs = (this.options.xnetPollMs ?? DEFAULT_XNET_POLL_MS) * 1000;
-    const tick = (): void => {
-      this.pollXNet();
-      this.loop.after(everyUs, tick);
-    };
-    this.loop.after(everyUs, tick);
   }
 
   run(untilUs: TimeUs, shouldStop?: () => boolean): boolean {
@@ -144,31 +143,25 @@ export class SimIC {
     return { subnet: this.subnets[k] as SimSubnet, k, local: replicaId(global - (this.offsets[k] ?? 0)) };
   }
 
-  /** Every live replica asks one random replica of each other subnet for its stream to us. */
-  private pollXNet(): void {
-    this.subnets.forEach((subnet, k) => {
-      const self = this.registry.subnets[k] as SubnetRecord;
-      for (let i = 0; i < subnet.n; i++) {
-        const replica = subnet.replica(replicaId(i));
-        if (replica === undefined) continue;
-        for (const request of replica.xnetRequests()) {
-          const source = this.registry.subnets.findIndex((s) => s.id === request.source);
-          const server = (this.offsets[source] ?? 0) + this.rng.below(this.registry.subnets[source]?.size ?? 1);
-          this.xnet.send(replicaId((this.offsets[k] ?? 0) + i), replicaId(server), { kind: "request", destination: self.id, fromIndex: request.fromIndex, sizeBytes: XNET_REQUEST_BYTES });
-        }
-      }
-    });
+  /** Global replica number of a subnet's replica (the XNet network's node). */
+  private globalOf(peer: XNetPeer): ReplicaId | undefined {
+    const k = this.registry.subnets.findIndex((s) => s.id === peer.subnet);
+    if (k < 0 || peer.replica < 0 || peer.replica >= (this.options.subnets[k]?.n ?? 0)) return undefined;
+    return replicaId((this.offsets[k] ?? 0) + peer.replica);
   }
 
-  private deliverXNet(from: ReplicaId, to: ReplicaId, message: XNetMessage): void {
+  /** A replica's `Env.sendXNet`: onto the XNet network, sized for its bandwidth model. */
+  private sendXNet(from: XNetPeer, to: XNetPeer, message: XNetMessage): void {
+    const source = this.globalOf(from);
+    const destination = this.globalOf(to);
+    assert(source !== undefined, `XNet message from an unknown replica ${from.subnet}/${from.replica}`);
+    if (destination === undefined) return; // a Byzantine replica may address anyone: nobody answers
+    const sizeBytes = message.kind === "xnet-request" ? XNET_REQUEST_BYTES : message.slice.sizeBytes;
+    this.xnet.send(source, destination, { from, message, sizeBytes });
+  }
+
+  private deliverXNet(to: ReplicaId, envelope: XNetEnvelope): void {
     const { subnet, local } = this.locate(to);
-    const replica = subnet.replica(local);
-    if (replica === undefined) return;
-    if (message.kind === "request") {
-      const slice = replica.serveXNet(message.destination, message.fromIndex);
-      if (slice !== undefined) this.xnet.send(to, from, { kind: "response", slice, sizeBytes: slice.sizeBytes });
-      return;
-    }
-    replica.onXNetSlice(message.slice);
+    subnet.replica(local)?.onXNetMessage(envelope.from, envelope.message);
   }
 }

@@ -1,13 +1,15 @@
 // Contract between consensus and the deterministic state machine (dfinity/ic's MessageRouting):
 // consensus delivers finalized blocks as batches in height order; message routing executes them
 // and reports the next height it expects and the state hash of every height it executed.
-import type { IngressMessage } from "../consensus/ingress.ts";
+import type { IngressInvalidReason, IngressMessage } from "../consensus/ingress.ts";
 import type { HashTree } from "../crypto/hash-tree.ts";
+import type { CanisterId, PrincipalText, Response } from "../execution/interfaces.ts";
+import type { Bundle } from "../p2p/messages.ts";
 import type { Certification } from "./certification.ts";
 import type { SubnetId } from "../routing/registry.ts";
-import type { StreamSlice } from "../routing/streams.ts";
-import type { XNetCursor } from "../routing/xnet.ts";
-import type { HashHex, Height } from "../types.ts";
+import type { RoutingState, StreamSlice } from "../routing/streams.ts";
+import type { CertifiedSlice, XNetCursor } from "../routing/xnet.ts";
+import type { HashHex, Height, ReplicaId } from "../types.ts";
 
 export interface Batch {
   readonly height: Height;
@@ -87,4 +89,88 @@ export interface MessageRouting {
    * `destination` from `fromIndex` on, with the byte size of the messages in it.
    */
   streamWitnessAt?(h: Height, destination: SubnetId, fromIndex: bigint): { readonly witness: HashTree; readonly messageBytes: number } | undefined;
+  /** Execution subnets: the height queries run at (the latest certified one executed, else the latest executed). */
+  readonly queryHeight?: Height;
+  /** Execution subnets: a non-replicated query at `queryHeight` (ReplicaReads.query). */
+  query?(canister: CanisterId, method: string, arg: Uint8Array, caller?: PrincipalText): Response;
+  /** Execution subnets: a read_state certificate (ReplicaReads.readState). */
+  readState?(paths: readonly (readonly (string | Uint8Array)[])[]): Uint8Array | undefined;
+  /** Multi-subnet: the executed routing state's streams, for the stream check at the end of a run. */
+  readonly routingState?: RoutingState;
 }
+
+// ---- The replica API --------------------------------------------------------------------------
+// One contract for whatever runs a replica — the simulator, a real-mode process, the HTTP adapter —
+// and for whatever reads it (scenario runners, checkers, the IC HTTP interface). Everything a
+// replica does to the world goes through its `Env` (harness/sim/env.ts); everything the world does
+// to a replica comes in through `ReplicaInputs`; `ReplicaReads` are answered from its own state only.
+
+/** A replica of another subnet, the peer of an XNet exchange. */
+export interface XNetPeer {
+  readonly subnet: SubnetId;
+  readonly replica: ReplicaId;
+}
+
+/**
+ * What replicas of different subnets send each other (the IC's XNet endpoint, pulled over HTTPS
+ * there): a destination replica asks a source replica for the source's stream to it from an index,
+ * and gets a certified slice back (or nothing, if there is nothing certified to serve).
+ */
+export type XNetMessage =
+  | { readonly kind: "xnet-request"; readonly destination: SubnetId; readonly fromIndex: bigint }
+  | { readonly kind: "xnet-response"; readonly slice: CertifiedSlice };
+
+export type IngressSubmitResult =
+  | { readonly accepted: true }
+  | { readonly accepted: false; readonly reason: IngressInvalidReason | IngressFilterRefusal | "duplicate" | "pool-full" };
+
+/** Everything that drives a replica. */
+export interface ReplicaInputs {
+  /** Arms the replica's timers and takes its first step (once per incarnation). */
+  start(): void;
+  /** A bundle from a peer of the same subnet. */
+  onMessage(from: ReplicaId, bundle: Bundle): void;
+  /** A timer the replica set through `Env.setTimer` fired. */
+  onTimer(tag: string): void;
+  /** A user's submission (the IC's HTTP call endpoint): the ingress filter runs here, not on gossip. */
+  onIngress(message: IngressMessage): IngressSubmitResult;
+  /** A message from a replica of another subnet (multi-subnet only; ignored otherwise). */
+  onXNetMessage(from: XNetPeer, message: XNetMessage): void;
+}
+
+/** Where a replica stands (the HTTP status endpoint's health, dumps, the runners). */
+export interface ReplicaStatus {
+  readonly finalizedHeight: Height;
+  readonly notarizedHeight: Height;
+  /** The last height whose batch the state machine executed. */
+  readonly executedHeight: Height;
+  readonly cupHeight: Height;
+  /** Latest height of this subnet's state the replica holds a certification for (execution subnets). */
+  readonly certifiedHeight?: Height;
+  /** The height queries are answered at (execution subnets: the latest certified one it executed). */
+  readonly queryHeight?: Height;
+}
+
+/** Reads answered from the replica's own state: a Byzantine replica could answer anything. */
+export interface ReplicaReads {
+  readonly id: ReplicaId;
+  status(): ReplicaStatus;
+  /** The replicated ingress history's entry for a message (undefined: unknown to the executed state). */
+  ingressStatus(id: HashHex): IngressStatus | undefined;
+  /**
+   * A non-replicated query at `status().queryHeight`; undefined when this subnet runs no canisters
+   * (the key-value placeholder).
+   */
+  query(canister: CanisterId, method: string, arg: Uint8Array, caller?: PrincipalText): Response | undefined;
+  /**
+   * A read_state answer: the CBOR certificate of the latest certified state pruned to `paths`
+   * (plus /time), signed by the subnet. Undefined before the first certification, or on a subnet
+   * that does not certify its state.
+   */
+  readState(paths: readonly (readonly (string | Uint8Array)[])[]): Uint8Array | undefined;
+  /** The newest certification of this subnet's state the replica holds. */
+  latestCertification(): Certification | undefined;
+}
+
+/** The one replica API (DESIGN.md rule 1): inputs in, reads out, outputs only through `Env`. */
+export interface ReplicaApi extends ReplicaInputs, ReplicaReads {}

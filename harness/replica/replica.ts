@@ -31,7 +31,9 @@ import { BUNDLE_OVERHEAD_BYTES, wireItemSize, type Bundle, type StatusReport, ty
 import type { Env, TimerHandle } from "../sim/env.ts";
 import { height, replicaId, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import { HONEST, type ReplicaBehaviour } from "./behaviour.ts";
-import type { IngressFilterRefusal, MessageRouting } from "./interfaces.ts";
+import type { IngressStatus, MessageRouting, ReplicaApi, ReplicaStatus, XNetMessage, XNetPeer, IngressSubmitResult } from "./interfaces.ts";
+import type { CanisterId, PrincipalText, Response } from "../execution/interfaces.ts";
+import type { Rng } from "../sim/rng.ts";
 import type { Block } from "../consensus/artifacts.ts";
 import { XNetClient, certifiedSlice, type CertifiedSlice, type PendingXNet } from "../routing/xnet.ts";
 import type { SubnetId } from "../routing/registry.ts";
@@ -73,11 +75,14 @@ export interface ReplicaDeps {
   readonly ingressPoolCapacity?: number;
   /** Multi-subnet runs: this subnet's XNet client (slices pulled from the other subnets). */
   readonly xnet?: XNetClient;
+  /** Multi-subnet runs: how often the replica asks each other subnet for its stream. */
+  readonly xnetPollMs?: number;
 }
 
-export type IngressSubmitResult =
-  | { readonly accepted: true }
-  | { readonly accepted: false; readonly reason: IngressInvalidReason | IngressFilterRefusal | "duplicate" | "pool-full" };
+/** How often a replica asks each other subnet for its stream by default (the IC's block makers ask on demand). */
+export const DEFAULT_XNET_POLL_MS = 250;
+
+export type { IngressSubmitResult } from "./interfaces.ts";
 
 /** Hash of the block executed at a height, kept on disk so a restarted replica checks continuity. */
 const deliveredKey = (h: Height): string => `delivered/${h}`;
@@ -87,8 +92,9 @@ const CATCH_UP_HEIGHTS = 20;
 /** How many peers answer one status report (rotating), so a laggard is not flooded by all n−1. */
 const STATUS_HELPERS = 3;
 const REQUEST_RETRY_US = 2_000_000;
+const XNET_POLL_TIMER = "xnet-poll";
 
-export class Replica {
+export class Replica implements ReplicaApi {
   readonly id: ReplicaId;
   private readonly env: Env<Bundle>;
   private readonly pool: ConsensusPool;
@@ -113,6 +119,8 @@ export class Replica {
   private trimmedAtCup: Height;
   /** What the restart found unusable on the disk (traced at start). */
   private readonly recoveryNotes: readonly string[];
+  /** Which replica of a source subnet to ask for a stream (its own stream: other draws stay as they are). */
+  private readonly xnetRng: Rng;
 
   constructor(private readonly deps: ReplicaDeps) {
     this.env = deps.env;
@@ -129,9 +137,11 @@ export class Replica {
     this.routing = deps.makeStateMachine();
     this.recoveryNotes = [...opened.notes, ...(this.routing.recovery ?? [])];
     this.certification = new CertificationPool(deps.verifier, (h) => this.routing.certifiedHashAt?.(h), deps.config.canary === "certification-unchecked");
+    this.xnetRng = deps.env.rng.fork("xnet");
   }
 
   start(): void {
+    if (this.deps.xnet !== undefined) this.env.setTimer(this.nextXNetPollUs(), XNET_POLL_TIMER);
     this.env.trace({ kind: "replica.start", detail: { finalized: this.pool.finalizedHeight, expected: this.routing.expectedBatchHeight() } });
     // What the restart found torn or corrupt on its disk and passed over (it recovers from older
     // checkpoints, the log's valid prefix, and its peers).
@@ -164,8 +174,35 @@ export class Replica {
     return this.pool;
   }
   /** The newest certification of this subnet's state this replica holds. */
-  get latestCertification(): Certification | undefined {
+  latestCertification(): Certification | undefined {
     return this.certification.latestCertification;
+  }
+
+  // ---- reads (ReplicaReads: the HTTP interface, the runners) -----------------------------------------
+
+  status(): ReplicaStatus {
+    const certified = this.certification.latestCertification?.height;
+    const queryHeight = this.routing.queryHeight;
+    return {
+      finalizedHeight: this.pool.finalizedHeight,
+      notarizedHeight: this.pool.notarizedHeight,
+      executedHeight: this.deliveredHeight,
+      cupHeight: this.cupHeight,
+      ...(certified === undefined ? {} : { certifiedHeight: certified }),
+      ...(queryHeight === undefined ? {} : { queryHeight }),
+    };
+  }
+
+  ingressStatus(id: HashHex): IngressStatus | undefined {
+    return this.routing.ingressStatus(id);
+  }
+
+  query(canister: CanisterId, method: string, arg: Uint8Array, caller?: PrincipalText): Response | undefined {
+    return this.routing.query?.(canister, method, arg, caller);
+  }
+
+  readState(paths: readonly (readonly (string | Uint8Array)[])[]): Uint8Array | undefined {
+    return this.routing.readState?.(paths);
   }
   certificationAt(h: Height): Certification | undefined {
     return this.certification.certificationAt(h);
@@ -198,6 +235,12 @@ export class Replica {
   }
 
   onTimer(tag: string): void {
+    if (tag === XNET_POLL_TIMER) {
+      // Asking for streams changes nothing consensus reacts to: no step.
+      this.pollXNet();
+      this.env.setTimer(this.nextXNetPollUs(), XNET_POLL_TIMER);
+      return;
+    }
     if (tag === "status") {
       // Group commit: what was validated from peers becomes durable at least once per interval.
       this.poolLog.sync();
@@ -531,6 +574,31 @@ export class Replica {
     if (proof === undefined) return undefined;
     const slice = certifiedSlice(client.self, destination, cert, proof.witness, proof.messageBytes);
     return this.behaviour.rewriteXNetSlice === undefined ? slice : this.behaviour.rewriteXNetSlice(slice);
+  }
+
+  onXNetMessage(from: XNetPeer, message: XNetMessage): void {
+    const client = this.deps.xnet;
+    if (client === undefined) return;
+    if (message.kind === "xnet-request") {
+      const slice = this.serveXNet(message.destination, message.fromIndex);
+      if (slice !== undefined) this.env.sendXNet?.(from, { kind: "xnet-response", slice });
+      return;
+    }
+    this.onXNetSlice(message.slice);
+  }
+
+  private nextXNetPollUs(): TimeUs {
+    return (this.env.now() + (this.deps.xnetPollMs ?? DEFAULT_XNET_POLL_MS) * 1000) as TimeUs;
+  }
+
+  /** Asks one random replica of each other subnet for its stream to us, from the first index not inducted yet. */
+  private pollXNet(): void {
+    const client = this.deps.xnet;
+    if (client === undefined) return;
+    for (const request of this.xnetRequests()) {
+      const server = replicaId(this.xnetRng.below(client.replicasOf(request.source)));
+      this.env.sendXNet?.({ subnet: request.source, replica: server }, { kind: "xnet-request", destination: client.self, fromIndex: request.fromIndex });
+    }
   }
 
   /** Which streams to ask for and from where (the first index not inducted yet). */

@@ -31,6 +31,7 @@ import { KvStateMachine } from "./kv-state-machine.ts";
 import type { MessageRouting } from "./interfaces.ts";
 import { Replica, type IngressSubmitResult, type ReplicaObserver } from "./replica.ts";
 import type { XNetClient } from "../routing/xnet.ts";
+import type { XNetMessage, XNetPeer } from "./interfaces.ts";
 import { certificationScheme, type CertificationScheme } from "../state/state-certification.ts";
 
 export interface SubnetOptions {
@@ -57,6 +58,10 @@ export interface SubnetOptions {
   readonly ingressAuth?: IngressAuth;
   /** Multi-subnet runs: a fresh XNet client for each replica incarnation. */
   readonly xnetClient?: (id: ReplicaId) => XNetClient;
+  /** Multi-subnet runs: carries a replica's XNet messages to replicas of other subnets (`Env.sendXNet`). */
+  readonly xnetTransport?: (from: ReplicaId, to: XNetPeer, message: XNetMessage) => void;
+  /** Multi-subnet runs: how often replicas ask the other subnets for their streams. */
+  readonly xnetPollMs?: number;
 }
 
 export type SubmitResult = IngressSubmitResult | { readonly accepted: false; readonly reason: "replica-down" };
@@ -211,6 +216,7 @@ export class SimSubnet {
       observer: this.options.observer,
       behaviour,
       ...(this.options.xnetClient === undefined ? {} : { xnet: this.options.xnetClient(id) }),
+      ...(this.options.xnetPollMs === undefined ? {} : { xnetPollMs: this.options.xnetPollMs }),
       makeStateMachine: () => {
         if (this.options.makeStateMachine !== undefined) return this.options.makeStateMachine(id, disk);
         const machine = KvStateMachine.fromDisk(disk, { skipChecksums: this.options.consensus.canary === "skip-checksum" });
@@ -235,6 +241,13 @@ export class SimSubnet {
       send: (to, bundle) => {
         if (live()) this.network.send(id, to, bundle);
       },
+      ...(this.options.xnetTransport === undefined
+        ? {}
+        : {
+            sendXNet: (to: XNetPeer, message: XNetMessage) => {
+              if (live()) this.options.xnetTransport?.(id, to, message);
+            },
+          }),
       setTimer: (at, tag): TimerHandle => {
         const timer = { id: nextTimer++ };
         const handle = loop.schedule(at, () => {

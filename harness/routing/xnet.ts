@@ -10,6 +10,7 @@
 // block payload. The transport (simulated network here, HTTPS on the IC) lives outside.
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { Principal } from "@dfinity/principal";
+import { assert } from "../assert.ts";
 import { sha256Hex } from "../crypto/hash.ts";
 import { labeledChildren, lookupPath, lookupSubtree, reconstruct, type HashTree } from "../crypto/hash-tree.ts";
 import type { SubnetVerifier } from "../crypto/interfaces.ts";
@@ -128,6 +129,13 @@ export class XNetClient {
     private readonly verifierOf: (subnet: SubnetId) => SubnetVerifier | undefined,
     private readonly signatureUnchecked = false,
   ) {}
+
+  /** How many replicas a subnet has (a stream is asked of one of them, chosen at random). */
+  replicasOf(subnet: SubnetId): number {
+    const record = this.registry.subnet(subnet);
+    assert(record !== undefined, `subnet ${subnet} is not in the registry`);
+    return record.size;
+  }
 
   /** The other subnets, in registry order: each is asked for its stream to us. */
   sources(): SubnetId[] {

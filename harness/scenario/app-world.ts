@@ -5,10 +5,10 @@ import { IDL } from "@dfinity/candid";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ingressId, type IngressCall, type IngressMessage } from "../consensus/ingress.ts";
-import type { Response } from "../execution/interfaces.ts";
+import type { CanisterId, Response } from "../execution/interfaces.ts";
 import { checkCertifications, checkEveryCallAnswered, checkLedgerConservation, checkProbes, type CertificationObservation, type LedgerObservation, type LedgerView, type UnansweredCall } from "../checks/invariants.ts";
 import type { Violation } from "../checks/checks.ts";
-import { ExecutionStateMachine, type GenesisCanister } from "../replica/execution-state-machine.ts";
+import type { GenesisCanister } from "../replica/execution-state-machine.ts";
 import type { SimSubnet } from "../replica/subnet.ts";
 import type { Registry } from "../routing/registry.ts";
 import type { EventLoop } from "../sim/event-loop.ts";
@@ -58,11 +58,6 @@ export function genesisOf(scenario: Scenario, canisters: readonly CanisterSpec[]
   });
 }
 
-const machineOf = (subnet: SimSubnet, r: ReplicaId): ExecutionStateMachine | undefined => {
-  const machine = subnet.replica(r)?.stateMachine;
-  return machine instanceof ExecutionStateMachine ? machine : undefined;
-};
-
 function liveHonest(s: WorldSubnet): ReplicaId[] {
   return Array.from({ length: s.subnet.n }, (_, i) => replicaId(i)).filter((r) => !s.byzantine.has(r) && s.subnet.isUp(r));
 }
@@ -97,7 +92,7 @@ export function actionHost(world: World): ActionHost {
     status(hostCanister: string, id: HashHex) {
       const s = hostOf(world, hostCanister);
       for (const r of liveHonest(s)) {
-        const status = machineOf(s.subnet, r)?.ingressStatus(id);
+        const status = s.subnet.replica(r)?.ingressStatus(id);
         if (status !== undefined) return status;
       }
       return undefined;
@@ -107,15 +102,16 @@ export function actionHost(world: World): ActionHost {
       const s = slash < 0 ? world.subnets[0] : world.subnets.find((x) => x.name === replica.slice(0, slash));
       const r = Number(replica.slice(slash + 2));
       if (s === undefined) return -1;
-      return machineOf(s.subnet, replicaId(r))?.queryHeight ?? s.subnet.replica(replicaId(r))?.deliveredHeight ?? -1;
+      const status = s.subnet.replica(replicaId(r))?.status();
+      return status?.queryHeight ?? status?.executedHeight ?? -1;
     },
     query(canister: string, method: string, arg: Uint8Array) {
       const s = hostOf(world, canister);
       const answers = new Map<string, Response>();
-      const id = world.canisterIds.get(canister) as Parameters<ExecutionStateMachine["query"]>[0];
+      const id = world.canisterIds.get(canister) as CanisterId;
       for (const r of liveHonest(s)) {
-        const machine = machineOf(s.subnet, r);
-        if (machine !== undefined) answers.set(`${s.prefix}r${r}`, machine.query(id, method, arg));
+        const answer = s.subnet.replica(r)?.query(id, method, arg);
+        if (answer !== undefined) answers.set(`${s.prefix}r${r}`, answer);
       }
       return answers;
     },
@@ -182,7 +178,7 @@ function unansweredCalls(world: World, calls: readonly TrackedCall[]): Unanswere
   for (const call of calls) {
     const s = hostOf(world, call.hostCanister);
     for (const r of liveHonest(s)) {
-      const status = machineOf(s.subnet, r)?.ingressStatus(call.id);
+      const status = s.subnet.replica(r)?.ingressStatus(call.id);
       // A status pruned after its TTL was answered long ago; received/processing are unanswered.
       if (status?.status === "processing" || status?.status === "received") out.push({ replica: `${s.prefix}r${r}`, messageId: call.id, status: status.status });
     }
@@ -201,7 +197,7 @@ export function certificationRefusalRecorder(prefix: string, into: Certification
 export function certificationRecorder(prefix: string, subnet: () => SimSubnet | undefined, into: CertificationObservation[]) {
   return (replica: ReplicaId, cert: { readonly height: number; readonly hash: string }): void => {
     const s = subnet();
-    const own = s === undefined ? undefined : machineOf(s, replica)?.certifiedHashAt(cert.height as never);
+    const own = s === undefined ? undefined : s.replica(replica)?.stateMachine.certifiedHashAt?.(cert.height as never);
     into.push({ replica: `${prefix}r${replica}`, height: cert.height, certified: cert.hash, own });
   };
 }

@@ -13,7 +13,7 @@ import { compileFaults, type CompiledFaults } from "../faults/schedule.ts";
 import { SimIC } from "../replica/ic.ts";
 import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
 import { Registry } from "../routing/registry.ts";
-import { streamEnd, type InductionCanary } from "../routing/streams.ts";
+import { streamEnd, type InductionCanary, type RoutingState } from "../routing/streams.ts";
 import { defaultNetworkConfig, REGIONS } from "../sim/network.ts";
 import { Rng } from "../sim/rng.ts";
 import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } from "../types.ts";
@@ -277,15 +277,16 @@ function mergedStateHashTable(specs: readonly { readonly name: string; readonly 
 
 /** A subnet's streams as its most advanced live honest replica holds them at the end. */
 function subnetStreamsOf(s: WorldSubnet, faults: CompiledFaults, registry: Registry): SubnetStreams {
-  let best: { height: number; machine: ExecutionStateMachine } | undefined;
+  let best: { height: number; routing: RoutingState } | undefined;
   for (let i = 0; i < s.subnet.n; i++) {
     const id = replicaId(i);
-    const machine = s.subnet.replica(id)?.stateMachine;
-    if (faults.byzantine.has(id) || !s.subnet.isUp(id) || !(machine instanceof ExecutionStateMachine)) continue;
-    const height = machine.expectedBatchHeight() - 1;
-    if (best === undefined || height > best.height) best = { height, machine };
+    const replica = s.subnet.replica(id);
+    const routing = replica?.stateMachine.routingState;
+    if (faults.byzantine.has(id) || !s.subnet.isUp(id) || replica === undefined || routing === undefined) continue;
+    const height = replica.status().executedHeight;
+    if (best === undefined || height > best.height) best = { height, routing };
   }
-  const streams = new Map((best?.machine.routingState.streams ?? []).map(([peer, stream]) => [registry.subnet(peer)?.name ?? peer, { begin: stream.begin, end: streamEnd(stream), signalsEnd: stream.signalsEnd }] as const));
+  const streams = new Map((best?.routing.streams ?? []).map(([peer, stream]) => [registry.subnet(peer)?.name ?? peer, { begin: stream.begin, end: streamEnd(stream), signalsEnd: stream.signalsEnd }] as const));
   return { subnet: s.name, height: best?.height ?? 0, streams };
 }
 

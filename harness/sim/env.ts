@@ -4,6 +4,7 @@
 import type { Blob } from "./disk-records.ts";
 import type { Rng } from "./rng.ts";
 import type { ReplicaId, TimeUs } from "../types.ts";
+import type { XNetMessage, XNetPeer } from "../replica/interfaces.ts";
 
 /** Something the replica writes into the trace; `kind` is a short dotted name like `block.propose`. */
 export interface TraceEvent {
@@ -45,6 +46,8 @@ export interface Env<Message> {
   readonly self: ReplicaId;
   now(): TimeUs;
   send(to: ReplicaId, message: Message): void;
+  /** Multi-subnet: a message to a replica of another subnet (the XNet transport); absent on a lone subnet. */
+  sendXNet?(to: XNetPeer, message: XNetMessage): void;
   /** Calls back `onTimer(tag)` on the replica at `at` (or now, if `at` is in the past). */
   setTimer(at: TimeUs, tag: string): TimerHandle;
   cancelTimer(handle: TimerHandle): void;

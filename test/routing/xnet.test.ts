@@ -95,7 +95,7 @@ test("a certified slice is believed only with the source subnet's signature over
   const tampered = mapLeaves(slice.witness, (v) => (v.length > 40 ? Uint8Array.from(v, (b, i) => (i === v.length - 1 ? b ^ 1 : b)) : v));
   t.is(verify({ ...slice, id: "x1", witness: tampered }), "witness does not match the certified root hash");
   // A certification signed by subnet b's key is not subnet a's.
-  const bCert = ic.subnet("b").replica(replicaId(0))!.latestCertification!;
+  const bCert = ic.subnet("b").replica(replicaId(0))!.latestCertification()!;
   t.is(verify({ ...slice, id: "x2", certification: { ...slice.certification, signature: bCert.signature } }), "bad certification signature");
   // And b's client refuses the forgery when a (Byzantine) replica of a sends it.
   client.onXNetSlice({ ...slice, id: "x3", witness: tampered });
