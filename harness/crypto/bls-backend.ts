@@ -203,28 +203,111 @@ function lagrangeAtZero(xs: readonly bigint[], i: number): bigint {
   return Fr.mul(num, Fr.inv(den));
 }
 
+/** The bls backend's keys in one process (simulation): every node's signer and the public keys. */
+export interface BlsSubnetKeys extends SubnetKeys, BlsVerifierKeys {}
+
+/**
+ * What the dealer publishes at genesis: every public key of the subnet (the registry's part of the
+ * IC's key material). A verifier needs nothing else; it holds no secret.
+ */
+export interface BlsPublicKeys {
+  readonly n: number;
+  /** Node i's Ed25519 public key (32 bytes). */
+  readonly basic: readonly Uint8Array[];
+  /** Node i's BLS multi-signature public key (G2, 96 bytes compressed). */
+  readonly multi: readonly Uint8Array[];
+  /** Per threshold group: the group key and node i's public key share (G2, 96 bytes each). */
+  readonly groups: Readonly<Record<ThresholdGroup, { readonly publicKey: Uint8Array; readonly publicShares: readonly Uint8Array[] }>>;
+}
+
+/** What one node holds: its own secrets only (32-byte Ed25519 seed, BLS scalars big-endian). */
+export interface BlsNodeSecrets {
+  readonly node: ReplicaId;
+  readonly basic: Uint8Array;
+  readonly multi: Uint8Array;
+  readonly shares: Readonly<Record<ThresholdGroup, Uint8Array>>;
+}
+
+/** The dealer's output: the public keys for everyone, and one secret bundle per node. */
+export interface BlsDealing {
+  readonly publicKeys: BlsPublicKeys;
+  readonly secrets: readonly BlsNodeSecrets[];
+}
+
+/** Trusted-dealer key generation for a subnet of n nodes (simulated DKG), all from `rng`. */
+export function dealBlsKeys(n: number, rng: Rng): BlsDealing {
+  assert(Number.isInteger(n) && n >= 1, "a subnet needs at least one node");
+  const f = faultsTolerated(n);
+  const basicSecrets = Array.from({ length: n }, () => bytesFromRng(rng, 32));
+  const multiSecrets = Array.from({ length: n }, () => randomScalar(rng));
+  const groups: Record<ThresholdGroup, ThresholdKeys> = {
+    low: dealThreshold(n, f + 1, rng),
+    high: dealThreshold(n, n - f, rng),
+  };
+  const publicGroup = (g: ThresholdKeys) => ({ publicKey: g.publicKey.toBytes(true), publicShares: g.publicShares.map((p) => p.toBytes(true)) });
+  return {
+    publicKeys: {
+      n,
+      basic: basicSecrets.map((sk) => ed25519.getPublicKey(sk)),
+      multi: multiSecrets.map((sk) => short.getPublicKey(secretKeyBytes(sk)).toBytes(true)),
+      groups: { low: publicGroup(groups.low), high: publicGroup(groups.high) },
+    },
+    secrets: basicSecrets.map((basic, i) => ({
+      node: i as ReplicaId,
+      basic,
+      multi: secretKeyBytes(multiSecrets[i] as bigint),
+      shares: { low: secretKeyBytes(groups.low.shares[i] as bigint), high: secretKeyBytes(groups.high.shares[i] as bigint) },
+    })),
+  };
+}
+
 /** The bls backend's keys: the SubnetKeys contract plus the public keys real mode publishes. */
-export interface BlsSubnetKeys extends SubnetKeys {
+export function blsSubnetKeys(n: number, rng: Rng): BlsSubnetKeys {
+  const dealing = dealBlsKeys(n, rng);
+  const verifier = blsVerifier(dealing.publicKeys);
+  const signers = dealing.secrets.map((secrets) => blsSigner(secrets));
+  return {
+    ...verifier,
+    signerFor(node: ReplicaId): NodeSigner {
+      const signer = signers[node];
+      assert(signer !== undefined, `no key for node ${node} in a subnet of ${n}`);
+      return signer;
+    },
+  };
+}
+
+/** Public keys only: verification, aggregation, and the keys the state tree publishes. */
+export interface BlsVerifierKeys {
+  readonly verifier: SubnetVerifier;
   /** The group public key (G2, 96 bytes compressed). "high" is the subnet's certification key. */
   thresholdPublicKey(group: ThresholdGroup): Uint8Array;
   /** Node i's Ed25519 public key in DER (44 bytes), as at /subnet/<id>/node/<node>/public_key. */
   nodePublicKeyDer(node: ReplicaId): Uint8Array;
 }
 
-export function blsSubnetKeys(n: number, rng: Rng): BlsSubnetKeys {
-  assert(Number.isInteger(n) && n >= 1, "a subnet needs at least one node");
+/** One node's signer, from its own secrets alone (real mode: each process loads only its own). */
+export function blsSigner(secrets: BlsNodeSecrets): NodeSigner {
+  const { basic, multi, shares } = secrets;
+  return {
+    node: secrets.node,
+    signBasic: (message) => bytesToHex(ed25519.sign(messageBytes(message), basic)) as Signature,
+    signMultiShare: (message) => sigHex(short.sign(hashToG1(message), multi)),
+    signThresholdShare: (group, message) => sigHex(short.sign(hashToG1(message), shares[group])),
+  };
+}
+
+/** A verifier over a subnet's published keys; it closes over no secret. */
+export function blsVerifier(keys: BlsPublicKeys): BlsVerifierKeys {
+  const { n } = keys;
   const f = faultsTolerated(n);
   const thresholds: Record<ThresholdGroup, number> = { low: f + 1, high: n - f };
-
-  const basicSecrets = Array.from({ length: n }, () => bytesFromRng(rng, 32));
-  const basicPublic = basicSecrets.map((sk) => ed25519.getPublicKey(sk));
-  const multiSecrets = Array.from({ length: n }, () => randomScalar(rng));
-  const multiPublic = multiSecrets.map((s) => short.getPublicKey(secretKeyBytes(s)));
-  const groups: Record<ThresholdGroup, ThresholdKeys> = {
-    low: dealThreshold(n, thresholds.low, rng),
-    high: dealThreshold(n, thresholds.high, rng),
+  const basicPublic = keys.basic;
+  const g2 = (bytes: Uint8Array): G2 => bls12_381.G2.Point.fromBytes(bytes);
+  const multiPublic = keys.multi.map(g2);
+  const groups: Record<ThresholdGroup, { readonly threshold: number; readonly publicKey: G2; readonly publicShares: readonly G2[] }> = {
+    low: { threshold: thresholds.low, publicKey: g2(keys.groups.low.publicKey), publicShares: keys.groups.low.publicShares.map(g2) },
+    high: { threshold: thresholds.high, publicKey: g2(keys.groups.high.publicKey), publicShares: keys.groups.high.publicShares.map(g2) },
   };
-
   const inSubnet = (node: ReplicaId): boolean => Number.isInteger(node) && node >= 0 && node < n;
   // Every replica of a simulated subnet verifies the same shares through this one verifier:
   // remember recent verdicts (pure functions of their inputs) so each pairing runs once.
@@ -317,21 +400,6 @@ export function blsSubnetKeys(n: number, rng: Rng): BlsSubnetKeys {
   const assertNode = (node: ReplicaId): void => assert(inSubnet(node), `no key for node ${node} in a subnet of ${n}`);
   return {
     verifier,
-    signerFor(node: ReplicaId): NodeSigner {
-      assertNode(node);
-      const basic = basicSecrets[node] as Uint8Array;
-      const multi = secretKeyBytes(multiSecrets[node] as bigint);
-      const shareKeys: Record<ThresholdGroup, Uint8Array> = {
-        low: secretKeyBytes(groups.low.shares[node] as bigint),
-        high: secretKeyBytes(groups.high.shares[node] as bigint),
-      };
-      return {
-        node,
-        signBasic: (message) => bytesToHex(ed25519.sign(messageBytes(message), basic)) as Signature,
-        signMultiShare: (message) => sigHex(short.sign(hashToG1(message), multi)),
-        signThresholdShare: (group, message) => sigHex(short.sign(hashToG1(message), shareKeys[group])),
-      };
-    },
     thresholdPublicKey: (group) => groups[group].publicKey.toBytes(true),
     nodePublicKeyDer(node) {
       assertNode(node);
