@@ -30,6 +30,7 @@ import { FUZZ_KINDS } from "./scenario/generate.ts";
 import { fuzz, worstClass, type FuzzSummary, type Nondeterminism } from "./replay/fuzz.ts";
 import { checkScenario, ScenarioError } from "./scenario/scenario.ts";
 import { ExecutionAborted, formatInstructions } from "./execution/progress.ts";
+import { serveToxiproxy } from "./real/toxiproxy/command.ts";
 
 const HELP = `subnetlab — a deterministic Internet Computer subnet simulator and chaos lab
 
@@ -46,6 +47,7 @@ Usage:
   subnetlab report <dir>
   subnetlab diff <run dir> --replicas rA,rB [--at HEIGHT]
   subnetlab diff <run dir A> <run dir B>
+  subnetlab toxiproxy [--port 8474] [--host 127.0.0.1] [--config FILE] [--seed N]
   subnetlab --help
 
 Commands:
@@ -80,10 +82,15 @@ Commands:
   diff    With --replicas: replay a run and show how two replicas' states differ
           after a height (default: the first divergent height), by subtree and key.
           With two run directories: the first height where the runs disagree.
+  toxiproxy  Serve a Toxiproxy-compatible fault proxy (Toxiproxy 2.12's HTTP API; drive it
+          with toxiproxy-node-client or any Toxiproxy client): TCP proxies with the latency,
+          bandwidth, slow_close, timeout, reset_peer, slicer and limit_data toxics on either
+          direction. Prints one line with the API URL; SIGINT or SIGTERM stops it.
 
 Options:
   --seed N      Seed of the run (integer, default 1). The same seed gives the same
-                trace digest; a different seed gives a different one.
+                trace digest; a different seed gives a different one. toxiproxy: seeds
+                toxicity rolls, jitter and slicer cuts.
   --out DIR     Output directory (default reports/<scenario>-seed<N> for run,
                 reports/suite for suite).
   --trace       suite: also write every run's trace to DIR/<scenario>/trace.log.gz.
@@ -120,6 +127,10 @@ Options:
                 XNet partition in half the runs; ledger supply and answered calls are checked
                 (violations are recorded, not shrunk).
   --replicas    diff: two replicas, e.g. r1,r3.
+  --port P      toxiproxy: API port (default 8474; 0 takes a free port, printed).
+  --host H      toxiproxy: API address (default 127.0.0.1).
+  --config FILE toxiproxy: proxies to create at start, a JSON array as the body of
+                POST /populate: [{"name", "listen", "upstream", "enabled"?}, ...].
   --at H        diff: the height to compare after.
   --message-wall-budget-s S  run, suite: stop the run when one canister execution (a
                 message, an install) has taken more than S seconds of wall time: a
@@ -171,6 +182,9 @@ const OPTION_SPECS = {
   "branch-at": { type: "string" },
   fault: { type: "string" },
   "message-wall-budget-s": { type: "string" },
+  port: { type: "string" },
+  host: { type: "string" },
+  config: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -182,6 +196,7 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
   report: [],
   diff: ["replicas", "at"],
   fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "ic", "quiet"],
+  toxiproxy: ["port", "host", "config", "seed"],
 };
 
 function parseCommon(command: string, args: string[]): { positionals: string[]; options: Common } {
@@ -778,6 +793,13 @@ function commandBranch(bundle: ReproBundle, raw: Common["raw"]): number {
   return exitCodeOf(result.recorded.report.verdict);
 }
 
+async function commandToxiproxy(args: string[]): Promise<number> {
+  const { positionals, options } = parseCommon("toxiproxy", args);
+  if (positionals.length > 0) throw new UsageError("toxiproxy takes no positional arguments (see --help)");
+  const raw = options.raw as Record<string, string | undefined>;
+  return await serveToxiproxy({ port: raw.port, host: raw.host, config: raw.config, seed: options.seed });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -802,6 +824,8 @@ export async function main(argv: string[]): Promise<number> {
         return await commandReport(rest);
       case "diff":
         return await commandDiff(rest);
+      case "toxiproxy":
+        return await commandToxiproxy(rest);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)} (see --help)`);
     }
