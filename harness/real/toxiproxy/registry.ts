@@ -21,7 +21,7 @@ export class ProxyRegistry {
   private readonly random: ProxyRandom;
 
   constructor(seed: number | bigint | string) {
-    this.random = seededRandom(seed);
+    this.random = toxiproxyRandom(seed);
   }
 
   version(): string {
@@ -199,7 +199,7 @@ export class ProxyRegistry {
 }
 
 /** Toxicity rolls on one stream, jitter and slicing on another, both from `seed`. */
-function seededRandom(seed: number | bigint | string): ProxyRandom {
+export function toxiproxyRandom(seed: number | bigint | string): ProxyRandom {
   const root = Rng.fromSeed(`toxiproxy:${String(seed)}`);
   const rolls = root.fork("toxicity");
   const draws = root.fork("toxics");
