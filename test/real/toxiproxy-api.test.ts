@@ -5,7 +5,7 @@
 import test from "ava";
 import { ToxiproxyError, type ICreateToxicBody, type Latency, type Timeout } from "toxiproxy-node-client";
 import { ProxyRegistry } from "../../harness/real/toxiproxy/index.ts";
-import { dial, lab, roundTripMs, tcpServer, echoServer } from "./toxiproxy-helpers.ts";
+import { dial, echoServer, lab, roundTripMs, sleep, tcpServer } from "./toxiproxy-helpers.ts";
 
 const latencyBody = (name: string, latency: number): ICreateToxicBody<Latency> => ({ name, type: "latency", stream: "downstream", toxicity: 1, attributes: { latency, jitter: 0 } });
 
@@ -255,4 +255,8 @@ test("item 8: the in-process registry makes the same changes without HTTP, with 
   const rttMs = await roundTripMs(peer, "in-process");
   t.true(rttMs !== undefined && rttMs >= 55, `latency applies: ${rttMs} ms`);
   t.is(registry.connectionCount("in"), 1);
+  peer.socket.end();
+  t.true(await peer.untilClosed(2000));
+  await sleep(50);
+  t.is(registry.connectionCount("in"), 0, "a closed connection is forgotten");
 });

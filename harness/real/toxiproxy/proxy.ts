@@ -44,7 +44,8 @@ export class Proxy implements ConnectionHost {
 
   async start(): Promise<Outcome<void>> {
     assert(!this.enabledNow, `proxy ${this.name} started twice`);
-    const address = splitHostPort(this.listen);
+    // Go's net.Listen takes "" as every interface on a free port.
+    const address = splitHostPort(this.listen === "" ? ":0" : this.listen);
     if (!address.ok) return failed(internalFailure(`listen tcp ${this.listen}: ${address.failure.message}`));
     const host = await resolveHost(address.value.host);
     if (!host.ok) return failed(internalFailure(`listen tcp ${this.listen}: ${host.failure.message}`));
