@@ -47,12 +47,16 @@ test("item 8: getAll lists every proxy keyed by name (sorted, as Go marshals a m
   t.teardown(close);
   await client.createProxy({ name: "zeta", listen: "127.0.0.1:0", upstream: upstream.address });
   await client.createProxy({ name: "alpha", listen: "127.0.0.1:0", upstream: upstream.address, enabled: false });
+  await client.createProxy({ name: "10", listen: "127.0.0.1:0", upstream: upstream.address, enabled: false });
+  await client.createProxy({ name: "9", listen: "127.0.0.1:0", upstream: upstream.address, enabled: false });
   const all = await client.getAll();
-  t.deepEqual(Object.keys(all).sort(), ["alpha", "zeta"]);
+  t.deepEqual(Object.keys(all).sort(), ["10", "9", "alpha", "zeta"]);
   t.false(all.alpha?.enabled);
   t.is(all.alpha?.listen, "127.0.0.1:0", "a proxy never started keeps its listen address as given");
   const listed = await raw(`${server.url}/proxies`, "GET");
-  t.deepEqual(Object.keys(JSON.parse(listed.text) as object), ["alpha", "zeta"]);
+  t.is(listed.type, "application/json");
+  const names = [...listed.text.matchAll(/"name":"([^"]*)"/g)].map((m) => m[1]);
+  t.deepEqual(names, ["10", "9", "alpha", "zeta"], "in byte order, as the text is written");
 });
 
 test("item 8: populate creates, keeps an unchanged proxy, replaces a changed one; 201; missing fields fail with 400 before anything is made", async (t) => {
