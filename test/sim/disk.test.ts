@@ -1,39 +1,20 @@
 // Issue 11, item 7: the disk contract (harness/sim/env.ts `Disk`, harness/sim/disk.ts) and the
-// self-checking records written on it (harness/sim/disk-records.ts).
+// self-checking records written on it (harness/sim/disk-records.ts). The contract every disk keeps
+// is one suite (disk-contract.ts), shared with the file-backed disk of real mode.
 import test from "ava";
 import { SimDisk } from "../../harness/sim/disk.ts";
+import { diskContract } from "./disk-contract.ts";
 import { Blob, crc32, decodeValue, encodeValue, openRecord, openRecords, readRecord, sealRecord, writeRecord } from "../../harness/sim/disk-records.ts";
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 
-test("item 7: values are bytes, copied on write and on read — changing memory afterwards never changes the disk", (t) => {
-  const disk = new SimDisk();
-  const written = bytes(1, 2, 3);
-  disk.write("k", written);
-  written[0] = 99;
-  t.deepEqual(disk.read("k"), bytes(1, 2, 3), "a write keeps its own copy");
-  const read = disk.read("k")!;
-  read[1] = 99;
-  t.deepEqual(disk.read("k"), bytes(1, 2, 3), "a read hands out a copy");
-  disk.sync();
-  t.deepEqual(disk.read("k"), bytes(1, 2, 3));
-});
-
-test("item 7: writes and removes are pending until sync; reads, has and keys see them at once", (t) => {
-  const disk = new SimDisk();
-  disk.write("a/1", bytes(1));
-  disk.write("a/2", bytes(2));
-  disk.write("b/1", bytes(3));
-  t.is(disk.pendingCount, 3);
-  t.deepEqual(disk.keys("a/"), ["a/1", "a/2"]);
-  disk.sync();
-  t.is(disk.pendingCount, 0);
-  disk.remove("a/1");
-  t.false(disk.has("a/1"));
-  t.deepEqual(disk.keys("a/"), ["a/2"]);
-  t.is(disk.read("a/1"), undefined);
-  disk.remove("missing");
-  t.is(disk.pendingCount, 1, "removing what is not there is no change");
+diskContract({
+  label: "item 7, SimDisk",
+  make: () => new SimDisk(),
+  restartAfterKill: (disk) => {
+    disk.crash("none");
+    return disk;
+  },
 });
 
 test("item 7: a process crash keeps pending writes; lose-unsynced drops them; torn-write keeps the others and half of the last", (t) => {
