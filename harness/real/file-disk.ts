@@ -47,6 +47,7 @@ export const MAX_KEY_BYTES = 4096;
 /** Values are read back into one Uint8Array; stay well inside what Node allocates. */
 export const MAX_VALUE_BYTES = 1 << 30;
 const LOG_NAME = /^log-(\d{8})$/;
+const LOG_TMP_NAME = /^log-\d{8}\.tmp$/;
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -316,7 +317,7 @@ export class FileDisk implements Disk {
   }
 }
 
-/** The log generation to open: the highest complete one. Older logs and `.tmp` files are deleted. */
+/** The log generation to open: the highest complete one. Older logs and `log-*.tmp` files are deleted. */
 function pickGeneration(dir: string): { generation: number; removedFiles: string[] } {
   const names = readdirSync(dir);
   const generations = names.flatMap((n) => {
@@ -324,7 +325,8 @@ function pickGeneration(dir: string): { generation: number; removedFiles: string
     return m === null ? [] : [Number(m[1])];
   });
   const generation = generations.length === 0 ? 1 : Math.max(...generations);
-  const removedFiles = names.filter((n) => n.endsWith(".tmp") || (LOG_NAME.test(n) && n !== logName(generation))).sort();
+  // Only the disk's own files: the directory may hold others (they are left alone).
+  const removedFiles = names.filter((n) => LOG_TMP_NAME.test(n) || (LOG_NAME.test(n) && n !== logName(generation))).sort();
   for (const n of removedFiles) unlinkSync(join(dir, n));
   return { generation, removedFiles };
 }

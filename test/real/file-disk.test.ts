@@ -135,9 +135,11 @@ test("item 4: an interrupted compaction leaves the old log or the new one — op
   const full = prefixStates[prefixStates.length - 1]!;
   // Crashed before the rename: a partial .tmp of the next generation beside the log.
   writeFileSync(join(dir, "log-00000002.tmp"), new Uint8Array(100).fill(1));
+  writeFileSync(join(dir, "someone-else.tmp"), "not the disk's");
   const beforeRename = new FileDisk(dir);
   t.deepEqual(contents(beforeRename), full);
   t.deepEqual(beforeRename.recovery.removedFiles, ["log-00000002.tmp"]);
+  t.true(existsSync(join(dir, "someone-else.tmp")), "other files in the directory are left alone");
   beforeRename.close();
   // Crashed after the rename, before the old log was deleted: both logs, the newer one complete.
   const newer = freshDir();
