@@ -40,7 +40,7 @@ import type { StateSnapshot, XNetMessage } from "../replica/interfaces.ts";
 import type { SubnetId } from "../routing/registry.ts";
 import { certifiedSlice, type CertifiedSlice } from "../routing/xnet.ts";
 import type { HashHex, Height, ReplicaId, TimeUs } from "../types.ts";
-import { decodeWith, encodeWith, WireReader, WireWriter, type Decoded } from "../wire.ts";
+import { decodeWith, encodeWith, WireDecodeError, WireReader, WireWriter, type Decoded } from "../wire.ts";
 import { BUNDLE_OVERHEAD_BYTES, wireItemSize, type Bundle, type StatusReport, type WireItem } from "./messages.ts";
 
 /** Bounds beyond which a peer's item is refused (far above anything an honest replica sends). */
@@ -536,6 +536,19 @@ function deepFreeze(value: unknown): void {
   for (const child of Object.values(value)) deepFreeze(child);
   Object.freeze(value);
 }
+
+/**
+ * Bundles to bytes and back for a transport that wants a throwing decoder (harness/real/env.ts
+ * `Codec`): the bytes that are no bundle throw WireDecodeError with the reason.
+ */
+export const bundleCodec = {
+  encode: encodeBundle,
+  decode(bytes: Uint8Array): Bundle {
+    const decoded = decodeBundle(bytes);
+    if (!decoded.ok) throw new WireDecodeError(decoded.reason);
+    return decoded.value;
+  },
+} as const;
 
 // ---- XNet (between subnets) ------------------------------------------------------------------------
 

@@ -22,10 +22,12 @@ import {
 import { blsSubnetKeys } from "../../harness/crypto/bls-backend.ts";
 import type { SubnetKeys } from "../../harness/crypto/interfaces.ts";
 import { simSubnetKeys } from "../../harness/crypto/sim-backend.ts";
-import { decodeArtifact, decodeBundle, decodeWireItem, decodeXNetMessage, encodeArtifact, encodeBundle, encodeWireItem, encodeXNetMessage, readHashTree, writeHashTree } from "../../harness/p2p/codec.ts";
+import { bundleCodec, decodeArtifact, decodeBundle, decodeWireItem, decodeXNetMessage, encodeArtifact, encodeBundle, encodeWireItem, encodeXNetMessage, readHashTree, writeHashTree } from "../../harness/p2p/codec.ts";
 import { Rng } from "../../harness/sim/rng.ts";
 import { height, replicaId, timeUs, type HashHex } from "../../harness/types.ts";
-import { decodeWith, encodeWith, WireWriter } from "../../harness/wire.ts";
+import { decodeWith, encodeWith, WireDecodeError, WireWriter } from "../../harness/wire.ts";
+import type { Codec } from "../../harness/real/env.ts";
+import type { Bundle } from "../../harness/p2p/messages.ts";
 import { artifactsByType, bundle, hashTree, itemsByKind, slice, wireItem } from "./arbitraries.ts";
 
 const RUNS = 200;
@@ -252,4 +254,17 @@ test("item 1: a peer cannot make a receiver believe an id, hash or size that doe
   const lyingBeacon = { ...beacon(height(3), "aa" as HashHex, "bb" as never), hash: "cc" as HashHex };
   const b = decodeArtifact(encodeArtifact(lyingBeacon));
   t.is(b.ok && b.value.type === "beacon" ? b.value.hash : "", beacon(height(3), "aa" as HashHex, "bb" as never).hash);
+});
+
+test("item 1: the bundle codec plugs into the real-mode Env (harness/real/env.ts Codec): same bytes, and bytes that are no bundle throw WireDecodeError", (t) => {
+  const codec: Codec<Bundle> = bundleCodec;
+  fc.assert(
+    fc.property(bundle, (b) => {
+      const bytes = codec.encode(b);
+      t.true(equalBytes(bytes, encodeBundle(b)));
+      t.deepEqual(codec.decode(bytes), b);
+    }),
+    { numRuns: 50 },
+  );
+  t.throws(() => codec.decode(new Uint8Array([1, 2, 3])), { instanceOf: WireDecodeError, message: /bad magic|bytes needed/ });
 });
