@@ -128,6 +128,10 @@ export function readIngress(r: WireReader): IngressMessage {
   return { id, sender, nonce, body, sizeBytes, expiryUs, signature: sig, ...(call === undefined ? {} : { call }), ...(envelope === undefined ? {} : { envelope }) };
 }
 
+/** The shortest encodings (empty strings, hex and trees): a claimed count times these must fit in the bytes left. */
+const MIN_INGRESS_BYTES = 5 + 4 + 8 + 4 + 8 + 8 + 5 + 1 + 1;
+const MIN_SLICE_BYTES = 4 + 4 + (8 + 5 + 5) + 1 + 8;
+
 // ---- hash trees and XNet slices --------------------------------------------------------------------
 
 const TREE_TAGS = ["empty", "fork", "labeled", "leaf", "pruned"] as const;
@@ -216,8 +220,8 @@ function readBlock(r: WireReader): Block {
   const maker = replica(r, "maker");
   const timeUs = r.uint("block time") as TimeUs;
   const isSummary = r.bool("summary flag");
-  const ingress = r.list(readIngress, { max: WIRE_LIMITS.blockIngress, minItemBytes: 40, what: "block ingress" });
-  const xnet = r.optional((x) => x.list(readCertifiedSlice, { max: WIRE_LIMITS.blockSlices, minItemBytes: 40, what: "block slices" }), "block slices");
+  const ingress = r.list(readIngress, { max: WIRE_LIMITS.blockIngress, minItemBytes: MIN_INGRESS_BYTES, what: "block ingress" });
+  const xnet = r.optional((x) => x.list(readCertifiedSlice, { max: WIRE_LIMITS.blockSlices, minItemBytes: MIN_SLICE_BYTES, what: "block slices" }), "block slices");
   return makeBlock({ parent, height: h, rank, maker, context: { timeUs }, isSummary, ingress, ...(xnet === undefined ? {} : { xnet }) });
 }
 

@@ -27,6 +27,8 @@ import { Rng } from "../../harness/sim/rng.ts";
 import { height, replicaId, timeUs, type HashHex } from "../../harness/types.ts";
 import { decodeWith, encodeWith, WireDecodeError, WireWriter } from "../../harness/wire.ts";
 import type { Codec } from "../../harness/real/env.ts";
+import { certifiedSlice } from "../../harness/routing/xnet.ts";
+import type { SubnetId } from "../../harness/routing/registry.ts";
 import type { Bundle } from "../../harness/p2p/messages.ts";
 import { artifactsByType, bundle, hashTree, itemsByKind, slice, wireItem } from "./arbitraries.ts";
 
@@ -267,4 +269,14 @@ test("item 1: the bundle codec plugs into the real-mode Env (harness/real/env.ts
     { numRuns: 50 },
   );
   t.throws(() => codec.decode(new Uint8Array([1, 2, 3])), { instanceOf: WireDecodeError, message: /bad magic|bytes needed/ });
+});
+
+test("item 1: the shortest values (empty strings, hashes and trees) decode: a claimed count is checked against the shortest encoding, not a typical one", (t) => {
+  const emptyCertification = { height: height(0), hash: "" as HashHex, signature: "" as never };
+  const slices = [0, 1, 2].map(() => certifiedSlice("" as SubnetId, "" as SubnetId, emptyCertification, { kind: "empty" }, 0));
+  const ingress = [0, 1].map(() => ({ id: "" as HashHex, sender: "", nonce: 0, body: "", sizeBytes: 0, expiryUs: timeUs(0), signature: "" }));
+  const block = makeBlock({ parent: "" as HashHex, height: height(0), rank: 0, maker: replicaId(0), context: { timeUs: timeUs(0) }, isSummary: false, ingress, xnet: slices });
+  const proposal = proposalOf(block, "" as never);
+  const decoded = decodeArtifact(encodeArtifact(proposal));
+  t.deepEqual(decoded.ok ? decoded.value : decoded.reason, proposal);
 });
