@@ -617,6 +617,9 @@ function formatSeconds(s: number): string {
 async function commandFuzz(args: string[]): Promise<number> {
   const { positionals, options } = parseCommon("fuzz", args);
   if (positionals.length > 0) throw new UsageError("fuzz takes no positional arguments (see --help)");
+  // The fuzz gate runs every case with the wire round trip (p2p/wire-mode.ts), here and in its
+  // workers (they inherit the environment), unless SUBNETLAB_WIRE says otherwise.
+  process.env["SUBNETLAB_WIRE"] ??= "roundtrip";
   const raw = options.raw;
   const budgetMs = typeof raw.budget === "string" ? parseDuration(raw.budget) : undefined;
   const runs = typeof raw.runs === "string" ? parsePositiveInt("runs", raw.runs) : budgetMs === undefined ? 100 : Number.MAX_SAFE_INTEGER;

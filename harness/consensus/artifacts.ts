@@ -198,15 +198,8 @@ export function catchUpPackage(content: CatchUpContent, signature: Signature): C
 }
 export function equivocationProof(a: BlockProposal, b: BlockProposal): EquivocationProof {
   const [x, y] = a.block.hash < b.block.hash ? [a, b] : [b, a];
-  return {
-    type: "equivocation-proof",
-    id: `E${x.block.height}|${x.block.maker}`,
-    height: x.block.height,
-    signer: x.block.maker,
-    hash1: x.block.hash,
-    signature1: x.signature,
-    hash2: y.block.hash,
-    signature2: y.signature,
-    sizeBytes: 2 * SHARE_BYTES,
-  };
+  return equivocationProofOf(x.block.height, x.block.maker, x.block.hash, x.signature, y.block.hash, y.signature);
+}
+export function equivocationProofOf(h: Height, signer: ReplicaId, hash1: HashHex, signature1: Signature, hash2: HashHex, signature2: Signature): EquivocationProof {
+  return { type: "equivocation-proof", id: `E${h}|${signer}`, height: h, signer, hash1, signature1, hash2, signature2, sizeBytes: 2 * SHARE_BYTES };
 }

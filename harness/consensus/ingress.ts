@@ -5,6 +5,7 @@
 //   anonymous, every other field derived from the envelope (harness/ingress/envelope.ts);
 // - the spine's simulated messages (a text body, a keyed-hash signature through `IngressAuth`),
 //   kept for the placeholder state machine and for the consensus lab's speed.
+import { hash as nodeHash } from "node:crypto";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { sha256Hex } from "../crypto/hash.ts";
 import { MAX_INGRESS_EXPIRY_AHEAD_NS, validateCallEnvelope, type IngressRejectionKind, type ValidatedCall } from "../ingress/envelope.ts";
@@ -112,9 +113,11 @@ function checkEnvelopeMessage(message: IngressMessage, nowUs: number): IngressIn
   const envelope = message.envelope as Uint8Array;
   const nowNs = BigInt(nowUs) * 1000n;
   // Note [verification cache]: everything but the expiry window is a pure function of the bytes,
-  // so a validated envelope is remembered and later checks only re-judge its expiry.
-  const call = validatedEnvelopes.get(envelope);
+  // so a validated envelope is remembered and later checks only re-judge its expiry. Remembered by
+  // content too: every replica decodes its own copy of a gossiped envelope (p2p/codec.ts).
+  const call = validatedEnvelopes.get(envelope) ?? validatedByContent.get(contentKey(envelope));
   if (call !== undefined) {
+    validatedEnvelopes.set(envelope, call);
     if (call.expiryNs < nowNs) return "envelope:ingress-expired";
     if (call.expiryNs > nowNs + MAX_INGRESS_EXPIRY_AHEAD_NS) return "envelope:ingress-expiry-too-far";
     return sameDerivedFields(message, call, envelope) ? undefined : "envelope-mismatch";
@@ -122,10 +125,18 @@ function checkEnvelopeMessage(message: IngressMessage, nowUs: number): IngressIn
   const checked = validateCallEnvelope(envelope, { nowNs });
   if (!checked.ok) return `envelope:${checked.rejection.kind}`;
   validatedEnvelopes.set(envelope, checked.call);
+  rememberByContent(envelope, checked.call);
   return sameDerivedFields(message, checked.call, envelope) ? undefined : "envelope-mismatch";
 }
 
 const validatedEnvelopes = new WeakMap<Uint8Array, ValidatedCall>();
+const VALIDATED_BY_CONTENT_MAX = 65_536;
+const validatedByContent = new Map<string, ValidatedCall>();
+const contentKey = (envelope: Uint8Array): string => nodeHash("sha256", envelope, "base64");
+function rememberByContent(envelope: Uint8Array, call: ValidatedCall): void {
+  if (validatedByContent.size >= VALIDATED_BY_CONTENT_MAX) validatedByContent.delete(validatedByContent.keys().next().value as string);
+  validatedByContent.set(contentKey(envelope), call);
+}
 
 const derivedFieldsOk = new WeakMap<IngressMessage, boolean>();
 function sameDerivedFields(message: IngressMessage, call: ValidatedCall, envelope: Uint8Array): boolean {

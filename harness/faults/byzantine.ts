@@ -3,6 +3,8 @@
 import { makeBlock, proposalOf, signedProposal, notarizationShare, finalizationShare, signedNotarization, signedFinalization, type BlockProposal } from "../consensus/artifacts.ts";
 import type { Change, ConsensusContext } from "../consensus/consensus.ts";
 import type { NodeSigner } from "../crypto/interfaces.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { utf8ToBytes } from "@noble/hashes/utils.js";
 import type { WireItem } from "../p2p/messages.ts";
 import type { BehaviourEnv, ReplicaBehaviour } from "../replica/behaviour.ts";
 export type { BehaviourEnv };
@@ -185,11 +187,44 @@ export function divergent(env: BehaviourEnv, window: ActiveWindow): ReplicaBehav
 }
 
 /** Runs several behaviours in sequence (a replica may carry more than one fault). */
+/** How a garbler spoils a bundle's bytes. */
+const GARBLINGS = ["bit-flip", "truncate", "noise"] as const;
+
+/**
+ * Sends garbage on the wire: while active, `percent` of its bundles (chosen by a hash of who, to
+ * whom and the bundle's number, so runs replay) get one bit flipped, are cut short, or are
+ * replaced by noise of the same length. Each act is logged.
+ */
+export function garbler(env: BehaviourEnv, window: ActiveWindow, percent: number): ReplicaBehaviour {
+  let sent = 0;
+  return {
+    rewriteChanges: (changes) => changes,
+    filterOutgoing: (_to, item) => [item],
+    rewriteWire: (to, bytes) => {
+      if (!isActive(window, env.now()) || bytes.length === 0) return bytes;
+      const draw = sha256(utf8ToBytes(`garble|${env.self}|${to}|${sent++}`));
+      const word = (i: number): number => new DataView(draw.buffer, draw.byteOffset + 4 * i, 4).getUint32(0);
+      if (word(0) % 100 >= percent) return bytes;
+      const how = GARBLINGS[word(1) % GARBLINGS.length] as (typeof GARBLINGS)[number];
+      const out = how === "truncate" ? bytes.slice(0, word(2) % bytes.length) : bytes.slice();
+      if (how === "bit-flip") {
+        const bit = word(2) % (8 * bytes.length);
+        out[bit >> 3] = (out[bit >> 3] as number) ^ (1 << (bit & 7));
+      }
+      if (how === "noise") for (let i = 0; i < out.length; i++) out[i] = (draw[i % 32] as number) ^ (i & 0xff);
+      env.log({ kind: "fault.garble", malicious: true, detail: { to, how, bytes: bytes.length } });
+      return out;
+    },
+  };
+}
+
 export function compose(behaviours: readonly ReplicaBehaviour[]): ReplicaBehaviour {
   const corruptor = behaviours.find((b) => b.corruptor !== undefined)?.corruptor;
   const sliceRewriters = behaviours.flatMap((b) => (b.rewriteXNetSlice === undefined ? [] : [b.rewriteXNetSlice]));
+  const wireRewriters = behaviours.flatMap((b) => (b.rewriteWire === undefined ? [] : [b.rewriteWire]));
   const composed: ReplicaBehaviour = {
     ...(sliceRewriters.length === 0 ? {} : { rewriteXNetSlice: (slice) => sliceRewriters.reduce((acc, rewrite) => rewrite(acc), slice) }),
+    ...(wireRewriters.length === 0 ? {} : { rewriteWire: (to, bytes) => wireRewriters.reduce((acc, rewrite) => rewrite(to, acc), bytes) }),
     rewriteChanges: (changes, ctx) => behaviours.reduce((acc, b) => b.rewriteChanges(acc, ctx), changes),
     filterOutgoing: (to, item, ctx) => {
       let items: readonly WireItem[] = [item];

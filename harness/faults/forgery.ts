@@ -11,6 +11,8 @@ import { reconstruct, labeledChildren, lookupSubtree, leaf, type HashTree } from
 import { domainHash } from "../crypto/hash.ts";
 import type { Signature } from "../crypto/interfaces.ts";
 import type { StateSnapshot } from "../replica/interfaces.ts";
+import { decodeKvSnapshot } from "../replica/kv-state-machine.ts";
+import { decodeCheckpointFiles, encodeCheckpointFiles } from "../state/state-sync.ts";
 import type { WireItem } from "../p2p/messages.ts";
 import { certificationMessageOf, type Certification, type CertificationShare } from "../replica/certification.ts";
 import type { BehaviourEnv, ReplicaBehaviour } from "../replica/behaviour.ts";
@@ -261,40 +263,33 @@ function replaceUnder(tree: HashTree, path: readonly Uint8Array[], depth: number
 // ---- state-sync chunks -------------------------------------------------------------------------------------
 
 /**
- * The snapshot with one chunk of its data corrupted: the first text (or byte string) found walking
- * its plain objects in key order and its lists in order gets its last character (byte) changed.
- * Nothing is mutated: the honest snapshot stays as it is on the forger's disk.
+ * The snapshot with one chunk of its bytes corrupted — the lowest bit of one byte flipped — such
+ * that it still decodes, so only verification against the state hash can refuse it (what the
+ * canary state-sync-unverified skips). An execution snapshot (checkpoint files) gets the middle
+ * byte of its first page changed; a key-value one (JSON text) the first byte from the middle on
+ * whose change leaves the text decodable (of the next 256). Nothing is mutated: the honest snapshot stays as it is.
  */
 export function corruptSnapshot(snapshot: StateSnapshot): { snapshot: StateSnapshot; chunk: string } | undefined {
-  const corrupted = corruptFirstLeaf(snapshot.data, "data");
-  return corrupted === undefined ? undefined : { snapshot: { ...snapshot, data: corrupted.value }, chunk: corrupted.path };
-}
-
-function corruptFirstLeaf(value: unknown, path: string): { value: unknown; path: string } | undefined {
-  if (typeof value === "string") {
-    if (value.length === 0) return undefined;
-    const last = value[value.length - 1];
-    return { value: `${value.slice(0, -1)}${last === "0" ? "1" : "0"}`, path };
+  const files = decodeCheckpointFiles(snapshot.data);
+  if (files.ok) {
+    const target = files.value.find(([key]) => key.startsWith("pages/")) ?? files.value[files.value.length - 1];
+    if (target === undefined || target[1].length === 0) return undefined;
+    const [key, bytes] = target;
+    const at = Math.floor(bytes.length / 2);
+    const changed = flipLowestBit(bytes, at);
+    const data = encodeCheckpointFiles(files.value.map((f) => (f[0] === key ? [key, changed] as const : f)));
+    return { snapshot: { ...snapshot, data }, chunk: `${key.slice(0, 22)}@${at}` };
   }
-  if (value instanceof Uint8Array) {
-    if (value.length === 0) return undefined;
-    const out = value.slice();
-    out[out.length - 1] = (out[out.length - 1] ?? 0) ^ 0x01;
-    return { value: out, path };
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const inner = corruptFirstLeaf(value[i], `${path}[${i}]`);
-      if (inner !== undefined) return { value: value.map((x, j) => (j === i ? inner.value : x)), path: inner.path };
-    }
-    return undefined;
-  }
-  if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record).sort()) {
-      const inner = corruptFirstLeaf(record[key], `${path}.${key}`);
-      if (inner !== undefined) return { value: { ...record, [key]: inner.value }, path: inner.path };
-    }
+  const middle = Math.floor(snapshot.data.length / 2);
+  for (let at = middle; at < Math.min(snapshot.data.length, middle + 256); at++) {
+    const data = flipLowestBit(snapshot.data, at);
+    if (decodeKvSnapshot(data).ok) return { snapshot: { ...snapshot, data }, chunk: `byte ${at}` };
   }
   return undefined;
+}
+
+function flipLowestBit(bytes: Uint8Array, at: number): Uint8Array {
+  const out = bytes.slice();
+  out[at] = (out[at] ?? 0) ^ 0x01;
+  return out;
 }

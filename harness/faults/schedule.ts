@@ -13,6 +13,7 @@ import {
   compose,
   divergent,
   equivocatingMaker,
+  garbler,
   isActive,
   silent,
   withholding,
@@ -83,6 +84,9 @@ export function compileFaults(specs: readonly FaultSpec[]): CompiledFaults {
             break;
           case "diverge":
             behaviours.push(divergent(env, window));
+            break;
+          case "garble":
+            behaviours.push(garbler(env, window, spec.percent ?? 100));
             break;
           case "collude": {
             const ring = rings.get(index);

@@ -33,6 +33,12 @@ export type FaultSpec =
    * showing version A of their twin blocks to `sideA` and version B to everyone else.
    */
   | ({ readonly kind: "collude"; readonly replicas: readonly number[]; readonly sideA: readonly number[] } & Window)
+  /**
+   * Sends garbage bytes: `percent` of the bundles it sends (default all) have a bit flipped, are
+   * cut short, or are replaced by noise after encoding. Receivers must drop what does not decode
+   * and refuse what decodes to something invalid.
+   */
+  | ({ readonly kind: "garble"; readonly replicas: readonly number[]; readonly percent?: number } & Window)
   /** Slow links: every message to and from the replicas takes `delayMs` longer. */
   | ({ readonly kind: "lag"; readonly replicas: readonly number[]; readonly delayMs: number } & Window)
   /** Slow machine: every message to the replicas is processed `delayMs` late. */
@@ -98,7 +104,7 @@ export type DivergeTarget = "state" | "replies" | "execution";
 const DIVERGE_TARGETS: readonly DivergeTarget[] = ["state", "replies", "execution"];
 
 export const FAULT_KINDS: readonly FaultKind[] = [
-  "equivocate", "silent", "withhold", "forge", "diverge", "collude",
+  "equivocate", "silent", "withhold", "forge", "diverge", "collude", "garble",
   "lag", "slow", "crash", "partition", "partition-oneway", "isolate", "network", "storage",
 ];
 
@@ -106,10 +112,10 @@ export const FAULT_KINDS: readonly FaultKind[] = [
  * Kinds whose replicas count as faulty within f: the Byzantine ones and `storage` (a storage-
  * faulted replica runs the honest code and is judged, but its disk failed it).
  */
-export const FAULTY_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>(["equivocate", "silent", "withhold", "forge", "diverge", "collude", "storage"]);
+export const FAULTY_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>(["equivocate", "silent", "withhold", "forge", "diverge", "collude", "garble", "storage"]);
 
 /** Kinds whose replicas run malicious code (excluded from the honest set in the checks). */
-export const BYZANTINE_KINDS: ReadonlySet<FaultKind> = new Set(["equivocate", "silent", "withhold", "forge", "diverge", "collude"]);
+export const BYZANTINE_KINDS: ReadonlySet<FaultKind> = new Set(["equivocate", "silent", "withhold", "forge", "diverge", "collude", "garble"]);
 
 export class FaultSpecError extends Error {
   override readonly name = "FaultSpecError";
@@ -157,6 +163,7 @@ export function checkFaultSpec(spec: FaultSpec, index: number, n: number, durati
   }
   if (spec.kind === "forge" && spec.artifacts !== undefined) checkForgeArtifacts(spec.artifacts, fail);
   if (spec.kind === "diverge" && spec.target !== undefined && !DIVERGE_TARGETS.includes(spec.target)) fail(`target must be one of ${DIVERGE_TARGETS.map((t) => `"${t}"`).join(", ")}, got ${JSON.stringify(spec.target)}`);
+  if (spec.kind === "garble" && spec.percent !== undefined && !(spec.percent > 0 && spec.percent <= 100)) fail("percent must be in (0, 100]");
   if (spec.kind === "network" && spec.effect !== "clog") {
     const p = spec.percent ?? 0;
     if (!(p > 0 && p <= 100)) fail("percent must be in (0, 100]");

@@ -18,6 +18,11 @@ export interface ReplicaBehaviour {
   readonly corruptor?: TransitionCorruptor;
   /** Rewrites the certified XNet slices this replica serves to other subnets (forged slices), if set. */
   readonly rewriteXNetSlice?: (slice: CertifiedSlice) => CertifiedSlice;
+  /**
+   * Rewrites the bytes of each bundle this replica sends, after encoding (garbage on the wire), if
+   * set. The simulator then encodes this replica's bundles whatever its wire mode.
+   */
+  readonly rewriteWire?: (to: ReplicaId, bytes: Uint8Array) => Uint8Array;
 }
 
 export const HONEST: ReplicaBehaviour = {

@@ -33,6 +33,8 @@ import type { ProgressCallback } from "../execution/progress.ts";
 import { freezeShared } from "../paranoia.ts";
 import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, executeAndCommit, executeQuery, initialRoundState, type ExecutionRoundState, type InductedMessage, type RoundConfig } from "../execution/round.ts";
 import { StateManager, stateDigest, type SubnetState } from "../state/state-manager.ts";
+import { checkpointFiles, loadCheckpoint } from "../state/checkpoint.ts";
+import { CheckpointFilesDisk, decodeCheckpointFiles, encodeCheckpointFiles } from "../state/state-sync.ts";
 import type { Disk } from "../sim/env.ts";
 import { readRecord, writeRecord } from "../sim/disk-records.ts";
 import { height, type HashHex, type Height } from "../types.ts";
@@ -58,7 +60,7 @@ import { dataCertificate, readStateCertificate } from "../state/state-certificat
 import type { Certification } from "./certification.ts";
 import { CertifiedView } from "./certified-view.ts";
 import { indexLabel, subnetLabel } from "../routing/xnet.ts";
-import { IngressHistory, type IngressHistoryData } from "./ingress-history.ts";
+import { IngressHistory, ingressHistoryDataOf, type IngressHistoryData } from "./ingress-history.ts";
 import { executeSubnetCalls } from "./subnet-messages.ts";
 import type { Batch, IngressFilterRefusal, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
 
@@ -122,11 +124,18 @@ export interface ExecutionMachineOptions {
   readonly subnet?: { readonly id: SubnetId; readonly registry: Registry; readonly publicKeyDerOf?: (id: SubnetId) => Uint8Array | undefined };
 }
 
+/**
+ * A checkpoint as state sync carries it: `StateSnapshot.data` holds the checkpoint's files on the
+ * sender's disk (state/state-sync.ts) — the state manager's record, its pages and modules, and the
+ * extras record — and the receiver reads them with the code a restart uses (decodeSnapshot).
+ */
 interface ExecutionSnapshotData {
   readonly subnet: SubnetState;
   readonly history: IngressHistoryData;
   /** encodeRoutingState bytes. */
   readonly routing: Uint8Array;
+  /** The state hash the extras record names. */
+  readonly stateHash: HashHex;
 }
 
 /**
@@ -420,8 +429,11 @@ export class ExecutionStateMachine implements MessageRouting {
     const loaded = this.stateManager.readCheckpoint(h);
     const extras = readRecord<CheckpointExtras>(this.disk, historyKey(h));
     if (!loaded.ok || extras === undefined || !extras.ok) return undefined;
-    const data: ExecutionSnapshotData = { subnet: { canisters: loaded.canisters, metadata: loaded.metadata }, history: extras.value.history, routing: extras.value.routing };
-    return { height: h, stateHash: extras.value.stateHash, sizeBytes: 0, data };
+    const files = checkpointFiles(this.disk, h);
+    const extrasBytes = this.disk.read(historyKey(h));
+    if (files === undefined || extrasBytes === undefined) return undefined;
+    // sizeBytes 0: the network model has always charged nothing for an execution snapshot.
+    return { height: h, stateHash: extras.value.stateHash, sizeBytes: 0, data: encodeCheckpointFiles([...files, [historyKey(h), extrasBytes]]) };
   }
 
   /** The checkpoint's extras (history, routing, state hash), written and synced after the state manager's record. */
@@ -435,20 +447,20 @@ export class ExecutionStateMachine implements MessageRouting {
 
   verifySnapshot(snapshot: StateSnapshot): boolean {
     if (this.options.snapshotCanary === "state-sync-unverified") return true;
-    const data = snapshot.data as ExecutionSnapshotData;
     // A snapshot comes from a peer, which may be Byzantine: bytes that do not even decode are a
     // mismatch like any other, not an error of this replica.
-    try {
-      const routing = decodeRoutingState(data.routing);
-      return combinedHash(snapshot.height, stateDigest(snapshot.height, data.subnet), IngressHistory.fromData(data.history), routing) === snapshot.stateHash;
-    } catch {
-      return false;
-    }
+    const decoded = decodeExecutionSnapshot(snapshot, false);
+    if (!decoded.ok) return false;
+    const data = decoded.data;
+    return data.stateHash === snapshot.stateHash && combinedHash(snapshot.height, stateDigest(snapshot.height, data.subnet), IngressHistory.fromData(data.history), decodeRoutingState(data.routing)) === snapshot.stateHash;
   }
 
   installSnapshot(snapshot: StateSnapshot): void {
     assert(this.verifySnapshot(snapshot), `snapshot at ${snapshot.height} does not match its hash`);
-    const data = snapshot.data as ExecutionSnapshotData;
+    // The canary state-sync-unverified installs what it got without any check.
+    const decoded = decodeExecutionSnapshot(snapshot, this.options.snapshotCanary === "state-sync-unverified");
+    assert(decoded.ok, `snapshot at ${snapshot.height} does not decode: ${decoded.ok ? "" : decoded.reason}`);
+    const data = decoded.data;
     this.stateManager = this.newStateManager();
     this.adopt(snapshot.height, data.subnet, data.history, data.routing);
     this.stateHashes.clear();
@@ -642,3 +654,42 @@ function queuedRequestCounts(state: ExecutionRoundState): Map<string, number> {
 }
 
 const historyKey = (h: number): string => `exec-history/${String(h).padStart(10, "0")}`;
+
+/**
+ * A snapshot's checkpoint read from its files as a restart reads its own (record checksums, page
+ * hashes, manifest, the extras record) — none of it when `unchecked` (the canary
+ * state-sync-unverified) — or why it cannot be. Remembered per snapshot object: verification and
+ * installation read the same one.
+ */
+export function decodeExecutionSnapshot(snapshot: StateSnapshot, unchecked: boolean): { readonly ok: true; readonly data: ExecutionSnapshotData } | { readonly ok: false; readonly reason: string } {
+  const key = unchecked ? "unchecked" : "checked";
+  const known = decodedSnapshots.get(snapshot)?.[key];
+  if (known !== undefined) return known;
+  const result = readSnapshotFiles(snapshot, unchecked);
+  decodedSnapshots.set(snapshot, { ...decodedSnapshots.get(snapshot), [key]: result });
+  return result;
+}
+
+type DecodedSnapshot = ReturnType<typeof decodeExecutionSnapshot>;
+const decodedSnapshots = new WeakMap<StateSnapshot, { readonly checked?: DecodedSnapshot; readonly unchecked?: DecodedSnapshot }>();
+
+function readSnapshotFiles(snapshot: StateSnapshot, unchecked: boolean): DecodedSnapshot {
+  const files = decodeCheckpointFiles(snapshot.data);
+  if (!files.ok) return files;
+  const disk = new CheckpointFilesDisk(files.value);
+  const loaded = loadCheckpoint(disk, snapshot.height, { unchecked });
+  if (!loaded.ok) return { ok: false, reason: `checkpoint ${snapshot.height}: ${loaded.reason}` };
+  const extras = readRecord<CheckpointExtras>(disk, historyKey(snapshot.height), unchecked);
+  if (extras === undefined || !extras.ok) return { ok: false, reason: extras === undefined ? "no extras record" : extras.reason };
+  const { history, routing, stateHash } = extras.value as Partial<Record<keyof CheckpointExtras, unknown>>;
+  const checkedHistory = ingressHistoryDataOf(history);
+  if (!checkedHistory.ok) return checkedHistory;
+  if (!(routing instanceof Uint8Array) || typeof stateHash !== "string") return { ok: false, reason: "extras record lacks routing state or state hash" };
+  try {
+    decodeRoutingState(routing);
+  } catch (error) {
+    // The routing decoder reads trusted bytes and asserts; a peer's bytes that fail it are refused.
+    return { ok: false, reason: `routing state does not decode (${error instanceof Error ? error.message : String(error)})` };
+  }
+  return { ok: true, data: { subnet: { canisters: loaded.canisters, metadata: loaded.metadata }, history: checkedHistory.data, routing, stateHash: stateHash as HashHex } };
+}

@@ -15,14 +15,20 @@ import { Registry, type SubnetId, type SubnetRecord } from "../routing/registry.
 import { XNetClient } from "../routing/xnet.ts";
 import type { XNetMessage, XNetPeer } from "./interfaces.ts";
 import { SimSubnet, type SubnetOptions } from "./subnet.ts";
+import { decodeXNetMessage, encodeXNetMessage } from "../p2p/codec.ts";
+import { defaultWireMode, type WireMode } from "../p2p/wire-mode.ts";
 
 export { DEFAULT_XNET_POLL_MS } from "./replica.ts";
 const XNET_REQUEST_BYTES = 96;
 
-/** An XNet message on the simulated network between subnets, with its size for the bandwidth model. */
+/**
+ * An XNet message on the simulated network between subnets, with its size for the bandwidth model:
+ * the message, or (wire mode `roundtrip`) its bytes, which each delivery decodes into its own copy.
+ */
 interface XNetEnvelope {
   readonly from: XNetPeer;
-  readonly message: XNetMessage;
+  readonly message?: XNetMessage;
+  readonly bytes?: Uint8Array;
   readonly sizeBytes: number;
 }
 
@@ -35,6 +41,8 @@ export interface ICOptions {
   readonly rng: Rng;
   readonly trace: Trace;
   readonly xnetPollMs?: number;
+  /** Whether recipients get the sender's objects or their own decoded copies (default: SUBNETLAB_WIRE); applies to every subnet. */
+  readonly wire?: WireMode;
 }
 
 export class SimIC {
@@ -43,6 +51,7 @@ export class SimIC {
   readonly subnets: readonly SimSubnet[];
   /** XNet links between all replicas of all subnets, indexed by global replica number. */
   readonly xnet: SimNetwork<XNetEnvelope>;
+  readonly wire: WireMode;
   private readonly offsets: readonly number[];
   private readonly rng: Rng;
   /** Users sign once for the whole IC (one key per user, whichever subnet they call). */
@@ -52,6 +61,7 @@ export class SimIC {
     assert(options.subnets.length >= 1, "an IC needs at least one subnet");
     this.registry = Registry.of(options.subnets.map((s) => ({ name: s.name, size: s.n })));
     this.rng = options.rng.fork("xnet");
+    this.wire = options.wire ?? defaultWireMode();
     this.ingressAuth = simIngressAuth(options.rng.fork("users").nextU32().toString(16));
     const offsets: number[] = [];
     let total = 0;
@@ -65,6 +75,7 @@ export class SimIC {
       const record = this.registry.subnets[k] as SubnetRecord;
       return new SimSubnet({
         ...s,
+        ...(options.wire === undefined ? {} : { wire: options.wire }),
         rng: options.rng.fork(`subnet/${s.name}`),
         trace: options.trace,
         loop: this.loop,
@@ -157,11 +168,22 @@ export class SimIC {
     assert(source !== undefined, `XNet message from an unknown replica ${from.subnet}/${from.replica}`);
     if (destination === undefined) return; // a Byzantine replica may address anyone: nobody answers
     const sizeBytes = message.kind === "xnet-request" ? XNET_REQUEST_BYTES : message.slice.sizeBytes;
-    this.xnet.send(source, destination, { from, message, sizeBytes });
+    this.xnet.send(source, destination, this.wire === "roundtrip" ? { from, bytes: encodeXNetMessage(message), sizeBytes } : { from, message, sizeBytes });
   }
 
   private deliverXNet(to: ReplicaId, envelope: XNetEnvelope): void {
     const { subnet, local } = this.locate(to);
-    subnet.replica(local)?.onXNetMessage(envelope.from, envelope.message);
+    const replica = subnet.replica(local);
+    if (replica === undefined) return;
+    let message = envelope.message;
+    if (envelope.bytes !== undefined) {
+      const decoded = decodeXNetMessage(envelope.bytes);
+      if (!decoded.ok) {
+        this.options.trace.record(this.loop.now(), to, { kind: "xnet.wire-reject", detail: { from: `${envelope.from.subnet.slice(0, 11)}/${envelope.from.replica}`, reason: decoded.reason.slice(0, 120) } });
+        return;
+      }
+      message = decoded.value;
+    }
+    if (message !== undefined) replica.onXNetMessage(envelope.from, message);
   }
 }

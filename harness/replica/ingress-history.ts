@@ -123,6 +123,46 @@ export class IngressHistory {
   }
 }
 
+/**
+ * History data read from untrusted bytes (a peer's checkpoint): rebuilt field by field with every
+ * status in the shape this module writes, or the reason it is not history data.
+ */
+export function ingressHistoryDataOf(value: unknown): { readonly ok: true; readonly data: IngressHistoryData } | { readonly ok: false; readonly reason: string } {
+  if (!Array.isArray(value)) return { ok: false, reason: "history is not a list" };
+  const data: (readonly [HashHex, IngressStatus, string | undefined])[] = [];
+  for (const entry of value as unknown[]) {
+    if (!Array.isArray(entry) || entry.length !== 3) return { ok: false, reason: "history entry is not [id, status, prune time]" };
+    const [id, status, pruneAt] = entry as unknown[];
+    const checked = statusOf(status);
+    if (typeof id !== "string" || checked === undefined) return { ok: false, reason: `history entry ${String(id).slice(0, 16)}: bad id or status` };
+    if (pruneAt !== undefined && (typeof pruneAt !== "string" || !/^(0|[1-9][0-9]*)$/.test(pruneAt))) return { ok: false, reason: "history prune time is not a decimal" };
+    data.push([id as HashHex, checked, pruneAt]);
+  }
+  return { ok: true, data };
+}
+
+const isHeight = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+function statusOf(v: unknown): IngressStatus | undefined {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
+  const s = v as Record<string, unknown>;
+  const keys = Object.keys(s).sort().join(",");
+  if (!isHeight(s["height"])) return undefined;
+  const h = s["height"] as IngressStatus["height"];
+  switch (s["status"]) {
+    case "received":
+    case "processing":
+    case "done":
+      return keys === "height,status" ? { status: s["status"], height: h } : undefined;
+    case "completed":
+      return keys === "height,reply,status" && typeof s["reply"] === "string" ? { status: "completed", height: h, reply: s["reply"] } : undefined;
+    case "failed":
+      return keys === "code,height,message,status" && isHeight(s["code"]) && typeof s["message"] === "string" ? { status: "failed", height: h, code: s["code"], message: s["message"] } : undefined;
+    default:
+      return undefined;
+  }
+}
+
 export function describeStatus(status: IngressStatus): string {
   switch (status.status) {
     case "received":

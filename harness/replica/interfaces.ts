@@ -28,8 +28,10 @@ export interface Batch {
 export interface StateSnapshot {
   readonly height: Height;
   readonly stateHash: HashHex;
+  /** What the simulated network charges for sending it (the state machine's model size). */
   readonly sizeBytes: number;
-  readonly data: unknown;
+  /** The checkpoint as bytes, produced and read back (and verified) by the state machine that made it. */
+  readonly data: Uint8Array;
 }
 
 /**

@@ -8,7 +8,7 @@
 // rehash of the store.
 import { createHash } from "node:crypto";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { IngressHistory, memoDigest, xorInto, type IngressHistoryData } from "./ingress-history.ts";
+import { IngressHistory, ingressHistoryDataOf, memoDigest, xorInto, type IngressHistoryData } from "./ingress-history.ts";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 import type { Disk } from "../sim/env.ts";
@@ -19,6 +19,10 @@ import type { Batch, IngressStatus, MessageRouting, StateSnapshot } from "./inte
 /** Lets a fault injector corrupt this replica's state transition (divergent replica). */
 export type TransitionCorruptor = (h: Height, key: string, value: string) => string;
 
+/**
+ * The state as data. A snapshot's bytes (`StateSnapshot.data`) are its encodeValue text — the
+ * same bytes as the checkpoint's pages one after the other — and `sizeBytes` is their length.
+ */
 interface KvSnapshotData {
   readonly entries: readonly (readonly [string, string])[];
   readonly history: IngressHistoryData;
@@ -75,7 +79,7 @@ export class KvStateMachine implements MessageRouting {
       }
       let mismatch: KvStateMachine["restoredMismatch"];
       try {
-        mismatch = machine.restoreCheckpoint(read.snapshot);
+        mismatch = machine.restoreCheckpoint(read.snapshot, read.data);
       } catch (error) {
         // Only an unchecked (canary) read gets here: verified data always loads.
         recovery.push(`${key}: snapshot does not load (${error instanceof Error ? error.message : String(error)})`);
@@ -102,8 +106,8 @@ export class KvStateMachine implements MessageRouting {
    * `fromDisk` — except under the canary skip-checksum, where the replica carries on from what it
    * read under the hash of that, so the state-agreement check names it as divergent.
    */
-  private restoreCheckpoint(snapshot: StateSnapshot): KvStateMachine["restoredMismatch"] {
-    this.loadData(snapshot.data as KvSnapshotData);
+  private restoreCheckpoint(snapshot: StateSnapshot, data: KvSnapshotData): KvStateMachine["restoredMismatch"] {
+    this.loadData(data);
     this.nextHeight = height(snapshot.height + 1);
     this.stateHashes.clear();
     const actual = this.computeHash(snapshot.height);
@@ -146,7 +150,9 @@ export class KvStateMachine implements MessageRouting {
 
   installSnapshot(snapshot: StateSnapshot): void {
     assert(this.verifySnapshot(snapshot), `snapshot at ${snapshot.height} does not match its hash`);
-    const data = snapshot.data as KvSnapshotData;
+    const decoded = decodeKvSnapshot(snapshot.data);
+    assert(decoded.ok, "a verified snapshot decodes");
+    const data = decoded.value;
     this.loadData(data);
     this.nextHeight = height(snapshot.height + 1);
     this.stateHashes.clear();
@@ -155,9 +161,12 @@ export class KvStateMachine implements MessageRouting {
     this.storeCheckpoint(snapshot.height, snapshot.stateHash, data);
   }
 
+  /** A peer's snapshot: its bytes must decode (strictly: see decodeKvSnapshot) to a state of the claimed hash. */
   verifySnapshot(snapshot: StateSnapshot): boolean {
+    const decoded = decodeKvSnapshot(snapshot.data);
+    if (!decoded.ok) return false;
     const probe = new KvStateMachine(this.disk);
-    probe.loadData(snapshot.data as KvSnapshotData);
+    probe.loadData(decoded.value);
     return probe.computeHash(snapshot.height) === snapshot.stateHash;
   }
 
@@ -300,7 +309,7 @@ function pageHashOf(bytes: Uint8Array): string {
  * A checkpoint read back: the record's checksum and every page's hash are verified (a page that
  * fails is removed, so the next checkpoint writes it again), unless `unchecked` (the canary).
  */
-function readKvCheckpoint(disk: Disk, key: string, unchecked: boolean): { readonly ok: true; readonly snapshot: StateSnapshot } | { readonly ok: false; readonly reason: string } {
+function readKvCheckpoint(disk: Disk, key: string, unchecked: boolean): { readonly ok: true; readonly snapshot: StateSnapshot; readonly data: KvSnapshotData } | { readonly ok: false; readonly reason: string } {
   const read = readRecord<KvCheckpointRecord>(disk, key, unchecked);
   if (read === undefined) return { ok: false, reason: `${key}: missing` };
   if (!read.ok) return read;
@@ -320,10 +329,32 @@ function readKvCheckpoint(disk: Disk, key: string, unchecked: boolean): { readon
   }
   try {
     const data = decodeValue<KvSnapshotData>(bytes.subarray(0, length));
-    return { ok: true, snapshot: { height: height(record.height), stateHash: record.stateHash, sizeBytes: record.sizeBytes, data } };
+    return { ok: true, snapshot: { height: height(record.height), stateHash: record.stateHash, sizeBytes: record.sizeBytes, data: bytes.slice(0, length) }, data };
   } catch (error) {
     return { ok: false, reason: `${key}: snapshot does not decode (${error instanceof Error ? error.message : String(error)})` };
   }
+}
+
+/**
+ * A snapshot's bytes from a peer: JSON text (encodeValue) of exactly the shape this machine
+ * writes, and canonical — the encoding of what it decodes to is the bytes themselves.
+ */
+export function decodeKvSnapshot(bytes: Uint8Array): { readonly ok: true; readonly value: KvSnapshotData } | { readonly ok: false; readonly reason: string } {
+  let value: unknown;
+  try {
+    value = decodeValue<unknown>(bytes);
+  } catch (error) {
+    return { ok: false, reason: `not an encoded value (${error instanceof Error ? error.message : String(error)})` };
+  }
+  if (value === null || typeof value !== "object" || Object.keys(value).join(",") !== "entries,history") return { ok: false, reason: "not {entries, history}" };
+  const { entries, history } = value as { entries: unknown; history: unknown };
+  if (!Array.isArray(entries) || !entries.every((e: unknown) => Array.isArray(e) && e.length === 2 && typeof e[0] === "string" && typeof e[1] === "string")) return { ok: false, reason: "entries are not [key, value] pairs" };
+  const checked = ingressHistoryDataOf(history);
+  if (!checked.ok) return checked;
+  const data: KvSnapshotData = { entries: (entries as [string, string][]).map(([k, v]) => [k, v] as const), history: checked.data };
+  const again = encodeValue(data);
+  if (again.length !== bytes.length || again.some((b, i) => b !== bytes[i])) return { ok: false, reason: "not canonical" };
+  return { ok: true, value: data };
 }
 
 function entryDigest(key: string, value: string): Uint8Array {

@@ -7,20 +7,22 @@
 // below the purge bound holds nothing the pool still keeps, and is removed.
 //
 // An entry is a header record (how many artifacts, their highest height) followed by one record
-// per artifact (harness/sim/disk-records.ts: magic, length, CRC-32). Reading stops at the first
+// per artifact (harness/sim/disk-records.ts: magic, length, CRC-32) whose payload is the
+// artifact's wire encoding (harness/p2p/codec.ts): one encoding per artifact, on the wire and on
+// the disk. Reading stops at the first
 // entry that is torn or corrupt: that entry and every one after it are removed, as a database
 // discards a log's invalid tail. Since writes reach the disk in order, what remains is a prefix of
 // what was written — and every share the replica sent is in it, because it was synced before it
 // was sent.
 import { artifactHeight, type CatchUpPackage, type ConsensusArtifact } from "../consensus/artifacts.ts";
 import { ConsensusPool } from "../consensus/pool.ts";
-import { Blob, decodeValue, encodeValue, encodeValueText, openRecords } from "../sim/disk-records.ts";
+import { decodeArtifact, encodeArtifact } from "../p2p/codec.ts";
+import { Blob, decodeValue, encodeValue, openRecords } from "../sim/disk-records.ts";
 import type { Disk } from "../sim/env.ts";
 import type { Height, TimeUs } from "../types.ts";
 
 const PREFIX = "pool-log/";
 const keyOf = (sequence: number): string => `${PREFIX}${String(sequence).padStart(12, "0")}`;
-const TEXT = new TextEncoder();
 
 interface EntryHeader {
   readonly artifacts: number;
@@ -28,15 +30,15 @@ interface EntryHeader {
 }
 
 /**
- * One artifact as a sealed record, in an immutable blob. Artifacts are immutable and the simulated
- * network hands every replica the same object, so each is encoded and checksummed once per
- * process — and its bytes kept once, however many replicas' disks hold it.
+ * One artifact as a sealed record, in an immutable blob. Artifacts are immutable, so each object
+ * is encoded and checksummed once — and its bytes kept once, however many replicas' disks hold it
+ * (replicas share artifact objects when the simulated network does not round-trip bytes).
  */
 const recordOf = new WeakMap<ConsensusArtifact, Blob>();
 function artifactRecord(artifact: ConsensusArtifact): Blob {
   let record = recordOf.get(artifact);
   if (record === undefined) {
-    record = Blob.record(TEXT.encode(encodeValueText(artifact)));
+    record = Blob.record(encodeArtifact(artifact));
     recordOf.set(artifact, record);
   }
   return record;
@@ -120,7 +122,13 @@ function readEntry(disk: Disk, key: string): { readonly ok: true; readonly artif
     const [head, ...rest] = opened.payloads;
     const header = head === undefined ? undefined : decodeValue<EntryHeader>(head);
     if (header === undefined || header.artifacts !== rest.length) return { ok: false, reason: `torn entry: ${rest.length} of ${header?.artifacts ?? "?"} artifacts` };
-    return { ok: true, artifacts: rest.map((p) => decodeValue<ConsensusArtifact>(p)), maxHeight: header.maxHeight };
+    const artifacts: ConsensusArtifact[] = [];
+    for (const payload of rest) {
+      const decoded = decodeArtifact(payload);
+      if (!decoded.ok) return { ok: false, reason: `does not decode (${decoded.reason})` };
+      artifacts.push(decoded.value);
+    }
+    return { ok: true, artifacts, maxHeight: header.maxHeight };
   } catch (error) {
     return { ok: false, reason: `does not decode (${error instanceof Error ? error.message : String(error)})` };
   }

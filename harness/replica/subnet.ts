@@ -19,6 +19,9 @@ import { simSubnetKeys } from "../crypto/sim-backend.ts";
 import { blsSubnetKeys } from "../crypto/bls-backend.ts";
 import type { Bundle } from "../p2p/messages.ts";
 import { wireItemLabel } from "../p2p/messages.ts";
+import { decodeBundleShared, encodeBundle, readIngress, writeIngress } from "../p2p/codec.ts";
+import { defaultWireMode, type WireMode } from "../p2p/wire-mode.ts";
+import { decodeWith, encodeWith } from "../wire.ts";
 import { SimDisk, type CrashLoss } from "../sim/disk.ts";
 import type { Env, TimerHandle, TraceEvent } from "../sim/env.ts";
 import { EventLoop, type EventHandle } from "../sim/event-loop.ts";
@@ -62,13 +65,27 @@ export interface SubnetOptions {
   readonly xnetTransport?: (from: ReplicaId, to: XNetPeer, message: XNetMessage) => void;
   /** Multi-subnet runs: how often replicas ask the other subnets for their streams. */
   readonly xnetPollMs?: number;
+  /** Whether each recipient gets the sender's objects or its own decoded copy (default: SUBNETLAB_WIRE). */
+  readonly wire?: WireMode;
+}
+
+/**
+ * What the simulated network carries: the sender's bundle, or the bytes it encodes to (wire mode
+ * `roundtrip`, or a sender whose behaviour rewrites its bytes). `sizeBytes` is the bundle's model
+ * size either way, so timings do not depend on the mode.
+ */
+interface Packet {
+  readonly sizeBytes: number;
+  readonly bundle?: Bundle;
+  readonly bytes?: Uint8Array;
 }
 
 export type SubmitResult = IngressSubmitResult | { readonly accepted: false; readonly reason: "replica-down" };
 
 export class SimSubnet {
   readonly loop: EventLoop;
-  readonly network: SimNetwork<Bundle>;
+  readonly network: SimNetwork<Packet>;
+  readonly wire: WireMode;
   readonly membership: Membership;
   readonly keys: SubnetKeys;
   readonly ingressAuth: IngressAuth;
@@ -79,6 +96,8 @@ export class SimSubnet {
   /** Per replica: what its next crash does to the writes it has not synced (storage faults). */
   private readonly crashLoss: CrashLoss[];
   private readonly netRng: Rng;
+  /** Per replica: its behaviour's rewrite of the bytes it sends (a Byzantine sender of garbage). */
+  private readonly wireRewrites: (ReplicaBehaviour["rewriteWire"] | undefined)[];
 
   constructor(private readonly options: SubnetOptions) {
     checkConsensusConfig(options.consensus);
@@ -89,13 +108,15 @@ export class SimSubnet {
     this.ingressAuth = options.ingressAuth ?? simIngressAuth(options.rng.fork("users").nextU32().toString(16));
     this.genesis = makeGenesis(this.keys, options.n);
     this.netRng = options.rng.fork("net");
-    this.network = new SimNetwork<Bundle>(this.loop, this.netRng, options.network, (from, to, bundle) => this.deliver(from, to, bundle), (kind, from, to, why) =>
+    this.wire = options.wire ?? defaultWireMode();
+    this.network = new SimNetwork<Packet>(this.loop, this.netRng, options.network, (from, to, packet) => this.deliver(from, to, packet), (kind, from, to, why) =>
       options.trace.record(this.loop.now(), -1, { kind, detail: { from: this.traceId(from), to: this.traceId(to), why } }),
     );
     this.replicas = new Array<Replica | undefined>(options.n).fill(undefined);
     this.disks = Array.from({ length: options.n }, () => new SimDisk());
     this.incarnations = new Array<number>(options.n).fill(0);
     this.crashLoss = new Array<CrashLoss>(options.n).fill("none");
+    this.wireRewrites = new Array<ReplicaBehaviour["rewriteWire"]>(options.n).fill(undefined);
   }
 
   get n(): number {
@@ -186,7 +207,7 @@ export class SimSubnet {
   submitIngress(to: ReplicaId, message: IngressMessage): SubmitResult {
     const replica = this.replicas[to];
     if (replica === undefined) return { accepted: false, reason: "replica-down" };
-    const result = replica.onIngress(message);
+    const result = replica.onIngress(this.wire === "roundtrip" ? roundTripIngress(message) : message);
     this.options.trace.record(this.loop.now(), this.traceId(to), {
       kind: "ingress.submit",
       detail: { id: message.id.slice(0, 16), result: result.accepted ? "accepted" : result.reason },
@@ -204,6 +225,7 @@ export class SimSubnet {
       now: () => this.loop.now(),
       log: (event) => this.options.trace.record(this.loop.now(), this.traceId(id), { ...event, malicious: true }),
     }) ?? HONEST;
+    this.wireRewrites[id] = behaviour.rewriteWire;
     const disk = this.disks[id] as SimDisk;
     const replica = new Replica({
       env,
@@ -239,7 +261,7 @@ export class SimSubnet {
       self: id,
       now: () => loop.now(),
       send: (to, bundle) => {
-        if (live()) this.network.send(id, to, bundle);
+        if (live()) this.network.send(id, to, this.pack(id, to, bundle));
       },
       ...(this.options.xnetTransport === undefined
         ? {}
@@ -271,24 +293,50 @@ export class SimSubnet {
     };
   }
 
-  private deliver(from: ReplicaId, to: ReplicaId, bundle: Bundle): void {
-    const delayUs = this.options.processingDelayUs?.(to, this.loop.now()) ?? 0;
-    if (delayUs > 0) {
-      this.loop.after(delayUs, () => this.handOver(from, to, bundle));
-      return;
-    }
-    this.handOver(from, to, bundle);
+  /** The bundle as the network carries it: encoded once, and rewritten if the sender's behaviour says so. */
+  private pack(from: ReplicaId, to: ReplicaId, bundle: Bundle): Packet {
+    const rewrite = this.wireRewrites[from];
+    if (this.wire === "objects" && rewrite === undefined) return { sizeBytes: bundle.sizeBytes, bundle };
+    const bytes = encodeBundle(bundle);
+    return { sizeBytes: bundle.sizeBytes, bytes: rewrite === undefined ? bytes : rewrite(to, bytes) };
   }
 
-  private handOver(from: ReplicaId, to: ReplicaId, bundle: Bundle): void {
+  private deliver(from: ReplicaId, to: ReplicaId, packet: Packet): void {
+    const delayUs = this.options.processingDelayUs?.(to, this.loop.now()) ?? 0;
+    if (delayUs > 0) {
+      this.loop.after(delayUs, () => this.handOver(from, to, packet));
+      return;
+    }
+    this.handOver(from, to, packet);
+  }
+
+  /** Each recipient decodes its own copy; bytes that do not decode are dropped and traced, as a real replica would. */
+  private handOver(from: ReplicaId, to: ReplicaId, packet: Packet): void {
     const replica = this.replicas[to];
     if (replica === undefined) return;
+    let bundle = packet.bundle;
+    if (packet.bytes !== undefined) {
+      const decoded = decodeBundleShared(packet.bytes);
+      if (!decoded.ok) {
+        this.options.trace.record(this.loop.now(), this.traceId(to), { kind: "wire.reject", detail: { from: this.traceId(from), bytes: packet.bytes.length, reason: decoded.reason.slice(0, 120) } });
+        return;
+      }
+      bundle = decoded.value;
+    }
+    if (bundle === undefined) return;
     this.options.trace.record(this.loop.now(), this.traceId(to), {
       kind: "deliver",
       detail: { from: this.traceId(from), items: bundle.items.length, bytes: bundle.sizeBytes, first: bundle.items[0] === undefined ? "" : wireItemLabel(bundle.items[0]) },
     });
     replica.onMessage(from, bundle);
   }
+}
+
+/** A user's submission as the replica would read it from the wire: its own copy. */
+function roundTripIngress(message: IngressMessage): IngressMessage {
+  const decoded = decodeWith(encodeWith((w) => writeIngress(w, message)), readIngress, "ingress");
+  assert(decoded.ok, `an ingress message survives its codec: ${decoded.ok ? "" : decoded.reason}`);
+  return decoded.value;
 }
 
 /** Genesis: a summary block at height 0, its beacon and a CUP, signed by the whole subnet. */

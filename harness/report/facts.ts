@@ -76,6 +76,8 @@ export function describeFault(spec: FaultSpec, n: number): string {
       return `silent ${names(spec.replicas)}: sends nothing`;
     case "forge":
       return `forge ${names(spec.replicas)}: forged shares, invalid ingress`;
+    case "garble":
+      return `garble ${names(spec.replicas)}: ${spec.percent ?? 100} % of its bundles garbled on the wire`;
     case "diverge":
       return `diverge ${names(spec.replicas)}: corrupt state transition`;
     case "storage":

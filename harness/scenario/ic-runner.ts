@@ -44,6 +44,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
   const ic = new SimIC({
     rng: root.fork("ic"),
     trace,
+    ...(options.wire === undefined ? {} : { wire: options.wire }),
     subnets: specs.map((s, k) => {
       const record = registry.subnets[k]!;
       const genesis = genesisOf(scenario, s.canisters ?? [], canisterIds);

@@ -1,6 +1,7 @@
 // Runs one scenario with one seed: builds the subnet, installs workload and faults on the event
 // loop, runs virtual time to the end (reporting progress), checks the properties and returns the
 // report. Pure with respect to its inputs: the same scenario and seed give the same trace digest.
+import type { WireMode } from "../p2p/wire-mode.ts";
 import { runChecks, verdictOf, type CheckResult, type VerdictText, type Violation } from "../checks/checks.ts";
 import { RunRecorder } from "../checks/observations.ts";
 import { checkAcknowledgedUpdates, type DurabilityInput } from "../checks/durability.ts";
@@ -55,6 +56,8 @@ export interface RunOptions {
   readonly onExecutionProgress?: (replica: string, progress: ExecutionProgress) => ProgressVerdict;
   /** Tests only: a known bug switched on in every replica's executor (see ExecutionCanary). */
   readonly executionCanary?: ExecutionCanary;
+  /** Whether recipients get the sender's objects or their own decoded copies (default: SUBNETLAB_WIRE). */
+  readonly wire?: WireMode;
 }
 
 /**
@@ -168,6 +171,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       onCertificationRefused: (replica, cert, own) => onCertificationRefused(replica, cert, own),
     },
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
+    ...(options.wire === undefined ? {} : { wire: options.wire }),
     ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
     ...(genesis.length === 0 ? {} : {
       makeStateMachine: (id: ReplicaId, disk: SimDisk) => new ExecutionStateMachine(disk, {

@@ -204,18 +204,9 @@ export function pruneCheckpoints(disk: Disk, keep: number): { readonly removedCh
   for (const h of heights.slice(drop.length)) {
     const read = readRecord<CheckpointRecord>(disk, checkpointKey(h));
     if (read === undefined || !read.ok) continue;
-    const record = read.value;
-    for (const c of record.canisters) {
-      for (const m of c.memories) for (const p of m.pageHashes) livePages.add(pageKey(p));
-      const decoded = decodeCanisterSystemState(c.systemState, {
-        memory: (_role, size) => PageMap.empty().resized(size),
-        module: (hash) => {
-          liveModules.add(moduleKey(hash));
-          return new Uint8Array(0);
-        },
-      });
-      assert(decoded.id === c.id, "checkpoint record id mismatch");
-    }
+    const referenced = referencedFiles(read.value);
+    for (const k of referenced.pages) livePages.add(k);
+    for (const k of referenced.modules) liveModules.add(k);
   }
   let removedPages = 0;
   for (const k of disk.keys("pages/")) {
@@ -226,6 +217,44 @@ export function pruneCheckpoints(disk: Disk, keep: number): { readonly removedCh
   }
   for (const k of disk.keys("modules/")) if (!liveModules.has(k)) disk.remove(k);
   return { removedCheckpoints: drop.length, removedPages };
+}
+
+/** The keys of the pages and modules a checkpoint record refers to. */
+function referencedFiles(record: CheckpointRecord): { readonly pages: ReadonlySet<string>; readonly modules: ReadonlySet<string> } {
+  const pages = new Set<string>();
+  const modules = new Set<string>();
+  for (const c of record.canisters) {
+    for (const m of c.memories) for (const p of m.pageHashes) pages.add(pageKey(p));
+    const decoded = decodeCanisterSystemState(c.systemState, {
+      memory: (_role, size) => PageMap.empty().resized(size),
+      module: (hash) => {
+        modules.add(moduleKey(hash));
+        return new Uint8Array(0);
+      },
+    });
+    assert(decoded.id === c.id, "checkpoint record id mismatch");
+  }
+  return { pages, modules };
+}
+
+/**
+ * The files of the checkpoint at `height` as they are on the disk — its record, then the pages and
+ * modules it refers to — for state sync (state-sync.ts); undefined when the record is not there,
+ * does not verify, or a file it refers to is missing. The reader verifies the rest.
+ */
+export function checkpointFiles(disk: Disk, height: number): [string, Uint8Array][] | undefined {
+  const key = checkpointKey(height);
+  const read = readRecord<CheckpointRecord>(disk, key);
+  const recordBytes = disk.read(key);
+  if (read === undefined || !read.ok || recordBytes === undefined) return undefined;
+  const files: [string, Uint8Array][] = [[key, recordBytes]];
+  const referenced = referencedFiles(read.value);
+  for (const k of [...referenced.pages, ...referenced.modules]) {
+    const bytes = disk.read(k);
+    if (bytes === undefined) return undefined;
+    files.push([k, bytes]);
+  }
+  return files;
 }
 
 /** A page's content address: hex SHA-256 of its bytes (PageMap.pageHash). */

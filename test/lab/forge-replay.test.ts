@@ -22,6 +22,9 @@ import { Rng } from "../../harness/sim/rng.ts";
 import { PageMap } from "../../harness/state/page-map.ts";
 import type { CanisterState } from "../../harness/execution/interfaces.ts";
 import type { StateSnapshot } from "../../harness/replica/interfaces.ts";
+import { decodeKvSnapshot } from "../../harness/replica/kv-state-machine.ts";
+import { decodeCheckpointFiles, encodeCheckpointFiles } from "../../harness/state/state-sync.ts";
+import { encodeValue } from "../../harness/sim/disk-records.ts";
 import { height, replicaId, type HashHex, type Height } from "../../harness/types.ts";
 
 const show = (report: RunReport): string => JSON.stringify(report.violations.slice(0, 3).map((v) => v.message));
@@ -242,16 +245,27 @@ test("C3(d): a corrupted state-sync chunk is refused; the replica syncs from an 
   t.deepEqual([...new Set(broken.violations.filter((v) => v.property === "state-divergence").flatMap((v) => v.replicas))], ["r3"], "only the replica that synced the corrupted chunk");
 });
 
-test("C3(d): a corrupted snapshot differs in one chunk and leaves the served one untouched", (t) => {
-  const data = { history: [["aa", { status: "completed" }, undefined]], routing: new Uint8Array([1, 2, 3]) };
-  const snapshot: StateSnapshot = { height: height(10), stateHash: "ff" as HashHex, sizeBytes: 10, data };
+test("C3(d): a corrupted snapshot differs in one chunk, still decodes, and leaves the served one untouched", (t) => {
+  // An execution snapshot is its checkpoint's files (state/state-sync.ts): the first page is hit.
+  const page = new Uint8Array(4096).fill(7);
+  const record = new Uint8Array([1, 2, 3]);
+  const files = encodeCheckpointFiles([["pages/ab", page], ["checkpoint/000000000010", record]]);
+  const snapshot: StateSnapshot = { height: height(10), stateHash: "ff" as HashHex, sizeBytes: 10, data: files };
   const corrupted = corruptSnapshot(snapshot);
-  t.is(corrupted?.chunk, "data.history[0][0]");
-  t.deepEqual((corrupted?.snapshot.data as typeof data).history[0]?.[0], "a0");
-  t.is(data.history[0]?.[0], "aa", "the original is not mutated");
-  t.is((corrupted?.snapshot.data as typeof data).routing, data.routing, "other chunks are shared");
-  t.is(corruptSnapshot({ ...snapshot, data: { routing: new Uint8Array([1, 2, 3]) } })?.chunk, "data.routing");
-  t.is(corruptSnapshot({ ...snapshot, data: {} }), undefined);
+  t.is(corrupted?.chunk, "pages/ab@2048");
+  const decoded = decodeCheckpointFiles(corrupted?.snapshot.data ?? new Uint8Array());
+  t.true(decoded.ok);
+  const [recordFile, pageFile] = decoded.ok ? decoded.value : [];
+  t.deepEqual(recordFile, ["checkpoint/000000000010", record], "other files are as they were");
+  t.is(pageFile?.[1][2048], 6, "one bit of the page flipped");
+  t.is(pageFile?.[1].filter((b) => b !== 7).length, 1);
+  t.is(page[2048], 7, "the original is not mutated");
+  // A key-value snapshot is JSON text: the byte changed is one whose change still decodes.
+  const kv = encodeValue({ entries: [["k1", "v1"], ["k2", "v2"]], history: [] });
+  const kvCorrupted = corruptSnapshot({ ...snapshot, data: kv });
+  t.true(kvCorrupted !== undefined && decodeKvSnapshot(kvCorrupted.snapshot.data).ok);
+  t.is(kvCorrupted?.snapshot.data.filter((b, i) => b !== kv[i]).length, 1);
+  t.is(corruptSnapshot({ ...snapshot, data: new Uint8Array([1, 2, 3]) }), undefined, "bytes that decode as neither are left alone");
 });
 
 // ---- the fuzzer ------------------------------------------------------------------------------------------------

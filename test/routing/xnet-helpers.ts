@@ -7,6 +7,7 @@ import { DEFAULT_CONSENSUS_CONFIG } from "../../harness/consensus/config.ts";
 import { ingressId, type IngressCall, type IngressMessage } from "../../harness/consensus/ingress.ts";
 import { ExecutionStateMachine, type GenesisCanister } from "../../harness/replica/execution-state-machine.ts";
 import { SimIC } from "../../harness/replica/ic.ts";
+import type { WireMode } from "../../harness/p2p/wire-mode.ts";
 import type { IngressStatus } from "../../harness/replica/interfaces.ts";
 import { Registry } from "../../harness/routing/registry.ts";
 import { defaultNetworkConfig } from "../../harness/sim/network.ts";
@@ -22,13 +23,14 @@ export interface SubnetSpec {
   readonly wasm: readonly Uint8Array[];
 }
 
-export function buildIC(seed: number, specs: readonly SubnetSpec[], trace = new Trace(), crypto?: "sim" | "bls"): SimIC {
+export function buildIC(seed: number, specs: readonly SubnetSpec[], trace = new Trace(), crypto?: "sim" | "bls", wire?: WireMode): SimIC {
   const registry = Registry.of(specs.map((s) => ({ name: s.name, size: s.n })));
   const consensus = { ...DEFAULT_CONSENSUS_CONFIG, dkgIntervalLength: 19 };
   const icRef: { current?: SimIC } = {};
   const ic = new SimIC({
     rng: Rng.fromSeed(seed),
     trace,
+    ...(wire === undefined ? {} : { wire }),
     subnets: specs.map((s) => {
       const record = registry.byName(s.name)!;
       const genesis: GenesisCanister[] = s.wasm.map((wasm, k) => ({ id: registry.canisterId(record, k), wasm }));
