@@ -263,7 +263,12 @@ export function dealBlsKeys(n: number, rng: Rng): BlsDealing {
 
 /** The bls backend's keys: the SubnetKeys contract plus the public keys real mode publishes. */
 export function blsSubnetKeys(n: number, rng: Rng): BlsSubnetKeys {
-  const dealing = dealBlsKeys(n, rng);
+  return blsSubnetKeysOf(dealBlsKeys(n, rng));
+}
+
+/** Every node's signer and the verifier of one dealing, in one process (simulation; real mode's genesis). */
+export function blsSubnetKeysOf(dealing: BlsDealing): BlsSubnetKeys {
+  const n = dealing.publicKeys.n;
   const verifier = blsVerifier(dealing.publicKeys);
   const signers = dealing.secrets.map((secrets) => blsSigner(secrets));
   return {

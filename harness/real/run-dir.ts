@@ -11,11 +11,17 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { blsSigner, blsVerifier, dealBlsKeys, type BlsPublicKeys, type BlsVerifierKeys } from "../crypto/bls-backend.ts";
+import { blsPublicKeyToDer, blsSigner, blsSubnetKeysOf, blsVerifier, dealBlsKeys, type BlsPublicKeys, type BlsVerifierKeys } from "../crypto/bls-backend.ts";
 import type { NodeSigner } from "../crypto/interfaces.ts";
 import { decodeNodeSecrets, decodePublicKeys, encodeNodeSecrets, encodePublicKeys, secretsMatch } from "../crypto/key-files.ts";
 import { checkConsensusConfig, DEFAULT_CONSENSUS_CONFIG, type ConsensusConfig } from "../consensus/config.ts";
 import { Rng } from "../sim/rng.ts";
+import { Principal } from "@dfinity/principal";
+import type { CatchUpPackage } from "../consensus/artifacts.ts";
+import { subnetIdOfRootKey } from "../crypto/certificate.ts";
+import { makeGenesis } from "../replica/subnet.ts";
+import { CANISTERS_PER_SUBNET, Registry, type SubnetId } from "../routing/registry.ts";
+import { decodeGenesisCup, encodeGenesisCup } from "./genesis-cup.ts";
 import { replicaId, type ReplicaId } from "../types.ts";
 
 const SPEC_FORMAT = "subnetlab/cluster-spec";
@@ -36,6 +42,7 @@ export interface ClusterSpec {
 export class RunDirError extends Error {}
 
 export const specPath = (dir: string): string => join(dir, "cluster-spec.json");
+export const genesisPath = (dir: string, subnet: string): string => join(dir, "keys", subnet, "genesis-cup.bin");
 export const publicKeysPath = (dir: string, subnet: string): string => join(dir, "keys", subnet, "public.json");
 export const nodeDir = (dir: string, subnet: string, node: ReplicaId): string => join(dir, "nodes", `${subnet}-r${node}`);
 export const secretKeysPath = (dir: string, subnet: string, node: ReplicaId): string => join(nodeDir(dir, subnet, node), "secret.json");
@@ -50,7 +57,10 @@ export function createRunDir(dir: string, spec: ClusterSpec): void {
   if (existsSync(specPath(dir))) throw new RunDirError(`${dir} already holds a cluster (${specPath(dir)}); resume it, or choose another --out`);
   mkdirSync(dir, { recursive: true });
   for (const subnet of spec.subnets) {
+    mkdirSync(join(dir, "keys", subnet.name), { recursive: true });
     const dealing = dealBlsKeys(subnet.n, Rng.fromSeed(randomBytes(32).toString("hex")));
+    // The genesis CUP needs every node's threshold share: the dealer signs it while it still holds them.
+    writeFileSync(genesisPath(dir, subnet.name), encodeGenesisCup(makeGenesis(blsSubnetKeysOf(dealing), subnet.n)));
     mkdirSync(join(dir, "keys", subnet.name), { recursive: true });
     writeFileSync(publicKeysPath(dir, subnet.name), encodePublicKeys(dealing.publicKeys));
     for (const secrets of dealing.secrets) {
@@ -92,6 +102,8 @@ export interface NodeKeys {
   readonly publicKeys: BlsPublicKeys;
   readonly verifierKeys: BlsVerifierKeys;
   readonly signer: NodeSigner;
+  /** The subnet's certification key as 133-byte DER (what agents verify certificates with). */
+  readonly publicKeyDer: Uint8Array;
 }
 
 export function loadNodeKeys(dir: string, subnet: string, node: ReplicaId): NodeKeys {
@@ -103,7 +115,32 @@ export function loadNodeKeys(dir: string, subnet: string, node: ReplicaId): Node
   if (decoded.value.node !== node) throw new RunDirError(`${path} holds node ${decoded.value.node}'s keys, not node ${node}'s`);
   const mismatch = secretsMatch(decoded.value, publicKeys);
   if (mismatch !== undefined) throw new RunDirError(`${path}: ${mismatch}`);
-  return { publicKeys, verifierKeys: blsVerifier(publicKeys), signer: blsSigner(decoded.value) };
+  const verifierKeys = blsVerifier(publicKeys);
+  return { publicKeys, verifierKeys, signer: blsSigner(decoded.value), publicKeyDer: blsPublicKeyToDer(verifierKeys.thresholdPublicKey("high")) };
+}
+
+/** The subnet's genesis catch-up package, signed by the dealer at genesis. */
+export function readGenesisCup(dir: string, subnet: string): CatchUpPackage {
+  const path = genesisPath(dir, subnet);
+  if (!existsSync(path)) throw new RunDirError(`no genesis CUP for subnet ${subnet} (${path})`);
+  const decoded = decodeGenesisCup(readFileSync(path));
+  if (!decoded.ok) throw new RunDirError(`${path}: ${decoded.error}`);
+  return decoded.value;
+}
+
+/**
+ * The registry of the cluster: each subnet's id is the self-authenticating principal of its
+ * certification key, as agents derive it from the root key (agent-compat.md sharp edge 3).
+ */
+export function clusterRegistry(dir: string, spec: ClusterSpec): Registry {
+  return new Registry(
+    spec.subnets.map((s, i) => ({
+      id: Principal.fromUint8Array(subnetIdOfRootKey(blsPublicKeyToDer(readPublicKeys(dir, s.name).groups.high.publicKey))).toText() as SubnetId,
+      name: s.name,
+      size: s.n,
+      canisterRange: { start: BigInt(i) * CANISTERS_PER_SUBNET, end: BigInt(i + 1) * CANISTERS_PER_SUBNET - 1n },
+    })),
+  );
 }
 
 /** Every replica of the cluster as (subnet, node) pairs, in spec order. */

@@ -340,7 +340,7 @@ function roundTripIngress(message: IngressMessage): IngressMessage {
 }
 
 /** Genesis: a summary block at height 0, its beacon and a CUP, signed by the whole subnet. */
-function makeGenesis(keys: SubnetKeys, n: number): CatchUpPackage {
+export function makeGenesis(keys: SubnetKeys, n: number): CatchUpPackage {
   const genesisBlock = makeBlock({
     parent: domainHash("ic-genesis", "parent") as HashHex,
     height: height(0),

@@ -1,0 +1,260 @@
+// `subnetlab up` (issue 12 item 5): one OS process per replica on 127.0.0.1, every directed
+// replica-to-replica link through its own proxy on an embedded Toxiproxy-compatible server, so
+// chaos tools (and `subnetlab run --real`) break links with ordinary Toxiproxy calls.
+//
+// Proxy names: `<subnet>-r<a>-to-r<b>` carries a's bytes to b (upstream = a → b, downstream = b's
+// answers on that connection); `xnet-<s>-r<a>-to-<t>-r<b>` the same between subnets. A replica
+// sends to its peers only through these proxies; when a replica restarts on new ports, the
+// proxies pointing at it get the new upstream and the peers notice nothing but a dropped link.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Principal } from "@dfinity/principal";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { blsPublicKeyToDer, blsVerifier } from "../crypto/bls-backend.ts";
+import { subnetIdOfRootKey } from "../crypto/certificate.ts";
+import { replicaId, type ReplicaId } from "../types.ts";
+import { ReplicaChild, type Listening } from "./child.ts";
+import { createRunDir, nodeDir, readPublicKeys, readSpec, REAL_CONSENSUS_CONFIG, RunDirError, type ClusterSpec } from "./run-dir.ts";
+import { ToxiproxyServer } from "./toxiproxy/index.ts";
+import { existsSync } from "node:fs";
+import { specPath } from "./run-dir.ts";
+
+export interface UpOptions {
+  /** The run directory: created at the first `up`, resumed by later ones. */
+  readonly out: string;
+  /** Subnet sizes, e.g. [4] or [4, 7]; required for a new directory, checked against a resumed one. */
+  readonly nodes?: readonly number[];
+  /** The embedded Toxiproxy API's port (0: any free port). */
+  readonly toxiproxyPort?: number;
+  /** How long one replica may take to start. */
+  readonly readyTimeoutMs?: number;
+  /** Progress lines for a person (stderr in the CLI). */
+  readonly progress?: (line: string) => void;
+  /** The replica process's module (tests may substitute a stand-in). */
+  readonly replicaEntry?: string;
+}
+
+export interface ReplicaInfo {
+  readonly name: string;
+  readonly nodeId: string;
+  readonly pid: number;
+  readonly httpUrl: string;
+  /** Names of the proxies carrying this replica's outgoing links. */
+  readonly proxies: readonly string[];
+}
+
+export interface SubnetInfo {
+  readonly name: string;
+  readonly id: string;
+  /** The subnet's certification key (133-byte DER, hex): what agents verify certificates with. */
+  readonly publicKey: string;
+  readonly replicas: readonly ReplicaInfo[];
+}
+
+/** The line `up` prints when ready, and DIR/cluster.json. */
+export interface ClusterInfo {
+  readonly ready: true;
+  /** An HTTP endpoint of the first subnet (any replica serves every call: gossip does the rest). */
+  readonly url: string;
+  /** The first subnet's key as agents take it from /api/v2/status (hex DER). */
+  readonly rootKey: string;
+  /** The embedded Toxiproxy server's API. */
+  readonly toxiproxy: string;
+  readonly subnets: readonly SubnetInfo[];
+}
+
+export const DEFAULT_READY_TIMEOUT_MS = 60_000;
+const REPLICA_ENTRY = new URL("./node-main.ts", import.meta.url).pathname;
+
+interface Member {
+  readonly subnet: string;
+  readonly node: ReplicaId;
+  readonly name: string;
+  readonly child: ReplicaChild;
+  /** The process being started (ports bound). */
+  listening?: Listening;
+  /** The process that serves: set when it is ready, so `info()` never names a half-started one. */
+  serving?: Listening;
+}
+
+export const subnetNameOf = (k: number): string => `s${k}`;
+export const linkProxyName = (subnet: string, from: ReplicaId, to: ReplicaId): string => `${subnet}-r${from}-to-r${to}`;
+export const xnetProxyName = (fromSubnet: string, from: ReplicaId, toSubnet: string, to: ReplicaId): string => `xnet-${fromSubnet}-r${from}-to-${toSubnet}-r${to}`;
+
+export class Cluster {
+  private stopping = false;
+  private readonly restarts = new Map<string, number>();
+
+  private constructor(
+    readonly dir: string,
+    readonly spec: ClusterSpec,
+    readonly toxiproxy: ToxiproxyServer,
+    private readonly members: readonly Member[],
+    private readonly progress: (line: string) => void,
+  ) {}
+
+  /** Creates or resumes the run directory, starts every replica behind its proxies, waits until all serve. */
+  static async up(options: UpOptions): Promise<Cluster> {
+    const progress = options.progress ?? (() => undefined);
+    const spec = prepareRunDir(options, progress);
+    const toxiproxy = await ToxiproxyServer.start({ host: "127.0.0.1", port: options.toxiproxyPort ?? 0 });
+    const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+    const members: Member[] = spec.subnets.flatMap((s) =>
+      Array.from({ length: s.n }, (_, i) => {
+        const node = replicaId(i);
+        const name = `${s.name}/r${i}`;
+        const child = new ReplicaChild(name, {
+          entry: options.replicaEntry ?? REPLICA_ENTRY,
+          args: ["--dir", options.out, "--subnet", s.name, "--node", String(i)],
+          logFile: join(nodeDir(options.out, s.name, node), "replica.log"),
+          readyTimeoutMs,
+        });
+        return { subnet: s.name, node, name, child };
+      }),
+    );
+    const cluster = new Cluster(options.out, spec, toxiproxy, members, progress);
+    try {
+      await cluster.startAll();
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+    return cluster;
+  }
+
+  info(): ClusterInfo {
+    const subnets = this.spec.subnets.map((s) => {
+      const keys = blsVerifier(readPublicKeys(this.dir, s.name));
+      const der = blsPublicKeyToDer(keys.thresholdPublicKey("high"));
+      return {
+        name: s.name,
+        id: Principal.fromUint8Array(subnetIdOfRootKey(der)).toText(),
+        publicKey: bytesToHex(der),
+        replicas: this.members
+          .filter((m) => m.subnet === s.name)
+          .map((m) => ({
+            name: m.name,
+            nodeId: Principal.selfAuthenticating(keys.nodePublicKeyDer(m.node)).toText(),
+            pid: m.serving?.pid ?? -1,
+            httpUrl: `http://127.0.0.1:${m.serving?.httpPort ?? 0}`,
+            proxies: this.outgoingProxies(m),
+          })),
+      };
+    });
+    const first = subnets[0] as SubnetInfo;
+    return { ready: true, url: first.replicas[0]?.httpUrl ?? "", rootKey: first.publicKey, toxiproxy: this.toxiproxy.url, subnets };
+  }
+
+  /** Writes DIR/cluster.json. */
+  writeInfo(): ClusterInfo {
+    const info = this.info();
+    writeFileSync(join(this.dir, "cluster.json"), `${JSON.stringify(info, null, 2)}\n`);
+    return info;
+  }
+
+  member(name: string): Member {
+    const m = this.members.find((x) => x.name === name);
+    if (m === undefined) throw new RunDirError(`no replica ${name} (replicas: ${this.members.map((x) => x.name).join(", ")})`);
+    return m;
+  }
+
+  /** SIGKILL (crash), SIGSTOP/SIGCONT (pause) or SIGTERM to one replica; a killed replica is restarted by `supervise`. */
+  signal(name: string, signal: NodeJS.Signals): void {
+    this.member(name).child.signal(signal);
+  }
+
+  /** Stops every replica and the proxies. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.members.map((m) => m.child.stop()));
+    await this.toxiproxy.stop();
+  }
+
+  // ---- start-up -----------------------------------------------------------------------------------
+
+  private async startAll(): Promise<void> {
+    this.progress(`starting ${this.members.length} replica processes`);
+    await Promise.all(this.members.map((m) => this.spawn(m)));
+    await this.createProxies();
+    await Promise.all(this.members.map((m) => this.startReplica(m)));
+    for (const m of this.members) this.supervise(m);
+  }
+
+  private async spawn(m: Member): Promise<void> {
+    m.listening = await m.child.spawn();
+  }
+
+  private async startReplica(m: Member): Promise<void> {
+    const peers: Record<string, string> = {};
+    const xnetPeers: Record<string, string> = {};
+    for (const other of this.members) {
+      if (other === m) continue;
+      const name = other.subnet === m.subnet ? linkProxyName(m.subnet, m.node, other.node) : xnetProxyName(m.subnet, m.node, other.subnet, other.node);
+      const proxy = this.toxiproxy.registry.get(name);
+      if (!proxy.ok) throw new RunDirError(`proxy ${name} is missing`);
+      if (other.subnet === m.subnet) peers[String(other.node)] = proxy.value.listen;
+      else xnetPeers[`${other.subnet}/${other.node}`] = proxy.value.listen;
+    }
+    await m.child.start({ type: "start", peers, xnetPeers });
+    m.serving = m.listening;
+    this.progress(`${m.name} ready (pid ${m.child.pid}, http ${m.listening?.httpPort})`);
+  }
+
+  private async createProxies(): Promise<void> {
+    for (const from of this.members) {
+      for (const to of this.members) {
+        if (from === to) continue;
+        const name = from.subnet === to.subnet ? linkProxyName(from.subnet, from.node, to.node) : xnetProxyName(from.subnet, from.node, to.subnet, to.node);
+        const created = await this.toxiproxy.registry.create({ name, listen: "127.0.0.1:0", upstream: `127.0.0.1:${to.listening?.p2pPort}`, enabled: true });
+        if (!created.ok) throw new RunDirError(`cannot create proxy ${name}: ${created.failure.message}`);
+      }
+    }
+  }
+
+  private outgoingProxies(m: Member): string[] {
+    return this.members.filter((o) => o !== m).map((o) => (o.subnet === m.subnet ? linkProxyName(m.subnet, m.node, o.node) : xnetProxyName(m.subnet, m.node, o.subnet, o.node)));
+  }
+
+  /** Proxies whose upstream is `m` (after a restart on new ports they must point at the new ones). */
+  private incomingProxies(m: Member): string[] {
+    return this.members.filter((o) => o !== m).map((o) => (o.subnet === m.subnet ? linkProxyName(m.subnet, o.node, m.node) : xnetProxyName(o.subnet, o.node, m.subnet, m.node)));
+  }
+
+  /** A replica that exits while the cluster runs is restarted from its disk, as an operator's supervisor would. */
+  private supervise(m: Member): void {
+    void m.child.exited().then(async () => {
+      if (this.stopping) return;
+      const count = (this.restarts.get(m.name) ?? 0) + 1;
+      this.restarts.set(m.name, count);
+      this.progress(`${m.name} exited; restarting it from its disk (restart ${count})`);
+      try {
+        await this.spawn(m);
+        for (const name of this.incomingProxies(m)) {
+          const updated = await this.toxiproxy.registry.update(name, { upstream: `127.0.0.1:${m.listening?.p2pPort}` });
+          if (!updated.ok) throw new RunDirError(`cannot point proxy ${name} at the restarted replica: ${updated.failure.message}`);
+        }
+        await this.startReplica(m);
+        this.writeInfo();
+        this.supervise(m);
+      } catch (e) {
+        if (!this.stopping) this.progress(`${m.name} could not be restarted: ${(e as Error).message}`);
+      }
+    });
+  }
+}
+
+function prepareRunDir(options: UpOptions, progress: (line: string) => void): ClusterSpec {
+  if (!existsSync(specPath(options.out))) {
+    const nodes = options.nodes ?? [4];
+    createRunDir(options.out, { subnets: nodes.map((n, k) => ({ name: subnetNameOf(k), n })), consensus: REAL_CONSENSUS_CONFIG });
+    progress(`created ${options.out}: ${nodes.map((n, k) => `${subnetNameOf(k)} with ${n} replicas`).join(", ")}; keys written`);
+  } else {
+    progress(`resuming the cluster in ${options.out}`);
+  }
+  const spec = readSpec(options.out);
+  const sizes = spec.subnets.map((s) => s.n);
+  if (options.nodes !== undefined && options.nodes.join(",") !== sizes.join(",")) {
+    throw new RunDirError(`${options.out} holds a cluster of ${sizes.join(",")} replicas, not ${options.nodes.join(",")}; drop --nodes to resume it, or choose another --out`);
+  }
+  return spec;
+}
