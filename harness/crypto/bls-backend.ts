@@ -101,7 +101,17 @@ function hashToG1(message: string): G1 {
 
 const sigHex = (point: G1): Signature => bytesToHex(short.Signature.toBytes(point)) as Signature;
 
+/** A share or signature as a G1 point; decompressing costs a square root, so recent ones are kept. */
 function parseG1(signature: string): G1 | undefined {
+  const known = parsedG1.get(signature);
+  if (known !== undefined) return known === "invalid" ? undefined : known;
+  const point = decodeG1(signature);
+  boundedSet(parsedG1, signature, point ?? "invalid", HASH_CACHE_MAX * 4);
+  return point;
+}
+const parsedG1 = new Map<string, G1 | "invalid">();
+
+function decodeG1(signature: string): G1 | undefined {
   if (!/^[0-9a-f]{96}$/.test(signature)) return undefined;
   try {
     const point = short.Signature.fromHex(signature);
@@ -109,6 +119,22 @@ function parseG1(signature: string): G1 | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Sets a key in a FIFO-bounded cache. */
+function boundedSet<V>(cache: Map<string, V>, key: string, value: V, max: number): void {
+  if (cache.size >= max) {
+    const oldest = cache.keys().next().value;
+    if (oldest !== undefined) cache.delete(oldest);
+  }
+  cache.set(key, value);
+}
+
+interface ShareEntry {
+  /** The share's key in the verifier's verdict cache. */
+  readonly key: string;
+  readonly signature: G1;
+  readonly publicKey: G2;
 }
 
 /** A uniformly random nonzero scalar mod r from 64 bytes of the stream (bias < 2^-254). */
@@ -317,6 +343,19 @@ export function blsVerifier(keys: BlsPublicKeys): BlsVerifierKeys {
   // Every replica of a simulated subnet verifies the same shares through this one verifier:
   // remember recent verdicts (pure functions of their inputs) so each pairing runs once.
   const verdicts = new Map<string, boolean>();
+  const combined = new Map<string, Signature>();
+  /**
+   * Checks, in one batch, the shares whose validity is not remembered yet, and remembers them:
+   * each replica aggregates shares its validator already checked one by one, so typically only
+   * its own share is new.
+   */
+  const sharesValid = (message: string, entries: readonly ShareEntry[]): boolean => {
+    const unknown = entries.filter((e) => verdicts.get(e.key) !== true);
+    if (unknown.length === 0) return true;
+    if (!batchVerify(message, unknown)) return false;
+    for (const e of unknown) remember(e.key, () => true);
+    return true;
+  };
   const remember = (key: string, compute: () => boolean): boolean => {
     const known = verdicts.get(key);
     if (known !== undefined) return known;
@@ -358,13 +397,14 @@ export function blsVerifier(keys: BlsPublicKeys): BlsVerifierKeys {
     aggregateMulti(message, shares): MultiSignature | undefined {
       const signers = [...shares.keys()].sort((a, b) => a - b);
       if (signers.length === 0) return undefined;
-      const entries: { signature: G1; publicKey: G2 }[] = [];
+      const entries: ShareEntry[] = [];
       for (const node of signers) {
-        const signature = inSubnet(node) ? parseG1(shares.get(node) as Signature) : undefined;
+        const share = shares.get(node) as Signature;
+        const signature = inSubnet(node) ? parseG1(share) : undefined;
         if (signature === undefined) return undefined;
-        entries.push({ signature, publicKey: multiPublic[node] as G2 });
+        entries.push({ key: `multi|${node}|${share}|${message}`, signature, publicKey: multiPublic[node] as G2 });
       }
-      if (!batchVerify(message, entries)) return undefined;
+      if (!sharesValid(message, entries)) return undefined;
       return { signers, signature: sigHex(short.aggregateSignatures(entries.map((e) => e.signature))) };
     },
     verifyMulti(message, multi, threshold) {
@@ -383,20 +423,28 @@ export function blsVerifier(keys: BlsPublicKeys): BlsVerifierKeys {
       const signers = [...shares.keys()].sort((a, b) => a - b);
       const { threshold } = groups[group];
       if (signers.length < threshold) return undefined;
-      const entries: { signature: G1; publicKey: G2 }[] = [];
+      const entries: ShareEntry[] = [];
       for (const node of signers) {
-        const signature = inSubnet(node) ? parseG1(shares.get(node) as Signature) : undefined;
+        const share = shares.get(node) as Signature;
+        const signature = inSubnet(node) ? parseG1(share) : undefined;
         if (signature === undefined) return undefined;
-        entries.push({ signature, publicKey: groups[group].publicShares[node] as G2 });
+        entries.push({ key: `${group}|${node}|${share}|${message}`, signature, publicKey: groups[group].publicShares[node] as G2 });
       }
-      if (!batchVerify(message, entries)) return undefined;
+      if (!sharesValid(message, entries)) return undefined;
+      // Any `threshold` valid shares interpolate to the same signature (it is unique per message),
+      // so the first replica's combination serves every other one.
+      const memoKey = `${group}|${message}`;
+      const known = combined.get(memoKey);
+      if (known !== undefined) return known;
       const xs = signers.slice(0, threshold).map((node) => BigInt(node + 1));
-      let combined: G1 | undefined;
+      let sum: G1 | undefined;
       xs.forEach((_, i) => {
-        const term = (entries[i] as { signature: G1 }).signature.multiplyUnsafe(lagrangeAtZero(xs, i));
-        combined = combined === undefined ? term : combined.add(term);
+        const term = (entries[i] as ShareEntry).signature.multiplyUnsafe(lagrangeAtZero(xs, i));
+        sum = sum === undefined ? term : sum.add(term);
       });
-      return sigHex(combined as G1);
+      const signature = sigHex(sum as G1);
+      boundedSet(combined, memoKey, signature, VERDICT_CACHE_MAX);
+      return signature;
     },
     verifyThreshold: (group, message, signature) =>
       remember(`${group}-combined|${signature}|${message}`, () => blsVerify(parseG1(signature), message, groups[group].publicKey)),
