@@ -8,7 +8,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import type { HashHex } from "../types.ts";
 import { Wasm, type WasmModule } from "./webassembly.ts";
 import { instrumentModule, InvalidModuleError, type InstrumentedModule } from "./instrument.ts";
-import { checkModuleSize } from "./module-limits.ts";
+import { checkModuleSize, uncompressedModule } from "./module-limits.ts";
 import { freezeShared, paranoid } from "../paranoia.ts";
 
 export interface CompiledModule extends InstrumentedModule {
@@ -24,7 +24,10 @@ export class ModuleCache {
   private readonly entries = new Map<string, CompiledModule | InvalidModuleError>();
   private instrumentations = 0;
 
-  /** Instruments and compiles once per distinct module; throws InvalidModuleError if rejected. */
+  /**
+   * Instruments and compiles once per distinct module (as uploaded: gzip-compressed or not, cached
+   * by the hash of those bytes); throws InvalidModuleError if rejected.
+   */
   get(bytes: Uint8Array): CompiledModule {
     checkModuleSize(bytes); // an oversized module is refused before hashing its 100+ MiB
     return this.getWithHash(moduleHash(bytes), bytes);
@@ -35,9 +38,10 @@ export class ModuleCache {
     let entry = this.entries.get(hash);
     if (entry === undefined) {
       try {
-        const inst = instrumentModule(bytes);
+        const wasm = uncompressedModule(bytes);
+        const inst = instrumentModule(wasm);
         this.instrumentations++;
-        if (paranoid) checkInstrumentationIsDeterministic(hash, inst, bytes);
+        if (paranoid) checkInstrumentationIsDeterministic(hash, inst, wasm);
         let compiled: WasmModule;
         try {
           compiled = new Wasm.Module(inst.binary);

@@ -3,6 +3,7 @@
 // naming the limit, instead of binaryen spending a minute on it (or failing with an exception of
 // its own). The walk reads section headers and the few counts the limits need; everything else
 // (instructions, types, validation) is binaryen's job afterwards.
+import { gunzipSync } from "node:zlib";
 import { InvalidModuleError } from "./invalid-module.ts";
 
 /**
@@ -31,6 +32,58 @@ export const MAX_EXPORTED_METHODS = 1_000;
 export const MAX_EXPORTED_NAME_BYTES = 20_000;
 
 const SECTION = { custom: 0, function: 3, global: 6, export: 7, code: 10, tag: 13 } as const;
+
+/** The gzip magic bytes (RFC 1952) with the deflate method: a compressed module starts with them. */
+const GZIP_MAGIC = [0x1f, 0x8b, 0x08] as const;
+
+export const isGzipped = (bytes: Uint8Array): boolean => GZIP_MAGIC.every((b, i) => bytes[i] === b);
+
+/**
+ * The Wasm bytes of a module as uploaded: install_code accepts gzip-compressed modules (interface
+ * spec "Canister module format"), whose uncompressed size counts against MAX_MODULE_BYTES. The
+ * module hash stays the hash of the bytes as uploaded, as on the IC. gunzip is a pure function of
+ * its input, so replicas agree on the result.
+ */
+export function uncompressedModule(bytes: Uint8Array): Uint8Array {
+  if (!isGzipped(bytes)) return bytes;
+  try {
+    return new Uint8Array(gunzipSync(bytes, { maxOutputLength: MAX_MODULE_BYTES }));
+  } catch (e) {
+    const why = e instanceof RangeError ? `it uncompresses to more than ${MAX_MODULE_BYTES} bytes (100 MiB)` : `it does not decompress (${e instanceof Error ? e.message : String(e)})`;
+    throw new InvalidModuleError(`gzip-compressed module refused: ${why}`);
+  }
+}
+
+export interface IcpCustomSection {
+  /** The name after `icp:public ` / `icp:private ` (e.g. `candid:service`). */
+  readonly name: string;
+  readonly visibility: "public" | "private";
+  readonly contents: Uint8Array;
+}
+
+/**
+ * The module's `icp:public <name>` and `icp:private <name>` custom sections, in module order
+ * (spec "Canister module format"): the state tree serves them at /canister/<id>/metadata/<name>,
+ * the private ones to controllers only. `bytes` is an uncompressed, already validated module.
+ */
+export function icpCustomSections(bytes: Uint8Array): IcpCustomSection[] {
+  const r = new Reader(bytes, 8);
+  const sections: IcpCustomSection[] = [];
+  while (!r.done()) {
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (end > bytes.length) throw new InvalidModuleError("truncated module section");
+    if (id === SECTION.custom) {
+      const body = new Reader(bytes.subarray(0, end), r.pos);
+      const name = body.name();
+      const match = /^icp:(public|private) (.*)$/s.exec(name);
+      if (match !== null) sections.push({ name: match[2] ?? "", visibility: match[1] as "public" | "private", contents: bytes.slice(body.pos, end) });
+    }
+    r.pos = end;
+  }
+  return sections;
+}
 
 /** The total size limit alone: the first check, before the module is even hashed. */
 export function checkModuleSize(bytes: Uint8Array): void {

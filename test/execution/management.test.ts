@@ -4,6 +4,7 @@
 import test from "ava";
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
+import { gzipSync } from "node:zlib";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { ExecutionLab, LabError, MANAGEMENT_CANISTER, MANAGEMENT_TYPES, RejectCode, type CanisterId, type PrincipalText } from "../../harness/execution/index.ts";
 import { fixture, wat } from "./helpers.ts";
@@ -142,4 +143,24 @@ test("in a reply callback, msg_caller is the caller of the call being answered",
   const r = lab.updateRaw(id, "who", new Uint8Array(), { caller: me });
   t.is(r.response.kind, "reply");
   if (r.response.kind === "reply") t.is(Principal.fromUint8Array(r.response.data).toText(), me);
+});
+
+// Issue 12 item 7: install_code accepts gzip-compressed modules as the IC does (interface spec
+// "Canister module format"); the module hash is that of the bytes as uploaded (what dfx compares
+// against a local .wasm.gz), and the canister runs the uncompressed module.
+test("item 7: install_code takes a gzip-compressed module; module_hash is the hash of the compressed bytes", (t) => {
+  const lab = new ExecutionLab();
+  const [{ canister_id }] = call(lab, "provisional_create_canister_with_cycles", { amount: [], settings: [], specified_id: [], sender_canister_version: [] }, me) as [{ canister_id: Principal }];
+  const gz = gzipSync(fixture("motoko/counter.classic.wasm"));
+  t.deepEqual([...gz.subarray(0, 3)], [0x1f, 0x8b, 0x08], "a gzip stream (RFC 1952 magic)");
+  call(lab, "install_code", { mode: { install: null }, canister_id, wasm_module: gz, arg: new Uint8Array(), sender_canister_version: [] }, me);
+  const id = canister_id.toText() as CanisterId;
+  lab.update(id, "inc", [], [], [IDL.Nat]);
+  t.deepEqual(lab.query(id, "get", [], [], [IDL.Nat]), [1n]);
+  const [status] = call(lab, "canister_status", { canister_id }, me) as [{ module_hash: [Uint8Array] }];
+  t.deepEqual([...status.module_hash[0]], [...sha256(gz)]);
+  // A gzip stream that is not a Wasm module inside, and a broken gzip stream, are refused.
+  for (const bad of [gzipSync(new Uint8Array([1, 2, 3])), Uint8Array.from([0x1f, 0x8b, 0x08, 0, 1, 2, 3])]) {
+    t.throws(() => call(lab, "install_code", { mode: { reinstall: null }, canister_id, wasm_module: bad, arg: new Uint8Array(), sender_canister_version: [] }, me), { message: /Invalid Wasm module/ });
+  }
 });
