@@ -39,9 +39,12 @@ export interface IngressMessage {
   readonly envelope?: Uint8Array;
 }
 
-/** An ingress message for an IC call envelope, its fields derived from the envelope at `nowNs`. */
-export function ingressFromEnvelope(envelope: Uint8Array, nowNs: bigint): { ok: true; message: IngressMessage } | { ok: false; kind: IngressRejectionKind; httpStatus: number; message: string } {
-  const checked = validateCallEnvelope(envelope, { nowNs });
+/**
+ * An ingress message for an IC call envelope, its fields derived from the envelope at `nowNs`;
+ * `effectiveCanisterId` is the URL's (the HTTP call endpoint checks content.canister_id against it).
+ */
+export function ingressFromEnvelope(envelope: Uint8Array, nowNs: bigint, effectiveCanisterId?: string): { ok: true; message: IngressMessage } | { ok: false; kind: IngressRejectionKind; httpStatus: number; message: string } {
+  const checked = validateCallEnvelope(envelope, { nowNs, ...(effectiveCanisterId === undefined ? {} : { effectiveCanisterId }) });
   if (!checked.ok) return { ok: false, ...checked.rejection };
   return { ok: true, message: messageOf(checked.call, envelope) };
 }

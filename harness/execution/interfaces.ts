@@ -148,6 +148,22 @@ export interface CanisterState {
   readonly nextCallbackId: bigint;
   /** Snapshots taken of this canister, sorted by id. */
   readonly snapshots: readonly CanisterSnapshot[];
+  /** Its debug prints and traps, newest last (absent until it first logs; canister-log.ts). */
+  readonly log?: CanisterLog;
+}
+
+/** One line of a canister's log (spec "fetch_canister_logs": idx, timestamp_nanos, content). */
+export interface CanisterLogRecord {
+  readonly idx: bigint;
+  readonly timestampNs: bigint;
+  readonly content: Uint8Array;
+}
+
+export interface CanisterLog {
+  /** The newest records that fit the log's size limit, oldest first. */
+  readonly records: readonly CanisterLogRecord[];
+  /** The idx of the next record (never reused, also after old records were dropped). */
+  readonly nextIdx: bigint;
 }
 
 export interface CanisterSnapshot {

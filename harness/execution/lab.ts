@@ -35,6 +35,7 @@ import { WasmExecutor } from "./executor.ts";
 import * as lifecycle from "./lifecycle.ts";
 import { executeManagementCall, type ManagementContext, type ManagementOutcome } from "./management.ts";
 import { QueryCache } from "./query-cache.ts";
+import { withLoggedOutput } from "./canister-log.ts";
 import { Rng } from "../sim/rng.ts";
 import {
   executeRound,
@@ -510,7 +511,7 @@ export class ExecutionLab {
   }
 
   private run(id: CanisterId, message: CanisterMessage): ExecutionResult {
-    const r = this.executor.executeMessage(this.canister(id), message, this.params());
+    const r = withLoggedOutput(this.executor.executeMessage(this.canister(id), message, this.params()), this.now);
     this.totalInstructionsUsed += r.instructionsUsed;
     this.canisters.set(id, r.canister);
     for (const call of r.outgoingCalls) {

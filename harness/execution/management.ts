@@ -18,6 +18,7 @@ import {
   type Response,
 } from "./interfaces.ts";
 import * as lifecycle from "./lifecycle.ts";
+import { appendToLog } from "./canister-log.ts";
 
 // --- Candid types (subset of the management canister interface) ------------------------------------
 
@@ -131,6 +132,10 @@ export const MANAGEMENT_TYPES = {
   list_canister_snapshots: { arg: canisterOnly, ret: [IDL.Vec(snapshotType)] },
   delete_canister_snapshot: { arg: IDL.Record({ canister_id: canisterIdType, snapshot_id: snapshotIdType }), ret: [] },
   raw_rand: { arg: undefined, ret: [IDL.Vec(IDL.Nat8)] },
+  fetch_canister_logs: {
+    arg: canisterOnly,
+    ret: [IDL.Record({ canister_log_records: IDL.Vec(IDL.Record({ idx: IDL.Nat64, timestamp_nanos: IDL.Nat64, content: IDL.Vec(IDL.Nat8) })) })],
+  },
 } as const;
 
 export type ManagementMethod = keyof typeof MANAGEMENT_TYPES;
@@ -254,7 +259,8 @@ export function executeManagementCall(
         ctx.installParams,
       );
       if (!r.ok) return { ...reject(r.code, r.message), instructionsUsed: r.instructionsUsed };
-      return ok(reply([], []), [r.canister], { instructionsUsed: r.instructionsUsed, responses: r.responses ?? [] });
+      // What canister_init / pre_upgrade / post_upgrade printed goes to the canister's log.
+      return ok(reply([], []), [appendToLog(r.canister, r.debugLog, ctx.nowNs)], { instructionsUsed: r.instructionsUsed, responses: r.responses ?? [] });
     }
     case "uninstall_code": {
       const c = target();
@@ -393,5 +399,98 @@ export function executeManagementCall(
       if (ctx.drawRawRand === undefined) return reject(RejectCode.CanisterError, "raw_rand: no randomness source in this context");
       return ok(reply(types.ret, [ctx.drawRawRand()]));
     }
+    case "fetch_canister_logs":
+      return reject(RejectCode.CanisterReject, "fetch_canister_logs API is only accessible in non-replicated mode (call it as a query)");
+  }
+}
+
+/**
+ * A query to the management canister (non-replicated: the HTTP query endpoint with the management
+ * canister as canister_id). Only fetch_canister_logs is one; the caller must be a controller
+ * (the default log_visibility, the only one modelled).
+ */
+export function executeManagementQuery(canister: (id: CanisterId) => CanisterState | undefined, caller: PrincipalText, method: string, arg: Uint8Array): Response {
+  if (method !== "fetch_canister_logs") {
+    return { kind: "reject", code: RejectCode.DestinationInvalid, message: `The management canister has no query method '${method}' (only fetch_canister_logs)` };
+  }
+  const target = effectiveCanisterIdOf(arg);
+  if (target === undefined) return { kind: "reject", code: RejectCode.CanisterError, message: "Error decoding the argument of fetch_canister_logs: expected a record with a canister_id" };
+  const c = canister(target);
+  if (c === undefined) return { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${target} not found` };
+  if (!c.controllers.includes(caller)) {
+    return { kind: "reject", code: RejectCode.CanisterReject, message: `Caller ${caller} is not allowed to query ic00 method fetch_canister_logs (log_visibility: controllers)` };
+  }
+  const records = (c.log?.records ?? []).map((r) => ({ idx: r.idx, timestamp_nanos: r.timestampNs, content: r.content }));
+  return reply(MANAGEMENT_TYPES.fetch_canister_logs.ret, [{ canister_log_records: records }]);
+}
+
+// --- the ingress filter for calls to aaaaa-aa -----------------------------------------------------
+
+/** Methods a user may call on the management canister, if a controller of the canister the argument names. */
+const CONTROLLER_METHODS: ReadonlySet<string> = new Set([
+  "canister_status",
+  "start_canister",
+  "stop_canister",
+  "delete_canister",
+  "uninstall_code",
+  "update_settings",
+  "install_code",
+  "take_canister_snapshot",
+  "load_canister_snapshot",
+  "list_canister_snapshots",
+  "delete_canister_snapshot",
+]);
+/** Methods any user may call (a local subnet's provisional whitelist holds everyone, as PocketIC's does). */
+const PROVISIONAL_METHODS: ReadonlySet<string> = new Set(["provisional_create_canister_with_cycles", "provisional_top_up_canister"]);
+
+export interface ManagementIngressRefusal {
+  readonly reason: "management-method-refused" | "not-controller" | "invalid-management-payload" | "canister-not-found";
+  readonly rejectCode: RejectCode;
+  /** ic_error_types ErrorCode of the IC's refusal. */
+  readonly errorCode: string;
+  readonly message: string;
+}
+
+/**
+ * Whether a user's call to the management canister may enter the ingress pool, as the IC's
+ * canister manager decides it (dfinity/ic rs/execution_environment canister_manager.rs
+ * should_accept_ingress_message): controller methods need the canister the argument names to
+ * exist and the sender to control it; the provisional methods are open to the whitelist (here:
+ * everyone); fetch_canister_logs is a query only; every other method — create_canister,
+ * raw_rand, and anything unknown — can only be called by canisters (a user's ingress message
+ * carries no cycles to pay for it).
+ */
+export function managementIngressRefusal(
+  method: string,
+  arg: Uint8Array,
+  sender: PrincipalText,
+  canister: (id: CanisterId) => CanisterState | undefined,
+): ManagementIngressRefusal | undefined {
+  if (PROVISIONAL_METHODS.has(method)) return undefined;
+  if (method === "fetch_canister_logs") {
+    return { reason: "management-method-refused", rejectCode: RejectCode.CanisterReject, errorCode: "IC0406", message: "fetch_canister_logs API is not accessible via ingress in replicated mode (send it as a query)" };
+  }
+  if (!CONTROLLER_METHODS.has(method)) {
+    return { reason: "management-method-refused", rejectCode: RejectCode.CanisterReject, errorCode: "IC0406", message: `Only canisters can call ic00 method ${method}` };
+  }
+  const target = effectiveCanisterIdOf(arg);
+  if (target === undefined) {
+    return { reason: "invalid-management-payload", rejectCode: RejectCode.CanisterReject, errorCode: "IC0408", message: `Failed to decode payload for ic00 method: ${method} (expected a record with a canister_id)` };
+  }
+  const c = canister(target);
+  if (c === undefined) return { reason: "canister-not-found", rejectCode: RejectCode.DestinationInvalid, errorCode: "IC0301", message: `Canister ${target} not found` };
+  if (!c.controllers.includes(sender)) {
+    return { reason: "not-controller", rejectCode: RejectCode.CanisterError, errorCode: "IC0512", message: `Only controllers of canister ${target} can call ic00 method ${method}` };
+  }
+  return undefined;
+}
+
+/** The canister a management call is about: its argument's `canister_id` field (the IC's effective canister id). */
+export function effectiveCanisterIdOf(arg: Uint8Array): CanisterId | undefined {
+  try {
+    const [record] = IDL.decode([canisterOnly], arg) as unknown as [{ canister_id: Principal }];
+    return record.canister_id.toText() as CanisterId;
+  } catch {
+    return undefined;
   }
 }

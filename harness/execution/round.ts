@@ -18,6 +18,7 @@ import { compareCanisterIds } from "../state/canister-order.ts";
 import { ByteReader, ByteWriter } from "../state/encoding.ts";
 import { heapDeltaBytes, type CommitResult, type StateManager } from "../state/state-manager.ts";
 import { continueSliced, startSliced, type PausedExecution, type SliceStep } from "./dts.ts";
+import { withLoggedOutput } from "./canister-log.ts";
 import { CanisterInputQueues } from "./input-queue.ts";
 import {
   RejectCode,
@@ -426,7 +427,8 @@ function runCanister(
     const dts = config.dtsEnabled && isDtsMessage(message);
     const instructionLimit = dts ? sc.maxInstructionsPerMessage : sc.maxInstructionsPerMessageWithoutDts;
     const canister = w.canisters.get(id)!;
-    const result = executor.executeMessage(canister, message, { instructionLimit, timeNs: input.timeNs, ...(config.subnetId === undefined ? {} : { subnetId: config.subnetId }) });
+    // Replicated executions log their prints and traps in the canister's state (canister-log.ts).
+    const result = withLoggedOutput(executor.executeMessage(canister, message, { instructionLimit, timeNs: input.timeNs, ...(config.subnetId === undefined ? {} : { subnetId: config.subnetId }) }), input.timeNs);
     assert(result.instructionsUsed <= instructionLimit, `executor used ${result.instructionsUsed} > limit ${instructionLimit}`);
     ranAnything = true;
     if (!dts) {

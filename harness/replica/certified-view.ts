@@ -11,11 +11,15 @@ import type { Registry, SubnetId } from "../routing/registry.ts";
 import { encodeStreamHeader, encodeStreamMessage, type RoutingState, type Stream, type StreamMessage } from "../routing/streams.ts";
 import { CertifiedState, type CanisterEntry, type RequestStatus } from "../state/certified-tree.ts";
 import type { HashHex } from "../types.ts";
+import { icpCustomSections, uncompressedModule, type IcpCustomSection } from "../execution/module-limits.ts";
 import type { IngressHistory } from "./ingress-history.ts";
 import type { IngressStatus } from "./interfaces.ts";
 
 /** Representative IC error codes per reject code (shown as `error_code` in request statuses). */
 const ERROR_CODE_OF_REJECT: Readonly<Record<number, string>> = { 1: "IC0101", 2: "IC0201", 3: "IC0301", 4: "IC0406", 5: "IC0503" };
+
+/** A representative IC error code for a reject code (the execution layer keeps only reject codes). */
+export const errorCodeOfReject = (code: number): string => ERROR_CODE_OF_REJECT[code] ?? "IC0000";
 
 export function requestStatusOf(status: IngressStatus): RequestStatus {
   switch (status.status) {
@@ -26,7 +30,7 @@ export function requestStatusOf(status: IngressStatus): RequestStatus {
     case "completed":
       return { status: "replied", reply: hexToBytes(status.reply) };
     case "failed":
-      return { status: "rejected", rejectCode: status.code, rejectMessage: status.message, errorCode: ERROR_CODE_OF_REJECT[status.code] ?? "IC0000" };
+      return { status: "rejected", rejectCode: status.code, rejectMessage: status.message, errorCode: errorCodeOfReject(status.code) };
   }
 }
 
@@ -44,6 +48,11 @@ export interface CertifiedViewContext {
   readonly registry: Registry;
   /** DER public key of a subnet's certification key, when the harness knows it. */
   readonly publicKeyDerOf?: (id: SubnetId) => Uint8Array | undefined;
+  /**
+   * A subnet's nodes as (node id, 44-byte DER Ed25519 key) pairs for /subnet/<id>/node, when the
+   * harness knows them: agents check query signatures against these keys.
+   */
+  readonly nodesOf?: (id: SubnetId) => readonly (readonly [Uint8Array, Uint8Array])[] | undefined;
 }
 
 export class CertifiedView {
@@ -87,7 +96,8 @@ export class CertifiedView {
       const publicKeyDer = this.context.publicKeyDerOf?.(s.id);
       if (publicKeyDer === undefined) continue;
       const ranges: TreeCanisterRange[] = [[principalBytes(canisterIdFromU64(s.canisterRange.start)), principalBytes(canisterIdFromU64(s.canisterRange.end))]];
-      next = next.withSubnet(subnetBytes(s.id), { publicKeyDer, canisterRanges: ranges });
+      const nodes = this.context.nodesOf?.(s.id);
+      next = next.withSubnet(subnetBytes(s.id), { publicKeyDer, canisterRanges: ranges, ...(nodes === undefined ? {} : { nodes }) });
     }
     return next;
   }
@@ -134,8 +144,29 @@ function withStatus(state: CertifiedState, id: HashHex, history: IngressHistory)
 function canisterEntry(c: CanisterState): CanisterEntry {
   const controllers = c.controllers.map((p) => principalBytes(p));
   if (c.execution === undefined) return { controllers, certifiedData: c.certifiedData };
-  return { controllers, certifiedData: c.certifiedData, moduleHash: hexToBytes(c.execution.moduleHash) };
+  const metadata = metadataOf(c.execution.moduleHash, c.execution.wasmModule).map((s) => [s.name, s.contents] as const);
+  return { controllers, certifiedData: c.certifiedData, moduleHash: hexToBytes(c.execution.moduleHash), metadata };
 }
+
+/**
+ * /canister/<id>/metadata/<name>: the module's icp:public and icp:private custom sections (the
+ * HTTP interface serves the private ones to controllers only). A pure function of the module,
+ * kept per module hash.
+ */
+export const metadataOf: (moduleHash: HashHex, wasmModule: Uint8Array) => readonly IcpCustomSection[] = (() => {
+  const known = new Map<HashHex, readonly IcpCustomSection[]>();
+  return (moduleHash, wasmModule) => {
+    let sections = known.get(moduleHash);
+    if (sections === undefined) {
+      // One entry per name (a module naming a section twice keeps the first; the IC refuses such modules).
+      const names = new Set<string>();
+      sections = icpCustomSections(uncompressedModule(wasmModule)).filter((x) => !names.has(x.name) && names.add(x.name) !== undefined);
+      if (known.size >= 256) known.delete(known.keys().next().value as HashHex);
+      known.set(moduleHash, sections);
+    }
+    return sections;
+  };
+})();
 
 function sameCertifiedFields(a: CanisterState, b: CanisterState): boolean {
   return (

@@ -58,11 +58,12 @@ import type { HashTree } from "../crypto/hash-tree.ts";
 import type { CertifiedState } from "../state/certified-tree.ts";
 import { dataCertificate, readStateCertificate } from "../state/state-certification.ts";
 import type { Certification } from "./certification.ts";
-import { CertifiedView } from "./certified-view.ts";
+import { CertifiedView, metadataOf } from "./certified-view.ts";
 import { indexLabel, subnetLabel } from "../routing/xnet.ts";
 import { IngressHistory, ingressHistoryDataOf, type IngressHistoryData } from "./ingress-history.ts";
 import { executeSubnetCalls } from "./subnet-messages.ts";
-import type { Batch, IngressFilterRefusal, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
+import type { Batch, CanisterInfo, IngressFilterRejection, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
+import { executeManagementQuery, managementIngressRefusal } from "../execution/management.ts";
 
 export interface GenesisCanister {
   readonly id: CanisterId;
@@ -121,7 +122,13 @@ export interface ExecutionMachineOptions {
    * This subnet and the registry (default: a registry of this one subnet, named "a"), and the
    * subnets' certification keys for /subnet/<id>/public_key when known.
    */
-  readonly subnet?: { readonly id: SubnetId; readonly registry: Registry; readonly publicKeyDerOf?: (id: SubnetId) => Uint8Array | undefined };
+  readonly subnet?: {
+    readonly id: SubnetId;
+    readonly registry: Registry;
+    readonly publicKeyDerOf?: (id: SubnetId) => Uint8Array | undefined;
+    /** Node ids and DER keys for /subnet/<id>/node (query signature keys), when known. */
+    readonly nodesOf?: (id: SubnetId) => readonly (readonly [Uint8Array, Uint8Array])[] | undefined;
+  };
 }
 
 /**
@@ -206,7 +213,11 @@ export class ExecutionStateMachine implements MessageRouting {
     this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval, subnetId: this.subnetId as string as PrincipalText };
     this.stateManager = this.newStateManager();
     this.state = genesisState(this.executor, options.genesis);
-    this.certifiedView = new CertifiedView({ registry: this.registry, ...(options.subnet?.publicKeyDerOf === undefined ? {} : { publicKeyDerOf: options.subnet.publicKeyDerOf }) });
+    this.certifiedView = new CertifiedView({
+      registry: this.registry,
+      ...(options.subnet?.publicKeyDerOf === undefined ? {} : { publicKeyDerOf: options.subnet.publicKeyDerOf }),
+      ...(options.subnet?.nodesOf === undefined ? {} : { nodesOf: options.subnet.nodesOf }),
+    });
     this.certifiedView.rebuild(0n, this.history, this.state.canisters, this.routing);
     this.restoreFromDisk();
   }
@@ -492,6 +503,7 @@ export class ExecutionStateMachine implements MessageRouting {
     // As on the IC, queries see the latest certified state (so a data certificate matches what the
     // canister reads); before the first certification, the current one.
     const at = this.queryState();
+    if ((canister as string) === MANAGEMENT_CANISTER) return executeManagementQuery((id) => at.state.canisters.find((c) => c.id === id), caller, method, arg);
     if (!at.state.canisters.some((c) => c.id === canister)) return { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${canister} not found` };
     const certificate = this.dataCertificateFor(canister);
     const message = { kind: "query" as const, caller, method, arg, ...(certificate === undefined ? {} : { dataCertificate: certificate }) };
@@ -501,16 +513,39 @@ export class ExecutionStateMachine implements MessageRouting {
     return { kind: "reject", code: RejectCode.CanisterError, message: result.outcome.kind === "completed" ? "the query did not reply" : result.outcome.message };
   }
 
-  /** The ingress filter (interfaces.ts): on the state queries see, as the IC's HTTP handler does. */
-  filterIngress(message: IngressMessage): IngressFilterRefusal | undefined {
+  /**
+   * The ingress filter (interfaces.ts): on the state queries see, as the IC's HTTP handler does,
+   * with the IC's error codes and messages (ic_error_types; canister_manager.rs for aaaaa-aa).
+   */
+  filterIngress(message: IngressMessage): IngressFilterRejection | undefined {
     const call = message.call;
-    if (call === undefined || call.canister === MANAGEMENT_CANISTER) return undefined;
-    const canister = this.queryState().state.canisters.find((c) => c.id === call.canister);
-    if (canister === undefined) return "canister-not-found";
-    if (canister.status !== "running") return "canister-not-running";
+    if (call === undefined) return undefined;
+    const canisters = this.queryState().state.canisters;
+    const find = (id: CanisterId): CanisterState | undefined => canisters.find((c) => c.id === id);
+    if (call.canister === MANAGEMENT_CANISTER) return managementIngressRefusal(call.method, hexToBytes(call.argHex), callerOf(message), find);
+    const canister = find(call.canister as CanisterId);
+    if (canister === undefined) return { reason: "canister-not-found", rejectCode: RejectCode.DestinationInvalid, errorCode: "IC0301", message: `Canister ${call.canister} not found` };
+    if (canister.status !== "running") {
+      const stopped = canister.status === "stopped";
+      return { reason: "canister-not-running", rejectCode: RejectCode.CanisterError, errorCode: stopped ? "IC0508" : "IC0509", message: `Canister ${call.canister} is ${canister.status}` };
+    }
     if (!(this.executor instanceof WasmExecutor)) return undefined;
     const verdict = this.executor.inspectMessage(canister, { caller: callerOf(message), method: call.method, arg: hexToBytes(call.argHex) }, { instructionLimit: INSPECT_MESSAGE_INSTRUCTION_LIMIT, timeNs: this.queryState().timeNs });
-    return verdict.accepted ? undefined : "inspect-message-refused";
+    if (verdict.accepted) return undefined;
+    return { reason: "inspect-message-refused", rejectCode: RejectCode.CanisterReject, errorCode: "IC0406", message: `Canister ${call.canister} rejected the message: ${verdict.message}` };
+  }
+
+  ingressSender(id: HashHex): PrincipalText | undefined {
+    return this.history.sender(id) as PrincipalText | undefined;
+  }
+
+  /** Controllers and private metadata names of a canister in the state queries see (the IC checks its certified state). */
+  canisterInfo(id: CanisterId): CanisterInfo | undefined {
+    const canister = this.queryState().state.canisters.find((c) => c.id === id);
+    if (canister === undefined) return undefined;
+    const e = canister.execution;
+    const privateMetadata = e === undefined ? [] : metadataOf(e.moduleHash, e.wasmModule).filter((s) => s.visibility === "private").map((s) => s.name);
+    return { controllers: canister.controllers, privateMetadata };
   }
 
   /** The height queries run at now: the latest certified one this replica holds, else the latest executed. */
@@ -559,13 +594,15 @@ export class ExecutionStateMachine implements MessageRouting {
    * or fails at induction with a reject.
    */
   private induct(message: IngressMessage, batch: Batch): InductedMessage | "subnet-call" | undefined {
+    // The envelope's principal is kept with the status (the HTTP interface shows it to its sender only).
+    const sender = message.envelope === undefined ? undefined : message.sender;
     const fail = (code: RejectCode, text: string): undefined => {
-      this.history.set(message.id, { status: "failed", height: batch.height, code, message: text }, batch.timeNs);
+      this.history.set(message.id, { status: "failed", height: batch.height, code, message: text }, batch.timeNs, sender);
       return undefined;
     };
     if (message.call === undefined) return fail(RejectCode.DestinationInvalid, "the message names no canister");
     if (message.call.canister === MANAGEMENT_CANISTER) {
-      this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs);
+      this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
       return "subnet-call";
     }
     let target: CanisterId;
@@ -578,7 +615,7 @@ export class ExecutionStateMachine implements MessageRouting {
     // Induction refusals as the IC's (ic-protocol.md §3.3): no such canister → 3, not running → 5.
     if (canister === undefined) return fail(RejectCode.DestinationInvalid, `canister ${target} not found`);
     if (canister.status !== "running") return fail(RejectCode.CanisterError, `canister ${target} is ${canister.status}`);
-    this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs);
+    this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
     return {
       canister: target,
       message: { kind: "ingress", messageId: message.id, caller: callerOf(message), method: message.call.method, arg: hexToBytes(message.call.argHex) },

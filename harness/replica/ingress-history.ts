@@ -3,6 +3,7 @@
 // status was set. Over capacity (the IC's INGRESS_HISTORY_MAX_MESSAGES, 600,000), the oldest
 // answered entries become `done` and lose their reply, as the IC's forget_terminal_statuses does.
 // Its digest is an XOR of entry hashes, kept incrementally, and is part of the state hash.
+import { Principal } from "@dfinity/principal";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { MAX_INGRESS_TTL_US } from "../consensus/config.ts";
@@ -16,9 +17,16 @@ interface Entry {
   readonly status: IngressStatus;
   /** Terminal entries leave the history at this batch time; processing ones stay. */
   readonly pruneAtNs: bigint | undefined;
+  /**
+   * The envelope's sender (a principal), as the IC's ingress history keeps the user id: the HTTP
+   * interface refuses to show a request's status to anyone else. Absent for the simulator's own
+   * keyed-hash messages, which have no principal.
+   */
+  readonly sender: string | undefined;
 }
 
-export type IngressHistoryData = readonly (readonly [HashHex, IngressStatus, string | undefined])[];
+/** (id, status, prune time, sender) per entry; the sender is left out when absent. */
+export type IngressHistoryData = readonly (readonly [HashHex, IngressStatus, string | undefined, string?])[];
 
 export class IngressHistory {
   private entries = new Map<HashHex, Entry>();
@@ -42,16 +50,23 @@ export class IngressHistory {
     return this.entries.has(id);
   }
 
-  set(id: HashHex, status: IngressStatus, nowNs: bigint): void {
+  /** Who sent the message (its envelope's principal), while its status is kept. */
+  sender(id: HashHex): string | undefined {
+    return this.entries.get(id)?.sender;
+  }
+
+  /** Sets a status; `sender` is given when the message is inducted and kept by later changes. */
+  set(id: HashHex, status: IngressStatus, nowNs: bigint, sender?: string): void {
     const previous = this.entries.get(id);
     if (previous !== undefined) {
-      xorInto(this.acc, entryDigest(id, previous.status));
+      xorInto(this.acc, entryDigest(id, previous.status, previous.sender));
       this.entries.delete(id);
     }
     const terminal = isTerminal(status);
+    const kept = sender ?? previous?.sender;
     // Re-inserting keeps the map in status-time order, which pruning relies on.
-    this.entries.set(id, { status, pruneAtNs: terminal ? nowNs + BigInt(MAX_INGRESS_TTL_US) * 1000n : undefined });
-    xorInto(this.acc, entryDigest(id, status));
+    this.entries.set(id, { status, pruneAtNs: terminal ? nowNs + BigInt(MAX_INGRESS_TTL_US) * 1000n : undefined, sender: kept });
+    xorInto(this.acc, entryDigest(id, status, kept));
     this.changed.add(id);
     this.answered.delete(id);
     if (status.status === "completed" || status.status === "failed") this.answered.add(id);
@@ -68,10 +83,10 @@ export class IngressHistory {
       const entry = this.entries.get(id);
       this.answered.delete(id);
       if (entry === undefined) continue;
-      xorInto(this.acc, entryDigest(id, entry.status));
+      xorInto(this.acc, entryDigest(id, entry.status, entry.sender));
       const done: IngressStatus = { status: "done", height: entry.status.height };
-      this.entries.set(id, { status: done, pruneAtNs: entry.pruneAtNs });
-      xorInto(this.acc, entryDigest(id, done));
+      this.entries.set(id, { status: done, pruneAtNs: entry.pruneAtNs, sender: entry.sender });
+      xorInto(this.acc, entryDigest(id, done, entry.sender));
       this.changed.add(id);
     }
   }
@@ -81,7 +96,7 @@ export class IngressHistory {
     for (const [id, entry] of this.entries) {
       if (entry.pruneAtNs === undefined) continue;
       if (entry.pruneAtNs > nowNs) break;
-      xorInto(this.acc, entryDigest(id, entry.status));
+      xorInto(this.acc, entryDigest(id, entry.status, entry.sender));
       this.entries.delete(id);
       this.answered.delete(id);
       this.changed.add(id);
@@ -105,14 +120,17 @@ export class IngressHistory {
   }
 
   toData(): IngressHistoryData {
-    return [...this.entries].map(([id, e]) => [id, e.status, e.pruneAtNs === undefined ? undefined : String(e.pruneAtNs)] as const);
+    return [...this.entries].map(([id, e]) => {
+      const pruneAt = e.pruneAtNs === undefined ? undefined : String(e.pruneAtNs);
+      return e.sender === undefined ? ([id, e.status, pruneAt] as const) : ([id, e.status, pruneAt, e.sender] as const);
+    });
   }
 
   static fromData(data: IngressHistoryData, maxMessages = INGRESS_HISTORY_MAX_MESSAGES): IngressHistory {
     const history = new IngressHistory(maxMessages);
-    for (const [id, status, pruneAt] of data) {
-      history.entries.set(id, { status, pruneAtNs: pruneAt === undefined ? undefined : BigInt(pruneAt) });
-      xorInto(history.acc, entryDigest(id, status));
+    for (const [id, status, pruneAt, sender] of data) {
+      history.entries.set(id, { status, pruneAtNs: pruneAt === undefined ? undefined : BigInt(pruneAt), sender });
+      xorInto(history.acc, entryDigest(id, status, sender));
       if (status.status === "completed" || status.status === "failed") history.answered.add(id);
     }
     return history;
@@ -129,16 +147,27 @@ export class IngressHistory {
  */
 export function ingressHistoryDataOf(value: unknown): { readonly ok: true; readonly data: IngressHistoryData } | { readonly ok: false; readonly reason: string } {
   if (!Array.isArray(value)) return { ok: false, reason: "history is not a list" };
-  const data: (readonly [HashHex, IngressStatus, string | undefined])[] = [];
+  const data: (readonly [HashHex, IngressStatus, string | undefined, string?])[] = [];
   for (const entry of value as unknown[]) {
-    if (!Array.isArray(entry) || entry.length !== 3) return { ok: false, reason: "history entry is not [id, status, prune time]" };
-    const [id, status, pruneAt] = entry as unknown[];
+    if (!Array.isArray(entry) || (entry.length !== 3 && entry.length !== 4)) return { ok: false, reason: "history entry is not [id, status, prune time, sender?]" };
+    const [id, status, pruneAt, sender] = entry as unknown[];
     const checked = statusOf(status);
     if (typeof id !== "string" || checked === undefined) return { ok: false, reason: `history entry ${String(id).slice(0, 16)}: bad id or status` };
     if (pruneAt !== undefined && (typeof pruneAt !== "string" || !/^(0|[1-9][0-9]*)$/.test(pruneAt))) return { ok: false, reason: "history prune time is not a decimal" };
-    data.push([id as HashHex, checked, pruneAt]);
+    if (entry.length === 4 && !isPrincipalText(sender)) return { ok: false, reason: `history entry ${id.slice(0, 16)}: the sender is not a principal` };
+    data.push(entry.length === 4 ? [id as HashHex, checked, pruneAt, sender as string] : [id as HashHex, checked, pruneAt]);
   }
   return { ok: true, data };
+}
+
+/** A principal's text form (what `sender` holds), checked by its round trip through the bytes. */
+function isPrincipalText(v: unknown): v is string {
+  if (typeof v !== "string" || v.length > 63) return false;
+  try {
+    return Principal.fromText(v).toText() === v;
+  } catch {
+    return false;
+  }
 }
 
 const isHeight = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
@@ -189,8 +218,9 @@ export function memoDigest(text: string): Uint8Array {
   return digest;
 }
 
-function entryDigest(id: HashHex, status: IngressStatus): Uint8Array {
-  return memoDigest(`history|${id}|${describeStatus(status)}`);
+/** The sender is hashed when there is one (replicated state, as on the IC); entries without keep their old digest. */
+function entryDigest(id: HashHex, status: IngressStatus, sender: string | undefined): Uint8Array {
+  return memoDigest(sender === undefined ? `history|${id}|${describeStatus(status)}` : `history|${id}|${describeStatus(status)}|from ${sender}`);
 }
 
 export function xorInto(acc: Uint8Array, digest: Uint8Array): void {

@@ -51,7 +51,35 @@ export type IngressStatus =
   | { readonly status: "done"; readonly height: Height };
 
 /** Why the ingress filter refused a submission (the IC's HTTP handler answers these before consensus). */
-export type IngressFilterRefusal = "canister-not-found" | "canister-not-running" | "inspect-message-refused";
+export type IngressFilterRefusal =
+  | "canister-not-found"
+  | "canister-not-running"
+  | "inspect-message-refused"
+  /** A management canister method users may not call (only canisters may), or one served only as a query. */
+  | "management-method-refused"
+  /** A management canister method for controllers, from someone else. */
+  | "not-controller"
+  /** A management canister call whose argument names no canister. */
+  | "invalid-management-payload";
+
+/**
+ * A refusal of the ingress filter, as the IC's HTTP handler answers it: a non-replicated rejection
+ * with the spec's reject code, the IC's error code and a message naming what was refused.
+ */
+export interface IngressFilterRejection {
+  readonly reason: IngressFilterRefusal;
+  readonly rejectCode: number;
+  /** `IC0301`-style code (ic_error_types ErrorCode). */
+  readonly errorCode: string;
+  readonly message: string;
+}
+
+/** What a replica's read_state checks need to know about a canister (the IC's verify_paths). */
+export interface CanisterInfo {
+  readonly controllers: readonly PrincipalText[];
+  /** Names of the module's icp:private custom sections: their metadata paths are for controllers only. */
+  readonly privateMetadata: readonly string[];
+}
 
 /** A status that will not change any more except to `done`. */
 export const isTerminal = (s: IngressStatus): boolean => s.status === "completed" || s.status === "failed" || s.status === "done";
@@ -81,7 +109,11 @@ export interface MessageRouting {
    * gossiped messages): the canister exists, is running, and its canister_inspect_message accepts
    * the call. Returns the refusal, or undefined to admit.
    */
-  filterIngress?(message: IngressMessage): IngressFilterRefusal | undefined;
+  filterIngress?(message: IngressMessage): IngressFilterRejection | undefined;
+  /** Execution subnets: who sent an ingress message (ReplicaReads.ingressSender). */
+  ingressSender?(id: HashHex): PrincipalText | undefined;
+  /** Execution subnets: a canister's controllers and private metadata at `queryHeight` (ReplicaReads.canisterInfo). */
+  canisterInfo?(canister: CanisterId): CanisterInfo | undefined;
   /** The subnet certified a height (2f+1 shares); the state machine may serve reads from it. */
   onCertified?(certification: Certification): void;
   /** Multi-subnet: where induction of `source`'s stream stands in the executed state. */
@@ -124,7 +156,8 @@ export type XNetMessage =
 
 export type IngressSubmitResult =
   | { readonly accepted: true }
-  | { readonly accepted: false; readonly reason: IngressInvalidReason | IngressFilterRefusal | "duplicate" | "pool-full" };
+  | { readonly accepted: false; readonly reason: IngressInvalidReason | "duplicate" | "pool-full" }
+  | { readonly accepted: false; readonly reason: IngressFilterRefusal; readonly rejection: IngressFilterRejection };
 
 /** Everything that drives a replica. */
 export interface ReplicaInputs {
@@ -159,6 +192,14 @@ export interface ReplicaReads {
   status(): ReplicaStatus;
   /** The replicated ingress history's entry for a message (undefined: unknown to the executed state). */
   ingressStatus(id: HashHex): IngressStatus | undefined;
+  /**
+   * The principal that sent an ingress message, while the history keeps its status (undefined
+   * when unknown, or for the simulator's own keyed-hash messages): read_state shows a request's
+   * status to its sender only.
+   */
+  ingressSender(id: HashHex): PrincipalText | undefined;
+  /** A canister's controllers and private metadata names at `status().queryHeight` (undefined: no such canister). */
+  canisterInfo(canister: CanisterId): CanisterInfo | undefined;
   /**
    * A non-replicated query at `status().queryHeight`; undefined when this subnet runs no canisters
    * (the key-value placeholder).

@@ -31,7 +31,7 @@ import { BUNDLE_OVERHEAD_BYTES, wireItemSize, type Bundle, type StatusReport, ty
 import type { Env, TimerHandle } from "../sim/env.ts";
 import { height, replicaId, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import { HONEST, type ReplicaBehaviour } from "./behaviour.ts";
-import type { IngressStatus, MessageRouting, ReplicaApi, ReplicaStatus, XNetMessage, XNetPeer, IngressSubmitResult } from "./interfaces.ts";
+import type { CanisterInfo, IngressStatus, MessageRouting, ReplicaApi, ReplicaStatus, XNetMessage, XNetPeer, IngressSubmitResult } from "./interfaces.ts";
 import type { CanisterId, PrincipalText, Response } from "../execution/interfaces.ts";
 import type { Rng } from "../sim/rng.ts";
 import type { Block } from "../consensus/artifacts.ts";
@@ -197,6 +197,14 @@ export class Replica implements ReplicaApi {
     return this.routing.ingressStatus(id);
   }
 
+  ingressSender(id: HashHex): PrincipalText | undefined {
+    return this.routing.ingressSender?.(id);
+  }
+
+  canisterInfo(canister: CanisterId): CanisterInfo | undefined {
+    return this.routing.canisterInfo?.(canister);
+  }
+
   query(canister: CanisterId, method: string, arg: Uint8Array, caller?: PrincipalText): Response | undefined {
     return this.routing.query?.(canister, method, arg, caller);
   }
@@ -214,7 +222,7 @@ export class Replica implements ReplicaApi {
     // The ingress filter (canister exists and runs, inspect_message accepts) is the receiving
     // replica's alone, as on the IC: peers do not re-run it on gossiped messages.
     const filtered = this.ingressPool.has(message.id) ? undefined : this.routing.filterIngress?.(message);
-    if (filtered !== undefined) return { accepted: false, reason: filtered };
+    if (filtered !== undefined) return { accepted: false, reason: filtered.reason, rejection: filtered };
     const problem = this.admitIngress(message);
     if (problem !== undefined) return { accepted: false, reason: problem };
     this.broadcast({ kind: "ingress", message });

@@ -14,6 +14,8 @@ import type {
   CallContext,
   CallOrigin,
   Callback,
+  CanisterLog,
+  CanisterLogRecord,
   CanisterSnapshot,
   CanisterState,
   ExecutionState,
@@ -140,6 +142,12 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
     writeExecution(w, s.execution);
     w.bytes(s.certifiedData).u64(s.globalTimerNs).u64(s.totalSizeBytes);
   }
+  // The log comes last and only once there is one, so a canister that never logged keeps the
+  // encoding (and hash) it had before logs existed.
+  if (c.log !== undefined) {
+    w.u64(c.log.nextIdx).u32(c.log.records.length);
+    for (const r of c.log.records) w.u64(r.idx).u64(r.timestampNs).bytes(r.content);
+  }
   return w.finish();
 }
 
@@ -240,6 +248,7 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     const snapExecution = readExecution(r, `snapshots/${snapId}/`, resolve);
     snapshots.push({ id: snapId, takenAtNs, execution: snapExecution, certifiedData: r.bytes(), globalTimerNs: r.u64(), totalSizeBytes: r.u64() });
   }
+  const log = r.done() ? undefined : readLog(r);
   r.expectDone("canister state");
   return {
     id,
@@ -256,7 +265,15 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     nextCallContextId,
     nextCallbackId,
     snapshots,
+    ...(log === undefined ? {} : { log }),
   };
+}
+
+function readLog(r: ByteReader): CanisterLog {
+  const nextIdx = r.u64();
+  const records: CanisterLogRecord[] = [];
+  for (let n = r.u32(), i = 0; i < n; i++) records.push({ idx: r.u64(), timestampNs: r.u64(), content: r.bytes() });
+  return { records, nextIdx };
 }
 
 // ---------------------------------------------------------------------------------------------

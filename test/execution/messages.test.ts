@@ -26,7 +26,12 @@ test("a trapping update rolls back heap, globals and stable memory (spec: traps 
     t.is(r.response.code, RejectCode.CanisterError);
     t.regex(r.response.message, /ic0\.trap.*boom/);
   }
-  t.is(lab.canister(id), before, "the canister state object is unchanged");
+  // Everything but the canister's log is unchanged; the log records the trap (#12 item 7: traps
+  // are logged, as on the IC).
+  const after = lab.canister(id);
+  t.is(after.execution, before.execution, "the execution state object is unchanged");
+  t.deepEqual({ ...after, execution: undefined, log: undefined }, { ...before, execution: undefined, log: undefined });
+  t.regex(new TextDecoder().decode(after.log?.records.at(-1)?.content), /^\[TRAP\]: .*boom/);
   t.is(lifecycle.memoryDigest(lab.canister(id)), digestBefore);
   t.is(u32Reply(lab, id, "global"), 1);
   t.is(u32Reply(lab, id, "heap"), 1);

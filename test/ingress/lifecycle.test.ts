@@ -163,5 +163,37 @@ test("the ingress filter refuses calls inspect_message rejects, to missing canis
   const message = (k: number, canister: string, method: string, argHex: string): IngressMessage => ({ id: k.toString(16).padStart(64, "0") as HashHex, sender: "genesis", nonce: k, body: "", sizeBytes: 50, expiryUs: timeUs(1e9), signature: "", call: { canister, method, argHex } });
   machine.deliverBatch({ height: height(1), timeNs: 1_000_000n, randomness: "00".repeat(32) as HashHex, ingress: [message(1, "aaaaa-aa", "stop_canister", stop)], requiresFullStateHash: false });
   t.is(machine.ingressStatus(message(1, "", "", "").id)?.status, "completed");
-  t.is(machine.filterIngress(message(2, canisterIdFromU64(0n), "ok", "")), "canister-not-running");
+  t.is(machine.filterIngress(message(2, canisterIdFromU64(0n), "ok", ""))?.reason, "canister-not-running");
+});
+
+// Issue 12 item 6: read_state shows a request's status to its sender only, so the replicated
+// ingress history keeps an envelope's sender (as the IC's keeps the user id), hashes it with the
+// entry, and carries it through a checkpoint and state sync to another replica.
+test("item 6: an envelope's sender stays with its status in the ingress history, its hash, and a state-synced checkpoint", (t) => {
+  const kv = canisterIdFromU64(0n);
+  const make = (): ExecutionStateMachine => new ExecutionStateMachine(new SimDisk(), { genesis: [{ id: kv, wasm: fixture("motoko/kv.classic.wasm") }], checkpointInterval: 1 });
+  const machine = make();
+  const arg = IDL.encode([IDL.Text, IDL.Text], ["k", "v"]);
+  const signed = alice.sign({ request_type: "call", canister_id: Principal.fromText(kv).toUint8Array(), method_name: "insert", arg, ingress_expiry: 60_000_000_000n });
+  const derived = ingressFromEnvelope(encodeEnvelope(signed), 1_000_000n);
+  if (!derived.ok) return t.fail(derived.message);
+  machine.deliverBatch({ height: height(1), timeNs: 1_000_000n, randomness: "00".repeat(32) as HashHex, ingress: [derived.message], requiresFullStateHash: true });
+  t.is(machine.ingressStatus(derived.message.id)?.status, "completed");
+  t.is(machine.ingressSender(derived.message.id), alice.principal);
+
+  const snapshot = machine.checkpointAt(height(1));
+  if (snapshot === undefined) return t.fail("no checkpoint at height 1");
+  const peer = make();
+  t.true(peer.verifySnapshot(snapshot));
+  peer.installSnapshot(snapshot);
+  t.is(peer.ingressSender(derived.message.id), alice.principal, "the sender came with the state-synced history");
+
+  // The sender is part of the entry's hash: the same status from someone else hashes differently.
+  const history = (sender?: string) => {
+    const h = new IngressHistory();
+    h.set(derived.message.id, { status: "received", height: height(1) }, 0n, sender);
+    return h.digestHex();
+  };
+  t.not(history(alice.principal), history(bob.principal));
+  t.not(history(alice.principal), history());
 });
