@@ -67,8 +67,12 @@ export interface SignedDelegation {
   readonly signature: Uint8Array;
 }
 
-export interface Envelope {
-  readonly content: CallContent;
+/**
+ * An envelope around any request content (call, query, read_state): the authentication fields are
+ * the same for all three (interface spec "Envelope").
+ */
+export interface RequestEnvelope<C extends { readonly sender: Uint8Array }> {
+  readonly content: C;
   /** DER public key of the sender; absent for the anonymous sender. */
   readonly sender_pubkey?: Uint8Array;
   /** Signature over "\x0Aic-request" ‖ request id; absent for the anonymous sender. */
@@ -76,6 +80,10 @@ export interface Envelope {
   /** Decoded so that it can be refused with a clear message: delegations are not supported yet. */
   readonly sender_delegation?: readonly SignedDelegation[];
 }
+
+export type Envelope = RequestEnvelope<CallContent>;
+/** Any request's envelope, for the checks all three request types share. */
+export type AnyEnvelope = RequestEnvelope<{ readonly sender: Uint8Array }>;
 
 // ---------------------------------------------------------------------------------------------
 // Rejections
@@ -87,8 +95,8 @@ export interface Envelope {
 export const INGRESS_REJECTIONS = {
   "body-too-large": { httpStatus: 413, when: "the HTTP body is larger than the replica's 5 MiB request limit (checked before decoding)" },
   "malformed-cbor": { httpStatus: 400, when: "the body is not well-formed CBOR of the kinds the agent writes (one item, text map keys, no floats, only tag 55799)" },
-  "malformed-envelope": { httpStatus: 400, when: "the CBOR is not a call envelope: a field is missing or has the wrong type, or a principal is longer than 29 bytes" },
-  "wrong-request-type": { httpStatus: 400, when: "content.request_type is not \"call\"" },
+  "malformed-envelope": { httpStatus: 400, when: "the CBOR is not a request envelope: a field is missing or has the wrong type, or a principal is longer than 29 bytes" },
+  "wrong-request-type": { httpStatus: 400, when: "content.request_type is not the endpoint's (\"call\", \"query\" or \"read_state\")" },
   "incomplete-authentication": { httpStatus: 400, when: "sender_pubkey without sender_sig or the reverse, or sender_delegation without both" },
   "invalid-effective-canister-id": { httpStatus: 400, when: "the effective canister id taken from the URL is not a principal" },
   "effective-canister-id-mismatch": { httpStatus: 400, when: "content.canister_id differs from the effective canister id of the URL (calls to aaaaa-aa excepted)" },
@@ -113,7 +121,7 @@ export interface IngressRejection {
   readonly message: string;
 }
 
-function reject(kind: IngressRejectionKind, message: string): IngressRejection {
+export function reject(kind: IngressRejectionKind, message: string): IngressRejection {
   return { kind, httpStatus: INGRESS_REJECTIONS[kind].httpStatus, message };
 }
 
@@ -167,13 +175,24 @@ export type DecodedEnvelope = { readonly ok: true; readonly envelope: Envelope }
  * known fields, as the IC's does. Never throws.
  */
 export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
+  return decodeEnvelopeWith(bytes, parseCallContent);
+}
+
+/** Reads the typed fields of an envelope's content; throws (inside the decoder only) on a bad one. */
+export type ContentParser<C extends { readonly sender: Uint8Array }> = (content: FieldReader) => C;
+
+/** decodeEnvelope for any request content. Never throws. */
+export function decodeEnvelopeWith<C extends { readonly sender: Uint8Array }>(
+  bytes: Uint8Array,
+  parseContent: ContentParser<C>,
+): { readonly ok: true; readonly envelope: RequestEnvelope<C> } | { readonly ok: false; readonly rejection: IngressRejection } {
   try {
     const wellFormed = checkCborWellFormed(bytes);
     if (!wellFormed.ok) return refused(reject("malformed-cbor", `The request body is not valid CBOR: ${wellFormed.reason}.`));
     // A plain Uint8Array view, because the decoder slices its input: a Node Buffer would hand out
     // views into the caller's memory, a Uint8Array hands out copies the envelope can own.
     const plain = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-    return { ok: true, envelope: parseEnvelope(decode(plain)) };
+    return { ok: true, envelope: parseEnvelope(decode(plain), parseContent) };
   } catch (error) {
     if (error instanceof EnvelopeParseError) return refused(error.rejection);
     // The well-formedness check leaves nothing the decoder should refuse; this keeps decoding total.
@@ -190,9 +209,9 @@ class EnvelopeParseError extends Error {
   }
 }
 
-function parseEnvelope(value: unknown): Envelope {
+function parseEnvelope<C extends { readonly sender: Uint8Array }>(value: unknown, parseContent: ContentParser<C>): RequestEnvelope<C> {
   const envelope = FieldReader.root(value);
-  const content = parseCallContent(envelope.map("content"));
+  const content = parseContent(envelope.map("content"));
   const senderPubkey = envelope.optionalBytes("sender_pubkey");
   const senderSig = envelope.optionalBytes("sender_sig");
   const delegations = envelope.optionalArray("sender_delegation");
@@ -205,10 +224,7 @@ function parseEnvelope(value: unknown): Envelope {
 }
 
 function parseCallContent(content: FieldReader): CallContent {
-  const requestType = content.text("request_type");
-  if (requestType !== "call") {
-    throw new EnvelopeParseError(reject("wrong-request-type", `content.request_type is "${requestType}", but the call endpoint accepts only "call" (queries go to /query, read_state requests to /read_state).`));
-  }
+  content.requestType("call");
   const nonce = content.optionalBytes("nonce");
   return {
     request_type: "call",
@@ -236,7 +252,7 @@ function parseSignedDelegation(value: unknown, index: number): SignedDelegation 
 }
 
 /** Reads typed fields of one decoded CBOR map; a missing or mistyped field ends the parse. */
-class FieldReader {
+export class FieldReader {
   private constructor(
     private readonly fields: Readonly<Record<string, unknown>>,
     /** Where this map sits in the envelope, for messages: "content", "sender_delegation[0]". */
@@ -274,11 +290,32 @@ class FieldReader {
     return value;
   }
 
+  /** Checks a field's value, or one element of an array field, to be an array. */
+  asArray(value: unknown, key: string): readonly unknown[] {
+    if (!Array.isArray(value)) throw malformed(`${this.name(key)} must be an array, but it is ${describeCbor(value)}.`);
+    return value;
+  }
+
   /** A principal's raw bytes: a byte string of at most 29 bytes. */
   principal(key: string): Uint8Array {
     const value = this.bytes(key);
     if (value.length > MAX_PRINCIPAL_BYTES) throw malformed(`${this.name(key)} is ${value.length} bytes long, but a principal has at most ${MAX_PRINCIPAL_BYTES} bytes.`);
     return value;
+  }
+
+  /** content.request_type must be the endpoint's own. */
+  requestType(expected: "call" | "query" | "read_state"): void {
+    const requestType = this.text("request_type");
+    if (requestType === expected) return;
+    const where = { call: "/call", query: "/query", read_state: "/read_state" } as const;
+    throw new EnvelopeParseError(
+      reject("wrong-request-type", `content.request_type is "${requestType}", but the ${where[expected]} endpoint accepts only "${expected}" (calls go to /call, queries to /query, read_state requests to /read_state).`),
+    );
+  }
+
+  /** An array field; each element is handed to `element` with its index. */
+  array<T>(key: string, element: (value: unknown, index: number) => T): T[] {
+    return this.asArray(this.required(key), key).map(element);
   }
 
   text(key: string): string {
@@ -325,7 +362,7 @@ class FieldReader {
 }
 
 function malformed(message: string): EnvelopeParseError {
-  return new EnvelopeParseError(reject("malformed-envelope", `Could not parse the body as a call envelope: ${message}`));
+  return new EnvelopeParseError(reject("malformed-envelope", `Could not parse the body as a request envelope: ${message}`));
 }
 
 function isCborMap(value: unknown): value is Readonly<Record<string, unknown>> {
@@ -372,6 +409,8 @@ export interface ValidatedCall {
 }
 
 export type CallValidation = { readonly ok: true; readonly call: ValidatedCall } | { readonly ok: false; readonly rejection: IngressRejection };
+
+// The checks below are shared with the query and read_state requests (read-requests.ts).
 
 /** Validates a call as the IC's HTTP handler does before the ingress pool (see the file header). */
 export function validateCallEnvelope(input: Uint8Array | Envelope, options: ValidationOptions): CallValidation {
@@ -422,7 +461,7 @@ function validatedCall(content: CallContent, id: RequestId, sizeBytes: number): 
 }
 
 /** The IC turns these combinations into "missing pubkey or signature" while parsing (400). */
-function checkAuthenticationFields(envelope: Envelope): IngressRejection | undefined {
+export function checkAuthenticationFields(envelope: AnyEnvelope): IngressRejection | undefined {
   const hasKey = envelope.sender_pubkey !== undefined;
   const hasSig = envelope.sender_sig !== undefined;
   if (hasKey && !hasSig) return reject("incomplete-authentication", "The envelope has sender_pubkey but no sender_sig; a signed request carries both, an anonymous request neither.");
@@ -438,7 +477,7 @@ function checkAuthenticationFields(envelope: Envelope): IngressRejection | undef
  * content.canister_id, so the two must agree. The management canister is exempt: its effective
  * canister id comes from the call's argument instead (call.rs).
  */
-function checkEffectiveCanisterId(content: CallContent, effectiveCanisterId: string | undefined): IngressRejection | undefined {
+export function checkEffectiveCanisterId(content: { readonly canister_id: Uint8Array }, effectiveCanisterId: string | undefined): IngressRejection | undefined {
   if (effectiveCanisterId === undefined) return undefined;
   let effective: Uint8Array;
   try {
@@ -466,7 +505,7 @@ function checkSize(id: RequestId, sizeBytes: number, maxBytes: number): IngressR
  * with "Invalid request expiry: ", the prefix on which the agent resynchronises its clock and
  * resends (agent-compat §2, §6).
  */
-function checkExpiry(expiryNs: bigint, nowNs: bigint): IngressRejection | undefined {
+export function checkExpiry(expiryNs: bigint, nowNs: bigint): IngressRejection | undefined {
   const window = `between the replica's time and ${formatSeconds(MAX_INGRESS_EXPIRY_AHEAD_NS)} later (MAX_INGRESS_TTL of 5 min plus 30 s of permitted clock drift)`;
   if (expiryNs < nowNs) {
     return reject("ingress-expired", `Invalid request expiry: ingress_expiry ${formatTime(expiryNs)} is ${formatSeconds(nowNs - expiryNs)} before the replica's time ${formatTime(nowNs)}; it must lie ${window}.`);
@@ -477,12 +516,12 @@ function checkExpiry(expiryNs: bigint, nowNs: bigint): IngressRejection | undefi
   return undefined;
 }
 
-function checkNonce(nonce: Uint8Array | undefined): IngressRejection | undefined {
+export function checkNonce(nonce: Uint8Array | undefined): IngressRejection | undefined {
   if (nonce === undefined || nonce.length <= MAX_NONCE_BYTES) return undefined;
   return reject("nonce-too-big", `content.nonce is ${nonce.length} bytes long, but a nonce may have at most ${MAX_NONCE_BYTES} bytes.`);
 }
 
-function checkSender(envelope: Envelope, id: RequestId, memo: SenderVerificationMemo): IngressRejection | undefined {
+export function checkSender(envelope: AnyEnvelope, id: RequestId, memo: SenderVerificationMemo = sharedSenderMemo): IngressRejection | undefined {
   if (envelope.sender_delegation !== undefined) return checkDelegatedSender(envelope);
   const auth = memo.verify({ sender: envelope.content.sender, requestId: id, senderPubkey: envelope.sender_pubkey, senderSig: envelope.sender_sig });
   return auth.ok ? undefined : senderRejection(auth, envelope, id);
@@ -492,7 +531,7 @@ function checkSender(envelope: Envelope, id: RequestId, memo: SenderVerification
  * The IC checks the sender against sender_pubkey before it walks the delegation chain, so those two
  * failures keep their own kinds here; everything after that point is refused as unsupported.
  */
-function checkDelegatedSender(envelope: Envelope): IngressRejection {
+function checkDelegatedSender(envelope: AnyEnvelope): IngressRejection {
   const { sender } = envelope.content;
   const pubkey = envelope.sender_pubkey ?? new Uint8Array();
   if (equalBytes(sender, ANONYMOUS_SENDER)) return anonymousWithSignature();
@@ -504,7 +543,7 @@ function checkDelegatedSender(envelope: Envelope): IngressRejection {
   );
 }
 
-function senderRejection(auth: Extract<SenderAuthResult, { ok: false }>, envelope: Envelope, id: RequestId): IngressRejection {
+function senderRejection(auth: Extract<SenderAuthResult, { ok: false }>, envelope: AnyEnvelope, id: RequestId): IngressRejection {
   const { sender } = envelope.content;
   const pubkey = envelope.sender_pubkey ?? new Uint8Array();
   switch (auth.failure) {
@@ -589,12 +628,12 @@ function memoKey(request: SignedRequest): string | undefined {
   return [request.sender, request.requestId, senderPubkey, senderSig].map(bytesToHex).join(":");
 }
 
-const sharedSenderMemo = new SenderVerificationMemo();
+export const sharedSenderMemo = new SenderVerificationMemo();
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-function principalTextOf(bytes: Uint8Array): string {
+export function principalTextOf(bytes: Uint8Array): string {
   return Principal.fromUint8Array(bytes).toText();
 }
 
