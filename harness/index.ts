@@ -10,3 +10,11 @@ export { Rng } from "./sim/rng.ts";
 // The execution environment on its own, PocketIC-style (see README "Canisters without a subnet").
 export { ExecutionLab, LabError, WasmExecutor } from "./execution/index.ts";
 export { APP_SUBNET_ROUND_CONFIG } from "./execution/round.ts";
+// The IC HTTP interface, and a simulated subnet the official agent talks to in-process (README
+// "Use the official agent against a simulated subnet").
+export { httpHandler } from "./http/handler.ts";
+export type { HttpHandler, HttpNodeDeps, HttpRequest, HttpResponse, QueryResponseSigner } from "./http/interfaces.ts";
+export { subnetFacts, type SubnetFacts } from "./http/facts.ts";
+export { AGENT_CLOCK_LEAD_MS, simulatedAgentSubnet, type AgentSubnet, type AgentSubnetOptions } from "./http/sim-subnet.ts";
+export { SimHttpGateway, type SimGatewayOptions } from "./http/sim-gateway.ts";
+export { replicaId, timeUs } from "./types.ts";
