@@ -48,6 +48,7 @@ Usage:
   subnetlab diff <run dir> --replicas rA,rB [--at HEIGHT]
   subnetlab diff <run dir A> <run dir B>
   subnetlab toxiproxy [--port 8474] [--host 127.0.0.1] [--config FILE] [--seed N]
+  subnetlab up [--nodes 4 | --nodes 4,7] [--out DIR] [--toxiproxy-port P] [--ready-timeout-s S] [--quiet]
   subnetlab --help
 
 Commands:
@@ -86,6 +87,16 @@ Commands:
           with toxiproxy-node-client or any Toxiproxy client): TCP proxies with the latency,
           bandwidth, slow_close, timeout, reset_peer, slicer and limit_data toxics on either
           direction. Prints one line with the API URL; SIGINT or SIGTERM stops it.
+  up      Start a local Internet Computer as real processes: one per replica on 127.0.0.1
+          (real BLS12-381 and Ed25519 keys, a disk that survives SIGKILL, TCP between
+          replicas), every replica-to-replica link through its own proxy on an embedded
+          Toxiproxy-compatible server (proxy <subnet>-r<a>-to-r<b>), each replica serving
+          the IC HTTP interface. When every replica serves, prints one JSON line and
+          writes it to DIR/cluster.json: {ready, url, rootKey (hex DER), toxiproxy (API
+          URL), subnets: [{name, id, publicKey, replicas: [{name, nodeId, pid, httpUrl,
+          proxies}]}]}. A replica that exits is restarted from its disk. SIGINT or
+          SIGTERM stops every process; a later up with the same --out resumes the same
+          cluster (keys, chain, canisters). Replica logs: DIR/nodes/<subnet>-r<i>/replica.log.
 
 Options:
   --seed N      Seed of the run (integer, default 1). The same seed gives the same
@@ -132,6 +143,11 @@ Options:
   --config FILE toxiproxy: proxies to create at start, a JSON array as the body of
                 POST /populate: [{"name", "listen", "upstream", "enabled"?}, ...].
   --at H        diff: the height to compare after.
+  --nodes LIST  up: replicas per subnet, 3f+1 each (default 4; 4,7 starts two subnets);
+                must match the directory when resuming (or be left out).
+  --out DIR     up: the run directory (default reports/up).
+  --toxiproxy-port P  up: port of the embedded Toxiproxy API (default: a free one).
+  --ready-timeout-s S up: how long one replica may take to start (default 60).
   --message-wall-budget-s S  run, suite: stop the run when one canister execution (a
                 message, an install) has taken more than S seconds of wall time: a
                 harness error (exit 3) naming the replica, canister, entry point and
@@ -185,6 +201,8 @@ const OPTION_SPECS = {
   port: { type: "string" },
   host: { type: "string" },
   config: { type: "string" },
+  "toxiproxy-port": { type: "string" },
+  "ready-timeout-s": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -197,6 +215,7 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
   diff: ["replicas", "at"],
   fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "ic", "quiet"],
   toxiproxy: ["port", "host", "config", "seed"],
+  up: ["nodes", "out", "toxiproxy-port", "ready-timeout-s", "quiet"],
 };
 
 function parseCommon(command: string, args: string[]): { positionals: string[]; options: Common } {
@@ -803,6 +822,24 @@ async function commandToxiproxy(args: string[]): Promise<number> {
   return await serveToxiproxy({ port: raw.port, host: raw.host, config: raw.config, seed: options.seed });
 }
 
+async function commandUp(args: string[]): Promise<number> {
+  const { positionals, options } = parseCommon("up", args);
+  if (positionals.length > 0) throw new UsageError("up takes no positional arguments (see --help)");
+  const raw = options.raw as Record<string, string | undefined>;
+  const port = raw["toxiproxy-port"];
+  if (port !== undefined && (!/^\d+$/.test(port) || Number(port) > 65535)) throw new UsageError(`--toxiproxy-port takes a TCP port from 0 to 65535, got ${JSON.stringify(port)}`);
+  const timeout = raw["ready-timeout-s"];
+  // Loaded on demand: the other commands need none of real mode's modules.
+  const { runUp } = await import("./real/up-command.ts");
+  return await runUp({
+    out: options.out ?? join("reports", "up"),
+    ...(raw.nodes === undefined ? {} : { nodes: parseNodes(raw.nodes) }),
+    ...(port === undefined ? {} : { toxiproxyPort: Number(port) }),
+    ...(timeout === undefined ? {} : { readyTimeoutMs: parsePositiveInt("ready-timeout-s", timeout) * 1000 }),
+    quiet: options.quiet,
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -829,6 +866,8 @@ export async function main(argv: string[]): Promise<number> {
         return await commandDiff(rest);
       case "toxiproxy":
         return await commandToxiproxy(rest);
+      case "up":
+        return await commandUp(rest);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)} (see --help)`);
     }

@@ -163,11 +163,20 @@ export class Cluster {
     this.member(name).child.signal(signal);
   }
 
+  private readonly onStopped: (() => void)[] = [];
+
+  /** Runs `f` once the cluster has stopped (tests remove their directory). */
+  onStop(f: () => void): void {
+    this.onStopped.push(f);
+  }
+
   /** Stops every replica and the proxies. */
   async stop(): Promise<void> {
+    if (this.stopping) return;
     this.stopping = true;
     await Promise.all(this.members.map((m) => m.child.stop()));
     await this.toxiproxy.stop();
+    for (const f of this.onStopped) f();
   }
 
   // ---- start-up -----------------------------------------------------------------------------------
