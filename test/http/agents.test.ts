@@ -6,14 +6,16 @@
 // themselves and from research/agent-compat.md (proven against them); the request-id vector from
 // the interface spec. One subnet serves the whole file, the tests run in order (BLS is slow: each
 // synchronous call costs about three heights of 4-replica BLS signing, ~2 s of CPU).
+// @dfinity/agent 3.4.3 comes from the package subnetlab-dfinity-agent-3 (fixtures/agents/): it needs
+// @noble/* 1.x as peers, subnetlab uses 2.x, so npm installs it apart (.npmrc install-links).
 import test from "ava";
 import { gzipSync } from "node:zlib";
 import { Principal as Principal3 } from "@dfinity/principal";
 import { IDL as IDL3 } from "@dfinity/candid";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
-import * as agent3 from "../agents/dfinity-agent-3/agent.ts";
-import * as identity3 from "../agents/dfinity-agent-3/identity.ts";
+import * as agent3 from "subnetlab-dfinity-agent-3/agent";
+import * as identity3 from "subnetlab-dfinity-agent-3/identity";
 import * as agent6 from "@icp-sdk/core/agent";
 import { Ed25519KeyIdentity as Ed25519KeyIdentity6 } from "@icp-sdk/core/identity";
 import { Principal as Principal6 } from "@icp-sdk/core/principal";
