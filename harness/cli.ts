@@ -48,7 +48,7 @@ Usage:
   subnetlab diff <run dir> --replicas rA,rB [--at HEIGHT]
   subnetlab diff <run dir A> <run dir B>
   subnetlab toxiproxy [--port 8474] [--host 127.0.0.1] [--config FILE] [--seed N]
-  subnetlab up [--nodes 4 | --nodes 4,7] [--out DIR] [--toxiproxy-port P] [--ready-timeout-s S] [--quiet]
+  subnetlab up [--nodes 4] [--out DIR] [--toxiproxy-port P] [--ready-timeout-s S] [--quiet]
   subnetlab --help
 
 Commands:
@@ -143,8 +143,8 @@ Options:
   --config FILE toxiproxy: proxies to create at start, a JSON array as the body of
                 POST /populate: [{"name", "listen", "upstream", "enabled"?}, ...].
   --at H        diff: the height to compare after.
-  --nodes LIST  up: replicas per subnet, 3f+1 each (default 4; 4,7 starts two subnets);
-                must match the directory when resuming (or be left out).
+  --nodes N     up: replicas of the subnet, 3f+1 (default 4); must match the directory
+                when resuming (or be left out). Several subnets are not supported yet.
   --out DIR     up: the run directory (default reports/up).
   --toxiproxy-port P  up: port of the embedded Toxiproxy API (default: a free one).
   --ready-timeout-s S up: how long one replica may take to start (default 60).

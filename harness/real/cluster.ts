@@ -255,6 +255,9 @@ export class Cluster {
 function prepareRunDir(options: UpOptions, progress: (line: string) => void): ClusterSpec {
   if (!existsSync(specPath(options.out))) {
     const nodes = options.nodes ?? [4];
+    // Refused rather than half-working: replicas of different subnets would run side by side with
+    // no XNet between them, and agents would need the NNS delegation chain to trust the second one.
+    if (nodes.length > 1) throw new RunDirError(`several subnets (--nodes ${nodes.join(",")}) are not supported in real mode yet: XNet between replica processes and subnet delegations are still to be built; start one subnet (--nodes ${nodes[0]})`);
     createRunDir(options.out, { subnets: nodes.map((n, k) => ({ name: subnetNameOf(k), n })), consensus: REAL_CONSENSUS_CONFIG });
     progress(`created ${options.out}: ${nodes.map((n, k) => `${subnetNameOf(k)} with ${n} replicas`).join(", ")}; keys written`);
   } else {

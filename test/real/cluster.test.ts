@@ -78,4 +78,8 @@ test("item 5: up runs one process per replica behind per-link proxies, restarts 
   t.is(again.info().rootKey, JSON.parse(readFileSync(join(dir, "cluster.json"), "utf8")).rootKey, "same keys after resuming");
   await again.stop();
   t.true(existsSync(join(dir, "nodes", "s0-r0", "replica.log")));
+  // Several subnets would run without XNet between them: refused with the reason, nothing created.
+  const two = join(dir, "two");
+  await t.throwsAsync(Cluster.up({ out: two, nodes: [4, 7], replicaEntry: STAND_IN }), { instanceOf: RunDirError, message: /several subnets .* not supported in real mode yet/ });
+  t.false(existsSync(two));
 });
