@@ -32,6 +32,7 @@ import {
   type RandomBeacon,
 } from "../consensus/artifacts.ts";
 import { hash as nodeHash } from "node:crypto";
+import { assert } from "../assert.ts";
 import type { IngressMessage } from "../consensus/ingress.ts";
 import type { HashTree } from "../crypto/hash-tree.ts";
 import type { MultiSignature, Signature } from "../crypto/interfaces.ts";
@@ -336,7 +337,20 @@ export function readArtifact(r: WireReader): ConsensusArtifact {
   }
 }
 
-export const encodeArtifact = (a: ConsensusArtifact): Uint8Array => encodeWith((w) => writeArtifact(w, a));
+/**
+ * An artifact's bytes, encoded once per artifact object (artifacts are immutable): a replica relays
+ * proposals it received and logs every artifact it validates, and recipients of one broadcast hold
+ * one interned object (Note [interned items]). The bytes are shared: read them, never change them.
+ */
+export function encodeArtifact(a: ConsensusArtifact): Uint8Array {
+  let bytes = artifactBytes.get(a);
+  if (bytes === undefined) {
+    bytes = encodeWith((w) => writeArtifact(w, a));
+    artifactBytes.set(a, bytes);
+  }
+  return bytes;
+}
+const artifactBytes = new WeakMap<ConsensusArtifact, Uint8Array>();
 export const decodeArtifact = (bytes: Uint8Array): Decoded<ConsensusArtifact> => decodeWith(bytes, readArtifact, "artifact");
 
 // ---- wire items and bundles --------------------------------------------------------------------------
@@ -453,10 +467,12 @@ export function bundleSize(items: readonly WireItem[]): number {
 
 /**
  * Item encodings by item object: a replica broadcasts one item object to all its peers, so it is
- * encoded once, not once per peer. Items and what they refer to are immutable once sent.
+ * encoded once, not once per peer; an artifact item is its tag and the artifact's own bytes
+ * (encodeArtifact). Items and what they refer to are immutable once sent.
  */
 const encodedItems = new WeakMap<WireItem, Uint8Array>();
 function itemBytes(item: WireItem): Uint8Array {
+  if (item.kind === "artifact") return encodeArtifact(item.artifact);
   let bytes = encodedItems.get(item);
   if (bytes === undefined) {
     bytes = encodeWireItem(item);
@@ -469,9 +485,16 @@ export function encodeBundle(bundle: Bundle): Uint8Array {
   const frames = bundle.items.map(itemBytes);
   return encodeWith((w) => {
     for (const b of BUNDLE_MAGIC) w.u8(b);
-    w.list(frames, (x, frame) => x.bytes(frame));
+    w.u32(bundle.items.length);
+    bundle.items.forEach((item, i) => {
+      const frame = frames[i] as Uint8Array;
+      // An artifact's frame is its item tag, then the artifact's bytes.
+      if (item.kind === "artifact") w.u32(1 + frame.length).u8(ARTIFACT_ITEM_TAG).raw(frame);
+      else w.bytes(frame);
+    });
   });
 }
+const ARTIFACT_ITEM_TAG = tagOf(ITEM_TAG, "artifact");
 
 function readBundle(r: WireReader, readFrame: (frame: Uint8Array) => WireItem): Bundle {
   for (const b of BUNDLE_MAGIC) if (r.u8("bundle magic") !== b) r.fail("not a bundle (bad magic)");
@@ -508,6 +531,8 @@ function readFrameInterned(frame: Uint8Array): WireItem {
   if (known !== undefined) return known.item;
   const item = readFrame(frame);
   if (!freezeIfPlain(item)) return item;
+  // Relaying or logging the (frozen, so unchanging) artifact needs these bytes again.
+  if (item.kind === "artifact") artifactBytes.set(item.artifact, frame.slice(1));
   interned.set(key, { item, bytes: frame.length });
   internedBytes += frame.length;
   for (const [oldest, entry] of interned) {
@@ -520,6 +545,16 @@ function readFrameInterned(frame: Uint8Array): WireItem {
 
 /** The bundle's items decoded, frozen items shared between recipients (Note [interned items]). */
 export const decodeBundleShared = (bytes: Uint8Array): Decoded<Bundle> => decodeWith(bytes, (r) => readBundle(r, readFrameInterned), "bundle");
+
+/**
+ * A user's ingress message as a replica reads it from the wire: decoded from its bytes like a
+ * gossiped one, and so the same frozen object the replica's peers get when it gossips the message.
+ */
+export function roundTripIngress(message: IngressMessage): IngressMessage {
+  const decoded = decodeWith(encodeWireItem({ kind: "ingress", message }), (r) => readFrameInterned(r.take(r.remaining, "ingress")), "ingress");
+  assert(decoded.ok && decoded.value.kind === "ingress", `an ingress message survives its codec: ${decoded.ok ? decoded.value.kind : decoded.reason}`);
+  return decoded.value.message;
+}
 
 /** Deep-freezes a decoded value made of plain objects and arrays; false (nothing frozen) if it holds a byte array. */
 function freezeIfPlain(value: unknown): boolean {

@@ -19,9 +19,8 @@ import { simSubnetKeys } from "../crypto/sim-backend.ts";
 import { blsSubnetKeys } from "../crypto/bls-backend.ts";
 import type { Bundle } from "../p2p/messages.ts";
 import { wireItemLabel } from "../p2p/messages.ts";
-import { decodeBundleShared, encodeBundle, readIngress, writeIngress } from "../p2p/codec.ts";
+import { decodeBundleShared, encodeBundle, roundTripIngress } from "../p2p/codec.ts";
 import { defaultWireMode, type WireMode } from "../p2p/wire-mode.ts";
-import { decodeWith, encodeWith } from "../wire.ts";
 import { SimDisk, type CrashLoss } from "../sim/disk.ts";
 import type { Env, TimerHandle, TraceEvent } from "../sim/env.ts";
 import { EventLoop, type EventHandle } from "../sim/event-loop.ts";
@@ -330,13 +329,6 @@ export class SimSubnet {
     });
     replica.onMessage(from, bundle);
   }
-}
-
-/** A user's submission as the replica would read it from the wire: its own copy. */
-function roundTripIngress(message: IngressMessage): IngressMessage {
-  const decoded = decodeWith(encodeWith((w) => writeIngress(w, message)), readIngress, "ingress");
-  assert(decoded.ok, `an ingress message survives its codec: ${decoded.ok ? "" : decoded.reason}`);
-  return decoded.value;
 }
 
 /** Genesis: a summary block at height 0, its beacon and a CUP, signed by the whole subnet. */
