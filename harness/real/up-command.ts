@@ -5,6 +5,7 @@ import { ChildStartError } from "./child.ts";
 import { Cluster } from "./cluster.ts";
 import { RunDirError } from "./run-dir.ts";
 import { ToxiproxyStartError } from "./toxiproxy/index.ts";
+import { untilStopSignal } from "./signals.ts";
 
 export interface UpCommand {
   readonly out: string;
@@ -12,18 +13,6 @@ export interface UpCommand {
   readonly toxiproxyPort?: number;
   readonly readyTimeoutMs?: number;
   readonly quiet: boolean;
-}
-
-function untilStopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve(signal);
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
 }
 
 /** Runs the cluster until a stop signal; answers the exit code (2 with one line for a refused directory). */

@@ -4,6 +4,7 @@ import { EXIT } from "../../report/exit-codes.ts";
 import { decodeProxyList, parseBody } from "./json-input.ts";
 import { ToxiproxyServer, ToxiproxyStartError, TOXIPROXY_DEFAULT_PORT } from "./server.ts";
 import { TOXIPROXY_API_VERSION, type ProxyInput } from "./types.ts";
+import { untilStopSignal } from "../signals.ts";
 
 export interface ToxiproxyCommand {
   readonly port?: string | undefined;
@@ -32,18 +33,6 @@ function readConfig(path: string): ProxyInput[] {
   const proxies = parsed.ok ? decodeProxyList(parsed.value) : parsed;
   if (!proxies.ok) throw new CommandError(`--config ${path}: expected a JSON array of proxies ({name, listen, upstream, enabled?}): ${proxies.failure.message}`);
   return proxies.value;
-}
-
-function untilStopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve(signal);
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
 }
 
 /** Runs the server; answers the exit code. Bad options and listen failures are one line, exit 2. */
