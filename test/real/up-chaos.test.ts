@@ -1,0 +1,78 @@
+// Issue 12 "Done when", real mode, chaos half (npm run test:real; kept out of npm test for now): on
+// `subnetlab up`'s 4-process subnet, a replica SIGKILLed under load rejoins from its disk and no
+// acknowledged update is lost; cutting r3 off through its six proxies keeps the other three live;
+// after the heal r3 catches up. KNOWN PROBLEM (issue 12 note): when the partition lasts long
+// enough for the others to be ~100+ heights ahead, the restarted r3 catches up at ~0.2 heights/s
+// (one notarization/finalization pair every ~5 s) while the others make ~1/s, so it never
+// catches up and the last assertion fails; in simulation the same catch-up is fast.
+import test from "ava";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { IDL as IDL3 } from "@dfinity/candid";
+import * as agent6 from "@icp-sdk/core/agent";
+import { Ed25519KeyIdentity as Ed25519KeyIdentity6 } from "@icp-sdk/core/identity";
+import { Toxiproxy } from "toxiproxy-node-client";
+import { Cluster, linkProxyName, type ClusterInfo } from "../../harness/real/cluster.ts";
+import { replicaId } from "../../harness/types.ts";
+import { counterIdl, effectiveCanisterOf, fixture, managementIdl, type CounterActor, type ManagementActor } from "../http/helpers.ts";
+
+let cluster: Cluster;
+let info: ClusterInfo;
+
+test.before(async () => {
+  const dir = mkdtempSync(join(tmpdir(), "subnetlab-up-chaos-"));
+  cluster = await Cluster.up({ out: dir, nodes: [4], readyTimeoutMs: 120_000 });
+  info = cluster.writeInfo();
+  cluster.onStop(() => rmSync(dir, { recursive: true, force: true }));
+});
+test.after.always(async () => {
+  await cluster?.stop();
+});
+
+function counterOn(agent: agent6.HttpAgent, canisterId: string): CounterActor {
+  return agent6.Actor.createActor(counterIdl as never, { agent, canisterId }) as unknown as CounterActor;
+}
+
+async function deployCounter(agent: agent6.HttpAgent): Promise<string> {
+  const management = agent6.Actor.createActor(managementIdl as never, { agent, canisterId: "aaaaa-aa", callTransform: effectiveCanisterOf, queryTransform: effectiveCanisterOf } as never) as unknown as ManagementActor;
+  const { canister_id } = await management.provisional_create_canister_with_cycles({ amount: [10n ** 13n], settings: [] });
+  await management.install_code({ mode: { install: null }, canister_id, wasm_module: fixture("motoko/counter.eop.wasm"), arg: new Uint8Array(IDL3.encode([], [])) });
+  return canister_id.toText();
+}
+
+test.serial("item 9 (done-when): a replica SIGKILLed under load rejoins from its disk and no acknowledged update is lost; f replicas cut off by the proxies leave the rest live", async (t) => {
+  const agent = await agent6.HttpAgent.create({ host: info.url, identity: Ed25519KeyIdentity6.generate(new Uint8Array(32).fill(3)), shouldFetchRootKey: true });
+  const canisterId = await deployCounter(agent);
+  const counter = counterOn(agent, canisterId);
+  const start = await counter.get();
+  let acknowledged = 0n;
+  const load = (async () => {
+    for (let i = 0; i < 6; i++) acknowledged = await counter.inc();
+  })();
+  await new Promise((r) => setTimeout(r, 1500));
+  const pid = info.subnets[0]!.replicas[3]!.pid;
+  cluster.signal("s0/r3", "SIGKILL");
+  await load;
+  t.is(acknowledged, start + 6n, "every update acknowledged while r3 was down");
+  const deadline = Date.now() + 60_000;
+  while (cluster.info().subnets[0]!.replicas[3]!.pid === pid && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  t.not(cluster.info().subnets[0]!.replicas[3]!.pid, pid, "r3 was restarted");
+
+  // f = 1: cut r3 off both ways through its proxies; the other three keep finalizing.
+  const toxiproxy = new Toxiproxy(info.toxiproxy);
+  for (const [from, to] of [[3, 0], [3, 1], [3, 2], [0, 3], [1, 3], [2, 3]] as const) {
+    const proxy = await toxiproxy.get(linkProxyName("s0", replicaId(from), replicaId(to)));
+    await proxy.update({ enabled: false, listen: proxy.listen, upstream: proxy.upstream });
+  }
+  t.is(await counter.inc(), start + 7n, "live during the partition");
+  await toxiproxy.reset();
+  // Healed: r3 catches up and answers the latest value itself (its query reads its own state).
+  const r3 = counterOn(await agent6.HttpAgent.create({ host: cluster.info().subnets[0]!.replicas[3]!.httpUrl, shouldFetchRootKey: true }), canisterId);
+  let seen = 0n;
+  for (let tries = 0; tries < 120 && seen !== start + 7n; tries++) {
+    seen = await r3.get().catch(() => 0n);
+    if (seen !== start + 7n) await new Promise((r) => setTimeout(r, 500));
+  }
+  t.is(seen, start + 7n, "the restarted, healed r3 holds every acknowledged update");
+});
