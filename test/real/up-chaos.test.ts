@@ -6,42 +6,17 @@
 // (one notarization/finalization pair every ~5 s) while the others make ~1/s, so it never
 // catches up and the last assertion fails; in simulation the same catch-up is fast.
 import test from "ava";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { IDL as IDL3 } from "@dfinity/candid";
 import * as agent6 from "@icp-sdk/core/agent";
 import { Ed25519KeyIdentity as Ed25519KeyIdentity6 } from "@icp-sdk/core/identity";
 import { Toxiproxy } from "toxiproxy-node-client";
-import { Cluster, linkProxyName, type ClusterInfo } from "../../harness/real/cluster.ts";
+import { linkProxyName } from "../../harness/real/cluster.ts";
 import { replicaId } from "../../harness/types.ts";
-import { counterIdl, effectiveCanisterOf, fixture, managementIdl, type CounterActor, type ManagementActor } from "../http/helpers.ts";
+import { clusterForFile, counterOn, deployCounter } from "./up-helpers.ts";
 
-let cluster: Cluster;
-let info: ClusterInfo;
-
-test.before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "subnetlab-up-chaos-"));
-  cluster = await Cluster.up({ out: dir, nodes: [4], readyTimeoutMs: 120_000 });
-  info = cluster.writeInfo();
-  cluster.onStop(() => rmSync(dir, { recursive: true, force: true }));
-});
-test.after.always(async () => {
-  await cluster?.stop();
-});
-
-function counterOn(agent: agent6.HttpAgent, canisterId: string): CounterActor {
-  return agent6.Actor.createActor(counterIdl as never, { agent, canisterId }) as unknown as CounterActor;
-}
-
-async function deployCounter(agent: agent6.HttpAgent): Promise<string> {
-  const management = agent6.Actor.createActor(managementIdl as never, { agent, canisterId: "aaaaa-aa", callTransform: effectiveCanisterOf, queryTransform: effectiveCanisterOf } as never) as unknown as ManagementActor;
-  const { canister_id } = await management.provisional_create_canister_with_cycles({ amount: [10n ** 13n], settings: [] });
-  await management.install_code({ mode: { install: null }, canister_id, wasm_module: fixture("motoko/counter.eop.wasm"), arg: new Uint8Array(IDL3.encode([], [])) });
-  return canister_id.toText();
-}
+const running = clusterForFile(test, "subnetlab-up-chaos-");
 
 test.serial("item 9 (done-when): a replica SIGKILLed under load rejoins from its disk and no acknowledged update is lost; f replicas cut off by the proxies leave the rest live", async (t) => {
+  const { cluster, info } = running();
   const agent = await agent6.HttpAgent.create({ host: info.url, identity: Ed25519KeyIdentity6.generate(new Uint8Array(32).fill(3)), shouldFetchRootKey: true });
   const canisterId = await deployCounter(agent);
   const counter = counterOn(agent, canisterId);
