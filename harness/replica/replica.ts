@@ -33,9 +33,9 @@ import { height, replicaId, type HashHex, type Height, type ReplicaId, type Time
 import { HONEST, type ReplicaBehaviour } from "./behaviour.ts";
 import type { CanisterInfo, IngressStatus, MessageRouting, ReplicaApi, ReplicaStatus, XNetMessage, XNetPeer, IngressSubmitResult } from "./interfaces.ts";
 import type { CanisterId, PrincipalText, Response } from "../execution/interfaces.ts";
-import type { Rng } from "../sim/rng.ts";
 import type { Block } from "../consensus/artifacts.ts";
-import { XNetClient, certifiedSlice, type CertifiedSlice, type PendingXNet } from "../routing/xnet.ts";
+import type { CertifiedSlice, XNetClient } from "../routing/xnet.ts";
+import { DEFAULT_XNET_POLL_MS, ReplicaXNet, XNET_POLL_TIMER } from "./replica-xnet.ts";
 import type { SubnetId } from "../routing/registry.ts";
 import { CertificationPool, signCertificationShare, type Certification, type CertificationShare, type PeerCertificationVerdict } from "./certification.ts";
 import { PoolLog } from "./pool-log.ts";
@@ -79,8 +79,7 @@ export interface ReplicaDeps {
   readonly xnetPollMs?: number;
 }
 
-/** How often a replica asks each other subnet for its stream by default (the IC's block makers ask on demand). */
-export const DEFAULT_XNET_POLL_MS = 250;
+export { DEFAULT_XNET_POLL_MS } from "./replica-xnet.ts";
 
 export type { IngressSubmitResult } from "./interfaces.ts";
 
@@ -92,7 +91,6 @@ const CATCH_UP_HEIGHTS = 20;
 /** How many peers answer one status report (rotating), so a laggard is not flooded by all n−1. */
 const STATUS_HELPERS = 3;
 const REQUEST_RETRY_US = 2_000_000;
-const XNET_POLL_TIMER = "xnet-poll";
 
 export class Replica implements ReplicaApi {
   readonly id: ReplicaId;
@@ -119,8 +117,8 @@ export class Replica implements ReplicaApi {
   private trimmedAtCup: Height;
   /** What the restart found unusable on the disk (traced at start). */
   private readonly recoveryNotes: readonly string[];
-  /** Which replica of a source subnet to ask for a stream (its own stream: other draws stay as they are). */
-  private readonly xnetRng: Rng;
+  /** Multi-subnet runs: the XNet endpoint and client. */
+  private readonly xnet: ReplicaXNet | undefined;
 
   constructor(private readonly deps: ReplicaDeps) {
     this.env = deps.env;
@@ -137,11 +135,22 @@ export class Replica implements ReplicaApi {
     this.routing = deps.makeStateMachine();
     this.recoveryNotes = [...opened.notes, ...(this.routing.recovery ?? [])];
     this.certification = new CertificationPool(deps.verifier, (h) => this.routing.certifiedHashAt?.(h), deps.config.canary === "certification-unchecked");
-    this.xnetRng = deps.env.rng.fork("xnet");
+    this.xnet =
+      deps.xnet === undefined
+        ? undefined
+        : new ReplicaXNet({
+            env: deps.env,
+            client: deps.xnet,
+            pollMs: deps.xnetPollMs ?? DEFAULT_XNET_POLL_MS,
+            routing: this.routing,
+            pool: this.pool,
+            behaviour: this.behaviour,
+            latestCertification: () => this.certification.latestCertification,
+          });
   }
 
   start(): void {
-    if (this.deps.xnet !== undefined) this.env.setTimer(this.nextXNetPollUs(), XNET_POLL_TIMER);
+    this.xnet?.start();
     this.env.trace({ kind: "replica.start", detail: { finalized: this.pool.finalizedHeight, expected: this.routing.expectedBatchHeight() } });
     // What the restart found torn or corrupt on its disk and passed over (it recovers from older
     // checkpoints, the log's valid prefix, and its peers).
@@ -245,8 +254,7 @@ export class Replica implements ReplicaApi {
   onTimer(tag: string): void {
     if (tag === XNET_POLL_TIMER) {
       // Asking for streams changes nothing consensus reacts to: no step.
-      this.pollXNet();
-      this.env.setTimer(this.nextXNetPollUs(), XNET_POLL_TIMER);
+      this.xnet?.onPollTimer();
       return;
     }
     if (tag === "status") {
@@ -533,94 +541,32 @@ export class Replica implements ReplicaApi {
       stateHashAt: (h) => this.stateHashAt(h),
       lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
       ...(routing.certifiedHashAt === undefined ? {} : { certifiedHeight: () => this.certification.latestCertification?.height ?? height(0) }),
-      ...this.xnetContext(),
+      ...(this.xnet?.context() ?? {}),
     };
     return this.cachedContext;
   }
 
-  private xnetContext(): Pick<ConsensusContext, "xnetPayload" | "checkXNetSlice"> {
-    const client = this.deps.xnet;
-    const cursorOf = this.routing.xnetCursor?.bind(this.routing);
-    if (client === undefined || cursorOf === undefined) return {};
-    return {
-      xnetPayload: (parent) => client.payload(cursorOf, this.pendingXNet(parent)),
-      checkXNetSlice: (slice) => {
-        const check = client.verify(slice);
-        return check.ok ? undefined : check.reason;
-      },
-    };
-  }
-
-  /** Per source, how far the slices in the finalized-or-notarized blocks not yet executed reach. */
-  private pendingXNet(parent: Block): Map<SubnetId, PendingXNet> {
-    const pending = new Map<SubnetId, PendingXNet>();
-    const executed = this.routing.expectedBatchHeight() - 1;
-    for (let cursor: Block | undefined = parent; cursor !== undefined && cursor.height > executed; cursor = this.pool.blocks.get(cursor.parent)) {
-      for (const slice of cursor.xnet ?? []) {
-        const check = this.deps.xnet?.verify(slice);
-        if (check === undefined || !check.ok) continue;
-        const s = check.slice;
-        const seen = pending.get(slice.source);
-        const nextIndex = s.firstIndex + BigInt(s.messages.length);
-        pending.set(slice.source, {
-          nextIndex: seen === undefined || nextIndex > seen.nextIndex ? nextIndex : seen.nextIndex,
-          signalsEnd: seen === undefined || s.header.signalsEnd > seen.signalsEnd ? s.header.signalsEnd : seen.signalsEnd,
-        });
-      }
-    }
-    return pending;
-  }
-
-  // ---- XNet endpoint and client (the transport is the harness's) ------------------------------------
+  // ---- XNet (ReplicaXNet; these three are the harness's and tests' handles on it) ------------------
 
   /** Serves our certified stream to `destination` from `fromIndex` on, at the latest certified height. */
   serveXNet(destination: SubnetId, fromIndex: bigint): CertifiedSlice | undefined {
-    const cert = this.certification.latestCertification;
-    const client = this.deps.xnet;
-    if (cert === undefined || client === undefined) return undefined;
-    const proof = this.routing.streamWitnessAt?.(cert.height, destination, fromIndex);
-    if (proof === undefined) return undefined;
-    const slice = certifiedSlice(client.self, destination, cert, proof.witness, proof.messageBytes);
-    return this.behaviour.rewriteXNetSlice === undefined ? slice : this.behaviour.rewriteXNetSlice(slice);
+    return this.xnet?.serve(destination, fromIndex);
   }
 
   onXNetMessage(from: XNetPeer, message: XNetMessage): void {
-    const client = this.deps.xnet;
-    if (client === undefined) return;
-    if (message.kind === "xnet-request") {
-      const slice = this.serveXNet(message.destination, message.fromIndex);
-      if (slice !== undefined) this.env.sendXNet?.(from, { kind: "xnet-response", slice });
-      return;
-    }
-    this.onXNetSlice(message.slice);
-  }
-
-  private nextXNetPollUs(): TimeUs {
-    return (this.env.now() + (this.deps.xnetPollMs ?? DEFAULT_XNET_POLL_MS) * 1000) as TimeUs;
-  }
-
-  /** Asks one random replica of each other subnet for its stream to us, from the first index not inducted yet. */
-  private pollXNet(): void {
-    const client = this.deps.xnet;
-    if (client === undefined) return;
-    for (const request of this.xnetRequests()) {
-      const server = replicaId(this.xnetRng.below(client.replicasOf(request.source)));
-      this.env.sendXNet?.({ subnet: request.source, replica: server }, { kind: "xnet-request", destination: client.self, fromIndex: request.fromIndex });
-    }
+    // A slice goes through onXNetSlice, the seam tests observe deliveries at.
+    if (message.kind === "xnet-response") this.onXNetSlice(message.slice);
+    else this.xnet?.onMessage(from, message);
   }
 
   /** Which streams to ask for and from where (the first index not inducted yet). */
   xnetRequests(): { readonly source: SubnetId; readonly fromIndex: bigint }[] {
-    const client = this.deps.xnet;
-    const cursorOf = this.routing.xnetCursor?.bind(this.routing);
-    if (client === undefined || cursorOf === undefined) return [];
-    return client.sources().map((source) => ({ source, fromIndex: cursorOf(source).nextIndex }));
+    return this.xnet?.requests() ?? [];
   }
 
   /** A slice arrived from another subnet's replica. */
   onXNetSlice(slice: CertifiedSlice): void {
-    const check = this.deps.xnet?.offer(slice);
-    if (check !== undefined && !check.ok) this.env.trace({ kind: "xnet.reject", detail: { source: slice.source.slice(0, 11), reason: check.reason } });
+    this.xnet?.offer(slice);
   }
 
   private step(): void {
