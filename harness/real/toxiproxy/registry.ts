@@ -48,13 +48,7 @@ export class ProxyRegistry {
       if (input.name === "") return failed(missingField("name"));
       if (input.upstream === "") return failed(missingField("upstream"));
       if (this.proxies.has(input.name)) return failed(FAILURES.proxyAlreadyExists);
-      const proxy = new Proxy(input.name, input.listen, input.upstream, this.random);
-      if (input.enabled ?? true) {
-        const started = await proxy.start();
-        if (!started.ok) return started;
-      }
-      this.proxies.set(input.name, proxy);
-      return success(proxy.toJson());
+      return this.startAndAdd(input);
     });
   }
 
@@ -170,6 +164,11 @@ export class ProxyRegistry {
       if (resolved.value === existing.listen && input.upstream === existing.upstream) return success(existing.toJson());
       await existing.stop();
     }
+    return this.startAndAdd(input);
+  }
+
+  /** Builds a proxy, starts it unless it is created disabled, and registers it under its name. */
+  private async startAndAdd(input: ProxyInput): Promise<Outcome<ProxyJson>> {
     const proxy = new Proxy(input.name, input.listen, input.upstream, this.random);
     if (input.enabled ?? true) {
       const started = await proxy.start();
