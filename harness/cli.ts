@@ -27,7 +27,9 @@ import { availableParallelism } from "node:os";
 import { CANARIES, type Canary } from "./consensus/config.ts";
 import type { FaultKind } from "./faults/spec.ts";
 import { FUZZ_KINDS } from "./scenario/generate.ts";
-import { fuzz, worstClass, type FuzzSummary, type Nondeterminism } from "./replay/fuzz.ts";
+import { fuzz, worstClass, type FuzzShard, type FuzzSummary, type Nondeterminism } from "./replay/fuzz.ts";
+import { findShards, mergeShards, shardLabel } from "./replay/shards.ts";
+import { fuzzJUnitCases } from "./replay/fuzz-junit.ts";
 import { checkScenario, ScenarioError } from "./scenario/scenario.ts";
 import { ExecutionAborted, formatInstructions } from "./execution/progress.ts";
 import { serveToxiproxy } from "./real/toxiproxy/command.ts";
@@ -43,8 +45,9 @@ Usage:
   subnetlab replay <repro.json | run dir> --branch-at EVENT --fault JSON [--out DIR]
   subnetlab fuzz [--runs N] [--budget 10m] [--seed S] [--nodes 4,7] [--faults K,..]
                  [--jobs J] [--out DIR] [--junit FILE] [--canary BUG] [--no-shrink] [--ic]
+                 [--shard K/N]
   subnetlab analyze <run dir>
-  subnetlab report <dir>
+  subnetlab report <dir> [--junit FILE]
   subnetlab diff <run dir> --replicas rA,rB [--at HEIGHT]
   subnetlab diff <run dir A> <run dir B>
   subnetlab toxiproxy [--port 8474] [--host 127.0.0.1] [--config FILE] [--seed N]
@@ -78,6 +81,10 @@ Commands:
           nondeterminism, else the worst violation class's code; 2 if no run executed.
   report  Build DIR/index.html over every run below DIR (a suite, a fuzz campaign, a
           folder of runs): verdicts, seeds, digests, links to each report.html.
+          When DIR holds the outputs of fuzz --shard K/N jobs (one folder each, at most
+          three levels down), first merges them: DIR/summary.json and DIR/junit.xml
+          (or --junit FILE) over every shard, failures linked where they lie; exits
+          2 naming every missing or mismatched shard, else as fuzz would have.
   analyze Re-run the safety, state-agreement and liveness checkers on a stored
           trace (no re-execution).
   diff    With --replicas: replay a run and show how two replicas' states differ
@@ -133,6 +140,9 @@ Options:
   --canary BUG  fuzz: switch on a known bug in the honest code; the fuzzer must find
                 it (finalizer-ignores-rule → safety, no-ingress-dedup → validity).
   --no-shrink   fuzz: do not shrink violations.
+  --shard K/N   fuzz: run shard K of N (1 ≤ K ≤ N) of the campaign: seeds S+K-1,
+                S+K-1+N, … for --seed S, so N CI jobs with the same options cover
+                disjoint seeds; merge their outputs with subnetlab report.
   --ic          fuzz: One Internet Computer — two subnets (sizes from --nodes) with a token
                 ledger each, transfers within and across them, faults drawn per subnet, an
                 XNet partition in half the runs; ledger supply and answered calls are checked
@@ -203,6 +213,7 @@ const OPTION_SPECS = {
   config: { type: "string" },
   "toxiproxy-port": { type: "string" },
   "ready-timeout-s": { type: "string" },
+  shard: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -211,9 +222,9 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
   suite: ["seed", "out", "trace", "junit", "twice", "quiet", "message-wall-budget-s"],
   replay: ["until", "dump", "branch-at", "fault", "out", "quiet"],
   analyze: [],
-  report: [],
+  report: ["junit"],
   diff: ["replicas", "at"],
-  fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "ic", "quiet"],
+  fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "ic", "shard", "quiet"],
   toxiproxy: ["port", "host", "config", "seed"],
   up: ["nodes", "out", "toxiproxy-port", "ready-timeout-s", "quiet"],
 };
@@ -556,6 +567,16 @@ function parsePositiveInt(name: string, text: string): number {
   return Number(text);
 }
 
+function parseShard(text: string): FuzzShard {
+  const match = /^(\d+)\/(\d+)$/.exec(text);
+  const index = Number(match?.[1]);
+  const count = Number(match?.[2]);
+  if (match === null || !Number.isSafeInteger(count) || count < 1 || index < 1 || index > count) {
+    throw new UsageError(`--shard must be K/N with 1 ≤ K ≤ N (e.g. 2/4), got ${JSON.stringify(text)}`);
+  }
+  return { index, count };
+}
+
 function parseNodes(text: string): number[] {
   const nodes = text.split(",").map((t) => t.trim()).filter((t) => t !== "").map((t) => parsePositiveInt("nodes", t));
   for (const n of nodes) {
@@ -609,24 +630,7 @@ function nondeterminismCase(report: RunReport, second: string, dir: string): JUn
 
 /** JUnit for the fuzz campaign: one testcase per run. */
 function writeFuzzJUnit(path: string, summary: FuzzSummary): void {
-  const bySeed = new Map(summary.violations.map((v) => [v.seed, v] as const));
-  const nondeterministic = new Map(summary.nondeterministic.map((d) => [d.seed, d] as const));
-  const cases: JUnitCase[] = summary.results.map((r) => {
-    const v = bySeed.get(r.seed);
-    const d = nondeterministic.get(r.seed);
-    const base = { name: `fuzz seed ${r.seed} (n = ${r.n})`, classname: "subnetlab.fuzz", timeS: r.wallMs / 1000 };
-    if (d !== undefined) {
-      const repro = d.repro ?? v?.repro;
-      return { ...base, outcome: "failure", message: `nondeterminism: digests ${d.first.slice(0, 16)} and ${d.second.slice(0, 16)} (${d.found})`, details: "the same seed gave two trace digests", ...(repro === undefined ? {} : { replayCommand: `npx subnetlab replay ${repro}`, reproPath: repro }) };
-    }
-    if (v === undefined) return { ...base, outcome: "pass" };
-    return { ...base, outcome: "failure", message: `${v.class}: ${v.message}`, details: v.message, replayCommand: v.replayCommand, reproPath: v.shrunkRepro ?? v.repro };
-  });
-  const e = summary.harnessError;
-  if (e !== undefined) {
-    cases.push({ name: `fuzz seed ${e.seed} (harness error)`, classname: "subnetlab.fuzz", timeS: 0, outcome: "error", message: `harness error: ${e.message}`, details: e.detail, replayCommand: e.replayCommand, reproPath: e.repro });
-  }
-  writeJUnit(path, "subnetlab fuzz", cases);
+  writeJUnit(path, "subnetlab fuzz", fuzzJUnitCases(summary));
 }
 
 function formatSeconds(s: number): string {
@@ -647,6 +651,7 @@ async function commandFuzz(args: string[]): Promise<number> {
     throw new UsageError(`--canary: unknown bug ${JSON.stringify(canaryText)}; choose from ${Object.keys(CANARIES).join(", ")}`);
   }
   const canary = canaryText as Canary | undefined;
+  const shard = typeof raw.shard === "string" ? parseShard(raw.shard) : undefined;
   const jobs = typeof raw.jobs === "string" ? parsePositiveInt("jobs", raw.jobs) : availableParallelism();
   const out = options.out ?? join("reports", "fuzz");
   ensureOutDir(out);
@@ -666,6 +671,7 @@ async function commandFuzz(args: string[]): Promise<number> {
     shrink: raw["no-shrink"] !== true,
     determinismPercent: 5,
     ...(raw.ic === true ? { ic: true } : {}),
+    ...(shard === undefined ? {} : { shard }),
     ...(canary === undefined ? {} : { canary }),
     now: () => performance.now(),
     onNondeterminism: (seed, found) => reportNondeterminism(seed, found),
@@ -688,7 +694,8 @@ async function commandFuzz(args: string[]): Promise<number> {
   if (tty && !options.quiet) process.stderr.write("\n");
   const worst = worstClass(summary);
   const verdicts = Object.entries(summary.verdicts).map(([v, c]) => `${v} ${c}`).join(", ");
-  process.stdout.write(`fuzz: ${summary.runs} runs (seeds ${summary.seeds.first}..${summary.seeds.last}) in ${formatSeconds(summary.elapsedS)} — ${summary.runsPerSec} runs/s — ${verdicts}\n`);
+  const every = shard === undefined ? "" : `, shard ${shard.index}/${shard.count}: one seed in ${shard.count}`;
+  process.stdout.write(`fuzz: ${summary.runs} runs (seeds ${summary.seeds.first}..${summary.seeds.last}${every}) in ${formatSeconds(summary.elapsedS)} — ${summary.runsPerSec} runs/s — ${verdicts}\n`);
   for (const v of summary.violations) {
     const sizes = v.sizes === undefined ? "" : ` (shrunk from ${v.sizes.original.faults} faults, n = ${v.sizes.original.n}, ${v.sizes.original.durationS}s to ${v.sizes.shrunk.faults} faults, n = ${v.sizes.shrunk.n}, ${v.sizes.shrunk.durationS}s in ${v.sizes.shrinkRuns} runs)`;
     process.stdout.write(`  ${v.class} at seed ${v.seed}: ${v.message}\n    repro: ${v.repro}${v.shrunkRepro === undefined ? "" : `\n    shrunk: ${v.shrunkRepro}${sizes}`}\n    reproduce with: ${v.replayCommand}\n`);
@@ -713,16 +720,41 @@ async function commandFuzz(args: string[]): Promise<number> {
 }
 
 async function commandReport(args: string[]): Promise<number> {
-  const { positionals } = parseCommon("report", args);
+  const { positionals, options } = parseCommon("report", args);
   if (positionals.length !== 1) throw new UsageError("report takes one directory");
   const dir = positionals[0] as string;
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`not a directory: ${dir}`);
-  const { path, runs } = writeIndexHtml(dir);
+  const shards = findShards(dir);
+  const merged = shards.length === 0 ? undefined : mergeShardOutputs(dir, shards, options.raw.junit);
+  if (merged === "refused") return EXIT.usage;
+  const { path, runs } = writeIndexHtml(dir, merged === undefined ? undefined : "subnetlab fuzz (merged shards)");
   process.stdout.write(`index of ${runs.length} run(s): ${path}\n`);
   // The index lists an unreadable report.json as such; the command still says so and fails.
   const unreadable = runs.filter((r) => r.kind === "unreadable");
   for (const r of unreadable) process.stderr.write(`subnetlab: ${join(dir, r.dir, "report.json")}: ${r.firstViolation.replace(/^report\.json: /, "")}\n`);
-  return unreadable.length === 0 ? EXIT.pass : EXIT.usage;
+  if (unreadable.length > 0) return EXIT.usage;
+  return merged === undefined ? EXIT.pass : merged;
+}
+
+/** `report` over fuzz shards: the merged summary.json and JUnit, and the campaign's exit code. */
+function mergeShardOutputs(dir: string, shards: ReturnType<typeof findShards>, junitOption: unknown): number | "refused" {
+  const result = mergeShards(shards);
+  if (!result.ok) {
+    process.stderr.write(`subnetlab: cannot merge the fuzz shards below ${dir}:\n${result.problems.map((p) => `  ${p}`).join("\n")}\n`);
+    return "refused";
+  }
+  const summary = result.summary;
+  writeFileSync(join(dir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  const junit = typeof junitOption === "string" ? junitOption : join(dir, "junit.xml");
+  writeFuzzJUnit(junit, summary);
+  const verdicts = Object.entries(summary.verdicts).map(([v, c]) => `${v} ${c}`).join(", ");
+  process.stdout.write(`fuzz (${shards.length} shards: ${shards.map((s) => shardLabel(dir, s.dir)).join(", ")}): ${summary.runs} runs (seeds ${summary.seeds.first}..${summary.seeds.last}) — ${summary.runsPerSec} runs/s together — ${verdicts}\n`);
+  for (const v of summary.violations) process.stdout.write(`  ${v.class} at seed ${v.seed}: ${v.message}\n    reproduce with: ${v.replayCommand}\n`);
+  for (const d of summary.nondeterministic) process.stdout.write(`  nondeterminism at seed ${d.seed}: digests ${d.first.slice(0, 16)} and ${d.second.slice(0, 16)} (${d.found})\n`);
+  for (const e of summary.harnessErrors ?? []) process.stdout.write(`  HARNESS ERROR at seed ${e.seed}: ${e.message}\n    reproduce with: ${e.replayCommand}\n`);
+  process.stdout.write(`summary: ${join(dir, "summary.json")}  junit: ${junit}\n`);
+  const worst = worstClass(summary);
+  return worst === "harness-error" ? EXIT.harnessError : worst === "nondeterminism" ? EXIT.nondeterministic : exitCodeOf(worst);
 }
 
 async function commandAnalyze(args: string[]): Promise<number> {

@@ -115,8 +115,24 @@ export function fuzzCase(seed: number, options: FuzzCaseOptions, now: () => numb
   };
 }
 
+/**
+ * One of `count` campaigns that together cover a seed space without overlap (CI matrix jobs):
+ * shard `index` (1-based) takes seeds seed + (index − 1), seed + (index − 1) + count, … so that
+ * shards stopped by a time budget still cover the low seeds evenly.
+ */
+export interface FuzzShard {
+  readonly index: number;
+  readonly count: number;
+}
+
+/** The i-th seed (0-based) a campaign draws: consecutive, or every count-th one for a shard. */
+export function nthSeed(base: number, i: number, shard: FuzzShard | undefined): number {
+  return shard === undefined ? base + i : base + (shard.index - 1) + i * shard.count;
+}
+
 export interface FuzzOptions extends FuzzCaseOptions {
   readonly seed: number;
+  readonly shard?: FuzzShard;
   readonly runs: number;
   readonly budgetMs: number | undefined;
   readonly jobs: number;
@@ -142,17 +158,30 @@ export interface FuzzHarnessError {
 
 export interface FuzzSummary {
   readonly runs: number;
+  /** The first and last seed drawn; with a shard, every `shard.count`-th seed between them. */
   readonly seeds: { readonly first: number; readonly last: number };
+  readonly shard?: FuzzShard;
   readonly violations: readonly FuzzViolation[];
   readonly nondeterministic: readonly ({ readonly seed: number } & Nondeterminism)[];
   /** Runs re-executed in another process, by reason. */
   readonly reruns: Record<RerunReason, number>;
   readonly harnessError?: FuzzHarnessError;
+  /** A merge of shards (`report`): every shard's harness error (harnessError is the first). */
+  readonly harnessErrors?: readonly FuzzHarnessError[];
+  /** A merge of shards: where each came from. */
+  readonly merged?: readonly MergedShard[];
   readonly verdicts: Record<string, number>;
   readonly runsPerSec: number;
   readonly elapsedS: number;
-  readonly options: { readonly nodes: readonly number[]; readonly kinds: readonly FaultKind[]; readonly canary?: Canary; readonly jobs: number };
+  readonly options: { readonly nodes: readonly number[]; readonly kinds: readonly FaultKind[]; readonly canary?: Canary; readonly ic?: boolean; readonly jobs: number };
   readonly results: readonly { readonly seed: number; readonly n: number; readonly verdict: string; readonly traceDigest: string; readonly wallMs: number }[];
+}
+
+export interface MergedShard {
+  readonly dir: string;
+  readonly shard: FuzzShard;
+  readonly runs: number;
+  readonly elapsedS: number;
 }
 
 /** The most severe outcome: a harness error, then nondeterminism (each its own class), then violations. */
@@ -185,7 +214,7 @@ class Campaign {
     if (this.stopped || this.next >= o.runs) return undefined;
     if (o.maxViolations !== undefined && this.found >= o.maxViolations) return undefined;
     if (o.budgetMs !== undefined && o.now() - this.started >= o.budgetMs) return undefined;
-    return o.seed + this.next++;
+    return nthSeed(o.seed, this.next++, o.shard);
   }
 
   record(result: FuzzCaseResult): void {
@@ -346,7 +375,8 @@ function writeSummary(campaign: Campaign, caseOptions: FuzzCaseOptions): FuzzSum
   const harnessError = campaign.harnessError === undefined ? undefined : withRepro(campaign.harnessError, caseOptions);
   const summary: FuzzSummary = {
     runs: results.length,
-    seeds: { first: options.seed, last: options.seed + Math.max(0, campaign.next - 1) },
+    seeds: { first: nthSeed(options.seed, 0, options.shard), last: nthSeed(options.seed, Math.max(0, campaign.next - 1), options.shard) },
+    ...(options.shard === undefined ? {} : { shard: options.shard }),
     violations: results.flatMap((r) => (r.violation === undefined ? [] : [r.violation])),
     nondeterministic: results.flatMap((r) => (r.nondeterministic === undefined ? [] : [{ seed: r.seed, ...r.nondeterministic }])),
     reruns: campaign.reruns,
@@ -354,7 +384,7 @@ function writeSummary(campaign: Campaign, caseOptions: FuzzCaseOptions): FuzzSum
     verdicts,
     runsPerSec: Number((results.length / Math.max(elapsedS, 1e-3)).toFixed(2)),
     elapsedS: Number(elapsedS.toFixed(2)),
-    options: { nodes: options.nodes, kinds: options.kinds, jobs: options.jobs, ...(options.canary === undefined ? {} : { canary: options.canary }) },
+    options: { nodes: options.nodes, kinds: options.kinds, jobs: options.jobs, ...(options.canary === undefined ? {} : { canary: options.canary }), ...(options.ic === true ? { ic: true } : {}) },
     results: results.map((r) => ({ seed: r.seed, n: r.n, verdict: r.verdict, traceDigest: r.traceDigest, wallMs: Math.round(r.wallMs) })),
   };
   writeFileSync(join(options.outDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
