@@ -1,8 +1,12 @@
 // A canister's log (interface spec "fetch_canister_logs"; the IC's canister logging): the lines it
-// passed to ic0.debug_print and a line per trap, each with an increasing index and the time of the
-// round, kept in replicated state up to a size limit — the oldest records go first. Prints of
-// queries are not logged (their state is thrown away), prints of trapped messages are.
+// passed to ic0.debug_print and the IC's own record of a Wasm trap or an ic0.trap — "[TRAP]: <trap
+// code>" or "[TRAP]: <message>" ("(no message)" when empty), nothing for other failures such as the
+// instruction limit (rs/embedders wasm_executor.rs) — each with an increasing index and the time of
+// the round, kept in replicated state up to a size limit — the oldest records go first. Prints of
+// queries are not logged (their state is thrown away), prints of trapped messages are. The lab adds
+// nothing of its own.
 import type { CanisterLog, CanisterLogRecord, CanisterState, ExecutionResult } from "./interfaces.ts";
+import type { HypervisorError } from "./reject-codes.ts";
 
 /** The IC keeps about 4 KiB of log per canister (its canister log buffer size). */
 export const CANISTER_LOG_MAX_BYTES = 4096;
@@ -30,9 +34,24 @@ export function appendToLog(canister: CanisterState, lines: readonly string[], t
   return { ...canister, log: { records: records.slice(drop), nextIdx } };
 }
 
+/** The IC's log records of a failed execution: one per Wasm trap or ic0.trap (a failed cleanup adds its own). */
+export function trapRecords(error: HypervisorError | undefined): string[] {
+  if (error === undefined) return [];
+  switch (error.kind) {
+    case "called-trap":
+      return [`[TRAP]: ${error.message === "" ? "(no message)" : error.message}`];
+    case "trapped":
+      return [`[TRAP]: ${error.trap}`];
+    case "cleanup":
+      return [...trapRecords(error.callback), ...trapRecords(error.cleanup)];
+    default:
+      return [];
+  }
+}
+
 /** A replicated execution's result with its prints and trap, if any, logged. */
 export function withLoggedOutput(result: ExecutionResult, timeNs: bigint): ExecutionResult {
-  const trap = result.outcome.kind === "trapped" ? [`[TRAP]: ${result.outcome.message}`] : [];
+  const trap = result.outcome.kind === "trapped" ? trapRecords(result.outcome.error) : [];
   const lines = [...result.debugLog, ...trap];
   return lines.length === 0 ? result : { ...result, canister: appendToLog(result.canister, lines, timeNs) };
 }

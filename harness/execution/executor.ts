@@ -8,6 +8,7 @@
 //    discarded;
 //  - a call context stays open while callbacks are outstanding; when the last one is gone without
 //    a response, the caller gets CANISTER_ERROR ("did not reply");
+//  - every reject carries the IC's code and text, in the form its receiver sees (reject-codes.ts);
 //  - a trapping reply/reject callback runs its cleanup closure (whose own changes persist).
 import { assert } from "../assert.ts";
 import { PAGE_SIZE_BYTES, PageMap } from "../state/page-map.ts";
@@ -40,6 +41,25 @@ import { DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, ExecutionAborted, type ProgressCal
 import { InvalidModuleError } from "./instrument.ts";
 import { ModuleCache, sharedModuleCache, type CompiledModule } from "./module-cache.ts";
 import { isRuntimeError } from "./webassembly.ts";
+import {
+  canisterNotFound,
+  canisterNotRunning,
+  compositeCalleeReject,
+  compositeQueryInReplicatedMode,
+  compositeQueryInstructionLimit,
+  compositeQueryTooDeep,
+  explicitReject,
+  hypervisorUserError,
+  messageRejected,
+  noReplyFor,
+  outOfCycles,
+  queryDidNotRespond,
+  rejectCodeOf,
+  rejectFor,
+  userReject,
+  type HypervisorError,
+  type UserError,
+} from "./reject-codes.ts";
 import {
   CanisterTrap,
   STABLE_DIRTY_PAGE_LIMITS,
@@ -131,6 +151,18 @@ function exportName(kind: "update" | "query", method: string): string {
  * evicted first. Two per canister cover the common pairs: queries on the certified state next to
  * updates on the newest one, or two replicas of one canister sharing an executor.
  */
+/** A composite query's call graph broke one of its limits: the whole query fails with `error`. */
+class QueryGraphFailure extends Error {
+  constructor(readonly error: UserError) {
+    super(error.description);
+  }
+}
+
+/** What a composite query's caller sees of its callee's answer: a canister sees no error code. */
+function calleeAnswer(r: Response): Response {
+  return r.kind === "reject" ? { kind: "reject", code: r.code, message: r.message } : r;
+}
+
 class InstancePool {
   private readonly lists = new Map<CanisterId, LiveInstance[]>();
   private readonly order: { id: CanisterId; li: LiveInstance }[] = [];
@@ -394,8 +426,7 @@ export class WasmExecutor implements CanisterExecutor {
     const maxFee = executionFee(fees, params.instructionLimit);
     if (canister.cyclesBalance < maxFee && canister.execution !== undefined && message.kind !== "response") {
       const origin = originOf(message);
-      const text = `Canister ${canister.id} is out of cycles: balance ${canister.cyclesBalance}, needs ${maxFee} to execute`;
-      const r = WasmExecutor.rejected(canister, RejectCode.SysTransient, text, origin);
+      const r = WasmExecutor.rejected(canister, outOfCycles(canister.id, canister.cyclesBalance, maxFee), origin);
       return { ...r, responses: r.responses.map((x) => ({ ...x, refundedCycles: message.kind === "request" ? message.cycles : 0n })) };
     }
     const r = this.execute(canister, message, params);
@@ -421,12 +452,27 @@ export class WasmExecutor implements CanisterExecutor {
     }
   }
 
-  private static rejected(canister: CanisterState, code: RejectCode, message: string, origin?: CallOrigin): ExecutionResult {
+  /** Nothing to run and nobody to answer (a stale callback, a task without its export). */
+  private static notRun(canister: CanisterState, why: string): ExecutionResult {
     return {
       canister,
-      outcome: { kind: "rejected", code, message },
+      outcome: { kind: "rejected", code: RejectCode.DestinationInvalid, message: why },
       instructionsUsed: 0n,
-      responses: origin === undefined ? [] : [{ origin, response: { kind: "reject", code, message }, refundedCycles: 0n }],
+      responses: [],
+      outgoingCalls: [],
+      heapDeltaPages: 0,
+      debugLog: [],
+      readTime: false,
+    };
+  }
+
+  /** The message could not run (reject-codes.ts: told to its origin in the form the IC uses for it). */
+  private static rejected(canister: CanisterState, error: UserError, origin?: CallOrigin): ExecutionResult {
+    return {
+      canister,
+      outcome: { kind: "rejected", code: rejectCodeOf(error.code), message: error.description },
+      instructionsUsed: 0n,
+      responses: origin === undefined ? [] : [{ origin, response: rejectFor(origin, error), refundedCycles: 0n }],
       outgoingCalls: [],
       heapDeltaPages: 0,
       debugLog: [],
@@ -444,18 +490,20 @@ export class WasmExecutor implements CanisterExecutor {
         ? { kind: "ingress", messageId: message.messageId, caller: message.caller }
         : { kind: "canister", caller: message.caller, callbackId: message.callerCallbackId };
     const cycles = message.kind === "request" ? message.cycles : 0n;
-    const reject = (code: RejectCode, text: string): ExecutionResult => {
-      const r = WasmExecutor.rejected(canister, code, text, origin);
+    const reject = (error: UserError): ExecutionResult => {
+      const r = WasmExecutor.rejected(canister, error, origin);
       return { ...r, responses: r.responses.map((x) => ({ ...x, refundedCycles: cycles })) };
     };
+    // As the IC's validate_message: the canister must run, then have a module exporting the method.
+    if (canister.status !== "running") return reject(canisterNotRunning(canister.id, canister.status));
     const exec = canister.execution;
-    if (exec === undefined) return reject(RejectCode.DestinationInvalid, `Canister ${canister.id} is empty (no Wasm module)`);
-    if (canister.status !== "running") return reject(RejectCode.CanisterError, `Canister ${canister.id} is ${canister.status}`);
+    if (exec === undefined) return reject(hypervisorUserError(canister.id, { kind: "wasm-module-not-found" }));
     const update = exportName("update", message.method);
     const query = exportName("query", message.method);
     const entry = exec.exports.includes(update) ? update : exec.exports.includes(query) ? query : undefined;
     if (entry === undefined) {
-      return reject(RejectCode.CanisterError, `Canister ${canister.id} has no update method '${message.method}'`);
+      if (exec.exports.includes(`canister_composite_query ${message.method}`)) return reject(compositeQueryInReplicatedMode);
+      return reject(hypervisorUserError(canister.id, { kind: "method-not-found", method: "update", name: message.method }));
     }
     const replicatedQuery = entry === query;
     const caller = message.kind === "ingress" ? message.caller : (message.caller as string as PrincipalText);
@@ -491,14 +539,10 @@ export class WasmExecutor implements CanisterExecutor {
     return this.finishCall(committed, contextId, out, heapDeltaPages, { kind: "completed" });
   }
 
-  /** The reply/reject a session produced, or CANISTER_ERROR when it produced none. */
-  private responseOf(id: CanisterId, s: SystemApiSession): Response {
-    if (s.reply === undefined) {
-      return { kind: "reject", code: RejectCode.CanisterError, message: `Canister ${id} did not reply to the call` };
-    }
-    return s.reply.kind === "reply"
-      ? { kind: "reply", data: s.reply.data }
-      : { kind: "reject", code: RejectCode.CanisterReject, message: s.reply.message };
+  /** The reply/reject a session produced for `origin`, or the IC's "no reply" reject when it produced none. */
+  private responseOf(id: CanisterId, s: SystemApiSession, origin: CallOrigin): Response {
+    if (s.reply === undefined) return noReplyFor(origin, id);
+    return s.reply.kind === "reply" ? { kind: "reply", data: s.reply.data } : explicitReject(origin, s.reply.message);
   }
 
   /**
@@ -539,14 +583,14 @@ export class WasmExecutor implements CanisterExecutor {
       }
       let ctx: CallContext = { ...c, availableCycles: s.availableCycles };
       if (s.reply !== undefined && !c.responded) {
-        responses.push({ origin: c.origin, response: this.responseOf(canister.id, s), refundedCycles: ctx.availableCycles });
+        responses.push({ origin: c.origin, response: this.responseOf(canister.id, s, c.origin), refundedCycles: ctx.availableCycles });
         ctx = { ...ctx, responded: true, availableCycles: 0n };
       }
       const outstanding = callbacks.some((cb) => cb.callContextId === contextId);
       if (outstanding) {
         contexts.push(ctx);
       } else if (!ctx.responded && c.origin.kind !== "system") {
-        responses.push({ origin: c.origin, response: this.responseOf(canister.id, s), refundedCycles: ctx.availableCycles });
+        responses.push({ origin: c.origin, response: this.responseOf(canister.id, s, c.origin), refundedCycles: ctx.availableCycles });
       }
     }
     return {
@@ -567,22 +611,16 @@ export class WasmExecutor implements CanisterExecutor {
     params: ExecutionParams,
   ): ExecutionResult {
     const origin: CallOrigin = { kind: "query", caller: message.caller };
+    // As the IC's query handler: a module exporting the method first, then a running canister.
     const exec = canister.execution;
-    if (exec === undefined) {
-      return WasmExecutor.rejected(canister, RejectCode.DestinationInvalid, `Canister ${canister.id} is empty (no Wasm module)`, origin);
-    }
-    if (canister.status !== "running") {
-      return WasmExecutor.rejected(canister, RejectCode.CanisterError, `Canister ${canister.id} is ${canister.status}`, origin);
-    }
+    if (exec === undefined) return WasmExecutor.rejected(canister, hypervisorUserError(canister.id, { kind: "wasm-module-not-found" }), origin);
     const composite = `canister_composite_query ${message.method}`;
     const isComposite = exec.exports.includes(composite);
     const entry = isComposite ? composite : exportName("query", message.method);
     if (!exec.exports.includes(entry)) {
-      const why = exec.exports.includes(exportName("update", message.method))
-        ? `'${message.method}' is an update method and cannot be called as a query`
-        : `Canister ${canister.id} has no query method '${message.method}'`;
-      return WasmExecutor.rejected(canister, RejectCode.CanisterError, why, origin);
+      return WasmExecutor.rejected(canister, hypervisorUserError(canister.id, { kind: "method-not-found", method: "query", name: message.method }), origin);
     }
+    if (canister.status !== "running") return WasmExecutor.rejected(canister, canisterNotRunning(canister.id, canister.status), origin);
     const li = this.instanceFor(canister.id, exec);
     const out = this.invoke(
       li,
@@ -613,12 +651,10 @@ export class WasmExecutor implements CanisterExecutor {
    */
   private discardedResult(canister: CanisterState, origin: CallOrigin, out: InvocationOutcome, refundedCycles: bigint): ExecutionResult {
     const response: Response =
-      out.trap !== undefined
-        ? { kind: "reject", code: RejectCode.CanisterError, message: `Canister ${canister.id} trapped: ${out.trap.message}` }
-        : this.responseOf(canister.id, out.session);
+      out.trap !== undefined ? rejectFor(origin, hypervisorUserError(canister.id, out.trap.error)) : this.responseOf(canister.id, out.session, origin);
     return {
       canister,
-      outcome: out.trap !== undefined ? { kind: "trapped", message: out.trap.message } : { kind: "completed" },
+      outcome: out.trap !== undefined ? { kind: "trapped", message: out.trap.message, error: out.trap.error } : { kind: "completed" },
       instructionsUsed: out.instructionsUsed,
       responses: [{ origin, response, refundedCycles }],
       outgoingCalls: [],
@@ -636,7 +672,7 @@ export class WasmExecutor implements CanisterExecutor {
   ): ExecutionResult {
     const callback = canister.callbacks.find((c) => c.id === message.callbackId);
     if (callback === undefined) {
-      return WasmExecutor.rejected(canister, RejectCode.DestinationInvalid, `no callback ${message.callbackId} in ${canister.id}`);
+      return WasmExecutor.notRun(canister, `no callback ${message.callbackId} in ${canister.id}`);
     }
     // The callback is consumed whatever happens next; refunded cycles return to the balance.
     const consumed: CanisterState = {
@@ -648,7 +684,7 @@ export class WasmExecutor implements CanisterExecutor {
     const exec = canister.execution;
     const context = canister.callContexts.find((c) => c.id === callback.callContextId);
     if (exec === undefined || context === undefined) {
-      return { ...WasmExecutor.rejected(consumed, RejectCode.DestinationInvalid, "callback target no longer exists"), canister: consumed };
+      return WasmExecutor.notRun(consumed, "callback target no longer exists");
     }
     const isReply = message.response.kind === "reply";
     const closure = isReply ? callback.onReply : callback.onReject;
@@ -687,6 +723,8 @@ export class WasmExecutor implements CanisterExecutor {
     let used = out.instructionsUsed;
     let heapDeltaPages = 0;
     const log = [...out.session.debugLog];
+    let error: HypervisorError = out.trap.error;
+    let diagnosis = out.trap.message;
     const cleanup = callback.onCleanup;
     if (cleanup !== undefined) {
       const li2 = this.instanceFor(canister.id, exec);
@@ -706,7 +744,8 @@ export class WasmExecutor implements CanisterExecutor {
         state = { ...state, version: consumed.version };
       } else {
         this.discard(canister.id, li2, exec);
-        log.push(`cleanup callback trapped: ${c.trap.message}`);
+        error = { kind: "cleanup", callback: out.trap.error, cleanup: c.trap.error };
+        diagnosis = `${out.trap.message}; the cleanup callback trapped too: ${c.trap.message}`;
       }
     }
     // Close the context if nothing else is outstanding.
@@ -718,14 +757,14 @@ export class WasmExecutor implements CanisterExecutor {
       if (!context.responded && context.origin.kind !== "system") {
         responses.push({
           origin: context.origin,
-          response: { kind: "reject", code: RejectCode.CanisterError, message: `Canister ${canister.id} trapped: ${out.trap.message}` },
+          response: rejectFor(context.origin, hypervisorUserError(canister.id, error)),
           refundedCycles: context.availableCycles,
         });
       }
     }
     return {
       canister: { ...state, callContexts: contexts },
-      outcome: { kind: "trapped", message: out.trap.message },
+      outcome: { kind: "trapped", message: diagnosis, error },
       instructionsUsed: used,
       responses,
       outgoingCalls: [],
@@ -741,7 +780,7 @@ export class WasmExecutor implements CanisterExecutor {
     // The global timer is deactivated once it is scheduled (spec "Global timer").
     const base: CanisterState = task === "global-timer" ? { ...canister, globalTimerNs: 0n } : canister;
     if (exec === undefined || canister.status !== "running" || !exec.exports.includes(entry)) {
-      return { ...WasmExecutor.rejected(base, RejectCode.DestinationInvalid, `no ${entry} to run`), canister: base };
+      return WasmExecutor.notRun(base, `no ${entry} to run`);
     }
     const contextId = canister.nextCallContextId as CallContextId;
     const origin: CallOrigin = { kind: "system", task };
@@ -768,7 +807,7 @@ export class WasmExecutor implements CanisterExecutor {
       this.discard(canister.id, li, exec);
       return {
         canister: base,
-        outcome: { kind: "trapped", message: out.trap.message },
+        outcome: { kind: "trapped", message: out.trap.message, error: out.trap.error },
         instructionsUsed: out.instructionsUsed,
         responses: [],
         outgoingCalls: [],
@@ -791,10 +830,15 @@ export class WasmExecutor implements CanisterExecutor {
   // --- composite queries -----------------------------------------------------------------------------
 
   /**
-   * A query with its whole call tree (ic-protocol.md §4.12: composite queries may call query and
-   * composite query methods of canisters on the same subnet, depth ≤ 6, one instruction budget
-   * for the tree). Runs on `lookup`'s states and keeps nothing: changes live in throw-away copies.
-   * A plain query method runs exactly as `executeMessage` would run it.
+   * A query with its whole call tree (ic-protocol.md §4.12; the IC's query_handler/query_context.rs
+   * and query_call_graph.rs): composite queries may call query and composite query methods of
+   * canisters on the same subnet, one instruction budget for the tree. Every call runs on the
+   * callee's state in `lookup` (the state the query runs against), never on a caller's state in
+   * progress: a composite query that calls its own canister sees the committed state. Nothing is
+   * kept: a call context's changes live in its own throw-away copy. A node at depth
+   * MAX_COMPOSITE_QUERY_DEPTH that makes calls, or a tree past its budget, fails the whole query
+   * (IC0525, IC0526). A callee's error reaches its caller as the description alone; the root's
+   * answer is the user's (reject-codes.ts).
    */
   executeQueryTree(
     lookup: (id: CanisterId) => CanisterState | undefined,
@@ -802,36 +846,43 @@ export class WasmExecutor implements CanisterExecutor {
     message: Extract<CanisterMessage, { kind: "query" }>,
     params: ExecutionParams,
   ): { readonly response: Response; readonly instructionsUsed: bigint; readonly debugLog: readonly string[]; readonly readTime: boolean } {
-    const temp = new Map<CanisterId, CanisterState>();
     const log: string[] = [];
     let used = 0n;
     let readTime = false;
     const remaining = (): ExecutionParams => ({ ...params, instructionLimit: params.instructionLimit - used });
-    const rejectWith = (code: RejectCode, text: string): Response => ({ kind: "reject", code, message: text });
-    const call = (id: CanisterId, method: string, arg: Uint8Array, caller: PrincipalText, depth: number): Response => {
-      const c = temp.get(id) ?? lookup(id);
-      if (c === undefined) return rejectWith(RejectCode.DestinationInvalid, `Canister ${id} not found`);
-      const exec = c.execution;
+    const account = (r: { readonly instructionsUsed: bigint; readonly debugLog: readonly string[]; readonly readTime: boolean }): void => {
+      used += r.instructionsUsed;
+      log.push(...r.debugLog);
+      readTime ||= r.readTime;
+    };
+    const checkBudget = (): void => {
+      if (used >= params.instructionLimit) throw new QueryGraphFailure(compositeQueryInstructionLimit);
+    };
+    /** Runs one call context to its answer; `caller` undefined for the user's call at the root. */
+    const call = (id: CanisterId, method: string, arg: Uint8Array, caller: CanisterId | undefined, depth: number): Response => {
+      const origin: CallOrigin = { kind: "query", caller: caller === undefined ? message.caller : (caller as string as PrincipalText) };
+      const asAnswer = (e: UserError): Response => (caller === undefined ? userReject(e) : compositeCalleeReject(e));
+      const committed = lookup(id);
+      if (committed === undefined) return asAnswer(canisterNotFound(id));
+      const exec = committed.execution;
       const composite = `canister_composite_query ${method}`;
       if (exec === undefined || !exec.exports.includes(composite)) {
-        const r = this.executeQuery(c, { kind: "query", caller, method, arg }, remaining());
-        used += r.instructionsUsed;
-        log.push(...r.debugLog);
-        readTime ||= r.readTime;
-        return r.responses[0]?.response ?? rejectWith(RejectCode.CanisterError, "no response");
+        const r = this.executeQuery(committed, { kind: "query", caller: origin.caller, method, arg }, remaining());
+        account(r);
+        const answer = r.responses[0]?.response;
+        assert(answer !== undefined, "a query produced no answer");
+        return caller === undefined ? answer : calleeAnswer(answer);
       }
-      if (c.status !== "running") return rejectWith(RejectCode.CanisterError, `Canister ${c.id} is ${c.status}`);
-      if (used >= params.instructionLimit) return rejectWith(RejectCode.CanisterError, "composite query instruction limit exceeded");
-      const origin: CallOrigin = { kind: "query", caller };
-      const contextId = c.nextCallContextId as CallContextId;
-      const li = this.instanceFor(c.id, exec);
+      if (committed.status !== "running") return asAnswer(canisterNotRunning(committed.id, committed.status));
+      const contextId = committed.nextCallContextId as CallContextId;
+      const li = this.instanceFor(committed.id, exec);
       const out = this.invoke(
         li,
-        c,
+        committed,
         { memory: exec.stableMemory, pages: exec.stableMemoryPages },
         {
           context: "CQ",
-          caller,
+          caller: origin.caller,
           arg,
           responsePending: true,
           availableCycles: 0n,
@@ -845,44 +896,43 @@ export class WasmExecutor implements CanisterExecutor {
         remaining(),
         0n,
       );
-      used += out.instructionsUsed;
-      log.push(...out.session.debugLog);
-      readTime ||= out.session.usedTime;
+      account({ instructionsUsed: out.instructionsUsed, debugLog: out.session.debugLog, readTime: out.session.usedTime });
       if (out.trap !== undefined) {
-        this.discard(c.id, li, exec);
-        return rejectWith(RejectCode.CanisterError, `Canister ${c.id} trapped: ${out.trap.message}`);
+        this.discard(committed.id, li, exec);
+        return asAnswer(hypervisorUserError(committed.id, out.trap.error));
       }
       const context: CallContext = { id: contextId, origin, responded: false, availableCycles: 0n };
-      const committed = this.commit(
-        { ...c, nextCallContextId: c.nextCallContextId + 1n, callContexts: [...c.callContexts, context] },
+      const opened = this.commit(
+        { ...committed, nextCallContextId: committed.nextCallContextId + 1n, callContexts: [...committed.callContexts, context] },
         exec,
         li,
         out.session,
       );
-      const first = this.finishCall(committed, contextId, out, 0, { kind: "completed" });
-      temp.set(c.id, first.canister);
+      const first = this.finishCall(opened, contextId, out, 0, { kind: "completed" });
+      // This context's own copy of the canister, advanced by its callbacks only.
+      let current = first.canister;
       let response = first.responses.find((r) => r.origin.kind === "query")?.response;
       const queue = [...first.outgoingCalls];
-      for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-        const answer =
-          depth + 1 >= MAX_COMPOSITE_QUERY_DEPTH
-            ? rejectWith(RejectCode.CanisterError, `composite query call depth exceeds ${MAX_COMPOSITE_QUERY_DEPTH}`)
-            : call(next.callee, next.method, next.arg, c.id as string as PrincipalText, depth + 1);
-        const now = temp.get(c.id);
-        if (now === undefined) break;
-        const r = this.executeResponse(now, { kind: "response", callbackId: next.callbackId, response: answer, refundedCycles: 0n }, remaining(), true);
-        used += r.instructionsUsed;
-        log.push(...r.debugLog);
-        readTime ||= r.readTime;
-        temp.set(c.id, r.canister);
+      if (response === undefined && queue.length > 0 && depth >= MAX_COMPOSITE_QUERY_DEPTH) throw new QueryGraphFailure(compositeQueryTooDeep);
+      for (let next = queue.shift(); response === undefined && next !== undefined; next = queue.shift()) {
+        checkBudget();
+        const answer = call(next.callee, next.method, next.arg, committed.id, depth + 1);
+        checkBudget();
+        const r = this.executeResponse(current, { kind: "response", callbackId: next.callbackId, response: answer, refundedCycles: 0n }, remaining(), true);
+        account(r);
+        current = r.canister;
         queue.push(...r.outgoingCalls);
-        response ??= r.responses.find((x) => x.origin.kind === "query")?.response;
+        response = r.responses.find((x) => x.origin.kind === "query")?.response;
       }
-      return response ?? rejectWith(RejectCode.CanisterError, `Canister ${c.id} did not reply to the call`);
+      if (response === undefined) return asAnswer(queryDidNotRespond(committed.id));
+      return caller === undefined ? response : calleeAnswer(response);
     };
-    const response = call(target, message.method, message.arg, message.caller, 0);
-    if (used > params.instructionLimit) {
-      return { response: rejectWith(RejectCode.CanisterError, "composite query instruction limit exceeded"), instructionsUsed: used, debugLog: log, readTime };
+    let response: Response;
+    try {
+      response = call(target, message.method, message.arg, undefined, 0);
+    } catch (e) {
+      if (!(e instanceof QueryGraphFailure)) throw e;
+      response = userReject(e.error);
     }
     return { response, instructionsUsed: used, debugLog: log, readTime };
   }
@@ -901,7 +951,8 @@ export class WasmExecutor implements CanisterExecutor {
     params: ExecutionParams,
   ): InspectResult {
     const exec = canister.execution;
-    if (exec === undefined) return { accepted: false, message: `Canister ${canister.id} is empty (no Wasm module)`, instructionsUsed: 0n };
+    const refused = (refusal: UserError, instructionsUsed: bigint): InspectResult => ({ accepted: false, message: refusal.description, refusal, instructionsUsed });
+    if (exec === undefined) return refused(hypervisorUserError(canister.id, { kind: "wasm-module-not-found" }), 0n);
     if (!exec.exports.includes("canister_inspect_message")) return { accepted: true, message: "", instructionsUsed: 0n };
     const li = this.instanceFor(canister.id, exec);
     const out = this.invoke(
@@ -924,12 +975,10 @@ export class WasmExecutor implements CanisterExecutor {
       0n,
     );
     this.discard(canister.id, li, exec);
-    if (out.trap !== undefined) {
-      return { accepted: false, message: `Canister ${canister.id} trapped in canister_inspect_message: ${out.trap.message}`, instructionsUsed: out.instructionsUsed };
-    }
-    if (!out.session.accepted) {
-      return { accepted: false, message: `Canister ${canister.id} did not accept the message (no ic0.accept_message)`, instructionsUsed: out.instructionsUsed };
-    }
+    // The IC's should_accept_ingress_message: a trap is reported as it is, a missing
+    // ic0.accept_message as HypervisorError::MessageRejected (IC0406, no hint line).
+    if (out.trap !== undefined) return refused(hypervisorUserError(canister.id, out.trap.error), out.instructionsUsed);
+    if (!out.session.accepted) return refused(messageRejected(canister.id), out.instructionsUsed);
     return { accepted: true, message: "", instructionsUsed: out.instructionsUsed };
   }
 

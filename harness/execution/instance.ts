@@ -7,6 +7,7 @@ import { PAGE_SIZE_BYTES, type PageMap } from "../state/page-map.ts";
 import type { GlobalValue } from "./interfaces.ts";
 import type { CompiledModule } from "./module-cache.ts";
 import { CanisterTrap, type InstanceAccess, type SystemApiSession } from "./system-api.ts";
+import { TrapCode } from "./reject-codes.ts";
 import { Wasm, type ImportObject, type WasmGlobal, type WasmInstance, type WasmMemory, type WasmTable } from "./webassembly.ts";
 
 export const WASM_PAGE_BYTES = 65_536;
@@ -35,6 +36,20 @@ export const DEFAULT_WASM_MEMORY_LIMIT_PAGES = (3 * 1024 * 1024 * 1024) / 65_536
 const MAX_WASM_PAGES = 65_536;
 
 export class InstructionLimitExceeded extends CanisterTrap {}
+
+/**
+ * The IC's trap code for a V8 Wasm trap. The replica maps wasmtime's traps: stack overflow, memory
+ * out of bounds (→ heap), table out of bounds, integer division by zero (also remainder),
+ * unreachable; everything else (integer overflow, bad float conversion, a null or mismatched
+ * indirect call, which V8 does not tell apart) is "unknown" (rs/embedders wasmtime_embedder.rs).
+ */
+export function trapCodeOfV8(message: string): TrapCode {
+  if (/divide by zero|remainder by zero/.test(message)) return TrapCode.IntegerDivByZero;
+  if (/memory access out of bounds/.test(message)) return TrapCode.HeapOutOfBounds;
+  if (/table index is out of bounds/.test(message)) return TrapCode.TableOutOfBounds;
+  if (/^unreachable/.test(message)) return TrapCode.Unreachable;
+  return TrapCode.Other;
+}
 
 /**
  * The host's periodic look at a long execution (WasmExecutorOptions.onProgress): `check` runs
@@ -97,7 +112,7 @@ export class LiveInstance implements InstanceAccess {
       __: {
         out_of_instructions: () => this.counterPassedMark(this.used.value as bigint),
         stack_exceeded: () => {
-          throw new CanisterTrap(`stack overflow: the call stack exceeds ${WASM_STACK_LIMIT_BYTES} bytes`);
+          throw new CanisterTrap(`stack overflow: the call stack exceeds ${WASM_STACK_LIMIT_BYTES} bytes`, { kind: "trapped", trap: TrapCode.StackOverflow });
         },
         memory_grow: (delta: number) => this.growMemory(delta >>> 0),
         mark_dirty: (addr: number, len: number) => this.markWritten(addr >>> 0, len >>> 0),
@@ -179,7 +194,10 @@ export class LiveInstance implements InstanceAccess {
   }
 
   private limitExceeded(): InstructionLimitExceeded {
-    return new InstructionLimitExceeded(`Canister exceeded the instruction limit for single message execution (${this.messageLimit})`);
+    return new InstructionLimitExceeded(`Canister exceeded the instruction limit for single message execution (${this.messageLimit})`, {
+      kind: "instruction-limit",
+      limit: this.messageLimit,
+    });
   }
 
   /** memory.grow: -1 beyond the limit (deterministically, whatever the host could allocate). */
@@ -278,11 +296,14 @@ export class LiveInstance implements InstanceAccess {
     try {
       fn();
       if ((this.used.value as bigint) > this.messageLimit) return this.limitExceeded();
-      if (this.memoryPages() > MAX_WASM_PAGES) return new CanisterTrap("Wasm memory limit exceeded");
+      if (this.memoryPages() > MAX_WASM_PAGES) {
+        const limitBytes = BigInt(MAX_WASM_PAGES * WASM_PAGE_BYTES);
+        return new CanisterTrap("Wasm memory limit exceeded", { kind: "wasm-memory-limit", peakBytes: BigInt(this.memoryPages() * WASM_PAGE_BYTES), limitBytes });
+      }
       return undefined;
     } catch (e) {
       if (e instanceof CanisterTrap) return e;
-      if (e instanceof Wasm.RuntimeError) return new CanisterTrap(`Wasm trap: ${e.message}`);
+      if (e instanceof Wasm.RuntimeError) return new CanisterTrap(`Wasm trap: ${e.message}`, { kind: "trapped", trap: trapCodeOfV8(e.message) });
       if (e instanceof RangeError && /call stack/i.test(e.message)) {
         throw new HostStackExhausted(
           `the host's stack ran out inside canister code at ${this.stackUsed.value as number} of ${WASM_STACK_LIMIT_BYTES} ` +

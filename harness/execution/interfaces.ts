@@ -9,6 +9,7 @@ import { Principal } from "@dfinity/principal";
 import type { PageMap } from "../state/page-map.ts";
 import { memoizeBounded } from "../memo.ts";
 import type { Brand, HashHex } from "../types.ts";
+import type { ErrorCode, HypervisorError, UserError } from "./reject-codes.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Ids
@@ -34,6 +35,17 @@ export function canisterIdFromU64(n: bigint): CanisterId {
   bytes[8] = 0x01;
   bytes[9] = 0x01;
   return Principal.fromUint8Array(bytes).toText() as CanisterId;
+}
+/** The number of a canister id of the opaque scheme (the inverse of canisterIdFromU64), or undefined for any other principal. */
+export function canisterIdIndex(text: string): bigint | undefined {
+  let bytes: Uint8Array;
+  try {
+    bytes = Principal.fromText(text).toUint8Array();
+  } catch {
+    return undefined;
+  }
+  if (bytes.length !== 10 || bytes[8] !== 0x01 || bytes[9] !== 0x01) return undefined;
+  return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0);
 }
 export function principalText(text: string): PrincipalText {
   return Principal.fromText(text).toText() as PrincipalText;
@@ -191,7 +203,16 @@ export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
 
 export type Response =
   | { readonly kind: "reply"; readonly data: Uint8Array }
-  | { readonly kind: "reject"; readonly code: RejectCode; readonly message: string };
+  | {
+      readonly kind: "reject";
+      readonly code: RejectCode;
+      readonly message: string;
+      /**
+       * The IC's error code, on rejects meant for users (ingress, queries); a canister sees only
+       * the reject code and message (reject-codes.ts).
+       */
+      readonly errorCode?: ErrorCode;
+    };
 
 /** One unit of work for a canister (an input queue entry or a system task). */
 export type CanisterMessage =
@@ -288,7 +309,13 @@ export function executionFee(fees: ExecutionFees, instructions: bigint): bigint 
 export type ExecutionOutcome =
   | { readonly kind: "completed" }
   /** Trapped (explicit trap, Wasm trap, instruction limit, System API misuse); state rolled back. */
-  | { readonly kind: "trapped"; readonly message: string }
+  | {
+      readonly kind: "trapped";
+      /** The lab's own diagnosis. */
+      readonly message: string;
+      /** What the IC reports (reject-codes.ts), and what its canister log records. */
+      readonly error?: HypervisorError;
+    }
   /** The message could not run at all (no such method, empty canister, stopped, …); state unchanged. */
   | { readonly kind: "rejected"; readonly code: RejectCode; readonly message: string };
 
@@ -315,6 +342,8 @@ export interface InspectResult {
   readonly accepted: boolean;
   /** Why the message was refused (empty when accepted). */
   readonly message: string;
+  /** The refusal as the IC reports it to the sender (reject-codes.ts); absent when accepted. */
+  readonly refusal?: UserError;
   readonly instructionsUsed: bigint;
 }
 

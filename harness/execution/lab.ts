@@ -15,6 +15,7 @@ import { Principal } from "@dfinity/principal";
 import {
   ANONYMOUS_PRINCIPAL,
   canisterIdFromU64,
+  canisterIdIndex,
   comparePrincipals,
   MANAGEMENT_CANISTER,
   principalText,
@@ -37,6 +38,14 @@ import { executeManagementCall, type ManagementContext, type ManagementOutcome }
 import { QueryCache } from "./query-cache.ts";
 import { withLoggedOutput } from "./canister-log.ts";
 import { Rng } from "../sim/rng.ts";
+import { assert } from "../assert.ts";
+import {
+  canisterNotFound,
+  canisterNotRunningAtInduction,
+  noRouteToCanister,
+  userReject,
+  type ErrorCode,
+} from "./reject-codes.ts";
 import {
   executeRound,
   initialRoundState,
@@ -61,10 +70,15 @@ export class LabError extends Error {
   constructor(
     readonly code: RejectCode,
     message: string,
+    /** The IC's error code when the lab knows it (reject-codes.ts). */
+    readonly errorCode?: ErrorCode,
   ) {
     super(message);
   }
 }
+
+/** Canister ids the lab's one subnet holds, as the first subnet of an IC: [0, 2^20) (routing table ranges of 1,048,576 ids). */
+export const LAB_SUBNET_CANISTER_IDS = 1n << 20n;
 
 export interface LabOptions {
   readonly startTimeNs?: bigint;
@@ -157,7 +171,8 @@ export class ExecutionLab {
   canister(id: CanisterId): CanisterState {
     const c = this.canisters.get(id);
     if (c === undefined) {
-      throw new LabError(RejectCode.DestinationInvalid, `Canister ${id} ${this.deleted.has(id) ? "was deleted" : "not found"}`);
+      const notFound = canisterNotFound(id);
+      throw new LabError(RejectCode.DestinationInvalid, this.deleted.has(id) ? `Canister ${id} was deleted` : notFound.description, notFound.code);
     }
     return c;
   }
@@ -262,22 +277,17 @@ export class ExecutionLab {
     const caller = options.caller ?? ANONYMOUS_PRINCIPAL;
     const before = this.totalInstructionsUsed;
     if (id === (MANAGEMENT_CANISTER as string)) return this.managementCall(caller, method, arg);
-    if (!this.canisters.has(id)) throw new LabError(RejectCode.DestinationInvalid, `Canister ${id} not found`);
+    const target = this.canister(id);
+    const refused = (response: Response, instructionsUsed = 0n): CallResult => ({ response, instructionsUsed, totalInstructions: instructionsUsed, debugLog: [], cached: false });
+    // Induction refuses a message to a canister that is not running (the IC's valid set rule).
+    if (target.status !== "running") return refused(userReject(canisterNotRunningAtInduction(id, target.status)));
     // Ingress inspection happens before the message is accepted into the subnet (spec "Ingress
     // message inspection"); a refusal never reaches execution.
-    const inspect = this.executor.inspectMessage(this.canister(id), { caller, method, arg }, {
+    const inspect = this.executor.inspectMessage(target, { caller, method, arg }, {
       instructionLimit: INSPECT_MESSAGE_INSTRUCTION_LIMIT,
       timeNs: this.now,
     });
-    if (!inspect.accepted && this.canister(id).execution !== undefined) {
-      return {
-        response: { kind: "reject", code: RejectCode.CanisterReject, message: inspect.message },
-        instructionsUsed: inspect.instructionsUsed,
-        totalInstructions: inspect.instructionsUsed,
-        debugLog: [],
-        cached: false,
-      };
-    }
+    if (inspect.refusal !== undefined && target.execution !== undefined) return refused(userReject(inspect.refusal), inspect.instructionsUsed);
     const message: CanisterMessage = { kind: "ingress", messageId, caller, method, arg };
     let first: { instructionsUsed: bigint; debugLog: readonly string[] };
     if (this.roundConfig === undefined) {
@@ -321,11 +331,8 @@ export class ExecutionLab {
       if (hit !== undefined) return { ...hit, cached: true };
     }
     const r = this.executor.executeMessage(canister, { kind: "query", caller, method, arg }, this.params());
-    const response = r.responses[0]?.response ?? {
-      kind: "reject" as const,
-      code: RejectCode.CanisterError,
-      message: r.outcome.kind === "rejected" ? r.outcome.message : "no response",
-    };
+    const response = r.responses[0]?.response;
+    assert(response !== undefined, `query ${id}.${method} produced no answer`);
     const result: CallResult = {
       response,
       instructionsUsed: r.instructionsUsed,
@@ -417,12 +424,7 @@ export class ExecutionLab {
     for (const { from, call } of out.remoteCalls) {
       this.inducted.push({
         canister: from,
-        message: {
-          kind: "response",
-          callbackId: call.callbackId,
-          response: { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${call.callee} not found` },
-          refundedCycles: call.cycles,
-        },
+        message: { kind: "response", callbackId: call.callbackId, response: missingCallee(call.callee), refundedCycles: call.cycles },
       });
     }
     return used;
@@ -566,10 +568,20 @@ export class ExecutionLab {
         if (next.message.kind === "request") {
           this.route({
             origin: { kind: "canister", caller: next.message.caller, callbackId: next.message.callerCallbackId },
-            response: { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${next.target} not found` },
+            response: missingCallee(next.target),
             refundedCycles: next.message.cycles,
           });
         }
+        continue;
+      }
+      const status = this.canister(next.target).status;
+      if (next.message.kind === "request" && status !== "running") {
+        // Induction refuses a request to a canister that is not running (StateError's display).
+        this.route({
+          origin: { kind: "canister", caller: next.message.caller, callbackId: next.message.callerCallbackId },
+          response: { kind: "reject", code: RejectCode.CanisterError, message: canisterNotRunningAtInduction(next.target, status).description },
+          refundedCycles: next.message.cycles,
+        });
         continue;
       }
       this.run(next.target, next.message);
@@ -577,9 +589,21 @@ export class ExecutionLab {
   }
 }
 
+/**
+ * What a canister gets for a call to a canister the lab does not hold: "not found" inside the lab
+ * subnet's id range, "No route" outside it (the IC's induction and stream builder).
+ */
+function missingCallee(callee: CanisterId): Response {
+  const index = canisterIdIndex(callee);
+  if (index === undefined || index >= LAB_SUBNET_CANISTER_IDS) return noRouteToCanister(callee);
+  // Induction's refusal is StateError's display: no error code in front.
+  return { kind: "reject", code: RejectCode.DestinationInvalid, message: canisterNotFound(callee).description };
+}
+
 function decodeReply(r: CallResult, retTypes: IDL.Type[], method: string): unknown[] {
   if (r.response.kind === "reject") {
-    throw new LabError(r.response.code, `${method} rejected (code ${r.response.code}): ${r.response.message}`);
+    const code = r.response.errorCode === undefined ? `${r.response.code}` : `${r.response.code}, ${r.response.errorCode}`;
+    throw new LabError(r.response.code, `${method} rejected (code ${code}): ${r.response.message}`, r.response.errorCode);
   }
   return IDL.decode(retTypes, r.response.data) as unknown[];
 }

@@ -14,10 +14,20 @@ import {
   type WasmClosure,
 } from "./interfaces.ts";
 import { Principal } from "@dfinity/principal";
+import { TrapCode, type HypervisorError } from "./reject-codes.ts";
 
-/** A trap: the invocation's state changes are discarded. */
+/**
+ * A trap: the invocation's state changes are discarded. `message` is the lab's own diagnosis (kept
+ * in the execution outcome); `error` is what the IC would report (reject-codes.ts turns it into
+ * the code and text callers see). By default a System API misuse: a contract violation.
+ */
 export class CanisterTrap extends Error {
   override readonly name = "CanisterTrap";
+  readonly error: HypervisorError;
+  constructor(message: string, error?: HypervisorError) {
+    super(message);
+    this.error = error ?? { kind: "contract-violation", error: message };
+  }
 }
 
 /**
@@ -485,7 +495,7 @@ export class SystemApiSession {
 
   private stableRead(offset: bigint, size: number): Uint8Array {
     if (offset + BigInt(size) > this.stablePages * BigInt(WASM_PAGE)) {
-      throw new CanisterTrap(`stable memory read [${offset}, ${offset + BigInt(size)}) is out of bounds`);
+      throw new CanisterTrap(`stable memory read [${offset}, ${offset + BigInt(size)}) is out of bounds`, { kind: "trapped", trap: TrapCode.StableMemoryOutOfBounds });
     }
     const out = new Uint8Array(size);
     let done = 0;
@@ -513,7 +523,7 @@ export class SystemApiSession {
     }
     this.inst.chargeInstructions(BigInt(size));
     if (offset + BigInt(size) > this.stablePages * BigInt(WASM_PAGE)) {
-      throw new CanisterTrap(`stable memory write [${offset}, ${offset + BigInt(size)}) is out of bounds`);
+      throw new CanisterTrap(`stable memory write [${offset}, ${offset + BigInt(size)}) is out of bounds`, { kind: "trapped", trap: TrapCode.StableMemoryOutOfBounds });
     }
     if (size === 0) return;
     const first = Number(offset / BigInt(PAGE_SIZE_BYTES));
@@ -545,11 +555,11 @@ export class SystemApiSession {
       if (this.stableDirty.has(p)) continue;
       if (this.stableDirty.size + ++added > limit) {
         const kind = stableDirtyLimitKind(this.context);
-        throw new CanisterTrap(
+        const text =
           `Canister exceeded the limit of ${limit} modified stable memory pages (${formatBytes(limit * PAGE_SIZE_BYTES)}) ` +
-            `for a single ${kind === "upgrade" ? "install or upgrade" : kind === "query" ? "query" : "message"} execution ` +
-            `(the IC's limits: 2 GiB per update, callback or task, 8 GiB per install or upgrade, 1 GiB per query)`,
-        );
+          `for a single ${kind === "upgrade" ? "install or upgrade" : kind === "query" ? "query" : "message"} execution ` +
+          `(the IC's limits: 2 GiB per update, callback or task, 8 GiB per install or upgrade, 1 GiB per query)`;
+        throw new CanisterTrap(text, { kind: "memory-access-limit", detail: text });
       }
     }
   }
@@ -715,11 +725,11 @@ export class SystemApiSession {
       return undefined;
     },
     stable_size: (s) => {
-      if (s.stablePages > 65_536n) throw new CanisterTrap("ic0.stable_size: stable memory is larger than 4 GiB");
+      if (s.stablePages > 65_536n) throw new CanisterTrap("ic0.stable_size: stable memory is larger than 4 GiB", { kind: "trapped", trap: TrapCode.StableMemoryTooBigFor32Bit });
       return Number(s.stablePages);
     },
     stable_grow: (s, a) => {
-      if (s.stablePages > 65_536n) throw new CanisterTrap("ic0.stable_grow: stable memory is larger than 4 GiB");
+      if (s.stablePages > 65_536n) throw new CanisterTrap("ic0.stable_grow: stable memory is larger than 4 GiB", { kind: "trapped", trap: TrapCode.StableMemoryTooBigFor32Bit });
       return Number(s.stableGrow(BigInt((a[0] as number) >>> 0), 65_536n));
     },
     stable_write: (s, a) => {
@@ -783,7 +793,7 @@ export class SystemApiSession {
       const size = s.addr(a[1]);
       const mem = s.inst.memoryBytes();
       const msg = src + size <= mem.length ? s.text(mem.slice(src, src + size)) : "<message out of bounds>";
-      throw new CanisterTrap(`Canister called \`ic0.trap\` with message: ${msg}`);
+      throw new CanisterTrap(`Canister called \`ic0.trap\` with message: ${msg}`, { kind: "called-trap", message: msg });
     },
   };
 

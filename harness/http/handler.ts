@@ -20,7 +20,7 @@ import { decodeCertificate } from "../crypto/certificate.ts";
 import { lookupPath } from "../crypto/hash-tree.ts";
 import { RejectCode, type CanisterId, type Response } from "../execution/interfaces.ts";
 import { validateQueryEnvelope, validateReadStateEnvelope } from "../ingress/read-requests.ts";
-import { errorCodeOfReject } from "../replica/certified-view.ts";
+import { canisterNotFound, errorCodeOfResponse } from "../execution/reject-codes.ts";
 import { isTerminal, type ReplicaStatus } from "../replica/interfaces.ts";
 import type { HashHex } from "../types.ts";
 import type { HttpHandler, HttpNodeDeps, HttpRequest, HttpResponse } from "./interfaces.ts";
@@ -175,11 +175,13 @@ async function query(deps: HttpNodeDeps, effectiveCanisterId: string, request: H
 }
 
 function queryOutcome(response: Response | undefined, canister: CanisterId): QueryOutcome {
+  // A subnet that runs no canisters (the key-value placeholder) holds none to query.
   if (response === undefined) {
-    return { kind: "reject", rejectCode: RejectCode.DestinationInvalid, message: `Canister ${canister} not found: this subnet runs no canisters`, errorCode: "IC0301" };
+    const notFound = canisterNotFound(canister);
+    return { kind: "reject", rejectCode: RejectCode.DestinationInvalid, message: notFound.description, errorCode: notFound.code };
   }
   if (response.kind === "reply") return { kind: "reply", data: response.data };
-  return { kind: "reject", rejectCode: response.code, message: response.message, errorCode: errorCodeOfReject(response.code) };
+  return { kind: "reject", rejectCode: response.code, message: response.message, errorCode: errorCodeOfResponse(response) };
 }
 
 // ---- read_state ----------------------------------------------------------------------------------

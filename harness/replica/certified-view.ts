@@ -15,12 +15,6 @@ import { icpCustomSections, uncompressedModule, type IcpCustomSection } from "..
 import type { IngressHistory } from "./ingress-history.ts";
 import type { IngressStatus } from "./interfaces.ts";
 
-/** Representative IC error codes per reject code (shown as `error_code` in request statuses). */
-const ERROR_CODE_OF_REJECT: Readonly<Record<number, string>> = { 1: "IC0101", 2: "IC0201", 3: "IC0301", 4: "IC0406", 5: "IC0503" };
-
-/** A representative IC error code for a reject code (the execution layer keeps only reject codes). */
-export const errorCodeOfReject = (code: number): string => ERROR_CODE_OF_REJECT[code] ?? "IC0000";
-
 export function requestStatusOf(status: IngressStatus): RequestStatus {
   switch (status.status) {
     case "received":
@@ -30,7 +24,7 @@ export function requestStatusOf(status: IngressStatus): RequestStatus {
     case "completed":
       return { status: "replied", reply: hexToBytes(status.reply) };
     case "failed":
-      return { status: "rejected", rejectCode: status.code, rejectMessage: status.message, errorCode: errorCodeOfReject(status.code) };
+      return { status: "rejected", rejectCode: status.code, rejectMessage: status.message, errorCode: status.errorCode };
   }
 }
 

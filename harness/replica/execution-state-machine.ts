@@ -62,7 +62,8 @@ import { CertifiedView, metadataOf } from "./certified-view.ts";
 import { indexLabel, subnetLabel } from "../routing/xnet.ts";
 import { IngressHistory, ingressHistoryDataOf, type IngressHistoryData } from "./ingress-history.ts";
 import { executeSubnetCalls } from "./subnet-messages.ts";
-import type { Batch, CanisterInfo, IngressFilterRejection, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
+import type { Batch, CanisterInfo, IngressFilterRefusal, IngressFilterRejection, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
+import { canisterNotFound, canisterNotRunningAtInduction, ErrorCode, errorCodeOfResponse, rejectCodeOf, userReject, type UserError } from "../execution/reject-codes.ts";
 import { executeManagementQuery, managementIngressRefusal } from "../execution/management.ts";
 
 export interface GenesisCanister {
@@ -321,7 +322,7 @@ export class ExecutionStateMachine implements MessageRouting {
   private recordIngressResponse(messageId: string, response: Response, batch: Batch): void {
     const status: IngressStatus = response.kind === "reply"
       ? { status: "completed", height: batch.height, reply: bytesToHex(this.options.corruptReplies?.(batch.height, batch.timeNs) === true ? corruptedReply(response.data) : response.data) }
-      : { status: "failed", height: batch.height, code: response.code, message: response.message };
+      : { status: "failed", height: batch.height, code: response.code, message: response.message, errorCode: errorCodeOfResponse(response) };
     this.history.set(messageId as HashHex, status, batch.timeNs);
   }
 
@@ -329,9 +330,10 @@ export class ExecutionStateMachine implements MessageRouting {
   private inductSlice(slice: StreamSlice, taken: [SubnetId, readonly bigint[]][]): readonly InductedMessage[] {
     if (slice.destination !== this.subnetId || this.registry.subnet(slice.source) === undefined) return [];
     const queued = queuedRequestCounts(this.state);
-    const canisters = new Set<string>(this.state.canisters.map((c) => c.id));
+    const canisters = new Map<string, CanisterState>(this.state.canisters.map((c) => [c.id, c]));
     const result = inductSlice(this.routing, slice, {
       hasCanister: (id) => canisters.has(id),
+      statusOf: (id) => canisters.get(id)?.status,
       queuedRequests: (to, from) => queued.get(`${to}|${from}`) ?? 0,
     }, this.options.inductionCanary);
     this.routing = result.state;
@@ -504,13 +506,19 @@ export class ExecutionStateMachine implements MessageRouting {
     // canister reads); before the first certification, the current one.
     const at = this.queryState();
     if ((canister as string) === MANAGEMENT_CANISTER) return executeManagementQuery((id) => at.state.canisters.find((c) => c.id === id), caller, method, arg);
-    if (!at.state.canisters.some((c) => c.id === canister)) return { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${canister} not found` };
+    const target = at.state.canisters.find((c) => c.id === canister);
+    if (target === undefined) return userReject(canisterNotFound(canister));
     const certificate = this.dataCertificateFor(canister);
     const message = { kind: "query" as const, caller, method, arg, ...(certificate === undefined ? {} : { dataCertificate: certificate }) };
+    if (this.executor instanceof WasmExecutor && target.execution?.exports.includes(`canister_composite_query ${method}`)) {
+      // A composite query runs its call tree on the same state (the IC's query handler).
+      const params = { instructionLimit: this.roundConfig.scheduler.maxInstructionsPerMessageWithoutDts, timeNs: at.timeNs };
+      return this.executor.executeQueryTree((id) => at.state.canisters.find((c) => c.id === id), canister, message, params).response;
+    }
     const result = executeQuery(this.executor, this.roundConfig, at.state, canister, message, at.timeNs);
     const reply = result.responses[0]?.response;
-    if (reply !== undefined) return reply;
-    return { kind: "reject", code: RejectCode.CanisterError, message: result.outcome.kind === "completed" ? "the query did not reply" : result.outcome.message };
+    assert(reply !== undefined, `query ${canister}.${method} produced no answer`);
+    return reply;
   }
 
   /**
@@ -524,15 +532,13 @@ export class ExecutionStateMachine implements MessageRouting {
     const find = (id: CanisterId): CanisterState | undefined => canisters.find((c) => c.id === id);
     if (call.canister === MANAGEMENT_CANISTER) return managementIngressRefusal(call.method, hexToBytes(call.argHex), callerOf(message), find);
     const canister = find(call.canister as CanisterId);
-    if (canister === undefined) return { reason: "canister-not-found", rejectCode: RejectCode.DestinationInvalid, errorCode: "IC0301", message: `Canister ${call.canister} not found` };
-    if (canister.status !== "running") {
-      const stopped = canister.status === "stopped";
-      return { reason: "canister-not-running", rejectCode: RejectCode.CanisterError, errorCode: stopped ? "IC0508" : "IC0509", message: `Canister ${call.canister} is ${canister.status}` };
-    }
+    const refuse = (reason: IngressFilterRefusal, e: UserError): IngressFilterRejection => ({ reason, rejectCode: rejectCodeOf(e.code), errorCode: e.code, message: e.description });
+    if (canister === undefined) return refuse("canister-not-found", canisterNotFound(call.canister));
+    if (canister.status !== "running") return refuse("canister-not-running", canisterNotRunningAtInduction(call.canister, canister.status));
     if (!(this.executor instanceof WasmExecutor)) return undefined;
     const verdict = this.executor.inspectMessage(canister, { caller: callerOf(message), method: call.method, arg: hexToBytes(call.argHex) }, { instructionLimit: INSPECT_MESSAGE_INSTRUCTION_LIMIT, timeNs: this.queryState().timeNs });
-    if (verdict.accepted) return undefined;
-    return { reason: "inspect-message-refused", rejectCode: RejectCode.CanisterReject, errorCode: "IC0406", message: `Canister ${call.canister} rejected the message: ${verdict.message}` };
+    if (verdict.refusal === undefined) return undefined;
+    return refuse("inspect-message-refused", verdict.refusal);
   }
 
   ingressSender(id: HashHex): PrincipalText | undefined {
@@ -596,11 +602,13 @@ export class ExecutionStateMachine implements MessageRouting {
   private induct(message: IngressMessage, batch: Batch): InductedMessage | "subnet-call" | undefined {
     // The envelope's principal is kept with the status (the HTTP interface shows it to its sender only).
     const sender = message.envelope === undefined ? undefined : message.sender;
-    const fail = (code: RejectCode, text: string): undefined => {
-      this.history.set(message.id, { status: "failed", height: batch.height, code, message: text }, batch.timeNs, sender);
+    const fail = (error: UserError): undefined => {
+      const status: IngressStatus = { status: "failed", height: batch.height, code: rejectCodeOf(error.code), message: error.description, errorCode: error.code };
+      this.history.set(message.id, status, batch.timeNs, sender);
       return undefined;
     };
-    if (message.call === undefined) return fail(RejectCode.DestinationInvalid, "the message names no canister");
+    // A message without a call is the key-value placeholder's: there is no canister to run it.
+    if (message.call === undefined) return fail({ code: ErrorCode.CanisterNotFound, description: "The ingress message names no canister (a key-value placeholder message)" });
     if (message.call.canister === MANAGEMENT_CANISTER) {
       this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
       return "subnet-call";
@@ -609,12 +617,13 @@ export class ExecutionStateMachine implements MessageRouting {
     try {
       target = canisterId(message.call.canister);
     } catch {
-      return fail(RejectCode.DestinationInvalid, `${message.call.canister} is not a canister id`);
+      return fail(canisterNotFound(message.call.canister));
     }
     const canister = this.state.canisters.find((c) => c.id === target);
-    // Induction refusals as the IC's (ic-protocol.md §3.3): no such canister → 3, not running → 5.
-    if (canister === undefined) return fail(RejectCode.DestinationInvalid, `canister ${target} not found`);
-    if (canister.status !== "running") return fail(RejectCode.CanisterError, `canister ${target} is ${canister.status}`);
+    // Induction refusals as the IC's valid set rule (ic-protocol.md §3.3): no such canister → IC0301,
+    // stopped → IC0508, stopping → IC0509, with StateError's texts.
+    if (canister === undefined) return fail(canisterNotFound(target));
+    if (canister.status !== "running") return fail(canisterNotRunningAtInduction(target, canister.status));
     this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
     return {
       canister: target,

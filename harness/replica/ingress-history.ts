@@ -170,6 +170,7 @@ function isPrincipalText(v: unknown): v is string {
   }
 }
 
+const isErrorCode = (v: unknown): v is string => typeof v === "string" && /^IC\d{4}$/.test(v);
 const isHeight = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
 function statusOf(v: unknown): IngressStatus | undefined {
@@ -186,7 +187,9 @@ function statusOf(v: unknown): IngressStatus | undefined {
     case "completed":
       return keys === "height,reply,status" && typeof s["reply"] === "string" ? { status: "completed", height: h, reply: s["reply"] } : undefined;
     case "failed":
-      return keys === "code,height,message,status" && isHeight(s["code"]) && typeof s["message"] === "string" ? { status: "failed", height: h, code: s["code"], message: s["message"] } : undefined;
+      return keys === "code,errorCode,height,message,status" && isHeight(s["code"]) && typeof s["message"] === "string" && isErrorCode(s["errorCode"])
+        ? { status: "failed", height: h, code: s["code"], message: s["message"], errorCode: s["errorCode"] }
+        : undefined;
     default:
       return undefined;
   }
@@ -201,7 +204,7 @@ export function describeStatus(status: IngressStatus): string {
     case "completed":
       return `completed@${status.height}: ${status.reply}`;
     case "failed":
-      return `failed@${status.height}: reject ${status.code}: ${status.message}`;
+      return `failed@${status.height}: reject ${status.code} ${status.errorCode}: ${status.message}`;
   }
 }
 

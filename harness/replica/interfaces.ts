@@ -46,7 +46,8 @@ export type IngressStatus =
   /** Replied: the reply bytes in hex. */
   | { readonly status: "completed"; readonly height: Height; readonly reply: string }
   /** Rejected with the spec's reject code (1–5) and message. */
-  | { readonly status: "failed"; readonly height: Height; readonly code: number; readonly message: string }
+  /** Rejected: the reject code, the message and the IC's error code (`IC0503`…) the user sees. */
+  | { readonly status: "failed"; readonly height: Height; readonly code: number; readonly message: string; readonly errorCode: string }
   /** Answered long enough ago that the answer was dropped (history over capacity). */
   | { readonly status: "done"; readonly height: Height };
 

@@ -17,7 +17,8 @@
 // Not modelled: output queues (a message that does not fit a stream is rejected instead of
 // waiting), reject signals for migrating canisters, best-effort messages.
 import { assert } from "../assert.ts";
-import { MANAGEMENT_CANISTER, RejectCode, type CallbackId, type CanisterId, type CanisterMessage, type OutgoingCall, type OutgoingResponse, type PrincipalText, type Response } from "../execution/interfaces.ts";
+import { MANAGEMENT_CANISTER, RejectCode, type CallbackId, type CanisterId, type CanisterMessage, type CanisterStatus, type OutgoingCall, type OutgoingResponse, type PrincipalText, type Response } from "../execution/interfaces.ts";
+import { canisterNotFound, canisterNotRunningAtInduction } from "../execution/reject-codes.ts";
 import type { InductedMessage } from "../execution/round.ts";
 import { ByteReader, ByteWriter } from "../state/encoding.ts";
 import type { Registry, SubnetId } from "./registry.ts";
@@ -100,6 +101,8 @@ export interface StreamSlice {
 /** What induction needs to know about the receiving subnet's canisters. */
 export interface InductionHost {
   hasCanister(id: CanisterId): boolean;
+  /** A hosted canister's status (requests to a stopped or stopping one are refused); running when absent. */
+  statusOf?(id: CanisterId): CanisterStatus | undefined;
   /** Requests from `from` already waiting in `to`'s input queue. */
   queuedRequests(to: CanisterId, from: CanisterId): number;
 }
@@ -210,12 +213,16 @@ function refuseRequest(
   host: InductionHost,
   queued: Map<string, number>,
 ): { code: RejectCode; message: string } | undefined {
-  if (!host.hasCanister(message.to)) return { code: RejectCode.DestinationInvalid, message: `Canister ${message.to} not found` };
+  // The IC's push_input refusals, told as StateError's display (rs/replicated_state replicated_state.rs).
+  if (!host.hasCanister(message.to)) return { code: RejectCode.DestinationInvalid, message: canisterNotFound(message.to).description };
+  const status = host.statusOf?.(message.to) ?? "running";
+  if (status !== "running") {
+    const refusal = canisterNotRunningAtInduction(message.to, status);
+    return { code: RejectCode.CanisterError, message: refusal.description };
+  }
   const pair = `${message.to}|${message.from}`;
   const waiting = (queued.get(pair) ?? host.queuedRequests(message.to, message.from)) + 1;
-  if (waiting > INPUT_QUEUE_CAPACITY) {
-    return { code: RejectCode.SysTransient, message: `Canister ${message.to}'s input queue from ${message.from} is full (${INPUT_QUEUE_CAPACITY} messages)` };
-  }
+  if (waiting > INPUT_QUEUE_CAPACITY) return { code: RejectCode.SysTransient, message: `Maximum queue capacity ${INPUT_QUEUE_CAPACITY} reached` };
   queued.set(pair, waiting);
   return undefined;
 }
@@ -252,11 +259,11 @@ export function buildStreams(
     }
     const destination = registry.route(call.callee);
     if (destination === undefined) {
-      rejectLocally(from, call, RejectCode.DestinationInvalid, `No route to canister ${call.callee}: no subnet hosts its id range`);
+      rejectLocally(from, call, RejectCode.DestinationInvalid, `No route to canister ${call.callee}`);
       continue;
     }
     if (destination.id === self) {
-      rejectLocally(from, call, RejectCode.DestinationInvalid, `Canister ${call.callee} not found`);
+      rejectLocally(from, call, RejectCode.DestinationInvalid, canisterNotFound(call.callee).description);
       continue;
     }
     if (streams.get(destination.id).messages.length >= MAX_STREAM_MESSAGES) {

@@ -50,7 +50,8 @@ test("item 7: prints and traps of updates are logged with increasing idx and the
   lab.queryRaw(id, "say", text("from a query"));
   const logs = logsOf(lab, id, me);
   if (!Array.isArray(logs)) return t.fail(logs.message);
-  t.deepEqual(logs.map((l) => [l.idx, l.line.replace(/^\[TRAP\]: .*it went wrong$/, "[TRAP]: …it went wrong")]), [[0n, "hello"], [1n, "about to trap"], [2n, "[TRAP]: …it went wrong"]]);
+  // The trap record is the IC's: "[TRAP]: " and the message, nothing else (rs/embedders wasm_executor.rs).
+  t.deepEqual(logs.map((l) => [l.idx, l.line]), [[0n, "hello"], [1n, "about to trap"], [2n, "[TRAP]: it went wrong"]]);
   t.is(logs[0]?.time, before);
   t.is(logs[2]?.time, before + 5_000_000_000n);
   // Someone who does not control the canister is refused (reject code 4), an unknown canister is code 3.

@@ -164,7 +164,8 @@ test("stop, start, delete: stopped canisters reject calls; only stopped ones can
   lab.stopCanister(id);
   t.is(lab.canister(id).status, "stopped");
   const r = lab.updateRaw(id, "inc", none);
-  t.deepEqual(r.response, { kind: "reject", code: RejectCode.CanisterError, message: `Canister ${id} is stopped` });
+  // Induction refuses it: IC0508 with StateError's text (rs/replicated_state replicated_state.rs).
+  t.deepEqual(r.response, { kind: "reject", code: RejectCode.CanisterError, message: `Canister ${id} is stopped`, errorCode: "IC0508" });
   lab.startCanister(id);
   t.is(lab.updateRaw(id, "inc", none).response.kind, "reply");
   lab.stopCanister(id);
@@ -197,7 +198,12 @@ test("uninstall drops code and state, keeps id and cycles; calls are then reject
   t.is(lab.cyclesBalance(id), 123n);
   const r = lab.updateRaw(id, "inc", none);
   t.is(r.response.kind, "reject");
-  if (r.response.kind === "reject") t.is(r.response.code, RejectCode.DestinationInvalid);
+  // HypervisorError::WasmModuleNotFound (rs/interfaces execution_environment/errors.rs): IC0537, reject code 5.
+  if (r.response.kind === "reject") {
+    t.is(r.response.code, RejectCode.CanisterError);
+    t.is(r.response.errorCode, "IC0537");
+    t.regex(r.response.message, /^Error from Canister \S+: Attempted to execute a message, but the canister contains no Wasm module\.\.\nPlease install code/);
+  }
   lab.installCode(id, fixture("c/counter.wasm"));
   t.is(readU64((lab.updateRaw(id, "inc", none).response as { data: Uint8Array }).data), 1n);
 });

@@ -160,7 +160,9 @@ test("a trap in a reply callback rolls back the callback, runs cleanup, and reje
   t.is(r.response.kind, "reject");
   if (r.response.kind === "reject") {
     t.is(r.response.code, RejectCode.CanisterError);
-    t.regex(r.response.message, /trapped.*inc/);
+    // The callback's ic0.trap, as the IC reports it to the ingress sender (rs/interfaces errors.rs).
+    t.regex(r.response.message, /^Error from Canister \S+: Canister called `ic0.trap` with message: 'inc'\.\nConsider gracefully handling/);
+    t.is(r.response.errorCode, "IC0503");
   }
   // cleanup ran (global = 1) and the callback's heap write (99) was rolled back.
   t.is(u32Reply(lab, caller, "probe"), 1);
@@ -213,7 +215,7 @@ test("Listing 1 key-value store: insert (update) then lookup (query), Motoko and
     t.deepEqual(lab.query(kv, "size", [], [], [IDL.Nat]), [2n]);
     // lookup is a query: calling it as an update runs it in replicated mode and keeps nothing.
     t.is(lab.updateRaw(kv, "lookup", IDL.encode([IDL.Text], ["k1"])).response.kind, "reply");
-    t.throws(() => lab.query(kv, "insert", [IDL.Text, IDL.Text], ["a", "b"], []), { message: /update method/ });
+    t.throws(() => lab.query(kv, "insert", [IDL.Text, IDL.Text], ["a", "b"], []), { message: /IC0536\): Error from Canister \S+: Canister has no query method 'insert'\.\./ });
   }
   const lab = new ExecutionLab();
   const kv = lab.createCanister();

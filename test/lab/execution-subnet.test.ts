@@ -63,6 +63,7 @@ test("induction rejects a call to a canister that does not exist (reject code 3)
   t.is(machine.ingressStatus(good.id)?.status, "completed");
   const failed = machine.ingressStatus(missing.id);
   t.is(failed?.status, "failed");
-  t.regex(failed?.status === "failed" ? `reject ${failed.code}: ${failed.message}` : "", /^reject 3: canister .* not found/);
+  // The IC's valid set rule: IC0301 with StateError's text (rs/replicated_state replicated_state.rs).
+  t.deepEqual(failed, { status: "failed", height: height(1), code: 3, message: `Canister ${canisterIdFromU64(7n)} not found`, errorCode: "IC0301" });
   t.truthy(machine.stateHashAt(height(1)));
 });

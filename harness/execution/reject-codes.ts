@@ -1,0 +1,294 @@
+// Every reject the lab's executor can produce, with the IC's error code (ICxxxx), reject code and
+// text, as the replica writes them (facts from dfinity/ic: rs/types/error_types/src/lib.rs for the
+// codes, rs/interfaces/src/execution_environment/errors.rs for the hypervisor errors' texts and
+// hint lines, rs/types/wasm_types/src/errors.rs for the documentation links,
+// rs/execution_environment/src/execution/common.rs and rs/types/types/src/messages/inter_canister.rs
+// for who sees which form, rs/replicated_state/src/replicated_state.rs for induction refusals,
+// rs/execution_environment/src/query_handler/ for queries and composite queries).
+//
+// One error, three forms, depending on who is told:
+//  - a user (ingress status, read_state, a query's HTTP answer): reject code, description, error code;
+//  - a canister whose update call failed: reject code and the error's display, "ICxxxx: " + description
+//    (the IC's `Payload::from(Err(user_error))` and `action_to_request_response` use the display);
+//  - a canister whose composite query's callee failed: reject code and the description alone
+//    (the query handler's `RejectContext::from(user_error)`).
+import { RejectCode, type CallOrigin, type CanisterId, type CanisterStatus, type Response } from "./interfaces.ts";
+
+/** The IC's user-facing error codes (ic_error_types::ErrorCode) that the lab produces. */
+export const ErrorCode = {
+  MaxNumberOfCanistersReached: "IC0102",
+  CanisterQueueFull: "IC0201",
+  CanisterOutOfCycles: "IC0207",
+  CanisterNotFound: "IC0301",
+  CanisterSnapshotNotFound: "IC0305",
+  CanisterRejectedMessage: "IC0406",
+  UnknownManagementMessage: "IC0407",
+  InvalidManagementPayload: "IC0408",
+  CanisterTrapped: "IC0502",
+  CanisterCalledTrap: "IC0503",
+  CanisterContractViolation: "IC0504",
+  CanisterInvalidWasm: "IC0505",
+  CanisterDidNotReply: "IC0506",
+  CanisterOutOfMemory: "IC0507",
+  CanisterStopped: "IC0508",
+  CanisterStopping: "IC0509",
+  CanisterNotStopped: "IC0510",
+  CanisterInvalidController: "IC0512",
+  CanisterNonEmpty: "IC0514",
+  CanisterInstructionLimitExceeded: "IC0522",
+  CanisterMemoryAccessLimitExceeded: "IC0524",
+  QueryCallGraphTooDeep: "IC0525",
+  QueryCallGraphTotalInstructionLimitExceeded: "IC0526",
+  CompositeQueryCalledInReplicatedMode: "IC0527",
+  CanisterMethodNotFound: "IC0536",
+  CanisterWasmModuleNotFound: "IC0537",
+  CanisterWasmMemoryLimitExceeded: "IC0539",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The reject code of an error code: its first digit (the IC's `From<ErrorCode> for RejectCode`). */
+export function rejectCodeOf(code: ErrorCode): RejectCode {
+  const digit = Number(code.charAt(3));
+  if (digit < RejectCode.SysFatal || digit > RejectCode.CanisterError) throw new Error(`error code ${code} has no reject code`);
+  return digit as RejectCode;
+}
+
+/** An error as the IC tells a user about it (ic_error_types::UserError). */
+export interface UserError {
+  readonly code: ErrorCode;
+  readonly description: string;
+}
+
+/** The IC's `Display` of a UserError: "IC0503: Error from Canister …". */
+export const displayUserError = (e: UserError): string => `${e.code}: ${e.description}`;
+
+/** Wasm traps (the IC's TrapCode) with the texts the replica prints for them. */
+export const TrapCode = {
+  StackOverflow: "stack overflow",
+  HeapOutOfBounds: "heap out of bounds",
+  StableMemoryOutOfBounds: "stable memory out of bounds",
+  StableMemoryTooBigFor32Bit: "32 bit stable memory api used on a memory larger than 4GB",
+  IntegerDivByZero: "integer division by 0",
+  Unreachable: "unreachable",
+  TableOutOfBounds: "table out of bounds",
+  Other: "unknown",
+} as const;
+export type TrapCode = (typeof TrapCode)[keyof typeof TrapCode];
+
+/** What went wrong inside a canister's execution (the IC's HypervisorError, the variants the lab produces). */
+export type HypervisorError =
+  | { readonly kind: "called-trap"; readonly message: string }
+  | { readonly kind: "trapped"; readonly trap: TrapCode }
+  | { readonly kind: "contract-violation"; readonly error: string }
+  | { readonly kind: "instruction-limit"; readonly limit: bigint }
+  | { readonly kind: "method-not-found"; readonly method: "update" | "query" | "composite_query" | "system"; readonly name: string }
+  | { readonly kind: "wasm-module-not-found" }
+  | { readonly kind: "memory-access-limit"; readonly detail: string }
+  | { readonly kind: "wasm-memory-limit"; readonly peakBytes: bigint; readonly limitBytes: bigint }
+  | { readonly kind: "cleanup"; readonly callback: HypervisorError; readonly cleanup: HypervisorError };
+
+/** The IC's execution-errors page, where each hint line points (rs/types/wasm_types doc_ref). */
+const DOC_BASE = "https://internetcomputer.org/docs/current/references/execution-errors#";
+const GRACEFUL = "Consider gracefully handling failures from this canister or altering the canister to handle exceptions.";
+
+/** The hint line the IC appends to an error ("<suggestion> See documentation: <link>"), or "" for none. */
+function hintOf(e: HypervisorError): string {
+  const hint = (suggestion: string, anchor: string): string => `${suggestion} See documentation: ${DOC_BASE}${anchor}`;
+  switch (e.kind) {
+    case "called-trap":
+      return hint(GRACEFUL, "trapped-explicitly");
+    case "trapped":
+      return hint(GRACEFUL, "trapped");
+    case "method-not-found":
+      return hint("Check that the method being called is exported by the target canister.", "method-not-found");
+    case "instruction-limit":
+      return hint("Try optimizing this method to consume fewer instructions or split the work across multiple messages.", "instruction-limit-exceeded");
+    case "wasm-module-not-found":
+      return hint("Please install code to this canister before calling it.", "wasm-module-not-found");
+    case "memory-access-limit":
+      return hint("Try optimizing the use of stable memory so that individual messages don't need to access as much stable memory.", "memory-access-limit-exceeded");
+    case "wasm-memory-limit":
+      return hint("Try checking the canister for a possible memory leak or modifying it to use more stable memory instead of Wasm memory.", "wasm-memory-limit-exceeded");
+    case "contract-violation":
+      // The lab cannot tell a toolchain's violation from a developer's: it gives no hint.
+    case "cleanup":
+      return "";
+  }
+}
+
+/** The error's own text (the IC's `Display for HypervisorError`). */
+function displayOf(e: HypervisorError): string {
+  switch (e.kind) {
+    case "called-trap":
+      return `Canister called \`ic0.trap\` with message: '${e.message}'`;
+    case "trapped":
+      return `Canister trapped: ${e.trap}`;
+    case "contract-violation":
+      return `Canister violated contract: ${e.error}`;
+    case "instruction-limit":
+      return `Canister exceeded the limit of ${e.limit} instructions for single message execution.`;
+    case "method-not-found":
+      return `Canister has no ${e.method} method '${e.name}'.`;
+    case "wasm-module-not-found":
+      return "Attempted to execute a message, but the canister contains no Wasm module.";
+    case "memory-access-limit":
+      return `Canister exceeded memory access limits: ${e.detail}`;
+    case "wasm-memory-limit":
+      return (
+        `Canister exceeded its current Wasm memory limit of ${e.limitBytes} bytes. The peak Wasm memory usage was ${e.peakBytes} bytes. ` +
+        "If the canister reaches 4GiB, then it may stop functioning and may become unrecoverable. " +
+        "Please reach out to the canister owner to investigate the reason for the increased memory usage. " +
+        "It might be necessary to move data from the Wasm memory to the stable memory. " +
+        "If such high Wasm memory usage is expected and safe, then the developer can increase the Wasm memory limit in the canister settings."
+      );
+    case "cleanup":
+      return `${displayOf(e.callback)}\n\ncall_on_cleanup also failed:\n\n${displayOf(e.cleanup)}`;
+  }
+}
+
+function errorCodeOfHypervisor(e: HypervisorError): ErrorCode {
+  switch (e.kind) {
+    case "called-trap":
+      return ErrorCode.CanisterCalledTrap;
+    case "trapped":
+      return ErrorCode.CanisterTrapped;
+    case "contract-violation":
+      return ErrorCode.CanisterContractViolation;
+    case "instruction-limit":
+      return ErrorCode.CanisterInstructionLimitExceeded;
+    case "method-not-found":
+      return ErrorCode.CanisterMethodNotFound;
+    case "wasm-module-not-found":
+      return ErrorCode.CanisterWasmModuleNotFound;
+    case "memory-access-limit":
+      return ErrorCode.CanisterMemoryAccessLimitExceeded;
+    case "wasm-memory-limit":
+      return ErrorCode.CanisterWasmMemoryLimitExceeded;
+    case "cleanup":
+      // The IC keeps the callback's code.
+      return errorCodeOfHypervisor(e.callback);
+  }
+}
+
+/**
+ * A canister's execution error as the IC reports it (`HypervisorError::into_user_error`):
+ * "Error from Canister <id>: <display>" and, when there is one, ".\n<hint>". The IC appends the
+ * period even after a display that ends with one ("… method 'foo'..").
+ */
+export function hypervisorUserError(canister: CanisterId, e: HypervisorError): UserError {
+  const hint = hintOf(e);
+  const head = `Error from Canister ${canister}: ${displayOf(e)}`;
+  return { code: errorCodeOfHypervisor(e), description: hint === "" ? head : `${head}.\n${hint}` };
+}
+
+// --- errors outside a canister's code --------------------------------------------------------------
+
+/** canister_inspect_message ran without calling ic0.accept_message (HypervisorError::MessageRejected). */
+export const messageRejected = (canister: CanisterId): UserError => ({
+  code: ErrorCode.CanisterRejectedMessage,
+  description: `Error from Canister ${canister}: Canister rejected the message`,
+});
+
+export const canisterNotFound = (canister: string): UserError => ({ code: ErrorCode.CanisterNotFound, description: `Canister ${canister} not found` });
+
+/** Execution found the canister stopped or stopping (execution/common.rs validate_canister). */
+export function canisterNotRunning(canister: CanisterId, status: Exclude<CanisterStatus, "running">): UserError {
+  return { code: status === "stopped" ? ErrorCode.CanisterStopped : ErrorCode.CanisterStopping, description: `Canister ${canister} is not running` };
+}
+
+/** Induction (an ingress message or a request) found the canister stopped or stopping (StateError's display). */
+export function canisterNotRunningAtInduction(canister: string, status: Exclude<CanisterStatus, "running">): UserError {
+  return { code: status === "stopped" ? ErrorCode.CanisterStopped : ErrorCode.CanisterStopping, description: `Canister ${canister} is ${status}` };
+}
+
+/** An update call's context closed without a reply (to its ingress sender). */
+export const didNotReply = (canister: CanisterId): UserError => ({
+  code: ErrorCode.CanisterDidNotReply,
+  description: `Canister ${canister} did not reply to the call`,
+});
+
+/** A query's call context closed without a reply (query_context.rs empty_response / action_to_result). */
+export const queryDidNotRespond = (canister: CanisterId): UserError => ({
+  code: ErrorCode.CanisterDidNotReply,
+  description: `Canister ${canister} did not produce a response`,
+});
+
+/** What a calling canister gets when its callee's context closed without a reply. */
+export const CALLEE_NO_RESPONSE = "No response";
+
+export const compositeQueryInReplicatedMode: UserError = {
+  code: ErrorCode.CompositeQueryCalledInReplicatedMode,
+  description: "Composite query cannot be called in replicated mode",
+};
+export const compositeQueryTooDeep: UserError = {
+  code: ErrorCode.QueryCallGraphTooDeep,
+  description: "Composite query calls exceeded the maximum call depth.",
+};
+export const compositeQueryInstructionLimit: UserError = {
+  code: ErrorCode.QueryCallGraphTotalInstructionLimitExceeded,
+  description: "Composite query calls exceeded the instruction limit.",
+};
+
+/** Prepayment failed (CanisterOutOfCyclesError's display, reveal_top_up; no freezing threshold in the lab). */
+export function outOfCycles(canister: CanisterId, balance: bigint, needed: bigint): UserError {
+  return {
+    code: ErrorCode.CanisterOutOfCycles,
+    description: `Canister ${canister} is out of cycles: please top up the canister with at least ${needed - balance} additional cycles`,
+  };
+}
+
+/** A call to a canister id that no subnet's range holds (stream_builder.rs). Canisters only: no error code. */
+export const noRouteToCanister = (canister: string): Response => ({ kind: "reject", code: RejectCode.DestinationInvalid, message: `No route to canister ${canister}` });
+
+// --- the three forms ---------------------------------------------------------------------------------
+
+/** The reject a user sees: code, description, and the error code next to them. */
+export const userReject = (e: UserError): Response => ({ kind: "reject", code: rejectCodeOf(e.code), message: e.description, errorCode: e.code });
+
+/** The reject a canister sees for its update call: the error's display, "ICxxxx: …". */
+export const canisterReject = (e: UserError): Response => ({ kind: "reject", code: rejectCodeOf(e.code), message: displayUserError(e) });
+
+/** The reject a canister sees for a query call inside a composite query: the description alone. */
+export const compositeCalleeReject = (e: UserError): Response => ({ kind: "reject", code: rejectCodeOf(e.code), message: e.description });
+
+/** The reject for whoever waits on `origin`. */
+export function rejectFor(origin: CallOrigin, e: UserError): Response {
+  return origin.kind === "canister" ? canisterReject(e) : userReject(e);
+}
+
+/** A canister's explicit reject (ic0.msg_reject): CANISTER_REJECT with its text; users also see IC0406. */
+export function explicitReject(origin: CallOrigin, message: string): Response {
+  return origin.kind === "canister"
+    ? { kind: "reject", code: RejectCode.CanisterReject, message }
+    : { kind: "reject", code: RejectCode.CanisterReject, message, errorCode: ErrorCode.CanisterRejectedMessage };
+}
+
+/** The context closed without a reply, told to whoever waits on `origin`. */
+export function noReplyFor(origin: CallOrigin, canister: CanisterId): Response {
+  switch (origin.kind) {
+    case "canister":
+      return { kind: "reject", code: RejectCode.CanisterError, message: CALLEE_NO_RESPONSE };
+    case "query":
+      return userReject(queryDidNotRespond(canister));
+    case "ingress":
+    case "system":
+      return userReject(didNotReply(canister));
+  }
+}
+
+/**
+ * The error code a user sees for a reject that carries none (a management canister answer the lab
+ * has not mapped, a reject relayed from elsewhere): the IC's most common code of that reject code.
+ */
+export function errorCodeOfResponse(r: Extract<Response, { kind: "reject" }>): ErrorCode {
+  if (r.errorCode !== undefined) return r.errorCode;
+  return REPRESENTATIVE_CODE[r.code];
+}
+
+const REPRESENTATIVE_CODE: Readonly<Record<RejectCode, ErrorCode>> = {
+  [RejectCode.SysFatal]: ErrorCode.MaxNumberOfCanistersReached,
+  [RejectCode.SysTransient]: ErrorCode.CanisterQueueFull,
+  [RejectCode.DestinationInvalid]: ErrorCode.CanisterNotFound,
+  [RejectCode.CanisterReject]: ErrorCode.CanisterRejectedMessage,
+  [RejectCode.CanisterError]: ErrorCode.CanisterCalledTrap,
+};
