@@ -114,6 +114,21 @@ for (const flavour of ["classic", "eop"] as const) {
     t.deepEqual(lab.query(a, "viaSelf", [], [], [IDL.Nat, IDL.Nat]), [1001n, 1n]);
     t.deepEqual(lab.query(a, "read", [], [], [IDL.Nat]), [1n]);
   });
+
+  test(`item 3: Motoko (${flavour}) composite queries may re-enter their canister to depth 6; a node at depth 6 that calls fails the query (IC0525); a failed query call reaches the caller as the description`, (t) => {
+    const { lab, a } = labWithConform(flavour);
+    // query_call_graph.rs: the call stack may hold 6 frames; re-entrant calls are allowed.
+    t.deepEqual(lab.query(a, "chain", [IDL.Nat], [6n], [IDL.Nat]), [6n]);
+    t.deepEqual(
+      lab.queryRaw(a, "chain", IDL.encode([IDL.Nat], [7n])).response,
+      userReject(RejectCode.CanisterError, "IC0525", "Composite query calls exceeded the maximum call depth."),
+    );
+    // query_context.rs handle_request: RejectContext::from(user_error), the description without a code.
+    t.deepEqual(lab.query(a, "askMissing", [], [], [IDL.Text, IDL.Text]), [
+      "#canister_error",
+      `Error from Canister ${a}: Canister has no query method 'nosuch'..\nCheck that the method being called is exported by the target canister. ${DOCS}method-not-found`,
+    ]);
+  });
 }
 
 test("item 1: Wasm traps carry the IC's trap codes (heap, stable memory and table out of bounds, unreachable, stack overflow, unknown)", (t) => {
