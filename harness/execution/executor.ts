@@ -49,7 +49,9 @@ import {
   compositeQueryInstructionLimit,
   compositeQueryTooDeep,
   explicitReject,
+  canisterNonEmpty,
   hypervisorUserError,
+  invalidController,
   messageRejected,
   noReplyFor,
   outOfCycles,
@@ -993,9 +995,8 @@ export class WasmExecutor implements CanisterExecutor {
       instructionsUsed,
       debugLog,
     });
-    if (!canister.controllers.includes(args.sender)) {
-      return fail(RejectCode.CanisterError, `Only controllers of canister ${canister.id} can call install_code (sender ${args.sender})`);
-    }
+    const failWith = (e: UserError): LifecycleResult => ({ ok: false, canister, code: rejectCodeOf(e.code), message: e.description, errorCode: e.code, instructionsUsed: 0n, debugLog: [] });
+    if (!canister.controllers.includes(args.sender)) return failWith(invalidController(canister.id, canister.controllers, args.sender));
     let module: CompiledModule;
     try {
       module = this.modules.get(args.wasmModule);
@@ -1005,9 +1006,7 @@ export class WasmExecutor implements CanisterExecutor {
     }
     switch (args.mode) {
       case "install":
-        if (canister.execution !== undefined) {
-          return fail(RejectCode.CanisterError, `Canister ${canister.id} is not empty; use mode reinstall or upgrade`);
-        }
+        if (canister.execution !== undefined) return failWith(canisterNonEmpty(canister.id));
         return this.freshInstall(canister, module, args, params);
       case "reinstall":
         return this.freshInstall(canister, module, args, params);

@@ -381,6 +381,8 @@ export type LifecycleResult =
       readonly canister: CanisterState;
       readonly code: RejectCode;
       readonly message: string;
+      /** The IC's error code where the lab knows it (reject-codes.ts). */
+      readonly errorCode?: ErrorCode;
       readonly instructionsUsed: bigint;
       readonly debugLog: readonly string[];
     };

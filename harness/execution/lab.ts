@@ -40,6 +40,7 @@ import { withLoggedOutput } from "./canister-log.ts";
 import { Rng } from "../sim/rng.ts";
 import { assert } from "../assert.ts";
 import {
+  asCanisterResponse,
   canisterNotFound,
   canisterNotRunningAtInduction,
   noRouteToCanister,
@@ -206,7 +207,7 @@ export class ExecutionLab {
       { instructionLimit: this.installLimit, timeNs: this.now },
     );
     this.totalInstructionsUsed += r.instructionsUsed;
-    if (!r.ok) throw new LabError(r.code, r.message);
+    if (!r.ok) throw new LabError(r.code, r.message, r.errorCode);
     this.canisters.set(id, r.canister);
     for (const response of r.responses ?? []) this.route(response);
     return { instructionsUsed: r.instructionsUsed, debugLog: r.debugLog };
@@ -221,7 +222,7 @@ export class ExecutionLab {
   }
 
   private apply<T extends { canister: CanisterState }>(r: lifecycle.Outcome<T>): T {
-    if (!r.ok) throw new LabError(r.code, r.message);
+    if (!r.ok) throw new LabError(r.code, r.message, r.errorCode);
     this.canisters.set(r.canister.id, r.canister);
     return r;
   }
@@ -237,7 +238,7 @@ export class ExecutionLab {
 
   deleteCanister(id: CanisterId, sender: PrincipalText = DEFAULT_SENDER): void {
     const r = lifecycle.checkDeletable(this.canister(id), sender);
-    if (!r.ok) throw new LabError(r.code, r.message);
+    if (!r.ok) throw new LabError(r.code, r.message, r.errorCode);
     this.canisters.delete(id);
     this.deleted.add(id);
     this.executor.forget(id);
@@ -261,7 +262,7 @@ export class ExecutionLab {
 
   listSnapshots(id: CanisterId, sender: PrincipalText = DEFAULT_SENDER): readonly CanisterSnapshot[] {
     const r = lifecycle.listSnapshots(this.canister(id), sender);
-    if (!r.ok) throw new LabError(r.code, r.message);
+    if (!r.ok) throw new LabError(r.code, r.message, r.errorCode);
     return r.snapshots;
   }
 
@@ -556,11 +557,9 @@ export class ExecutionLab {
         const out = this.applyManagement(
           executeManagementCall(this.managementContext(), req.caller as string as PrincipalText, req.method, req.arg, req.cycles),
         );
-        const response = out.response ?? {
-          kind: "reject" as const,
-          code: RejectCode.SysTransient,
-          message: "stop_canister: the canister is still stopping",
-        };
+        const response = asCanisterResponse(
+          out.response ?? { kind: "reject" as const, code: RejectCode.SysTransient, message: "stop_canister: the canister is still stopping" },
+        );
         this.route({ origin: { kind: "canister", caller: req.caller, callbackId: req.callerCallbackId }, response, refundedCycles: 0n });
         continue;
       }

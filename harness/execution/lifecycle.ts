@@ -12,26 +12,36 @@ import {
   type OutgoingResponse,
   type PrincipalText,
 } from "./interfaces.ts";
+import {
+  deleteCanisterNotStopped,
+  invalidController,
+  rejectCodeOf,
+  snapshotLimitExceeded,
+  snapshotNotFound,
+  snapshotOfEmptyCanister,
+  type ErrorCode,
+  type UserError,
+} from "./reject-codes.ts";
 
 /** Per canister (ic-protocol.md §4.9: MAX_NUMBER_OF_SNAPSHOTS_PER_CANISTER = 10 in current code). */
 export const MAX_SNAPSHOTS_PER_CANISTER = 10;
 /** Spec create_canister: at most 10 controllers. */
 export const MAX_CONTROLLERS = 10;
 
+/** A failure: reject code and message, and the IC's error code where the lab knows it (reject-codes.ts). */
 export type Outcome<T> =
   | ({ readonly ok: true } & T)
-  | { readonly ok: false; readonly code: RejectCode; readonly message: string };
+  | { readonly ok: false; readonly code: RejectCode; readonly message: string; readonly errorCode?: ErrorCode };
 
-const fail = (code: RejectCode, message: string): { ok: false; code: RejectCode; message: string } => ({
-  ok: false,
-  code,
-  message,
-});
+type Failure = { ok: false; code: RejectCode; message: string; errorCode?: ErrorCode };
 
-function notController(canister: CanisterState, sender: PrincipalText, op: string): Outcome<never> | undefined {
-  return canister.controllers.includes(sender)
-    ? undefined
-    : fail(RejectCode.CanisterError, `Only controllers of canister ${canister.id} can call ${op} (sender ${sender})`);
+const fail = (code: RejectCode, message: string): Failure => ({ ok: false, code, message });
+
+/** A failure as the IC's canister manager reports it. */
+const failWith = (e: UserError): Failure => ({ ok: false, code: rejectCodeOf(e.code), message: e.description, errorCode: e.code });
+
+function notController(canister: CanisterState, sender: PrincipalText): Outcome<never> | undefined {
+  return canister.controllers.includes(sender) ? undefined : failWith(invalidController(canister.id, canister.controllers, sender));
 }
 
 export interface CreateCanisterArgs {
@@ -78,7 +88,7 @@ export function setControllers(
   sender: PrincipalText,
   controllers: readonly PrincipalText[],
 ): Outcome<{ canister: CanisterState }> {
-  const denied = notController(canister, sender, "update_settings");
+  const denied = notController(canister, sender);
   if (denied) return denied;
   if (new Set(controllers).size > MAX_CONTROLLERS) {
     return fail(RejectCode.CanisterError, `at most ${MAX_CONTROLLERS} controllers`);
@@ -88,7 +98,7 @@ export function setControllers(
 
 /** stop_canister: Stopping while call contexts are open, else Stopped right away. */
 export function stopCanister(canister: CanisterState, sender: PrincipalText): Outcome<{ canister: CanisterState }> {
-  const denied = notController(canister, sender, "stop_canister");
+  const denied = notController(canister, sender);
   if (denied) return denied;
   if (canister.status === "stopped") return { ok: true, canister };
   const status = canister.callContexts.length === 0 ? "stopped" : "stopping";
@@ -102,7 +112,7 @@ export function finalizeStopping(canister: CanisterState): CanisterState {
 }
 
 export function startCanister(canister: CanisterState, sender: PrincipalText): Outcome<{ canister: CanisterState }> {
-  const denied = notController(canister, sender, "start_canister");
+  const denied = notController(canister, sender);
   if (denied) return denied;
   if (canister.status === "running") return { ok: true, canister };
   return { ok: true, canister: { ...canister, status: "running", version: canister.version + 1n } };
@@ -110,10 +120,10 @@ export function startCanister(canister: CanisterState, sender: PrincipalText): O
 
 /** delete_canister: only a Stopped canister can be deleted; the caller drops it (id never reused). */
 export function checkDeletable(canister: CanisterState, sender: PrincipalText): Outcome<object> {
-  const denied = notController(canister, sender, "delete_canister");
+  const denied = notController(canister, sender);
   if (denied) return denied;
   if (canister.status !== "stopped") {
-    return fail(RejectCode.CanisterError, `Canister ${canister.id} must be stopped before it is deleted (status ${canister.status})`);
+    return failWith(deleteCanisterNotStopped(canister.id));
   }
   return { ok: true };
 }
@@ -126,7 +136,7 @@ export function uninstallCode(
   canister: CanisterState,
   sender: PrincipalText,
 ): Outcome<{ canister: CanisterState; responses: OutgoingResponse[] }> {
-  const denied = notController(canister, sender, "uninstall_code");
+  const denied = notController(canister, sender);
   if (denied) return denied;
   const responses: OutgoingResponse[] = canister.callContexts
     .filter((c) => !c.responded && c.origin.kind !== "system")
@@ -173,19 +183,19 @@ export function takeSnapshot(
   nowNs: bigint,
   replaceSnapshot?: string,
 ): Outcome<{ canister: CanisterState; snapshot: CanisterSnapshot }> {
-  const denied = notController(canister, sender, "take_canister_snapshot");
+  const denied = notController(canister, sender);
   if (denied) return denied;
   const execution = canister.execution;
-  if (execution === undefined) return fail(RejectCode.CanisterError, `Canister ${canister.id} is empty; nothing to snapshot`);
+  if (execution === undefined) return failWith(snapshotOfEmptyCanister(canister.id));
   let kept = canister.snapshots;
   if (replaceSnapshot !== undefined) {
     if (!kept.some((s) => s.id === replaceSnapshot)) {
-      return fail(RejectCode.DestinationInvalid, `Snapshot ${replaceSnapshot} of canister ${canister.id} not found`);
+      return failWith(snapshotNotFound(canister.id, replaceSnapshot));
     }
     kept = kept.filter((s) => s.id !== replaceSnapshot);
   }
   if (kept.length >= MAX_SNAPSHOTS_PER_CANISTER) {
-    return fail(RejectCode.CanisterError, `Canister ${canister.id} already has ${MAX_SNAPSHOTS_PER_CANISTER} snapshots`);
+    return failWith(snapshotLimitExceeded(canister.id, MAX_SNAPSHOTS_PER_CANISTER));
   }
   const n = canister.snapshots.reduce((max, s) => Math.max(max, snapshotNumber(s.id) + 1), 0);
   const body = { execution, certifiedData: canister.certifiedData, globalTimerNs: canister.globalTimerNs };
@@ -210,10 +220,10 @@ export function loadSnapshot(
   sender: PrincipalText,
   snapshotId: string,
 ): Outcome<{ canister: CanisterState }> {
-  const denied = notController(canister, sender, "load_canister_snapshot");
+  const denied = notController(canister, sender);
   if (denied) return denied;
   const snapshot = canister.snapshots.find((s) => s.id === snapshotId);
-  if (snapshot === undefined) return fail(RejectCode.DestinationInvalid, `Snapshot ${snapshotId} of canister ${canister.id} not found`);
+  if (snapshot === undefined) return failWith(snapshotNotFound(canister.id, snapshotId));
   return {
     ok: true,
     canister: {
@@ -227,7 +237,7 @@ export function loadSnapshot(
 }
 
 export function listSnapshots(canister: CanisterState, sender: PrincipalText): Outcome<{ snapshots: readonly CanisterSnapshot[] }> {
-  const denied = notController(canister, sender, "list_canister_snapshots");
+  const denied = notController(canister, sender);
   if (denied) return denied;
   return { ok: true, snapshots: canister.snapshots };
 }
@@ -237,10 +247,10 @@ export function deleteSnapshot(
   sender: PrincipalText,
   snapshotId: string,
 ): Outcome<{ canister: CanisterState }> {
-  const denied = notController(canister, sender, "delete_canister_snapshot");
+  const denied = notController(canister, sender);
   if (denied) return denied;
   if (!canister.snapshots.some((s) => s.id === snapshotId)) {
-    return fail(RejectCode.DestinationInvalid, `Snapshot ${snapshotId} of canister ${canister.id} not found`);
+    return failWith(snapshotNotFound(canister.id, snapshotId));
   }
   return {
     ok: true,

@@ -18,6 +18,7 @@ import {
   type Response,
 } from "./interfaces.ts";
 import * as lifecycle from "./lifecycle.ts";
+import { invalidController, managedCanisterNotFound, rejectCodeOf, type ErrorCode, type UserError } from "./reject-codes.ts";
 import { appendToLog } from "./canister-log.ts";
 
 // --- Candid types (subset of the management canister interface) ------------------------------------
@@ -177,9 +178,16 @@ const opt = <T>(v: [] | [T] | undefined): T | undefined => (v === undefined || v
 function reply(types: readonly IDL.Type[], values: unknown[]): Response {
   return { kind: "reply", data: IDL.encode([...types], values) };
 }
-function reject(code: RejectCode, message: string): ManagementOutcome {
-  return { response: { kind: "reject", code, message }, updated: [], deleted: [], responses: [], instructionsUsed: 0n };
+/**
+ * A reject; with the IC's error code it is the user's form (a canister gets "ICxxxx: …" through
+ * asCanisterResponse where the answer is routed).
+ */
+function reject(code: RejectCode, message: string, errorCode?: ErrorCode): ManagementOutcome {
+  const response: Response = errorCode === undefined ? { kind: "reject", code, message } : { kind: "reject", code, message, errorCode };
+  return { response, updated: [], deleted: [], responses: [], instructionsUsed: 0n };
 }
+const rejectWith = (e: UserError): ManagementOutcome => reject(rejectCodeOf(e.code), e.description, e.code);
+const failed = (r: { readonly code: RejectCode; readonly message: string; readonly errorCode?: ErrorCode }): ManagementOutcome => reject(r.code, r.message, r.errorCode);
 function ok(response: Response | undefined, updated: CanisterState[] = [], extra: Partial<ManagementOutcome> = {}): ManagementOutcome {
   return { response, updated, deleted: [], responses: [], instructionsUsed: 0n, ...extra };
 }
@@ -187,7 +195,7 @@ function fromLifecycle<T extends { canister: CanisterState }>(
   r: lifecycle.Outcome<T>,
   onOk: (x: T) => ManagementOutcome,
 ): ManagementOutcome {
-  return r.ok ? onOk(r) : reject(r.code, r.message);
+  return r.ok ? onOk(r) : failed(r);
 }
 function snapshotRecord(s: CanisterSnapshot) {
   return { id: snapshotIdBytes(s.id), taken_at_timestamp: s.takenAtNs, total_size: s.totalSizeBytes };
@@ -216,7 +224,7 @@ export function executeManagementCall(
   }
   const target = (): CanisterState | ManagementOutcome => {
     const id = principal(a["canister_id"] as Principal) as CanisterId;
-    return ctx.canister(id) ?? reject(RejectCode.DestinationInvalid, `Canister ${id} not found`);
+    return ctx.canister(id) ?? rejectWith(managedCanisterNotFound(id));
   };
   const isOutcome = (x: CanisterState | ManagementOutcome): x is ManagementOutcome => "response" in x;
 
@@ -258,7 +266,7 @@ export function executeManagementCall(
         },
         ctx.installParams,
       );
-      if (!r.ok) return { ...reject(r.code, r.message), instructionsUsed: r.instructionsUsed };
+      if (!r.ok) return { ...failed(r), instructionsUsed: r.instructionsUsed };
       // What canister_init / pre_upgrade / post_upgrade printed goes to the canister's log.
       return ok(reply([], []), [appendToLog(r.canister, r.debugLog, ctx.nowNs)], { instructionsUsed: r.instructionsUsed, responses: r.responses ?? [] });
     }
@@ -285,14 +293,14 @@ export function executeManagementCall(
       const c = target();
       if (isOutcome(c)) return c;
       const r = lifecycle.checkDeletable(c, caller);
-      if (!r.ok) return reject(r.code, r.message);
+      if (!r.ok) return failed(r);
       return ok(reply([], []), [], { deleted: [c.id] });
     }
     case "canister_status": {
       const c = target();
       if (isOutcome(c)) return c;
       if (!c.controllers.includes(caller)) {
-        return reject(RejectCode.CanisterError, `Only controllers of canister ${c.id} can call canister_status (sender ${caller})`);
+        return rejectWith(invalidController(c.id, c.controllers, caller));
       }
       const e = c.execution;
       const wasmMemory = BigInt(e?.wasmMemoryPages ?? 0) * 65_536n;
@@ -343,14 +351,14 @@ export function executeManagementCall(
       const c = target();
       if (isOutcome(c)) return c;
       if (!c.controllers.includes(caller)) {
-        return reject(RejectCode.CanisterError, `Only controllers of canister ${c.id} can call update_settings (sender ${caller})`);
+        return rejectWith(invalidController(c.id, c.controllers, caller));
       }
       const settings = a["settings"] as Record<string, unknown>;
       let next = c;
       const controllers = opt(settings["controllers"] as [] | [Principal[]]);
       if (controllers !== undefined) {
         const r = lifecycle.setControllers(next, caller, controllers.map((p) => principal(p) as PrincipalText));
-        if (!r.ok) return reject(r.code, r.message);
+        if (!r.ok) return failed(r);
         next = r.canister;
       }
       const compute = opt(settings["compute_allocation"] as [] | [bigint]);
@@ -385,7 +393,7 @@ export function executeManagementCall(
       const c = target();
       if (isOutcome(c)) return c;
       const r = lifecycle.listSnapshots(c, caller);
-      if (!r.ok) return reject(r.code, r.message);
+      if (!r.ok) return failed(r);
       return ok(reply(types.ret, [r.snapshots.map(snapshotRecord)]));
     }
     case "delete_canister_snapshot": {
@@ -478,10 +486,9 @@ export function managementIngressRefusal(
     return { reason: "invalid-management-payload", rejectCode: RejectCode.CanisterReject, errorCode: "IC0408", message: `Failed to decode payload for ic00 method: ${method} (expected a record with a canister_id)` };
   }
   const c = canister(target);
-  if (c === undefined) return { reason: "canister-not-found", rejectCode: RejectCode.DestinationInvalid, errorCode: "IC0301", message: `Canister ${target} not found` };
-  if (!c.controllers.includes(sender)) {
-    return { reason: "not-controller", rejectCode: RejectCode.CanisterError, errorCode: "IC0512", message: `Only controllers of canister ${target} can call ic00 method ${method}` };
-  }
+  const refuse = (reason: "canister-not-found" | "not-controller", e: UserError): ManagementIngressRefusal => ({ reason, rejectCode: rejectCodeOf(e.code), errorCode: e.code, message: e.description });
+  if (c === undefined) return refuse("canister-not-found", managedCanisterNotFound(target));
+  if (!c.controllers.includes(sender)) return refuse("not-controller", invalidController(target, c.controllers, sender));
   return undefined;
 }
 

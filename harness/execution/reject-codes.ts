@@ -240,6 +240,59 @@ export function outOfCycles(canister: CanisterId, balance: bigint, needed: bigin
 /** A call to a canister id that no subnet's range holds (stream_builder.rs). Canisters only: no error code. */
 export const noRouteToCanister = (canister: string): Response => ({ kind: "reject", code: RejectCode.DestinationInvalid, message: `No route to canister ${canister}` });
 
+// --- the management canister's errors (CanisterManagerError, rs/execution_environment canister_manager/types.rs) ---
+
+/** "<text>" and, with a suggestion, "\n<suggestion> See documentation: <link>" (the IC's additional_help). */
+function managerError(code: ErrorCode, text: string, suggestion: string, link: string): UserError {
+  return { code, description: `${text}\n${suggestion} See documentation: ${link}` };
+}
+
+export function invalidController(canister: string, controllers: readonly string[], sender: string): UserError {
+  return managerError(
+    ErrorCode.CanisterInvalidController,
+    `Only the controllers of the canister ${canister} can control it.\nCanister's controllers: ${controllers.join(" ")}\nSender's ID: ${sender}`,
+    "Execute this call from a controller of the target canister or add the current caller as a controller.",
+    `${DOC_BASE}invalid-controller`,
+  );
+}
+
+export const managedCanisterNotFound = (canister: string): UserError =>
+  managerError(ErrorCode.CanisterNotFound, `Canister ${canister} not found.`, "Check the ICP dashboard to ensure the canister exists.", `${DOC_BASE}canister-not-found`);
+
+export const deleteCanisterNotStopped = (canister: string): UserError =>
+  managerError(ErrorCode.CanisterNotStopped, `Canister ${canister} must be stopped before it is deleted.`, "Stop the canister before deleting it.", `${DOC_BASE}delete-canister-not-stopped`);
+
+export const canisterNonEmpty = (canister: string): UserError =>
+  managerError(
+    ErrorCode.CanisterNonEmpty,
+    `Canister ${canister} cannot be installed because the canister is not empty. Try installing with mode='reinstall' instead.`,
+    "Check that you want to overwrite the canister and, if so, use mode='reinstall'.",
+    `${DOC_BASE}canister-not-empty`,
+  );
+
+export const snapshotNotFound = (canister: string, snapshot: string): UserError =>
+  managerError(
+    ErrorCode.CanisterSnapshotNotFound,
+    `Could not find the snapshot ID ${snapshot} for canister ${canister}.`,
+    "Use the `list_canister_snapshot` API to see which snapshots are present.",
+    `${DOC_BASE}canister-snapshot-not-found`,
+  );
+
+/** The IC gives this suggestion a bare anchor, not a link. */
+export const snapshotLimitExceeded = (canister: string, limit: number): UserError =>
+  managerError(
+    ErrorCode.CanisterRejectedMessage,
+    `Canister ${canister} has reached the maximum number of snapshots allowed: ${limit}.`,
+    "Consider deleting an unnecessary snapshot of the specified canister before creating a new one.",
+    "canister-snapshot-limit-exceeded",
+  );
+
+/** The IC's text ends with a colon and has no suggestion. */
+export const snapshotOfEmptyCanister = (canister: string): UserError => ({
+  code: ErrorCode.CanisterRejectedMessage,
+  description: `Failed to create snapshot for empty canister ${canister}:`,
+});
+
 // --- the three forms ---------------------------------------------------------------------------------
 
 /** The reject a user sees: code, description, and the error code next to them. */
@@ -250,6 +303,14 @@ export const canisterReject = (e: UserError): Response => ({ kind: "reject", cod
 
 /** The reject a canister sees for a query call inside a composite query: the description alone. */
 export const compositeCalleeReject = (e: UserError): Response => ({ kind: "reject", code: rejectCodeOf(e.code), message: e.description });
+
+/**
+ * A reject made for a user, as a canister gets it: a reject with an error code becomes
+ * "ICxxxx: <message>" without the code beside it; anything else passes unchanged.
+ */
+export function asCanisterResponse(r: Response): Response {
+  return r.kind === "reject" && r.errorCode !== undefined ? { kind: "reject", code: r.code, message: `${r.errorCode}: ${r.message}` } : r;
+}
 
 /** The reject for whoever waits on `origin`. */
 export function rejectFor(origin: CallOrigin, e: UserError): Response {

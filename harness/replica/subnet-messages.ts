@@ -10,6 +10,7 @@ import type { WasmExecutor } from "../execution/executor.ts";
 import { canisterIdFromU64, RejectCode, type CanisterId, type CanisterState, type PrincipalText, type Response } from "../execution/interfaces.ts";
 import * as lifecycle from "../execution/lifecycle.ts";
 import { executeManagementCall, type ManagementContext } from "../execution/management.ts";
+import { asCanisterResponse } from "../execution/reject-codes.ts";
 import { withCanisters, type ExecutionRoundState, type InductedMessage } from "../execution/round.ts";
 import { canisterIndexOf, type CanisterRange } from "../routing/registry.ts";
 import type { SubnetCall } from "../routing/streams.ts";
@@ -64,7 +65,7 @@ export function executeSubnetCalls(env: SubnetCallEnvironment, initial: Executio
     if (out.response === undefined) state = withCanisters(state, out.updated.map((c) => lifecycle.finalizeStopping(state.canisters.find((x) => x.id === c.id) ?? c)));
     for (const r of out.responses) if (r.origin.kind === "canister") localOrRemote(state, r.origin.caller, r.origin.callbackId, r.response, r.refundedCycles, localResponses, remoteResponses);
     if (call.origin.kind === "ingress") ingressResponses.push({ messageId: call.origin.messageId, response });
-    else localOrRemote(state, call.origin.caller, call.origin.callbackId, response, response.kind === "reject" ? call.cycles : 0n, localResponses, remoteResponses);
+    else localOrRemote(state, call.origin.caller, call.origin.callbackId, asCanisterResponse(response), response.kind === "reject" ? call.cycles : 0n, localResponses, remoteResponses);
   }
   return { state, ingressResponses, localResponses, remoteResponses };
 }

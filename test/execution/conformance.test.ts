@@ -11,8 +11,8 @@
 import test from "ava";
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
-import { DEFAULT_SENDER, ExecutionLab, LAB_SUBNET_CANISTER_IDS } from "../../harness/execution/lab.ts";
-import { canisterIdFromU64, RejectCode, type CanisterId, type Response } from "../../harness/execution/interfaces.ts";
+import { DEFAULT_SENDER, ExecutionLab, LabError, LAB_SUBNET_CANISTER_IDS } from "../../harness/execution/lab.ts";
+import { canisterIdFromU64, MANAGEMENT_CANISTER, RejectCode, type CanisterId, type PrincipalText, type Response } from "../../harness/execution/interfaces.ts";
 import { ErrorCode, rejectCodeOf } from "../../harness/execution/reject-codes.ts";
 import { ExecutionStateMachine } from "../../harness/replica/execution-state-machine.ts";
 import { requestStatusOf } from "../../harness/replica/certified-view.ts";
@@ -230,4 +230,28 @@ test("item 5: the canister log holds what the canister printed and the IC's own 
     (func (export "canister_update hush") (call $trap (i32.const 0) (i32.const 0))))`));
   lab.updateRaw(quiet, "hush", none);
   t.deepEqual(logLines(lab, quiet), ["[TRAP]: (no message)"]);
+});
+
+test("item 1: management canister refusals carry the IC's canister manager texts and codes (canister_manager/types.rs)", (t) => {
+  const lab = new ExecutionLab();
+  const owner = DEFAULT_SENDER;
+  const id = lab.createCanister({ controllers: [owner] });
+  const stranger = "2vxsx-fae" as PrincipalText;
+  const statusArg = IDL.encode([MANAGEMENT_TYPES.canister_status.arg], [{ canister_id: Principal.fromText(id) }]);
+  // CanisterInvalidController → IC0512 with its suggestion line.
+  t.deepEqual(
+    lab.updateRaw(MANAGEMENT_CANISTER as string as CanisterId, "canister_status", statusArg, { caller: stranger }).response,
+    userReject(
+      RejectCode.CanisterError,
+      "IC0512",
+      `Only the controllers of the canister ${id} can control it.\nCanister's controllers: ${owner}\nSender's ID: ${stranger}\n` +
+        `Execute this call from a controller of the target canister or add the current caller as a controller. ${DOCS}invalid-controller`,
+    ),
+  );
+  // DeleteCanisterNotStopped → IC0510; snapshots of an empty canister → IC0406.
+  const notStopped = t.throws(() => lab.deleteCanister(id), { instanceOf: LabError });
+  t.is(notStopped?.errorCode, "IC0510");
+  t.is(notStopped?.message, `Canister ${id} must be stopped before it is deleted.\nStop the canister before deleting it. ${DOCS}delete-canister-not-stopped`);
+  const empty = t.throws(() => lab.takeSnapshot(id), { instanceOf: LabError });
+  t.deepEqual([empty?.code, empty?.errorCode, empty?.message], [RejectCode.CanisterReject, "IC0406", `Failed to create snapshot for empty canister ${id}:`]);
 });

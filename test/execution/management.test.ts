@@ -63,13 +63,13 @@ test("controllers are enforced and can be changed with update_settings", (t) => 
   const other = "2vxsx-fae" as PrincipalText;
   const e = t.throws(() => call(lab, "canister_status", { canister_id }, other), { instanceOf: LabError });
   t.is(e?.code, RejectCode.CanisterError);
-  t.regex(e?.message ?? "", /Only controllers/);
+  t.regex(e?.message ?? "", /Only the controllers of the canister \S+ can control it/);
   const settings = { controllers: [[Principal.fromText(other)]], compute_allocation: [10n], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [], log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [] };
   call(lab, "update_settings", { canister_id, settings, sender_canister_version: [] }, me);
   const id = canister_id.toText() as CanisterId;
   t.deepEqual(lab.canister(id).controllers, [other]);
   t.is(lab.canister(id).computeAllocationPercent, 10);
-  t.throws(() => call(lab, "canister_status", { canister_id }, me), { message: /Only controllers/ });
+  t.throws(() => call(lab, "canister_status", { canister_id }, me), { message: /Only the controllers of the canister \S+ can control it/ });
 });
 
 test("raw_rand is deterministic per seed; unknown methods are rejected", (t) => {

@@ -191,7 +191,7 @@ test.serial("item 7: a call the ingress filter refuses is a non-replicated rejec
     const stranger = managementOf(line, await agentFor(line, 7));
     const before = gateway.log.length;
     const error = await t.throwsAsync(stranger.canister_status({ canister_id: line.principal(canisterId) }));
-    t.regex(error?.message ?? "", /Only controllers of canister .* can call ic00 method canister_status/, line.name);
+    t.regex(error?.message ?? "", /Only the controllers of the canister .* can control it/, line.name);
     t.regex(error?.message ?? "", /IC0512/, line.name);
     const answer = gateway.log[before]!.response;
     t.is(answer.status, 200, "refused before consensus: a CBOR user error, not an HTTP error");
