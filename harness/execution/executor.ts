@@ -1034,9 +1034,7 @@ export class WasmExecutor implements CanisterExecutor {
     const li = this.instantiate(canister.id, module);
     if (typeof li === "string") return { ok: false, canister, code: RejectCode.CanisterError, message: li, instructionsUsed: 0n, debugLog: [] };
     const r = this.startAndInit(li, start, { memory: PageMap.empty(), pages: 0n }, args, params, 0n, "canister_init");
-    if (!r.ok) {
-      return { ok: false, canister, code: RejectCode.CanisterError, message: r.message, instructionsUsed: r.used, debugLog: r.log };
-    }
+    if (!r.ok) return { ok: false, canister, code: rejectCodeOf(r.error.code), message: r.error.description, errorCode: r.error.code, instructionsUsed: r.used, debugLog: r.log };
     const done = this.installed(canister, start, module, li, args, r);
     // Reinstall drops the old module's callbacks: every open call context that still owes an answer
     // is rejected now (as uninstall_code does), so that no caller waits forever.
@@ -1070,6 +1068,17 @@ export class WasmExecutor implements CanisterExecutor {
       instructionsUsed: used,
       debugLog: log,
     });
+    // A trap in pre_upgrade or post_upgrade is reported as the IC's canister manager does:
+    // CanisterManagerError::Hypervisor → the trap's own error.
+    const trapped = (e: UserError): LifecycleResult => ({
+      ok: false,
+      canister,
+      code: rejectCodeOf(e.code),
+      message: e.description,
+      errorCode: e.code,
+      instructionsUsed: used,
+      debugLog: log,
+    });
     if (!args.skipPreUpgrade && old.exports.includes("canister_pre_upgrade")) {
       const oldLi = this.instanceFor(canister.id, old);
       const out = this.invoke(
@@ -1094,7 +1103,7 @@ export class WasmExecutor implements CanisterExecutor {
       log.push(...out.session.debugLog);
       if (out.trap !== undefined) {
         this.discard(canister.id, oldLi, old);
-        return failed(`Canister ${canister.id} trapped in canister_pre_upgrade: ${out.trap.message}`);
+        return trapped(hypervisorUserError(canister.id, out.trap.error));
       }
       heap = {
         memory: old.wasmMemory.resized(oldLi.memoryPages() * WASM_PAGE_BYTES).withOwnedPages(oldLi.dirtyPages()),
@@ -1117,7 +1126,7 @@ export class WasmExecutor implements CanisterExecutor {
     const r = this.startAndInit(li, state, stable, args, params, used, "canister_post_upgrade");
     log.push(...r.log);
     used = r.used;
-    if (!r.ok) return failed(r.message);
+    if (!r.ok) return trapped(r.error);
     return this.installed(canister, state, module, li, args, { ...r, log });
   }
 
@@ -1145,7 +1154,7 @@ export class WasmExecutor implements CanisterExecutor {
     initExport: "canister_init" | "canister_post_upgrade",
   ):
     | { ok: true; used: bigint; log: string[]; stable: { memory: PageMap; pages: bigint }; session: SystemApiSession | undefined }
-    | { ok: false; used: bigint; log: string[]; message: string } {
+    | { ok: false; used: bigint; log: string[]; error: UserError } {
     const log: string[] = [];
     let used = alreadyUsed;
     let state = canister;
@@ -1174,10 +1183,7 @@ export class WasmExecutor implements CanisterExecutor {
       );
       used = out.instructionsUsed;
       log.push(...out.session.debugLog);
-      if (out.trap !== undefined) {
-        const where = step.context === "s" ? "(start)" : initExport;
-        return { ok: false, used, log, message: `Canister ${canister.id} trapped in ${where}: ${out.trap.message}` };
-      }
+      if (out.trap !== undefined) return { ok: false, used, log, error: hypervisorUserError(canister.id, out.trap.error) };
       stable = { memory: applyStable(stable.memory, out.session), pages: out.session.stablePages };
       state = {
         ...state,

@@ -111,7 +111,9 @@ test("upgrade is atomic: a trap in pre_upgrade or post_upgrade rolls everything 
     (memory 1) (data (i32.const 0) "nope")
     (func (export "canister_post_upgrade") (call $w (i64.const 0) (i64.const 0) (i64.const 4)) (call $trap (i32.const 0) (i32.const 4))))`);
   const e1 = t.throws(() => lab.upgradeCanister(id, trapsInPost), { instanceOf: LabError });
-  t.regex(e1?.message ?? "", /trapped in canister_post_upgrade.*nope/);
+  // CanisterManagerError::Hypervisor: the trap as the IC reports it (rs/interfaces errors.rs).
+  t.is(e1?.errorCode, "IC0503");
+  t.regex(e1?.message ?? "", /^Error from Canister \S+: Canister called `ic0.trap` with message: 'nope'\.\nConsider gracefully handling/);
   t.is(lab.canister(id), before, "canister state untouched (C pre_upgrade's stable write undone)");
   t.is(readU64((lab.queryRaw(id, "get", none).response as { data: Uint8Array }).data), 1n);
   t.is(readU64((lab.queryRaw(id, "get_stable", none).response as { data: Uint8Array }).data), 1n);
@@ -122,7 +124,7 @@ test("upgrade is atomic: a trap in pre_upgrade or post_upgrade rolls everything 
   const other = lab.createCanister();
   lab.installCode(other, trapsInPre);
   const e2 = t.throws(() => lab.upgradeCanister(other, fixture("c/counter.wasm")));
-  t.regex(e2?.message ?? "", /trapped in canister_pre_upgrade/);
+  t.regex(e2?.message ?? "", /^Error from Canister \S+: Canister called `ic0.trap` with message: ''\.\n/);
   t.is(lab.canister(other).execution?.moduleHash, moduleHash(trapsInPre), "still the old module");
   lab.installCode(other, fixture("c/counter.wasm"), { mode: "upgrade", skipPreUpgrade: true });
   t.is(readU64((lab.queryRaw(other, "get", none).response as { data: Uint8Array }).data), 0n);
