@@ -87,7 +87,11 @@ export type HypervisorError =
   | { readonly kind: "wasm-memory-limit"; readonly peakBytes: bigint; readonly limitBytes: bigint }
   | { readonly kind: "cleanup"; readonly callback: HypervisorError; readonly cleanup: HypervisorError };
 
-/** The IC's execution-errors page, where each hint line points (rs/types/wasm_types doc_ref). */
+/**
+ * The IC's execution-errors page, where each hint line points (rs/types/wasm_types doc_ref). An
+ * older replica wrote "http://"; rejects of current replicas (PocketIC, mainnet through the agents)
+ * show "https://".
+ */
 const DOC_BASE = "https://internetcomputer.org/docs/current/references/execution-errors#";
 const GRACEFUL = "Consider gracefully handling failures from this canister or altering the canister to handle exceptions.";
 
