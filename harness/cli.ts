@@ -39,6 +39,7 @@ const HELP = `subnetlab — a deterministic Internet Computer subnet simulator a
 Usage:
   subnetlab run <scenario.ts> [--seed N] [--out DIR] [--no-trace] [--twice] [--junit FILE] [--quiet]
                 [--message-wall-budget-s S]
+  subnetlab run <scenario.ts> --real [--out DIR] [--seed N] [--quiet]
   subnetlab suite [<scenario.ts | dir>...] [--seed N] [--out DIR] [--trace] [--twice] [--junit FILE] [--quiet]
                 [--message-wall-budget-s S]
   subnetlab replay <repro.json | run dir> [--until POINT] [--dump rN] [--quiet]
@@ -164,6 +165,21 @@ Options:
                 instruction count, not a canister trap (the outcome would depend on the
                 host's speed). Off by default. Executions running over 2 s print their
                 instruction count every 5 s unless --quiet.
+  --real        run: run the scenario against real replica processes (subnetlab up's
+                cluster, created fresh in --out DIR, default reports/<scenario>-real):
+                partitions disable the links' proxies, lag and slow add latency toxics,
+                a network clog of named replicas pauses them (SIGSTOP/SIGCONT), crash is
+                SIGKILL kept down until restartS then a restart from disk, Byzantine faults
+                run inside the faulty replica's process (--byzantine on its command line).
+                The workload becomes signed update calls to a key-value canister deployed
+                at the start, at most 4/s, spread over the replicas that are up. The
+                replicas' DIR/nodes/*/events.jsonl are judged by the simulator's checkers;
+                DIR/report.{json,html} have a simulated run's fields (no reproducible
+                digest), DIR/ingress.jsonl and DIR/fault-timeline.json what was sent and
+                applied, DIR/replay-scenario.ts the same timeline for the simulator. Loss,
+                duplication, reordering, storage faults, collude, several subnets, actions
+                and invariants are refused before anything starts (exit 2). Progress on
+                stderr; exit codes as for a simulated run.
   --quiet       No progress output.
   -h, --help    This text.
 
@@ -214,11 +230,12 @@ const OPTION_SPECS = {
   "toxiproxy-port": { type: "string" },
   "ready-timeout-s": { type: "string" },
   shard: { type: "string" },
+  real: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
-  run: ["seed", "out", "no-trace", "junit", "twice", "quiet", "message-wall-budget-s"],
+  run: ["seed", "out", "no-trace", "junit", "twice", "quiet", "message-wall-budget-s", "real"],
   suite: ["seed", "out", "trace", "junit", "twice", "quiet", "message-wall-budget-s"],
   replay: ["until", "dump", "branch-at", "fault", "out", "quiet"],
   analyze: [],
@@ -391,6 +408,13 @@ function writeJUnitAfterVerdict(path: string, exitCode: number, write: () => voi
 async function commandRun(args: string[]): Promise<number> {
   const { positionals, options } = parseCommon("run", args);
   if (positionals.length !== 1) throw new UsageError("run takes exactly one scenario file (see --help)");
+  if (options.raw.real === true) {
+    const simOnly = ["no-trace", "twice", "junit", "message-wall-budget-s"].filter((o) => options.raw[o] !== undefined);
+    if (simOnly.length > 0) throw new UsageError(`--real does not take ${simOnly.map((o) => `--${o}`).join(", ")} (a real run has no trace to replay)`);
+    // Loaded on demand: simulated runs need none of real mode's modules.
+    const { runRealCommand } = await import("./real/chaos/command.ts");
+    return await runRealCommand({ file: positionals[0] as string, seed: options.seed, out: options.out, quiet: options.quiet });
+  }
   const loaded = await loadScenario(positionals[0] as string);
   const out = options.out ?? join("reports", `${loaded.scenario.name}-seed${options.seed}`);
   ensureOutDir(out);

@@ -13,8 +13,16 @@ import type { Certification, CertificationShare } from "../replica/certification
 import type { ReplicaObserver } from "../replica/replica.ts";
 import type { HashHex, Height, ReplicaId, TimeUs } from "../types.ts";
 
+/**
+ * What the checkers read of a delivered block. A `Block` is one; real mode rebuilds these from the
+ * replicas' event files (harness/real/chaos/events.ts), where only the ingress ids are written.
+ */
+export type DeliveredBlock = Pick<Block, "hash" | "parent" | "height" | "rank" | "maker" | "context" | "payloadBytes"> & {
+  readonly ingress: readonly { readonly id: HashHex }[];
+};
+
 export interface DeliveredBatch {
-  readonly block: Block;
+  readonly block: DeliveredBlock;
   readonly stateHash: HashHex;
   readonly atUs: TimeUs;
 }
@@ -93,7 +101,7 @@ export class RunRecorder implements ReplicaObserver {
     this.signed = Array.from({ length: n }, () => new Map());
   }
 
-  onBatchDelivered(replica: ReplicaId, block: Block, stateHash: HashHex, atUs: TimeUs): void {
+  onBatchDelivered(replica: ReplicaId, block: DeliveredBlock, stateHash: HashHex, atUs: TimeUs): void {
     this.delivered[replica]?.set(block.height, { block, stateHash, atUs });
     this.parentOf.set(block.hash, block.parent);
     this.progress[replica]?.push([atUs, block.height]);
@@ -157,6 +165,17 @@ export class RunRecorder implements ReplicaObserver {
       default:
         return;
     }
+  }
+
+  /** A share a replica signed, as a real-mode replica's event file reports it. */
+  recordShare(replica: ReplicaId, share: SignedShare): void {
+    this.onShare(replica, share);
+  }
+
+  /** A block a replica accepted a finalization (or CUP) for, as a real-mode event file reports it. */
+  recordFinalized(replica: ReplicaId, h: Height, hash: HashHex, parent?: HashHex): void {
+    if (parent !== undefined) this.parentOf.set(hash, parent);
+    this.onFinalized(replica, h, hash);
   }
 
   onCertificationShare(replica: ReplicaId, share: CertificationShare, atUs: TimeUs): void {

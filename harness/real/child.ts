@@ -11,10 +11,16 @@ import { fork, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 
-export type ToChild = { readonly type: "start"; readonly peers: Readonly<Record<string, string>>; readonly xnetPeers: Readonly<Record<string, string>> };
+export type ToChild =
+  | { readonly type: "start"; readonly peers: Readonly<Record<string, string>>; readonly xnetPeers: Readonly<Record<string, string>> }
+  /** `run --real`: the wall time (µs since the epoch) its scenario's second 0 is at (Byzantine windows count from it). */
+  | { readonly type: "run-origin"; readonly atUs: number }
+  /** `run --real`: which of these ingress ids the replica's executed state knows (the durability check). */
+  | { readonly type: "final-state"; readonly ids: readonly string[] };
 export type FromChild =
   | { readonly type: "listening"; readonly p2pPort: number; readonly httpPort: number }
   | { readonly type: "ready" }
+  | { readonly type: "final-state"; readonly executedHeight: number; readonly known: readonly string[] }
   | { readonly type: "fatal"; readonly message: string };
 
 export interface ChildOptions {
@@ -77,6 +83,20 @@ export class ReplicaChild {
     if (child === undefined) throw new ChildStartError(`${this.name}: not spawned`);
     child.send(message);
     await this.expect("ready");
+  }
+
+  /** Sends a message to the running process and waits for its answer of type `answer`. */
+  async ask(message: ToChild, answer: FromChild["type"]): Promise<FromChild> {
+    const child = this.child;
+    if (child === undefined || !this.running) throw new ChildStartError(`${this.name}: not running`);
+    const answered = this.expect(answer);
+    child.send(message);
+    return await answered;
+  }
+
+  /** Sends a message that needs no answer (no-op if the process is gone). */
+  post(message: ToChild): void {
+    if (this.running && this.child?.connected === true) this.child.send(message);
   }
 
   /** Sends a signal (SIGKILL = crash, SIGSTOP/SIGCONT = pause, SIGTERM = stop); no-op if it is gone. */

@@ -32,6 +32,8 @@ export interface UpOptions {
   readonly progress?: (line: string) => void;
   /** The replica process's module (tests may substitute a stand-in). */
   readonly replicaEntry?: string;
+  /** Extra command-line arguments of one replica's process (`run --real`: its Byzantine faults). */
+  readonly replicaArgs?: (subnet: string, node: ReplicaId) => readonly string[];
 }
 
 export interface ReplicaInfo {
@@ -84,6 +86,9 @@ export const xnetProxyName = (fromSubnet: string, from: ReplicaId, toSubnet: str
 export class Cluster {
   private stopping = false;
   private readonly restarts = new Map<string, number>();
+  /** Replicas the supervisor must not restart until `release` (a crash fault with a restart time). */
+  private readonly heldDown = new Map<string, { readonly released: Promise<void>; readonly release: () => void }>();
+  private runOriginUs: number | undefined;
 
   private constructor(
     readonly dir: string,
@@ -105,7 +110,7 @@ export class Cluster {
         const name = `${s.name}/r${i}`;
         const child = new ReplicaChild(name, {
           entry: options.replicaEntry ?? REPLICA_ENTRY,
-          args: ["--dir", options.out, "--subnet", s.name, "--node", String(i)],
+          args: ["--dir", options.out, "--subnet", s.name, "--node", String(i), ...(options.replicaArgs?.(s.name, node) ?? [])],
           logFile: join(nodeDir(options.out, s.name, node), "replica.log"),
           readyTimeoutMs,
         });
@@ -163,6 +168,41 @@ export class Cluster {
     this.member(name).child.signal(signal);
   }
 
+  /** Keeps `name` down after it exits (SIGKILL it next) until `release(name)`. */
+  holdDown(name: string): void {
+    this.member(name);
+    if (this.heldDown.has(name)) return;
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.heldDown.set(name, { released, release });
+  }
+
+  /** Lets the supervisor restart `name` from its disk (at once if it is down). */
+  release(name: string): void {
+    const held = this.heldDown.get(name);
+    this.heldDown.delete(name);
+    held?.release();
+  }
+
+  /** Whether `name`'s process runs and serves (false while it is down or restarting). */
+  serving(name: string): boolean {
+    const m = this.member(name);
+    return m.child.running && m.serving?.pid === m.child.pid;
+  }
+
+  /** Tells every replica, now and after restarts, when `run --real`'s scenario time 0 was (wall µs). */
+  setRunOrigin(atUs: number): void {
+    this.runOriginUs = atUs;
+    for (const m of this.members) m.child.post({ type: "run-origin", atUs });
+  }
+
+  /** Which of `ids` the replica's executed state knows, and the height it executed. */
+  async finalState(name: string, ids: readonly string[]): Promise<{ executedHeight: number; known: readonly string[] }> {
+    const answer = await this.member(name).child.ask({ type: "final-state", ids }, "final-state");
+    if (answer.type !== "final-state") throw new RunDirError(`${name} answered ${answer.type} to final-state`);
+    return answer;
+  }
+
   private readonly onStopped: (() => void)[] = [];
 
   /** Runs `f` once the cluster has stopped (tests remove their directory). */
@@ -174,6 +214,7 @@ export class Cluster {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    for (const name of [...this.heldDown.keys()]) this.release(name);
     await Promise.all(this.members.map((m) => m.child.stop()));
     await this.toxiproxy.stop();
     for (const f of this.onStopped) f();
@@ -205,6 +246,7 @@ export class Cluster {
       else xnetPeers[`${other.subnet}/${other.node}`] = proxy.value.listen;
     }
     await m.child.start({ type: "start", peers, xnetPeers });
+    if (this.runOriginUs !== undefined) m.child.post({ type: "run-origin", atUs: this.runOriginUs });
     m.serving = m.listening;
     this.progress(`${m.name} ready (pid ${m.child.pid}, http ${m.listening?.httpPort})`);
   }
@@ -232,6 +274,7 @@ export class Cluster {
   /** A replica that exits while the cluster runs is restarted from its disk, as an operator's supervisor would. */
   private supervise(m: Member): void {
     void m.child.exited().then(async () => {
+      await this.heldDown.get(m.name)?.released;
       if (this.stopping) return;
       const count = (this.restarts.get(m.name) ?? 0) + 1;
       this.restarts.set(m.name, count);

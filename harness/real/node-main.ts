@@ -26,6 +26,9 @@ import { startHttpServer } from "./http-server.ts";
 import { httpHandler } from "../http/handler.ts";
 import { subnetFacts } from "../http/facts.ts";
 import { querySignerOf } from "../http/query-response.ts";
+import { eventsObserver, eventWriter, maliciousEvent } from "./chaos/events.ts";
+import { byzantineProcess, parseByzantineArgument } from "./chaos/byzantine-process.ts";
+import type { HashHex } from "../types.ts";
 
 /** How often a synchronous call checks whether its message is done. */
 const CALL_POLL_MS = 10;
@@ -43,7 +46,7 @@ function send(message: FromChild): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { dir: { type: "string" }, subnet: { type: "string" }, node: { type: "string" } } });
+  const { values } = parseArgs({ options: { dir: { type: "string" }, subnet: { type: "string" }, node: { type: "string" }, byzantine: { type: "string" } } });
   const dir = values.dir;
   const subnetName = values.subnet;
   const node = Number(values.node);
@@ -69,20 +72,29 @@ async function main(): Promise<void> {
     rng: Rng.fromSeed(randomBytes(16).toString("hex")),
   });
   const p2pPort = await transport.start();
+  const events = join(nodeDir(dir, subnetName, self), "events.jsonl");
+  const writeEvent = eventWriter(events);
+  const clock = { now: (): number => env.now() };
+  const byzantine = byzantineProcess(values.byzantine === undefined ? [] : parseByzantineArgument(values.byzantine), {
+    self,
+    n: subnetSpec.n,
+    signer: keys.signer,
+    now: () => clock.now(),
+    log: (event) => {
+      env.trace(event);
+      writeEvent(maliciousEvent(event, env.now()));
+    },
+  });
   const env = createRealEnv<Bundle>({
     self,
     seed: `${record.id}/${self}`,
     incarnation,
     disk,
-    transport,
+    transport: byzantine.wrapTransport(transport),
     codec: bundleCodec,
     trace: jsonLinesTraceSink(join(nodeDir(dir, subnetName, self), "trace.jsonl")).sink,
   });
-  const events = join(nodeDir(dir, subnetName, self), "events.jsonl");
-  const observer: ReplicaObserver = {
-    onBatchDelivered: (_r, block, stateHash, atUs) => appendFileSync(events, `${JSON.stringify({ kind: "delivered", height: block.height, block: block.hash, stateHash, atUs })}\n`),
-    onStateSynced: (_r, h, atUs) => appendFileSync(events, `${JSON.stringify({ kind: "state-synced", height: h, atUs })}\n`),
-  };
+  const observer: ReplicaObserver = eventsObserver(writeEvent);
   const replica = new Replica({
     env,
     config: spec.consensus,
@@ -92,9 +104,11 @@ async function main(): Promise<void> {
     ingressAuth: ENVELOPES_ONLY,
     genesis,
     observer,
+    ...(byzantine.behaviour === undefined ? {} : { behaviour: byzantine.behaviour }),
     makeStateMachine: () =>
       new ExecutionStateMachine(disk, {
         genesis: [],
+        ...byzantine.machineOptions,
         checkpointInterval: spec.consensus.dkgIntervalLength + 1,
         subnet: {
           id: record.id,
@@ -120,6 +134,10 @@ async function main(): Promise<void> {
   send({ type: "listening", p2pPort, httpPort: http.port });
 
   process.on("message", (m: ToChild) => {
+    if (m.type === "run-origin") byzantine.setOrigin(m.atUs);
+    if (m.type === "final-state") {
+      send({ type: "final-state", executedHeight: replica.status().executedHeight, known: m.ids.filter((id) => replica.ingressStatus(id as HashHex) !== undefined) });
+    }
     if (m.type !== "start") return;
     for (const [peer, address] of Object.entries(m.peers)) transport.setPeerAddress(replicaId(Number(peer)) as ReplicaId, address);
     env.attach(replica);
