@@ -4,6 +4,10 @@
 // isolate cuts every link touching the replica, lag delays links touching it once, slow delays
 // what reaches it); proxy names are `subnetlab up`'s (`s0-r<a>-to-r<b>` carries a's bytes to b).
 import test from "ava";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { loadScenario } from "../../harness/scenario/load.ts";
 import type { Scenario } from "../../harness/scenario/scenario.ts";
 import { planRealRun, RealModeRefusal, type PlannedStep } from "../../harness/real/chaos/plan.ts";
@@ -13,6 +17,7 @@ import type { FaultSpec } from "../../harness/faults/spec.ts";
 import { simSubnetKeys } from "../../harness/crypto/sim-backend.ts";
 import { Rng } from "../../harness/sim/rng.ts";
 
+const ROOT = new URL("../../", import.meta.url).pathname;
 const base = (faults: readonly FaultSpec[], n = 4): Scenario => ({ name: "plan-test", description: "", n, durationS: 60, faults });
 const proxies = (step: PlannedStep | undefined): string[] => [...((step?.action as { proxies?: readonly string[] }).proxies ?? [])].sort();
 
@@ -99,4 +104,19 @@ test("item 9: Byzantine faults go on the faulty replica's command line only, and
   t.deepEqual(injected.behaviour?.filterOutgoing(replicaId(0), { kind: "status" } as never, {} as never), [], "silent from 1 s on");
   nowUs = originUs + 500_000;
   t.is(injected.behaviour?.filterOutgoing(replicaId(0), { kind: "status" } as never, {} as never).length, 1, "not yet at 0.5 s");
+});
+
+test("item 9 (CLI): run --real is in --help; a scenario real mode refuses exits 2 with the reason before any process starts", (t) => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin/subnetlab.js"), ...args], { cwd: ROOT, encoding: "utf8" });
+  const help = cli("--help");
+  t.regex(help.stdout, /subnetlab run <scenario\.ts> --real \[--out DIR\]/);
+  t.regex(help.stdout, /--real {8}run: run the scenario against real replica processes/);
+  const out = join(mkdtempSync(join(tmpdir(), "subnetlab-real-refused-")), "run");
+  const refused = cli("run", "scenarios/beyond-f.ts", "--real", "--out", out, "--quiet");
+  t.is(refused.status, 2, refused.stderr);
+  t.regex(refused.stderr, /run --real: scenario beyond-f: real mode cannot run it: faults\[0\] \(collude\)/);
+  t.false(existsSync(join(out, "cluster-spec.json")), "nothing was started");
+  const twice = cli("run", "scenarios/baseline.ts", "--real", "--twice");
+  t.is(twice.status, 2);
+  t.regex(twice.stderr, /--real does not take --twice/);
 });
