@@ -33,6 +33,8 @@ export class FaultDriver {
   /** Faults that disabled each proxy and have not healed (overlapping faults share proxies). */
   private readonly disabledBy = new Map<string, number>();
   private readonly paused = new Set<number>();
+  /** The pid each killed replica had: its restart serves under another one. */
+  private readonly killedPids = new Map<number, number | undefined>();
   private readonly pending: Promise<void>[] = [];
   private cancelled = false;
 
@@ -110,6 +112,7 @@ export class FaultDriver {
         return;
       case "kill":
         for (const r of action.replicas) {
+          this.killedPids.set(r, this.cluster.member(memberName(r)).child.pid);
           this.cluster.holdDown(memberName(r));
           this.cluster.signal(memberName(r), "SIGKILL");
         }
@@ -137,9 +140,12 @@ export class FaultDriver {
 
   /** Notes when a restarted replica serves again (it binds new ports and loads its disk first). */
   private async noteServing(r: number): Promise<void> {
+    const killed = this.killedPids.get(r);
+    // Until the killed process's exit is seen it still looks like it serves: wait for a new pid.
+    const servesAgain = (): boolean => this.cluster.serving(memberName(r)) && this.cluster.member(memberName(r)).child.pid !== killed;
     const deadline = this.elapsedMs() + 120_000;
-    while (!this.cluster.serving(memberName(r)) && this.elapsedMs() < deadline && !this.cancelled) await new Promise((resolve) => setTimeout(resolve, 100));
-    if (!this.cluster.serving(memberName(r))) return;
+    while (!servesAgain() && this.elapsedMs() < deadline && !this.cancelled) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!servesAgain()) return;
     const servingS = round3(this.elapsedMs() / 1000);
     this.restarts.push({ replica: r, servingS });
     this.progress(`${servingS.toFixed(1)} s: r${r} serves again after its restart`);

@@ -81,8 +81,12 @@ async function runOnCluster(cluster: Cluster, plan: RealPlan, scenario: Scenario
   const rng = Rng.fromSeed(options.seed).fork("real-workload");
   const client = new IcClient(userIdentity("ed25519", utf8ToBytes(`subnetlab-run-real-${options.seed}`)), hexToBytes(info.rootKey));
   let driver: FaultDriver | undefined;
+  // Read from the members, not cluster.info() (which decodes every key): called for every call.
   const targets = (): Target[] =>
-    cluster.info().subnets[0]!.replicas.flatMap((r, i) => (cluster.serving(memberName(i)) && driver?.pausedReplicas().has(i) !== true ? [{ replica: i, url: r.httpUrl }] : []));
+    Array.from({ length: plan.n }, (_, i) => i).flatMap((i) => {
+      const port = cluster.member(memberName(i)).serving?.httpPort;
+      return port !== undefined && cluster.serving(memberName(i)) && driver?.pausedReplicas().has(i) !== true ? [{ replica: i, url: `http://127.0.0.1:${port}` }] : [];
+    });
   let deployNonce = 0n;
   progress("deploying the key-value canister through the management canister");
   const deployed = await deployKv(client, targets, () => deployNonce++);
@@ -145,7 +149,8 @@ async function runOnCluster(cluster: Cluster, plan: RealPlan, scenario: Scenario
   const replay = replayScenarioOf({ scenario, applied: driver.applied, restarts: driver.restarts, ingress: workload.log, startedAt });
   const replayPath = join(options.out, REPLAY_SCENARIO_FILE);
   writeReplayScenario(replayPath, replay, `The real run of ${scenario.name} (seed ${options.seed}, ${startedAt}) as a simulator scenario.`);
-  writeFileSync(join(options.out, REAL_FILES.ingress), workload.log.map((e) => JSON.stringify(e)).join("\n") + (workload.log.length === 0 ? "" : "\n"));
+  const ingressLog = [...workload.log].sort((x, y) => x.atMs - y.atMs || x.answeredMs - y.answeredMs);
+  writeFileSync(join(options.out, REAL_FILES.ingress), ingressLog.map((e) => `${JSON.stringify(e)}\n`).join(""));
   writeFileSync(join(options.out, REAL_FILES.faults), `${JSON.stringify({ origin: startedAt, applied: driver.applied, restarts: driver.restarts }, null, 2)}\n`);
   const full = {
     ...report,
