@@ -166,7 +166,7 @@ Options:
                 host's speed). Off by default. Executions running over 2 s print their
                 instruction count every 5 s unless --quiet.
   --real        run: run the scenario against real replica processes (subnetlab up's
-                cluster, created fresh in --out DIR, default reports/<scenario>-real):
+                cluster, created fresh in --out DIR; default reports/<scenario>-real-<time>):
                 partitions disable the links' proxies, lag and slow add latency toxics,
                 a network clog of named replicas pauses them (SIGSTOP/SIGCONT), crash is
                 SIGKILL kept down until restartS then a restart from disk, Byzantine faults

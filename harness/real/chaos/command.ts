@@ -19,7 +19,8 @@ export interface RealRunCommand {
 
 export async function runRealCommand(command: RealRunCommand): Promise<number> {
   const loaded = await loadScenario(command.file);
-  const out = command.out ?? join("reports", `${loaded.scenario.name}-real`);
+  // A real run needs a fresh directory: by default one per start time.
+  const out = command.out ?? join("reports", `${loaded.scenario.name}-real-${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}`);
   const progress = command.quiet ? undefined : (line: string): void => void process.stderr.write(`[real ${loaded.scenario.name}] ${line}\n`);
   try {
     const { report, replayScenario } = await runRealScenario(loaded.scenario, { out, seed: command.seed, scenarioPath: loaded.path, ...(progress === undefined ? {} : { progress }) });
