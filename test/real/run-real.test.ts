@@ -42,8 +42,18 @@ test.serial("item 9: a short real run — r3 cut off through its proxies, r1 SIG
   const [isolated, healed] = [applied[0]!.appliedS * 1000 + 1500, applied[1]!.appliedS * 1000];
   const heightAt = (r: number, ms: number): number => Math.max(0, ...report.progress[r]!.filter(([t]) => t <= ms).map(([, h]) => h));
   t.is(heightAt(3, healed), heightAt(3, isolated), "r3 made no progress while its proxies were disabled");
-  // r1 was killed and started again on the same disk (the process counts its starts there).
-  t.is(readFileSync(join(dir, "nodes", "s0-r1", "incarnations"), "utf8").length, 2);
+  // r1 was down from the kill to the restart; once it served again it was a second start on the
+  // same disk (the process counts its starts there). A loaded machine may not have booted it again
+  // before the end: then its crash counts as not healed and liveness is not judged.
+  const [killed, released] = [applied[2]!.appliedS * 1000 + 1500, applied[3]!.appliedS * 1000];
+  t.is(heightAt(1, released), heightAt(1, killed), "r1 delivered nothing while it was down");
+  const restarts = (json.real as { restarts: { replica: number }[] }).restarts;
+  if (restarts.some((r) => r.replica === 1)) {
+    t.is(readFileSync(join(dir, "nodes", "s0-r1", "incarnations"), "utf8").length, 2);
+  } else {
+    t.false(report.livenessChecked);
+    t.log("r1 did not serve again before the run ended (a loaded machine): liveness was not judged");
+  }
   t.true(report.ingress.submitted > 0 && report.ingress.finalized > 0, JSON.stringify(report.ingress));
   t.true(existsSync(join(dir, "report.html")) && existsSync(join(dir, REAL_FILES.ingress)) && existsSync(join(dir, REAL_FILES.faults)));
 
