@@ -43,6 +43,9 @@ export interface IngressLogEntry {
 
 export class DeployError extends Error {}
 
+/** How long the deployment's calls may take to be answered and certified. */
+const DEPLOY_PATIENCE_MS = 240_000;
+
 const managementTypes = {
   create: IDL.Record({ amount: IDL.Opt(IDL.Nat), settings: IDL.Opt(IDL.Null) }),
   created: IDL.Record({ canister_id: IDL.Principal }),
@@ -57,15 +60,18 @@ export async function deployKv(client: IcClient, targets: () => readonly Target[
     // answer that came too late (202) is waited for again rather than the call made twice.
     const signed = client.sign({ canisterId, method, arg, effectiveCanisterId, nonce: nonce() });
     requestIds.push(signed.requestId);
-    for (let attempt = 0; attempt < 6; attempt++) {
+    // Patient: a busy machine's subnet may take minutes to certify the first blocks.
+    const deadline = Date.now() + DEPLOY_PATIENCE_MS;
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
       const target = targets()[attempt % Math.max(1, targets().length)];
       if (target === undefined) throw new DeployError(`${what}: no replica is up`);
       const outcome = await client.send(target.url, signed);
       if (outcome.kind === "replied") return outcome.reply;
       if (outcome.kind === "rejected") throw new DeployError(`${what} rejected (code ${outcome.code}): ${outcome.message}`);
       if (outcome.kind === "refused" && outcome.status !== 503) throw new DeployError(`${what} refused (${outcome.status}): ${outcome.text}`);
+      if (outcome.kind !== "accepted") await new Promise((resolve) => setTimeout(resolve, 1000));
     }
-    throw new DeployError(`${what}: no certified answer after 6 attempts`);
+    throw new DeployError(`${what}: no certified answer within ${DEPLOY_PATIENCE_MS / 1000} s`);
   };
   const createArg = new Uint8Array(IDL.encode([managementTypes.create], [{ amount: [10n ** 13n], settings: [] }]));
   const created = await call("provisional_create_canister_with_cycles", "aaaaa-aa", "provisional_create_canister_with_cycles", createArg, "aaaaa-aa");
