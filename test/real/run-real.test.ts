@@ -1,8 +1,10 @@
 // Issue 12 item 9: `subnetlab run <scenario> --real` against `subnetlab up`'s processes. Each test
 // starts a fresh 4-replica cluster (about 10 s on an idle machine) and runs a short scenario from
-// test/real/scenarios/; serial, so that one cluster at a time competes for the two cores. Idle:
-// about 80 s for the file. Expected verdicts come from the simulator: the same checkers judge the
-// replicas' event files, and the f+1 case is compared with a simulated run of the same scenario.
+// test/real/scenarios/; serial, so that one cluster at a time competes for the two cores. The
+// scenarios last 30 + 14 + 12 s; measured only on a loaded machine (load average 25–33 on two
+// cores): 2–4 min per test, mostly cluster start and deployment. Expected verdicts come from the
+// simulator: the same checkers judge the replicas' event files, and the f+1 case is compared with a
+// simulated run of the same scenario.
 import test from "ava";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
