@@ -5,7 +5,7 @@
 // what reaches it); proxy names are `subnetlab up`'s (`s0-r<a>-to-r<b>` carries a's bytes to b).
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadScenario } from "../../harness/scenario/load.ts";
@@ -111,7 +111,9 @@ test("item 9 (CLI): run --real is in --help; a scenario real mode refuses exits 
   const help = cli("--help");
   t.regex(help.stdout, /subnetlab run <scenario\.ts> --real \[--out DIR\]/);
   t.regex(help.stdout, /--real {8}run: run the scenario against real replica processes/);
-  const out = join(mkdtempSync(join(tmpdir(), "subnetlab-real-refused-")), "run");
+  const parent = mkdtempSync(join(tmpdir(), "subnetlab-real-refused-"));
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const out = join(parent, "run");
   const refused = cli("run", "scenarios/beyond-f.ts", "--real", "--out", out, "--quiet");
   t.is(refused.status, 2, refused.stderr);
   t.regex(refused.stderr, /run --real: scenario beyond-f: real mode cannot run it: faults\[0\] \(collude\)/);
