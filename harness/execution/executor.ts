@@ -327,6 +327,7 @@ export class WasmExecutor implements CanisterExecutor {
       ...(inv.compositeCalls === true ? { compositeCalls: true } : {}),
       outstandingCalls: (callee) => canister.callbacks.reduce((n, c) => n + (c.callee === callee ? 1 : 0), 0),
       stableDirtyPageLimit: this.stableDirtyPageLimits[stableDirtyLimitKind(inv.context)],
+      ...(canister.environmentVariables === undefined ? {} : { environmentVariables: canister.environmentVariables }),
     };
     const session = new SystemApiSession(init);
     const watched = this.watched(li, canister.id, inv.context, params.instructionLimit, alreadyUsed);

@@ -162,6 +162,14 @@ export interface CanisterState {
   readonly snapshots: readonly CanisterSnapshot[];
   /** Its debug prints and traps, newest last (absent until it first logs; canister-log.ts). */
   readonly log?: CanisterLog;
+  /** Settings' environment_variables, sorted by name (UTF-8 bytes); absent when there are none. */
+  readonly environmentVariables?: readonly EnvironmentVariable[];
+}
+
+/** One canister environment variable (spec "Environment Variables"; names are unique). */
+export interface EnvironmentVariable {
+  readonly name: string;
+  readonly value: string;
 }
 
 /** One line of a canister's log (spec "fetch_canister_logs": idx, timestamp_nanos, content). */

@@ -11,6 +11,7 @@ import {
   RejectCode,
   type CanisterId,
   type CanisterSnapshot,
+  type EnvironmentVariable,
   type CanisterState,
   type ExecutionParams,
   type OutgoingResponse,
@@ -20,12 +21,14 @@ import {
 import * as lifecycle from "./lifecycle.ts";
 import { invalidController, managedCanisterNotFound, rejectCodeOf, type ErrorCode, type UserError } from "./reject-codes.ts";
 import { appendToLog } from "./canister-log.ts";
+import { validateEnvironmentVariables, type EnvironmentVariablesResult } from "./environment-variables.ts";
 
 // --- Candid types (subset of the management canister interface) ------------------------------------
 
 const canisterIdType = IDL.Principal;
 const snapshotIdType = IDL.Vec(IDL.Nat8);
 const logVisibility = IDL.Variant({ controllers: IDL.Null, public: IDL.Null, allowed_viewers: IDL.Vec(IDL.Principal) });
+const environmentVariable = IDL.Record({ name: IDL.Text, value: IDL.Text });
 const canisterSettings = IDL.Record({
   controllers: IDL.Opt(IDL.Vec(IDL.Principal)),
   compute_allocation: IDL.Opt(IDL.Nat),
@@ -35,6 +38,7 @@ const canisterSettings = IDL.Record({
   log_visibility: IDL.Opt(logVisibility),
   wasm_memory_limit: IDL.Opt(IDL.Nat),
   wasm_memory_threshold: IDL.Opt(IDL.Nat),
+  environment_variables: IDL.Opt(IDL.Vec(environmentVariable)),
 });
 const definiteSettings = IDL.Record({
   controllers: IDL.Vec(IDL.Principal),
@@ -45,6 +49,7 @@ const definiteSettings = IDL.Record({
   log_visibility: logVisibility,
   wasm_memory_limit: IDL.Nat,
   wasm_memory_threshold: IDL.Nat,
+  environment_variables: IDL.Vec(environmentVariable),
 });
 const installMode = IDL.Variant({
   install: IDL.Null,
@@ -175,6 +180,18 @@ const snapshotIdText = (bytes: Uint8Array | number[]): string => decoder.decode(
 const principal = (p: Principal): string => p.toText();
 const opt = <T>(v: [] | [T] | undefined): T | undefined => (v === undefined || v.length === 0 ? undefined : v[0]);
 
+/** The settings' environment_variables, checked and sorted; undefined when the field is absent. */
+function environmentVariablesOf(settings: Record<string, unknown> | undefined): EnvironmentVariablesResult | undefined {
+  const given = opt(settings?.["environment_variables"] as [] | [EnvironmentVariable[]] | undefined);
+  return given === undefined ? undefined : validateEnvironmentVariables(given);
+}
+
+/** The canister with these variables replacing its own (none: the field is dropped, as on a fresh canister). */
+function withEnvironmentVariables(c: CanisterState, variables: readonly EnvironmentVariable[] | undefined): CanisterState {
+  const { environmentVariables: _old, ...rest } = c;
+  return variables === undefined || variables.length === 0 ? rest : { ...rest, environmentVariables: variables };
+}
+
 function reply(types: readonly IDL.Type[], values: unknown[]): Response {
   return { kind: "reply", data: IDL.encode([...types], values) };
 }
@@ -244,7 +261,12 @@ export function executeManagementCall(
           ? (opt(a["amount"] as [] | [bigint]) ?? 100_000_000_000_000n)
           : (ctx.defaultCycles ?? 0n) + attachedCycles;
       if (compute > 100n) return reject(RejectCode.CanisterError, `compute_allocation ${compute} is above 100`);
-      const created = lifecycle.createCanister({ id, controllers, cycles: amount, computeAllocationPercent: Number(compute) });
+      const env = environmentVariablesOf(settings);
+      if (env !== undefined && !env.ok) return reject(RejectCode.CanisterError, env.message);
+      const created = withEnvironmentVariables(
+        lifecycle.createCanister({ id, controllers, cycles: amount, computeAllocationPercent: Number(compute) }),
+        env?.variables,
+      );
       return ok(reply(types.ret, [{ canister_id: Principal.fromText(id) }]), [created]);
     }
     case "install_code": {
@@ -321,6 +343,7 @@ export function executeManagementCall(
               log_visibility: { controllers: null },
               wasm_memory_limit: 3n * 1024n * 1024n * 1024n,
               wasm_memory_threshold: 0n,
+              environment_variables: c.environmentVariables ?? [],
             },
             module_hash: e === undefined ? [] : [hexToBytes(e.moduleHash)],
             memory_size: wasmMemory + stableMemory + globals + binary + snapshots,
@@ -365,6 +388,11 @@ export function executeManagementCall(
       if (compute !== undefined) {
         if (compute > 100n) return reject(RejectCode.CanisterError, `compute_allocation ${compute} is above 100`);
         next = { ...next, computeAllocationPercent: Number(compute), version: next.version + 1n };
+      }
+      const env = environmentVariablesOf(settings);
+      if (env !== undefined) {
+        if (!env.ok) return reject(RejectCode.CanisterError, env.message);
+        next = { ...withEnvironmentVariables(next, env.variables), version: next.version + 1n };
       }
       return ok(reply([], []), [next]);
     }

@@ -9,12 +9,16 @@ import {
   principalBytes,
   type CanisterId,
   type CanisterStatus,
+  type EnvironmentVariable,
   type PrincipalText,
   type RejectCode,
   type WasmClosure,
 } from "./interfaces.ts";
 import { Principal } from "@dfinity/principal";
 import { TrapCode, type HypervisorError } from "./reject-codes.ts";
+import { MAX_ENVIRONMENT_VARIABLE_NAME_BYTES } from "./environment-variables.ts";
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /**
  * A trap: the invocation's state changes are discarded. `message` is the lab's own diagnosis (kept
@@ -100,6 +104,12 @@ export const AVAILABILITY: Readonly<Record<string, readonly ApiContext[]>> = {
   in_replicated_execution: ALL_S,
   debug_print: ALL_S,
   trap: ALL_S,
+  env_var_count: ALL,
+  env_var_name_size: ALL,
+  env_var_name_copy: ALL,
+  env_var_name_exists: ALL,
+  env_var_value_size: ALL,
+  env_var_value_copy: ALL,
 };
 
 // --- signatures ------------------------------------------------------------------------------------
@@ -350,6 +360,8 @@ export interface SessionInit {
   readonly outstandingCalls?: (callee: string) => number;
   /** Stable pages this invocation may modify (default: STABLE_DIRTY_PAGE_LIMITS for its context). */
   readonly stableDirtyPageLimit?: number;
+  /** The canister's environment variables, sorted by name (none when absent). */
+  readonly environmentVariables?: readonly EnvironmentVariable[];
 }
 
 /** DEFAULT_QUEUE_CAPACITY of the IC's canister queues (ic-protocol.md §3.2). */
@@ -788,6 +800,12 @@ export class SystemApiSession {
       s.debugLog.push(src + size <= mem.length ? s.text(mem.slice(src, src + size)) : "<debug_print out of bounds>");
       return undefined;
     },
+    env_var_count: (s) => s.size(s.envVars().length),
+    env_var_name_size: (s, a) => s.size(utf8(s.envVarAt("env_var_name_size", a[0]).name).length),
+    env_var_name_copy: (s, a) => s.copyOut("env_var_name", utf8(s.envVarAt("env_var_name_copy", a[0]).name), a.slice(1)),
+    env_var_name_exists: (s, a) => (s.envVarNamed("env_var_name_exists", a[0], a[1]) === undefined ? 0 : 1),
+    env_var_value_size: (s, a) => s.size(utf8(s.existingEnvVar("env_var_value_size", a[0], a[1]).value).length),
+    env_var_value_copy: (s, a) => s.copyOut("env_var_value", utf8(s.existingEnvVar("env_var_value_copy", a[0], a[1]).value), a.slice(2)),
     trap: (s, a) => {
       const src = s.addr(a[0]);
       const size = s.addr(a[1]);
@@ -796,6 +814,43 @@ export class SystemApiSession {
       throw new CanisterTrap(`Canister called \`ic0.trap\` with message: ${msg}`, { kind: "called-trap", message: msg });
     },
   };
+
+  private envVars(): readonly EnvironmentVariable[] {
+    return this.init.environmentVariables ?? [];
+  }
+
+  /** The variable at `index` in name order; traps when the index is out of bounds (spec). */
+  private envVarAt(name: string, index: number | bigint | undefined): EnvironmentVariable {
+    const i = this.addr(index);
+    const v = this.envVars()[i];
+    if (v === undefined) throw new CanisterTrap(`ic0.${name}: index ${i} is out of bounds (${this.envVars().length} environment variables)`);
+    return v;
+  }
+
+  /**
+   * The variable whose name is the UTF-8 text at [src, src+size); undefined if none. Traps when
+   * the name is longer than a variable name may be or not UTF-8 (spec "Environment Variables").
+   */
+  private envVarNamed(name: string, src: number | bigint | undefined, size: number | bigint | undefined): EnvironmentVariable | undefined {
+    const n = this.addr(size);
+    if (n > MAX_ENVIRONMENT_VARIABLE_NAME_BYTES) {
+      throw new CanisterTrap(`ic0.${name}: name of ${n} bytes exceeds the maximum length of ${MAX_ENVIRONMENT_VARIABLE_NAME_BYTES} bytes`);
+    }
+    const bytes = this.read(this.addr(src), n);
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      throw new CanisterTrap(`ic0.${name}: the name is not valid UTF-8`);
+    }
+    return this.envVars().find((v) => v.name === text);
+  }
+
+  private existingEnvVar(name: string, src: number | bigint | undefined, size: number | bigint | undefined): EnvironmentVariable {
+    const v = this.envVarNamed(name, src, size);
+    if (v === undefined) throw new CanisterTrap(`ic0.${name}: no environment variable with this name`);
+    return v;
+  }
 
   private requirePending(name: string): PendingCall {
     if (this.pending === undefined) throw new CanisterTrap(`ic0.${name} called without a preceding ic0.call_new`);

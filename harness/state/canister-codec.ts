@@ -18,6 +18,7 @@ import type {
   CanisterLogRecord,
   CanisterSnapshot,
   CanisterState,
+  EnvironmentVariable,
   ExecutionState,
   GlobalValue,
   WasmClosure,
@@ -106,7 +107,10 @@ function writeClosure(w: ByteWriter, c: WasmClosure): void {
 /** The system state of a canister: all fields except module bytes and memory contents. */
 export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
   const w = new ByteWriter();
-  w.domain("subnetlab-canister-v1");
+  // A canister with environment variables is encoded as v2 (v1 + a log flag + the variables), so
+  // every canister without them keeps its v1 encoding and hash.
+  const env = c.environmentVariables ?? [];
+  w.domain(env.length > 0 ? "subnetlab-canister-v2" : "subnetlab-canister-v1");
   w.str(c.id);
   w.u32(c.controllers.length);
   for (const p of c.controllers) w.str(p);
@@ -144,9 +148,14 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
   }
   // The log comes last and only once there is one, so a canister that never logged keeps the
   // encoding (and hash) it had before logs existed.
+  if (env.length > 0) w.bool(c.log !== undefined);
   if (c.log !== undefined) {
     w.u64(c.log.nextIdx).u32(c.log.records.length);
     for (const r of c.log.records) w.u64(r.idx).u64(r.timestampNs).bytes(r.content);
+  }
+  if (env.length > 0) {
+    w.u32(env.length);
+    for (const v of env) w.str(v.name).str(v.value);
   }
   return w.finish();
 }
@@ -213,7 +222,8 @@ function readClosure(r: ByteReader): WasmClosure {
 export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeResolvers): CanisterState {
   const r = new ByteReader(bytes);
   const domain = new TextDecoder().decode(r.raw(r.u8()));
-  assert(domain === "subnetlab-canister-v1", `unknown canister encoding ${domain}`);
+  assert(domain === "subnetlab-canister-v1" || domain === "subnetlab-canister-v2", `unknown canister encoding ${domain}`);
+  const hasEnv = domain === "subnetlab-canister-v2";
   const id = r.str() as CanisterId;
   const controllers: PrincipalText[] = [];
   for (let n = r.u32(), i = 0; i < n; i++) controllers.push(r.str() as PrincipalText);
@@ -248,7 +258,9 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     const snapExecution = readExecution(r, `snapshots/${snapId}/`, resolve);
     snapshots.push({ id: snapId, takenAtNs, execution: snapExecution, certifiedData: r.bytes(), globalTimerNs: r.u64(), totalSizeBytes: r.u64() });
   }
-  const log = r.done() ? undefined : readLog(r);
+  const log = (hasEnv ? r.bool() : !r.done()) ? readLog(r) : undefined;
+  const environmentVariables: EnvironmentVariable[] = [];
+  if (hasEnv) for (let n = r.u32(), i = 0; i < n; i++) environmentVariables.push({ name: r.str(), value: r.str() });
   r.expectDone("canister state");
   return {
     id,
@@ -266,6 +278,7 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     nextCallbackId,
     snapshots,
     ...(log === undefined ? {} : { log }),
+    ...(environmentVariables.length === 0 ? {} : { environmentVariables }),
   };
 }
 

@@ -64,7 +64,7 @@ test("controllers are enforced and can be changed with update_settings", (t) => 
   const e = t.throws(() => call(lab, "canister_status", { canister_id }, other), { instanceOf: LabError });
   t.is(e?.code, RejectCode.CanisterError);
   t.regex(e?.message ?? "", /Only the controllers of the canister \S+ can control it/);
-  const settings = { controllers: [[Principal.fromText(other)]], compute_allocation: [10n], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [], log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [] };
+  const settings = { controllers: [[Principal.fromText(other)]], compute_allocation: [10n], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [], log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [], environment_variables: [] };
   call(lab, "update_settings", { canister_id, settings, sender_canister_version: [] }, me);
   const id = canister_id.toText() as CanisterId;
   t.deepEqual(lab.canister(id).controllers, [other]);
