@@ -233,6 +233,12 @@ export interface WasmExecutorOptions {
   readonly stableDirtyPageLimits?: Partial<StableDirtyPageLimits>;
   /** Tests only: a known bug switched on (see ExecutionCanary). Never set in a real run. */
   readonly canary?: ExecutionCanary;
+  /**
+   * The DER-encoded public key of the IC's root of trust, which `ic0.root_key_size/copy` hand out
+   * (spec "Overview of imports"). Without one those imports trap: an environment without a root
+   * key has nothing true to give.
+   */
+  readonly rootKeyDer?: Uint8Array;
 }
 
 /**
@@ -248,6 +254,7 @@ export class WasmExecutor implements CanisterExecutor {
   private readonly onProgress: ProgressCallback | undefined;
   private readonly progressEveryInstructions: bigint;
   private readonly stableDirtyPageLimits: StableDirtyPageLimits;
+  private readonly rootKeyDer: Uint8Array | undefined;
   private readonly canary: ExecutionCanary | undefined;
 
   constructor(
@@ -257,6 +264,7 @@ export class WasmExecutor implements CanisterExecutor {
     this.onProgress = options.onProgress;
     this.canary = options.canary;
     this.stableDirtyPageLimits = { ...STABLE_DIRTY_PAGE_LIMITS, ...options.stableDirtyPageLimits };
+    this.rootKeyDer = options.rootKeyDer;
     this.progressEveryInstructions = options.progressEveryInstructions ?? DEFAULT_PROGRESS_EVERY_INSTRUCTIONS;
     assert(this.progressEveryInstructions > 0n, "progressEveryInstructions must be positive");
     this.live = new InstancePool(options.instancesPerCanister ?? 2, options.maxInstances ?? 256);
@@ -328,6 +336,7 @@ export class WasmExecutor implements CanisterExecutor {
       outstandingCalls: (callee) => canister.callbacks.reduce((n, c) => n + (c.callee === callee ? 1 : 0), 0),
       stableDirtyPageLimit: this.stableDirtyPageLimits[stableDirtyLimitKind(inv.context)],
       ...(canister.environmentVariables === undefined ? {} : { environmentVariables: canister.environmentVariables }),
+      ...(this.rootKeyDer === undefined ? {} : { rootKeyDer: this.rootKeyDer }),
     };
     const session = new SystemApiSession(init);
     const watched = this.watched(li, canister.id, inv.context, params.instructionLimit, alreadyUsed);

@@ -104,6 +104,8 @@ export const AVAILABILITY: Readonly<Record<string, readonly ApiContext[]>> = {
   in_replicated_execution: ALL_S,
   debug_print: ALL_S,
   trap: ALL_S,
+  root_key_size: ctx("I G U RQ Ry Rt C T"),
+  root_key_copy: ctx("I G U RQ Ry Rt C T"),
   env_var_count: ALL,
   env_var_name_size: ALL,
   env_var_name_copy: ALL,
@@ -360,6 +362,8 @@ export interface SessionInit {
   readonly outstandingCalls?: (callee: string) => number;
   /** Stable pages this invocation may modify (default: STABLE_DIRTY_PAGE_LIMITS for its context). */
   readonly stableDirtyPageLimit?: number;
+  /** The DER-encoded root public key for ic0.root_key_*; they trap when absent. */
+  readonly rootKeyDer?: Uint8Array;
   /** The canister's environment variables, sorted by name (none when absent). */
   readonly environmentVariables?: readonly EnvironmentVariable[];
 }
@@ -800,6 +804,8 @@ export class SystemApiSession {
       s.debugLog.push(src + size <= mem.length ? s.text(mem.slice(src, src + size)) : "<debug_print out of bounds>");
       return undefined;
     },
+    root_key_size: (s) => s.size(s.rootKey("root_key_size").length),
+    root_key_copy: (s, a) => s.copyOut("root_key", s.rootKey("root_key_copy"), a),
     env_var_count: (s) => s.size(s.envVars().length),
     env_var_name_size: (s, a) => s.size(utf8(s.envVarAt("env_var_name_size", a[0]).name).length),
     env_var_name_copy: (s, a) => s.copyOut("env_var_name", utf8(s.envVarAt("env_var_name_copy", a[0]).name), a.slice(1)),
@@ -814,6 +820,12 @@ export class SystemApiSession {
       throw new CanisterTrap(`Canister called \`ic0.trap\` with message: ${msg}`, { kind: "called-trap", message: msg });
     },
   };
+
+  private rootKey(name: string): Uint8Array {
+    const key = this.init.rootKeyDer;
+    if (key === undefined) throw new CanisterTrap(`ic0.${name}: this executor was given no root key (WasmExecutorOptions.rootKeyDer)`);
+    return key;
+  }
 
   private envVars(): readonly EnvironmentVariable[] {
     return this.init.environmentVariables ?? [];

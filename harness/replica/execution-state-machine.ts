@@ -204,13 +204,17 @@ export class ExecutionStateMachine implements MessageRouting {
     // Its own executor: live instances are execution resources of one replica, so what one replica
     // (or a query) ran can never change what another computes. Compiled modules stay shared: they
     // are a pure function of the module bytes (module-cache.ts checks that in paranoid runs).
+    this.registry = options.subnet?.registry ?? Registry.of([{ name: "a", size: 1 }]);
+    this.subnetId = options.subnet?.id ?? subnetIdOf("a");
+    // The subnet's own certification key is the root of trust of a one-subnet IC (the only setup
+    // whose keys are known here); without it ic0.root_key_* trap.
+    const rootKeyDer = options.subnet?.publicKeyDerOf?.(this.subnetId);
     this.executor = options.executor ?? new WasmExecutor(undefined, {
       ...(options.executionProgress === undefined ? {} : { onProgress: options.executionProgress }),
       ...(options.executionCanary === undefined ? {} : { canary: options.executionCanary }),
+      ...(rootKeyDer === undefined ? {} : { rootKeyDer }),
     });
     this.perturbedExecutor = new PerturbedExecutor(this.executor);
-    this.registry = options.subnet?.registry ?? Registry.of([{ name: "a", size: 1 }]);
-    this.subnetId = options.subnet?.id ?? subnetIdOf("a");
     this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval, subnetId: this.subnetId as string as PrincipalText };
     this.stateManager = this.newStateManager();
     this.state = genesisState(this.executor, options.genesis);

@@ -1,0 +1,64 @@
+// Issue 15 item 4: ic0.root_key_size/copy and the ic0.cost_* imports. Signatures and availability
+// from the IC interface specification, "Overview of imports" (root_key_*: I G U RQ Ry Rt C T;
+// cost_*: * s) and "Cycles cost calculation"; the replica accepts all of them at install
+// (dfinity/ic rs/embedders/src/wasm_utils/validation.rs).
+import test from "ava";
+import { ExecutionLab, WasmExecutor, type CanisterId, type Response } from "../../harness/execution/index.ts";
+import { wat } from "./helpers.ts";
+
+// `root` (update) and `root_q` (non-replicated query) reply with the root key's bytes.
+const ROOT_KEY_READER = wat(`(module
+  (import "ic0" "root_key_size" (func $size (result i32)))
+  (import "ic0" "root_key_copy" (func $copy (param i32 i32 i32)))
+  (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+  (import "ic0" "msg_reply" (func $reply))
+  (memory 1)
+  (func $answer (local $n i32)
+    (local.set $n (call $size)) (call $copy (i32.const 0) (i32.const 0) (local.get $n))
+    (call $append (i32.const 0) (local.get $n)) (call $reply))
+  (func (export "canister_update root") (call $answer))
+  (func (export "canister_query root_q") (call $answer)))`);
+
+// Every cost_* import, each called from its own update method.
+const COST_CALLER = wat(`(module
+  (import "ic0" "cost_call" (func $call (param i64 i64 i32)))
+  (import "ic0" "cost_create_canister" (func $create (param i32)))
+  (import "ic0" "cost_http_request" (func $http (param i64 i64 i32)))
+  (import "ic0" "cost_sign_with_ecdsa" (func $ecdsa (param i32 i32 i32 i32) (result i32)))
+  (import "ic0" "cost_sign_with_schnorr" (func $schnorr (param i32 i32 i32 i32) (result i32)))
+  (import "ic0" "cost_vetkd_derive_key" (func $vetkd (param i32 i32 i32 i32) (result i32)))
+  (memory 1)
+  (func (export "canister_update cost_call") (call $call (i64.const 3) (i64.const 10) (i32.const 0)))
+  (func (export "canister_update cost_create_canister") (call $create (i32.const 0)))
+  (func (export "canister_update cost_http_request") (call $http (i64.const 100) (i64.const 2000000) (i32.const 0)))
+  (func (export "canister_update cost_sign_with_ecdsa") (drop (call $ecdsa (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 64))))
+  (func (export "canister_update cost_sign_with_schnorr") (drop (call $schnorr (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 64))))
+  (func (export "canister_update cost_vetkd_derive_key") (drop (call $vetkd (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 64)))))`);
+
+function labWith(module: Uint8Array, lab = new ExecutionLab()): { lab: ExecutionLab; id: CanisterId } {
+  const id = lab.createCanister();
+  lab.installCode(id, module);
+  return { lab, id };
+}
+
+const rejectText = (r: Response): string => (r.kind === "reject" ? r.message : `not a reject: ${r.kind}`);
+
+test("item 4: ic0.root_key_size/copy hand out the executor's root key in an update; a non-replicated query may not call them (spec 'Overview of imports')", (t) => {
+  const rootKeyDer = Uint8Array.from({ length: 133 }, (_, i) => (i * 7 + 1) & 0xff);
+  const { lab, id } = labWith(ROOT_KEY_READER, new ExecutionLab({ executor: new WasmExecutor(undefined, { rootKeyDer }) }));
+  const r = lab.updateRaw(id, "root", new Uint8Array()).response;
+  t.deepEqual(r.kind === "reply" ? r.data : undefined, rootKeyDer);
+  t.regex(rejectText(lab.queryRaw(id, "root_q", new Uint8Array()).response), /ic0\.root_key_size cannot be called from a query method/);
+});
+
+test("item 4: without a root key ic0.root_key_size traps, saying so", (t) => {
+  const { lab, id } = labWith(ROOT_KEY_READER);
+  t.regex(rejectText(lab.updateRaw(id, "root", new Uint8Array()).response), /ic0\.root_key_size: this executor was given no root key/);
+});
+
+test("item 4: every ic0.cost_* import is accepted at install and traps as not supported when called (cycles formulas not modelled)", (t) => {
+  const { lab, id } = labWith(COST_CALLER);
+  for (const name of ["cost_call", "cost_create_canister", "cost_http_request", "cost_sign_with_ecdsa", "cost_sign_with_schnorr", "cost_vetkd_derive_key"]) {
+    t.regex(rejectText(lab.updateRaw(id, name, new Uint8Array()).response), new RegExp(`ic0\\.${name} is not supported by subnetlab`), name);
+  }
+});
