@@ -391,6 +391,8 @@ export class SystemApiSession {
   private replyBuffer: Uint8Array[] = [];
   private replyBufferBytes = 0;
   private pending: PendingCall | undefined;
+  /** The call under construction asked for a best-effort response (reset by call_new). */
+  private bestEffortRequested = false;
   private instance: InstanceAccess | undefined;
 
   private readonly stableDirtyPageLimit: number;
@@ -677,6 +679,7 @@ export class SystemApiSession {
         throw new CanisterTrap("ic0.call_new: callee is not a valid principal");
       }
       if (s.pending !== undefined) s.cyclesBalance += s.pending.cycles; // discarded call
+      s.bestEffortRequested = false;
       s.pending = {
         callee: calleeText,
         method,
@@ -704,6 +707,10 @@ export class SystemApiSession {
     },
     call_with_best_effort_response: (s) => {
       s.requirePending("call_with_best_effort_response");
+      // Spec: "at most once" between call_new and call_perform. The call itself stays a
+      // guaranteed-response call here (no deadline, no SYS_UNKNOWN): see docs/CONFORMANCE.md.
+      if (s.bestEffortRequested) throw new CanisterTrap("ic0.call_with_best_effort_response called twice for one call");
+      s.bestEffortRequested = true;
       return undefined;
     },
     call_cycles_add128: (s, a) => s.addCycles(s.amount128(a[0], a[1])),

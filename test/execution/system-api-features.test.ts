@@ -62,3 +62,22 @@ test("item 4: every ic0.cost_* import is accepted at install and traps as not su
     t.regex(rejectText(lab.updateRaw(id, name, new Uint8Array()).response), new RegExp(`ic0\\.${name} is not supported by subnetlab`), name);
   }
 });
+
+// `twice` asks for a best-effort response twice on one call; `renewed` once on each of two calls
+// (call_new starts a new call); both reply when they get through.
+const BEST_EFFORT = wat(`(module
+  (import "ic0" "call_new" (func $new (param i32 i32 i32 i32 i32 i32 i32 i32)))
+  (import "ic0" "call_with_best_effort_response" (func $bestEffort (param i32)))
+  (import "ic0" "msg_reply" (func $reply))
+  (memory 1)
+  (data (i32.const 0) "raw_rand")
+  (func $newCall (call $new (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 8) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
+  (func (export "canister_update twice") (call $newCall) (call $bestEffort (i32.const 10)) (call $bestEffort (i32.const 10)) (call $reply))
+  (func (export "canister_update renewed")
+    (call $newCall) (call $bestEffort (i32.const 10)) (call $newCall) (call $bestEffort (i32.const 300)) (call $reply)))`);
+
+test("item 4: ic0.call_with_best_effort_response may be called at most once per call under construction (spec 'Inter-canister method calls')", (t) => {
+  const { lab, id } = labWith(BEST_EFFORT);
+  t.regex(rejectText(lab.updateRaw(id, "twice", new Uint8Array()).response), /ic0\.call_with_best_effort_response called twice for one call/);
+  t.is(lab.updateRaw(id, "renewed", new Uint8Array()).response.kind, "reply", "call_new starts a call that may ask again");
+});
