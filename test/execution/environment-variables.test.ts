@@ -7,7 +7,8 @@ import test from "ava";
 import { Principal } from "@dfinity/principal";
 import { DEFAULT_SENDER, ExecutionLab, LabError, MANAGEMENT_CANISTER, MANAGEMENT_TYPES, RejectCode, type CanisterId, type Response } from "../../harness/execution/index.ts";
 import { decodeCanisterSystemState, encodeCanisterSystemState, canisterStateHash } from "../../harness/state/canister-codec.ts";
-import { wat } from "./helpers.ts";
+import { IDL } from "@dfinity/candid";
+import { fixture, wat } from "./helpers.ts";
 
 // count → u32 LE; name_at(u32 LE index) → name; get(name) → [exists] ++ value; value_of(name) →
 // value (traps when missing, as ic0.env_var_value_size does).
@@ -148,3 +149,14 @@ test("item 4: environment variables survive a checkpoint; a canister without the
   t.is(td.decode(encodeCanisterSystemState(without).subarray(1, 22)), "subnetlab-canister-v1");
   t.is(decodeCanisterSystemState(encodeCanisterSystemState(without), resolve).environmentVariables, undefined);
 });
+
+for (const mode of ["classic", "eop"] as const) {
+  test(`item 4: a Motoko program (${mode}) reads them with mo:core's Runtime.envVarNames / envVar (spec 'Environment Variables')`, (t) => {
+    const lab = new ExecutionLab();
+    const id = createWith(lab, [{ name: "NETWORK", value: "local" }, { name: "BACKEND", value: "rwlgt-iiaaa-aaaaa-aaaaa-cai" }]);
+    lab.installCode(id, fixture(`motoko/env.${mode}.wasm`));
+    t.deepEqual(lab.update(id, "names", [], [], [IDL.Vec(IDL.Text)]), [["BACKEND", "NETWORK"]]);
+    t.deepEqual(lab.update(id, "get", [IDL.Text], ["NETWORK"], [IDL.Opt(IDL.Text)]), [["local"]]);
+    t.deepEqual(lab.update(id, "get", [IDL.Text], ["MISSING"], [IDL.Opt(IDL.Text)]), [[]]);
+  });
+}
