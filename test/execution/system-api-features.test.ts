@@ -4,6 +4,12 @@
 // (dfinity/ic rs/embedders/src/wasm_utils/validation.rs).
 import test from "ava";
 import { ExecutionLab, WasmExecutor, type CanisterId, type Response } from "../../harness/execution/index.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { canisterIdFromU64 } from "../../harness/execution/interfaces.ts";
+import { ExecutionStateMachine } from "../../harness/replica/execution-state-machine.ts";
+import { Registry, subnetIdOf } from "../../harness/routing/registry.ts";
+import { SimDisk } from "../../harness/sim/disk.ts";
+import { height, timeUs, type HashHex } from "../../harness/types.ts";
 import { wat } from "./helpers.ts";
 
 // `root` (update) and `root_q` (non-replicated query) reply with the root key's bytes.
@@ -49,6 +55,22 @@ test("item 4: ic0.root_key_size/copy hand out the executor's root key in an upda
   const r = lab.updateRaw(id, "root", new Uint8Array()).response;
   t.deepEqual(r.kind === "reply" ? r.data : undefined, rootKeyDer);
   t.regex(rejectText(lab.queryRaw(id, "root_q", new Uint8Array()).response), /ic0\.root_key_size cannot be called from a query method/);
+});
+
+test("item 4: a replica gives ic0.root_key_* its subnet's certification key (the root of trust of a one-subnet IC)", (t) => {
+  const rootKeyDer = Uint8Array.from({ length: 133 }, (_, i) => (i * 11 + 3) & 0xff);
+  const id = subnetIdOf("a");
+  const a = canisterIdFromU64(0n);
+  const machine = new ExecutionStateMachine(new SimDisk(), {
+    genesis: [{ id: a, wasm: ROOT_KEY_READER }],
+    checkpointInterval: 10,
+    subnet: { id, registry: Registry.of([{ name: "a", size: 1 }]), publicKeyDerOf: (s) => (s === id ? rootKeyDer : undefined) },
+  });
+  const ingress = { sender: "alice", body: "", sizeBytes: 50, expiryUs: timeUs(1e9), signature: "", id: "cc".repeat(32) as HashHex, nonce: 1, call: { canister: a, method: "root", argHex: "" } };
+  machine.deliverBatch({ height: height(1), timeNs: 1_000_000n, randomness: "00" as HashHex, ingress: [ingress], requiresFullStateHash: false });
+  const status = machine.ingressStatus(ingress.id);
+  t.is(status?.status, "completed", JSON.stringify(status));
+  t.is(status !== undefined && "reply" in status ? status.reply : undefined, bytesToHex(rootKeyDer), "the reply (hex) is the key");
 });
 
 test("item 4: without a root key ic0.root_key_size traps, saying so", (t) => {
