@@ -65,6 +65,11 @@ export interface ConsensusContext {
   xnetPayload?(parent: Block): readonly CertifiedSlice[];
   /** Multi-subnet runs: why a slice in a block is invalid, or undefined. */
   checkXNetSlice?(slice: CertifiedSlice): string | undefined;
+  /**
+   * True once the running step used its time (real mode: the replica yields to its event loop);
+   * the validator then returns what it has so far. Never true in simulation (time stands still).
+   */
+  overBudget?(): boolean;
 }
 
 // ---- timing ---------------------------------------------------------------------------------------
@@ -142,21 +147,29 @@ export function validate(ctx: ConsensusContext, artifact: ConsensusArtifact): Ve
     case "finalization-share": {
       if (artifact.height <= pool.finalizedHeight) return STALE;
       if (artifact.signer >= membership.n) return invalid("signer outside the committee");
+      // Note [verify last]: a share is useless once its block has the aggregate, and unusable
+      // before the block is here, so the signature (a pairing with the bls backend) is checked
+      // only when the share can count — a replica catching up then verifies no stale shares.
+      const aggregates = artifact.type === "notarization-share" ? pool.notarizations : pool.finalizations;
+      if (aggregates.get(artifact.height)?.has(artifact.blockHash) === true) return STALE;
+      if (!pool.blocks.has(artifact.blockHash)) return WAIT;
+      if (artifact.type === "finalization-share" && !pool.isNotarized(artifact.height, artifact.blockHash)) return WAIT;
       const authentic = once(artifact, verifier, () => {
         const message = artifact.type === "notarization-share"
           ? signedNotarization(artifact.height, artifact.blockHash)
           : signedFinalization(artifact.height, artifact.blockHash);
         return verifier.verifyMultiShare(artifact.signer, message, artifact.signature);
       });
-      if (!authentic) return invalid("bad share signature");
-      if (!pool.blocks.has(artifact.blockHash)) return WAIT;
-      if (artifact.type === "finalization-share" && !pool.isNotarized(artifact.height, artifact.blockHash)) return WAIT;
-      return VALID;
+      return authentic ? VALID : invalid("bad share signature");
     }
     case "notarization":
     case "finalization": {
       if (artifact.type === "finalization" && artifact.height <= pool.finalizedHeight) return STALE;
       if (artifact.height <= pool.latestCup.content.height) return STALE;
+      // Another aggregate of the same block (other signers, made by another replica) adds nothing:
+      // dropped unverified, as the IC's validator drops duplicates of validated content.
+      const held = artifact.type === "notarization" ? pool.notarizations : pool.finalizations;
+      if (held.get(artifact.height)?.has(artifact.blockHash) === true) return STALE;
       const message = artifact.type === "notarization"
         ? signedNotarization(artifact.height, artifact.blockHash)
         : signedFinalization(artifact.height, artifact.blockHash);
@@ -228,8 +241,12 @@ function validateProposal(ctx: ConsensusContext, proposal: BlockProposal): Verdi
   if (parent.height !== h - 1) return invalid("parent is not at the previous height");
   if (block.context.timeUs < parent.context.timeUs) return invalid("block time goes backwards");
   if (block.context.timeUs > ctx.nowUs + PERMITTED_DRIFT_AT_VALIDATOR_US) return WAIT;
+  // The rank delay paces what the notary endorses; a block that 2f+1 replicas already notarized
+  // (or finalized) needs no pacing — a replica catching up would otherwise wait a unit delay at
+  // every height whose block came from a maker of rank ≥ 1.
   const roundStart = pool.roundStartUs(h);
-  if (h > pool.finalizedHeight && (roundStart === undefined || ctx.nowUs < roundStart + blockMakerDelayUs(config, rank))) {
+  const endorsed = pool.isNotarized(h, block.hash);
+  if (h > pool.finalizedHeight && !endorsed && (roundStart === undefined || ctx.nowUs < roundStart + blockMakerDelayUs(config, rank))) {
     return WAIT;
   }
   const seen = ancestorIngress(ctx, parent);
@@ -314,6 +331,7 @@ export function validatorChanges(ctx: ConsensusContext): Change[] {
       case "wait":
         break;
     }
+    if (changes.length > 0 && ctx.overBudget?.() === true) break;
   }
   return changes;
 }

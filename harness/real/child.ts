@@ -60,7 +60,7 @@ export class ReplicaChild {
     mkdirSync(dirname(this.options.logFile), { recursive: true });
     const log = createWriteStream(this.options.logFile, { flags: "a" });
     const child = fork(this.options.entry, [...this.options.args], {
-      execArgv: ["--import", import.meta.resolve("tsx")],
+      execArgv: ["--import", import.meta.resolve("tsx"), ...cpuProfileArgs()],
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     this.child = child;
@@ -151,4 +151,13 @@ export class ReplicaChild {
       child.on("exit", onExit);
     });
   }
+}
+
+/**
+ * SUBNETLAB_REPLICA_CPU_PROF=DIR: every replica process writes a V8 CPU profile into DIR when it
+ * exits (SIGTERM, as `Cluster.stop` sends; not after SIGKILL) — open it in Chrome DevTools.
+ */
+function cpuProfileArgs(): string[] {
+  const dir = process.env.SUBNETLAB_REPLICA_CPU_PROF;
+  return dir === undefined || dir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`];
 }

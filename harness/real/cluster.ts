@@ -17,6 +17,7 @@ import { ReplicaChild, type Listening } from "./child.ts";
 import { createRunDir, nodeDir, readPublicKeys, readSpec, REAL_CONSENSUS_CONFIG, RunDirError, type ClusterSpec } from "./run-dir.ts";
 import { ToxiproxyServer } from "./toxiproxy/index.ts";
 import { existsSync } from "node:fs";
+import type { ConsensusConfig } from "../consensus/config.ts";
 import { specPath } from "./run-dir.ts";
 
 export interface UpOptions {
@@ -34,6 +35,8 @@ export interface UpOptions {
   readonly replicaEntry?: string;
   /** Extra command-line arguments of one replica's process (`run --real`: its Byzantine faults). */
   readonly replicaArgs?: (subnet: string, node: ReplicaId) => readonly string[];
+  /** Consensus settings of a new directory (default REAL_CONSENSUS_CONFIG); a resumed one keeps its own. */
+  readonly consensus?: ConsensusConfig;
 }
 
 export interface ReplicaInfo {
@@ -301,7 +304,7 @@ function prepareRunDir(options: UpOptions, progress: (line: string) => void): Cl
     // Refused rather than half-working: replicas of different subnets would run side by side with
     // no XNet between them, and agents would need the NNS delegation chain to trust the second one.
     if (nodes.length > 1) throw new RunDirError(`several subnets (--nodes ${nodes.join(",")}) are not supported in real mode yet: XNet between replica processes and subnet delegations are still to be built; start one subnet (--nodes ${nodes[0]})`);
-    createRunDir(options.out, { subnets: nodes.map((n, k) => ({ name: subnetNameOf(k), n })), consensus: REAL_CONSENSUS_CONFIG });
+    createRunDir(options.out, { subnets: nodes.map((n, k) => ({ name: subnetNameOf(k), n })), consensus: options.consensus ?? REAL_CONSENSUS_CONFIG });
     progress(`created ${options.out}: ${nodes.map((n, k) => `${subnetNameOf(k)} with ${n} replicas`).join(", ")}; keys written`);
   } else {
     progress(`resuming the cluster in ${options.out}`);

@@ -23,6 +23,7 @@ import type { FromChild, ToChild } from "./child.ts";
 import { clusterRegistry, readGenesisCup } from "./run-dir.ts";
 import { diskDir, loadNodeKeys, nodeDir, readSpec } from "./run-dir.ts";
 import { startHttpServer } from "./http-server.ts";
+import { traceTransportStats } from "./transport-trace.ts";
 import { httpHandler } from "../http/handler.ts";
 import { subnetFacts } from "../http/facts.ts";
 import { querySignerOf } from "../http/query-response.ts";
@@ -142,6 +143,7 @@ async function main(): Promise<void> {
     for (const [peer, address] of Object.entries(m.peers)) transport.setPeerAddress(replicaId(Number(peer)) as ReplicaId, address);
     env.attach(replica);
     replica.start();
+    traceTransportStats(transport, env.trace);
     send({ type: "ready" });
   });
   const stop = (): void => {

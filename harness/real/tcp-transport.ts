@@ -13,7 +13,10 @@
 // full the OLDEST frame is dropped (and counted): the replica's gossip is periodic and newer frames
 // supersede older ones (status, adverts, shares of later heights), and its retransmission recovers
 // whatever was dropped, whereas dropping the newest would keep a peer that comes back fed with the
-// stalest traffic first.
+// stalest traffic first. For the same reason a frame that waited longer than `queueAgeMsMax` is
+// dropped instead of sent: a peer back after a long outage (or too slow to read) would otherwise
+// spend its first minutes checking signatures of shares and aggregates the subnet is long past,
+// while the status exchange that brings it up to date waits behind them.
 //
 // Failure handling: a dial that fails or a link that breaks is retried after an exponential backoff
 // (capped, with jitter drawn from a seeded stream); a connection that sends garbage, an oversize
@@ -50,6 +53,8 @@ export interface TcpTransportOptions {
   readonly maxFrameBytes?: number;
   readonly queueFramesMax?: number;
   readonly queueBytesMax?: number;
+  /** A queued frame older than this is dropped instead of sent. */
+  readonly queueAgeMsMax?: number;
   readonly backoffMsInitial?: number;
   readonly backoffMsMax?: number;
   /** A connection that lived this long resets the backoff when it breaks. */
@@ -68,6 +73,8 @@ export interface PeerStats {
   readonly queuedBytes: number;
   /** Frames dropped from the full queue (the oldest first). */
   readonly droppedFrames: number;
+  /** Frames dropped because they waited longer than `queueAgeMsMax`. */
+  readonly expiredFrames: number;
   /** Frames handed to the socket. */
   readonly sentFrames: number;
   /** Frames received from this peer (on its connections to us). */
@@ -89,10 +96,13 @@ export const DEFAULTS = {
   maxFrameBytes: 16 << 20,
   queueFramesMax: 4096,
   queueBytesMax: 64 << 20,
+  /** A few status intervals: what is older has been superseded (see the header). */
+  queueAgeMsMax: 5000,
   backoffMsInitial: 50,
   backoffMsMax: 5000,
   stableMs: 2000,
-  handshakeTimeoutMs: 3000,
+  /** Generous: a loaded machine's replica may not run for seconds (see handshakeDeadline). */
+  handshakeTimeoutMs: 10_000,
 } as const;
 
 type Settings = Required<Omit<TcpTransportOptions, "onFrame" | "log" | "peers" | "rng" | "self">>;
@@ -117,6 +127,7 @@ export class TcpTransport {
       maxFrameBytes: options.maxFrameBytes ?? DEFAULTS.maxFrameBytes,
       queueFramesMax: options.queueFramesMax ?? DEFAULTS.queueFramesMax,
       queueBytesMax: options.queueBytesMax ?? DEFAULTS.queueBytesMax,
+      queueAgeMsMax: options.queueAgeMsMax ?? DEFAULTS.queueAgeMsMax,
       backoffMsInitial: options.backoffMsInitial ?? DEFAULTS.backoffMsInitial,
       backoffMsMax: options.backoffMsMax ?? DEFAULTS.backoffMsMax,
       stableMs: options.stableMs ?? DEFAULTS.stableMs,
@@ -218,7 +229,7 @@ export class TcpTransport {
       this.log(`transport r${this.options.self}: closing inbound connection from ${from === undefined ? where : `r${from} (${where})`}: ${reason}`);
       socket.destroy();
     };
-    const timer = setTimeout(() => refuse("no hello in time"), this.settings.handshakeTimeoutMs);
+    const timer = handshakeDeadline(this.settings.handshakeTimeoutMs, () => refuse("no hello in time"));
     socket.on("data", (chunk: Buffer) => {
       if (socket.destroyed) return;
       const read = reader.push(chunk);
@@ -227,7 +238,7 @@ export class TcpTransport {
         if (from === undefined) {
           const problem = this.checkHello(frame);
           if (typeof problem === "string") return refuse(problem);
-          clearTimeout(timer);
+          timer.cancel();
           from = problem.replica;
           socket.write(encodeFrame(encodeHello({ replica: this.options.self, network: this.settings.network })));
           continue;
@@ -240,7 +251,7 @@ export class TcpTransport {
     // Resets and other socket errors end only this connection; 'close' follows.
     socket.on("error", () => undefined);
     socket.on("close", () => {
-      clearTimeout(timer);
+      timer.cancel();
       this.inbound.delete(socket);
     });
   }
@@ -260,6 +271,7 @@ function checkSettings(s: Settings): void {
   positive("maxFrameBytes", s.maxFrameBytes);
   positive("queueFramesMax", s.queueFramesMax);
   positive("queueBytesMax", s.queueBytesMax);
+  positive("queueAgeMsMax", s.queueAgeMsMax);
   positive("backoffMsInitial", s.backoffMsInitial);
   positive("backoffMsMax", s.backoffMsMax);
   positive("handshakeTimeoutMs", s.handshakeTimeoutMs);
@@ -268,6 +280,25 @@ function checkSettings(s: Settings): void {
   assert(s.maxFrameBytes <= FRAME_BYTES_LIMIT, `TcpTransport: maxFrameBytes ${s.maxFrameBytes} exceeds the u32 length prefix`);
   assert(s.maxFrameBytes <= s.queueBytesMax, `TcpTransport: maxFrameBytes ${s.maxFrameBytes} exceeds queueBytesMax ${s.queueBytesMax}: a largest frame could never be queued`);
   assert(s.backoffMsInitial <= s.backoffMsMax, `TcpTransport: backoffMsInitial ${s.backoffMsInitial} exceeds backoffMsMax ${s.backoffMsMax}`);
+}
+
+/**
+ * A handshake's deadline. Its verdict waits one more turn of the event loop (setImmediate): after
+ * the loop was blocked — a replica busy checking signatures for seconds on a loaded machine — an
+ * expired timer runs before the I/O that arrived meanwhile, and would refuse a hello that came in
+ * time; links to a busy replica then never came up.
+ */
+export function handshakeDeadline(timeoutMs: number, expire: () => void): { cancel(): void } {
+  let cancelled = false;
+  const timer = setTimeout(() => setImmediate(() => {
+    if (!cancelled) expire();
+  }), timeoutMs);
+  return {
+    cancel: () => {
+      cancelled = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 export interface HostPort {
@@ -310,7 +341,7 @@ type LinkState = "idle" | "handshake" | "open" | "closed";
 class OutboundLink {
   private state: LinkState = "idle";
   private socket: Socket | undefined;
-  private readonly queue: Uint8Array[] = [];
+  private readonly queue: QueuedFrame[] = [];
   private queueHead = 0;
   private queuedBytes = 0;
   private blocked = false;
@@ -321,6 +352,7 @@ class OutboundLink {
   /** Logged that the peer is unreachable; the next successful connect says so again. */
   private reportedDown = false;
   private dropped = 0;
+  private expired = 0;
   private sent = 0;
   private connects = 0;
 
@@ -341,7 +373,7 @@ class OutboundLink {
       this.shift();
       this.dropped++;
     }
-    this.queue.push(bytes);
+    this.queue.push({ bytes, queuedAtMs: performance.now() });
     this.queuedBytes += bytes.length;
     this.flush();
   }
@@ -356,7 +388,7 @@ class OutboundLink {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 5000);
     const reader = new FrameReader(HELLO_MAX_BYTES);
-    const deadline = setTimeout(() => this.fail(socket, "no hello answer in time", false), this.ctx.settings.handshakeTimeoutMs);
+    const deadline = handshakeDeadline(this.ctx.settings.handshakeTimeoutMs, () => this.fail(socket, "no hello answer in time", false));
     socket.on("connect", () => socket.write(encodeFrame(encodeHello(this.ctx.self))));
     socket.on("data", (chunk: Buffer) => {
       if (socket !== this.socket) return;
@@ -372,7 +404,7 @@ class OutboundLink {
       if (hello.hello.replica !== this.id || hello.hello.network !== this.ctx.self.network) {
         return this.fail(socket, `answered as r${hello.hello.replica} of ${JSON.stringify(hello.hello.network)}, expected r${this.id} of ${JSON.stringify(this.ctx.self.network)}`, true);
       }
-      clearTimeout(deadline);
+      deadline.cancel();
       this.opened();
     });
     socket.on("drain", () => {
@@ -381,7 +413,7 @@ class OutboundLink {
     });
     socket.on("error", (error: NodeJS.ErrnoException) => this.fail(socket, error.code ?? error.message, false));
     socket.on("close", () => {
-      clearTimeout(deadline);
+      deadline.cancel();
       this.fail(socket, "connection closed", false);
     });
   }
@@ -414,6 +446,7 @@ class OutboundLink {
       queuedFrames: this.queueLength(),
       queuedBytes: this.queuedBytes,
       droppedFrames: this.dropped,
+      expiredFrames: this.expired,
       sentFrames: this.sent,
       connects: this.connects,
     };
@@ -453,8 +486,13 @@ class OutboundLink {
   private flush(): void {
     const socket = this.socket;
     if (this.state !== "open" || socket === undefined) return;
+    const oldestMs = performance.now() - this.ctx.settings.queueAgeMsMax;
     while (!this.blocked && this.queueLength() > 0) {
-      const frame = this.shift();
+      const { bytes: frame, queuedAtMs } = this.shift();
+      if (queuedAtMs < oldestMs) {
+        this.expired++;
+        continue;
+      }
       socket.cork();
       socket.write(frameHeader(frame.length));
       const more = socket.write(frame);
@@ -468,19 +506,25 @@ class OutboundLink {
     return this.queue.length - this.queueHead;
   }
 
-  private shift(): Uint8Array {
-    const frame = this.queue[this.queueHead];
-    assert(frame !== undefined, "shift from an empty queue");
+  private shift(): QueuedFrame {
+    const queued = this.queue[this.queueHead];
+    assert(queued !== undefined, "shift from an empty queue");
     this.queue[this.queueHead] = EMPTY;
     this.queueHead++;
-    this.queuedBytes -= frame.length;
+    this.queuedBytes -= queued.bytes.length;
     // Compact once the consumed head is most of the array.
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue.splice(0, this.queueHead);
       this.queueHead = 0;
     }
-    return frame;
+    return queued;
   }
 }
 
-const EMPTY = new Uint8Array(0);
+interface QueuedFrame {
+  readonly bytes: Uint8Array;
+  /** performance.now() when it was queued. */
+  readonly queuedAtMs: number;
+}
+
+const EMPTY: QueuedFrame = { bytes: new Uint8Array(0), queuedAtMs: 0 };

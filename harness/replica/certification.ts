@@ -64,9 +64,22 @@ export type PeerCertificationVerdict =
 /** Peers' certifications of heights not executed yet that a replica keeps (the newest ones). */
 const PENDING_CERTIFICATIONS_KEPT = 4;
 
+/**
+ * Unverified shares kept per signer and height: a share claiming a signer is checked only when it
+ * can count (note [lazy shares]), so a forged one must not displace the genuine one meanwhile.
+ */
+const CANDIDATES_PER_SIGNER = 3;
+
+// Note [lazy shares]: a share's signature (a pairing with the bls backend) is checked only when it
+// can complete a certification — it is over this replica's own hash of an executed height, and
+// enough signers sent such shares to reach the threshold — and then only as many as the threshold
+// needs. A replica catching up after a long absence receives shares for many heights it has not
+// executed, most of which a certification it gets whole makes useless: those are never verified.
+
 /** One replica's certification state: its own hashes, peers' shares, and certifications. */
 export class CertificationPool {
-  private readonly shares = new Map<Height, Map<ReplicaId, CertificationShare>>();
+  private readonly shares = new Map<Height, Map<ReplicaId, CertificationShare[]>>();
+  private readonly verifiedShares = new WeakSet<CertificationShare>();
   private readonly certified = new Map<Height, Certification>();
   private readonly pending = new Map<Height, Certification>();
   private latest: Certification | undefined;
@@ -90,18 +103,32 @@ export class CertificationPool {
     return this.certified.get(h);
   }
 
+  /** Adds this replica's own share (signed here, so not verified) and returns the certification it completes, if any. */
+  addOwnShare(share: CertificationShare): Certification | undefined {
+    this.verifiedShares.add(share);
+    return this.addShare(share);
+  }
+
   /**
-   * Adds a share (own or a peer's, signature checked here) and returns the certification it
-   * completes, if any.
+   * Adds a peer's share (its signature is checked when it can count) and returns the certification
+   * it completes, if any.
    */
   addShare(share: CertificationShare): Certification | undefined {
-    if (this.certified.has(share.height)) return undefined;
-    if (this.latest !== undefined && (share.height <= this.latest.height || share.height > this.latest.height + SHARE_WINDOW)) return undefined;
-    if (!this.verifier.verifyThresholdShare("high", share.signer, certificationMessageOf(share.hash), share.signature)) return undefined;
-    let atHeight = this.shares.get(share.height);
-    if (atHeight === undefined) this.shares.set(share.height, (atHeight = new Map()));
-    atHeight.set(share.signer, share);
-    return this.combine(share.height);
+    const h = share.height;
+    if (this.certified.has(h)) return undefined;
+    if (this.latest !== undefined && (h <= this.latest.height || h > this.latest.height + SHARE_WINDOW)) return undefined;
+    // A peer's certification of a later height is held: it is adopted once this replica gets there.
+    if (this.heldAbove(h)) return undefined;
+    const own = this.ownHashAt(h);
+    if (own !== undefined && share.hash !== own) return undefined; // never combined
+    let atHeight = this.shares.get(h);
+    if (atHeight === undefined) this.shares.set(h, (atHeight = new Map()));
+    const candidates = atHeight.get(share.signer) ?? [];
+    if (candidates.some((c) => this.verifiedShares.has(c) && c.hash === share.hash)) return undefined;
+    if (candidates.some((c) => c.hash === share.hash && c.signature === share.signature)) return undefined;
+    if (candidates.length >= CANDIDATES_PER_SIGNER) return undefined;
+    atHeight.set(share.signer, [...candidates, share]);
+    return this.combine(h);
   }
 
   /** The certification of h from the shares over this replica's own hash of h, once 2f+1 agree. */
@@ -109,14 +136,36 @@ export class CertificationPool {
     const own = this.ownHashAt(h);
     const atHeight = this.shares.get(h);
     if (own === undefined || atHeight === undefined || this.certified.has(h)) return undefined;
+    const threshold = this.verifier.thresholdOf("high");
+    let claimed = 0;
+    for (const candidates of atHeight.values()) if (candidates.some((c) => c.hash === own)) claimed++;
+    if (claimed < threshold) return undefined;
     const sameHash = new Map<ReplicaId, Signature>();
-    for (const s of atHeight.values()) if (s.hash === own) sameHash.set(s.signer, s.signature);
-    if (sameHash.size < this.verifier.thresholdOf("high")) return undefined;
+    for (const [signer, candidates] of atHeight) {
+      if (sameHash.size >= threshold) break;
+      const genuine = candidates.find((c) => c.hash === own && this.verify(c));
+      // What failed its check is gone; a verified share stands alone for its signer.
+      atHeight.set(signer, genuine === undefined ? candidates.filter((c) => c.hash === own && this.verifiedShares.has(c)) : [genuine]);
+      if (genuine !== undefined) sameHash.set(signer, genuine.signature);
+    }
+    if (sameHash.size < threshold) return undefined;
     const signature = this.verifier.combineThreshold("high", certificationMessageOf(own), sameHash);
     if (signature === undefined) return undefined;
     const cert: Certification = { height: h, hash: own, signature };
     this.record(cert);
     return cert;
+  }
+
+  private verify(share: CertificationShare): boolean {
+    if (this.verifiedShares.has(share)) return true;
+    if (!this.verifier.verifyThresholdShare("high", share.signer, certificationMessageOf(share.hash), share.signature)) return false;
+    this.verifiedShares.add(share);
+    return true;
+  }
+
+  private heldAbove(h: Height): boolean {
+    for (const held of this.pending.keys()) if (held > h) return true;
+    return false;
   }
 
   /**

@@ -91,6 +91,14 @@ const CATCH_UP_HEIGHTS = 20;
 /** How many peers answer one status report (rotating), so a laggard is not flooded by all n−1. */
 const STATUS_HELPERS = 3;
 const REQUEST_RETRY_US = 2_000_000;
+/**
+ * How long one step may run before it yields and continues on a timer at once. Only real mode
+ * sees time pass within a step (in the simulator it stands still until the next event), so
+ * simulations never yield. A replica catching up on a loaded machine otherwise verified and
+ * executed for seconds in one go while its handshakes, status timer and HTTP requests waited.
+ */
+export const STEP_BUDGET_US = 100_000;
+const CONTINUE_TIMER = "continue";
 
 export class Replica implements ReplicaApi {
   readonly id: ReplicaId;
@@ -103,7 +111,13 @@ export class Replica implements ReplicaApi {
   private readonly requested = new Map<string, TimeUs>();
   private wakeTimer: { handle: TimerHandle; at: TimeUs } | undefined;
   private stepping = false;
+  /** When the running step started (its budget: STEP_BUDGET_US). */
+  private stepStartedUs = 0;
+  /** A step that ran out of budget left work for a timer armed at once. */
+  private continuing = false;
   private lastStatusFinalized: Height = height(0);
+  /** The finalized height each peer last reported (catch-up: who is far ahead). */
+  private readonly peerFinalized = new Map<ReplicaId, Height>();
   private stateSyncRequestedAt: TimeUs | undefined;
   private forkReported = false;
   private readonly certification: CertificationPool;
@@ -247,8 +261,26 @@ export class Replica implements ReplicaApi {
     }
     // Ingress alone changes nothing consensus reacts to (block makers read the ingress pool when
     // their timer fires), so an ingress-only bundle needs no step; replies still go out.
-    if (consensusInput) this.step();
-    else this.flush();
+    if (!consensusInput) {
+      this.flush();
+      return;
+    }
+    const finalizedBefore = this.pool.finalizedHeight;
+    this.step();
+    if (this.pool.finalizedHeight > finalizedBefore) this.askForMoreChain(from);
+  }
+
+  /**
+   * Catching up: `from`'s bundle moved this replica's finalized chain on and `from` is still far
+   * ahead, so it asks `from` for the next heights at once instead of at its next status tick — the
+   * laggard's pace is then its own verification speed, not CATCH_UP_HEIGHTS per status interval.
+   * Self-clocked: one status per bundle that made progress, to the peer that sent it.
+   */
+  private askForMoreChain(from: ReplicaId): void {
+    const ahead = this.peerFinalized.get(from);
+    if (ahead === undefined || ahead <= this.pool.finalizedHeight + CATCH_UP_HEIGHTS) return;
+    this.sendTo(from, { kind: "status", status: this.statusReport() });
+    this.flush();
   }
 
   onTimer(tag: string): void {
@@ -265,6 +297,7 @@ export class Replica implements ReplicaApi {
       this.env.setTimer((this.env.now() + this.deps.config.statusIntervalMs * 1000) as TimeUs, "status");
     }
     if (tag === "wake") this.wakeTimer = undefined;
+    if (tag === CONTINUE_TIMER) this.continuing = false;
     this.step();
   }
 
@@ -317,7 +350,8 @@ export class Replica implements ReplicaApi {
     const share = signCertificationShare(this.deps.signer, h, hash);
     this.deps.observer.onCertificationShare?.(this.id, share, this.env.now());
     this.broadcast({ kind: "certification-share", share });
-    this.onCertificationShare(share);
+    const cert = this.certification.addOwnShare(share);
+    if (cert !== undefined) this.certified(cert);
     // Shares and a peer's certification of h that arrived before this replica executed h count now.
     const { combined, held } = this.certification.onExecuted(h);
     if (combined !== undefined) this.certified(combined);
@@ -421,6 +455,7 @@ export class Replica implements ReplicaApi {
   }
 
   private onStatus(from: ReplicaId, peer: StatusReport): void {
+    this.peerFinalized.set(from, peer.finalizedHeight);
     if (!this.isHelperFor(from)) return;
     const pool = this.pool;
     if (pool.latestCup.content.height > peer.cupHeight && pool.latestCup.content.height > peer.finalizedHeight) {
@@ -451,8 +486,8 @@ export class Replica implements ReplicaApi {
   }
 
   /**
-   * A height of the finalized chain: its beacon, block, notarization and (if this height was
-   * finalized directly rather than through a descendant) its finalization.
+   * A height of the finalized chain: its beacon, block, and its finalization (if this height was
+   * finalized directly rather than through a descendant; else its notarization).
    */
   private sendFinalizedHeight(to: ReplicaId, block: Block): void {
     const pool = this.pool;
@@ -461,9 +496,11 @@ export class Replica implements ReplicaApi {
     if (beacon !== undefined) this.sendTo(to, { kind: "artifact", artifact: beacon });
     const proposal = pool.proposals.get(h)?.get(block.hash);
     if (proposal !== undefined) this.sendTo(to, { kind: "artifact", artifact: proposal });
-    const notarization = pool.notarizations.get(h)?.get(block.hash);
-    if (notarization !== undefined) this.sendTo(to, { kind: "artifact", artifact: notarization });
+    // A finalization makes its block notarized too: the notarization would only cost the peer a
+    // signature check.
     const finalization = pool.finalizations.get(h)?.get(block.hash);
+    const notarization = finalization === undefined ? pool.notarizations.get(h)?.get(block.hash) : undefined;
+    if (notarization !== undefined) this.sendTo(to, { kind: "artifact", artifact: notarization });
     if (finalization !== undefined) this.sendTo(to, { kind: "artifact", artifact: finalization });
   }
 
@@ -542,6 +579,7 @@ export class Replica implements ReplicaApi {
       lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
       ...(routing.certifiedHashAt === undefined ? {} : { certifiedHeight: () => this.certification.latestCertification?.height ?? height(0) }),
       ...(this.xnet?.context() ?? {}),
+      overBudget: () => this.overBudget(),
     };
     return this.cachedContext;
   }
@@ -572,6 +610,7 @@ export class Replica implements ReplicaApi {
   private step(): void {
     assert(!this.stepping, "re-entrant replica step");
     this.stepping = true;
+    this.stepStartedUs = this.env.now();
     try {
       for (let round = 0; round < 256; round++) {
         const ctx = this.context();
@@ -579,6 +618,10 @@ export class Replica implements ReplicaApi {
         if (changes.length === 0) break;
         this.apply(changes);
         this.deliverBatches();
+        if (this.overBudget()) {
+          this.continueSoon();
+          break;
+        }
       }
       this.deliverBatches();
       this.armWakeTimer();
@@ -586,6 +629,17 @@ export class Replica implements ReplicaApi {
       this.stepping = false;
     }
     this.flush();
+  }
+
+  private overBudget(): boolean {
+    return this.env.now() - this.stepStartedUs > STEP_BUDGET_US;
+  }
+
+  /** The step yields: what it sent so far goes out, and it goes on once the event loop had its turn. */
+  private continueSoon(): void {
+    if (this.continuing) return;
+    this.continuing = true;
+    this.env.setTimer(this.env.now(), CONTINUE_TIMER);
   }
 
   private apply(changes: readonly Change[]): void {
@@ -658,6 +712,10 @@ export class Replica implements ReplicaApi {
       this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
       this.deps.observer.onBatchDelivered(this.id, block, stateHash, this.env.now());
       this.certifyHeight(block.height);
+      if (this.overBudget()) {
+        this.continueSoon();
+        break;
+      }
     }
     this.purge();
   }

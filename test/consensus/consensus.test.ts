@@ -12,6 +12,7 @@ import { defaultNetworkConfig } from "../../harness/sim/network.ts";
 import { Rng } from "../../harness/sim/rng.ts";
 import { Trace } from "../../harness/sim/trace.ts";
 import { height, replicaId, timeUs, type ReplicaId } from "../../harness/types.ts";
+import type { SubnetVerifier } from "../../harness/crypto/interfaces.ts";
 
 const subnet = new SimSubnet({
   n: 4, consensus: DEFAULT_CONSENSUS_CONFIG, network: defaultNetworkConfig(4), rng: Rng.fromSeed(5), trace: new Trace(),
@@ -154,4 +155,54 @@ test("the notary delay grows 2 s per height certification trails finalization, a
   t.is(at(10, 10, 7), base + 3 * 2_000_000);
   t.is(at(79, 79, 10), base + 69 * 2_000_000, "69 ahead: a long delay, but notarization goes on");
   t.is(at(80, 79, 10), undefined, "70 heights ahead of certification: no notarization");
+});
+
+/** The subnet's verifier, counting the signature checks that go through it. */
+function countingVerifier(): { verifier: SubnetVerifier; checks: () => number } {
+  const inner = subnet.keys.verifier;
+  let checks = 0;
+  const counted = <A extends unknown[]>(f: (...args: A) => boolean) => (...args: A): boolean => {
+    checks++;
+    return f(...args);
+  };
+  const verifier: SubnetVerifier = {
+    backend: inner.backend,
+    size: inner.size,
+    thresholdOf: (group) => inner.thresholdOf(group),
+    verifyBasic: counted((node, message, signature) => inner.verifyBasic(node, message, signature)),
+    verifyMultiShare: counted((node, message, share) => inner.verifyMultiShare(node, message, share)),
+    aggregateMulti: (message, shares) => inner.aggregateMulti(message, shares),
+    verifyMulti: counted((message, multi, threshold) => inner.verifyMulti(message, multi, threshold)),
+    verifyThresholdShare: counted((group, node, message, share) => inner.verifyThresholdShare(group, node, message, share)),
+    combineThreshold: (group, message, shares) => inner.combineThreshold(group, message, shares),
+    verifyThreshold: counted((group, message, signature) => inner.verifyThreshold(group, message, signature)),
+  };
+  return { verifier, checks: () => checks };
+}
+
+test("item 1 (catch-up): a share is not signature-checked while its block is missing, nor once its block has the aggregate; a second aggregate of a block is dropped unchecked", (t) => {
+  const pool = new ConsensusPool(subnet.genesis);
+  const { verifier, checks } = countingVerifier();
+  const ctx = { ...context(replicaId(0), pool, LATE), verifier };
+  const block = proposal(0).block;
+  const share = (signer: number) => notarizationShare(block.height, block.hash, replicaId(signer), subnet.keys.signerFor(replicaId(signer)).signMultiShare(signedNotarization(block.height, block.hash)));
+  t.is(validate(ctx, share(1)).kind, "wait", "the block is not here: the share waits");
+  t.is(checks(), 0, "and was not verified");
+  pool.addValidated(proposal(0), timeUs(0));
+  t.is(validate(ctx, share(1)).kind, "valid");
+  t.is(checks(), 1, "verified once the block is here");
+  notarize(pool, block);
+  t.is(validate(ctx, share(2)).kind, "stale", "the block has its notarization: a share adds nothing");
+  const msg = signedNotarization(block.height, block.hash);
+  const other = subnet.keys.verifier.aggregateMulti(msg, new Map([1, 2, 3].map((i) => [replicaId(i), subnet.keys.signerFor(replicaId(i)).signMultiShare(msg)] as const)));
+  t.is(validate(ctx, notarization(block.height, block.hash, other!)).kind, "stale", "another notarization of the same block (other signers)");
+  t.is(checks(), 1, "neither was verified");
+});
+
+test("item 1 (catch-up): a proposal whose block is already notarized validates without waiting for its rank's delay", (t) => {
+  const pool = new ConsensusPool(subnet.genesis);
+  const p = proposal(1);
+  t.is(validate(context(replicaId(0), pool, 999_999), p).kind, "wait", "not notarized: it waits for rank 1's delay");
+  notarize(pool, p.block);
+  t.is(validate(context(replicaId(0), pool, 999_999), p).kind, "valid", "2f+1 endorsed it already");
 });

@@ -14,7 +14,8 @@ import { defineScenario, type Scenario } from "../../harness/scenario/scenario.t
 import { runScenario, type RunReport } from "../../harness/scenario/runner.ts";
 import { generateScenario, FUZZ_KINDS } from "../../harness/scenario/generate.ts";
 import { withinFaultBound } from "../../harness/replay/shrink.ts";
-import { CertificationPool, signCertificationShare } from "../../harness/replica/certification.ts";
+import { CertificationPool, certificationMessageOf, signCertificationShare } from "../../harness/replica/certification.ts";
+import type { SubnetVerifier } from "../../harness/crypto/interfaces.ts";
 import { changedByTrap } from "../../harness/replica/trap-watch.ts";
 import { checkTrappedUpdates } from "../../harness/checks/traps.ts";
 import { simSubnetKeys } from "../../harness/crypto/sim-backend.ts";
@@ -185,6 +186,46 @@ test("C3(b): a replica adopts a certification only over its own hash — a genui
   // A share over a hash other than the replica's own never completes a certification for it.
   const mine = new CertificationPool(keys.verifier, (h) => own.get(h));
   for (const r of [0, 1, 2]) t.is(mine.addShare(signCertificationShare(keys.signerFor(replicaId(r)), height(6), "ee".repeat(32) as HashHex)), undefined);
+});
+
+test("item 1 (catch-up): certification shares are checked only when they can count — threshold-many over the own hash of an executed height, none below a held certification — and a forged one neither counts nor displaces the genuine one", (t) => {
+  const keys = simSubnetKeys(4, Rng.fromSeed(6));
+  let checks = 0;
+  const verifier: SubnetVerifier = {
+    ...keys.verifier,
+    thresholdOf: (group) => keys.verifier.thresholdOf(group),
+    verifyThreshold: (group, message, signature) => keys.verifier.verifyThreshold(group, message, signature),
+    combineThreshold: (group, message, shares) => keys.verifier.combineThreshold(group, message, shares),
+    verifyThresholdShare: (group, node, message, share) => {
+      checks++;
+      return keys.verifier.verifyThresholdShare(group, node, message, share);
+    },
+  };
+  const own = new Map<Height, HashHex>();
+  const pool = new CertificationPool(verifier, (h) => own.get(h));
+  const hash5 = "a5".repeat(32) as HashHex;
+  const share = (signer: number, h: Height, hash: HashHex) => signCertificationShare(keys.signerFor(replicaId(signer)), h, hash);
+  // Before r1's genuine share: one claiming r1, signed by r3.
+  pool.addShare({ ...share(3, height(5), hash5), signer: replicaId(1) });
+  for (const r of [1, 0, 2, 3]) t.is(pool.addShare(share(r, height(5), hash5)), undefined, "height 5 is not executed yet");
+  t.is(checks, 0, "nothing checked before the replica executed height 5");
+  own.set(height(5), hash5);
+  const combined = pool.onExecuted(height(5)).combined;
+  t.true(combined !== undefined && keys.verifier.verifyThreshold("high", certificationMessageOf(hash5), combined.signature), "the genuine shares combine");
+  t.is(checks, 4, "the forged share and the threshold's three genuine ones; r3's was not needed");
+  // A peer's certification of height 8 is held: shares of 6 and 7 will never be needed.
+  const hash8 = "a8".repeat(32) as HashHex;
+  const helper = new CertificationPool(keys.verifier, () => hash8);
+  let cert8;
+  for (const r of [0, 1, 2]) cert8 = helper.addShare(share(r, height(8), hash8)) ?? cert8;
+  t.deepEqual(pool.addCertification(cert8!), { kind: "held" });
+  checks = 0;
+  for (const r of [0, 1, 2, 3]) pool.addShare(share(r, height(6), "a6".repeat(32) as HashHex));
+  own.set(height(6), "a6".repeat(32) as HashHex);
+  t.is(pool.onExecuted(height(6)).combined, undefined, "height 6 is passed over");
+  t.is(checks, 0, "its shares were never checked");
+  own.set(height(8), hash8);
+  t.deepEqual(pool.onExecuted(height(8)).held?.verdict, { kind: "adopted", certification: cert8 });
 });
 
 // ---- (c) XNet slices --------------------------------------------------------------------------------------

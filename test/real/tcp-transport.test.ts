@@ -131,6 +131,27 @@ test.serial("item 4: four transports — every frame reaches its peer, in order 
   await closeAll(nodes);
 });
 
+test.serial("item 1 (catch-up): frames that waited in the queue longer than queueAgeMsMax are dropped, not sent; fresher ones go out in order", async (t) => {
+  const b: Node = { id: r(1), got: new Map(), logs: [], port: 0, transport: undefined as unknown as TcpTransport };
+  b.transport = newTransport(b, [{ id: r(0) }], 0);
+  b.port = await b.transport.start();
+  const a: Node = { id: r(0), got: new Map(), logs: [], port: 0, transport: undefined as unknown as TcpTransport };
+  // No address for b yet: every frame waits in the queue, as behind a link that is down.
+  a.transport = newTransport(a, [{ id: r(1) }], 0, { queueAgeMsMax: 200 });
+  a.port = await a.transport.start();
+  for (let i = 0; i < 5; i++) a.transport.send(r(1), text(`stale${i}`));
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  for (let i = 0; i < 3; i++) a.transport.send(r(1), text(`fresh${i}`));
+  a.transport.setPeerAddress(r(1), `127.0.0.1:${b.port}`);
+  await until("the fresh frames", () => b.got.get(r(0))?.length === 3);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.deepEqual(b.got.get(r(0)), ["fresh0", "fresh1", "fresh2"], "the stale ones never arrive");
+  const stats = a.transport.stats().peers[0]!;
+  t.is(stats.expiredFrames, 5);
+  t.is(stats.sentFrames, 3);
+  t.is(stats.droppedFrames, 0);
+});
+
 /** Starts tcp-echo-child.ts as replica 1 on `port` (0: any) with replica 0 at `peerPort`; resolves once it listens. */
 async function echoChild(port: number, peerPort: number): Promise<{ child: ChildProcess; port: number }> {
   const script = new URL("./tcp-echo-child.ts", import.meta.url).pathname;

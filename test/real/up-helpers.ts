@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { IDL } from "@dfinity/candid";
 import * as agent6 from "@icp-sdk/core/agent";
 import { Cluster, type ClusterInfo } from "../../harness/real/cluster.ts";
+import type { ConsensusConfig } from "../../harness/consensus/config.ts";
 import { counterIdl, effectiveCanisterOf, fixture, managementIdl, type CounterActor, type ManagementActor } from "../http/helpers.ts";
 
 export interface RunningCluster {
@@ -16,11 +17,11 @@ export interface RunningCluster {
 }
 
 /** Registers before/after hooks on `test` that run a 4-replica cluster; read it inside the tests. */
-export function clusterForFile(test: TestFn, prefix: string): () => RunningCluster {
+export function clusterForFile(test: TestFn, prefix: string, consensus?: ConsensusConfig): () => RunningCluster {
   let running: RunningCluster | undefined;
   test.before(async () => {
     const dir = mkdtempSync(join(tmpdir(), prefix));
-    const cluster = await Cluster.up({ out: dir, nodes: [4], readyTimeoutMs: 120_000 });
+    const cluster = await Cluster.up({ out: dir, nodes: [4], readyTimeoutMs: 120_000, ...(consensus === undefined ? {} : { consensus }) });
     cluster.onStop(() => rmSync(dir, { recursive: true, force: true }));
     running = { cluster, info: cluster.writeInfo() };
   });
