@@ -33,11 +33,14 @@ test.serial("item 9 (done-when): a replica SIGKILLed under load rejoins from its
   while (cluster.info().subnets[0]!.replicas[3]!.pid === pid && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   t.not(cluster.info().subnets[0]!.replicas[3]!.pid, pid, "r3 was restarted");
 
-  // f = 1: cut r3 off both ways through its proxies; the other three keep finalizing.
+  // f = 1: cut r3 off both ways through its proxies; the other three keep finalizing. A reset_peer
+  // toxic cuts a link without closing the proxy's listener: a disabled proxy gives up its port, and
+  // a peer dialing it meanwhile may get that very port for its own socket (a TCP self-connect),
+  // after which the proxy cannot listen there again.
   const toxiproxy = new Toxiproxy(info.toxiproxy);
   for (const [from, to] of [[3, 0], [3, 1], [3, 2], [0, 3], [1, 3], [2, 3]] as const) {
     const proxy = await toxiproxy.get(linkProxyName("s0", replicaId(from), replicaId(to)));
-    await proxy.update({ enabled: false, listen: proxy.listen, upstream: proxy.upstream });
+    await proxy.addToxic<{ timeout: number }>({ name: "cut", type: "reset_peer", stream: "upstream", toxicity: 1, attributes: { timeout: 0 } });
   }
   t.is(await counter.inc(), start + 7n, "live during the partition");
   await toxiproxy.reset();
