@@ -19,6 +19,10 @@ import { ToxiproxyServer } from "./toxiproxy/index.ts";
 import { existsSync } from "node:fs";
 import type { ConsensusConfig } from "../consensus/config.ts";
 import { specPath } from "./run-dir.ts";
+import { candidatePorts, isPortTaken, portsBelowEphemeral } from "./stable-ports.ts";
+
+/** Ports tried per proxy before giving up (each try is one failed bind). */
+const PROXY_PORT_TRIES = 64;
 
 export interface UpOptions {
   /** The run directory: created at the first `up`, resumed by later ones. */
@@ -92,6 +96,7 @@ export class Cluster {
   /** Replicas the supervisor must not restart until `release` (a crash fault with a restart time). */
   private readonly heldDown = new Map<string, { readonly released: Promise<void>; readonly release: () => void }>();
   private runOriginUs: number | undefined;
+  private readonly proxyPorts = portsBelowEphemeral();
 
   private constructor(
     readonly dir: string,
@@ -259,10 +264,21 @@ export class Cluster {
       for (const to of this.members) {
         if (from === to) continue;
         const name = from.subnet === to.subnet ? linkProxyName(from.subnet, from.node, to.node) : xnetProxyName(from.subnet, from.node, to.subnet, to.node);
-        const created = await this.toxiproxy.registry.create({ name, listen: "127.0.0.1:0", upstream: `127.0.0.1:${to.listening?.p2pPort}`, enabled: true });
-        if (!created.ok) throw new RunDirError(`cannot create proxy ${name}: ${created.failure.message}`);
+        await this.createProxy(name, `127.0.0.1:${to.listening?.p2pPort}`);
       }
     }
+  }
+
+  /** One proxy on a port below the ephemeral range (stable-ports.ts: why), trying others while taken. */
+  private async createProxy(name: string, upstream: string): Promise<void> {
+    let last = "";
+    for (const port of candidatePorts(this.proxyPorts, PROXY_PORT_TRIES)) {
+      const created = await this.toxiproxy.registry.create({ name, listen: `127.0.0.1:${port}`, upstream, enabled: true });
+      if (created.ok) return;
+      last = created.failure.message;
+      if (!isPortTaken(last)) break;
+    }
+    throw new RunDirError(`cannot create proxy ${name}: ${last}`);
   }
 
   private outgoingProxies(m: Member): string[] {

@@ -54,6 +54,8 @@ test("item 5: up runs one process per replica behind per-link proxies, restarts 
     // A partition of r0 → r1 with the real Toxiproxy client: r1 stops hearing r0, r2 still does.
     const toxiproxy = new Toxiproxy(info.toxiproxy);
     const link = await toxiproxy.get("s0-r0-to-r1");
+    // Below the ephemeral range (stable-ports.ts), so that re-enabling can always bind it again.
+    for (const p of Object.values(await toxiproxy.getAll())) t.true(Number(p.listen.split(":").at(-1)) < 32_768, `${p.name} listens on ${p.listen}`);
     await link.update({ enabled: false, listen: link.listen, upstream: link.upstream });
     await eventually("r1 no longer hears r0", async () => !(await seenBy(r1!.httpUrl)).includes("s0/r0"));
     t.true((await seenBy(r2!.httpUrl)).includes("s0/r0"));
