@@ -53,6 +53,7 @@ Usage:
   subnetlab diff <run dir A> <run dir B>
   subnetlab toxiproxy [--port 8474] [--host 127.0.0.1] [--config FILE] [--seed N]
   subnetlab up [--nodes 4] [--out DIR] [--toxiproxy-port P] [--ready-timeout-s S] [--quiet]
+  subnetlab deploy <wasm> [--dir DIR | --url URL] [--arg HEX | --arg-candid TEXT] [...]
   subnetlab --help
 
 Commands:
@@ -105,6 +106,11 @@ Commands:
           proxies}]}]}. A replica that exits is restarted from its disk. SIGINT or
           SIGTERM stops every process; a later up with the same --out resumes the same
           cluster (keys, chain, canisters). Replica logs: DIR/nodes/<subnet>-r<i>/replica.log.
+          With --nodes 4,7 the first subnet is the root (its key is rootKey) and delegates
+          to the second; XNet between them runs through proxies <s>-r<a>-to-<t>-r<b>.
+  deploy  Install a Wasm module (gzip accepted) on a running up cluster with the official
+          agent: create a canister with cycles unless --canister-id is given, install_code,
+          print {canisterId, moduleHash}. See subnetlab deploy --help.
 
 Options:
   --seed N      Seed of the run (integer, default 1). The same seed gives the same
@@ -154,8 +160,8 @@ Options:
   --config FILE toxiproxy: proxies to create at start, a JSON array as the body of
                 POST /populate: [{"name", "listen", "upstream", "enabled"?}, ...].
   --at H        diff: the height to compare after.
-  --nodes N     up: replicas of the subnet, 3f+1 (default 4); must match the directory
-                when resuming (or be left out). Several subnets are not supported yet.
+  --nodes N     up: replicas of the subnet, 3f+1 (default 4), or one size per subnet
+                (4,7); must match the directory when resuming (or be left out).
   --out DIR     up: the run directory (default reports/up).
   --toxiproxy-port P  up: port of the embedded Toxiproxy API (default: a free one).
   --ready-timeout-s S up: how long one replica may take to start (default 60).
@@ -924,6 +930,11 @@ export async function main(argv: string[]): Promise<number> {
         return await commandToxiproxy(rest);
       case "up":
         return await commandUp(rest);
+      case "deploy": {
+        // Its own options and --help (harness/real/deploy-command.ts); loaded on demand.
+        const { runDeploy } = await import("./real/deploy-command.ts");
+        return await runDeploy(rest);
+      }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)} (see --help)`);
     }

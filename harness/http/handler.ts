@@ -15,8 +15,9 @@
 import type { CborValue } from "@dfinity/cbor";
 import { Principal } from "@dfinity/principal";
 import { hexToBytes } from "@noble/hashes/utils.js";
+import { assert } from "../assert.ts";
 import { ingressFromEnvelope } from "../consensus/ingress.ts";
-import { decodeCertificate } from "../crypto/certificate.ts";
+import { decodeCertificate, encodeCertificate } from "../crypto/certificate.ts";
 import { lookupPath } from "../crypto/hash-tree.ts";
 import { RejectCode, type CanisterId, type Response } from "../execution/interfaces.ts";
 import { validateQueryEnvelope, validateReadStateEnvelope } from "../ingress/read-requests.ts";
@@ -41,12 +42,18 @@ export const HEALTHY_CERTIFICATION_GAP_HEIGHTS = 3;
 /** The spec's interface version this handler follows (the IC reports it as ic_api_version). */
 export const IC_API_VERSION = "0.18.0";
 
-export type ReplicaHealth = "healthy" | "waiting_for_certified_state" | "certified_state_behind";
+export type ReplicaHealth = "healthy" | "waiting_for_certified_state" | "certified_state_behind" | "waiting_for_root_delegation";
 
 /** The IC's ReplicaHealthStatus as far as a replica's status tells it. */
 export function healthOf(status: ReplicaStatus): ReplicaHealth {
   if (status.certifiedHeight === undefined) return "waiting_for_certified_state";
   return status.finalizedHeight - status.certifiedHeight > HEALTHY_CERTIFICATION_GAP_HEIGHTS ? "certified_state_behind" : "healthy";
+}
+
+/** A non-root subnet's replica serves nothing certified before it holds the root's delegation (the IC's WaitingForRootDelegation). */
+function nodeHealthOf(deps: HttpNodeDeps): ReplicaHealth {
+  if (deps.delegated !== undefined && deps.delegated.delegation() === undefined) return "waiting_for_root_delegation";
+  return healthOf(deps.replica.status());
 }
 
 type Endpoint = "call" | "query" | "read_state";
@@ -110,15 +117,15 @@ function statusResponse(deps: HttpNodeDeps): HttpResponse {
   return cborResponse(200, {
     ic_api_version: IC_API_VERSION,
     impl_version: deps.implVersion ?? "subnetlab",
-    replica_health_status: healthOf(status),
+    replica_health_status: nodeHealthOf(deps),
     certified_height: BigInt(status.certifiedHeight ?? 0),
-    root_key: deps.facts.rootKeyDer,
+    root_key: deps.delegated?.rootKeyDer ?? deps.facts.rootKeyDer,
   });
 }
 
 /** The IC serves calls, queries and read_state only when healthy (503 otherwise). */
 function unhealthyResponse(deps: HttpNodeDeps): HttpResponse | undefined {
-  const health = healthOf(deps.replica.status());
+  const health = nodeHealthOf(deps);
   if (health === "healthy") return undefined;
   return textResponse(503, `Replica is unhealthy: ${health}. Check /api/v2/status for more information.`);
 }
@@ -139,7 +146,7 @@ async function call(deps: HttpNodeDeps, version: 2 | 3 | 4, effectiveCanisterId:
   if (version === 2) return ACCEPTED;
   const done = (): boolean => answeredAndCertified(deps, message.id);
   if (!done()) await deps.waitForCall(done, SYNC_CALL_TIMEOUT_NS);
-  const certificate = deps.replica.readState([["request_status", hexToBytes(message.id)]]);
+  const certificate = certificateOf(deps, [["request_status", hexToBytes(message.id)]]);
   // 200 only with a final status: @dfinity/agent 3.x does not poll after a 200 (agent-compat §2).
   if (certificate === undefined || !certifiesAnswer(certificate, message.id)) return ACCEPTED;
   return cborResponse(200, { status: "replied", certificate });
@@ -203,8 +210,20 @@ async function subnetReadState(deps: HttpNodeDeps, effectiveSubnetId: Uint8Array
   return certificateResponse(deps, checked.request.paths);
 }
 
+/** The replica's certificate over `paths`, with the root's delegation when this subnet is not the root of trust. */
+function certificateOf(deps: HttpNodeDeps, paths: readonly (readonly (string | Uint8Array)[])[]): Uint8Array | undefined {
+  const bytes = deps.replica.readState(paths);
+  const delegation = deps.delegated?.delegation();
+  if (bytes === undefined || deps.delegated === undefined) return bytes;
+  // Health refuses every certified endpoint until a delegation is held, and it is never dropped.
+  if (delegation === undefined) return undefined;
+  const certificate = decodeCertificate(bytes);
+  assert(certificate !== undefined, "the replica's own certificate does not decode");
+  return encodeCertificate({ ...certificate, delegation });
+}
+
 function certificateResponse(deps: HttpNodeDeps, paths: readonly (readonly Uint8Array[])[]): HttpResponse {
-  const certificate = deps.replica.readState(paths);
+  const certificate = certificateOf(deps, paths);
   if (certificate === undefined) return textResponse(503, "Certified state is not available yet. Please try again...");
   const body: Record<string, CborValue> = { certificate };
   return cborResponse(200, body);

@@ -2,6 +2,7 @@
 // request (method, path, body) to a response (status, headers, body), so the same handler mounts on
 // a real socket (real mode) and on an in-process `fetch` over a simulated subnet (sim-gateway.ts).
 // Everything it needs from outside comes in through `HttpNodeDeps`.
+import type { Delegation } from "../crypto/certificate.ts";
 import type { ReplicaApi } from "../replica/interfaces.ts";
 import type { SubnetFacts } from "./facts.ts";
 
@@ -43,8 +44,22 @@ export interface HttpNodeDeps {
    * simulation runs its event loop forward (virtual time), which is what makes the call finish.
    */
   waitForCall(done: () => boolean, timeoutNs: bigint): Promise<void> | void;
+  /**
+   * A subnet that is not the root of trust (the second subnet of `subnetlab up --nodes 4,7`):
+   * status hands out the root subnet's key, and every certificate carries the root subnet's
+   * delegation to this subnet. Absent: this subnet is its own root of trust.
+   */
+  readonly delegated?: DelegatedTrust;
   /** `impl_version` in /api/v2/status (default "subnetlab"). */
   readonly implVersion?: string;
 }
 
 export type HttpHandler = (request: HttpRequest) => Promise<HttpResponse>;
+
+/** How a non-root subnet's replica proves its key to agents that trust only the root key. */
+export interface DelegatedTrust {
+  /** The root subnet's 133-byte DER key (what /api/v2/status hands out as root_key). */
+  readonly rootKeyDer: Uint8Array;
+  /** The root subnet's current delegation to this subnet; undefined until one was obtained. */
+  delegation(): Delegation | undefined;
+}

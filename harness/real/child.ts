@@ -1,9 +1,12 @@
 // One replica as an OS process, seen from `subnetlab up` (issue 12 item 5).
 //
 // The handshake over the IPC channel, in order:
-//   child  → parent  { type: "listening", p2pPort, httpPort }   sockets bound on 127.0.0.1, port 0
-//   parent → child   { type: "start", peers, xnetPeers }         where to reach each peer (its proxy)
+//   child  → parent  { type: "listening", p2pPort, httpPort,    sockets bound on 127.0.0.1, port 0
+//                      xnetPort? }                              (xnetPort: several subnets only)
+//   parent → child   { type: "start", peers, xnetPeers,          where to reach each peer (its proxy),
+//                      rootUrls? }                              and a non-root replica the root's HTTP
 //   child  → parent  { type: "ready" }                           the replica runs and serves HTTP
+// Later, `{ type: "root-urls", rootUrls }` tells a non-root replica where restarted root replicas listen.
 // Ports are ephemeral and learnt at run time, so nothing has to be free in advance; a restarted
 // replica binds new ports and the parent points its proxies' upstreams at them, while the peers
 // keep talking to the proxies' fixed listen addresses.
@@ -12,13 +15,21 @@ import { createWriteStream, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 
 export type ToChild =
-  | { readonly type: "start"; readonly peers: Readonly<Record<string, string>>; readonly xnetPeers: Readonly<Record<string, string>> }
+  | {
+      readonly type: "start";
+      readonly peers: Readonly<Record<string, string>>;
+      /** Replicas of other subnets by `<subnet name>/<replica>`: their XNet proxies' addresses. */
+      readonly xnetPeers: Readonly<Record<string, string>>;
+      /** A non-root subnet's replica: the root subnet's HTTP endpoints (for the delegation). */
+      readonly rootUrls?: readonly string[];
+    }
+  | { readonly type: "root-urls"; readonly rootUrls: readonly string[] }
   /** `run --real`: the wall time (µs since the epoch) its scenario's second 0 is at (Byzantine windows count from it). */
   | { readonly type: "run-origin"; readonly atUs: number }
   /** `run --real`: which of these ingress ids the replica's executed state knows (the durability check). */
   | { readonly type: "final-state"; readonly ids: readonly string[] };
 export type FromChild =
-  | { readonly type: "listening"; readonly p2pPort: number; readonly httpPort: number }
+  | { readonly type: "listening"; readonly p2pPort: number; readonly httpPort: number; readonly xnetPort?: number }
   | { readonly type: "ready" }
   | { readonly type: "final-state"; readonly executedHeight: number; readonly known: readonly string[] }
   | { readonly type: "fatal"; readonly message: string };
@@ -36,6 +47,7 @@ export interface Listening {
   readonly pid: number;
   readonly p2pPort: number;
   readonly httpPort: number;
+  readonly xnetPort?: number;
 }
 
 /** A child that failed to come up: the message names the replica and points at its log. */
@@ -74,7 +86,7 @@ export class ReplicaChild {
     });
     const listening = await this.expect("listening");
     if (listening.type !== "listening") throw new ChildStartError(`${this.name}: unexpected ${listening.type}`);
-    return { pid: child.pid as number, p2pPort: listening.p2pPort, httpPort: listening.httpPort };
+    return { pid: child.pid as number, p2pPort: listening.p2pPort, httpPort: listening.httpPort, ...(listening.xnetPort === undefined ? {} : { xnetPort: listening.xnetPort }) };
   }
 
   /** Sends the peer table and waits until the replica runs. */

@@ -3,7 +3,9 @@
 // chaos tools (and `subnetlab run --real`) break links with ordinary Toxiproxy calls.
 //
 // Proxy names: `<subnet>-r<a>-to-r<b>` carries a's bytes to b (upstream = a → b, downstream = b's
-// answers on that connection); `xnet-<s>-r<a>-to-<t>-r<b>` the same between subnets. A replica
+// answers on that connection); `<s>-r<a>-to-<t>-r<b>` the same for XNet between subnets s and t
+// (to b's XNet port; xnet-transport.ts). The first subnet is the root subnet: its key is the root
+// key agents trust, and it delegates to the others (root-delegation.ts). A replica
 // sends to its peers only through these proxies; when a replica restarts on new ports, the
 // proxies pointing at it get the new upstream and the peers notice nothing but a dropped link.
 import { writeFileSync } from "node:fs";
@@ -14,7 +16,8 @@ import { blsPublicKeyToDer, blsVerifier } from "../crypto/bls-backend.ts";
 import { subnetIdOfRootKey } from "../crypto/certificate.ts";
 import { replicaId, type ReplicaId } from "../types.ts";
 import { ReplicaChild, type Listening } from "./child.ts";
-import { createRunDir, nodeDir, readPublicKeys, readSpec, REAL_CONSENSUS_CONFIG, RunDirError, type ClusterSpec } from "./run-dir.ts";
+import { canisterIdFromU64 } from "../execution/interfaces.ts";
+import { clusterRegistry, createRunDir, nodeDir, readPublicKeys, readSpec, REAL_CONSENSUS_CONFIG, RunDirError, type ClusterSpec } from "./run-dir.ts";
 import { ToxiproxyServer } from "./toxiproxy/index.ts";
 import { existsSync } from "node:fs";
 import type { ConsensusConfig } from "../consensus/config.ts";
@@ -55,8 +58,10 @@ export interface ReplicaInfo {
 export interface SubnetInfo {
   readonly name: string;
   readonly id: string;
-  /** The subnet's certification key (133-byte DER, hex): what agents verify certificates with. */
+  /** The subnet's certification key (133-byte DER, hex): the root key for the first subnet, delegated by it for the others. */
   readonly publicKey: string;
+  /** Closed ranges of canister ids (text) the subnet hosts: an effective canister id in them reaches it. */
+  readonly canisterRanges: readonly (readonly [string, string])[];
   readonly replicas: readonly ReplicaInfo[];
 }
 
@@ -88,7 +93,7 @@ interface Member {
 
 export const subnetNameOf = (k: number): string => `s${k}`;
 export const linkProxyName = (subnet: string, from: ReplicaId, to: ReplicaId): string => `${subnet}-r${from}-to-r${to}`;
-export const xnetProxyName = (fromSubnet: string, from: ReplicaId, toSubnet: string, to: ReplicaId): string => `xnet-${fromSubnet}-r${from}-to-${toSubnet}-r${to}`;
+export const xnetProxyName = (fromSubnet: string, from: ReplicaId, toSubnet: string, to: ReplicaId): string => `${fromSubnet}-r${from}-to-${toSubnet}-r${to}`;
 
 export class Cluster {
   private stopping = false;
@@ -136,13 +141,16 @@ export class Cluster {
   }
 
   info(): ClusterInfo {
+    const registry = clusterRegistry(this.dir, this.spec);
     const subnets = this.spec.subnets.map((s) => {
       const keys = blsVerifier(readPublicKeys(this.dir, s.name));
       const der = blsPublicKeyToDer(keys.thresholdPublicKey("high"));
+      const range = registry.byName(s.name)?.canisterRange;
       return {
         name: s.name,
         id: Principal.fromUint8Array(subnetIdOfRootKey(der)).toText(),
         publicKey: bytesToHex(der),
+        canisterRanges: range === undefined ? [] : [[canisterIdFromU64(range.start), canisterIdFromU64(range.end)] as const],
         replicas: this.members
           .filter((m) => m.subnet === s.name)
           .map((m) => ({
@@ -243,6 +251,7 @@ export class Cluster {
   }
 
   private async startReplica(m: Member): Promise<void> {
+    const rootUrls = this.rootUrlsFor(m);
     const peers: Record<string, string> = {};
     const xnetPeers: Record<string, string> = {};
     for (const other of this.members) {
@@ -253,7 +262,7 @@ export class Cluster {
       if (other.subnet === m.subnet) peers[String(other.node)] = proxy.value.listen;
       else xnetPeers[`${other.subnet}/${other.node}`] = proxy.value.listen;
     }
-    await m.child.start({ type: "start", peers, xnetPeers });
+    await m.child.start({ type: "start", peers, xnetPeers, ...(rootUrls === undefined ? {} : { rootUrls }) });
     if (this.runOriginUs !== undefined) m.child.post({ type: "run-origin", atUs: this.runOriginUs });
     m.serving = m.listening;
     this.progress(`${m.name} ready (pid ${m.child.pid}, http ${m.listening?.httpPort})`);
@@ -264,7 +273,7 @@ export class Cluster {
       for (const to of this.members) {
         if (from === to) continue;
         const name = from.subnet === to.subnet ? linkProxyName(from.subnet, from.node, to.node) : xnetProxyName(from.subnet, from.node, to.subnet, to.node);
-        await this.createProxy(name, `127.0.0.1:${to.listening?.p2pPort}`);
+        await this.createProxy(name, `127.0.0.1:${upstreamPort(from, to)}`);
       }
     }
   }
@@ -281,13 +290,15 @@ export class Cluster {
     throw new RunDirError(`cannot create proxy ${name}: ${last}`);
   }
 
-  private outgoingProxies(m: Member): string[] {
-    return this.members.filter((o) => o !== m).map((o) => (o.subnet === m.subnet ? linkProxyName(m.subnet, m.node, o.node) : xnetProxyName(m.subnet, m.node, o.subnet, o.node)));
+  /** The root subnet's HTTP endpoints, for a replica of another subnet (undefined for a root replica). */
+  private rootUrlsFor(m: Member): string[] | undefined {
+    const root = this.spec.subnets[0]?.name;
+    if (m.subnet === root) return undefined;
+    return this.members.filter((o) => o.subnet === root).map((o) => `http://127.0.0.1:${o.listening?.httpPort}`);
   }
 
-  /** Proxies whose upstream is `m` (after a restart on new ports they must point at the new ones). */
-  private incomingProxies(m: Member): string[] {
-    return this.members.filter((o) => o !== m).map((o) => (o.subnet === m.subnet ? linkProxyName(m.subnet, o.node, m.node) : xnetProxyName(o.subnet, o.node, m.subnet, m.node)));
+  private outgoingProxies(m: Member): string[] {
+    return this.members.filter((o) => o !== m).map((o) => (o.subnet === m.subnet ? linkProxyName(m.subnet, m.node, o.node) : xnetProxyName(m.subnet, m.node, o.subnet, o.node)));
   }
 
   /** A replica that exits while the cluster runs is restarted from its disk, as an operator's supervisor would. */
@@ -300,11 +311,16 @@ export class Cluster {
       this.progress(`${m.name} exited; restarting it from its disk (restart ${count})`);
       try {
         await this.spawn(m);
-        for (const name of this.incomingProxies(m)) {
-          const updated = await this.toxiproxy.registry.update(name, { upstream: `127.0.0.1:${m.listening?.p2pPort}` });
+        for (const from of this.members.filter((o) => o !== m)) {
+          const name = from.subnet === m.subnet ? linkProxyName(m.subnet, from.node, m.node) : xnetProxyName(from.subnet, from.node, m.subnet, m.node);
+          const updated = await this.toxiproxy.registry.update(name, { upstream: `127.0.0.1:${upstreamPort(from, m)}` });
           if (!updated.ok) throw new RunDirError(`cannot point proxy ${name} at the restarted replica: ${updated.failure.message}`);
         }
         await this.startReplica(m);
+        for (const other of this.members) {
+          const rootUrls = this.rootUrlsFor(other);
+          if (other !== m && rootUrls !== undefined) other.child.post({ type: "root-urls", rootUrls });
+        }
         this.writeInfo();
         this.supervise(m);
       } catch (e) {
@@ -314,12 +330,14 @@ export class Cluster {
   }
 }
 
+/** Where a link from `from` to `to` ends: `to`'s P2P port within a subnet, its XNet port between subnets. */
+function upstreamPort(from: Member, to: Member): number | undefined {
+  return from.subnet === to.subnet ? to.listening?.p2pPort : to.listening?.xnetPort;
+}
+
 function prepareRunDir(options: UpOptions, progress: (line: string) => void): ClusterSpec {
   if (!existsSync(specPath(options.out))) {
     const nodes = options.nodes ?? [4];
-    // Refused rather than half-working: replicas of different subnets would run side by side with
-    // no XNet between them, and agents would need the NNS delegation chain to trust the second one.
-    if (nodes.length > 1) throw new RunDirError(`several subnets (--nodes ${nodes.join(",")}) are not supported in real mode yet: XNet between replica processes and subnet delegations are still to be built; start one subnet (--nodes ${nodes[0]})`);
     createRunDir(options.out, { subnets: nodes.map((n, k) => ({ name: subnetNameOf(k), n })), consensus: options.consensus ?? REAL_CONSENSUS_CONFIG });
     progress(`created ${options.out}: ${nodes.map((n, k) => `${subnetNameOf(k)} with ${n} replicas`).join(", ")}; keys written`);
   } else {

@@ -30,6 +30,7 @@ import { querySignerOf } from "../http/query-response.ts";
 import { eventsObserver, eventWriter, maliciousEvent } from "./chaos/events.ts";
 import { byzantineProcess, parseByzantineArgument } from "./chaos/byzantine-process.ts";
 import type { HashHex } from "../types.ts";
+import { NodeCluster } from "./node-cluster.ts";
 
 /** How often a synchronous call checks whether its message is done. */
 const CALL_POLL_MS = 10;
@@ -62,6 +63,9 @@ async function main(): Promise<void> {
   if (record === undefined) throw new Error(`no subnet ${subnetName} in the registry`);
   const genesis = readGenesisCup(dir, subnetName);
   const facts = subnetFacts(keys.verifierKeys, record.canisterRange);
+  const log = (line: string): void => void process.stderr.write(`${line}\n`);
+  // Other subnets: their facts in the state tree, XNet, and (not the root) the root's delegation.
+  const cluster = new NodeCluster({ dir, spec, registry, subnet: record, self, nowNs: () => BigInt(Date.now()) * 1_000_000n, log });
 
   const disk = new FileDisk(diskDir(dir, subnetName, self));
   const incarnation = nextIncarnation(dir, subnetName, self);
@@ -97,7 +101,8 @@ async function main(): Promise<void> {
   });
   const observer: ReplicaObserver = eventsObserver(writeEvent);
   const replica = new Replica({
-    env,
+    env: cluster.envFor(env),
+    ...(cluster.xnet === undefined ? {} : { xnet: cluster.xnet.client }),
     config: spec.consensus,
     membership: new Membership(subnetSpec.n, faultsTolerated(subnetSpec.n)),
     signer: keys.signer,
@@ -114,9 +119,9 @@ async function main(): Promise<void> {
         subnet: {
           id: record.id,
           registry,
-          publicKeyDerOf: (id) => (id === record.id ? facts.rootKeyDer : undefined),
+          publicKeyDerOf: (id) => cluster.publicKeyDerOf(id),
           // /subnet/<id>/node/<node>/public_key: agents check query signatures against these.
-          nodesOf: (id) => (id === record.id ? facts.nodes.map((node) => [node.nodeId, node.publicKeyDer] as const) : undefined),
+          nodesOf: (id) => cluster.nodesOf(id),
         },
       }),
   });
@@ -130,11 +135,14 @@ async function main(): Promise<void> {
       nowNs: () => BigInt(env.now()) * 1000n,
       waitForCall: (done, timeoutNs) => waitUntil(done, Number(timeoutNs / 1_000_000n)),
       implVersion: "subnetlab real mode",
+      ...(cluster.delegated() === undefined ? {} : { delegated: cluster.delegated() }),
     }),
   );
-  send({ type: "listening", p2pPort, httpPort: http.port });
+  const xnetPort = await cluster.listen();
+  send({ type: "listening", p2pPort, httpPort: http.port, ...(xnetPort === undefined ? {} : { xnetPort }) });
 
   process.on("message", (m: ToChild) => {
+    if (m.type === "root-urls") return cluster.onRootUrls(m.rootUrls);
     if (m.type === "run-origin") byzantine.setOrigin(m.atUs);
     if (m.type === "final-state") {
       send({ type: "final-state", executedHeight: replica.status().executedHeight, known: m.ids.filter((id) => replica.ingressStatus(id as HashHex) !== undefined) });
@@ -142,11 +150,17 @@ async function main(): Promise<void> {
     if (m.type !== "start") return;
     for (const [peer, address] of Object.entries(m.peers)) transport.setPeerAddress(replicaId(Number(peer)) as ReplicaId, address);
     env.attach(replica);
+    cluster.start(
+      m,
+      (from, message) => replica.onXNetMessage(from, message),
+      (from, reason) => env.trace({ kind: "xnet.wire-reject", detail: { from: `${from.subnet.slice(0, 11)}/${from.replica}`, reason: reason.slice(0, 120) } }),
+    );
     replica.start();
     traceTransportStats(transport, env.trace);
-    send({ type: "ready" });
+    void cluster.ready().then(() => send({ type: "ready" }));
   });
   const stop = (): void => {
+    void cluster.close();
     env.close();
     disk.sync();
     disk.close();
