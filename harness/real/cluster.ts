@@ -17,6 +17,7 @@ import { subnetIdOfRootKey } from "../crypto/certificate.ts";
 import { replicaId, type ReplicaId } from "../types.ts";
 import { ReplicaChild, type Listening } from "./child.ts";
 import { canisterIdFromU64 } from "../execution/interfaces.ts";
+import type { Registry } from "../routing/registry.ts";
 import { clusterRegistry, createRunDir, nodeDir, readPublicKeys, readSpec, REAL_CONSENSUS_CONFIG, RunDirError, type ClusterSpec } from "./run-dir.ts";
 import { ToxiproxyServer } from "./toxiproxy/index.ts";
 import { existsSync } from "node:fs";
@@ -97,6 +98,7 @@ export const xnetProxyName = (fromSubnet: string, from: ReplicaId, toSubnet: str
 
 export class Cluster {
   private stopping = false;
+  private registry: Registry | undefined;
   private readonly restarts = new Map<string, number>();
   /** Replicas the supervisor must not restart until `release` (a crash fault with a restart time). */
   private readonly heldDown = new Map<string, { readonly released: Promise<void>; readonly release: () => void }>();
@@ -141,7 +143,9 @@ export class Cluster {
   }
 
   info(): ClusterInfo {
-    const registry = clusterRegistry(this.dir, this.spec);
+    // The registry reads and decodes every subnet's keys: once per cluster (info() is polled).
+    this.registry ??= clusterRegistry(this.dir, this.spec);
+    const registry = this.registry;
     const subnets = this.spec.subnets.map((s) => {
       const keys = blsVerifier(readPublicKeys(this.dir, s.name));
       const der = blsPublicKeyToDer(keys.thresholdPublicKey("high"));

@@ -80,8 +80,35 @@ test("item 5: up runs one process per replica behind per-link proxies, restarts 
   t.is(again.info().rootKey, JSON.parse(readFileSync(join(dir, "cluster.json"), "utf8")).rootKey, "same keys after resuming");
   await again.stop();
   t.true(existsSync(join(dir, "nodes", "s0-r0", "replica.log")));
-  // Several subnets would run without XNet between them: refused with the reason, nothing created.
-  const two = join(dir, "two");
-  await t.throwsAsync(Cluster.up({ out: two, nodes: [4, 7], replicaEntry: STAND_IN }), { instanceOf: RunDirError, message: /several subnets .* not supported in real mode yet/ });
-  t.false(existsSync(two));
+});
+
+// Serial: it must not add its processes to the load while the test above times a restart.
+test.serial("item 5 (--nodes 4,7): two subnets get a proxy per directed cross-subnet link to the XNet port, canister ranges in cluster.json, and the second subnet the root replicas' URLs", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "subnetlab-up-two-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cluster = await Cluster.up({ out: dir, nodes: [2, 1], replicaEntry: STAND_IN });
+  try {
+    const info = cluster.writeInfo();
+    const [s0, s1] = info.subnets;
+    t.deepEqual(s0!.replicas[0]!.proxies, ["s0-r0-to-r1", "s0-r0-to-s1-r0"]);
+    t.deepEqual(s1!.replicas[0]!.proxies, ["s1-r0-to-s0-r0", "s1-r0-to-s0-r1"]);
+    t.deepEqual(s0!.canisterRanges, [["rwlgt-iiaaa-aaaaa-aaaaa-cai", "n5n4y-3aaaa-aaaaa-p777q-cai"]], "2^20 ids from 0 (run-dir.ts clusterRegistry)");
+    t.deepEqual(s1!.canisterRanges[0]![0], "5v3p4-iyaaa-aaaaa-qaaaa-cai", "the second subnet's range starts at 2^20");
+    const s1r0 = s1!.replicas[0]!;
+    await eventually("s1/r0 hears both root replicas over XNet", async () => (await seenBy(s1r0.httpUrl)).join() === "s0/r0,s0/r1");
+    const seen = (await (await fetch(`${s1r0.httpUrl}/seen`)).json()) as { rootUrls: string[] };
+    t.deepEqual(seen.rootUrls, s0!.replicas.map((r) => r.httpUrl), "a non-root replica is told where the root replicas serve HTTP");
+    const root = (await (await fetch(`${s0!.replicas[0]!.httpUrl}/seen`)).json()) as { rootUrls: string[] };
+    t.deepEqual(root.rootUrls, [], "a root replica is not");
+    const toxiproxy = new Toxiproxy(info.toxiproxy);
+    for (const name of ["s0-r0-to-s1-r0", "s0-r1-to-s1-r0"]) {
+      const proxy = await toxiproxy.get(name);
+      await proxy.update({ enabled: false, listen: proxy.listen, upstream: proxy.upstream });
+    }
+    await eventually("the disabled XNet proxies cut s1/r0 off from s0", async () => (await seenBy(s1r0.httpUrl)).length === 0);
+    await eventually("the other direction has proxies of its own: s0/r0 still hears s1/r0", async () => (await seenBy(s0!.replicas[0]!.httpUrl)).includes("s1/r0"));
+    t.pass();
+  } finally {
+    await cluster.stop();
+  }
 });

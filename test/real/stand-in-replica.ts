@@ -1,6 +1,7 @@
 // A stand-in for harness/real/node-main.ts in the cluster tests: it speaks the same IPC handshake
-// (child.ts), listens on a P2P and an HTTP port, and every 100 ms tells each peer (through the
-// address `up` gave it: its proxy) who it is. GET /seen answers which peers reached it lately.
+// (child.ts), listens on a P2P, an XNet and an HTTP port, and every 100 ms tells each peer, of its
+// subnet and of the others (through the address `up` gave it: its proxy), who it is. GET /seen
+// answers which peers reached it lately, and which root replicas' URLs it was given.
 import { createServer as createHttpServer } from "node:http";
 import { connect, createServer, type AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
@@ -17,18 +18,22 @@ const p2p = createServer((socket) => {
 });
 const http = createHttpServer((_req, res) => {
   const recent = [...seenAt].filter(([, at]) => Date.now() - at < 400).map(([who]) => who).sort();
-  res.end(JSON.stringify({ me, seen: recent }));
+  res.end(JSON.stringify({ me, seen: recent, rootUrls }));
 });
 const listen = (server: { listen(port: number, host: string, cb: () => void): unknown; address(): unknown }): Promise<number> =>
   new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
 
+const xnet = createServer((socket) => p2p.emit("connection", socket));
 const p2pPort = await listen(p2p);
+const xnetPort = await listen(xnet);
 const httpPort = await listen(http);
-process.send?.({ type: "listening", p2pPort, httpPort });
-process.on("message", (m: { type: string; peers: Record<string, string> }) => {
+let rootUrls: readonly string[] = [];
+process.send?.({ type: "listening", p2pPort, httpPort, xnetPort });
+process.on("message", (m: { type: string; peers: Record<string, string>; xnetPeers: Record<string, string>; rootUrls?: string[] }) => {
+  if (m.type === "root-urls" || m.type === "start") rootUrls = m.rootUrls ?? [];
   if (m.type !== "start") return;
   setInterval(() => {
-    for (const address of Object.values(m.peers)) {
+    for (const address of [...Object.values(m.peers), ...Object.values(m.xnetPeers)]) {
       const [host, port] = address.split(":");
       const socket = connect(Number(port), host as string, () => socket.end(`${me}\n`));
       socket.on("error", () => undefined);
