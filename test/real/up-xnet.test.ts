@@ -101,7 +101,7 @@ async function certifiedHeight(url: string): Promise<bigint> {
 let callee: string | undefined;
 let caller: string | undefined;
 
-test.serial("item 12/2: @icp-sdk/core 6 and @dfinity/agent 3 deploy on the second subnet and verify its certificates through the root's delegation", async (t) => {
+test.serial("item 5/6 (--nodes 4,7, delegation): @icp-sdk/core 6 and @dfinity/agent 3 deploy on the second subnet and verify its certificates through the root's delegation", async (t) => {
   const { info } = running();
   t.is(info.subnets.length, 2);
   t.not(subnet(1).publicKey, info.rootKey, "the second subnet has a key of its own");
@@ -127,7 +127,7 @@ test.serial("item 12/2: @icp-sdk/core 6 and @dfinity/agent 3 deploy on the secon
   t.is(await (agent3.Actor.createActor(counterIdl as never, { agent: a3, canisterId: counter6 }) as unknown as CounterActor).inc(), 2n, "3.x calls 6.x's canister too");
 });
 
-test.serial("item 12/1: a canister on the root subnet calls one on the second subnet across processes (XNet over TCP through the proxies)", async (t) => {
+test.serial("item 5 (--nodes 4,7, XNet): a canister on the root subnet calls one on the second subnet across processes (XNet over TCP through the proxies)", async (t) => {
   const a0 = await agent6At(urlOf(0, 1), 3);
   const a1 = await agent6At(urlOf(1, 1), 3);
   callee = await deploy(agent6, a1, ecidOf(1), fixture("motoko/callee.eop.wasm"));
@@ -139,7 +139,7 @@ test.serial("item 12/1: a canister on the root subnet calls one on the second su
   t.is(await calleeActor.callCount(), 1n, "the callee on s1 ran once");
 });
 
-test.serial("item 12/1: disabling the cross-subnet proxies stops XNet while both subnets keep certifying; re-enabling them lets the pending call complete", async (t) => {
+test.serial("item 5 (--nodes 4,7, XNet): disabling the cross-subnet proxies stops XNet while both subnets keep certifying; re-enabling them lets the pending call complete", async (t) => {
   if (callee === undefined || caller === undefined) return t.fail("the cross-subnet call test did not deploy its canisters");
   const { info } = running();
   const toxiproxy = new Toxiproxy(info.toxiproxy);
