@@ -339,7 +339,7 @@ function upstreamPort(from: Member, to: Member): number | undefined {
   return from.subnet === to.subnet ? to.listening?.p2pPort : to.listening?.xnetPort;
 }
 
-function prepareRunDir(options: UpOptions, progress: (line: string) => void): ClusterSpec {
+export function prepareRunDir(options: Pick<UpOptions, "out" | "nodes" | "consensus">, progress: (line: string) => void): ClusterSpec {
   if (!existsSync(specPath(options.out))) {
     const nodes = options.nodes ?? [4];
     createRunDir(options.out, { subnets: nodes.map((n, k) => ({ name: subnetNameOf(k), n })), consensus: options.consensus ?? REAL_CONSENSUS_CONFIG });

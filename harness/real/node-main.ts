@@ -1,7 +1,8 @@
 // One replica as an OS process (issue 12 items 4–5): the same `Replica` the simulator runs, with a
 // real Env — wall clock and Node timers, a FileDisk that survives SIGKILL, TCP frames of the
 // canonical wire codec — and the IC HTTP interface on its own port. Started by `subnetlab up`
-// (harness/real/cluster.ts), which speaks the handshake in child.ts with it over IPC.
+// (harness/real/cluster.ts), which speaks the handshake in child.ts with it over IPC — or, with
+// --peers, standalone in a container (harness/real/containers/standalone.ts).
 //
 //   node --import tsx harness/real/node-main.ts --dir DIR --subnet s0 --node 2
 import { randomBytes } from "node:crypto";
@@ -31,6 +32,7 @@ import { eventsObserver, eventWriter, maliciousEvent } from "./chaos/events.ts";
 import { byzantineProcess, parseByzantineArgument } from "./chaos/byzantine-process.ts";
 import type { HashHex } from "../types.ts";
 import { NodeCluster } from "./node-cluster.ts";
+import { parsePeersArgument, portOption, READY_LINE } from "./containers/standalone.ts";
 
 /** How often a synchronous call checks whether its message is done. */
 const CALL_POLL_MS = 10;
@@ -48,7 +50,12 @@ function send(message: FromChild): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { dir: { type: "string" }, subnet: { type: "string" }, node: { type: "string" }, byzantine: { type: "string" } } });
+  const { values } = parseArgs({
+    options: {
+      dir: { type: "string" }, subnet: { type: "string" }, node: { type: "string" }, byzantine: { type: "string" },
+      "listen-host": { type: "string" }, "p2p-port": { type: "string" }, "http-port": { type: "string" }, peers: { type: "string" },
+    },
+  });
   const dir = values.dir;
   const subnetName = values.subnet;
   const node = Number(values.node);
@@ -57,6 +64,8 @@ async function main(): Promise<void> {
   const spec = readSpec(dir);
   const subnetSpec = spec.subnets.find((s) => s.name === subnetName);
   if (subnetSpec === undefined) throw new Error(`no subnet ${subnetName} in ${dir}`);
+  const listenHost = values["listen-host"] ?? "127.0.0.1";
+  const standalonePeers = values.peers === undefined ? undefined : parsePeersArgument(values.peers, self, subnetSpec.n);
   const keys = loadNodeKeys(dir, subnetName, self);
   const registry = clusterRegistry(dir, spec);
   const record = registry.byName(subnetName);
@@ -72,7 +81,8 @@ async function main(): Promise<void> {
   const transport = new TcpTransport({
     self,
     network: record.id,
-    listenPort: 0,
+    listenHost,
+    listenPort: portOption("p2p-port", values["p2p-port"], 0),
     peers: Array.from({ length: subnetSpec.n }, (_, i) => ({ id: replicaId(i) })).filter((p) => p.id !== self),
     rng: Rng.fromSeed(randomBytes(16).toString("hex")),
   });
@@ -137,17 +147,11 @@ async function main(): Promise<void> {
       implVersion: "subnetlab real mode",
       ...(cluster.delegated() === undefined ? {} : { delegated: cluster.delegated() }),
     }),
+    listenHost,
+    portOption("http-port", values["http-port"], 0),
   );
   const xnetPort = await cluster.listen();
-  send({ type: "listening", p2pPort, httpPort: http.port, ...(xnetPort === undefined ? {} : { xnetPort }) });
-
-  process.on("message", (m: ToChild) => {
-    if (m.type === "root-urls") return cluster.onRootUrls(m.rootUrls);
-    if (m.type === "run-origin") byzantine.setOrigin(m.atUs);
-    if (m.type === "final-state") {
-      send({ type: "final-state", executedHeight: replica.status().executedHeight, known: m.ids.filter((id) => replica.ingressStatus(id as HashHex) !== undefined) });
-    }
-    if (m.type !== "start") return;
+  const start = (m: Extract<ToChild, { type: "start" }>): void => {
     for (const [peer, address] of Object.entries(m.peers)) transport.setPeerAddress(replicaId(Number(peer)) as ReplicaId, address);
     env.attach(replica);
     cluster.start(
@@ -157,6 +161,23 @@ async function main(): Promise<void> {
     );
     replica.start();
     traceTransportStats(transport, env.trace);
+  };
+  if (standalonePeers !== undefined) {
+    // Containers: one subnet, peers by network alias from the command line, no IPC parent.
+    start({ type: "start", peers: Object.fromEntries([...standalonePeers].map(([peer, address]) => [String(peer), address])), xnetPeers: {} });
+    process.stdout.write(`${READY_LINE} (p2p ${p2pPort}, http ${http.port})\n`);
+  } else {
+    send({ type: "listening", p2pPort, httpPort: http.port, ...(xnetPort === undefined ? {} : { xnetPort }) });
+  }
+
+  process.on("message", (m: ToChild) => {
+    if (m.type === "root-urls") return cluster.onRootUrls(m.rootUrls);
+    if (m.type === "run-origin") byzantine.setOrigin(m.atUs);
+    if (m.type === "final-state") {
+      send({ type: "final-state", executedHeight: replica.status().executedHeight, known: m.ids.filter((id) => replica.ingressStatus(id as HashHex) !== undefined) });
+    }
+    if (m.type !== "start" || standalonePeers !== undefined) return;
+    start(m);
     void cluster.ready().then(() => send({ type: "ready" }));
   });
   const stop = (): void => {
