@@ -52,7 +52,7 @@ Usage:
   subnetlab diff <run dir> --replicas rA,rB [--at HEIGHT]
   subnetlab diff <run dir A> <run dir B>
   subnetlab toxiproxy [--port 8474] [--host 127.0.0.1] [--config FILE] [--seed N]
-  subnetlab up [--nodes 4] [--out DIR] [--toxiproxy-port P] [--ready-timeout-s S] [--quiet]
+  subnetlab up [--nodes 4] [--out DIR] [--toxiproxy-port P] [--ready-timeout-s S] [--containers] [--quiet]
   subnetlab deploy <wasm> [--dir DIR | --url URL] [--arg HEX | --arg-candid TEXT] [...]
   subnetlab --help
 
@@ -108,6 +108,7 @@ Commands:
           cluster (keys, chain, canisters). Replica logs: DIR/nodes/<subnet>-r<i>/replica.log.
           With --nodes 4,7 the first subnet is the root (its key is rootKey) and delegates
           to the second; XNet between them runs through proxies <s>-r<a>-to-<t>-r<b>.
+          With --containers: one Docker container per replica instead (see --containers).
   deploy  Install a Wasm module (gzip accepted) on a running up cluster with the official
           agent: create a canister with cycles unless --canister-id is given, install_code,
           print {canisterId, moduleHash}. See subnetlab deploy --help.
@@ -165,6 +166,11 @@ Options:
   --out DIR     up: the run directory (default reports/up).
   --toxiproxy-port P  up: port of the embedded Toxiproxy API (default: a free one).
   --ready-timeout-s S up: how long one replica may take to start (default 60).
+  --containers  up: one container per replica (image built locally from this host's node,
+                network <subnetlab-…>, container alias <subnet>-r<i>, HTTP on 127.0.0.1);
+                no proxies: crash = docker kill, partition = docker network disconnect.
+                Needs a Docker engine: DOCKER_HOST, /var/run/docker.sock, or the one
+                "npx tsx scripts/docker-engine.ts" starts. One subnet only.
   --message-wall-budget-s S  run, suite: stop the run when one canister execution (a
                 message, an install) has taken more than S seconds of wall time: a
                 harness error (exit 3) naming the replica, canister, entry point and
@@ -237,6 +243,7 @@ const OPTION_SPECS = {
   "ready-timeout-s": { type: "string" },
   shard: { type: "string" },
   real: { type: "boolean" },
+  containers: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -249,7 +256,7 @@ const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
   diff: ["replicas", "at"],
   fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "ic", "shard", "quiet"],
   toxiproxy: ["port", "host", "config", "seed"],
-  up: ["nodes", "out", "toxiproxy-port", "ready-timeout-s", "quiet"],
+  up: ["nodes", "out", "toxiproxy-port", "ready-timeout-s", "containers", "quiet"],
 };
 
 function parseCommon(command: string, args: string[]): { positionals: string[]; options: Common } {
@@ -891,6 +898,16 @@ async function commandUp(args: string[]): Promise<number> {
   const port = raw["toxiproxy-port"];
   if (port !== undefined && (!/^\d+$/.test(port) || Number(port) > 65535)) throw new UsageError(`--toxiproxy-port takes a TCP port from 0 to 65535, got ${JSON.stringify(port)}`);
   const timeout = raw["ready-timeout-s"];
+  if ((options.raw as Record<string, unknown>).containers === true) {
+    if (port !== undefined) throw new UsageError("--toxiproxy-port does not apply to --containers (no proxies: partitions are network disconnects)");
+    const { runUpContainers } = await import("./real/containers/up-command.ts");
+    return await runUpContainers({
+      out: options.out ?? join("reports", "up"),
+      ...(raw.nodes === undefined ? {} : { nodes: parseNodes(raw.nodes) }),
+      ...(timeout === undefined ? {} : { readyTimeoutMs: parsePositiveInt("ready-timeout-s", timeout) * 1000 }),
+      quiet: options.quiet,
+    });
+  }
   // Loaded on demand: the other commands need none of real mode's modules.
   const { runUp } = await import("./real/up-command.ts");
   return await runUp({

@@ -209,6 +209,14 @@ export class ContainerCluster {
     await this.dockerNetwork().connect({ Container: this.containerOf(m).id, EndpointConfig: { Aliases: [m.alias] } });
   }
 
+  /** Runs a command inside the replica's container (the image has only node: pass it a script). */
+  async exec(name: string, command: readonly string[]): Promise<{ readonly exitCode: number; readonly output: string }> {
+    const m = this.member(name);
+    if (m.started === undefined) throw new ContainerStartError(`${m.name} has no container`);
+    const result = await m.started.exec([...command]);
+    return { exitCode: result.exitCode, output: result.output };
+  }
+
   onStop(f: () => void): void {
     this.onStopped.push(f);
   }

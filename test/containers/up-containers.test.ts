@@ -1,0 +1,96 @@
+// Issue 12 item 10 and its "Done when" line about .ci/run: `subnetlab up --containers` — the same
+// 4-replica subnet as `up`, one Docker container per replica. Not in npm test (it needs an engine):
+// `npm run test:containers`, which .ci/run runs where the engine can be had.
+//
+// The engine comes from scripts/docker-engine.ts (a running one, or Debian's docker.io installed
+// and dockerd started by hand); a dockerd this file started is stopped again at the end, so a
+// developer's machine keeps no daemon it did not have (its state folder, with the cached image,
+// stays under /var/tmp/subnetlab-docker). Expected values: the agent's own certificate and
+// signature checks, and the counter fixture's semantics (fixtures/canisters/motoko/counter.mo).
+import test from "ava";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as agent6 from "@icp-sdk/core/agent";
+import { Ed25519KeyIdentity as Ed25519KeyIdentity6 } from "@icp-sdk/core/identity";
+import { ContainerCluster, type ContainerClusterInfo } from "../../harness/real/containers/cluster.ts";
+import { containerRuntime } from "../../harness/real/containers/engine.ts";
+import { ensureReplicaImage } from "../../harness/real/containers/image.ts";
+import { ensureDockerEngine, stopDockerEngine } from "../../scripts/docker-engine.ts";
+import { counterOn, deployCounter } from "../real/up-helpers.ts";
+
+/** Generous: four containers compile and start on two shared, loaded cores. */
+const READY_TIMEOUT_MS = 180_000;
+const CATCH_UP_DEADLINE_MS = 180_000;
+
+let engineStartedHere = false;
+let running: { cluster: ContainerCluster; info: ContainerClusterInfo } | undefined;
+
+test.before(async () => {
+  const engine = await ensureDockerEngine({ progress: (line) => console.log(`docker-engine: ${line}`) });
+  if (!engine.ok) throw new Error(`no Docker engine (${engine.kind}): ${engine.reason}`);
+  engineStartedHere = engine.startedNow;
+  process.env.DOCKER_HOST = engine.dockerHost;
+});
+
+test.after.always(async () => {
+  await running?.cluster.stop();
+  if (engineStartedHere) await stopDockerEngine();
+});
+
+const cluster = (): { cluster: ContainerCluster; info: ContainerClusterInfo } => {
+  if (running === undefined) throw new Error("the container cluster did not start (see the earlier test's failure)");
+  return running;
+};
+
+test.serial("item 10: the replica image is built locally, and a second build is only a look-up by its content tag", async (t) => {
+  const client = await containerRuntime();
+  const first = await ensureReplicaImage(client);
+  const startedAt = Date.now();
+  const second = await ensureReplicaImage(client);
+  t.is(second.tag, first.tag);
+  t.false(second.built, "the same content is not built twice");
+  t.true(Date.now() - startedAt < 15_000, `the cached look-up took ${Date.now() - startedAt} ms`);
+  t.true((await client.image.inspect((await import("testcontainers")).ImageName.fromString(first.tag))).Size > 0);
+});
+
+test.serial("item 10: up --containers starts one container per replica, each holding only its own secret keys, and writes the same cluster.json line as up", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "subnetlab-up-containers-"));
+  const started = await ContainerCluster.up({ out: dir, nodes: [4], readyTimeoutMs: READY_TIMEOUT_MS, progress: (line) => t.log(line) });
+  started.onStop(() => rmSync(dir, { recursive: true, force: true }));
+  running = { cluster: started, info: await started.writeInfo() };
+  const { info } = running;
+  t.is(info.subnets[0]?.replicas.length, 4);
+  t.true(info.subnets[0]!.replicas.every((r) => r.pid > 0 && r.httpUrl.startsWith("http://127.0.0.1:") && r.container !== ""), "running containers, published on loopback");
+  t.regex(info.rootKey, /^308182301d060d2b0601040182dc7c0503010201060c2b0601040182dc7c05030201036100[0-9a-f]{192}$/, "a BLS12-381 public key in the DER form agents expect");
+  // What r3's container can see of the run directory: its own node folder only.
+  const seen = await started.exec("s0/r3", ["/usr/bin/node", "-e", `process.stdout.write(JSON.stringify(require("fs").readdirSync(${JSON.stringify(join(dir, "nodes"))})))`]);
+  t.is(seen.exitCode, 0, seen.output);
+  t.deepEqual(JSON.parse(seen.output), ["s0-r3"]);
+});
+
+test.serial("item 10 (done-when): the agent deploys and calls the counter; with one container killed the other three certify updates; restarted from its disk it catches up", async (t) => {
+  const { cluster: containers, info } = cluster();
+  const agent = await agent6.HttpAgent.create({ host: info.url, identity: Ed25519KeyIdentity6.generate(new Uint8Array(32).fill(10)), shouldFetchRootKey: true });
+  t.is(Buffer.from(agent.rootKey ?? []).toString("hex"), info.rootKey, "the root key of cluster.json is the one the replicas serve");
+  const canisterId = await deployCounter(agent);
+  const counter = counterOn(agent, canisterId);
+  t.is(await counter.inc(), 1n, "certified reply, BLS-verified by the agent");
+  t.is(await counter.get(), 1n, "query signed by the answering node");
+
+  await containers.kill("s0/r3");
+  t.false(await containers.running("s0/r3"), "r3's container is dead");
+  t.is(await counter.inc(), 2n, "three of four replicas certify an update");
+
+  await containers.restart("s0/r3");
+  t.true(await containers.running("s0/r3"));
+  // r3 answers a query from its own state: it shows 2 only once it has caught up.
+  const r3 = counterOn(await agent6.HttpAgent.create({ host: containers.httpUrl("s0/r3"), shouldFetchRootKey: true }), canisterId);
+  const until = Date.now() + CATCH_UP_DEADLINE_MS;
+  let seen = -1n;
+  while (seen !== 2n && Date.now() < until) {
+    seen = await r3.get().catch(() => -1n);
+    if (seen !== 2n) await new Promise((r) => setTimeout(r, 500));
+  }
+  t.is(seen, 2n, "the restarted r3 holds the update certified while it was dead");
+});
