@@ -1,6 +1,7 @@
 // Ensures a Docker engine for `subnetlab up --containers` and its test suite (issue 12 item 10).
 //
 //   npx tsx scripts/docker-engine.ts          ensure an engine; prints DOCKER_HOST=<url> on stdout
+//                                             (and SUBNETLAB_DOCKER_STARTED=1 when it started dockerd)
 //   npx tsx scripts/docker-engine.ts --stop   stop the dockerd this script started (if any)
 //
 // Order: an engine that already answers (`docker info` with the caller's DOCKER_HOST, or the one
@@ -181,6 +182,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   progress(result.startedNow ? "dockerd started" : "a Docker engine already answers");
   process.stdout.write(`DOCKER_HOST=${result.dockerHost}\n`);
+  // For a caller that should stop again what it started (.ci/run does): --stop.
+  if (result.startedNow) process.stdout.write("SUBNETLAB_DOCKER_STARTED=1\n");
   return 0;
 }
 
