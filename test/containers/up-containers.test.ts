@@ -8,7 +8,8 @@
 // stays under /var/tmp/subnetlab-docker). Expected values: the agent's own certificate and
 // signature checks, and the counter fixture's semantics (fixtures/canisters/motoko/counter.mo).
 import test from "ava";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as agent6 from "@icp-sdk/core/agent";
@@ -19,6 +20,7 @@ import { ensureReplicaImage } from "../../harness/real/containers/image.ts";
 import { ensureDockerEngine, stopDockerEngine } from "../../scripts/docker-engine.ts";
 import { counterOn, deployCounter } from "../real/up-helpers.ts";
 
+const CLI = new URL("../../bin/subnetlab.js", import.meta.url).pathname;
 /** Generous: four containers compile and start on two shared, loaded cores. */
 const READY_TIMEOUT_MS = 180_000;
 const CATCH_UP_DEADLINE_MS = 180_000;
@@ -93,4 +95,31 @@ test.serial("item 10 (done-when): the agent deploys and calls the counter; with 
     if (seen !== 2n) await new Promise((r) => setTimeout(r, 500));
   }
   t.is(seen, 2n, "the restarted r3 holds the update certified while it was dead");
+});
+
+test.serial("item 10: the command line — up --containers prints the ready line, and SIGINT removes every container and the network", async (t) => {
+  await running?.cluster.stop(); // one cluster at a time on two cores
+  running = undefined;
+  const dir = mkdtempSync(join(tmpdir(), "subnetlab-up-containers-cli-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const child = spawn(process.execPath, [CLI, "up", "--containers", "--nodes", "4", "--out", dir, "--ready-timeout-s", String(READY_TIMEOUT_MS / 1000)], { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const until = Date.now() + READY_TIMEOUT_MS + 60_000;
+  while (!stdout.includes("\n") && child.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+  t.true(stdout.includes("\n"), `no ready line; stderr: ${stderr}`);
+  const info = JSON.parse(stdout.split("\n")[0] as string) as ContainerClusterInfo;
+  t.deepEqual(JSON.parse(readFileSync(join(dir, "cluster.json"), "utf8")), info, "the same line in DIR/cluster.json");
+  t.is((await fetch(`${info.url}/api/v2/status`)).status, 200);
+  const client = await containerRuntime();
+  const ours = async (): Promise<string[]> => (await client.container.dockerode.listContainers({ all: true })).flatMap((c) => c.Names).filter((name) => name.includes(info.network));
+  t.is((await ours()).length, 4);
+  child.kill("SIGINT");
+  t.is(await exited, 0, stderr);
+  t.deepEqual(await ours(), [], "no container of the cluster is left");
+  const networks = await client.container.dockerode.listNetworks();
+  t.false(networks.some((n) => n.Name === info.network), "the network is removed");
 });

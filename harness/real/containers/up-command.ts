@@ -19,6 +19,21 @@ export async function runUpContainers(command: UpContainersCommand): Promise<num
   const progress = command.quiet ? undefined : (line: string): void => void process.stderr.write(`up: ${line}\n`);
   // A signal during the start-up (image build, containers starting) must still remove what exists.
   const stopSignal = untilStopSignal();
+  // testcontainers loads signal-exit (through proper-lockfile), which re-raises a signal when its
+  // own are the only listeners left — untilStopSignal removes its listener at the first signal, so
+  // without this one the process would die before it removed the containers.
+  const holdSignals = (): void => undefined;
+  process.on("SIGINT", holdSignals);
+  process.on("SIGTERM", holdSignals);
+  try {
+    return await upUntilStopped(command, progress, stopSignal);
+  } finally {
+    process.off("SIGINT", holdSignals);
+    process.off("SIGTERM", holdSignals);
+  }
+}
+
+async function upUntilStopped(command: UpContainersCommand, progress: ((line: string) => void) | undefined, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
   let cluster: ContainerCluster;
   try {
     const starting = ContainerCluster.up({
