@@ -27,6 +27,8 @@ const CATCH_UP_DEADLINE_MS = 180_000;
 
 let engineStartedHere = false;
 let running: { cluster: ContainerCluster; info: ContainerClusterInfo } | undefined;
+/** The counter the done-when test deploys (at 2 after it); the partition test calls it again. */
+let counterCanister: string | undefined;
 
 test.before(async () => {
   const engine = await ensureDockerEngine({ progress: (line) => console.log(`docker-engine: ${line}`) });
@@ -75,16 +77,23 @@ test.serial("item 10 (done-when): the agent deploys and calls the counter; with 
   const { cluster: containers, info } = cluster();
   const agent = await agent6.HttpAgent.create({ host: info.url, identity: Ed25519KeyIdentity6.generate(new Uint8Array(32).fill(10)), shouldFetchRootKey: true });
   t.is(Buffer.from(agent.rootKey ?? []).toString("hex"), info.rootKey, "the root key of cluster.json is the one the replicas serve");
+  const startedAt = Date.now();
+  const phase = (what: string): void => t.log(`${what} at ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   const canisterId = await deployCounter(agent);
+  phase("deployed");
+  counterCanister = canisterId;
   const counter = counterOn(agent, canisterId);
   t.is(await counter.inc(), 1n, "certified reply, BLS-verified by the agent");
   t.is(await counter.get(), 1n, "query signed by the answering node");
 
+  phase("first update and query");
   await containers.kill("s0/r3");
   t.false(await containers.running("s0/r3"), "r3's container is dead");
   t.is(await counter.inc(), 2n, "three of four replicas certify an update");
 
+  phase("update with r3 dead");
   await containers.restart("s0/r3");
+  phase("r3 restarted");
   t.true(await containers.running("s0/r3"));
   // r3 answers a query from its own state: it shows 2 only once it has caught up.
   const r3 = counterOn(await agent6.HttpAgent.create({ host: containers.httpUrl("s0/r3"), shouldFetchRootKey: true }), canisterId);
@@ -94,7 +103,30 @@ test.serial("item 10 (done-when): the agent deploys and calls the counter; with 
     seen = await r3.get().catch(() => -1n);
     if (seen !== 2n) await new Promise((r) => setTimeout(r, 500));
   }
+  phase("r3 caught up");
   t.is(seen, 2n, "the restarted r3 holds the update certified while it was dead");
+});
+
+test.serial("item 10: a partition is a network disconnect — the other three certify an update, and after the reconnect the cut-off replica catches up", async (t) => {
+  const { cluster: containers, info } = cluster();
+  const agent = await agent6.HttpAgent.create({ host: info.url, identity: Ed25519KeyIdentity6.generate(new Uint8Array(32).fill(11)), shouldFetchRootKey: true });
+  const canisterId = counterCanister;
+  if (canisterId === undefined) throw new Error("the done-when test did not deploy the counter");
+  const counter = counterOn(agent, canisterId);
+  await containers.disconnect("s0/r2");
+  const cutOff = await fetch(`${containers.httpUrl("s0/r2")}/api/v2/status`, { signal: AbortSignal.timeout(3000) }).then(() => "answered", () => "unreachable");
+  t.is(cutOff, "unreachable", "off the network, r2 cannot be reached (its port is published through the network)");
+  t.true(await containers.running("s0/r2"), "r2 keeps running, alone");
+  t.is(await counter.inc(), 3n, "three of four replicas certify an update");
+  await containers.connect("s0/r2");
+  const r2 = counterOn(await agent6.HttpAgent.create({ host: containers.httpUrl("s0/r2"), shouldFetchRootKey: true }), canisterId);
+  const until = Date.now() + CATCH_UP_DEADLINE_MS;
+  let seen = -1n;
+  while (seen !== 3n && Date.now() < until) {
+    seen = await r2.get().catch(() => -1n);
+    if (seen !== 3n) await new Promise((r) => setTimeout(r, 500));
+  }
+  t.is(seen, 3n, "reconnected under its alias, r2 holds the update certified while it was cut off");
 });
 
 test.serial("item 10: the command line — up --containers prints the ready line, and SIGINT removes every container and the network", async (t) => {

@@ -22,6 +22,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import type Dockerode from "dockerode";
 import type { ContainerRuntimeClient, GenericContainer, StartedNetwork, StartedTestContainer } from "testcontainers";
+import { decode } from "@dfinity/cbor";
 import { Principal } from "@dfinity/principal";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { blsPublicKeyToDer, blsVerifier } from "../../crypto/bls-backend.ts";
@@ -120,6 +121,10 @@ export class ContainerCluster {
     try {
       progress(`starting ${members.length} replica containers on network ${network.getName()} (image ${image.tag})`);
       await Promise.all(members.map((m) => cluster.startContainer(m, runTag)));
+      // Ready for an agent: a replica serves calls only once it holds a certified state (before
+      // that it answers 503 waiting_for_certified_state, and the agent gives up).
+      await Promise.all(members.map((m) => cluster.untilServing(m, "certified")));
+      progress("every replica holds a certified state");
       if (options.supervise === true) await cluster.supervise(runTag);
     } catch (e) {
       await cluster.stop();
@@ -318,16 +323,23 @@ export class ContainerCluster {
     ];
   }
 
-  /** Polls the replica's status endpoint through its published port until it answers 200. */
-  private async untilServing(m: Member): Promise<void> {
+  /**
+   * Polls the replica's status endpoint through its published port until it answers ("answers"),
+   * or until it reports a certified state ("certified"; it may still be a few heights behind, which
+   * the IC calls certified_state_behind and a loaded machine shows often).
+   */
+  private async untilServing(m: Member, want: "answers" | "certified" = "answers"): Promise<void> {
     const until = Date.now() + this.readyTimeoutMs;
     while (Date.now() < until) {
-      const ok = await fetch(`${this.httpUrl(m.name)}/api/v2/status`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-      if (ok) return;
+      const health = await fetch(`${this.httpUrl(m.name)}/api/v2/status`, { signal: AbortSignal.timeout(2000) }).then(
+        async (r) => (r.ok ? (decode(new Uint8Array(await r.arrayBuffer())) as { replica_health_status?: string }).replica_health_status : undefined),
+        () => undefined,
+      );
+      if (health !== undefined && (want === "answers" || health !== "waiting_for_certified_state")) return;
       if (!(await this.containerOf(m).inspect()).State.Running) throw new ContainerStartError(`${m.name}: its container exited while starting (log: ${m.logFile})`);
       await new Promise((r) => setTimeout(r, STATUS_POLL_MS));
     }
-    throw new ContainerStartError(`${m.name} did not serve HTTP within ${this.readyTimeoutMs} ms (log: ${m.logFile})`);
+    throw new ContainerStartError(`${m.name} did not ${want === "certified" ? "certify a state" : "serve HTTP"} within ${this.readyTimeoutMs} ms (log: ${m.logFile})`);
   }
 
   /** The container's output since `sinceS` (a restart) appended to its replica.log, until it stops. */
