@@ -3,6 +3,7 @@
 // --peers argument, and where the engine is looked for. The engine-backed suite is
 // test/containers/up-containers.test.ts (npm run test:containers).
 import test from "ava";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,4 +74,12 @@ test("item 10: the engine is the caller's DOCKER_HOST first, else the system soc
     else process.env.SUBNETLAB_DOCKER_STATE = saved;
     rmSync(state, { recursive: true, force: true });
   }
+});
+
+test("item 10: the command line documents --containers and refuses the proxy option with it", (t) => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [new URL("../../bin/subnetlab.js", import.meta.url).pathname, ...args], { encoding: "utf8" });
+  t.regex(cli("--help").stdout, /--containers +up: one container per replica/);
+  const refused = cli("up", "--containers", "--toxiproxy-port", "8474", "--out", join(tmpdir(), "subnetlab-never-created"));
+  t.is(refused.status, 2, refused.stderr);
+  t.regex(refused.stderr, /--toxiproxy-port does not apply to --containers/);
 });
