@@ -147,19 +147,14 @@ export class Cluster {
     this.registry ??= clusterRegistry(this.dir, this.spec);
     const registry = this.registry;
     const subnets = this.spec.subnets.map((s) => {
-      const keys = blsVerifier(readPublicKeys(this.dir, s.name));
-      const der = blsPublicKeyToDer(keys.thresholdPublicKey("high"));
-      const range = registry.byName(s.name)?.canisterRange;
+      const { facts, nodeIdOf } = subnetFactsOf(this.dir, s.name, registry);
       return {
-        name: s.name,
-        id: Principal.fromUint8Array(subnetIdOfRootKey(der)).toText(),
-        publicKey: bytesToHex(der),
-        canisterRanges: range === undefined ? [] : [[canisterIdFromU64(range.start), canisterIdFromU64(range.end)] as const],
+        ...facts,
         replicas: this.members
           .filter((m) => m.subnet === s.name)
           .map((m) => ({
             name: m.name,
-            nodeId: Principal.selfAuthenticating(keys.nodePublicKeyDer(m.node)).toText(),
+            nodeId: nodeIdOf(m.node),
             pid: m.serving?.pid ?? -1,
             httpUrl: `http://127.0.0.1:${m.serving?.httpPort ?? 0}`,
             proxies: this.outgoingProxies(m),
@@ -332,6 +327,28 @@ export class Cluster {
       }
     });
   }
+}
+
+/**
+ * What cluster.json says about a subnet, read from the run directory (both `up` and `up --containers`
+ * write it): name, id, threshold public key, canister ranges, and each node's id.
+ */
+export function subnetFactsOf(dir: string, name: string, registry: ReturnType<typeof clusterRegistry>): {
+  readonly facts: Omit<SubnetInfo, "replicas">;
+  readonly nodeIdOf: (node: ReplicaId) => string;
+} {
+  const keys = blsVerifier(readPublicKeys(dir, name));
+  const der = blsPublicKeyToDer(keys.thresholdPublicKey("high"));
+  const range = registry.byName(name)?.canisterRange;
+  return {
+    facts: {
+      name,
+      id: Principal.fromUint8Array(subnetIdOfRootKey(der)).toText(),
+      publicKey: bytesToHex(der),
+      canisterRanges: range === undefined ? [] : [[canisterIdFromU64(range.start), canisterIdFromU64(range.end)] as const],
+    },
+    nodeIdOf: (node) => Principal.selfAuthenticating(keys.nodePublicKeyDer(node)).toText(),
+  };
 }
 
 /** Where a link from `from` to `to` ends: `to`'s P2P port within a subnet, its XNet port between subnets. */

@@ -23,14 +23,10 @@ import { join, resolve } from "node:path";
 import type Dockerode from "dockerode";
 import type { ContainerRuntimeClient, GenericContainer, StartedNetwork, StartedTestContainer } from "testcontainers";
 import { decode } from "@dfinity/cbor";
-import { Principal } from "@dfinity/principal";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { blsPublicKeyToDer, blsVerifier } from "../../crypto/bls-backend.ts";
-import { subnetIdOfRootKey } from "../../crypto/certificate.ts";
 import { replicaId, type ReplicaId } from "../../types.ts";
-import { prepareRunDir, DEFAULT_READY_TIMEOUT_MS, type ClusterInfo, type ReplicaInfo, type SubnetInfo } from "../cluster.ts";
-import { clusterRegistry, nodeDir, readPublicKeys, RunDirError, specPath, type ClusterSpec } from "../run-dir.ts";
-import { canisterIdFromU64 } from "../../execution/interfaces.ts";
+import { prepareRunDir, subnetFactsOf, DEFAULT_READY_TIMEOUT_MS, type ClusterInfo, type ReplicaInfo, type SubnetInfo } from "../cluster.ts";
+import { clusterRegistry, nodeDir, RunDirError, specPath, type ClusterSpec } from "../run-dir.ts";
 import { containerRuntime } from "./engine.ts";
 import { ensureReplicaImage, IMAGE_NODE } from "./image.ts";
 import { CONTAINER_HTTP_PORT, CONTAINER_P2P_PORT, peersArgument, READY_LINE, replicaAlias } from "./standalone.ts";
@@ -136,19 +132,14 @@ export class ContainerCluster {
   info(): ContainerClusterInfo {
     const registry = clusterRegistry(this.dir, this.spec);
     const subnets = this.spec.subnets.map((s) => {
-      const keys = blsVerifier(readPublicKeys(this.dir, s.name));
-      const der = blsPublicKeyToDer(keys.thresholdPublicKey("high"));
-      const range = registry.byName(s.name)?.canisterRange;
+      const { facts, nodeIdOf } = subnetFactsOf(this.dir, s.name, registry);
       return {
-        name: s.name,
-        id: Principal.fromUint8Array(subnetIdOfRootKey(der)).toText(),
-        publicKey: bytesToHex(der),
-        canisterRanges: range === undefined ? [] : [[canisterIdFromU64(range.start), canisterIdFromU64(range.end)] as const],
+        ...facts,
         replicas: this.members
           .filter((m) => m.subnet === s.name)
           .map((m) => ({
             name: m.name,
-            nodeId: Principal.selfAuthenticating(keys.nodePublicKeyDer(m.node)).toText(),
+            nodeId: nodeIdOf(m.node),
             pid: -1,
             httpUrl: this.httpUrl(m.name),
             proxies: [],
