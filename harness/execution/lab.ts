@@ -4,10 +4,17 @@
 //
 // Two modes:
 //  - direct (default): messages run one after another right away, each with the per-message
-//    instruction limit; an update returns once its ingress message is answered;
+//    instruction limit; an update returns once its ingress message is answered. Its call tree
+//    runs generation by generation (the messages one generation sends are the next), and each
+//    generation after the first is a round of its own: the clock moves on by `roundIntervalNs`
+//    and heartbeats and due global timers run before it, as between the rounds of a subnet;
 //  - rounds (`new ExecutionLab({ rounds: APP_SUBNET_ROUND_CONFIG })`): every `tick()` is one
 //    execution round of round.ts (credit scheduler, cores, round budget, deterministic time
-//    slicing); an update submits its ingress message and ticks until it is answered.
+//    slicing), and the clock moves on by `roundIntervalNs` after it; an update submits its
+//    ingress message and ticks until it is answered; calls to the management canister go through
+//    the subnet queue between rounds.
+// Either way a call tree that is still not answered after `maxRoundsPerCall` rounds is given up
+// with an error naming the bound (a canister that calls itself forever), never a message count.
 import { INSPECT_MESSAGE_INSTRUCTION_LIMIT } from "./interfaces.ts";
 export { INSPECT_MESSAGE_INSTRUCTION_LIMIT };
 import { IDL } from "@dfinity/candid";
@@ -20,6 +27,7 @@ import {
   MANAGEMENT_CANISTER,
   principalText,
   RejectCode,
+  type CallbackId,
   type CanisterId,
   type CanisterMessage,
   type CanisterSnapshot,
@@ -61,6 +69,12 @@ import {
 export const DEFAULT_INSTRUCTION_LIMIT = 5_000_000_000n;
 /** install_code budget (ic-protocol.md §4.1: 300 B on application subnets). */
 export const DEFAULT_INSTALL_INSTRUCTION_LIMIT = 300_000_000_000n;
+/**
+ * Time between two execution rounds: about one block per second, the order of an IC application
+ * subnet's block rate (and of the simulator's own subnets: a 1,000 ms block-maker unit delay,
+ * 300 ms initial notary delay). Configurable: `LabOptions.roundIntervalNs`.
+ */
+export const DEFAULT_ROUND_INTERVAL_NS = 1_000_000_000n;
 /** Default start time: 2025-01-01T00:00:00Z in ns (any fixed value keeps runs reproducible). */
 export const DEFAULT_START_TIME_NS = 1_735_689_600_000_000_000n;
 /** Default lab user: the self-authenticating principal of a fixed 32-byte key. */
@@ -90,8 +104,10 @@ export interface LabOptions {
   readonly queryCache?: boolean;
   /** Run messages in execution rounds (round.ts) with this configuration instead of directly. */
   readonly rounds?: RoundConfig;
-  /** Rounds mode: give up on an update after this many rounds without an answer (default 1,000). */
+  /** Give up on a call tree after this many rounds without an answer (default 1,000). */
   readonly maxRoundsPerCall?: number;
+  /** Time between two execution rounds (default DEFAULT_ROUND_INTERVAL_NS, 1 s). */
+  readonly roundIntervalNs?: bigint;
   /** Charge execution fees in cycles (e.g. APP_SUBNET_FEES); default: free. */
   readonly fees?: ExecutionFees;
   /** Seed of the randomness served by the management canister's raw_rand (default 0). */
@@ -136,6 +152,7 @@ export class ExecutionLab {
   private readonly fees: ExecutionFees | undefined;
   private readonly rng: Rng;
   private readonly maxRoundsPerCall: number;
+  private readonly roundIntervalNs: bigint;
   private roundState: ExecutionRoundState | undefined;
   private roundNumber = 0;
   private inducted: InductedMessage[] = [];
@@ -152,6 +169,9 @@ export class ExecutionLab {
     this.fees = options.fees;
     this.rng = Rng.fromSeed(options.seed ?? 0).fork("raw_rand");
     this.maxRoundsPerCall = options.maxRoundsPerCall ?? 1_000;
+    this.roundIntervalNs = options.roundIntervalNs ?? DEFAULT_ROUND_INTERVAL_NS;
+    if (this.roundIntervalNs < 0n) throw new RangeError(`roundIntervalNs must not be negative (got ${this.roundIntervalNs})`);
+    if (!Number.isSafeInteger(this.maxRoundsPerCall) || this.maxRoundsPerCall < 1) throw new RangeError(`maxRoundsPerCall must be a positive integer (got ${this.maxRoundsPerCall})`);
   }
 
   /** Number of rounds executed so far (rounds mode). */
@@ -293,7 +313,7 @@ export class ExecutionLab {
     let first: { instructionsUsed: bigint; debugLog: readonly string[] };
     if (this.roundConfig === undefined) {
       first = this.run(id, message);
-      this.drain();
+      this.runGenerations(() => this.responses.has(messageId));
     } else {
       this.inducted.push({ canister: id, message });
       first = { instructionsUsed: 0n, debugLog: [] };
@@ -306,7 +326,7 @@ export class ExecutionLab {
     const answer = this.responses.get(messageId);
     this.responses.delete(messageId);
     if (answer === undefined) {
-      throw new LabError(RejectCode.SysTransient, `ingress ${messageId} to ${id}.${method} was not answered`);
+      throw new LabError(RejectCode.SysTransient, `ingress ${messageId} to ${id}.${method} was not answered after ${this.maxRoundsPerCall} rounds (LabOptions.maxRoundsPerCall)`);
     }
     return {
       response: answer.response,
@@ -379,6 +399,14 @@ export class ExecutionLab {
   tick(): bigint {
     if (this.roundConfig !== undefined) return this.tickRound(this.roundConfig);
     const before = this.totalInstructionsUsed;
+    this.runSystemTasks();
+    this.drain();
+    for (const id of this.canisterIds()) this.canisters.set(id, lifecycle.finalizeStopping(this.canister(id)));
+    return this.totalInstructionsUsed - before;
+  }
+
+  /** Direct mode, at the start of a round: heartbeats and due global timers, in canister id order. */
+  private runSystemTasks(): void {
     for (const id of this.canisterIds()) {
       const c = this.canister(id);
       if (c.status !== "running" || c.execution === undefined) continue;
@@ -388,9 +416,6 @@ export class ExecutionLab {
         this.run(id, { kind: "global-timer" });
       }
     }
-    this.drain();
-    for (const id of this.canisterIds()) this.canisters.set(id, lifecycle.finalizeStopping(this.canister(id)));
-    return this.totalInstructionsUsed - before;
   }
 
   /** One execution round of round.ts: system tasks and queued messages are inducted first. */
@@ -421,14 +446,21 @@ export class ExecutionLab {
     for (const e of out.executed) used += e.instructionsUsed;
     this.totalInstructionsUsed += used;
     for (const r of out.ingressResponses) this.route(r);
-    // Every canister of the lab is on this subnet: remote calls go to canisters that do not exist.
     for (const { from, call } of out.remoteCalls) {
-      this.inducted.push({
-        canister: from,
-        message: { kind: "response", callbackId: call.callbackId, response: missingCallee(call.callee), refundedCycles: call.cycles },
-      });
+      // The management canister's calls go through the subnet queue between rounds; every other
+      // canister of the lab is on this subnet, so the rest go to canisters that do not exist.
+      if (call.callee === (MANAGEMENT_CANISTER as string)) this.runSubnetCall(from, call);
+      else this.inducted.push({ canister: from, message: { kind: "response", callbackId: call.callbackId, response: missingCallee(call.callee), refundedCycles: call.cycles } });
     }
+    this.now += this.roundIntervalNs;
     return used;
+  }
+
+  /** A canister's call to the management canister: executed at once, its answer routed back to the caller. */
+  private runSubnetCall(caller: CanisterId, call: { readonly callbackId: CallbackId; readonly method: string; readonly arg: Uint8Array; readonly cycles: bigint }): void {
+    const out = this.applyManagement(executeManagementCall(this.managementContext(), caller as string as PrincipalText, call.method, call.arg, call.cycles));
+    const response = asCanisterResponse(out.response ?? { kind: "reject" as const, code: RejectCode.SysTransient, message: "stop_canister: the canister is still stopping" });
+    this.route({ origin: { kind: "canister", caller, callbackId: call.callbackId }, response, refundedCycles: 0n });
   }
 
   /** Query cache counters (hits, misses, invalidations). */
@@ -533,58 +565,72 @@ export class ExecutionLab {
       case "ingress":
         this.responses.set(origin.messageId, response);
         return;
-      case "canister":
-        this.queue.push({
-          target: origin.caller,
-          message: { kind: "response", callbackId: origin.callbackId, response: response.response, refundedCycles: response.refundedCycles },
-        });
+      case "canister": {
+        const message: CanisterMessage = { kind: "response", callbackId: origin.callbackId, response: response.response, refundedCycles: response.refundedCycles };
+        // Rounds mode inducts it into the next round; direct mode runs it in the next generation.
+        if (this.roundConfig === undefined) this.queue.push({ target: origin.caller, message });
+        else this.inducted.push({ canister: origin.caller, message });
         return;
+      }
       case "query":
       case "system":
         return;
     }
   }
 
-  /** Executes queued inter-canister messages in FIFO order until none is left. */
-  drain(maxMessages = 100_000): void {
-    let n = 0;
-    while (this.queue.length > 0) {
-      if (n++ >= maxMessages) throw new LabError(RejectCode.SysTransient, `more than ${maxMessages} messages: livelock?`);
-      const next = this.queue.shift();
-      if (next === undefined) break;
-      if (next.target === (MANAGEMENT_CANISTER as string) && next.message.kind === "request") {
-        const req = next.message;
-        const out = this.applyManagement(
-          executeManagementCall(this.managementContext(), req.caller as string as PrincipalText, req.method, req.arg, req.cycles),
-        );
-        const response = asCanisterResponse(
-          out.response ?? { kind: "reject" as const, code: RejectCode.SysTransient, message: "stop_canister: the canister is still stopping" },
-        );
-        this.route({ origin: { kind: "canister", caller: req.caller, callbackId: req.callerCallbackId }, response, refundedCycles: 0n });
-        continue;
+  /** Direct mode: executes queued inter-canister messages, generation by generation, until none is left. */
+  drain(): void {
+    this.runGenerations(() => true);
+  }
+
+  /**
+   * Direct mode: runs the queued messages generation by generation (the messages one generation
+   * sends are the next). The first generation runs in the round of the message that sent it.
+   * While `answered()` is false — a caller waits for its update — each later generation is a round
+   * of its own: the clock moves on by `roundIntervalNs` and heartbeats and due global timers run
+   * first, as between the rounds of a subnet, so a canister waiting for its own timer sees it
+   * fire. Once answered, the rest of the tree runs without further rounds (as `tick()` does).
+   */
+  private runGenerations(answered: () => boolean): void {
+    for (let generation = 0; this.queue.length > 0; generation++) {
+      if (generation >= this.maxRoundsPerCall) {
+        throw new LabError(RejectCode.SysTransient, `${this.queue.length} messages still in flight after ${this.maxRoundsPerCall} rounds (LabOptions.maxRoundsPerCall): does a canister call itself forever?`);
       }
-      if (!this.canisters.has(next.target)) {
-        if (next.message.kind === "request") {
-          this.route({
-            origin: { kind: "canister", caller: next.message.caller, callbackId: next.message.callerCallbackId },
-            response: missingCallee(next.target),
-            refundedCycles: next.message.cycles,
-          });
-        }
-        continue;
+      if (generation > 0 && !answered()) {
+        this.now += this.roundIntervalNs;
+        this.runSystemTasks();
       }
-      const status = this.canister(next.target).status;
-      if (next.message.kind === "request" && status !== "running") {
-        // Induction refuses a request to a canister that is not running (StateError's display).
+      for (const next of this.queue.splice(0)) this.deliverQueued(next);
+    }
+  }
+
+  private deliverQueued(next: Pending): void {
+    if (next.target === (MANAGEMENT_CANISTER as string) && next.message.kind === "request") {
+      const req = next.message;
+      this.runSubnetCall(req.caller, { callbackId: req.callerCallbackId, method: req.method, arg: req.arg, cycles: req.cycles });
+      return;
+    }
+    if (!this.canisters.has(next.target)) {
+      if (next.message.kind === "request") {
         this.route({
           origin: { kind: "canister", caller: next.message.caller, callbackId: next.message.callerCallbackId },
-          response: { kind: "reject", code: RejectCode.CanisterError, message: canisterNotRunningAtInduction(next.target, status).description },
+          response: missingCallee(next.target),
           refundedCycles: next.message.cycles,
         });
-        continue;
       }
-      this.run(next.target, next.message);
+      return;
     }
+    const status = this.canister(next.target).status;
+    if (next.message.kind === "request" && status !== "running") {
+      // Induction refuses a request to a canister that is not running (StateError's display).
+      this.route({
+        origin: { kind: "canister", caller: next.message.caller, callbackId: next.message.callerCallbackId },
+        response: { kind: "reject", code: RejectCode.CanisterError, message: canisterNotRunningAtInduction(next.target, status).description },
+        refundedCycles: next.message.cycles,
+      });
+      return;
+    }
+    this.run(next.target, next.message);
   }
 }
 
