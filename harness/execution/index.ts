@@ -29,3 +29,5 @@ export {
 } from "./lab.ts";
 export { QueryCache, QUERY_CACHE_MAX_AGE_NS, type QueryCacheKey } from "./query-cache.ts";
 export { executeManagementCall, MANAGEMENT_TYPES, type ManagementContext, type ManagementOutcome, type ManagementMethod } from "./management.ts";
+export { MAX_SNAPSHOT_SLICE_BYTES, type SnapshotMetadata, type SnapshotDataKind } from "./snapshot-transfer.ts";
+export { downloadSnapshot, uploadSnapshot, type CallManagement, type SnapshotArchive } from "./snapshot-archive.ts";

@@ -194,6 +194,13 @@ export interface CanisterSnapshot {
   readonly certifiedData: Uint8Array;
   readonly globalTimerNs: bigint;
   readonly totalSizeBytes: bigint;
+  /**
+   * Present on a snapshot created by `upload_canister_snapshot_metadata` (absent: taken from the
+   * canister). Its `execution` holds what was uploaded so far — module bytes, memories, globals —
+   * with no exports until `load_canister_snapshot` checks the module; `timerGiven` false means
+   * loading it leaves the canister's global timer as it is (spec: an absent timer is not updated).
+   */
+  readonly upload?: { readonly timerGiven: boolean };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import { WasmExecutor } from "./executor.ts";
 import * as lifecycle from "./lifecycle.ts";
 import { executeManagementCall, type ManagementContext, type ManagementOutcome } from "./management.ts";
 import { QueryCache } from "./query-cache.ts";
+import { loadableExecution } from "./snapshot-transfer.ts";
 import { withLoggedOutput } from "./canister-log.ts";
 import { Rng } from "../sim/rng.ts";
 import { assert } from "../assert.ts";
@@ -277,7 +278,11 @@ export class ExecutionLab {
   }
 
   loadSnapshot(id: CanisterId, snapshotId: string, sender: PrincipalText = DEFAULT_SENDER): void {
-    this.apply(lifecycle.loadSnapshot(this.canister(id), sender, snapshotId));
+    const canister = this.canister(id);
+    const snapshot = canister.snapshots.find((s) => s.id === snapshotId);
+    const loadable = snapshot === undefined || !canister.controllers.includes(sender) ? undefined : loadableExecution(snapshot, this.executor);
+    if (loadable !== undefined && !loadable.ok) throw new LabError(loadable.code, loadable.message, loadable.errorCode);
+    this.apply(lifecycle.loadSnapshot(canister, sender, snapshotId, loadable?.execution));
   }
 
   listSnapshots(id: CanisterId, sender: PrincipalText = DEFAULT_SENDER): readonly CanisterSnapshot[] {

@@ -2,6 +2,7 @@
 // canister"; ic-protocol.md §4.8–§4.9): create, stop/start, delete, uninstall, controllers, and
 // canister snapshots. install_code (which runs Wasm) lives in executor.ts. Every function is pure:
 // state in, state (or a typed failure) out.
+import { assert } from "../assert.ts";
 import { PageMap } from "../state/page-map.ts";
 import {
   comparePrincipals,
@@ -9,6 +10,7 @@ import {
   type CanisterId,
   type CanisterSnapshot,
   type CanisterState,
+  type ExecutionState,
   type OutgoingResponse,
   type PrincipalText,
 } from "./interfaces.ts";
@@ -38,9 +40,9 @@ type Failure = { ok: false; code: RejectCode; message: string; errorCode?: Error
 const fail = (code: RejectCode, message: string): Failure => ({ ok: false, code, message });
 
 /** A failure as the IC's canister manager reports it. */
-const failWith = (e: UserError): Failure => ({ ok: false, code: rejectCodeOf(e.code), message: e.description, errorCode: e.code });
+export const failWith = (e: UserError): Failure => ({ ok: false, code: rejectCodeOf(e.code), message: e.description, errorCode: e.code });
 
-function notController(canister: CanisterState, sender: PrincipalText): Outcome<never> | undefined {
+export function notController(canister: CanisterState, sender: PrincipalText): Outcome<never> | undefined {
   return canister.controllers.includes(sender) ? undefined : failWith(invalidController(canister.id, canister.controllers, sender));
 }
 
@@ -162,7 +164,7 @@ export function uninstallCode(
 
 // --- snapshots -------------------------------------------------------------------------------------
 
-function snapshotSize(s: Omit<CanisterSnapshot, "totalSizeBytes" | "id" | "takenAtNs">): bigint {
+export function snapshotSize(s: Pick<CanisterSnapshot, "execution" | "certifiedData">): bigint {
   const e = s.execution;
   return (
     BigInt(e.wasmModule.length) +
@@ -187,6 +189,19 @@ export function takeSnapshot(
   if (denied) return denied;
   const execution = canister.execution;
   if (execution === undefined) return failWith(snapshotOfEmptyCanister(canister.id));
+  const body = { execution, certifiedData: canister.certifiedData, globalTimerNs: canister.globalTimerNs };
+  return addSnapshot(canister, replaceSnapshot, (id) => ({ id, takenAtNs: nowNs, ...body, totalSizeBytes: snapshotSize(body) }));
+}
+
+/**
+ * A new snapshot of the canister (taken, or created by a metadata upload), replacing
+ * `replaceSnapshot` if given, within the per-canister limit; ids are `<canister>-<n>`, n counting up.
+ */
+export function addSnapshot(
+  canister: CanisterState,
+  replaceSnapshot: string | undefined,
+  make: (id: string) => CanisterSnapshot,
+): Outcome<{ canister: CanisterState; snapshot: CanisterSnapshot }> {
   let kept = canister.snapshots;
   if (replaceSnapshot !== undefined) {
     if (!kept.some((s) => s.id === replaceSnapshot)) {
@@ -198,13 +213,7 @@ export function takeSnapshot(
     return failWith(snapshotLimitExceeded(canister.id, MAX_SNAPSHOTS_PER_CANISTER));
   }
   const n = canister.snapshots.reduce((max, s) => Math.max(max, snapshotNumber(s.id) + 1), 0);
-  const body = { execution, certifiedData: canister.certifiedData, globalTimerNs: canister.globalTimerNs };
-  const snapshot: CanisterSnapshot = {
-    id: `${canister.id}-${n}`,
-    takenAtNs: nowNs,
-    ...body,
-    totalSizeBytes: snapshotSize(body),
-  };
+  const snapshot = make(`${canister.id}-${n}`);
   const snapshots = [...kept, snapshot].sort((a, b) => snapshotNumber(a.id) - snapshotNumber(b.id));
   return { ok: true, snapshot, canister: { ...canister, snapshots, version: canister.version + 1n } };
 }
@@ -219,18 +228,21 @@ export function loadSnapshot(
   canister: CanisterState,
   sender: PrincipalText,
   snapshotId: string,
+  /** An uploaded snapshot's execution state once its module was checked (snapshot-transfer.ts loadableExecution). */
+  checkedExecution?: ExecutionState,
 ): Outcome<{ canister: CanisterState }> {
   const denied = notController(canister, sender);
   if (denied) return denied;
   const snapshot = canister.snapshots.find((s) => s.id === snapshotId);
   if (snapshot === undefined) return failWith(snapshotNotFound(canister.id, snapshotId));
+  assert(snapshot.upload === undefined || checkedExecution !== undefined, `uploaded snapshot ${snapshotId} loaded without checking its module (snapshot-transfer.ts loadableExecution)`);
   return {
     ok: true,
     canister: {
       ...canister,
-      execution: snapshot.execution,
+      execution: checkedExecution ?? snapshot.execution,
       certifiedData: snapshot.certifiedData,
-      globalTimerNs: snapshot.globalTimerNs,
+      globalTimerNs: snapshot.upload?.timerGiven === false ? canister.globalTimerNs : snapshot.globalTimerNs,
       version: canister.version + 1n,
     },
   };

@@ -12,6 +12,7 @@ import {
   type CanisterId,
   type CanisterSnapshot,
   type EnvironmentVariable,
+  type GlobalValue,
   type CanisterState,
   type ExecutionParams,
   type OutgoingResponse,
@@ -19,7 +20,16 @@ import {
   type Response,
 } from "./interfaces.ts";
 import * as lifecycle from "./lifecycle.ts";
-import { invalidController, managedCanisterNotFound, rejectCodeOf, type ErrorCode, type UserError } from "./reject-codes.ts";
+import { invalidController, managedCanisterNotFound, rejectCodeOf, snapshotInconsistent, type ErrorCode, type UserError } from "./reject-codes.ts";
+import {
+  loadableExecution,
+  readSnapshotData,
+  readSnapshotMetadata,
+  uploadSnapshotData,
+  uploadSnapshotMetadata,
+  type SnapshotDataKind,
+  type SnapshotMetadata,
+} from "./snapshot-transfer.ts";
 import { appendToLog } from "./canister-log.ts";
 import { validateEnvironmentVariables, type EnvironmentVariablesResult } from "./environment-variables.ts";
 
@@ -63,6 +73,10 @@ const installMode = IDL.Variant({
 });
 const snapshotType = IDL.Record({ id: snapshotIdType, taken_at_timestamp: IDL.Nat64, total_size: IDL.Nat64 });
 const canisterOnly = IDL.Record({ canister_id: canisterIdType });
+const snapshotGlobal = IDL.Variant({ i32: IDL.Int32, i64: IDL.Int64, f32: IDL.Float32, f64: IDL.Float64, v128: IDL.Nat });
+const globalTimer = IDL.Opt(IDL.Variant({ inactive: IDL.Null, active: IDL.Nat64 }));
+const lowWasmMemoryHookStatus = IDL.Opt(IDL.Variant({ condition_not_satisfied: IDL.Null, ready: IDL.Null, executed: IDL.Null }));
+const snapshotSlice = IDL.Record({ offset: IDL.Nat64, size: IDL.Nat64 });
 
 export const MANAGEMENT_TYPES = {
   provisional_create_canister_with_cycles: {
@@ -137,6 +151,60 @@ export const MANAGEMENT_TYPES = {
   },
   list_canister_snapshots: { arg: canisterOnly, ret: [IDL.Vec(snapshotType)] },
   delete_canister_snapshot: { arg: IDL.Record({ canister_id: canisterIdType, snapshot_id: snapshotIdType }), ret: [] },
+  read_canister_snapshot_metadata: {
+    arg: IDL.Record({ canister_id: canisterIdType, snapshot_id: snapshotIdType }),
+    ret: [
+      IDL.Record({
+        source: IDL.Variant({ taken_from_canister: IDL.Reserved, metadata_upload: IDL.Reserved }),
+        taken_at_timestamp: IDL.Nat64,
+        wasm_module_size: IDL.Nat64,
+        globals: IDL.Vec(snapshotGlobal),
+        wasm_memory_size: IDL.Nat64,
+        stable_memory_size: IDL.Nat64,
+        wasm_chunk_store: IDL.Vec(IDL.Record({ hash: IDL.Vec(IDL.Nat8) })),
+        canister_version: IDL.Nat64,
+        certified_data: IDL.Vec(IDL.Nat8),
+        global_timer: globalTimer,
+        on_low_wasm_memory_hook_status: lowWasmMemoryHookStatus,
+      }),
+    ],
+  },
+  read_canister_snapshot_data: {
+    arg: IDL.Record({
+      canister_id: canisterIdType,
+      snapshot_id: snapshotIdType,
+      kind: IDL.Variant({ wasm_module: snapshotSlice, wasm_memory: snapshotSlice, stable_memory: snapshotSlice, wasm_chunk: IDL.Record({ hash: IDL.Vec(IDL.Nat8) }) }),
+    }),
+    ret: [IDL.Record({ chunk: IDL.Vec(IDL.Nat8) })],
+  },
+  upload_canister_snapshot_metadata: {
+    arg: IDL.Record({
+      canister_id: canisterIdType,
+      replace_snapshot: IDL.Opt(snapshotIdType),
+      wasm_module_size: IDL.Nat64,
+      globals: IDL.Vec(snapshotGlobal),
+      wasm_memory_size: IDL.Nat64,
+      stable_memory_size: IDL.Nat64,
+      certified_data: IDL.Vec(IDL.Nat8),
+      global_timer: globalTimer,
+      on_low_wasm_memory_hook_status: lowWasmMemoryHookStatus,
+    }),
+    ret: [IDL.Record({ snapshot_id: snapshotIdType })],
+  },
+  upload_canister_snapshot_data: {
+    arg: IDL.Record({
+      canister_id: canisterIdType,
+      snapshot_id: snapshotIdType,
+      kind: IDL.Variant({
+        wasm_module: IDL.Record({ offset: IDL.Nat64 }),
+        wasm_memory: IDL.Record({ offset: IDL.Nat64 }),
+        stable_memory: IDL.Record({ offset: IDL.Nat64 }),
+        wasm_chunk: IDL.Null,
+      }),
+      chunk: IDL.Vec(IDL.Nat8),
+    }),
+    ret: [],
+  },
   raw_rand: { arg: undefined, ret: [IDL.Vec(IDL.Nat8)] },
   fetch_canister_logs: {
     arg: canisterOnly,
@@ -214,6 +282,56 @@ function fromLifecycle<T extends { canister: CanisterState }>(
 ): ManagementOutcome {
   return r.ok ? onOk(r) : failed(r);
 }
+/** A global's raw bits as the Candid variant the snapshot metadata carries (and back). */
+function globalRecord(g: GlobalValue): Record<string, unknown> {
+  const view = new DataView(new ArrayBuffer(8));
+  switch (g.type) {
+    case "i32":
+      return { i32: Number(BigInt.asIntN(32, g.bits)) };
+    case "i64":
+      return { i64: BigInt.asIntN(64, g.bits) };
+    case "f32":
+      view.setUint32(0, Number(g.bits));
+      return { f32: view.getFloat32(0) };
+    case "f64":
+      view.setBigUint64(0, g.bits);
+      return { f64: view.getFloat64(0) };
+  }
+}
+
+function decodeGlobals(values: readonly Record<string, unknown>[]): GlobalValue[] | string {
+  const view = new DataView(new ArrayBuffer(8));
+  const out: GlobalValue[] = [];
+  for (const v of values) {
+    if ("i32" in v) out.push({ type: "i32", bits: BigInt.asUintN(32, BigInt(v["i32"] as number)) });
+    else if ("i64" in v) out.push({ type: "i64", bits: BigInt.asUintN(64, v["i64"] as bigint) });
+    else if ("f32" in v) {
+      view.setFloat32(0, v["f32"] as number);
+      out.push({ type: "f32", bits: BigInt(view.getUint32(0)) });
+    } else if ("f64" in v) {
+      view.setFloat64(0, v["f64"] as number);
+      out.push({ type: "f64", bits: view.getBigUint64(0) });
+    } else return "A v128 global cannot be uploaded: subnetlab's canisters have no v128 globals.";
+  }
+  return out;
+}
+
+function metadataRecord(m: SnapshotMetadata) {
+  return {
+    source: m.source === "taken_from_canister" ? { taken_from_canister: null } : { metadata_upload: null },
+    taken_at_timestamp: m.takenAtNs,
+    wasm_module_size: m.wasmModuleSize,
+    globals: m.globals.map(globalRecord),
+    wasm_memory_size: m.wasmMemorySize,
+    stable_memory_size: m.stableMemorySize,
+    wasm_chunk_store: [],
+    canister_version: m.canisterVersion,
+    certified_data: m.certifiedData,
+    global_timer: m.globalTimerNs === undefined ? [] : [m.globalTimerNs === 0n ? { inactive: null } : { active: m.globalTimerNs }],
+    on_low_wasm_memory_hook_status: [],
+  };
+}
+
 function snapshotRecord(s: CanisterSnapshot) {
   return { id: snapshotIdBytes(s.id), taken_at_timestamp: s.takenAtNs, total_size: s.totalSizeBytes };
 }
@@ -413,9 +531,53 @@ export function executeManagementCall(
     case "load_canister_snapshot": {
       const c = target();
       if (isOutcome(c)) return c;
-      return fromLifecycle(lifecycle.loadSnapshot(c, caller, snapshotIdText(a["snapshot_id"] as Uint8Array)), (r) =>
-        ok(reply([], []), [r.canister]),
-      );
+      const snapshotId = snapshotIdText(a["snapshot_id"] as Uint8Array);
+      const snapshot = c.snapshots.find((s) => s.id === snapshotId);
+      // An uploaded snapshot becomes a canister only if its module and globals fit together.
+      const loadable = snapshot === undefined || !c.controllers.includes(caller) ? undefined : loadableExecution(snapshot, ctx.executor);
+      if (loadable !== undefined && !loadable.ok) return reject(loadable.code, loadable.message, loadable.errorCode);
+      return fromLifecycle(lifecycle.loadSnapshot(c, caller, snapshotId, loadable?.execution), (r) => ok(reply([], []), [r.canister]));
+    }
+    case "read_canister_snapshot_metadata": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      const r = readSnapshotMetadata(c, caller, snapshotIdText(a["snapshot_id"] as Uint8Array));
+      return r.ok ? ok(reply(types.ret, [metadataRecord(r.metadata)])) : failed(r);
+    }
+    case "read_canister_snapshot_data": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      const kind = a["kind"] as Record<string, { offset: bigint; size: bigint }>;
+      if ("wasm_chunk" in kind) return rejectWith(snapshotInconsistent("The Wasm chunk store is not modelled by subnetlab: snapshots have no chunks to read."));
+      const [name, slice] = Object.entries(kind)[0] as [SnapshotDataKind, { offset: bigint; size: bigint }];
+      const r = readSnapshotData(c, caller, snapshotIdText(a["snapshot_id"] as Uint8Array), name, slice.offset, slice.size);
+      return r.ok ? ok(reply(types.ret, [{ chunk: r.chunk }])) : failed(r);
+    }
+    case "upload_canister_snapshot_metadata": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      const replace = opt(a["replace_snapshot"] as [] | [Uint8Array]);
+      const globals = decodeGlobals(a["globals"] as Record<string, unknown>[]);
+      if (typeof globals === "string") return rejectWith(snapshotInconsistent(globals));
+      const timer = opt(a["global_timer"] as [] | [Record<string, bigint | null>]);
+      const r = uploadSnapshotMetadata(c, caller, ctx.nowNs, replace === undefined ? undefined : snapshotIdText(replace), {
+        wasmModuleSize: a["wasm_module_size"] as bigint,
+        globals,
+        wasmMemorySize: a["wasm_memory_size"] as bigint,
+        stableMemorySize: a["stable_memory_size"] as bigint,
+        certifiedData: Uint8Array.from(a["certified_data"] as Uint8Array),
+        globalTimerNs: timer === undefined ? undefined : "active" in timer ? (timer["active"] as bigint) : 0n,
+      });
+      return r.ok ? ok(reply(types.ret, [{ snapshot_id: snapshotIdBytes(r.snapshot.id) }]), [r.canister]) : failed(r);
+    }
+    case "upload_canister_snapshot_data": {
+      const c = target();
+      if (isOutcome(c)) return c;
+      const kind = a["kind"] as Record<string, { offset: bigint } | null>;
+      if ("wasm_chunk" in kind) return rejectWith(snapshotInconsistent("The Wasm chunk store is not modelled by subnetlab: a snapshot's chunks cannot be uploaded."));
+      const [name, at] = Object.entries(kind)[0] as [SnapshotDataKind, { offset: bigint }];
+      const r = uploadSnapshotData(c, caller, snapshotIdText(a["snapshot_id"] as Uint8Array), name, at.offset, Uint8Array.from(a["chunk"] as Uint8Array));
+      return r.ok ? ok(reply([], []), [r.canister]) : failed(r);
     }
     case "list_canister_snapshots": {
       const c = target();
@@ -475,6 +637,10 @@ const CONTROLLER_METHODS: ReadonlySet<string> = new Set([
   "load_canister_snapshot",
   "list_canister_snapshots",
   "delete_canister_snapshot",
+  "read_canister_snapshot_metadata",
+  "read_canister_snapshot_data",
+  "upload_canister_snapshot_metadata",
+  "upload_canister_snapshot_data",
 ]);
 /** Methods any user may call (a local subnet's provisional whitelist holds everyone, as PocketIC's does). */
 const PROVISIONAL_METHODS: ReadonlySet<string> = new Set(["provisional_create_canister_with_cycles", "provisional_top_up_canister"]);

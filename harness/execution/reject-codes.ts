@@ -24,6 +24,7 @@ export const ErrorCode = {
   CanisterRejectedMessage: "IC0406",
   UnknownManagementMessage: "IC0407",
   InvalidManagementPayload: "IC0408",
+  CanisterSnapshotImmutable: "IC0409",
   CanisterTrapped: "IC0502",
   CanisterCalledTrap: "IC0503",
   CanisterContractViolation: "IC0504",
@@ -290,6 +291,22 @@ export const snapshotLimitExceeded = (canister: string, limit: number): UserErro
     "Consider deleting an unnecessary snapshot of the specified canister before creating a new one.",
     "canister-snapshot-limit-exceeded",
   );
+
+/** Snapshot download/upload (canister_manager types.rs): no suggestion line on these. */
+export const snapshotSliceInvalid = (offset: bigint, size: bigint): UserError => ({
+  code: ErrorCode.InvalidManagementPayload,
+  description: `Invalid subslice into wasm module / main memory / stable memory: offset: ${offset}, size: ${size}`,
+});
+export const snapshotSliceTooLarge = (requested: bigint, allowed: bigint): UserError => ({
+  code: ErrorCode.InvalidManagementPayload,
+  description: `Requested slice too large: ${requested} > ${allowed}`,
+});
+export const snapshotImmutable = (): UserError => ({
+  code: ErrorCode.CanisterSnapshotImmutable,
+  description: "Only canister snapshots created by metadata upload can be mutated.",
+});
+/** An uploaded snapshot that cannot be loaded as it is; the IC's text is the message alone. */
+export const snapshotInconsistent = (message: string): UserError => ({ code: ErrorCode.InvalidManagementPayload, description: message });
 
 /** The IC's text ends with a colon and has no suggestion. */
 export const snapshotOfEmptyCanister = (canister: string): UserError => ({

@@ -104,13 +104,21 @@ function writeClosure(w: ByteWriter, c: WasmClosure): void {
   w.u32(c.fun).u64(c.env);
 }
 
+/** A snapshot's source byte in the v3 encoding. */
+const SNAPSHOT_TAKEN = 0;
+const SNAPSHOT_UPLOADED = 1;
+const SNAPSHOT_UPLOADED_WITH_TIMER = 2;
+
 /** The system state of a canister: all fields except module bytes and memory contents. */
 export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
   const w = new ByteWriter();
   // A canister with environment variables is encoded as v2 (v1 + a log flag + the variables), so
-  // every canister without them keeps its v1 encoding and hash.
+  // every canister without them keeps its v1 encoding and hash; one holding a snapshot created by
+  // metadata upload as v3 (v2 + a source byte per snapshot).
   const env = c.environmentVariables ?? [];
-  w.domain(env.length > 0 ? "subnetlab-canister-v2" : "subnetlab-canister-v1");
+  const uploads = c.snapshots.some((s) => s.upload !== undefined);
+  const extended = uploads || env.length > 0;
+  w.domain(uploads ? "subnetlab-canister-v3" : env.length > 0 ? "subnetlab-canister-v2" : "subnetlab-canister-v1");
   w.str(c.id);
   w.u32(c.controllers.length);
   for (const p of c.controllers) w.str(p);
@@ -145,15 +153,16 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
     w.str(s.id).u64(s.takenAtNs);
     writeExecution(w, s.execution);
     w.bytes(s.certifiedData).u64(s.globalTimerNs).u64(s.totalSizeBytes);
+    if (uploads) w.u8(s.upload === undefined ? SNAPSHOT_TAKEN : s.upload.timerGiven ? SNAPSHOT_UPLOADED_WITH_TIMER : SNAPSHOT_UPLOADED);
   }
   // The log comes last and only once there is one, so a canister that never logged keeps the
   // encoding (and hash) it had before logs existed.
-  if (env.length > 0) w.bool(c.log !== undefined);
+  if (extended) w.bool(c.log !== undefined);
   if (c.log !== undefined) {
     w.u64(c.log.nextIdx).u32(c.log.records.length);
     for (const r of c.log.records) w.u64(r.idx).u64(r.timestampNs).bytes(r.content);
   }
-  if (env.length > 0) {
+  if (extended) {
     w.u32(env.length);
     for (const v of env) w.str(v.name).str(v.value);
   }
@@ -222,8 +231,9 @@ function readClosure(r: ByteReader): WasmClosure {
 export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeResolvers): CanisterState {
   const r = new ByteReader(bytes);
   const domain = new TextDecoder().decode(r.raw(r.u8()));
-  assert(domain === "subnetlab-canister-v1" || domain === "subnetlab-canister-v2", `unknown canister encoding ${domain}`);
-  const hasEnv = domain === "subnetlab-canister-v2";
+  assert(domain === "subnetlab-canister-v1" || domain === "subnetlab-canister-v2" || domain === "subnetlab-canister-v3", `unknown canister encoding ${domain}`);
+  const hasEnv = domain !== "subnetlab-canister-v1";
+  const hasSnapshotSource = domain === "subnetlab-canister-v3";
   const id = r.str() as CanisterId;
   const controllers: PrincipalText[] = [];
   for (let n = r.u32(), i = 0; i < n; i++) controllers.push(r.str() as PrincipalText);
@@ -256,7 +266,10 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     const snapId = r.str();
     const takenAtNs = r.u64();
     const snapExecution = readExecution(r, `snapshots/${snapId}/`, resolve);
-    snapshots.push({ id: snapId, takenAtNs, execution: snapExecution, certifiedData: r.bytes(), globalTimerNs: r.u64(), totalSizeBytes: r.u64() });
+    const body = { id: snapId, takenAtNs, execution: snapExecution, certifiedData: r.bytes(), globalTimerNs: r.u64(), totalSizeBytes: r.u64() };
+    const source = hasSnapshotSource ? r.u8() : SNAPSHOT_TAKEN;
+    assert(source <= SNAPSHOT_UPLOADED_WITH_TIMER, `invalid snapshot source tag ${source}`);
+    snapshots.push(source === SNAPSHOT_TAKEN ? body : { ...body, upload: { timerGiven: source === SNAPSHOT_UPLOADED_WITH_TIMER } });
   }
   const log = (hasEnv ? r.bool() : !r.done()) ? readLog(r) : undefined;
   const environmentVariables: EnvironmentVariable[] = [];
