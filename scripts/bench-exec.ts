@@ -12,6 +12,7 @@
 //   --reps N    timed calls per row on each side (median reported); default 21
 //   --stride B  stride of the Table 2 kernels in bytes; default 4
 //   --digest    also compute the per-round state digest (canister hash) inside the timed region
+//   --only S    only the rows whose label contains S (e.g. "write 50 MB"; for profiling)
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
@@ -36,6 +37,7 @@ const { canisterIdFromU64, principalText } = await import("../harness/execution/
 const { createCanister } = await import("../harness/execution/lifecycle.ts");
 const { APP_SUBNET_ROUND_CONFIG, executeRound, initialRoundState } = await import("../harness/execution/round.ts");
 const { canisterStateHash } = await import("../harness/state/canister-codec.ts");
+const { slabCounts } = await import("../harness/state/page-slabs.ts");
 
 interface Row {
   readonly table: 1 | 2;
@@ -70,6 +72,9 @@ function flag(name: string, fallback: number): number {
 const reps = flag("--reps", 21);
 const stride = flag("--stride", 4);
 const withDigest = process.argv.includes("--digest");
+const onlyAt = process.argv.indexOf("--only");
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+const rows = only === undefined ? ROWS : ROWS.filter((r) => r.label.includes(only));
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -161,7 +166,7 @@ async function measure(): Promise<Map<string, Measured>> {
   let state = initialRoundState([install(executor)]);
   const byKey = new Map<string, Measured>();
   const replyU64 = (b: Uint8Array): string => String(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
-  for (const row of ROWS) {
+  for (const row of rows) {
     // Warm-up: V8 compiles lazily and tiers up later (wasm-toolchain.md §4), for the Wasm and for
     // our own TypeScript; the native side warms its caches. At least 3 calls each, more (up to
     // 500 or 300 ms) for cheap rows.
@@ -206,7 +211,7 @@ const out: { table: number; workload: string; size: number; oursMs: number; nati
 const lines: string[] = [];
 lines.push(`subnetlab bench:exec — median of ${reps} calls per row; Table 2 stride ${stride} B${withDigest ? "; ours includes the per-round canister hash" : ""}`);
 lines.push(`${"table".padEnd(6)}${"row".padEnd(14)}${"native ms".padStart(11)}${"ours ms".padStart(11)}${"ratio".padStart(9)}${"paper".padStart(9)}${"instructions".padStart(15)}  verdict`);
-for (const row of ROWS) {
+for (const row of rows) {
   const m = measured.get(`${row.workload}:${row.size}`)!;
   // Same kernel, same answer (reads sum buffer contents, which differ between the two histories).
   if (row.workload !== "read" && m.nativeResult !== m.oursResult) throw new Error(`${row.label}: native result ${m.nativeResult} ≠ ours ${m.oursResult}`);
@@ -220,5 +225,7 @@ for (const row of ROWS) {
   );
   out.push({ table: row.table, workload: row.workload, size: row.size, oursMs: Number(m.oursMs.toFixed(4)), nativeMs: Number(m.nativeMs.toFixed(4)), ratio: Number(ratio.toFixed(3)) });
 }
+const slabs = slabCounts();
+lines.push(`page slabs for committed pages: ${slabs.leased} leased, ${slabs.reused} of them reused`);
 console.log(lines.join("\n"));
 console.log(JSON.stringify(out));

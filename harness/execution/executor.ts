@@ -394,10 +394,10 @@ export class WasmExecutor implements CanisterExecutor {
 
   /** Folds a successful invocation into the canister state; the instance then mirrors it. */
   private commit(canister: CanisterState, exec: ExecutionState, li: LiveInstance, s: SystemApiSession): CanisterState {
-    const wasmMemory = exec.wasmMemory.resized(li.memoryPages() * WASM_PAGE_BYTES).withOwnedPages(li.dirtyPages());
+    const wasmMemory = li.committedMemory(exec.wasmMemory);
     const globals = li.readGlobals();
     const stableMemory = applyStable(exec.stableMemory, s);
-    li.mirrors = { memory: wasmMemory, globals };
+    li.mirror(wasmMemory, globals);
     return {
       ...canister,
       execution: {
@@ -417,9 +417,9 @@ export class WasmExecutor implements CanisterExecutor {
 
   /** The canary's bug: the trapped call's heap and globals stay instead of being rolled back. */
   private keepTrappedHeap(canister: CanisterState, exec: ExecutionState, li: LiveInstance): CanisterState {
-    const wasmMemory = exec.wasmMemory.resized(li.memoryPages() * WASM_PAGE_BYTES).withOwnedPages(li.dirtyPages());
+    const wasmMemory = li.committedMemory(exec.wasmMemory);
     const globals = li.readGlobals();
-    li.mirrors = { memory: wasmMemory, globals };
+    li.mirror(wasmMemory, globals);
     return { ...canister, execution: { ...exec, wasmMemory, wasmMemoryPages: li.memoryPages(), globals } };
   }
 
@@ -1116,7 +1116,7 @@ export class WasmExecutor implements CanisterExecutor {
         return trapped(hypervisorUserError(canister.id, out.trap.error));
       }
       heap = {
-        memory: old.wasmMemory.resized(oldLi.memoryPages() * WASM_PAGE_BYTES).withOwnedPages(oldLi.dirtyPages()),
+        memory: oldLi.committedMemory(old.wasmMemory),
         pages: oldLi.memoryPages(),
       };
       stable = { memory: applyStable(stable.memory, out.session), pages: out.session.stablePages };
@@ -1218,7 +1218,7 @@ export class WasmExecutor implements CanisterExecutor {
     // the memory counts as written (heap delta), found among the pages that were ever written.
     const wasmMemory = li.memory === undefined ? PageMap.empty() : PageMap.empty().resized(li.memoryPages() * WASM_PAGE_BYTES).withOwnedPages(li.writtenPages());
     const globals = li.readGlobals();
-    li.mirrors = { memory: wasmMemory, globals };
+    li.mirror(wasmMemory, globals);
     this.keep(original.id, li);
     const s = r.session;
     const execution: ExecutionState = {

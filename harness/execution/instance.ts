@@ -1,9 +1,10 @@
 // A live Wasm instance of one canister, plus the host side of the instrumentation: instruction
-// counter access, the undo log fed by the write barrier, and rollback. An instance mirrors exactly
+// counter access, the dirty pages reported by the write barrier (dirty-pages.ts), and rollback. An instance mirrors exactly
 // one (wasmMemory, globals) pair of a canister state; the executor re-materialises it from the page
 // map whenever the state it is given is not the one the instance mirrors.
 import { assert } from "../assert.ts";
 import { PAGE_SIZE_BYTES, type PageMap } from "../state/page-map.ts";
+import { DirtyPages, NO_DIRTY_PAGE_BASE } from "./dirty-pages.ts";
 import type { GlobalValue } from "./interfaces.ts";
 import type { CompiledModule } from "./module-cache.ts";
 import { CanisterTrap, type InstanceAccess, type SystemApiSession } from "./system-api.ts";
@@ -69,25 +70,28 @@ export class LiveInstance implements InstanceAccess {
   private readonly globals: WasmGlobal[];
   private readonly used: WasmGlobal;
   private readonly limit: WasmGlobal;
-  private readonly lastPage: WasmGlobal;
+  /** `__dirty_page_base`: byte address of a page marked dirty in this invocation (instrument.ts). */
+  private readonly dirtyPageBase: WasmGlobal;
   private readonly stackUsed: WasmGlobal;
-  /** Undo log of this invocation: page index → contents before the first write. */
-  private undo = new Map<number, Uint8Array>();
+  /** Pages written by this invocation, and what undoes them. */
+  private readonly dirty = new DirtyPages();
   private session: SystemApiSession | undefined;
   private pagesAtStart = 0;
   private hasRun = false;
   /** The message's instruction limit; `__instr_limit` holds it, or the next progress mark below it. */
   private messageLimit = 0n;
   private watch: ProgressWatch | undefined;
-  /**
-   * 4 KiB pages that may differ from zero: the instantiated memory (data segments), pages loaded
-   * from a state, and every page written through the barrier since. The memory beyond them is
-   * zero, so the heap of a fresh install is built from these pages alone (writtenPages).
-   */
-  private readonly writtenEver = new Set<number>();
   private instantiatedPages = 0;
-  /** The state this instance mirrors (identity comparison). */
-  mirrors: { memory: PageMap; globals: readonly GlobalValue[] } | undefined;
+  private memoryView: Uint8Array | undefined;
+  /** The state this instance mirrors (identity comparison); see mirror(). */
+  private mirrored: { memory: PageMap; globals: readonly GlobalValue[] } | undefined;
+  /**
+   * The memory holds exactly `mirrored.memory` (not yet written by an invocation since it was
+   * mirrored, or rolled back to it): that map is then the undo source of the next invocation.
+   */
+  private memoryIsMirror = false;
+  /** memoryIsMirror at begin(): what a rollback returns to. */
+  private memoryWasMirror = false;
 
   constructor(
     readonly module: CompiledModule,
@@ -130,7 +134,7 @@ export class LiveInstance implements InstanceAccess {
     this.globals = module.mutableGlobals.map((g) => ex[g.exportName] as WasmGlobal);
     this.used = ex["__instr_used"] as WasmGlobal;
     this.limit = ex["__instr_limit"] as WasmGlobal;
-    this.lastPage = ex["__last_page"] as WasmGlobal;
+    this.dirtyPageBase = ex["__dirty_page_base"] as WasmGlobal;
     this.stackUsed = ex["__stack_used"] as WasmGlobal;
     this.instantiatedPages = this.memory === undefined ? 0 : this.memory.buffer.byteLength / PAGE_SIZE_BYTES;
     (ex["__stack_limit"] as WasmGlobal).value = WASM_STACK_LIMIT_BYTES;
@@ -140,7 +144,10 @@ export class LiveInstance implements InstanceAccess {
 
   memoryBytes(): Uint8Array {
     if (this.memory === undefined) throw new CanisterTrap("the canister has no memory");
-    return new Uint8Array(this.memory.buffer);
+    // One view per buffer (memory.grow replaces the buffer): the barrier asks for it at every mark.
+    const buffer = this.memory.buffer;
+    if (this.memoryView?.buffer !== buffer) this.memoryView = new Uint8Array(buffer);
+    return this.memoryView;
   }
 
   markWritten(addr: number, len: number): void {
@@ -156,14 +163,14 @@ export class LiveInstance implements InstanceAccess {
       if (lo < pageLimit) this.save(lo);
       if (hi !== lo && hi < pageLimit) this.save(hi);
     }
-    this.lastPage.value = hi | 0;
+    // The barrier skips stores within this page from now on: only ever a page marked dirty (one
+    // beyond the memory could become part of it through memory.grow without being marked).
+    const skip = hi < pageLimit ? hi : lo < pageLimit ? lo : -1;
+    this.dirtyPageBase.value = skip < 0 ? NO_DIRTY_PAGE_BASE : BigInt(skip * PAGE_SIZE_BYTES);
   }
 
   private save(page: number): void {
-    if (this.undo.has(page)) return;
-    this.writtenEver.add(page);
-    const mem = this.memoryBytes();
-    this.undo.set(page, mem.slice(page * PAGE_SIZE_BYTES, (page + 1) * PAGE_SIZE_BYTES));
+    this.dirty.mark(page, this.memoryBytes());
   }
 
   instructionsUsed(): bigint {
@@ -230,10 +237,24 @@ export class LiveInstance implements InstanceAccess {
       // memory's size instead of to the pages that hold data.
       bytes.fill(0, 0, instantiatedBytes);
       memory.copyInto(bytes, true);
-      for (const page of memory.nonZeroPageIndices()) this.writtenEver.add(page);
+      this.dirty.noteLoaded(memory.nonZeroPageIndices());
     }
     this.setGlobals(globals);
-    this.mirrors = { memory, globals };
+    this.mirror(memory, globals);
+  }
+
+  /** The state this instance's memory and globals hold, if it is known (pool lookups compare identity). */
+  get mirrors(): { readonly memory: PageMap; readonly globals: readonly GlobalValue[] } | undefined {
+    return this.mirrored;
+  }
+
+  /**
+   * Declares that the memory and globals now hold exactly this state (after a commit built it from
+   * this instance, or a load). The next invocation then undoes its writes from `memory`.
+   */
+  mirror(memory: PageMap, globals: readonly GlobalValue[]): void {
+    this.mirrored = { memory, globals };
+    this.memoryIsMirror = true;
   }
 
   /**
@@ -245,7 +266,7 @@ export class LiveInstance implements InstanceAccess {
     const out = new Map<number, Uint8Array>();
     if (this.memory === undefined) return out;
     const mem = this.memoryBytes();
-    const candidates = new Set<number>(this.writtenEver);
+    const candidates = new Set<number>(this.dirty.everWrittenSorted());
     for (let p = 0; p < this.instantiatedPages; p++) candidates.add(p);
     for (const p of [...candidates].sort((a, b) => a - b)) {
       const page = mem.subarray(p * PAGE_SIZE_BYTES, (p + 1) * PAGE_SIZE_BYTES);
@@ -280,13 +301,15 @@ export class LiveInstance implements InstanceAccess {
     this.session = session;
     this.hasRun = true;
     session.attach(this);
-    this.undo = new Map();
+    this.memoryWasMirror = this.memoryIsMirror;
+    this.dirty.begin(this.memoryIsMirror ? this.mirrored?.memory : undefined);
+    this.memoryIsMirror = false;
     this.used.value = alreadyUsed;
     this.messageLimit = limit;
     this.watch = watch;
     this.limit.value = limit;
     if (watch !== undefined) this.armNextMark(alreadyUsed, watch);
-    this.lastPage.value = -1;
+    this.dirtyPageBase.value = NO_DIRTY_PAGE_BASE;
     this.stackUsed.value = 0;
     this.pagesAtStart = this.memoryPages();
   }
@@ -318,19 +341,18 @@ export class LiveInstance implements InstanceAccess {
     }
   }
 
-  /** Pages written since begin(), with their new contents, sorted by index. */
-  dirtyPages(): Map<number, Uint8Array> {
-    const out = new Map<number, Uint8Array>();
-    if (this.memory === undefined) return out; // a module without memory writes no pages
-    const mem = this.memoryBytes();
-    for (const p of [...this.undo.keys()].sort((a, b) => a - b)) {
-      out.set(p, mem.slice(p * PAGE_SIZE_BYTES, (p + 1) * PAGE_SIZE_BYTES));
-    }
-    return out;
+  /**
+   * `base` (the memory at begin()) with this invocation's size and written pages: each written page
+   * is copied once, so the result never changes when this instance writes its memory again.
+   */
+  committedMemory(base: PageMap): PageMap {
+    const resized = base.resized(this.memoryPages() * WASM_PAGE_BYTES);
+    if (this.memory === undefined) return resized; // a module without memory writes no pages
+    return resized.withPagesCopiedFrom(this.memoryBytes(), this.dirty.sorted());
   }
 
   dirtyPageCount(): number {
-    return this.undo.size;
+    return this.dirty.count;
   }
 
   /**
@@ -338,11 +360,8 @@ export class LiveInstance implements InstanceAccess {
    * mirror the old state any more (memory grew): the caller must discard it.
    */
   rollback(globals: readonly GlobalValue[]): boolean {
-    if (this.memory !== undefined) {
-      const mem = this.memoryBytes();
-      for (const [p, old] of this.undo) mem.set(old, p * PAGE_SIZE_BYTES);
-    }
-    this.undo = new Map();
+    if (this.memory !== undefined) this.dirty.restore(this.memoryBytes());
+    this.memoryIsMirror = this.memoryWasMirror;
     this.setGlobals(globals);
     return this.memoryPages() === this.pagesAtStart;
   }

@@ -10,10 +10,11 @@
 //  - instruction counter: an exported i64 global `__instr_used` grows by the static cost of each
 //    basic block at the block's start (cost-table.ts); function entries and loop headers then
 //    compare it with `__instr_limit` and call `__.out_of_instructions` when it is exceeded;
-//  - write barrier: before every store, if the written bytes are not on the page cached in
-//    `__last_page`, call `__.mark_dirty(addr, len)`; memory.copy/fill/init call
-//    `__.mark_range(dst, len)` (which also charges 1 instruction per byte). The host saves each
-//    page's old contents on its first mark (undo log) and so knows the heap delta exactly;
+//  - write barrier: before every store, if the written bytes are not all on the page that starts at
+//    `__dirty_page_base` (the last page the host marked dirty), call `__.mark_dirty(addr, len)`;
+//    memory.copy/fill/init call `__.mark_range(dst, len)` (which also charges 1 instruction per
+//    byte). One unsigned compare per store; the host records each page at its first mark
+//    (dirty-pages.ts) and so knows the heap delta exactly;
 //  - canonicalises NaNs produced by scalar float arithmetic (IC: Wasmtime NaN canonicalisation);
 //  - memory.grow goes through the host (`__.memory_grow`), which applies a deterministic limit;
 //  - stack: every function entry adds a static upper bound of its native frame size (frameBytes:
@@ -27,6 +28,7 @@
 import type Binaryen from "binaryen";
 import binaryen from "./binaryen.ts";
 import { COST } from "./cost-table.ts";
+import { NO_DIRTY_PAGE_BASE } from "./dirty-pages.ts";
 import { InvalidModuleError } from "./invalid-module.ts";
 import { checkExportedMethods, scanModule } from "./module-limits.ts";
 import { ic0Signature, isWasm32OnlyIc0 } from "./system-api.ts";
@@ -425,7 +427,7 @@ const INSTANCE_MUTATIONS = new Set<number>([ID.DataDrop, ID.TableSet, ID.TableGr
 
 const USED = "__instr_used";
 const LIMIT = "__instr_limit";
-const LAST_PAGE = "__last_page";
+const DIRTY_PAGE_BASE = "__dirty_page_base";
 const OOI = "__out_of_instructions";
 const MARK_DIRTY = "__mark_dirty";
 const MARK_RANGE = "__mark_range";
@@ -635,16 +637,20 @@ class FunctionRewriter {
     return this.ptrLocal;
   }
 
+  /**
+   * `if (u64(ptr) + offset − __dirty_page_base > 4096 − bytes) mark_dirty(ptr + offset, bytes)`:
+   * the written bytes [a, a + bytes) lie on the page at `base` iff 0 ≤ a − base ≤ 4096 − bytes,
+   * one compare in 64 bits (the effective address needs 33; the sentinel base is far above it).
+   */
   private barrierStore(e: Ref, kind: string, offset: number, bytes: number): Ref {
     const m = this.m;
     const p = this.ptr();
     const ptrExpr = getField(kind, "Ptr", e);
     setField(kind, "Ptr", e, m.local.get(p, binaryen.i32));
-    const pageOf = (delta: number): Ref =>
-      m.i32.shr_u(m.i32.add(m.local.get(p, binaryen.i32), m.i32.const((offset + delta) | 0)), m.i32.const(12));
-    const last = (): Ref => m.global.get(LAST_PAGE, binaryen.i32);
+    const ptr64 = m.i64.extend_u(m.local.get(p, binaryen.i32));
+    const address = offset === 0 ? ptr64 : m.i64.add(ptr64, m.i64.const(BigInt(offset >>> 0) as never));
     const check = m.if(
-      m.i32.or(m.i32.ne(pageOf(0), last()), m.i32.ne(pageOf(bytes - 1), last())),
+      m.i64.gt_u(m.i64.sub(address, m.global.get(DIRTY_PAGE_BASE, binaryen.i64)), m.i64.const(BigInt(4096 - bytes) as never)),
       m.call(
         MARK_DIRTY,
         [m.i32.add(m.local.get(p, binaryen.i32), m.i32.const(offset | 0)), m.i32.const(bytes)],
@@ -713,7 +719,7 @@ const RESERVED_EXPORTS = new Set([
   "__start",
   "__instr_used",
   "__instr_limit",
-  "__last_page",
+  "__dirty_page_base",
   "__stack_used",
   "__stack_limit",
 ]);
@@ -964,14 +970,14 @@ function transform(m: Binaryen.Module, customSections: readonly string[]): Instr
   // Instrumentation runtime.
   m.addGlobal(USED, binaryen.i64, true, m.i64.const(0n as never));
   m.addGlobal(LIMIT, binaryen.i64, true, m.i64.const(0n as never));
-  m.addGlobal(LAST_PAGE, binaryen.i32, true, m.i32.const(-1));
+  m.addGlobal(DIRTY_PAGE_BASE, binaryen.i64, true, m.i64.const(NO_DIRTY_PAGE_BASE as never));
   m.addGlobal(STACK_USED, binaryen.i32, true, m.i32.const(0));
   m.addGlobal(STACK_LIMIT, binaryen.i32, true, m.i32.const(0));
   m.addGlobalExport(STACK_USED, STACK_USED);
   m.addGlobalExport(STACK_LIMIT, STACK_LIMIT);
   m.addGlobalExport(USED, USED);
   m.addGlobalExport(LIMIT, LIMIT);
-  m.addGlobalExport(LAST_PAGE, LAST_PAGE);
+  m.addGlobalExport(DIRTY_PAGE_BASE, DIRTY_PAGE_BASE);
   m.addFunctionImport(OOI, "__", "out_of_instructions", binaryen.none, binaryen.none);
   m.addFunctionImport(STACK_EXCEEDED, "__", "stack_exceeded", binaryen.none, binaryen.none);
   m.addFunctionImport(MEMORY_GROW, "__", "memory_grow", binaryen.i32, binaryen.i32);

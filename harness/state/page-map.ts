@@ -22,6 +22,7 @@
 // even if the new content equals the old.
 import { hash as nodeHash } from "node:crypto";
 import { assert } from "../assert.ts";
+import { SLAB_PAGES, leaseSlab, type SlabLease } from "./page-slabs.ts";
 
 export const PAGE_SIZE_BYTES = 4096;
 
@@ -76,7 +77,11 @@ function isZero(bytes: Uint8Array): boolean {
 /** One immutable 4 KiB page (a view, possibly into a slab shared with pages of the same write). */
 class Page {
   private memoHash: Uint8Array | undefined = undefined;
-  constructor(readonly bytes: Uint8Array) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    /** The recycled slab `bytes` is cut from, kept leased while this page lives (page-slabs.ts). */
+    readonly lease?: SlabLease,
+  ) {}
   /** SHA-256 of the bytes, computed on first use. */
   get hash(): Uint8Array {
     this.memoHash ??= hashPageBytes(this.bytes);
@@ -116,8 +121,7 @@ function canonicalPage(page: Page): Page {
   return page;
 }
 
-/** New pages of one write are copied into shared allocations of this many pages (1 MiB). */
-const SLAB_PAGES = 256;
+// New pages of one write are copied into shared allocations of SLAB_PAGES pages (1 MiB).
 
 /**
  * Copies page contents into fresh immutable Pages; all-zero pages become absent (null). Bytes from
@@ -151,6 +155,56 @@ function copyPages(sources: readonly Uint8Array[], validBytes: readonly number[]
     out.push(new Page(view));
   });
   return out;
+}
+
+/**
+ * Copies the pages `indices` of `source` (4 KiB each, page k at byte k · 4096) into fresh immutable
+ * Pages, like copyPages: all-zero pages become absent, one allocation per 256 pages, and bytes of
+ * the page `partialIndex` from `partialBytes` on are left zero. No per-page views of the source
+ * are made: the copy loop allocates nothing but the Pages themselves.
+ */
+function copyPagesFrom(source: Uint8Array, indices: ArrayLike<number>, partialIndex: number, partialBytes: number): (Page | null)[] {
+  const out: (Page | null)[] = new Array<Page | null>(indices.length);
+  const words = source.byteOffset % 4 === 0 ? new Uint32Array(source.buffer, source.byteOffset, source.length >>> 2) : undefined;
+  let slab: { readonly bytes: Uint8Array; readonly lease?: SlabLease } | undefined;
+  let used = SLAB_PAGES;
+  for (let k = 0; k < indices.length; k++) {
+    const index = indices[k]!;
+    const start = index * PAGE_SIZE_BYTES;
+    const valid = index === partialIndex ? partialBytes : PAGE_SIZE_BYTES;
+    assert(start + valid <= source.length, `page ${index} is beyond the source (${source.length} bytes)`);
+    if (words === undefined ? isZero(source.subarray(start, start + valid)) : isZeroWords(words, start >>> 2, valid)) {
+      out[k] = null;
+      continue;
+    }
+    if (slab === undefined || used === SLAB_PAGES) {
+      slab = slabFor(indices.length - k);
+      used = 0;
+    }
+    const at = used * PAGE_SIZE_BYTES;
+    slab.bytes.set(source.subarray(start, start + valid), at);
+    if (valid < PAGE_SIZE_BYTES) slab.bytes.fill(0, at + valid, at + PAGE_SIZE_BYTES);
+    out[k] = new Page(slab.bytes.subarray(at, at + valid), slab.lease);
+    used++;
+  }
+  return out;
+}
+
+/**
+ * Where the next `pagesLeft` pages go: a whole recycled slab when they fill one (large commits,
+ * where fresh memory would cost a page fault per page), else an allocation of just their size (a
+ * page kept alive pins its whole slab).
+ */
+function slabFor(pagesLeft: number): { readonly bytes: Uint8Array; readonly lease?: SlabLease } {
+  return pagesLeft >= SLAB_PAGES ? leaseSlab() : { bytes: new Uint8Array(pagesLeft * PAGE_SIZE_BYTES) };
+}
+
+/** Whether `bytes` bytes from word `firstWord` of `words` are all zero. */
+function isZeroWords(words: Uint32Array, firstWord: number, bytes: number): boolean {
+  const end = firstWord + (bytes >>> 2);
+  for (let w = firstWord; w < end; w++) if (words[w] !== 0) return false;
+  const tail = new Uint8Array(words.buffer, words.byteOffset + end * 4, bytes & 3);
+  return bytes % 4 === 0 || isZero(tail);
 }
 
 /** Number of distinct live pages in the process-wide store (diagnostics / tests of sharing). */
@@ -277,11 +331,12 @@ class DeltaSet {
     readonly count: number,
   ) {}
 
-  with(indices: readonly number[]): DeltaSet {
+  with(indices: ArrayLike<number>): DeltaSet {
     const chunks = new Map(this.chunks);
     const fresh = new Set<number>();
     let count = this.count;
-    for (const i of indices) {
+    for (let k = 0; k < indices.length; k++) {
+      const i = indices[k]!;
       const c = Math.floor(i / DELTA_CHUNK_PAGES);
       const bit = i % DELTA_CHUNK_PAGES;
       let words = chunks.get(c);
@@ -357,7 +412,11 @@ export class PageMap {
     return Math.ceil(this.sizeBytes / PAGE_SIZE_BYTES);
   }
 
-  /** The page's bytes (a shared zero page if absent or beyond the end). Callers never mutate it. */
+  /**
+   * The page's bytes (a shared zero page if absent or beyond the end), for immediate use: callers
+   * never mutate them, and keep a copy if they keep them (the array may be a view into a recycled
+   * slab, valid while this map or another holder of the page is reachable; page-slabs.ts).
+   */
   readPage(index: number): Uint8Array {
     assert(Number.isInteger(index) && index >= 0, `invalid page index ${index}`);
     if (index >= this.pageCount()) return ZERO_PAGE;
@@ -384,11 +443,33 @@ export class PageMap {
     return this.write(dirty, true);
   }
 
+  /**
+   * A new map with the pages `indices` (ascending, distinct) replaced by the pages at the same
+   * indices of `source` (a whole memory, e.g. a live Wasm memory: page k at byte k · 4096). Each
+   * page is copied once, so the caller may go on writing `source`. Otherwise as withPages.
+   */
+  withPagesCopiedFrom(source: Uint8Array, indices: ArrayLike<number>): PageMap {
+    if (indices.length === 0) return this;
+    for (let k = 1; k < indices.length; k++) assert(indices[k - 1]! < indices[k]!, "withPagesCopiedFrom: indices must be ascending and distinct");
+    const sizeBytes = Math.max(this.sizeBytes, (indices[indices.length - 1]! + 1) * PAGE_SIZE_BYTES);
+    const partialIndex = sizeBytes % PAGE_SIZE_BYTES === 0 ? -1 : Math.floor(sizeBytes / PAGE_SIZE_BYTES);
+    const pages = copyPagesFrom(source, indices, partialIndex, sizeBytes % PAGE_SIZE_BYTES);
+    return this.replaced(sizeBytes, indices, pages);
+  }
+
+  /** This map grown to `sizeBytes` with page indices[k] replaced by pages[k] (indices ascending). */
+  private replaced(sizeBytes: number, indices: ArrayLike<number>, pages: readonly (Page | null)[]): PageMap {
+    assert(Number.isInteger(indices[0]) && indices[0]! >= 0, `invalid page index ${indices[0]}`);
+    const entries = pages.map((page, k) => [indices[k]!, page] as const);
+    const depth = depthFor(Math.ceil(sizeBytes / PAGE_SIZE_BYTES));
+    const root = update(deepen(this.root, this.depth, depth), depth, 0, entries, 0, entries.length);
+    return new PageMap(sizeBytes, depth, root, this.delta.with(indices));
+  }
+
   private write(dirty: ReadonlyMap<number, Uint8Array>, owned: boolean): PageMap {
     if (dirty.size === 0) return this;
     const indices = [...dirty.keys()].sort((a, b) => a - b);
     const maxIndex = indices[indices.length - 1]!;
-    assert(Number.isInteger(indices[0]) && indices[0]! >= 0, `invalid page index ${indices[0]}`);
     const sizeBytes = Math.max(this.sizeBytes, (maxIndex + 1) * PAGE_SIZE_BYTES);
     const lastPartial = sizeBytes % PAGE_SIZE_BYTES === 0 ? -1 : Math.floor(sizeBytes / PAGE_SIZE_BYTES);
     const pages = copyPages(
@@ -396,10 +477,7 @@ export class PageMap {
       indices.map((i) => (i === lastPartial ? sizeBytes % PAGE_SIZE_BYTES : PAGE_SIZE_BYTES)),
       owned,
     );
-    const entries = indices.map((i, k) => [i, pages[k]!] as const);
-    const depth = depthFor(Math.ceil(sizeBytes / PAGE_SIZE_BYTES));
-    const root = update(deepen(this.root, this.depth, depth), depth, 0, entries, 0, entries.length);
-    return new PageMap(sizeBytes, depth, root, this.delta.with(indices));
+    return this.replaced(sizeBytes, indices, pages);
   }
 
   /**
