@@ -243,9 +243,12 @@ export class LiveInstance implements InstanceAccess {
     this.mirror(memory, globals);
   }
 
-  /** The state this instance's memory and globals hold, if it is known (pool lookups compare identity). */
+  /**
+   * The state this instance's memory and globals hold, if it is known (pool lookups compare
+   * identity): none from begin() until a commit declares the new state or a rollback restores it.
+   */
   get mirrors(): { readonly memory: PageMap; readonly globals: readonly GlobalValue[] } | undefined {
-    return this.mirrored;
+    return this.memoryIsMirror ? this.mirrored : undefined;
   }
 
   /**
