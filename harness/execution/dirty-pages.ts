@@ -20,16 +20,25 @@ import { PAGE_SIZE_BYTES, type PageMap } from "../state/page-map.ts";
  */
 export const NO_DIRTY_PAGE_BASE = 2n ** 40n;
 
-/** A growable set of page indices: a byte per page for membership, a list in first-set order. */
+/** Pages per membership chunk: a byte each, so a chunk covers 16 MiB of memory in 4 KiB. */
+const CHUNK_PAGES = 4096;
+
+/**
+ * A set of page indices: a byte per page for membership, in chunks allocated where pages are
+ * (a canister writing near the top of a 3 GiB memory pays 4 KiB, not 768 KiB), and a list in
+ * first-add order.
+ */
 class PageSet {
-  private member: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  private readonly chunks: (Uint8Array | undefined)[] = [];
   private readonly list: number[] = [];
 
   /** Adds `page`; true when it was not in the set yet. */
   add(page: number): boolean {
-    if (page >= this.member.length) this.member = grownTo(this.member, page + 1);
-    if (this.member[page] === 1) return false;
-    this.member[page] = 1;
+    const c = Math.floor(page / CHUNK_PAGES);
+    const chunk = (this.chunks[c] ??= new Uint8Array(CHUNK_PAGES));
+    const at = page % CHUNK_PAGES;
+    if (chunk[at] === 1) return false;
+    chunk[at] = 1;
     this.list.push(page);
     return true;
   }
@@ -44,16 +53,9 @@ class PageSet {
   }
 
   clear(): void {
-    for (const page of this.list) this.member[page] = 0;
+    for (const page of this.list) this.chunks[Math.floor(page / CHUNK_PAGES)]![page % CHUNK_PAGES] = 0;
     this.list.length = 0;
   }
-}
-
-/** A copy of `bytes` with room for at least `length` entries (doubling, so adds stay amortised O(1)). */
-function grownTo(bytes: Uint8Array, length: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(Math.max(length, 2 * bytes.length, 1024));
-  out.set(bytes);
-  return out;
 }
 
 export class DirtyPages {
