@@ -1,7 +1,8 @@
 // A live Wasm instance of one canister, plus the host side of the instrumentation: instruction
-// counter access, the dirty pages reported by the write barrier (dirty-pages.ts), and rollback. An instance mirrors exactly
-// one (wasmMemory, globals) pair of a canister state; the executor re-materialises it from the page
-// map whenever the state it is given is not the one the instance mirrors.
+// counter access, the dirty pages reported by the write barrier (dirty-pages.ts), and rollback.
+// An instance mirrors exactly one (wasmMemory, globals) pair of a canister state; the executor
+// re-materialises it from the page map whenever the state it is given is not the one the instance
+// mirrors.
 import { assert } from "../assert.ts";
 import { PAGE_SIZE_BYTES, type PageMap } from "../state/page-map.ts";
 import { DirtyPages, NO_DIRTY_PAGE_BASE } from "./dirty-pages.ts";
@@ -297,7 +298,7 @@ export class LiveInstance implements InstanceAccess {
   // --- one invocation ---------------------------------------------------------------------------
 
   /**
-   * Prepares counters and the undo log; `used` starts at `alreadyUsed` (e.g. pre_upgrade's). With
+   * Prepares counters and the dirty pages; `used` starts at `alreadyUsed` (e.g. pre_upgrade's). With
    * a watch, `__instr_limit` holds the next progress mark while it is below `limit`.
    */
   begin(session: SystemApiSession, limit: bigint, alreadyUsed: bigint, watch?: ProgressWatch): void {
