@@ -72,6 +72,18 @@ export class CertifiedView {
     return next;
   }
 
+  /**
+   * Takes the certified state another replica's view computed for the same history, canisters and
+   * routing (shared execution): the history's pending changes are in it already.
+   */
+  adopt(state: CertifiedState, history: IngressHistory, canisters: readonly CanisterState[], routing: RoutingState): void {
+    history.takeChanged();
+    this.canisters.clear();
+    for (const c of canisters) this.canisters.set(c.id, c);
+    for (const [subnet, stream] of routing.streams) this.streams.set(subnet, stream);
+    this.state = state;
+  }
+
   /** Rebuilds everything (after a checkpoint is loaded or state-synced). */
   rebuild(timeNs: bigint, history: IngressHistory, canisters: readonly CanisterState[], routing: RoutingState): CertifiedState {
     this.canisters.clear();

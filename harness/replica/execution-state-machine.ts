@@ -26,7 +26,7 @@ import {
   type PrincipalText,
   type Response,
 } from "../execution/interfaces.ts";
-import { WasmExecutor, type ExecutionCanary } from "../execution/executor.ts";
+import { WasmExecutor, type ExecutionCanary, type WasmExecutorOptions } from "../execution/executor.ts";
 import { TrapWatchingExecutor, type TrappedChange } from "./trap-watch.ts";
 import { PerturbedExecutor } from "../execution/perturbed-executor.ts";
 import type { ProgressCallback } from "../execution/progress.ts";
@@ -62,6 +62,9 @@ import { CertifiedView, metadataOf } from "./certified-view.ts";
 import { indexLabel, subnetLabel } from "../routing/xnet.ts";
 import { IngressHistory, ingressHistoryDataOf, type IngressHistoryData } from "./ingress-history.ts";
 import { executeSubnetCalls } from "./subnet-messages.ts";
+import { executionKey } from "./batch-key.ts";
+import { HistoryJournal, replayHistoryOps } from "./history-journal.ts";
+import { runsHonestExecution, type BatchOutcome, type ExecutionSharing } from "./shared-execution.ts";
 import type { Batch, CanisterInfo, IngressFilterRefusal, IngressFilterRejection, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
 import { canisterNotFound, canisterNotRunningAtInduction, ErrorCode, errorCodeOfResponse, rejectCodeOf, userReject, type UserError } from "../execution/reject-codes.ts";
 import { executeManagementQuery, managementIngressRefusal } from "../execution/management.ts";
@@ -77,6 +80,18 @@ export interface ExecutionMachineOptions {
   /** Checkpoint every this many heights (consensus summary heights: dkgIntervalLength + 1). */
   readonly checkpointInterval: number;
   readonly executor?: CanisterExecutor;
+  /**
+   * How this replica builds its own executor when `executor` is absent (default: a plain
+   * WasmExecutor). Tests only: a subclass that misbehaves the way a buggy executor would, which
+   * the lab does not know about (the execution audit's target) — unlike `executor`, it does not
+   * keep the replica from sharing executions.
+   */
+  readonly makeExecutor?: (options: WasmExecutorOptions) => WasmExecutor;
+  /**
+   * The replica's handle on its subnet's shared executions (harness/replica/shared-execution.ts).
+   * Used only when no execution-affecting hook or canary is set (runsHonestExecution).
+   */
+  readonly sharing?: ExecutionSharing;
   /**
    * Given to the replica's own executor (when `executor` is absent): sees long executions every
    * 10^9 instructions and may stop the run (WasmExecutorOptions.onProgress; harness only, results
@@ -178,6 +193,11 @@ const genesisCache = new WeakMap<CanisterExecutor, Map<string, ExecutionRoundSta
 export class ExecutionStateMachine implements MessageRouting {
   private state: ExecutionRoundState;
   private history = new IngressHistory();
+  /** The current batch's writes to the history (adopters replay them). */
+  private journal = new HistoryJournal(this.history);
+  private readonly sharing: ExecutionSharing | undefined;
+  /** The settings outside the state that execution depends on (part of the sharing key). */
+  private readonly configuration: string;
   private nextHeight: Height = height(1);
   private readonly stateHashes = new Map<Height, HashHex>();
   private stateManager: StateManager;
@@ -209,11 +229,15 @@ export class ExecutionStateMachine implements MessageRouting {
     // The subnet's own certification key is the root of trust of a one-subnet IC (the only setup
     // whose keys are known here); without it ic0.root_key_* trap.
     const rootKeyDer = options.subnet?.publicKeyDerOf?.(this.subnetId);
-    this.executor = options.executor ?? new WasmExecutor(undefined, {
+    const makeExecutor = options.makeExecutor ?? ((o: WasmExecutorOptions) => new WasmExecutor(undefined, o));
+    this.executor = options.executor ?? makeExecutor({
       ...(options.executionProgress === undefined ? {} : { onProgress: options.executionProgress }),
       ...(options.executionCanary === undefined ? {} : { canary: options.executionCanary }),
       ...(rootKeyDer === undefined ? {} : { rootKeyDer }),
     });
+    this.sharing = options.sharing?.enabled === true && runsHonestExecution(options) ? options.sharing : undefined;
+    this.sharing?.join();
+    this.configuration = `interval ${options.checkpointInterval}|max canisters ${options.maxCanisters ?? 0}|subnet ${this.subnetId}`;
     this.perturbedExecutor = new PerturbedExecutor(this.executor);
     this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval, subnetId: this.subnetId as string as PrincipalText };
     this.stateManager = this.newStateManager();
@@ -265,7 +289,32 @@ export class ExecutionStateMachine implements MessageRouting {
 
   deliverBatch(batch: Batch): void {
     assert(batch.height === this.nextHeight, `batch ${batch.height} delivered, expected ${this.nextHeight}`);
-    this.history.prune(batch.timeNs);
+    const sharing = this.sharing;
+    if (sharing === undefined) {
+      this.options.sharing?.countExecution();
+      this.executeBatch(batch, false);
+      return;
+    }
+    const key = executionKey(this.preStateHash(batch.height), batch, this.configuration);
+    const plan = sharing.plan(batch.height, key);
+    if (plan.kind === "adopt") {
+      this.adoptOutcome(batch, plan.outcome);
+      return;
+    }
+    sharing.countExecution();
+    const outcome = this.executeBatch(batch, true);
+    if (plan.kind === "compute") sharing.store(key, outcome);
+    else if (plan.kind === "audit") sharing.audit(key, outcome);
+  }
+
+  /**
+   * Executes a batch on this replica's own executor, as every replica did before sharing
+   * (harness/replica/shared-execution.ts): induction, management calls, the round, the stream
+   * builder, commit. `watchTraps`: record trapped updates for adopters even without an observer.
+   */
+  private executeBatch(batch: Batch, watchTraps: boolean): BatchOutcome {
+    const journal = (this.journal = new HistoryJournal(this.history));
+    journal.prune(batch.timeNs);
     this.lastBatchTimeNs = batch.timeNs;
     const local = takeLocalWork(this.routing);
     this.routing = local.state;
@@ -284,8 +333,12 @@ export class ExecutionStateMachine implements MessageRouting {
     const present = new Set<string>(this.state.canisters.map((c) => c.id));
     const chosen = this.options.perturbExecution?.(batch.height, batch.timeNs) === true ? this.perturbedExecutor : this.executor;
     const report = this.options.onTrappedChange;
-    const executor = report === undefined ? chosen : new TrapWatchingExecutor(chosen, (change) => report(batch.height, change));
-    const { state, output } = executeAndCommit(executor, this.roundConfig, this.stateManager, this.state, {
+    const trapped: TrappedChange[] = [];
+    const executor = report === undefined && !watchTraps ? chosen : new TrapWatchingExecutor(chosen, (change) => {
+      trapped.push(change);
+      report?.(batch.height, change);
+    });
+    const { state, output, commit } = executeAndCommit(executor, this.roundConfig, this.stateManager, this.state, {
       round: batch.height,
       timeNs: batch.timeNs,
       messages: messages.filter((m) => present.has(m.canister)),
@@ -294,25 +347,72 @@ export class ExecutionStateMachine implements MessageRouting {
     for (const m of output.executed) {
       // Executed but not answered (it awaits calls it made): received → processing.
       if (m.message.kind === "ingress" && this.history.status(m.message.messageId as HashHex)?.status === "received") {
-        this.history.set(m.message.messageId as HashHex, { status: "processing", height: batch.height }, batch.timeNs);
+        journal.set(m.message.messageId as HashHex, { status: "processing", height: batch.height }, batch.timeNs);
       }
     }
     for (const r of output.ingressResponses) {
       if (r.origin.kind === "ingress") this.recordIngressResponse(r.origin.messageId, r.response, batch);
     }
     this.routing = buildStreams(this.routing, this.subnetId, this.registry, output.remoteCalls, [...output.remoteResponses, ...remoteFromSubnet]).state;
-    this.commitHeight(batch);
+    const { hash, certified } = this.commitHeight(batch);
+    return {
+      height: batch.height,
+      state: this.state,
+      commit,
+      routing: this.routing,
+      historyOps: journal.ops,
+      inducted: taken,
+      trapped,
+      stateHash: hash,
+      certified,
+      certifiedHash: this.certifiedHashes.get(batch.height) as HashHex,
+    };
+  }
+
+  /**
+   * Takes another replica's outcome of this batch on the same pre-state instead of executing it:
+   * immutable parts are shared, the history operations replayed on this replica's own history,
+   * the state manager commits the digest (and writes checkpoints to this replica's own disk), and
+   * the observers see what they would have seen.
+   */
+  private adoptOutcome(batch: Batch, outcome: BatchOutcome): void {
+    replayHistoryOps(this.history, outcome.historyOps);
+    this.lastBatchTimeNs = batch.timeNs;
+    this.options.onInducted?.(batch.height, outcome.inducted);
+    const report = this.options.onTrappedChange;
+    if (report !== undefined) for (const change of outcome.trapped) report(batch.height, change);
+    this.stateManager.commitAdopted(outcome.commit);
+    this.state = outcome.state;
+    this.routing = outcome.routing;
+    this.certifiedView.adopt(outcome.certified, this.history, this.state.canisters, this.routing);
+    this.keepHeight(batch, outcome.stateHash, outcome.certified, outcome.certifiedHash);
+  }
+
+  /** This replica's state hash before the batch at `h` (the sharing key's first part). */
+  private preStateHash(h: Height): HashHex {
+    const previous = height(h - 1);
+    const known = this.stateHashes.get(previous);
+    if (known !== undefined) return known;
+    // Genesis and a restart from a checkpoint: the hash of the state this replica holds.
+    const digest = this.stateManager.digestAt(previous) ?? stateDigest(previous, this.subnetState());
+    return combinedHash(previous, digest, this.history, this.routing);
   }
 
   /** Hash, keep and (at summary heights) checkpoint the state after a batch. */
-  private commitHeight(batch: Batch): void {
+  private commitHeight(batch: Batch): { readonly hash: HashHex; readonly certified: CertifiedState } {
     const digest = this.stateManager.digestAt(batch.height);
     assert(digest !== undefined, `state manager has no digest for height ${batch.height}`);
     const hash = combinedHash(batch.height, digest, this.history, this.routing);
+    const certified = this.certifiedView.update(batch.timeNs, this.history, this.state.canisters, this.routing);
+    this.keepHeight(batch, hash, certified, bytesToHex(certified.rootHash()) as HashHex);
+    return { hash, certified };
+  }
+
+  /** Keeps the hashes and states of a committed height, writes its checkpoint extras, moves on. */
+  private keepHeight(batch: Batch, hash: HashHex, certified: CertifiedState, certifiedHash: HashHex): void {
     this.stateHashes.set(batch.height, hash);
     this.stateHashes.delete((batch.height - STATE_HASH_KEEP) as Height);
-    const certified = this.certifiedView.update(batch.timeNs, this.history, this.state.canisters, this.routing);
-    this.certifiedHashes.set(batch.height, bytesToHex(certified.rootHash()) as HashHex);
+    this.certifiedHashes.set(batch.height, certifiedHash);
     this.certifiedHashes.delete((batch.height - RECENT_HEIGHTS_KEPT) as Height);
     this.routingAt.set(batch.height, this.routing);
     this.executionAt.set(batch.height, { state: this.state, timeNs: batch.timeNs });
@@ -327,7 +427,7 @@ export class ExecutionStateMachine implements MessageRouting {
     const status: IngressStatus = response.kind === "reply"
       ? { status: "completed", height: batch.height, reply: bytesToHex(this.options.corruptReplies?.(batch.height, batch.timeNs) === true ? corruptedReply(response.data) : response.data) }
       : { status: "failed", height: batch.height, code: response.code, message: response.message, errorCode: errorCodeOfResponse(response) };
-    this.history.set(messageId as HashHex, status, batch.timeNs);
+    this.journal.set(messageId as HashHex, status, batch.timeNs);
   }
 
   /** Inducts one certified stream slice (consensus validated its certification); notes the indices it took in `taken`. */
@@ -608,13 +708,13 @@ export class ExecutionStateMachine implements MessageRouting {
     const sender = message.envelope === undefined ? undefined : message.sender;
     const fail = (error: UserError): undefined => {
       const status: IngressStatus = { status: "failed", height: batch.height, code: rejectCodeOf(error.code), message: error.description, errorCode: error.code };
-      this.history.set(message.id, status, batch.timeNs, sender);
+      this.journal.set(message.id, status, batch.timeNs, sender);
       return undefined;
     };
     // A message without a call is the key-value placeholder's: there is no canister to run it.
     if (message.call === undefined) return fail({ code: ErrorCode.CanisterNotFound, description: "The ingress message names no canister (a key-value placeholder message)" });
     if (message.call.canister === MANAGEMENT_CANISTER) {
-      this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
+      this.journal.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
       return "subnet-call";
     }
     let target: CanisterId;
@@ -628,7 +728,7 @@ export class ExecutionStateMachine implements MessageRouting {
     // stopped → IC0508, stopping → IC0509, with StateError's texts.
     if (canister === undefined) return fail(canisterNotFound(target));
     if (canister.status !== "running") return fail(canisterNotRunningAtInduction(target, canister.status));
-    this.history.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
+    this.journal.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
     return {
       canister: target,
       message: { kind: "ingress", messageId: message.id, caller: callerOf(message), method: message.call.method, arg: hexToBytes(message.call.argHex) },

@@ -8,6 +8,8 @@ import { checkAcknowledgedUpdates } from "../checks/durability.ts";
 import { RunRecorder } from "../checks/observations.ts";
 import type { CertificationObservation } from "../checks/invariants.ts";
 import { checkStreams, InductionRecorder, type SubnetStreams } from "../checks/streams.ts";
+import { checkExecutionAudit } from "../checks/execution-audit.ts";
+import { executionSharingOf, executionStatsOf, sharedExecutionOf } from "./execution-sharing.ts";
 import { checkTrappedUpdates, type TrappedChangeSeen } from "../checks/traps.ts";
 import { compileFaults, type CompiledFaults } from "../faults/schedule.ts";
 import { SimIC } from "../replica/ic.ts";
@@ -41,6 +43,8 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
   const inductions = specs.map(() => new InductionRecorder());
   const trappedChanges: TrappedChangeSeen[] = [];
   const icRef: { current?: SimIC } = {};
+  // The subnets' rng streams as SimIC forks them (ic → subnet/<name>); the audit's is forked from each.
+  const sharedExecutions = specs.map((s) => sharedExecutionOf(scenario, options, s.name, root.fork("ic").fork(`subnet/${s.name}`)));
   const ic = new SimIC({
     rng: root.fork("ic"),
     trace,
@@ -84,6 +88,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
             genesis,
             ...executionProgressOf(options, `${s.name}/r${id}`),
             ...trapWatchOf(options, `${s.name}/r${id}`, !faults[k]!.byzantine.has(id), trappedChanges),
+            ...executionSharingOf(sharedExecutions[k]!, options, id, `${s.name}/r${id}`, faults[k]!.byzantine.has(id)),
             checkpointInterval: consensus.dkgIntervalLength + 1,
             subnet: { id: record.id, registry, publicKeyDerOf: (sid) => icRef.current?.publicKeyDerOf(sid) },
             ...(corrupt === undefined ? {} : { corrupt }),
@@ -177,6 +182,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
     livenessChecked &&= checks.livenessChecked;
   });
   violations.push(...checkTrappedUpdates(trappedChanges));
+  violations.push(...checkExecutionAudit(sharedExecutions.flatMap((x) => x.mismatches)));
   const finalizedCalls: TrackedCall[] = [];
   for (const [id, sub] of workload.submitted) {
     if (!sub.valid || !recorders.some((r) => r.isFinalized(id))) continue;
@@ -254,6 +260,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
     faults: specs.flatMap((s) => s.faults ?? []),
     faultSubnets: specs.flatMap((s) => (s.faults ?? []).map(() => s.name)),
     xnetFaults: scenario.xnetFaults ?? [],
+    execution: executionStatsOf(sharedExecutions),
     progress: recorders.flatMap((r) => r.progress.map((samples) => samples.map(([t, h]) => [Math.round(t / 1000), h] as const))),
     blocks: blockRowsOf(recorders[0]!, faults[0]!.byzantine),
     latencyHistogram: histogramOf(latencies),

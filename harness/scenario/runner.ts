@@ -18,6 +18,8 @@ import { consensusConfigOf, networkConfigOf, checkScenario, ScenarioError, type 
 import { ExecutionStateMachine, type ExecutionMachineOptions } from "../replica/execution-state-machine.ts";
 import type { ExecutionCanary } from "../execution/executor.ts";
 import type { TrappedChange } from "../replica/trap-watch.ts";
+import { checkExecutionAudit } from "../checks/execution-audit.ts";
+import { executionSharingOf, executionStatsOf, sharedExecutionOf, type ExecutionSharingOptions } from "./execution-sharing.ts";
 import { checkTrappedUpdates, type TrappedChangeSeen } from "../checks/traps.ts";
 import type { ExecutionProgress, ProgressCallback, ProgressVerdict } from "../execution/progress.ts";
 import { Registry } from "../routing/registry.ts";
@@ -34,7 +36,7 @@ export type StopPoint =
   | { readonly kind: "height"; readonly height: number }
   | { readonly kind: "time"; readonly seconds: number };
 
-export interface RunOptions {
+export interface RunOptions extends ExecutionSharingOptions {
   readonly seed: number;
   readonly traceSink?: TraceSink;
   readonly checkpointEvery?: number;
@@ -123,7 +125,11 @@ export interface RunReport {
   readonly faultSubnets?: readonly string[];
   /** Multi-subnet runs: the XNet partitions between subnets. */
   readonly xnetFaults?: readonly XNetPartitionSpec[];
+  /** Execution subnets: batches executed, adopted from another replica, audited (harness/replica/shared-execution.ts). */
+  readonly execution?: ExecutionReport;
 }
+
+export type ExecutionReport = ReturnType<typeof executionStatsOf>;
 
 export interface BlockRow {
   readonly height: number;
@@ -147,6 +153,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   const subnetRef: { current?: SimSubnet } = {};
   const certifications: CertificationObservation[] = [];
   const trappedChanges: TrappedChangeSeen[] = [];
+  const sharedExecution = sharedExecutionOf(scenario, options, "a", root.fork("subnet"));
   const onCertified = certificationRecorder("", () => subnetRef.current, certifications);
   const onCertificationRefused = certificationRefusalRecorder("", certifications);
   const subnet = new SimSubnet({
@@ -178,6 +185,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
         genesis,
         ...executionProgressOf(options, replicaName(id)),
         ...trapWatchOf(options, replicaName(id), !faults.byzantine.has(id), trappedChanges),
+        ...executionSharingOf(sharedExecution, options, id, replicaName(id), faults.byzantine.has(id)),
         checkpointInterval: consensusConfigOf(scenario).dkgIntervalLength + 1,
         corrupt: executionCorruptor(scenario.faults ?? [], id, "state", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-execution", malicious: true, detail: { height: h } })),
         corruptReplies: executionCorruptor(scenario.faults ?? [], id, "replies", (h) => trace.record(subnetRef.current?.loop.now() ?? (0 as TimeUs), id, { kind: "fault.diverge-replies", malicious: true, detail: { height: h } })),
@@ -238,6 +246,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   // Acknowledged updates survive storage faults: judged when the run ends a bound after the last heal.
   if (!stoppedEarly && checks.livenessChecked) checks.violations.push(...checkAcknowledgedUpdates(durabilityInput(subnet, recorder, faults)));
   checks.violations.push(...checkTrappedUpdates(trappedChanges));
+  checks.violations.push(...checkExecutionAudit(sharedExecution.mismatches));
   if (!stoppedEarly && genesis.length > 0) {
     const finalizedCalls: TrackedCall[] = [];
     const names = new Map([...canisterIds].map(([name, id]) => [id, name]));
@@ -248,7 +257,11 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     for (const a of actions.actions) if (a.messageId !== undefined) finalizedCalls.push({ id: a.messageId as HashHex, hostCanister: a.canister });
     checks.violations.push(...runAppChecks({ world, scenario, actions, finalizedCalls, certifications: new Map([["a", certifications]]) }));
   }
-  const report = { ...buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults), ...(actions.probes.length === 0 ? {} : { probes: actions.probes }) };
+  const report = {
+    ...buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults),
+    ...(actions.probes.length === 0 ? {} : { probes: actions.probes }),
+    ...(genesis.length === 0 ? {} : { execution: executionStatsOf([sharedExecution]) }),
+  };
   return stoppedEarly ? { ...report, stoppedAt: { event: trace.length, timeMs: Math.round(subnet.loop.now() / 1000) } } : report;
 }
 

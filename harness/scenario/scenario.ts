@@ -79,6 +79,18 @@ export interface Scenario {
   readonly actions?: readonly ScenarioAction[];
   readonly expectProbes?: ProbeExpectations;
   readonly invariants?: readonly InvariantSpec[];
+  /** How execution subnets run their replicas' executions (harness/replica/shared-execution.ts). */
+  readonly execution?: ExecutionSettings;
+}
+
+/**
+ * Execute once, verify always (issue 13 item 1): `sharing` (default on) lets honest replicas with
+ * the same pre-state adopt one replica's execution of a batch; `audit` (default on) has one other
+ * replica per shared execution re-execute and compare. Neither changes the trace digest.
+ */
+export interface ExecutionSettings {
+  readonly sharing?: boolean;
+  readonly audit?: boolean;
 }
 
 export class ScenarioError extends Error {
@@ -209,7 +221,9 @@ type FieldTable<T> = Record<KeysOfUnion<T>, true>;
 const SCENARIO_FIELDS: FieldTable<Scenario> = {
   name: true, description: true, n: true, durationS: true, workload: true, faults: true, expect: true, consensus: true, network: true,
   livenessBoundS: true, canisters: true, crypto: true, subnets: true, xnetFaults: true, actions: true, expectProbes: true, invariants: true,
+  execution: true,
 };
+const EXECUTION_FIELDS: FieldTable<ExecutionSettings> = { sharing: true, audit: true };
 const WORKLOAD_FIELDS: FieldTable<WorkloadSpec> = {
   ratePerSec: true, startS: true, stopS: true, payloadBytes: true, keySpace: true, invalidPercent: true, resubmitAfterS: true, call: true, calls: true, senders: true,
 };
@@ -270,6 +284,11 @@ function checkFields(s: Scenario, fail: (message: string) => never): void {
   checkListFields(s.actions, ACTION_FIELDS, "actions", fail);
   checkObjectFields(s.expectProbes, PROBE_EXPECTATION_FIELDS, "expectProbes", fail);
   checkListFields(s.invariants, INVARIANT_FIELDS, "invariants", fail);
+  checkObjectFields(s.execution, EXECUTION_FIELDS, "execution", fail);
+  for (const key of ["sharing", "audit"] as const) {
+    const value = s.execution?.[key];
+    if (value !== undefined && typeof value !== "boolean") fail(`execution.${key} must be true or false, got ${JSON.stringify(value)}`);
+  }
 }
 
 // ---- notes: legal but probably not what was meant ---------------------------------------------------

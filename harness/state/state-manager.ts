@@ -39,6 +39,8 @@ export interface CommitResult {
   readonly stateDigest: HashHex;
   /** The committed state; at a checkpoint height its memories carry an empty heap delta. */
   readonly state: SubnetState;
+  /** The state as given to commit (what a checkpoint of this height holds). */
+  readonly committed: SubnetState;
   /** Heap delta since the last checkpoint, before this commit's checkpoint (if any) cleared it. */
   readonly heapDeltaBytes: number;
   readonly checkpoint?: { readonly manifest: Manifest; readonly stats: CheckpointWriteStats };
@@ -137,12 +139,27 @@ export class StateManager {
     const digest = stateDigest(height, state);
     this.digests.set(height, digest);
     const delta = heapDeltaBytes(state.canisters);
-    if (!this.isCheckpointHeight(height)) return { height, stateDigest: digest, state, heapDeltaBytes: delta };
+    if (!this.isCheckpointHeight(height)) return { height, stateDigest: digest, state, committed: state, heapDeltaBytes: delta };
     const manifest = computeManifest(stateFiles(state.canisters, state.metadata));
     const stats = writeCheckpoint(this.disk, height, state.canisters, state.metadata, manifest);
     pruneCheckpoints(this.disk, this.config.keepCheckpoints);
     const cleared: SubnetState = { canisters: state.canisters.map(clearHeapDelta), metadata: state.metadata };
-    return { height, stateDigest: digest, state: cleared, heapDeltaBytes: delta, checkpoint: { manifest, stats } };
+    return { height, stateDigest: digest, state: cleared, committed: state, heapDeltaBytes: delta, checkpoint: { manifest, stats } };
+  }
+
+  /**
+   * Commits what another replica's state manager committed for the same state (shared execution,
+   * harness/replica/shared-execution.ts): its digest, and at a checkpoint height the same
+   * checkpoint written to this replica's own disk.
+   */
+  commitAdopted(result: CommitResult): void {
+    assert(result.height > this.lastHeight, `commit heights must increase: ${result.height} after ${this.lastHeight}`);
+    assert(this.isCheckpointHeight(result.height) === (result.checkpoint !== undefined), "adopted commit from a state manager with another checkpoint interval");
+    this.lastHeight = result.height;
+    this.digests.set(result.height, result.stateDigest);
+    if (result.checkpoint === undefined) return;
+    writeCheckpoint(this.disk, result.height, result.committed.canisters, result.committed.metadata, result.checkpoint.manifest);
+    pruneCheckpoints(this.disk, this.config.keepCheckpoints);
   }
 
   digestAt(height: number): HashHex | undefined {
