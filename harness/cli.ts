@@ -38,15 +38,15 @@ const HELP = `subnetlab — a deterministic Internet Computer subnet simulator a
 
 Usage:
   subnetlab run <scenario.ts> [--seed N] [--out DIR] [--no-trace] [--twice] [--junit FILE] [--quiet]
-                [--message-wall-budget-s S]
+                [--message-wall-budget-s S] [--no-shared-execution]
   subnetlab run <scenario.ts> --real [--out DIR] [--seed N] [--quiet]
   subnetlab suite [<scenario.ts | dir>...] [--seed N] [--out DIR] [--trace] [--twice] [--junit FILE] [--quiet]
-                [--message-wall-budget-s S]
+                [--message-wall-budget-s S] [--no-shared-execution]
   subnetlab replay <repro.json | run dir> [--until POINT] [--dump rN] [--quiet]
   subnetlab replay <repro.json | run dir> --branch-at EVENT --fault JSON [--out DIR]
   subnetlab fuzz [--runs N] [--budget 10m] [--seed S] [--nodes 4,7] [--faults K,..]
                  [--jobs J] [--out DIR] [--junit FILE] [--canary BUG] [--no-shrink] [--ic]
-                 [--shard K/N]
+                 [--shard K/N] [--no-shared-execution]
   subnetlab analyze <run dir>
   subnetlab report <dir> [--junit FILE]
   subnetlab diff <run dir> --replicas rA,rB [--at HEIGHT]
@@ -148,6 +148,13 @@ Options:
   --canary BUG  fuzz: switch on a known bug in the honest code; the fuzzer must find
                 it (finalizer-ignores-rule → safety, no-ingress-dedup → validity).
   --no-shrink   fuzz: do not shrink violations.
+  --no-shared-execution
+                run, suite, fuzz: on execution subnets every replica executes every
+                batch itself. By default honest replicas with the same state adopt one
+                replica's execution of a batch, and one other replica per batch,
+                drawn by the seed, re-executes it and compares (the execution audit).
+                The trace digest is the same either way; report.json's "execution"
+                counts executions, shared ones, audits and audit mismatches.
   --shard K/N   fuzz: run shard K of N (1 ≤ K ≤ N) of the campaign: seeds S+K-1,
                 S+K-1+N, … for --seed S, so N CI jobs with the same options cover
                 disjoint seeds; merge their outputs with subnetlab report.
@@ -229,6 +236,7 @@ const OPTION_SPECS = {
   junit: { type: "string" },
   canary: { type: "string" },
   "no-shrink": { type: "boolean" },
+  "no-shared-execution": { type: "boolean" },
   twice: { type: "boolean" },
   ic: { type: "boolean" },
   replicas: { type: "string" },
@@ -248,13 +256,13 @@ const OPTION_SPECS = {
 } as const;
 
 const OPTIONS_OF: Record<string, readonly (keyof typeof OPTION_SPECS)[]> = {
-  run: ["seed", "out", "no-trace", "junit", "twice", "quiet", "message-wall-budget-s", "real"],
-  suite: ["seed", "out", "trace", "junit", "twice", "quiet", "message-wall-budget-s"],
+  run: ["seed", "out", "no-trace", "junit", "twice", "quiet", "message-wall-budget-s", "real", "no-shared-execution"],
+  suite: ["seed", "out", "trace", "junit", "twice", "quiet", "message-wall-budget-s", "no-shared-execution"],
   replay: ["until", "dump", "branch-at", "fault", "out", "quiet"],
   analyze: [],
   report: ["junit"],
   diff: ["replicas", "at"],
-  fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "ic", "shard", "quiet"],
+  fuzz: ["seed", "out", "runs", "budget", "nodes", "faults", "jobs", "junit", "canary", "no-shrink", "ic", "shard", "quiet", "no-shared-execution"],
   toxiproxy: ["port", "host", "config", "seed"],
   up: ["nodes", "out", "toxiproxy-port", "ready-timeout-s", "containers", "quiet"],
 };
@@ -336,6 +344,12 @@ function executionWatcher(quiet: boolean, budgetS: number | undefined): NonNulla
     if (budgetS !== undefined && elapsedS > budgetS) return { abort: `replica ${replica} ran it for more than --message-wall-budget-s ${budgetS}` };
     return "continue";
   };
+}
+
+/** --no-shared-execution: the scenario with `execution.sharing` off (so its repro keeps it too). */
+function withSharingOption(loaded: LoadedScenario, options: Common): LoadedScenario {
+  if (options.raw["no-shared-execution"] !== true) return loaded;
+  return { ...loaded, scenario: { ...loaded.scenario, execution: { ...loaded.scenario.execution, sharing: false } } };
 }
 
 function executeRun(loaded: LoadedScenario, seed: number, outDir: string, keepTrace: boolean, quiet: boolean, budgetS?: number): RunReport {
@@ -422,7 +436,7 @@ async function commandRun(args: string[]): Promise<number> {
   const { positionals, options } = parseCommon("run", args);
   if (positionals.length !== 1) throw new UsageError("run takes exactly one scenario file (see --help)");
   if (options.raw.real === true) {
-    const simOnly = ["no-trace", "twice", "junit", "message-wall-budget-s"].filter((o) => options.raw[o] !== undefined);
+    const simOnly = ["no-trace", "twice", "junit", "message-wall-budget-s", "no-shared-execution"].filter((o) => options.raw[o] !== undefined);
     if (simOnly.length > 0) throw new UsageError(`--real does not take ${simOnly.map((o) => `--${o}`).join(", ")} (a real run has no trace to replay)`);
     // Loaded on demand: simulated runs need none of real mode's modules.
     const { runRealCommand } = await import("./real/chaos/command.ts");
@@ -431,7 +445,7 @@ async function commandRun(args: string[]): Promise<number> {
   const loaded = await loadScenario(positionals[0] as string);
   const out = options.out ?? join("reports", `${loaded.scenario.name}-seed${options.seed}`);
   ensureOutDir(out);
-  const report = executeRun(loaded, options.seed, out, !options.noTrace, options.quiet, messageWallBudgetS(options));
+  const report = executeRun(withSharingOption(loaded, options), options.seed, out, !options.noTrace, options.quiet, messageWallBudgetS(options));
   annotate(report, `npx subnetlab replay ${join(out, "repro.json")}`);
   process.stdout.write(`${describe(report)}\n  report: ${join(out, "report.html")}\n  replay: npx subnetlab replay ${join(out, "repro.json")}\n`);
   let code = exitCodeOf(report.verdict);
@@ -484,7 +498,7 @@ async function suiteRow(file: string, out: string, options: Common): Promise<{ r
   const dir = join(out, loaded.scenario.name);
   let report: RunReport;
   try {
-    report = executeRun(loaded, options.seed, dir, options.trace, options.quiet, messageWallBudgetS(options));
+    report = executeRun(withSharingOption(loaded, options), options.seed, dir, options.trace, options.quiet, messageWallBudgetS(options));
   } catch (error) {
     if (error instanceof OutputError) throw error;
     return failed(isUserError(error) ? "invalid" : "harness-error", error as Error);
@@ -708,6 +722,7 @@ async function commandFuzz(args: string[]): Promise<number> {
     shrink: raw["no-shrink"] !== true,
     determinismPercent: 5,
     ...(raw.ic === true ? { ic: true } : {}),
+    ...(raw["no-shared-execution"] === true ? { sharedExecution: false as const } : {}),
     ...(shard === undefined ? {} : { shard }),
     ...(canary === undefined ? {} : { canary }),
     now: () => performance.now(),

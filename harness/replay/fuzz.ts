@@ -27,6 +27,8 @@ export interface FuzzCaseOptions {
   readonly determinismPercent: number;
   /** Two-subnet ledger scenarios (generate.ts); their violations are recorded, not shrunk. */
   readonly ic?: boolean;
+  /** false (--no-shared-execution): execution subnets run every replica's execution (generate.ts). */
+  readonly sharedExecution?: false;
 }
 
 export interface FuzzViolation {
@@ -65,7 +67,13 @@ export interface FuzzCaseResult {
 }
 
 export function generateOptionsOf(options: FuzzCaseOptions): GenerateOptions {
-  return { nodes: options.nodes, kinds: options.kinds, ...(options.canary === undefined ? {} : { canary: options.canary }), ...(options.ic === true ? { ic: true } : {}) };
+  return {
+    nodes: options.nodes,
+    kinds: options.kinds,
+    ...(options.canary === undefined ? {} : { canary: options.canary }),
+    ...(options.ic === true ? { ic: true } : {}),
+    ...(options.sharedExecution === false ? { sharedExecution: false as const } : {}),
+  };
 }
 
 /**
@@ -254,6 +262,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
     nodes: options.nodes, kinds: options.kinds, outDir: options.outDir, shrink: options.shrink, determinismPercent: options.determinismPercent,
     ...(options.canary === undefined ? {} : { canary: options.canary }),
     ...(options.ic === true ? { ic: true } : {}),
+    ...(options.sharedExecution === false ? { sharedExecution: false as const } : {}),
   };
   if (options.jobs <= 1) await runInProcess(campaign, caseOptions);
   else await runInWorkers(campaign, caseOptions, options.jobs);

@@ -68,6 +68,7 @@ function header(report: HtmlReportInput): string {
       ? ["trace digest", `none: a real run is not reproducible (${int(report.traceEvents)} replica events, ${int(report.maliciousEvents)} malicious)`]
       : ["trace digest", `<code title="${esc(report.traceDigest)}">${esc(report.traceDigest.slice(0, 16))}</code> over ${int(report.traceEvents)} events (${int(report.maliciousEvents)} malicious)`],
     ["liveness", report.livenessChecked ? "checked" : "not checked (see notes)"],
+    ...executionFact(report),
   ];
   return `<header>
 <div class="eyebrow">subnetlab run report</div>
@@ -79,6 +80,14 @@ function header(report: HtmlReportInput): string {
 <dl class="meta">${meta.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${v}</dd></div>`).join("")}</dl>
 ${report.stoppedAt === undefined ? "" : `<p class="warn">This run stopped early (replay --until or a replay mismatch): charts end at ${esc(num(report.stoppedAt.timeMs / 1000))} s and the checks saw only that prefix.</p>`}
 </header>`;
+}
+
+/** Execution subnets: how many batch executions ran, were adopted from another replica and audited. */
+function executionFact(report: HtmlReportInput): [string, string][] {
+  const e = report.execution;
+  if (e === undefined) return [];
+  const sharing = e.sharing ? `${int(e.shared)} shared, ${int(e.audited)} audited, ${int(e.mismatches)} audit mismatches` : "sharing off";
+  return [["executions", `${int(e.executions)} run by replicas (${sharing})`]];
 }
 
 /** The facts behind one violation: who, where, when, the hashes it names and the state hashes at its height. */

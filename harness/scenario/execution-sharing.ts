@@ -17,16 +17,20 @@ export interface ExecutionSharingOptions {
    * the way a buggy executor would). The replica still shares: this is what the audit must catch.
    */
   readonly makeExecutor?: (replica: string, options: WasmExecutorOptions) => WasmExecutor;
+  /** Sees each subnet's SharedExecution when the run builds it (tests: its size after the run). */
+  readonly onSharedExecution?: (shared: SharedExecution) => void;
 }
 
 /** The subnet's SharedExecution; its audit stream is `<subnet rng>/execution-audit`. */
 export function sharedExecutionOf(scenario: Scenario, options: ExecutionSharingOptions, subnet: string, subnetRng: Rng): SharedExecution {
-  return new SharedExecution({
+  const shared = new SharedExecution({
     subnet,
     sharing: options.sharedExecution ?? scenario.execution?.sharing ?? true,
     audit: options.executionAudit ?? scenario.execution?.audit ?? true,
     auditRng: subnetRng.fork("execution-audit"),
   });
+  options.onSharedExecution?.(shared);
+  return shared;
 }
 
 /** The ExecutionStateMachine options of one replica: its member handle and its executor factory. */

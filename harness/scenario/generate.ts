@@ -30,12 +30,17 @@ export interface GenerateOptions {
    * within and across them, faults per subnet, maybe an XNet partition, and the ledger invariants.
    */
   readonly ic?: boolean;
+  /** false (fuzz --no-shared-execution): every replica executes every batch itself (scenario `execution.sharing`). */
+  readonly sharedExecution?: false;
 }
 
 export function generateScenario(seed: number, options: GenerateOptions): Scenario {
   assert(options.nodes.length > 0, "no subnet sizes to draw from");
   const rng = Rng.fromSeed(seed).fork("fuzz-scenario");
-  if (options.ic === true) return generateIcScenario(seed, rng, options);
+  if (options.ic === true) {
+    const scenario = generateIcScenario(seed, rng, options);
+    return options.sharedExecution === false ? defineScenario({ ...scenario, execution: { sharing: false } }) : scenario;
+  }
   const n = rng.pick(options.nodes);
   const safetyS = options.safetyPhaseS ?? 30;
   const boundS = options.livenessBoundS ?? 20;

@@ -13,7 +13,7 @@ const tmp = (): string => mkdtempSync(join(tmpdir(), "subnetlab-cli-"));
 test("--help documents every command and option", (t) => {
   const result = cli("--help");
   t.is(result.status, 0);
-  for (const word of ["run", "suite", "replay", "fuzz", "analyze", "diff", "--seed", "--out", "--until", "--dump", "--branch-at", "--fault", "--runs", "--budget", "--nodes", "--faults", "--jobs", "--junit", "--canary", "--no-shrink", "--replicas", "--at", "--twice", "Exit codes"]) {
+  for (const word of ["run", "suite", "replay", "fuzz", "analyze", "diff", "--seed", "--out", "--until", "--dump", "--branch-at", "--fault", "--runs", "--budget", "--nodes", "--faults", "--jobs", "--junit", "--canary", "--no-shrink", "--no-shared-execution", "--replicas", "--at", "--twice", "Exit codes"]) {
     t.true(result.stdout.includes(word), word);
   }
   t.regex(result.stdout, /\n  5 +nondeterminism/, "C6: nondeterminism has its own exit code");
