@@ -21,6 +21,7 @@
 // first such height whose auditor delivers it.
 import { createHash } from "node:crypto";
 import { assert } from "../assert.ts";
+import { freezeShared } from "../paranoia.ts";
 import type { ExecutionRoundState } from "../execution/round.ts";
 import type { RoutingState } from "../routing/streams.ts";
 import type { SubnetId } from "../routing/registry.ts";
@@ -166,6 +167,9 @@ export class SharedExecution {
   /** @internal Member `index` computed the outcome under `key` (plan "compute"). */
   store(index: number, key: string, outcome: BatchOutcome): void {
     const computer = this.nameOf(index);
+    // Paranoid mode: the adopted plain objects are frozen, so a replica that mutated what it
+    // shares (instead of building new objects) throws instead of changing the others' states.
+    freezeShared(outcome);
     this.entries.set(key, { key, outcome, computer, auditor: this.drawAuditor(index), audited: false, disputed: false });
     this.newestHeight = Math.max(this.newestHeight, outcome.height);
     this.evict();
