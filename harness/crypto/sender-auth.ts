@@ -4,6 +4,7 @@
 // (SHA-224(DER) ‖ 0x02); Ed25519, ECDSA P-256 and ECDSA secp256k1 keys as the JS identities
 // produce them; the anonymous principal (0x04) carries no key and no signature. Expected failures
 // are typed results, so the HTTP layer can turn them into the right rejections.
+import { createPrivateKey, createPublicKey, sign as nativeSign, verify as nativeVerify, type KeyObject } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
@@ -83,9 +84,9 @@ export function verifySender(request: SignedRequest): SenderAuthResult {
   let valid: boolean;
   try {
     valid = scheme === "ed25519"
-      ? ed25519.verify(request.senderSig, message, raw)
+      ? verifyEd25519(request.senderPubkey, request.senderSig, message, raw)
       // ECDSA: 64-byte r ‖ s over SHA-256(message); high-S is allowed (WebCrypto may produce it).
-      : (scheme === "ecdsa-p256" ? p256 : secp256k1).verify(request.senderSig, message, raw, { lowS: false });
+      : verifyEcdsa(request.senderPubkey, request.senderSig, message);
   } catch {
     valid = false;
   }
@@ -95,8 +96,73 @@ export function verifySender(request: SignedRequest): SenderAuthResult {
 /** What a client does: sign a request id with a secret key; returns the DER key, sender and signature. */
 export function signRequest(scheme: SenderScheme, secretKey: Uint8Array, requestId: Uint8Array): { senderPubkey: Uint8Array; sender: Uint8Array; senderSig: Uint8Array } {
   const message = concatBytes(IC_REQUEST_DOMAIN, requestId);
-  const raw = scheme === "ed25519" ? ed25519.getPublicKey(secretKey) : (scheme === "ecdsa-p256" ? p256 : secp256k1).getPublicKey(secretKey, false);
-  const senderSig = scheme === "ed25519" ? ed25519.sign(message, secretKey) : (scheme === "ecdsa-p256" ? p256 : secp256k1).sign(message, secretKey);
-  const senderPubkey = senderKeyDer(scheme, raw);
-  return { senderPubkey, sender: selfAuthenticating(senderPubkey), senderSig };
+  const identity = identityOf(scheme, secretKey);
+  // Ed25519 signatures are deterministic (RFC 8032): Node's are the same bytes as @noble's. ECDSA
+  // stays with @noble: its nonces are RFC 6979's, Node's are random (and would break replay).
+  const senderSig = scheme === "ed25519"
+    ? new Uint8Array(nativeSign(null, message, identity.privateKey ?? ed25519PrivateKey(secretKey)))
+    : (scheme === "ecdsa-p256" ? p256 : secp256k1).sign(message, secretKey);
+  return { senderPubkey: identity.senderPubkey, sender: identity.sender, senderSig };
+}
+
+// ---- native fast paths ---------------------------------------------------------------------------
+// Envelope checks dominated runs with signed users (docs/BENCHMARKS.md, bench:ic). Node's OpenSSL
+// gives the same answers where it is used, and only there:
+//  - ECDSA verification is one equation (r, s in [1, n), u1·G + u2·Q, x mod n = r; high S allowed
+//    as with lowS: false) — the same accept/reject as @noble for every input;
+//  - Ed25519: OpenSSL verifies strictly (RFC 8032, cofactorless), @noble by ZIP 215 (cofactored,
+//    non-canonical points accepted), which accepts every signature the strict check accepts. So a
+//    native "valid" is final, and a native "invalid" is asked again of @noble.
+
+const KEYS_KEPT = 4096;
+const publicKeys = new Map<string, KeyObject | null>();
+const identities = new Map<string, { readonly senderPubkey: Uint8Array; readonly sender: Uint8Array; readonly privateKey: KeyObject | undefined }>();
+
+function remember<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined && !map.has(key)) {
+    if (map.size >= KEYS_KEPT) map.clear();
+    value = make();
+    map.set(key, value);
+  }
+  return value as V;
+}
+
+/** A DER SubjectPublicKeyInfo as Node's key object, or null when OpenSSL refuses it. */
+function publicKeyObject(der: Uint8Array): KeyObject | null {
+  return remember(publicKeys, Buffer.from(der).toString("hex"), () => {
+    try {
+      return createPublicKey({ key: Buffer.from(der), format: "der", type: "spki" });
+    } catch {
+      return null;
+    }
+  });
+}
+
+function verifyEcdsa(der: Uint8Array, signature: Uint8Array, message: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  const key = publicKeyObject(der);
+  return key !== null && nativeVerify("sha256", message, { key, dsaEncoding: "ieee-p1363" }, signature);
+}
+
+function verifyEd25519(der: Uint8Array, signature: Uint8Array, message: Uint8Array, raw: Uint8Array): boolean {
+  const key = signature.length === 64 ? publicKeyObject(der) : null;
+  if (key !== null && nativeVerify(null, message, key, signature)) return true;
+  return ed25519.verify(signature, message, raw);
+}
+
+/** PKCS #8 prefix of a 32-byte Ed25519 seed (RFC 8410). */
+const ED25519_PKCS8_PREFIX = hexToBytes("302e020100300506032b657004220420");
+
+function ed25519PrivateKey(seed: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.from(concatBytes(ED25519_PKCS8_PREFIX, seed)), format: "der", type: "pkcs8" });
+}
+
+/** A user's public key, principal and (Ed25519) key object: a pure function of the secret, derived once. */
+function identityOf(scheme: SenderScheme, secretKey: Uint8Array): { readonly senderPubkey: Uint8Array; readonly sender: Uint8Array; readonly privateKey: KeyObject | undefined } {
+  return remember(identities, `${scheme}|${Buffer.from(secretKey).toString("hex")}`, () => {
+    const raw = scheme === "ed25519" ? ed25519.getPublicKey(secretKey) : (scheme === "ecdsa-p256" ? p256 : secp256k1).getPublicKey(secretKey, false);
+    const senderPubkey = senderKeyDer(scheme, raw);
+    return { senderPubkey, sender: selfAuthenticating(senderPubkey), privateKey: scheme === "ed25519" && secretKey.length === 32 ? ed25519PrivateKey(secretKey) : undefined };
+  });
 }
