@@ -102,7 +102,8 @@ export function signRequest(scheme: SenderScheme, secretKey: Uint8Array, request
   const senderSig = scheme === "ed25519"
     ? new Uint8Array(nativeSign(null, message, identity.privateKey ?? ed25519PrivateKey(secretKey)))
     : (scheme === "ecdsa-p256" ? p256 : secp256k1).sign(message, secretKey);
-  return { senderPubkey: identity.senderPubkey, sender: identity.sender, senderSig };
+  // Copies: the remembered identity must not change if a caller edits what it got.
+  return { senderPubkey: identity.senderPubkey.slice(), sender: identity.sender.slice(), senderSig };
 }
 
 // ---- native fast paths ---------------------------------------------------------------------------
