@@ -8,6 +8,7 @@ import { assert, AssertionError } from "./assert.ts";
 import { FaultSpecError } from "./faults/spec.ts";
 import { EXIT, EXIT_CODE_HELP, exitCodeOf } from "./report/exit-codes.ts";
 import { loadScenario, scenarioFiles, type LoadedScenario } from "./scenario/load.ts";
+import { prepareScenario } from "./scenario/prepare.ts";
 import type { RunReport } from "./scenario/runner.ts";
 import { writeJUnit, type JUnitCase } from "./report/junit.ts";
 import { codeVersion, readRepro, ReproError, scenarioOf } from "./replay/repro.ts";
@@ -562,6 +563,7 @@ async function commandReplay(args: string[]): Promise<number> {
   const { positionals, options } = parseCommon("replay", args);
   if (positionals.length !== 1) throw new UsageError("replay takes one repro.json or run directory (see --help)");
   const { bundle, dir, path } = readRepro(positionals[0] as string);
+  await prepareScenario(scenarioOf(bundle));
   if (options.raw["branch-at"] !== undefined) return commandBranch(bundle, options.raw);
   if (bundle.expected.verdict === "harness-error") return replayHarnessError(bundle, path);
   const until = options.until === undefined ? undefined : parseStopPoint(options.until);
@@ -838,6 +840,7 @@ async function commandDiff(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("diff takes one run directory (with --replicas) or two run directories");
   if (typeof raw.replicas !== "string") throw new UsageError("diff <run dir> needs --replicas rA,rB");
   const { bundle, dir } = readRepro(positionals[0] as string);
+  await prepareScenario(scenarioOf(bundle));
   const n = bundle.scenario.inline.n;
   const ids = raw.replicas.split(",").map((t) => parseReplicaName(t));
   if (ids.length !== 2 || ids.some((id) => id === undefined || id >= n)) throw new UsageError(`--replicas takes two replicas of r0..r${n - 1}, e.g. r1,r3`);

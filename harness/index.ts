@@ -2,6 +2,10 @@
 export { defineScenario, type Scenario, type Expectation } from "./scenario/scenario.ts";
 export { runScenario, type RunReport, type RunOptions } from "./scenario/runner.ts";
 export { loadScenario } from "./scenario/load.ts";
+// Scenarios with canisters, an ExecutionLab or a WasmExecutor need the Wasm instrumenter, loaded on
+// demand: `await prepareScenario(scenario)` or `await ensureInstrumenter()` first (loadScenario does).
+export { prepareScenario } from "./scenario/prepare.ts";
+export { ensureInstrumenter } from "./execution/instrumenter.ts";
 export type { FaultSpec, FaultKind } from "./faults/spec.ts";
 export type { Violation, VerdictText } from "./checks/checks.ts";
 export { EXIT, exitCodeOf } from "./report/exit-codes.ts";

@@ -32,6 +32,7 @@ import { benchWasmPath, buildBenchWasm, buildNativeDriver } from "./build-bench-
 // Must run before any Wasm is compiled — binaryen compiles its own Wasm when imported, which fixes
 // the engine's flags — so the harness is imported dynamically below.
 v8.setFlagsFromString("--no-liftoff");
+await (await import("../harness/execution/instrumenter.ts")).ensureInstrumenter();
 const { WasmExecutor: Executor } = await import("../harness/execution/executor.ts");
 const { canisterIdFromU64, principalText } = await import("../harness/execution/interfaces.ts");
 const { createCanister } = await import("../harness/execution/lifecycle.ts");

@@ -10,6 +10,7 @@
 import { ExecutionStateMachine } from "../harness/replica/execution-state-machine.ts";
 import { defineScenario } from "../harness/scenario/scenario.ts";
 import { runScenario } from "../harness/scenario/runner.ts";
+import { ensureInstrumenter } from "../harness/execution/instrumenter.ts";
 import { replicaId } from "../harness/types.ts";
 
 const RATE_PER_SEC = Number(process.env.BENCH_RATE ?? 1000);
@@ -77,6 +78,7 @@ function measure(senders: "sim" | "mixed", sharing: boolean): Row {
 }
 
 // Warm-up: compiles and instruments the canister once, so the first measured row does not pay it.
+await ensureInstrumenter(); // binaryen, loaded on demand (the scenario has canisters)
 runScenario(scenarioOf("sim", 1), { seed: 1 });
 const rows: Row[] = [];
 for (const senders of ["sim", "mixed"] as const) {

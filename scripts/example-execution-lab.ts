@@ -2,9 +2,10 @@
 // runs it): Listing 1's key-value canister in Motoko, an update, a query, a snapshot and a restore.
 import { IDL } from "@dfinity/candid";
 import { readFileSync } from "node:fs";
-import { ExecutionLab } from "../harness/index.ts";
+import { ensureInstrumenter, ExecutionLab } from "../harness/index.ts";
 
 const wasm = readFileSync(new URL("../fixtures/canisters/motoko/kv.classic.wasm", import.meta.url));
+await ensureInstrumenter(); // binaryen, loaded on demand
 const lab = new ExecutionLab();
 const kv = lab.createCanister();
 lab.installCode(kv, wasm);

@@ -38,7 +38,7 @@ import {
 } from "./interfaces.ts";
 import { DEFAULT_WASM_MEMORY_LIMIT_PAGES, LiveInstance, WASM_PAGE_BYTES, type ProgressWatch } from "./instance.ts";
 import { DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, ExecutionAborted, type ProgressCallback } from "./progress.ts";
-import { InvalidModuleError } from "./instrument.ts";
+import { InvalidModuleError } from "./invalid-module.ts";
 import { ModuleCache, sharedModuleCache, type CompiledModule } from "./module-cache.ts";
 import { isRuntimeError } from "./webassembly.ts";
 import {

@@ -3,16 +3,13 @@ export * from "./interfaces.ts";
 export { WasmExecutor, MAX_COMPOSITE_QUERY_DEPTH, type WasmExecutorOptions } from "./executor.ts";
 export { WASM_STACK_LIMIT_BYTES, HostStackExhausted, DEFAULT_WASM_MEMORY_LIMIT_PAGES } from "./instance.ts";
 export { ExecutionAborted, DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, formatInstructions, type ExecutionProgress, type ProgressCallback, type ProgressVerdict } from "./progress.ts";
-export { ModuleCache, sharedModuleCache, moduleHash, type CompiledModule } from "./module-cache.ts";
-export {
-  InvalidModuleError,
-  InstrumentationStackExhausted,
-  instrumentModule,
-  MAX_FUNCTIONS,
-  MAX_GLOBALS,
-  MAX_EXPORTED_METHODS,
-  type InstrumentedModule,
-} from "./instrument.ts";
+export { ModuleCache, sharedModuleCache, moduleHash, type CompiledModule, type ModuleCacheOptions } from "./module-cache.ts";
+export { ModuleDiskCache, diskCacheFromEnvironment, instrumenterCodeHash, type DiskCacheStats } from "./module-disk-cache.ts";
+// instrument.ts (binaryen) is loaded on demand: ensureInstrumenter() before instrumenting.
+export { ensureInstrumenter, instrumenterLoaded, instrumentModule } from "./instrumenter.ts";
+export { InvalidModuleError, InstrumentationStackExhausted } from "./invalid-module.ts";
+export { MAX_FUNCTIONS, MAX_GLOBALS, MAX_EXPORTED_METHODS } from "./module-limits.ts";
+export type { InstrumentedModule } from "./instrument.ts";
 export { CanisterTrap, AVAILABILITY, type ApiContext } from "./system-api.ts";
 export { COST, SYSTEM_API_OVERHEAD, SYSTEM_API_DEFAULT_OVERHEAD, STABLE_DIRTY_PAGE_OVERHEAD } from "./cost-table.ts";
 export * as lifecycle from "./lifecycle.ts";

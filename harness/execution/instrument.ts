@@ -29,11 +29,11 @@ import type Binaryen from "binaryen";
 import binaryen from "./binaryen.ts";
 import { COST } from "./cost-table.ts";
 import { NO_DIRTY_PAGE_BASE } from "./dirty-pages.ts";
-import { InvalidModuleError } from "./invalid-module.ts";
+import { InstrumentationStackExhausted, InvalidModuleError } from "./invalid-module.ts";
 import { checkExportedMethods, scanModule } from "./module-limits.ts";
 import { ic0Signature, isWasm32OnlyIc0 } from "./system-api.ts";
 
-export { InvalidModuleError } from "./invalid-module.ts";
+export { InstrumentationStackExhausted, InvalidModuleError } from "./invalid-module.ts";
 export { MAX_FUNCTIONS, MAX_GLOBALS, MAX_EXPORTED_METHODS, MAX_EXPORTED_NAME_BYTES } from "./module-limits.ts";
 
 export type ValueTypeName = "i32" | "i64" | "f32" | "f64" | "v128";
@@ -865,16 +865,6 @@ export function instrumentModule(bytes: Uint8Array): InstrumentedModule {
   } finally {
     m.dispose();
   }
-}
-
-/**
- * The host's JS stack ran out while the pass walked deeply nested code (it recurses over the
- * expression tree). How deep it can go depends on the host (its stack in use, JIT tiers), so this
- * is a harness error like HostStackExhausted, never a refusal that could differ between replicas
- * or processes; it is not cached.
- */
-export class InstrumentationStackExhausted extends Error {
-  override readonly name = "InstrumentationStackExhausted";
 }
 
 /** Anything thrown while binaryen works on a module refuses the module, except our own failures. */

@@ -1,13 +1,19 @@
 // Instrumented, compiled modules cached by the SHA-256 of the uploaded module (DESIGN.md
 // "Execution": instrument each module once). The cache is an optimisation only: its contents are a
 // pure function of the module bytes (and of this code), so replicas sharing one cache stay
-// independent. Paranoid runs (harness/paranoia.ts) check that claim: every new module is
-// instrumented twice and the two binaries must be identical, and the entries are frozen.
+// independent. Behind the in-memory cache, the process-wide cache also reads and writes
+// instrumentations on disk (module-disk-cache.ts), so a new process does not instrument a module
+// that an earlier one did. Paranoid runs (harness/paranoia.ts) check that claim: every new module
+// is instrumented twice — or once more beside its disk entry — and the binaries must be identical,
+// and the entries are frozen.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { HashHex } from "../types.ts";
 import { Wasm, type WasmModule } from "./webassembly.ts";
-import { instrumentModule, InvalidModuleError, type InstrumentedModule } from "./instrument.ts";
+import type { InstrumentedModule } from "./instrument.ts";
+import { instrumentModule } from "./instrumenter.ts";
+import { InvalidModuleError } from "./invalid-module.ts";
+import { diskCacheFromEnvironment, type ModuleDiskCache } from "./module-disk-cache.ts";
 import { checkModuleSize, uncompressedModule } from "./module-limits.ts";
 import { freezeShared, paranoid } from "../paranoia.ts";
 
@@ -20,9 +26,23 @@ export function moduleHash(bytes: Uint8Array): HashHex {
   return bytesToHex(sha256(bytes)) as HashHex;
 }
 
+export interface ModuleCacheOptions {
+  /** Instrumentations kept between processes (none by default: a cache of its own is in memory only). */
+  readonly disk?: ModuleDiskCache;
+  /** Paranoid checks (default: the process's paranoid mode). */
+  readonly paranoid?: boolean;
+}
+
 export class ModuleCache {
   private readonly entries = new Map<string, CompiledModule | InvalidModuleError>();
   private instrumentations = 0;
+  readonly disk: ModuleDiskCache | undefined;
+  private readonly paranoid: boolean;
+
+  constructor(options: ModuleCacheOptions = {}) {
+    this.disk = options.disk;
+    this.paranoid = options.paranoid ?? paranoid;
+  }
 
   /**
    * Instruments and compiles once per distinct module (as uploaded: gzip-compressed or not, cached
@@ -38,10 +58,7 @@ export class ModuleCache {
     let entry = this.entries.get(hash);
     if (entry === undefined) {
       try {
-        const wasm = uncompressedModule(bytes);
-        const inst = instrumentModule(wasm);
-        this.instrumentations++;
-        if (paranoid) checkInstrumentationIsDeterministic(hash, inst, wasm);
+        const inst = this.instrumented(hash, bytes);
         let compiled: WasmModule;
         try {
           compiled = new Wasm.Module(inst.binary);
@@ -59,19 +76,44 @@ export class ModuleCache {
     return entry;
   }
 
-  /** Number of modules instrumented so far (for tests of the cache). */
+  /** From disk, or instrumented here (and then written to disk); throws InvalidModuleError. */
+  private instrumented(hash: HashHex, bytes: Uint8Array): InstrumentedModule {
+    const cached = this.disk?.read(hash);
+    if (cached !== undefined) {
+      if (this.paranoid) this.checkAgainstFresh(hash, cached, uncompressedModule(bytes), "its disk cache entry");
+      return cached;
+    }
+    const wasm = uncompressedModule(bytes);
+    const inst = instrumentModule(wasm);
+    this.instrumentations++;
+    if (this.paranoid) this.checkAgainstFresh(hash, inst, wasm, "the first instrumentation");
+    this.disk?.write(hash, inst);
+    return inst;
+  }
+
+  /** Another instrumentation of the same bytes must give the same binary (paranoid runs). */
+  private checkAgainstFresh(hash: HashHex, first: InstrumentedModule, wasm: Uint8Array, what: string): void {
+    const second = instrumentModule(wasm);
+    if (!sameInstrumentation(first, second)) {
+      throw new Error(`instrumentation of module ${hash} is nondeterministic: a new instrumentation of the same bytes differs from ${what} (a bug in instrument.ts, or a stale disk cache key)`);
+    }
+  }
+
+  /** Number of modules instrumented so far, not counting paranoid re-instrumentations nor disk hits (for tests of the cache). */
   get instrumentationCount(): number {
     return this.instrumentations;
   }
 }
 
-/** One cache per process by default. */
-export const sharedModuleCache = new ModuleCache();
+/** One cache per process by default, backed by the disk cache unless SUBNETLAB_MODULE_CACHE=off. */
+export const sharedModuleCache = new ModuleCache({ ...withDisk(diskCacheFromEnvironment()) });
 
-/** A second instrumentation of the same bytes must give the same binary (paranoid runs). */
-function checkInstrumentationIsDeterministic(hash: HashHex, first: InstrumentedModule, bytes: Uint8Array): void {
-  const second = instrumentModule(bytes);
-  if (!Buffer.from(first.binary).equals(second.binary) || first.maxFrameBytes !== second.maxFrameBytes || first.mutatesInstance !== second.mutatesInstance) {
-    throw new Error(`instrumentation of module ${hash} is nondeterministic: two runs over the same bytes differ (a bug in instrument.ts)`);
-  }
+function withDisk(disk: ModuleDiskCache | undefined): { disk?: ModuleDiskCache } {
+  return disk === undefined ? {} : { disk };
+}
+
+function sameInstrumentation(a: InstrumentedModule, b: InstrumentedModule): boolean {
+  const { binary: binaryA, ...restA } = a;
+  const { binary: binaryB, ...restB } = b;
+  return Buffer.from(binaryA).equals(binaryB) && JSON.stringify(restA) === JSON.stringify(restB);
 }

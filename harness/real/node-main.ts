@@ -33,6 +33,7 @@ import { byzantineProcess, parseByzantineArgument } from "./chaos/byzantine-proc
 import type { HashHex } from "../types.ts";
 import { NodeCluster } from "./node-cluster.ts";
 import { parsePeersArgument, portOption, READY_LINE } from "./containers/standalone.ts";
+import { ensureInstrumenter } from "../execution/instrumenter.ts";
 
 /** How often a synchronous call checks whether its message is done. */
 const CALL_POLL_MS = 10;
@@ -60,6 +61,8 @@ async function main(): Promise<void> {
   const subnetName = values.subnet;
   const node = Number(values.node);
   if (dir === undefined || subnetName === undefined || !Number.isInteger(node) || node < 0) throw new Error("usage: node-main --dir DIR --subnet NAME --node I");
+  // A real node executes whatever canisters its users install, whenever they do.
+  await ensureInstrumenter();
   const self = replicaId(node);
   const spec = readSpec(dir);
   const subnetSpec = spec.subnets.find((s) => s.name === subnetName);

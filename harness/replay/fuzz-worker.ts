@@ -8,11 +8,16 @@
 //    afresh here.
 // Each request's work is deterministic on its own; timing is the parent's job (it holds the only
 // clock). An exception is answered as {type: "error"}: the parent ends the campaign (C5).
+// A worker serves any number of requests, across campaigns (worker-pool.ts); it loads the Wasm
+// instrumenter only when a scenario it is asked to run has canisters (scenario/prepare.ts), and
+// exits when its parent goes away.
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AssertionError } from "../assert.ts";
+import { ensureInstrumenter } from "../execution/instrumenter.ts";
 import { generateScenario } from "../scenario/generate.ts";
 import { loadScenario } from "../scenario/load.ts";
+import { prepareScenario } from "../scenario/prepare.ts";
 import { runScenario } from "../scenario/runner.ts";
 import type { Scenario } from "../scenario/scenario.ts";
 import { fuzzCase, generateOptionsOf, type FuzzCaseOptions } from "./fuzz.ts";
@@ -28,6 +33,9 @@ import type { WorkerReply, WorkerRequest } from "./worker-client.ts";
 //    process shows (`run --twice` and the fuzzer must report it with their own exit code).
 const THROW_AT_SEED = process.env.SUBNETLAB_TEST_THROW_AT_SEED;
 const PERTURB_RERUN = process.env.SUBNETLAB_TEST_PERTURB_RERUN === "1";
+// BENCHMARK switch (scripts/bench-fuzz.ts, the side with the optimisations off):
+// SUBNETLAB_EAGER_INSTRUMENTER=1 loads binaryen at start, as every worker did before it was lazy.
+if (process.env.SUBNETLAB_EAGER_INSTRUMENTER === "1") await ensureInstrumenter();
 
 function perturbed(scenario: Scenario): Scenario {
   return PERTURB_RERUN ? { ...scenario, durationS: scenario.durationS + 1 } : scenario;
@@ -61,8 +69,10 @@ async function rerunFile(file: string, seed: number): Promise<WorkerReply> {
 async function serve(request: WorkerRequest): Promise<WorkerReply> {
   switch (request.type) {
     case "run":
+      await prepareScenario(generateScenario(request.seed, generateOptionsOf(request.options)));
       return runCase(request.seed, request.options);
     case "rerun":
+      await prepareScenario(generateScenario(request.seed, generateOptionsOf(request.options)));
       return rerunCase(request.seed, request.options, request.expectedDigest);
     case "rerun-file":
       return rerunFile(request.file, request.seed);
@@ -82,4 +92,6 @@ process.on("message", (request: WorkerRequest | { type: "exit" }) => {
     send({ type: "error", error: (error as Error).stack ?? String(error), usage: (error as Error).name === "ScenarioError" });
   });
 });
+// The parent died or let go of the channel: nothing more will come.
+process.on("disconnect", () => process.exit(0));
 send({ type: "ready" });

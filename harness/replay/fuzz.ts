@@ -15,7 +15,9 @@ import { Rng, ratio } from "../sim/rng.ts";
 import { recordRun } from "./record.ts";
 import { makeRepro, writeRepro } from "./repro.ts";
 import { shrink, type ScenarioSize } from "./shrink.ts";
-import { LabWorker, WorkerFailure } from "./worker-client.ts";
+import { caseKeyOf, LabWorker, WorkerFailure, type WorkerReply, type WorkerRequest } from "./worker-client.ts";
+import { WorkerPool } from "./worker-pool.ts";
+import { prepareScenario } from "../scenario/prepare.ts";
 
 export interface FuzzCaseOptions {
   readonly nodes: readonly number[];
@@ -150,6 +152,11 @@ export interface FuzzOptions extends FuzzCaseOptions {
   readonly onResult?: (result: FuzzCaseResult, done: number, elapsedMs: number) => void;
   /** A re-run in another process gave another digest (reported when the re-run ends). */
   readonly onNondeterminism?: (seed: number, found: Nondeterminism) => void;
+  /**
+   * Worker processes to run in, kept up by the caller across campaigns (closed by the caller).
+   * Without one, the campaign starts its own and lets them exit at its end.
+   */
+  readonly pool?: WorkerPool;
 }
 
 /** An exception inside the lab while running a seed: the campaign stopped there. */
@@ -264,20 +271,43 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzSummary> {
     ...(options.ic === true ? { ic: true } : {}),
     ...(options.sharedExecution === false ? { sharedExecution: false as const } : {}),
   };
-  if (options.jobs <= 1) await runInProcess(campaign, caseOptions);
-  else await runInWorkers(campaign, caseOptions, options.jobs);
+  const pool = options.pool ?? new WorkerPool();
+  try {
+    if (options.jobs <= 1) await runInProcess(campaign, caseOptions, pool);
+    else await runInWorkers(campaign, caseOptions, options.jobs, pool);
+  } finally {
+    if (options.pool === undefined) pool.close();
+  }
   return writeSummary(campaign, caseOptions);
+}
+
+function rerunRequest(seed: number, caseOptions: FuzzCaseOptions, expectedDigest: string): WorkerRequest {
+  return { type: "rerun", seed, options: caseOptions, expectedDigest };
+}
+
+/**
+ * Sends a re-run to `worker`, or — when that process has already run the seed (in an earlier
+ * campaign of its pool) — to a fresh process started for it.
+ */
+async function requestRerun(worker: LabWorker, pool: WorkerPool, request: WorkerRequest): Promise<WorkerReply> {
+  if (!worker.hasRun(caseKeyOf(request))) return worker.request(request);
+  const fresh = pool.startFresh();
+  try {
+    return await fresh.request(request);
+  } finally {
+    fresh.close();
+  }
 }
 
 /**
  * --jobs 1: runs here, re-runs in one worker process (started when first needed). A re-run goes on
  * in that process while the next seed runs here; the next re-run first waits for it.
  */
-async function runInProcess(campaign: Campaign, caseOptions: FuzzCaseOptions): Promise<void> {
+async function runInProcess(campaign: Campaign, caseOptions: FuzzCaseOptions, pool: WorkerPool): Promise<void> {
   let rerunner: LabWorker | undefined;
   let pending: Promise<void> = Promise.resolve();
   const rerun = (worker: LabWorker, seed: number, expectedDigest: string): Promise<void> =>
-    worker.request({ type: "rerun", seed, options: caseOptions, expectedDigest }).then(
+    requestRerun(worker, pool, rerunRequest(seed, caseOptions, expectedDigest)).then(
       (reply) => {
         if (reply.type === "digest") campaign.compare(seed, reply.digest, reply.repro);
       },
@@ -288,6 +318,7 @@ async function runInProcess(campaign: Campaign, caseOptions: FuzzCaseOptions): P
       const startedAt = campaign.options.now();
       let result: FuzzCaseResult;
       try {
+        await prepareScenario(generateScenario(seed, generateOptionsOf(caseOptions)));
         result = fuzzCase(seed, caseOptions, campaign.options.now);
       } catch (error) {
         campaign.fail(seed, "run", error);
@@ -297,31 +328,32 @@ async function runInProcess(campaign: Campaign, caseOptions: FuzzCaseOptions): P
       if (result.rerun === undefined) continue;
       await pending;
       if (campaign.stopped) return;
-      rerunner ??= LabWorker.start();
+      rerunner ??= pool.acquire(1)[0] as LabWorker;
       pending = rerun(rerunner, seed, result.traceDigest);
     }
     await pending;
   } finally {
     if (campaign.stopped) rerunner?.kill();
-    else rerunner?.close();
+    if (rerunner !== undefined) pool.release([rerunner]);
   }
 }
 
 interface RerunTask {
-  readonly seed: number;
-  readonly expectedDigest: string;
-  /** The worker that ran the seed: the re-run goes to another one. */
-  readonly origin: number;
+  readonly request: WorkerRequest & { readonly type: "rerun" };
+  /** caseKeyOf(request): a worker that has run it may not serve it. */
+  readonly key: string;
 }
 
 /**
- * --jobs J ≥ 2: J worker processes, each taking a re-run of another worker's seed first, then a
- * new seed. A worker with nothing to take waits while others still run (they may queue re-runs);
- * the campaign ends when no seed is left, no re-run queued and no worker busy — or at once on a
- * harness error, with every worker killed.
+ * --jobs J ≥ 2: J worker processes from the pool, each taking a re-run of a seed it has not run
+ * first, then a new seed. A re-run that every worker of the campaign has run (possible when the
+ * pool's workers ran the same case in an earlier campaign) goes to a fresh process. A worker with
+ * nothing to take waits while others still run (they may queue re-runs); the campaign ends when no
+ * seed is left, no re-run queued and no worker busy — or at once on a harness error, with every
+ * worker killed.
  */
-async function runInWorkers(campaign: Campaign, caseOptions: FuzzCaseOptions, jobs: number): Promise<void> {
-  const workers = Array.from({ length: jobs }, () => LabWorker.start());
+async function runInWorkers(campaign: Campaign, caseOptions: FuzzCaseOptions, jobs: number, pool: WorkerPool): Promise<void> {
+  const workers = pool.acquire(jobs);
   const queue: RerunTask[] = [];
   let busy = 0;
   let waiting: (() => void)[] = [];
@@ -335,10 +367,11 @@ async function runInWorkers(campaign: Campaign, caseOptions: FuzzCaseOptions, jo
     for (const w of workers) w.kill();
     wakeAll();
   };
+  const servable = (worker: LabWorker, task: RerunTask): boolean => !worker.hasRun(task.key) || workers.every((w) => w.hasRun(task.key));
   const loop = async (id: number): Promise<void> => {
     const worker = workers[id] as LabWorker;
     while (!campaign.stopped) {
-      const queued = queue.findIndex((t) => t.origin !== id);
+      const queued = queue.findIndex((t) => servable(worker, t));
       const rerun = queued >= 0 ? queue.splice(queued, 1)[0] : undefined;
       const seed = rerun === undefined ? campaign.nextSeed() : undefined;
       if (rerun === undefined && seed === undefined) {
@@ -350,17 +383,20 @@ async function runInWorkers(campaign: Campaign, caseOptions: FuzzCaseOptions, jo
       const startedAt = campaign.options.now();
       try {
         if (rerun !== undefined) {
-          const reply = await worker.request({ type: "rerun", seed: rerun.seed, options: caseOptions, expectedDigest: rerun.expectedDigest });
-          if (reply.type === "digest") campaign.compare(rerun.seed, reply.digest, reply.repro);
+          const reply = await requestRerun(worker, pool, rerun.request);
+          if (reply.type === "digest") campaign.compare(rerun.request.seed, reply.digest, reply.repro);
         } else {
           const reply = await worker.request({ type: "run", seed: seed as number, options: caseOptions });
           if (reply.type === "result") {
             campaign.record({ ...reply.result, wallMs: campaign.options.now() - startedAt });
-            if (reply.result.rerun !== undefined) queue.push({ seed: reply.result.seed, expectedDigest: reply.result.traceDigest, origin: id });
+            if (reply.result.rerun !== undefined) {
+              const request = { type: "rerun" as const, seed: reply.result.seed, options: caseOptions, expectedDigest: reply.result.traceDigest };
+              queue.push({ request, key: caseKeyOf(request) });
+            }
           }
         }
       } catch (error) {
-        if (!campaign.stopped) stop(rerun?.seed ?? (seed as number), rerun === undefined ? "run" : "rerun", error);
+        if (!campaign.stopped) stop(rerun?.request.seed ?? (seed as number), rerun === undefined ? "run" : "rerun", error);
       } finally {
         busy--;
         wakeAll();
@@ -368,10 +404,8 @@ async function runInWorkers(campaign: Campaign, caseOptions: FuzzCaseOptions, jo
     }
   };
   await Promise.all(workers.map((_, id) => loop(id)));
-  for (const w of workers) {
-    if (campaign.stopped) w.kill();
-    else w.close();
-  }
+  if (campaign.stopped) for (const w of workers) w.kill();
+  pool.release(workers);
 }
 
 /** summary.json (always, even after a harness error), and the harness error's repro. */

@@ -10,6 +10,7 @@ import { createGunzip } from "node:zlib";
 import type { SimSubnet } from "../replica/subnet.ts";
 import { runScenario, type RunReport, type StopPoint } from "../scenario/runner.ts";
 import { ReproError, scenarioOf, type ReproBundle } from "./repro.ts";
+import { prepareScenario } from "../scenario/prepare.ts";
 
 export interface TraceLine {
   readonly index: number;
@@ -65,6 +66,7 @@ export async function replay(bundle: ReproBundle, dir: string, options: ReplayOp
   const expected = bundle.expected.checkpoints;
   let window: string[] = [];
   let mismatchAt: number | undefined;
+  await prepareScenario(scenarioOf(bundle));
   const report = runScenario(scenarioOf(bundle), {
     seed: bundle.seed,
     checkpointEvery: every,

@@ -1,7 +1,9 @@
 // The parent's side of a lab worker process (fuzz-worker.ts): start it, send one request at a
 // time, get its reply — or a typed failure when it reports an exception or dies — and kill it.
-// Used by the fuzzer (parallel runs, re-runs in another process) and by `run/suite --twice`
-// (a re-run in a fresh process).
+// Used by the fuzzer (parallel runs, re-runs in another process; through worker-pool.ts, which
+// keeps workers up between campaigns) and by `run/suite --twice` (a re-run in a fresh process).
+// Each worker remembers which cases it has run, so that a re-run meant for "a process that did not
+// run the seed" can avoid one that did, even in an earlier campaign.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { FuzzCaseOptions, FuzzCaseResult } from "./fuzz.ts";
@@ -28,11 +30,24 @@ export class WorkerFailure extends Error {
 
 const WORKER = fileURLToPath(new URL("./fuzz-worker.ts", import.meta.url));
 
+/**
+ * What a request runs, as far as process state is concerned: the generated scenario of a fuzz
+ * seed under given options (run and re-run alike), or a scenario file with a seed.
+ */
+export function caseKeyOf(request: WorkerRequest): string {
+  if (request.type === "rerun-file") return `file ${request.file} seed ${request.seed}`;
+  const o = request.options;
+  return `fuzz seed ${request.seed} ${JSON.stringify({ nodes: o.nodes, kinds: o.kinds, canary: o.canary ?? null, ic: o.ic === true })}`;
+}
+
 export class LabWorker {
   private readonly child: ChildProcess;
   private readonly ready: Promise<void>;
   private pending: { resolve: (reply: WorkerReply) => void; reject: (error: WorkerFailure) => void } | undefined;
   private exited = false;
+  private retired = false;
+  /** caseKeyOf() of every request sent to this process. */
+  private readonly cases = new Set<string>();
 
   private constructor(env: NodeJS.ProcessEnv | undefined) {
     this.child = fork(WORKER, [], { execArgv: ["--import", import.meta.resolve("tsx")], stdio: ["ignore", "inherit", "inherit", "ipc"], ...(env === undefined ? {} : { env }) });
@@ -71,11 +86,34 @@ export class LabWorker {
     return this.child.pid;
   }
 
+  /** Whether the process can still take requests (not killed, not exited). */
+  get alive(): boolean {
+    return !this.exited && !this.retired;
+  }
+
+  /** Whether this process has run the case (caseKeyOf) — its state may remember it. */
+  hasRun(caseKey: string): boolean {
+    return this.cases.has(caseKey);
+  }
+
+  /** Whether the process keeps the parent alive; idle pooled workers do not. */
+  setKeepsParentAlive(keep: boolean): void {
+    const channel = this.child.channel as { ref(): void; unref(): void } | null | undefined;
+    if (keep) {
+      this.child.ref();
+      channel?.ref();
+    } else {
+      this.child.unref();
+      channel?.unref();
+    }
+  }
+
   /** Sends one request (one at a time) and resolves with the reply. */
   async request(request: WorkerRequest): Promise<WorkerReply> {
     await this.ready;
     if (this.pending !== undefined) throw new Error("lab worker: one request at a time");
-    if (this.exited) throw new WorkerFailure("lab worker is gone", "lab worker is gone");
+    if (!this.alive) throw new WorkerFailure("lab worker is gone", "lab worker is gone");
+    this.cases.add(caseKeyOf(request));
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
       this.child.send(request);
@@ -85,10 +123,12 @@ export class LabWorker {
   /** Lets the worker exit on its own (after its current request). */
   close(): void {
     if (!this.exited && this.child.connected) this.child.send({ type: "exit" });
+    this.retired = true; // no further requests, though the process may still be finishing
   }
 
   /** Ends the worker now (a campaign that stops on a harness error does not wait for it). */
   kill(): void {
+    this.retired = true;
     if (!this.exited) this.child.kill("SIGKILL");
   }
 }

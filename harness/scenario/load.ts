@@ -7,6 +7,7 @@ import { register } from "node:module";
 import { resolve, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { checkScenario, ScenarioError, type Scenario } from "./scenario.ts";
+import { prepareScenario } from "./prepare.ts";
 
 export interface LoadedScenario {
   readonly path: string;
@@ -63,6 +64,7 @@ export async function loadScenario(file: string): Promise<LoadedScenario> {
     throw new ScenarioError(`${file}: ${(error as Error).message}`);
   }
   const contentHash = createHash("sha256").update(readFileSync(path)).digest("hex");
+  await prepareScenario(scenario as Scenario);
   return { path, contentHash, scenario: scenario as Scenario };
 }
 
