@@ -83,7 +83,7 @@ export class ModuleDiskCache {
     const path = this.pathOf(moduleHash, key);
     const temporary = `${path}.${process.pid}.${writeSequence++}.tmp`;
     try {
-      mkdirSync(this.dir, { recursive: true });
+      mkdirSync(dirname(path), { recursive: true });
       writeFileSync(temporary, encodeEntry(module, key, moduleHash));
       renameSync(temporary, path);
       this.stats.writes++;
@@ -93,9 +93,12 @@ export class ModuleDiskCache {
     }
   }
 
-  /** The file an entry lives in (tests corrupt it). */
+  /**
+   * The file an entry lives in (tests corrupt it): one folder per instrumenter version, so that the
+   * entries a changed instrumenter left behind can be deleted as a whole.
+   */
   pathOf(moduleHash: HashHex, key = this.key()): string {
-    return join(this.dir, `${sha256Hex(`${FORMAT}\n${key}\n${moduleHash}`)}.bin`);
+    return join(this.dir, sha256Hex(`${FORMAT}\n${key}`).slice(0, 32), `${moduleHash}.bin`);
   }
 
   private key(): string {
