@@ -36,8 +36,9 @@ const WORKER = fileURLToPath(new URL("./fuzz-worker.ts", import.meta.url));
  */
 export function caseKeyOf(request: WorkerRequest): string {
   if (request.type === "rerun-file") return `file ${request.file} seed ${request.seed}`;
-  const o = request.options;
-  return `fuzz seed ${request.seed} ${JSON.stringify({ nodes: o.nodes, kinds: o.kinds, canary: o.canary ?? null, ic: o.ic === true })}`;
+  // Every option but where results go and what happens after the run decides the scenario.
+  const { outDir: _outDir, shrink: _shrink, determinismPercent: _percent, ...scenarioOptions } = request.options;
+  return `fuzz seed ${request.seed} ${JSON.stringify(scenarioOptions)}`;
 }
 
 export class LabWorker {
