@@ -4,14 +4,16 @@
 // answered entries become `done` and lose their reply, as the IC's forget_terminal_statuses does.
 // Its digest is an XOR of entry hashes, kept incrementally, and is part of the state hash.
 import { Principal } from "@dfinity/principal";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { HashInput } from "../hash-input.ts";
 import { MAX_INGRESS_TTL_US } from "../consensus/config.ts";
 import type { HashHex } from "../types.ts";
 import { isTerminal, type IngressStatus } from "./interfaces.ts";
 
 /** rs/limits INGRESS_HISTORY_MAX_MESSAGES = 2 × 1000 messages per block × 300 s TTL. */
 export const INGRESS_HISTORY_MAX_MESSAGES = 600_000;
+
+const TTL_NS = BigInt(MAX_INGRESS_TTL_US) * 1000n;
 
 interface Entry {
   readonly status: IngressStatus;
@@ -33,8 +35,12 @@ export class IngressHistory {
   private acc = new Uint8Array(32);
   /** Answered (completed/failed) entries, oldest first: the candidates for `done`. */
   private answered = new Set<HashHex>();
-  /** Ids whose status changed (set, became done, or pruned) since the last takeChanged(). */
-  private changed = new Set<HashHex>();
+  /**
+   * Ids whose status changed (set, became done, or pruned) since the last takeChanged(); kept only
+   * once a consumer has called takeChanged() — a history nobody asks (key-value subnets) would
+   * otherwise collect every id it ever held.
+   */
+  private changed: Set<HashHex> | undefined;
 
   constructor(readonly maxMessages = INGRESS_HISTORY_MAX_MESSAGES) {}
 
@@ -59,15 +65,15 @@ export class IngressHistory {
   set(id: HashHex, status: IngressStatus, nowNs: bigint, sender?: string): void {
     const previous = this.entries.get(id);
     if (previous !== undefined) {
-      xorInto(this.acc, entryDigest(id, previous.status, previous.sender));
+      xorEntryDigest(this.acc, id, previous.status, previous.sender);
       this.entries.delete(id);
     }
     const terminal = isTerminal(status);
     const kept = sender ?? previous?.sender;
     // Re-inserting keeps the map in status-time order, which pruning relies on.
-    this.entries.set(id, { status, pruneAtNs: terminal ? nowNs + BigInt(MAX_INGRESS_TTL_US) * 1000n : undefined, sender: kept });
-    xorInto(this.acc, entryDigest(id, status, kept));
-    this.changed.add(id);
+    this.entries.set(id, { status, pruneAtNs: terminal ? nowNs + TTL_NS : undefined, sender: kept });
+    xorEntryDigest(this.acc, id, status, kept);
+    this.changed?.add(id);
     this.answered.delete(id);
     if (status.status === "completed" || status.status === "failed") this.answered.add(id);
     this.forgetOldAnswers();
@@ -78,16 +84,17 @@ export class IngressHistory {
    * `done` — same prune time, reply dropped, so they no longer take the memory a reply takes.
    */
   private forgetOldAnswers(): void {
+    if (this.answered.size <= this.maxMessages) return;
     for (const id of this.answered) {
       if (this.answered.size <= this.maxMessages) break;
       const entry = this.entries.get(id);
       this.answered.delete(id);
       if (entry === undefined) continue;
-      xorInto(this.acc, entryDigest(id, entry.status, entry.sender));
+      xorEntryDigest(this.acc, id, entry.status, entry.sender);
       const done: IngressStatus = { status: "done", height: entry.status.height };
       this.entries.set(id, { status: done, pruneAtNs: entry.pruneAtNs, sender: entry.sender });
-      xorInto(this.acc, entryDigest(id, done, entry.sender));
-      this.changed.add(id);
+      xorEntryDigest(this.acc, id, done, entry.sender);
+      this.changed?.add(id);
     }
   }
 
@@ -96,15 +103,23 @@ export class IngressHistory {
     for (const [id, entry] of this.entries) {
       if (entry.pruneAtNs === undefined) continue;
       if (entry.pruneAtNs > nowNs) break;
-      xorInto(this.acc, entryDigest(id, entry.status, entry.sender));
+      xorEntryDigest(this.acc, id, entry.status, entry.sender);
       this.entries.delete(id);
       this.answered.delete(id);
-      this.changed.add(id);
+      this.changed?.add(id);
     }
   }
 
-  /** The ids whose status changed since the last call (for the certified state tree). */
+  /**
+   * The ids whose status changed since the last call (for the certified state tree). The first
+   * call starts the tracking: nothing was kept before it, so it returns every id held — all a
+   * consumer that had seen nothing of this history needs.
+   */
   takeChanged(): HashHex[] {
+    if (this.changed === undefined) {
+      this.changed = new Set();
+      return [...this.entries.keys()];
+    }
     const ids = [...this.changed];
     this.changed.clear();
     return ids;
@@ -130,7 +145,7 @@ export class IngressHistory {
     const history = new IngressHistory(maxMessages);
     for (const [id, status, pruneAt, sender] of data) {
       history.entries.set(id, { status, pruneAtNs: pruneAt === undefined ? undefined : BigInt(pruneAt), sender });
-      xorInto(history.acc, entryDigest(id, status, sender));
+      xorEntryDigest(history.acc, id, status, sender);
       if (status.status === "completed" || status.status === "failed") history.answered.add(id);
     }
     return history;
@@ -208,24 +223,19 @@ export function describeStatus(status: IngressStatus): string {
   }
 }
 
-// Every replica hashes the same entries; a bounded memo of the pure digest function saves the
-// repeated SHA-256 work (see Note [verification cache] in consensus/ingress.ts).
-const digestMemo = new Map<string, Uint8Array>();
-export function memoDigest(text: string): Uint8Array {
-  let digest = digestMemo.get(text);
-  if (digest === undefined) {
-    if (digestMemo.size >= 200_000) digestMemo.clear();
-    digest = sha256(utf8ToBytes(text));
-    digestMemo.set(text, digest);
-  }
-  return digest;
-}
+const STATUS_TAG = { received: 0, processing: 1, completed: 2, failed: 3, done: 4 } as const;
+const scratch = new HashInput();
 
-/** The sender is hashed when there is one (replicated state, as on the IC); entries without keep their old digest. */
-function entryDigest(id: HashHex, status: IngressStatus, sender: string | undefined): Uint8Array {
-  return memoDigest(sender === undefined ? `history|${id}|${describeStatus(status)}` : `history|${id}|${describeStatus(status)}|from ${sender}`);
-}
-
-export function xorInto(acc: Uint8Array, digest: Uint8Array): void {
-  for (let i = 0; i < 32; i++) acc[i] = (acc[i] as number) ^ (digest[i] as number);
+/**
+ * XORs an entry's hash into `acc`: SHA-256 of its id, status (kind, height, reply or reject code,
+ * error code and message) and sender (when there is one, as on the IC), as bytes. Node's one-shot
+ * native SHA-256 on a reused buffer costs less than the text and memo this replaced.
+ */
+function xorEntryDigest(acc: Uint8Array, id: HashHex, status: IngressStatus, sender: string | undefined): void {
+  const w = scratch.reset().text("history").text(id).u8(STATUS_TAG[status.status]).f64(status.height);
+  if (status.status === "completed") w.text(status.reply);
+  else if (status.status === "failed") w.f64(status.code).text(status.errorCode).text(status.message);
+  if (sender === undefined) w.u8(0);
+  else w.u8(1).text(sender);
+  w.xorSha256Into(acc);
 }

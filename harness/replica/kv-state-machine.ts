@@ -7,9 +7,9 @@
 // is a faithful set hash) and of the ingress-history entries; a write costs one hash, not a
 // rehash of the store.
 import { createHash } from "node:crypto";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { IngressHistory, ingressHistoryDataOf, memoDigest, xorInto, type IngressHistoryData } from "./ingress-history.ts";
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { IngressHistory, ingressHistoryDataOf, type IngressHistoryData } from "./ingress-history.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { HashInput } from "../hash-input.ts";
 import { assert } from "../assert.ts";
 import type { Disk } from "../sim/env.ts";
 import { Blob, decodeValue, encodeValue, readRecord, writeRecord } from "../sim/disk-records.ts";
@@ -158,7 +158,7 @@ export class KvStateMachine implements MessageRouting {
     this.stateHashes.clear();
     this.stateHashes.set(snapshot.height, snapshot.stateHash);
     // Written as this replica's own checkpoint, so that a restart finds it.
-    this.storeCheckpoint(snapshot.height, snapshot.stateHash, data);
+    this.storeCheckpoint(snapshot.height, snapshot.stateHash, () => data);
   }
 
   /** A peer's snapshot: its bytes must decode (strictly: see decodeKvSnapshot) to a state of the claimed hash. */
@@ -211,16 +211,15 @@ export class KvStateMachine implements MessageRouting {
   private write(h: Height, key: string, value: string): string {
     const previous = this.entries.get(key);
     const stored = this.corruptor === undefined ? value : this.corruptor(h, key, value);
-    if (previous !== undefined) xorInto(this.entriesAcc, entryDigest(key, previous));
-    xorInto(this.entriesAcc, entryDigest(key, stored));
+    if (previous !== undefined) xorEntryDigest(this.entriesAcc, key, previous);
+    xorEntryDigest(this.entriesAcc, key, stored);
     this.entries.set(key, stored);
     return previous ?? "";
   }
 
   private computeHash(h: Height): HashHex {
-    return bytesToHex(
-      sha256(utf8ToBytes(`kv-state|${h}|${bytesToHex(this.entriesAcc)}|${this.history.digestHex()}|${this.entries.size}|${this.history.size}`)),
-    ) as HashHex;
+    const w = scratch.reset().text("kv-state").f64(h).text(bytesToHex(this.entriesAcc)).text(this.history.digestHex()).f64(this.entries.size).f64(this.history.size);
+    return w.sha256Hex() as HashHex;
   }
 
   private loadData(data: KvSnapshotData): void {
@@ -228,17 +227,17 @@ export class KvStateMachine implements MessageRouting {
     this.entriesAcc = new Uint8Array(32);
     for (const [k, v] of data.entries) {
       this.entries.set(k, v);
-      xorInto(this.entriesAcc, entryDigest(k, v));
+      xorEntryDigest(this.entriesAcc, k, v);
     }
     this.history = IngressHistory.fromData(data.history);
   }
 
+  /** The data is built only when no replica of this process has encoded this state yet. */
   private writeCheckpoint(h: Height, stateHash: HashHex): void {
-    const data: KvSnapshotData = {
+    this.storeCheckpoint(h, stateHash, () => ({
       entries: [...this.entries].sort((a, b) => (a[0] < b[0] ? -1 : 1)),
       history: this.history.toData(),
-    };
-    this.storeCheckpoint(h, stateHash, data);
+    }));
   }
 
   /**
@@ -247,7 +246,7 @@ export class KvStateMachine implements MessageRouting {
    * serves state sync for the current CUP, older ones are the fallback a restart needs if the
    * newest CUP was not reached by every replica yet (or the newest rotted).
    */
-  private storeCheckpoint(h: Height, stateHash: HashHex, data: KvSnapshotData): void {
+  private storeCheckpoint(h: Height, stateHash: HashHex, data: () => KvSnapshotData): void {
     const encoded = encodedCheckpoint(h, stateHash, data);
     for (const page of encoded.pages) if (!this.disk.has(pageKey(page.hash))) this.disk.writeBlobs(pageKey(page.hash), [page.blob]);
     this.disk.sync();
@@ -284,11 +283,11 @@ interface EncodedCheckpoint {
  * covers every entry and the ingress history, so equal keys mean equal data.
  */
 const recentEncodings = new Map<string, EncodedCheckpoint>();
-function encodedCheckpoint(h: Height, stateHash: HashHex, data: KvSnapshotData): EncodedCheckpoint {
+function encodedCheckpoint(h: Height, stateHash: HashHex, data: () => KvSnapshotData): EncodedCheckpoint {
   const key = `${h}|${stateHash}`;
   const known = recentEncodings.get(key);
   if (known !== undefined) return known;
-  const bytes = encodeValue(data);
+  const bytes = encodeValue(data());
   const pages: { hash: string; blob: Blob }[] = [];
   for (let offset = 0; offset < bytes.length; offset += PAGE_BYTES) {
     const page = bytes.subarray(offset, offset + PAGE_BYTES);
@@ -357,7 +356,10 @@ export function decodeKvSnapshot(bytes: Uint8Array): { readonly ok: true; readon
   return { ok: true, value: data };
 }
 
-function entryDigest(key: string, value: string): Uint8Array {
-  return memoDigest(`entry|${key.length}|${key}|${value}`);
+const scratch = new HashInput();
+
+/** XORs SHA-256 of (key, value), as bytes, into the entries' set hash. */
+function xorEntryDigest(acc: Uint8Array, key: string, value: string): void {
+  scratch.reset().text("entry").text(key).text(value).xorSha256Into(acc);
 }
 
