@@ -8,6 +8,7 @@
 import { hash as nodeHash } from "node:crypto";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { sha256Hex } from "../crypto/hash.ts";
+import { BoundedMap } from "../memo.ts";
 import { MAX_INGRESS_EXPIRY_AHEAD_NS, validateCallEnvelope, type IngressRejectionKind, type ValidatedCall } from "../ingress/envelope.ts";
 import { MAX_INGRESS_BYTES_PER_MESSAGE, MAX_INGRESS_TTL_US } from "./config.ts";
 import type { HashHex, TimeUs } from "../types.ts";
@@ -134,10 +135,9 @@ function checkEnvelopeMessage(message: IngressMessage, nowUs: number): IngressIn
 
 const validatedEnvelopes = new WeakMap<Uint8Array, ValidatedCall>();
 const VALIDATED_BY_CONTENT_MAX = 65_536;
-const validatedByContent = new Map<string, ValidatedCall>();
+const validatedByContent = new BoundedMap<string, ValidatedCall>("validatedEnvelopesByContent", VALIDATED_BY_CONTENT_MAX);
 const contentKey = (envelope: Uint8Array): string => nodeHash("sha256", envelope, "base64");
 function rememberByContent(envelope: Uint8Array, call: ValidatedCall): void {
-  if (validatedByContent.size >= VALIDATED_BY_CONTENT_MAX) validatedByContent.delete(validatedByContent.keys().next().value as string);
   validatedByContent.set(contentKey(envelope), call);
 }
 

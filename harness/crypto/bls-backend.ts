@@ -24,6 +24,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
+import { BoundedMap } from "../memo.ts";
 import type { Rng } from "../sim/rng.ts";
 import { faultsTolerated, type ReplicaId } from "../types.ts";
 import { concatBytes, domainSeparator } from "./hash-tree.ts";
@@ -81,17 +82,13 @@ export function messageBytes(message: string): Uint8Array {
 }
 
 /** Hash-to-G1 with a small FIFO cache: consensus verifies many shares of one message. */
-const hashCache = new Map<string, G1>();
 const HASH_CACHE_MAX = 512;
+const hashCache = new BoundedMap<string, G1>("bls.hashToG1", HASH_CACHE_MAX);
 const VERDICT_CACHE_MAX = 8192;
 function hashToG1(message: string): G1 {
   const cached = hashCache.get(message);
   if (cached !== undefined) return cached;
   const point = short.hash(messageBytes(message), IC_BLS_DST);
-  if (hashCache.size >= HASH_CACHE_MAX) {
-    const oldest = hashCache.keys().next().value;
-    if (oldest !== undefined) hashCache.delete(oldest);
-  }
   hashCache.set(message, point);
   return point;
 }
@@ -106,10 +103,10 @@ function parseG1(signature: string): G1 | undefined {
   const known = parsedG1.get(signature);
   if (known !== undefined) return known === "invalid" ? undefined : known;
   const point = decodeG1(signature);
-  boundedSet(parsedG1, signature, point ?? "invalid", HASH_CACHE_MAX * 4);
+  parsedG1.set(signature, point ?? "invalid");
   return point;
 }
-const parsedG1 = new Map<string, G1 | "invalid">();
+const parsedG1 = new BoundedMap<string, G1 | "invalid">("bls.parsedG1", HASH_CACHE_MAX * 4);
 
 function decodeG1(signature: string): G1 | undefined {
   if (!/^[0-9a-f]{96}$/.test(signature)) return undefined;

@@ -27,6 +27,7 @@ export type CallContextId = Brand<bigint, "CallContextId">;
 export const canisterId: (text: string) => CanisterId = memoizeBounded(
   (text) => Principal.fromText(text).toText() as CanisterId,
   4096,
+  "canisterId",
 );
 /** Canister id number `n` in the IC's opaque id scheme (u64 big-endian ‖ 0x01 0x01). */
 export function canisterIdFromU64(n: bigint): CanisterId {

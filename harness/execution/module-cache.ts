@@ -16,6 +16,9 @@ import { InvalidModuleError } from "./invalid-module.ts";
 import { diskCacheFromEnvironment, type ModuleDiskCache } from "./module-disk-cache.ts";
 import { checkModuleSize, uncompressedModule } from "./module-limits.ts";
 import { freezeShared, paranoid } from "../paranoia.ts";
+import { BoundedMap } from "../memo.ts";
+
+const MODULES_KEPT = 64;
 
 export interface CompiledModule extends InstrumentedModule {
   readonly moduleHash: HashHex;
@@ -34,7 +37,8 @@ export interface ModuleCacheOptions {
 }
 
 export class ModuleCache {
-  private readonly entries = new Map<string, CompiledModule | InvalidModuleError>();
+  /** Bounded: a fuzz worker or a long-lived `up` may see any number of distinct modules. */
+  private readonly entries = new BoundedMap<string, CompiledModule | InvalidModuleError>("compiledModules", MODULES_KEPT);
   private instrumentations = 0;
   readonly disk: ModuleDiskCache | undefined;
   private readonly paranoid: boolean;

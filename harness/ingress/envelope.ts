@@ -22,6 +22,7 @@ import { requestId, type RequestId } from "../crypto/request-id.ts";
 import { ANONYMOUS_SENDER, selfAuthenticating, verifySender, type SenderAuthResult, type SignedRequest } from "../crypto/sender-auth.ts";
 import type { CanisterId, PrincipalText } from "../execution/interfaces.ts";
 import { checkCborWellFormed } from "./cbor-check.ts";
+import { registerProcessMemo } from "../memo.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Limits
@@ -591,8 +592,19 @@ export class SenderVerificationMemo {
   private hitCount = 0;
   private missCount = 0;
 
-  constructor(readonly capacity = 4096) {
-    assert(Number.isSafeInteger(capacity) && capacity >= 1, `memo capacity must be a positive integer, got ${capacity}`);
+  constructor(private limit = 4096) {
+    assert(Number.isSafeInteger(limit) && limit >= 1, `memo capacity must be a positive integer, got ${limit}`);
+  }
+
+  get capacity(): number {
+    return this.limit;
+  }
+
+  /** Lowering the capacity forgets the oldest results at once. */
+  set capacity(entries: number) {
+    assert(Number.isSafeInteger(entries) && entries >= 1, `memo capacity must be a positive integer, got ${entries}`);
+    this.limit = entries;
+    while (this.results.size > this.limit) this.forgetOldest();
   }
 
   verify(request: SignedRequest): SenderAuthResult {
@@ -605,7 +617,7 @@ export class SenderVerificationMemo {
     }
     this.missCount++;
     const result = verifySender(request);
-    if (this.results.size >= this.capacity) this.forgetOldest();
+    if (this.results.size >= this.limit) this.forgetOldest();
     this.results.set(key, result);
     return result;
   }
@@ -629,6 +641,18 @@ function memoKey(request: SignedRequest): string | undefined {
 }
 
 export const sharedSenderMemo = new SenderVerificationMemo();
+registerProcessMemo({
+  name: "senderVerification",
+  get size() {
+    return sharedSenderMemo.stats().size;
+  },
+  get capacity() {
+    return sharedSenderMemo.capacity;
+  },
+  set capacity(entries: number) {
+    sharedSenderMemo.capacity = entries;
+  },
+});
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers

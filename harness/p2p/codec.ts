@@ -43,6 +43,7 @@ import { certifiedSlice, type CertifiedSlice } from "../routing/xnet.ts";
 import type { HashHex, Height, ReplicaId, TimeUs } from "../types.ts";
 import { decodeWith, encodeWith, WireDecodeError, WireReader, WireWriter, type Decoded } from "../wire.ts";
 import { BUNDLE_OVERHEAD_BYTES, wireItemSize, type Bundle, type StatusReport, type WireItem } from "./messages.ts";
+import { registerProcessMemo } from "../memo.ts";
 
 /** Bounds beyond which a peer's item is refused (far above anything an honest replica sends). */
 export const WIRE_LIMITS = {
@@ -524,6 +525,20 @@ const INTERNED_MAX_ITEMS = 16_384;
 const INTERNED_MAX_BYTES = 64 * 1024 * 1024;
 const interned = new Map<string, { readonly item: WireItem; readonly bytes: number }>();
 let internedBytes = 0;
+let internedMaxItems = INTERNED_MAX_ITEMS;
+registerProcessMemo({
+  name: "p2p.internedItems",
+  get size() {
+    return interned.size;
+  },
+  get capacity() {
+    return internedMaxItems;
+  },
+  set capacity(items: number) {
+    internedMaxItems = items;
+    forgetOldInterned();
+  },
+});
 
 function readFrameInterned(frame: Uint8Array): WireItem {
   const key = nodeHash("sha256", frame, "base64");
@@ -535,12 +550,16 @@ function readFrameInterned(frame: Uint8Array): WireItem {
   if (item.kind === "artifact") artifactBytes.set(item.artifact, frame.slice(1));
   interned.set(key, { item, bytes: frame.length });
   internedBytes += frame.length;
+  forgetOldInterned();
+  return item;
+}
+
+function forgetOldInterned(): void {
   for (const [oldest, entry] of interned) {
-    if (interned.size <= INTERNED_MAX_ITEMS && internedBytes <= INTERNED_MAX_BYTES) break;
+    if (interned.size <= internedMaxItems && internedBytes <= INTERNED_MAX_BYTES) break;
     interned.delete(oldest);
     internedBytes -= entry.bytes;
   }
-  return item;
 }
 
 /** The bundle's items decoded, frozen items shared between recipients (Note [interned items]). */

@@ -745,6 +745,7 @@ export function callerOf(message: IngressMessage): PrincipalText {
 export const senderPrincipal: (sender: string) => PrincipalText = memoizeBounded(
   (sender) => Principal.selfAuthenticating(sha256(utf8ToBytes(`subnetlab-user|${sender}`))).toText() as PrincipalText,
   16_384,
+  "senderPrincipal",
 );
 
 function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanister[]): ExecutionRoundState {

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { IngressHistory, ingressHistoryDataOf, type IngressHistoryData } from "./ingress-history.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { HashInput } from "../hash-input.ts";
+import { BoundedMap } from "../memo.ts";
 import { assert } from "../assert.ts";
 import type { Disk } from "../sim/env.ts";
 import { Blob, decodeValue, encodeValue, readRecord, writeRecord } from "../sim/disk-records.ts";
@@ -282,7 +283,7 @@ interface EncodedCheckpoint {
  * each page is an immutable blob every disk can hold without a copy of its own. The state hash
  * covers every entry and the ingress history, so equal keys mean equal data.
  */
-const recentEncodings = new Map<string, EncodedCheckpoint>();
+const recentEncodings = new BoundedMap<string, EncodedCheckpoint>("kvCheckpointEncodings", 4);
 function encodedCheckpoint(h: Height, stateHash: HashHex, data: () => KvSnapshotData): EncodedCheckpoint {
   const key = `${h}|${stateHash}`;
   const known = recentEncodings.get(key);
@@ -294,7 +295,6 @@ function encodedCheckpoint(h: Height, stateHash: HashHex, data: () => KvSnapshot
     pages.push({ hash: pageHashOf(page), blob: Blob.copyOf(page) });
   }
   const encoded = { sizeBytes: bytes.length, pages };
-  if (recentEncodings.size >= 4) recentEncodings.delete(recentEncodings.keys().next().value as string);
   recentEncodings.set(key, encoded);
   return encoded;
 }

@@ -2,15 +2,15 @@
 // iterates (research/ic-protocol.md "Modelling notes": canister id order breaks scheduling ties).
 // Text order differs from byte order, so everything that feeds a hash or a schedule uses this.
 import { principalBytes } from "../execution/interfaces.ts";
+import { BoundedMap } from "../memo.ts";
 
 /** id text → lowercase hex of its principal bytes; hex strings compare like the bytes do. */
-const sortKeys = new Map<string, string>();
+const sortKeys = new BoundedMap<string, string>("canisterSortKeys", 65_536);
 
 function sortKey(id: string): string {
   let key = sortKeys.get(id);
   if (key === undefined) {
     key = Buffer.from(principalBytes(id)).toString("hex");
-    if (sortKeys.size > 1_000_000) sortKeys.clear();
     sortKeys.set(id, key);
   }
   return key;
