@@ -74,7 +74,8 @@ export class IngressHistory {
     this.entries.set(id, { status, pruneAtNs: terminal ? nowNs + TTL_NS : undefined, sender: kept });
     xorEntryDigest(this.acc, id, status, kept);
     this.changed?.add(id);
-    this.answered.delete(id);
+    // Answered ids are a subset of the entries' ids, so a new id needs no delete.
+    if (previous !== undefined) this.answered.delete(id);
     if (status.status === "completed" || status.status === "failed") this.answered.add(id);
     this.forgetOldAnswers();
   }
