@@ -10,6 +10,7 @@ import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha224 } from "@noble/hashes/sha2.js";
 import { concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+import { BoundedMap } from "../memo.ts";
 
 export type SenderScheme = "ed25519" | "ecdsa-p256" | "ecdsa-secp256k1";
 
@@ -116,13 +117,12 @@ export function signRequest(scheme: SenderScheme, secretKey: Uint8Array, request
 //    native "valid" is final, and a native "invalid" is asked again of @noble.
 
 const KEYS_KEPT = 4096;
-const publicKeys = new Map<string, KeyObject | null>();
-const identities = new Map<string, { readonly senderPubkey: Uint8Array; readonly sender: Uint8Array; readonly privateKey: KeyObject | undefined }>();
+const publicKeys = new BoundedMap<string, KeyObject | null>("sender-auth.publicKeys", KEYS_KEPT);
+const identities = new BoundedMap<string, { readonly senderPubkey: Uint8Array; readonly sender: Uint8Array; readonly privateKey: KeyObject | undefined }>("sender-auth.identities", KEYS_KEPT);
 
-function remember<V>(map: Map<string, V>, key: string, make: () => V): V {
+function remember<V>(map: BoundedMap<string, V>, key: string, make: () => V): V {
   let value = map.get(key);
   if (value === undefined && !map.has(key)) {
-    if (map.size >= KEYS_KEPT) map.clear();
     value = make();
     map.set(key, value);
   }
