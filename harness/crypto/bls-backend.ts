@@ -21,7 +21,7 @@
 // can never collide. All signatures use the IC's DST BLS_SIG_BLS12381G1_XMD:SHA-256_SSWU_RO_NUL_.
 import { bls12_381 } from "@noble/curves/bls12-381.js";
 import { ed25519 } from "@noble/curves/ed25519.js";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "./sha256.ts";
 import { bytesToHex, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 import { BoundedMap } from "../memo.ts";

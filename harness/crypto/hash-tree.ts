@@ -12,7 +12,7 @@
 //   unchanged.
 // Labels and values are bytes; labels compare bytewise (a proper prefix is smaller).
 import { decode, encode } from "@dfinity/cbor";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "./sha256.ts";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 

@@ -10,7 +10,7 @@
 // Uint8Array = blob, number/bigint ≥ 0 = nat, < 0 = int, arrays, plain objects = maps, and a
 // Principal (anything with `toUint8Array()`) = its bytes. Keys whose value is undefined are
 // omitted, as the spec's optional fields are.
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "./sha256.ts";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 

@@ -2,8 +2,7 @@
 // this module sees. A replica receives a NodeSigner bound to its own key, so it can never produce
 // another node's share; aggregation and threshold combination verify every share first and then
 // sign with a group key, which models an ideal multi-/threshold-signature scheme at hash speed.
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { sha256HexOf } from "./sha256.ts";
 import { assert } from "../assert.ts";
 import type { Rng } from "../sim/rng.ts";
 import { faultsTolerated, type ReplicaId } from "../types.ts";
@@ -19,7 +18,7 @@ import type {
 type Role = "basic" | "multi" | "low" | "high";
 
 function keyedSign(key: string, role: string, message: string): Signature {
-  return bytesToHex(sha256(utf8ToBytes(`${key}|${role}|${message}`))) as Signature;
+  return sha256HexOf(`${key}|${role}|${message}`) as Signature;
 }
 
 function randomKey(rng: Rng): string {

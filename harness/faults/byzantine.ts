@@ -3,7 +3,7 @@
 import { makeBlock, proposalOf, signedProposal, notarizationShare, finalizationShare, signedNotarization, signedFinalization, type BlockProposal } from "../consensus/artifacts.ts";
 import type { Change, ConsensusContext } from "../consensus/consensus.ts";
 import type { NodeSigner } from "../crypto/interfaces.ts";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "../crypto/sha256.ts";
 import { utf8ToBytes } from "@noble/hashes/utils.js";
 import type { WireItem } from "../p2p/messages.ts";
 import type { BehaviourEnv, ReplicaBehaviour } from "../replica/behaviour.ts";

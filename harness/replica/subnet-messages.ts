@@ -3,7 +3,7 @@
 // first in each round). Install and upgrade run with the install_code budget (ic-protocol.md §4.1:
 // 300 B instructions) in one go — long install_code executions are not sliced here.
 import { IDL } from "@dfinity/candid";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "../crypto/sha256.ts";
 import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 import type { WasmExecutor } from "../execution/executor.ts";

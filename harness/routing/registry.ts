@@ -2,7 +2,7 @@
 // replicas each has, and the routing table that maps canister-id ranges to subnets. The IC keeps
 // this in the NNS registry canister, versioned; a simulated IC fixes it at genesis.
 import { Principal } from "@dfinity/principal";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "../crypto/sha256.ts";
 import { utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 import { canisterIdFromU64, MANAGEMENT_CANISTER, type CanisterId } from "../execution/interfaces.ts";

@@ -3,7 +3,7 @@
 // xoshiro128** over four 32-bit words: integer-only, fast in JS (Math.imul), and its state is
 // derived from SHA-256(parent seed material ‖ name) so that `fork("net")` and `fork("r3")` are
 // independent: one extra draw in the network never shifts a replica's draws.
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 } from "../crypto/sha256.ts";
 import { utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 
