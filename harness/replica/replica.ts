@@ -40,6 +40,7 @@ import type { SubnetId } from "../routing/registry.ts";
 import { CertificationPool, signCertificationShare, type Certification, type CertificationShare, type PeerCertificationVerdict } from "./certification.ts";
 import { PoolLog } from "./pool-log.ts";
 import { readRecord, writeRecord } from "../sim/disk-records.ts";
+import { takeIngressArrivals } from "./ingress-arrivals.ts";
 
 /** What the harness learns from a replica (read-only observation; the replica never waits on it). */
 export interface ReplicaObserver {
@@ -188,6 +189,7 @@ export class Replica implements ReplicaApi {
     return this.pool.latestCup.content.height;
   }
   get ingressPoolSize(): number {
+    this.takeArrivedIngress();
     return this.ingressPool.size;
   }
   get stateMachine(): MessageRouting {
@@ -241,7 +243,16 @@ export class Replica implements ReplicaApi {
 
   // ---- inputs -------------------------------------------------------------------------------------
 
+  /**
+   * Admits the ingress bundles the simulator queued for this replica up to now (ingress-arrivals.ts),
+   * each at its arrival time. Every input starts with it; the simulator also calls it before a crash.
+   */
+  takeArrivedIngress(): void {
+    takeIngressArrivals(this.env, (message, atUs) => this.admitIngress(message, atUs));
+  }
+
   onIngress(message: IngressMessage): IngressSubmitResult {
+    this.takeArrivedIngress();
     // The ingress filter (canister exists and runs, inspect_message accepts) is the receiving
     // replica's alone, as on the IC: peers do not re-run it on gossiped messages.
     const filtered = this.ingressPool.has(message.id) ? undefined : this.routing.filterIngress?.(message);
@@ -254,6 +265,7 @@ export class Replica implements ReplicaApi {
   }
 
   onMessage(from: ReplicaId, bundle: Bundle): void {
+    this.takeArrivedIngress();
     let consensusInput = false;
     for (const item of bundle.items) {
       this.receive(from, item);
@@ -284,6 +296,7 @@ export class Replica implements ReplicaApi {
   }
 
   onTimer(tag: string): void {
+    this.takeArrivedIngress();
     if (tag === XNET_POLL_TIMER) {
       // Asking for streams changes nothing consensus reacts to: no step.
       this.xnet?.onPollTimer();
@@ -378,11 +391,12 @@ export class Replica implements ReplicaApi {
     this.deps.observer.onCertified?.(this.id, cert, this.env.now());
   }
 
-  private admitIngress(message: IngressMessage): IngressInvalidReason | "duplicate" | "pool-full" | undefined {
+  /** `atUs`: when the message reached this replica (queued arrivals are admitted a little later). */
+  private admitIngress(message: IngressMessage, atUs: TimeUs = this.env.now()): IngressInvalidReason | "duplicate" | "pool-full" | undefined {
     // (An envelope's size is judged with the rest of it, by checkIngress, with the IC's reason.)
     if (message.envelope === undefined && message.sizeBytes > MAX_INGRESS_BYTES_PER_MESSAGE) return "too-large";
     if (this.ingressPool.has(message.id) || this.routing.ingressStatus(message.id) !== undefined) return "duplicate";
-    const problem = checkIngress(message, this.deps.ingressAuth, this.env.now());
+    const problem = checkIngress(message, this.deps.ingressAuth, atUs);
     if (problem !== undefined) return problem;
     if (this.ingressPool.size >= (this.deps.ingressPoolCapacity ?? 50_000)) return "pool-full";
     this.ingressPool.set(message.id, message);
@@ -592,6 +606,7 @@ export class Replica implements ReplicaApi {
   }
 
   onXNetMessage(from: XNetPeer, message: XNetMessage): void {
+    this.takeArrivedIngress();
     // A slice goes through onXNetSlice, the seam tests observe deliveries at.
     if (message.kind === "xnet-response") this.onXNetSlice(message.slice);
     else this.xnet?.onMessage(from, message);
@@ -604,6 +619,7 @@ export class Replica implements ReplicaApi {
 
   /** A slice arrived from another subnet's replica. */
   onXNetSlice(slice: CertifiedSlice): void {
+    this.takeArrivedIngress();
     this.xnet?.offer(slice);
   }
 

@@ -21,6 +21,7 @@ import type { Bundle } from "../p2p/messages.ts";
 import { wireItemLabel } from "../p2p/messages.ts";
 import { decodeBundleShared, encodeBundle, roundTripIngress } from "../p2p/codec.ts";
 import { defaultWireMode, type WireMode } from "../p2p/wire-mode.ts";
+import { defaultFewerEvents, type FewerEvents } from "../sim/fewer-events.ts";
 import { SimDisk, type CrashLoss } from "../sim/disk.ts";
 import type { Env, TimerHandle, TraceEvent } from "../sim/env.ts";
 import { EventLoop, type EventHandle } from "../sim/event-loop.ts";
@@ -32,6 +33,7 @@ import { HONEST, type BehaviourEnv, type ReplicaBehaviour } from "./behaviour.ts
 import { KvStateMachine } from "./kv-state-machine.ts";
 import type { MessageRouting } from "./interfaces.ts";
 import { Replica, type IngressSubmitResult, type ReplicaObserver } from "./replica.ts";
+import { IngressInboxes, onlyIngress } from "./ingress-arrivals.ts";
 import type { XNetClient } from "../routing/xnet.ts";
 import type { XNetMessage, XNetPeer } from "./interfaces.ts";
 import { certificationScheme, type CertificationScheme } from "../state/state-certification.ts";
@@ -66,6 +68,8 @@ export interface SubnetOptions {
   readonly xnetPollMs?: number;
   /** Whether each recipient gets the sender's objects or its own decoded copy (default: SUBNETLAB_WIRE). */
   readonly wire?: WireMode;
+  /** Issue 13 item 3's event savings, on or off (default: SUBNETLAB_FEWER_EVENTS); results are the same either way. */
+  readonly fewerEvents?: FewerEvents;
 }
 
 /**
@@ -77,6 +81,8 @@ interface Packet {
   readonly sizeBytes: number;
   readonly bundle?: Bundle;
   readonly bytes?: Uint8Array;
+  /** Only ingress, from a sender that does not rewrite its bytes: queued, not an event (ingress-arrivals.ts). */
+  readonly ingressOnly: boolean;
 }
 
 export type SubmitResult = IngressSubmitResult | { readonly accepted: false; readonly reason: "replica-down" };
@@ -97,6 +103,10 @@ export class SimSubnet {
   private readonly netRng: Rng;
   /** Per replica: its behaviour's rewrite of the bytes it sends (a Byzantine sender of garbage). */
   private readonly wireRewrites: (ReplicaBehaviour["rewriteWire"] | undefined)[];
+  /** Ingress-only bundles that reached each replica, taken by it at its next input. */
+  private readonly inboxes: IngressInboxes<Packet>;
+  /** Issue 13 item 3 on (default): ingress-only bundles are queued arrivals, not events (`SUBNETLAB_FEWER_EVENTS`). */
+  private readonly queueIngress: boolean;
 
   constructor(private readonly options: SubnetOptions) {
     checkConsensusConfig(options.consensus);
@@ -108,8 +118,18 @@ export class SimSubnet {
     this.genesis = makeGenesis(this.keys, options.n);
     this.netRng = options.rng.fork("net");
     this.wire = options.wire ?? defaultWireMode();
-    this.network = new SimNetwork<Packet>(this.loop, this.netRng, options.network, (from, to, packet) => this.deliver(from, to, packet), (kind, from, to, why) =>
-      options.trace.record(this.loop.now(), -1, { kind, detail: { from: this.traceId(from), to: this.traceId(to), why } }),
+    this.queueIngress = (options.fewerEvents ?? defaultFewerEvents()) === "on";
+    this.inboxes = new IngressInboxes<Packet>(options.n, {
+      open: (from, to, packet) => this.open(from, to, packet),
+      traceDelivery: (from, to, bundle, atUs) => this.traceDelivery(from, to, bundle, atUs),
+    });
+    this.network = new SimNetwork<Packet>(
+      this.loop,
+      this.netRng,
+      options.network,
+      (from, to, packet) => this.deliver(from, to, packet),
+      (kind, from, to, why) => options.trace.record(this.loop.now(), -1, { kind, detail: { from: this.traceId(from), to: this.traceId(to), why } }),
+      (from, to, atUs, packet) => this.queueArrival(from, to, atUs, packet),
     );
     this.replicas = new Array<Replica | undefined>(options.n).fill(undefined);
     this.disks = Array.from({ length: options.n }, () => new SimDisk());
@@ -150,7 +170,10 @@ export class SimSubnet {
   }
 
   crash(id: ReplicaId): void {
-    if (this.replicas[id] === undefined) return;
+    const crashed = this.replicas[id];
+    if (crashed === undefined) return;
+    // What reached it before the crash is handed over (and traced) as it was up to now.
+    crashed.takeArrivedIngress();
     this.replicas[id] = undefined;
     this.incarnations[id] = (this.incarnations[id] ?? 0) + 1;
     this.options.trace.record(this.loop.now(), this.traceId(id), { kind: "replica.crash" });
@@ -216,6 +239,7 @@ export class SimSubnet {
 
   private boot(id: ReplicaId): void {
     const incarnation = this.incarnations[id] ?? 0;
+    this.inboxes.discardBefore(id, this.loop.now(), this.loop.currentSeq());
     const env = this.makeEnv(id, incarnation);
     const behaviour = this.options.behaviourOf?.(id, {
       self: id,
@@ -286,6 +310,7 @@ export class SimSubnet {
         if (handle !== undefined) loop.cancel(handle);
         handles.delete(timer.id);
       },
+      takeArrivals: () => (live() ? this.inboxes.take(id, loop.now(), loop.currentSeq()) : []),
       rng: this.options.rng.fork(`replica/${id}/incarnation/${incarnation}`),
       disk: this.disks[id] as SimDisk,
       trace: (event: TraceEvent) => trace.record(loop.now(), this.traceId(id), event),
@@ -295,9 +320,20 @@ export class SimSubnet {
   /** The bundle as the network carries it: encoded once, and rewritten if the sender's behaviour says so. */
   private pack(from: ReplicaId, to: ReplicaId, bundle: Bundle): Packet {
     const rewrite = this.wireRewrites[from];
-    if (this.wire === "objects" && rewrite === undefined) return { sizeBytes: bundle.sizeBytes, bundle };
+    const ingressOnly = rewrite === undefined && onlyIngress(bundle);
+    if (this.wire === "objects" && rewrite === undefined) return { sizeBytes: bundle.sizeBytes, bundle, ingressOnly };
     const bytes = encodeBundle(bundle);
-    return { sizeBytes: bundle.sizeBytes, bytes: rewrite === undefined ? bytes : rewrite(to, bytes) };
+    return { sizeBytes: bundle.sizeBytes, bytes: rewrite === undefined ? bytes : rewrite(to, bytes), ingressOnly };
+  }
+
+  /** The network's hand-over of an ingress-only packet: into the receiver's arrival queue (after any slow-machine delay). */
+  private queueArrival(from: ReplicaId, to: ReplicaId, atUs: TimeUs, packet: Packet): boolean {
+    if (!packet.ingressOnly || !this.queueIngress) return false;
+    // (A slow machine's delay was applied when the packet arrived, and its event numbered then; a
+    // queued packet is numbered when sent, so only ties at one µs under `slow` order differently.)
+    const delayUs = this.options.processingDelayUs?.(to, atUs) ?? 0;
+    this.inboxes.enqueue(from, to, timeUs(atUs + delayUs), this.loop.reserveSeq(), packet);
+    return true;
   }
 
   private deliver(from: ReplicaId, to: ReplicaId, packet: Packet): void {
@@ -313,21 +349,25 @@ export class SimSubnet {
   private handOver(from: ReplicaId, to: ReplicaId, packet: Packet): void {
     const replica = this.replicas[to];
     if (replica === undefined) return;
-    let bundle = packet.bundle;
-    if (packet.bytes !== undefined) {
-      const decoded = decodeBundleShared(packet.bytes);
-      if (!decoded.ok) {
-        this.options.trace.record(this.loop.now(), this.traceId(to), { kind: "wire.reject", detail: { from: this.traceId(from), bytes: packet.bytes.length, reason: decoded.reason.slice(0, 120) } });
-        return;
-      }
-      bundle = decoded.value;
-    }
+    const bundle = this.open(from, to, packet);
     if (bundle === undefined) return;
-    this.options.trace.record(this.loop.now(), this.traceId(to), {
-      kind: "deliver",
-      detail: { from: this.traceId(from), items: bundle.items.length, bytes: bundle.sizeBytes, first: bundle.items[0] === undefined ? "" : wireItemLabel(bundle.items[0]) },
-    });
+    this.traceDelivery(from, to, bundle);
     replica.onMessage(from, bundle);
+  }
+
+  private open(from: ReplicaId, to: ReplicaId, packet: Packet): Bundle | undefined {
+    if (packet.bytes === undefined) return packet.bundle;
+    const decoded = decodeBundleShared(packet.bytes);
+    if (decoded.ok) return decoded.value;
+    this.options.trace.record(this.loop.now(), this.traceId(to), { kind: "wire.reject", detail: { from: this.traceId(from), bytes: packet.bytes.length, reason: decoded.reason.slice(0, 120) } });
+    return undefined;
+  }
+
+  /** A queued (ingress-only) bundle is traced when its receiver takes it, with the time it arrived (`at`). */
+  private traceDelivery(from: ReplicaId, to: ReplicaId, bundle: Bundle, queuedAtUs?: TimeUs): void {
+    const first = bundle.items[0] === undefined ? "" : wireItemLabel(bundle.items[0]);
+    const detail = { from: this.traceId(from), items: bundle.items.length, bytes: bundle.sizeBytes, first };
+    this.options.trace.record(this.loop.now(), this.traceId(to), { kind: "deliver", detail: queuedAtUs === undefined ? detail : { ...detail, at: queuedAtUs } });
   }
 }
 

@@ -42,6 +42,14 @@ export interface TimerHandle {
   readonly id: number;
 }
 
+/** A message the simulator queued for the replica instead of delivering it as an event. */
+export interface QueuedMessage<Message> {
+  readonly from: ReplicaId;
+  readonly message: Message;
+  /** When it reached the replica (the replica takes it at its next input, at or after this). */
+  readonly atUs: TimeUs;
+}
+
 export interface Env<Message> {
   readonly self: ReplicaId;
   now(): TimeUs;
@@ -51,6 +59,14 @@ export interface Env<Message> {
   /** Calls back `onTimer(tag)` on the replica at `at` (or now, if `at` is in the past). */
   setTimer(at: TimeUs, tag: string): TimerHandle;
   cancelTimer(handle: TimerHandle): void;
+  /**
+   * Simulator only: peers' bundles that carry nothing but ingress — which no step reacts to — are
+   * queued rather than made one event each; this hands over those that arrived up to now, in
+   * (arrival time, sequence) order, each once. The replica takes them before every input, so its
+   * state at each input is what delivering them one by one would have made it. Real mode delivers
+   * every bundle through `onMessage` and has no queue.
+   */
+  takeArrivals?(): readonly QueuedMessage<Message>[];
   readonly rng: Rng;
   readonly disk: Disk;
   trace(event: TraceEvent): void;

@@ -22,6 +22,8 @@ export class EventLoop {
   private clock: TimeUs = timeUs(0);
   /** Events executed so far (a progress and performance measure). */
   executed = 0;
+  /** Sequence number of the event running now; past every number while none runs. */
+  private runningSeq = Number.MAX_SAFE_INTEGER;
 
   now(): TimeUs {
     return this.clock;
@@ -33,6 +35,19 @@ export class EventLoop {
     this.push(entry);
     this.bySeq.set(entry.seq, entry);
     return { seq: entry.seq };
+  }
+
+  /**
+   * A sequence number for something that is ordered like an event but never scheduled (a queued
+   * arrival, `ArrivalQueue`): it sorts among the events exactly where an event scheduled now would.
+   */
+  reserveSeq(): number {
+    return this.nextSeq++;
+  }
+
+  /** The running event's sequence number (MAX_SAFE_INTEGER outside events): what came before it sorts below. */
+  currentSeq(): number {
+    return this.runningSeq;
   }
 
   after(delayUs: number, action: () => void): EventHandle {
@@ -63,7 +78,12 @@ export class EventLoop {
       assert(top.at >= this.clock, "event loop went back in time");
       this.clock = top.at;
       this.executed++;
-      top.action();
+      this.runningSeq = top.seq;
+      try {
+        top.action();
+      } finally {
+        this.runningSeq = Number.MAX_SAFE_INTEGER;
+      }
       if (shouldStop?.() === true) return false;
     }
     if (until > this.clock) this.clock = until;

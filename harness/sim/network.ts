@@ -75,6 +75,11 @@ export interface NetworkStats {
 
 export type DeliverFn<M> = (from: ReplicaId, to: ReplicaId, message: M) => void;
 export type NetTraceFn = (kind: string, from: ReplicaId, to: ReplicaId, why: string) => void;
+/**
+ * Takes a message that needs no event of its own (the receiver drains it before its next input)
+ * at its arrival time; returns false when the message must be delivered as an event.
+ */
+export type QueueArrivalFn<M> = (from: ReplicaId, to: ReplicaId, atUs: TimeUs, message: M) => boolean;
 
 interface HeldMessage<M> {
   readonly from: ReplicaId;
@@ -95,6 +100,7 @@ export class SimNetwork<M extends { readonly sizeBytes: number }> {
     private readonly config: NetworkConfig,
     private readonly deliver: DeliverFn<M>,
     private readonly trace: NetTraceFn,
+    private readonly queueArrival?: QueueArrivalFn<M>,
   ) {
     assert(config.bandwidthMbps > 0, "bandwidth must be positive");
     assert(config.jitterPercent >= 0 && config.jitterPercent <= 100, "jitter must be 0..100 %");
@@ -169,8 +175,13 @@ export class SimNetwork<M extends { readonly sizeBytes: number }> {
     const serializationUs = Math.ceil((message.sizeBytes * 8) / this.config.bandwidthMbps);
     const startUs = Math.max(now, this.linkFreeAt[link] ?? 0);
     this.linkFreeAt[link] = startUs + serializationUs;
-    const arrival = startUs + serializationUs + this.latencyUs(from, to) + extraDelayMs * 1000;
-    this.loop.schedule(timeUs(arrival), () => {
+    const arrival = timeUs(startUs + serializationUs + this.latencyUs(from, to) + extraDelayMs * 1000);
+    // Every condition, the bandwidth and the latency draw applied above whichever way it arrives.
+    if (this.queueArrival?.(from, to, arrival, message) === true) {
+      this.stats.delivered++;
+      return;
+    }
+    this.loop.schedule(arrival, () => {
       this.stats.delivered++;
       this.deliver(from, to, message);
     });
