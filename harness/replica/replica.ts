@@ -41,6 +41,7 @@ import { CertificationPool, signCertificationShare, type Certification, type Cer
 import { PoolLog } from "./pool-log.ts";
 import { readRecord, writeRecord } from "../sim/disk-records.ts";
 import { takeIngressArrivals } from "./ingress-arrivals.ts";
+import { feedsConsensus, idleStepProblem, type IdleSteps } from "./idle-steps.ts";
 
 /** What the harness learns from a replica (read-only observation; the replica never waits on it). */
 export interface ReplicaObserver {
@@ -78,6 +79,8 @@ export interface ReplicaDeps {
   readonly xnet?: XNetClient;
   /** Multi-subnet runs: how often the replica asks each other subnet for its stream. */
   readonly xnetPollMs?: number;
+  /** Steps for bundles that add nothing: skipped (default), run, or run and checked (idle-steps.ts). */
+  readonly idleSteps?: IdleSteps;
 }
 
 export { DEFAULT_XNET_POLL_MS } from "./replica-xnet.ts";
@@ -111,6 +114,8 @@ export class Replica implements ReplicaApi {
   private readonly outbox = new Map<ReplicaId, WireItem[]>();
   private readonly requested = new Map<string, TimeUs>();
   private wakeTimer: { handle: TimerHandle; at: TimeUs } | undefined;
+  /** Artifacts applied and batches delivered so far (the idle-step probe's measure of work). */
+  private stepWork = 0;
   private stepping = false;
   /** When the running step started (its budget: STEP_BUDGET_US). */
   private stepStartedUs = 0;
@@ -266,20 +271,40 @@ export class Replica implements ReplicaApi {
 
   onMessage(from: ReplicaId, bundle: Bundle): void {
     this.takeArrivedIngress();
-    let consensusInput = false;
+    this.probeWakeTimers(`a bundle from r${from}`);
+    let news = false;
     for (const item of bundle.items) {
+      if (!news && feedsConsensus(item, this.pool)) news = true;
       this.receive(from, item);
-      if (item.kind !== "ingress") consensusInput = true;
     }
-    // Ingress alone changes nothing consensus reacts to (block makers read the ingress pool when
-    // their timer fires), so an ingress-only bundle needs no step; replies still go out.
-    if (!consensusInput) {
+    // A bundle that adds nothing to the pool (ingress, artifacts already here, adverts, requests,
+    // status) gives a step nothing new to read: what it would do at this time has a timer of its
+    // own (idle-steps.ts). Replies still go out.
+    if (!news && this.deps.idleSteps !== "run") {
       this.flush();
       return;
     }
     const finalizedBefore = this.pool.finalizedHeight;
     this.step();
     if (this.pool.finalizedHeight > finalizedBefore) this.askForMoreChain(from);
+  }
+
+  /**
+   * Probe mode (idle-steps.ts): before an input is handled, a step must find nothing to do unless
+   * a timer is due now — work waiting without one is what a skipped step would leave undone.
+   */
+  private probeWakeTimers(input: string): void {
+    if (this.deps.idleSteps !== "probe" || this.stepping) return;
+    const workBefore = this.stepWork;
+    this.step();
+    const problem = idleStepProblem({
+      work: this.stepWork - workBefore,
+      nowUs: this.env.now(),
+      earliestTimerUs: this.wakeTimer?.at,
+      replica: this.id,
+      input,
+    });
+    assert(problem === undefined, `missing wake-up timer: ${problem}`);
   }
 
   /**
@@ -297,6 +322,7 @@ export class Replica implements ReplicaApi {
 
   onTimer(tag: string): void {
     this.takeArrivedIngress();
+    this.probeWakeTimers(`timer ${tag}`);
     if (tag === XNET_POLL_TIMER) {
       // Asking for streams changes nothing consensus reacts to: no step.
       this.xnet?.onPollTimer();
@@ -686,6 +712,7 @@ export class Replica implements ReplicaApi {
       }
     }
     this.poolLog.append(logged);
+    this.stepWork += changes.length;
   }
 
   private traceArtifact(how: string, artifact: ConsensusArtifact): void {
@@ -727,6 +754,7 @@ export class Replica implements ReplicaApi {
       assert(stateHash !== undefined, `no state hash after executing height ${block.height}`);
       this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
       this.deps.observer.onBatchDelivered(this.id, block, stateHash, this.env.now());
+      this.stepWork++;
       this.certifyHeight(block.height);
       if (this.overBudget()) {
         this.continueSoon();

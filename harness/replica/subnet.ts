@@ -107,6 +107,7 @@ export class SimSubnet {
   private readonly inboxes: IngressInboxes<Packet>;
   /** Issue 13 item 3 on (default): ingress-only bundles are queued arrivals, not events (`SUBNETLAB_FEWER_EVENTS`). */
   private readonly queueIngress: boolean;
+  private readonly fewerEvents: FewerEvents;
 
   constructor(private readonly options: SubnetOptions) {
     checkConsensusConfig(options.consensus);
@@ -118,7 +119,8 @@ export class SimSubnet {
     this.genesis = makeGenesis(this.keys, options.n);
     this.netRng = options.rng.fork("net");
     this.wire = options.wire ?? defaultWireMode();
-    this.queueIngress = (options.fewerEvents ?? defaultFewerEvents()) === "on";
+    this.fewerEvents = options.fewerEvents ?? defaultFewerEvents();
+    this.queueIngress = this.fewerEvents !== "off";
     this.inboxes = new IngressInboxes<Packet>(options.n, {
       open: (from, to, packet) => this.open(from, to, packet),
       traceDelivery: (from, to, bundle, atUs) => this.traceDelivery(from, to, bundle, atUs),
@@ -262,6 +264,7 @@ export class SimSubnet {
       behaviour,
       ...(this.options.xnetClient === undefined ? {} : { xnet: this.options.xnetClient(id) }),
       ...(this.options.xnetPollMs === undefined ? {} : { xnetPollMs: this.options.xnetPollMs }),
+      idleSteps: this.fewerEvents === "on" ? "skip" : this.fewerEvents === "off" ? "run" : "probe",
       makeStateMachine: () => {
         if (this.options.makeStateMachine !== undefined) return this.options.makeStateMachine(id, disk);
         const machine = KvStateMachine.fromDisk(disk, { skipChecksums: this.options.consensus.canary === "skip-checksum" });
