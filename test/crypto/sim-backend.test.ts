@@ -44,3 +44,25 @@ test("threshold signatures are unique per message whichever shares are combined"
   t.is(verifier.combineThreshold("low", msg, sharesOf([0], (i) => keys.signerFor(i).signThresholdShare("low", msg))), undefined, "below threshold");
   t.is(verifier.combineThreshold("high", msg, sharesOf([0, 1, 2], (i) => keys.signerFor(i).signThresholdShare("low", msg))), undefined, "low shares do not make a high signature");
 });
+
+test("issue 13 item 3: a share verified once is remembered only for its signer, role and message", (t) => {
+  const fresh = simSubnetKeys(4, Rng.fromSeed(11));
+  const v = fresh.verifier;
+  const share = fresh.signerFor(r(2)).signMultiShare("notarization|7|abc");
+  t.true(v.verifyMultiShare(r(2), "notarization|7|abc", share));
+  t.true(v.verifyMultiShare(r(2), "notarization|7|abc", share), "again, from the memo");
+  // The remembered signature is worth nothing for anything else.
+  t.false(v.verifyMultiShare(r(1), "notarization|7|abc", share), "another signer");
+  t.false(v.verifyMultiShare(r(2), "notarization|8|abc", share), "another message");
+  t.false(v.verifyThresholdShare("low", r(2), "notarization|7|abc", share), "another role");
+  t.false(v.verifyThresholdShare("high", r(2), "notarization|7|abc", share as Signature), "another group");
+  // Aggregation uses the memo too, and still refuses a share moved to another signer.
+  const shares = sharesOf([0, 1, 2], (i) => fresh.signerFor(i).signMultiShare("notarization|7|abc"));
+  t.truthy(v.aggregateMulti("notarization|7|abc", shares));
+  t.truthy(v.aggregateMulti("notarization|7|abc", shares), "a second replica aggregating the same shares");
+  const moved = new Map(shares);
+  moved.set(r(3), shares.get(r(2)) as Signature);
+  moved.delete(r(2));
+  t.is(v.aggregateMulti("notarization|7|abc", moved), undefined);
+  t.is(v.aggregateMulti("notarization|8|abc", shares), undefined);
+});
