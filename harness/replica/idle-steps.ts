@@ -9,6 +9,7 @@
 // timer) it runs a step, which must do nothing unless a timer of the replica is due by now — so
 // after any step the armed timers are at or before every deadline that can make work
 // (test/lab/idle-steps.test.ts runs it over faulty scenarios).
+import { assert } from "../assert.ts";
 import type { ConsensusPool } from "../consensus/pool.ts";
 import type { WireItem } from "../p2p/messages.ts";
 
@@ -55,4 +56,9 @@ export function idleStepProblem(probe: IdleStepProbe): string | undefined {
   if (probe.work === 0) return undefined;
   if (probe.earliestTimerUs !== undefined && probe.earliestTimerUs <= probe.nowUs) return undefined;
   return `r${probe.replica} at ${probe.nowUs} µs, before ${probe.input}: a step with no new input did ${probe.work} things and no timer was due (earliest ${probe.earliestTimerUs ?? "none"})`;
+}
+
+export function assertNoIdleWork(probe: IdleStepProbe): void {
+  const problem = idleStepProblem(probe);
+  assert(problem === undefined, `missing wake-up timer: ${problem}`);
 }

@@ -41,7 +41,7 @@ import { CertificationPool, signCertificationShare, type Certification, type Cer
 import { PoolLog } from "./pool-log.ts";
 import { readRecord, writeRecord } from "../sim/disk-records.ts";
 import { takeIngressArrivals } from "./ingress-arrivals.ts";
-import { feedsConsensus, idleStepProblem, type IdleSteps } from "./idle-steps.ts";
+import { assertNoIdleWork, feedsConsensus, type IdleSteps } from "./idle-steps.ts";
 
 /** What the harness learns from a replica (read-only observation; the replica never waits on it). */
 export interface ReplicaObserver {
@@ -289,22 +289,12 @@ export class Replica implements ReplicaApi {
     if (this.pool.finalizedHeight > finalizedBefore) this.askForMoreChain(from);
   }
 
-  /**
-   * Probe mode (idle-steps.ts): before an input is handled, a step must find nothing to do unless
-   * a timer is due now — work waiting without one is what a skipped step would leave undone.
-   */
+  /** Probe mode (idle-steps.ts): before an input, a step must find nothing to do unless the wake-up is due. */
   private probeWakeTimers(input: string): void {
     if (this.deps.idleSteps !== "probe" || this.stepping) return;
     const workBefore = this.stepWork;
     this.step();
-    const problem = idleStepProblem({
-      work: this.stepWork - workBefore,
-      nowUs: this.env.now(),
-      earliestTimerUs: this.wakeTimer?.at,
-      replica: this.id,
-      input,
-    });
-    assert(problem === undefined, `missing wake-up timer: ${problem}`);
+    assertNoIdleWork({ work: this.stepWork - workBefore, nowUs: this.env.now(), earliestTimerUs: this.wakeTimer?.at, replica: this.id, input });
   }
 
   /**
@@ -869,9 +859,15 @@ export class Replica implements ReplicaApi {
   }
 
   private sendTo(to: ReplicaId, item: WireItem): void {
-    const items = this.behaviour === HONEST ? [item] : this.behaviour.filterOutgoing(to, item, this.context());
-    if (items.length === 0) return;
     const queue = this.outbox.get(to);
+    if (this.behaviour === HONEST) {
+      // (The hot path: one array per peer per flush, not one per item.)
+      if (queue === undefined) this.outbox.set(to, [item]);
+      else queue.push(item);
+      return;
+    }
+    const items = this.behaviour.filterOutgoing(to, item, this.context());
+    if (items.length === 0) return;
     if (queue === undefined) this.outbox.set(to, [...items]);
     else queue.push(...items);
   }

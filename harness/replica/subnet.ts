@@ -369,8 +369,11 @@ export class SimSubnet {
   /** A queued (ingress-only) bundle is traced when its receiver takes it, with the time it arrived (`at`). */
   private traceDelivery(from: ReplicaId, to: ReplicaId, bundle: Bundle, queuedAtUs?: TimeUs): void {
     const first = bundle.items[0] === undefined ? "" : wireItemLabel(bundle.items[0]);
-    const detail = { from: this.traceId(from), items: bundle.items.length, bytes: bundle.sizeBytes, first };
-    this.options.trace.record(this.loop.now(), this.traceId(to), { kind: "deliver", detail: queuedAtUs === undefined ? detail : { ...detail, at: queuedAtUs } });
+    const from_ = this.traceId(from);
+    const detail: TraceEvent["detail"] = queuedAtUs === undefined
+      ? { from: from_, items: bundle.items.length, bytes: bundle.sizeBytes, first }
+      : { from: from_, items: bundle.items.length, bytes: bundle.sizeBytes, first, at: queuedAtUs };
+    this.options.trace.record(this.loop.now(), this.traceId(to), { kind: "deliver", detail });
   }
 }
 
