@@ -250,9 +250,9 @@ export class Replica implements ReplicaApi {
 
   /**
    * Admits the ingress bundles the simulator queued for this replica up to now (ingress-arrivals.ts),
-   * each at its arrival time. Every input starts with it; the simulator also calls it before a crash.
+   * each at its arrival time. Every input (and a read of the pool's size) starts with it.
    */
-  takeArrivedIngress(): void {
+  private takeArrivedIngress(): void {
     takeIngressArrivals(this.env, (message, atUs) => this.admitIngress(message, atUs));
   }
 

@@ -172,13 +172,13 @@ export class SimSubnet {
   }
 
   crash(id: ReplicaId): void {
-    const crashed = this.replicas[id];
-    if (crashed === undefined) return;
-    // What reached it before the crash is handed over (and traced) as it was up to now.
-    crashed.takeArrivedIngress();
+    if (this.replicas[id] === undefined) return;
     this.replicas[id] = undefined;
     this.incarnations[id] = (this.incarnations[id] ?? 0) + 1;
     this.options.trace.record(this.loop.now(), this.traceId(id), { kind: "replica.crash" });
+    // Ingress that reached it before the crash and that it had not taken yet: traced as delivered
+    // (with its arrival time), and lost with the rest of its memory.
+    this.inboxes.take(id, this.loop.now(), this.loop.currentSeq());
     const loss = this.crashLoss[id] ?? "none";
     this.crashLoss[id] = "none";
     const outcome = (this.disks[id] as SimDisk).crash(loss);
