@@ -8,6 +8,10 @@ import { ModuleCache } from "../../harness/execution/module-cache.ts";
 import { canisterIdFromU64, type PrincipalText } from "../../harness/execution/interfaces.ts";
 import * as lifecycle from "../../harness/execution/lifecycle.ts";
 import { atHostStackDepth, hostStackCapacityFrames } from "./stack-helpers.ts";
+import { ensureInstrumenter } from "../../harness/execution/instrumenter.ts";
+
+// A child process is not under ava's require hook (test/setup-instrumenter.ts): load binaryen here.
+await ensureInstrumenter();
 
 const V8_STACK_BYTES = 984 * 1024;
 const [casesArg = "20", headroomArg = "393216"] = process.argv.slice(2);
