@@ -67,6 +67,21 @@ export function downloadSnapshot(callManagement: CallManagement, canisterId: str
   };
 }
 
+/** upload_canister_snapshot_metadata's argument that recreates a downloaded snapshot's metadata. */
+export function uploadMetadataArgs(canisterId: string, m: SnapshotMetadataRecord, replaceSnapshot?: Uint8Array) {
+  return {
+    canister_id: Principal.fromText(canisterId),
+    replace_snapshot: replaceSnapshot === undefined ? [] : [replaceSnapshot],
+    wasm_module_size: m.wasm_module_size,
+    globals: m.globals,
+    wasm_memory_size: m.wasm_memory_size,
+    stable_memory_size: m.stable_memory_size,
+    certified_data: m.certified_data,
+    global_timer: m.global_timer,
+    on_low_wasm_memory_hook_status: m.on_low_wasm_memory_hook_status,
+  };
+}
+
 /**
  * Uploads an archive as a new snapshot of `canisterId` and returns its id. Slices that are all
  * zero are skipped: an uploaded snapshot starts zeroed, so a large sparse stable memory costs only
@@ -80,18 +95,7 @@ export function uploadSnapshot(
 ): Uint8Array {
   const canister_id = Principal.fromText(canisterId);
   const sliceBytes = options.sliceBytes ?? Number(MAX_SNAPSHOT_SLICE_BYTES);
-  const m = archive.metadata;
-  const { snapshot_id } = call<{ snapshot_id: Uint8Array }>(callManagement, "upload_canister_snapshot_metadata", {
-    canister_id,
-    replace_snapshot: options.replaceSnapshot === undefined ? [] : [options.replaceSnapshot],
-    wasm_module_size: m.wasm_module_size,
-    globals: m.globals,
-    wasm_memory_size: m.wasm_memory_size,
-    stable_memory_size: m.stable_memory_size,
-    certified_data: m.certified_data,
-    global_timer: m.global_timer,
-    on_low_wasm_memory_hook_status: m.on_low_wasm_memory_hook_status,
-  });
+  const { snapshot_id } = call<{ snapshot_id: Uint8Array }>(callManagement, "upload_canister_snapshot_metadata", uploadMetadataArgs(canisterId, archive.metadata, options.replaceSnapshot));
   const write = (kind: DataKind, bytes: Uint8Array): void => {
     for (let offset = 0; offset < bytes.length; offset += sliceBytes) {
       const chunk = bytes.subarray(offset, Math.min(bytes.length, offset + sliceBytes));

@@ -10,7 +10,7 @@ import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import { DEFAULT_SENDER, ExecutionLab, LabError } from "../../harness/execution/lab.ts";
 import { MANAGEMENT_TYPES } from "../../harness/execution/management.ts";
-import { downloadSnapshot, uploadSnapshot, type CallManagement } from "../../harness/execution/snapshot-archive.ts";
+import { downloadSnapshot, uploadMetadataArgs, uploadSnapshot, type CallManagement } from "../../harness/execution/snapshot-archive.ts";
 import { decodeCanisterSystemState, encodeCanisterSystemState, canisterStateHash } from "../../harness/state/canister-codec.ts";
 import type { CanisterId, PrincipalText } from "../../harness/execution/interfaces.ts";
 import { fixture } from "./helpers.ts";
@@ -151,21 +151,6 @@ test("item 4: an uploaded snapshot whose module is not valid, or whose globals d
   t.like(viaCall, { kind: "reject", errorCode: "IC0408" });
   t.is(lab.canister(fork).execution, before.execution, "still empty");
 
-  const sizes = call(lab, "upload_canister_snapshot_metadata", { ...uploadArgs(archive, fork), wasm_memory_size: 1000n });
+  const sizes = call(lab, "upload_canister_snapshot_metadata", { ...uploadMetadataArgs(fork, archive.metadata), wasm_memory_size: 1000n });
   t.like(sizes, { kind: "reject", errorCode: "IC0408" });
 });
-
-function uploadArgs(archive: ReturnType<typeof downloadSnapshot>, canister: string) {
-  const m = archive.metadata;
-  return {
-    canister_id: Principal.fromText(canister),
-    replace_snapshot: [],
-    wasm_module_size: m.wasm_module_size,
-    globals: m.globals,
-    wasm_memory_size: m.wasm_memory_size,
-    stable_memory_size: m.stable_memory_size,
-    certified_data: m.certified_data,
-    global_timer: m.global_timer,
-    on_low_wasm_memory_hook_status: m.on_low_wasm_memory_hook_status,
-  };
-}
