@@ -47,8 +47,11 @@ export class FaultDriver {
   /** Applies every step at its time; resolves after the last one (or at `cancel`). */
   async run(steps: readonly PlannedStep[]): Promise<void> {
     for (const step of steps) {
-      const waitMs = step.atS * 1000 - this.elapsedMs();
-      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      // Node's timers may fire a fraction of a millisecond before the monotonic clock says the
+      // time has come: wait again until it has, so no step is applied before its planned time.
+      for (let waitMs = step.atS * 1000 - this.elapsedMs(); waitMs > 0; waitMs = step.atS * 1000 - this.elapsedMs()) {
+        await new Promise((resolve) => setTimeout(resolve, Math.ceil(waitMs)));
+      }
       if (this.cancelled) return;
       await this.apply(step);
     }
