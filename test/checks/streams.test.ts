@@ -4,6 +4,7 @@
 // and ones whose inductor has a known bug switched on (InductionCanary, test-only), which it must
 // catch on the first run.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { checkStreams, InductionRecorder, type SubnetStreams } from "../../harness/checks/streams.ts";
 import { exitCodeOf, EXIT } from "../../harness/report/exit-codes.ts";
 import { runMultiSubnetScenario } from "../../harness/scenario/ic-runner.ts";

@@ -2,6 +2,7 @@
 // in messages/lab-rounds tests): replies and rejects travel back through the caller's callbacks;
 // a long message is time-sliced over rounds and answers exactly as in one go.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { Principal } from "@dfinity/principal";
 import { ExecutionLab } from "../../harness/execution/index.ts";
 import { APP_SUBNET_ROUND_CONFIG, type RoundConfig } from "../../harness/execution/round.ts";

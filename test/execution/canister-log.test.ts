@@ -3,6 +3,7 @@
 // spec "IC method fetch_canister_logs": records of idx, timestamp_nanos, content; controllers only
 // under the default log_visibility).
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import { CANISTER_LOG_MAX_BYTES } from "../../harness/execution/canister-log.ts";

@@ -9,6 +9,7 @@
 // rs/replicated_state/src/replicated_state.rs (induction refusals), rs/messaging/src/routing/
 // stream_builder.rs ("No route to canister"), rs/embedders wasmtime_embedder.rs (trap codes).
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import { DEFAULT_SENDER, ExecutionLab, LabError, LAB_SUBNET_CANISTER_IDS } from "../../harness/execution/lab.ts";

@@ -2,6 +2,7 @@
 // instruction on a 13-node application subnet, scaled by n/13; a canister that cannot prepay the
 // maximum fee is not executed), and the ic0 balance API.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { APP_SUBNET_FEES, ExecutionLab, RejectCode } from "../../harness/execution/index.ts";
 import { fixture, readU64, wat } from "./helpers.ts";
 

@@ -2,6 +2,7 @@
 // result whatever the executor's caches hold. Replicas in one process may share one WasmExecutor:
 // its live instance must never leak state between two copies of a canister (same id).
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import {
   canisterIdFromU64,

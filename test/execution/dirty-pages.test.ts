@@ -2,6 +2,7 @@
 // trapped message from the committed map it started from, and commits by copying each written page
 // once — so no committed state ever sees a later write (issue 13 items 2 and 5).
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { ModuleCache, WasmExecutor, type CanisterMessage, type CanisterState } from "../../harness/execution/index.ts";
 import { PageMap } from "../../harness/state/page-map.ts";
 import { installedCanister, readU32, TEST_SENDER, TEST_TIME_NS, wat } from "./helpers.ts";

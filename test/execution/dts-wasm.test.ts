@@ -4,6 +4,7 @@
 // reply of `primes n` is the n-th prime (7919 for n = 1000, a well-known value); replicas that
 // run the same rounds must produce identical state digests.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { readFileSync } from "node:fs";
 import { WasmExecutor } from "../../harness/execution/executor.ts";
 import { canisterIdFromU64, principalText, type CanisterMessage, type CanisterState } from "../../harness/execution/interfaces.ts";

@@ -4,6 +4,7 @@
 // limits (dfinity/ic rs/config/src/execution_environment.rs: 20 variables, names and values of at
 // most 128 bytes).
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { Principal } from "@dfinity/principal";
 import { DEFAULT_SENDER, ExecutionLab, LabError, MANAGEMENT_CANISTER, MANAGEMENT_TYPES, RejectCode, type CanisterId, type Response } from "../../harness/execution/index.ts";
 import { decodeCanisterSystemState, encodeCanisterSystemState, canisterStateHash } from "../../harness/state/canister-codec.ts";

@@ -2,6 +2,7 @@
 // size + SHA-256; Motoko and C builds are byte-reproducible), every source has its builds, and
 // every build is accepted by the instrumentation.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { instrumentModule } from "../../harness/execution/index.ts";

@@ -1,6 +1,7 @@
 // Input queues per source (ic-protocol.md §3.2: one queue for ingress and one per counterpart,
 // served round-robin by pop_input) and their canonical, restorable form.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import fc from "fast-check";
 import { CanisterInputQueues, sourceOf } from "../../harness/execution/input-queue.ts";
 import type { CallbackId, CanisterId, CanisterMessage, PrincipalText } from "../../harness/execution/interfaces.ts";

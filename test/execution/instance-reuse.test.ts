@@ -2,6 +2,7 @@
 // and the message alone — not of which instance ran it, what ran on that instance before, how
 // deep the host's stack is, what other canisters ran in between, or which process it runs in.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import fc from "fast-check";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";

@@ -1,6 +1,7 @@
 // Instrumentation: honest instruction accounting, the instruction-limit trap, module validation,
 // the write barrier, NaN canonicalisation and the module cache.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import binaryen from "../../harness/execution/binaryen.ts";
 import { performance } from "node:perf_hooks";
 import {

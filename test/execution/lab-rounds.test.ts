@@ -3,6 +3,7 @@
 // runs over several rounds and its effects appear only when it finishes; replies equal the
 // direct mode's.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { ExecutionLab } from "../../harness/execution/index.ts";
 import { APP_SUBNET_ROUND_CONFIG, type RoundConfig } from "../../harness/execution/round.ts";

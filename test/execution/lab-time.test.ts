@@ -4,6 +4,7 @@
 // system at the start of rounds, not inside another message's execution). The canister is
 // fixtures/canisters/motoko/rounds.mo, compiled by the real Motoko compiler.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { DEFAULT_ROUND_INTERVAL_NS, ExecutionLab, LabError } from "../../harness/execution/lab.ts";
 import { APP_SUBNET_ROUND_CONFIG } from "../../harness/execution/round.ts";

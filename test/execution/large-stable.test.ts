@@ -3,6 +3,7 @@
 // must follow the pages in use and the pages changed, not the size. The canister is
 // fixtures/canisters/wat/sparse-stable.wat.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { ExecutionLab } from "../../harness/execution/lab.ts";
 import { StateManager } from "../../harness/state/state-manager.ts";
 import { SimDisk } from "../../harness/sim/disk.ts";

@@ -3,6 +3,7 @@
 // that keep the accounts, a bad upgrade undone by a snapshot, and a property test of conservation:
 //   Σ over ledgers (supply + in_flight) == Σ minted, Σ sent_total == Σ received_total.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import fc from "fast-check";
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";

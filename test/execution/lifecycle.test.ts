@@ -2,6 +2,7 @@
 // §4.9): install / reinstall / upgrade (atomic), stop / start / delete, controllers, uninstall,
 // and canister snapshots — with Motoko canisters in both persistence modes.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import {
   canisterIdFromU64,

@@ -2,6 +2,7 @@
 // single execution may modify (2 GiB per update, 8 GiB per install/upgrade, 1 GiB per query),
 // checked by a counter before anything is copied.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import {
   canisterIdFromU64,
   lifecycle,

@@ -2,6 +2,7 @@
 // "The IC management canister"): create, install, status, settings, snapshots, stop, delete,
 // raw_rand.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import { gzipSync } from "node:zlib";

@@ -3,6 +3,7 @@
 // the message, a snapshot, loading it, and the messages after (each on a new instance). The issue
 // measured 35 s and 3.2 GiB of RSS for this sequence (loadState zero-filled the whole memory).
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { WasmExecutor } from "../../harness/execution/executor.ts";
 import { ModuleCache } from "../../harness/execution/module-cache.ts";
 import { canisterIdFromU64, type CanisterState, type PrincipalText } from "../../harness/execution/interfaces.ts";

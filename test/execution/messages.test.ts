@@ -2,6 +2,7 @@
 // atomic updates, query isolation, the query cache, inter-canister calls with callbacks and
 // cleanup, heartbeat / global timer, and the paper's Listing 1 key-value store.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { ExecutionLab, RejectCode, lifecycle, type CanisterId } from "../../harness/execution/index.ts";
 import { fixture, readU32, readU64, watFixture } from "./helpers.ts";

@@ -2,6 +2,7 @@
 // worker, a test file, a CLI run) does not instrument the ledger again. The key holds the
 // instrumenter's own code, entries carry a checksum, and paranoid mode re-checks a hit.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

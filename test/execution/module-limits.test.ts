@@ -3,6 +3,7 @@
 // clear InvalidModuleError before binaryen works on the bytes; ic0 imports checked against the
 // System API's types at install; refused Wasm features named; no raw binaryen or JS-stack exception.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import binaryen from "../../harness/execution/binaryen.ts";
 import {
   canisterIdFromU64,

@@ -1,6 +1,7 @@
 // Item 6 of the hardening issue (#11): long executions show progress, and the host can stop one
 // (a wall-time budget in the CLI) with a harness verdict — without the results ever depending on it.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import {
   canisterIdFromU64,
   ExecutionAborted,

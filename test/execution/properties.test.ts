@@ -3,6 +3,7 @@
 // updates, trapping updates and queries, the committed heap always equals a plain byte-array model,
 // and the reported heap delta is exactly the set of 4 KiB pages written.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import fc from "fast-check";
 import { canisterIdFromU64, lifecycle, ModuleCache, WasmExecutor, type CanisterMessage, type PrincipalText } from "../../harness/execution/index.ts";
 import { watFixture } from "./helpers.ts";

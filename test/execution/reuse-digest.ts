@@ -3,7 +3,7 @@
 import { ensureInstrumenter } from "../../harness/execution/instrumenter.ts";
 import { sequenceDigest } from "./reuse-helpers.ts";
 
-// A child process is not under ava's require hook (test/setup-instrumenter.ts): load binaryen here.
+// A child process loads binaryen itself (harness code loads it on demand only).
 await ensureInstrumenter();
 
 const [seed = "7", length = "40"] = process.argv.slice(2);

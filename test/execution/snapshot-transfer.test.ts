@@ -6,6 +6,7 @@
 // rs/execution_environment/src/canister_manager/types.rs (InvalidSlice, SliceTooLarge,
 // CanisterSnapshotImmutable, CanisterSnapshotInconsistent) and MAX_SLICE_SIZE_BYTES = 2,000,000.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import { DEFAULT_SENDER, ExecutionLab, LabError } from "../../harness/execution/lab.ts";

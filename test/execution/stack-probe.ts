@@ -10,7 +10,7 @@ import * as lifecycle from "../../harness/execution/lifecycle.ts";
 import { atHostStackDepth, hostStackCapacityFrames } from "./stack-helpers.ts";
 import { ensureInstrumenter } from "../../harness/execution/instrumenter.ts";
 
-// A child process is not under ava's require hook (test/setup-instrumenter.ts): load binaryen here.
+// A child process loads binaryen itself (harness code loads it on demand only).
 await ensureInstrumenter();
 
 const V8_STACK_BYTES = 984 * 1024;

@@ -3,6 +3,7 @@
 // its native frame (instrument.ts frameBytes) against WASM_STACK_LIMIT_BYTES; these tests run the
 // same calls at several host stack depths and in both of V8's tiers.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { WasmExecutor } from "../../harness/execution/executor.ts";

@@ -3,6 +3,7 @@
 // cost_*: * s) and "Cycles cost calculation"; the replica accepts all of them at install
 // (dfinity/ic rs/embedders/src/wasm_utils/validation.rs).
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { ExecutionLab, WasmExecutor, type CanisterId, type Response } from "../../harness/execution/index.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { canisterIdFromU64 } from "../../harness/execution/interfaces.ts";

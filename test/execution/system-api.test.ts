@@ -3,6 +3,7 @@
 // from the IC interface specification, "Overview of imports" (availability letters) and
 // "Responding" ("msg_reply can be called at most once").
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { ExecutionLab, RejectCode, AVAILABILITY, type CanisterId, type Response } from "../../harness/execution/index.ts";
 import { fixture, readU64, wat } from "./helpers.ts";
 

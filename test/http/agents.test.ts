@@ -9,6 +9,7 @@
 // @dfinity/agent 3.4.3 comes from the package subnetlab-dfinity-agent-3 (fixtures/agents/): it needs
 // @noble/* 1.x as peers, subnetlab uses 2.x, so npm installs it apart (.npmrc install-links).
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { gzipSync } from "node:zlib";
 import { Principal as Principal3 } from "@dfinity/principal";
 import { IDL as IDL3 } from "@dfinity/candid";

@@ -4,6 +4,7 @@
 // replicated ingress history (received → processing → replied | rejected) with the interface
 // spec's reject codes: 3 destination invalid, 4 canister reject, 5 canister error.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import { ingressFromEnvelope, type IngressMessage } from "../../harness/consensus/ingress.ts";

@@ -3,6 +3,7 @@
 // not only the state after it. The divergence starts inside execution; the state checker must
 // still name that replica, and only it, while the others keep agreeing.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { runScenario } from "../../harness/scenario/runner.ts";
 import { defineScenario } from "../../harness/scenario/scenario.ts";
 

@@ -2,6 +2,7 @@
 // 4-replica subnet; the replicas' state hashes agree, every message is executed and answered, a
 // crashed replica state-syncs the execution state from a checkpoint, and runs are deterministic.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { readFileSync } from "node:fs";
 import { IDL } from "@dfinity/candid";
 import { bytesToHex } from "@noble/hashes/utils.js";

@@ -7,6 +7,7 @@
 // workload, which passes with the honest code; for the other forgeries, the honest replicas
 // refuse them (and the lab notices when the refusal is removed).
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { DEFAULT_FORGE_ARTIFACTS, FORGE_ARTIFACTS, checkFaultSpec, type FaultSpec, type ForgeArtifact } from "../../harness/faults/spec.ts";
 import { corruptSnapshot } from "../../harness/faults/forgery.ts";
 import type { ForgeryCanary } from "../../harness/consensus/config.ts";

@@ -8,6 +8,7 @@
 // The planted faults are test-only environment variables read by the lab worker process alone
 // (harness/replay/fuzz-worker.ts): SUBNETLAB_TEST_THROW_AT_SEED and SUBNETLAB_TEST_PERTURB_RERUN.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,6 +1,7 @@
 // Regression tests: schedules the fuzzer found (shrunk where the shrinker applies), each of which
 // once broke liveness. Each names the bug it caught; the scenario is the repro's, verbatim.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { defineScenario, type Scenario } from "../../harness/scenario/scenario.ts";
 import { runScenario } from "../../harness/scenario/runner.ts";
 

@@ -4,6 +4,7 @@
 // digest with sharing on equals the digest with it off — and the audit must catch an executor
 // that computes differently on one replica, which sharing would otherwise hide.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { WasmExecutor, type WasmExecutorOptions } from "../../harness/execution/executor.ts";
 import type { CanisterMessage, CanisterState, ExecutionParams, ExecutionResult } from "../../harness/execution/interfaces.ts";
 import { canisterIdFromU64 } from "../../harness/execution/interfaces.ts";

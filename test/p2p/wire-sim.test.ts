@@ -3,6 +3,7 @@
 // two replicas share a mutable object; the round trip changes no trace digest; and a Byzantine
 // replica that sends garbage bytes gets them dropped and traced while the subnet stays safe and live.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { DEFAULT_CONSENSUS_CONFIG } from "../../harness/consensus/config.ts";
 import type { BlockProposal } from "../../harness/consensus/artifacts.ts";

@@ -6,6 +6,7 @@
 // (@icp-sdk/core, the successor of @dfinity/agent: Certificate.create verifies the BLS signature
 // with its own code), and lookups follow the spec's lookup_path.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { Principal } from "@dfinity/principal";
 import { hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import { verifyCertificate } from "../../harness/crypto/certificate.ts";

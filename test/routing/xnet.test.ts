@@ -1,4 +1,5 @@
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { IDL } from "@dfinity/candid";
 import { canisterIdFromU64 } from "../../harness/execution/interfaces.ts";
 import type { ExecutionStateMachine } from "../../harness/replica/execution-state-machine.ts";

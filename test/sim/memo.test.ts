@@ -1,5 +1,6 @@
 // harness/memo.ts: a bounded memo of a pure function of one string must never change an outcome.
 import test from "ava";
+import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumenter first
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
