@@ -85,6 +85,8 @@ export function messageBytes(message: string): Uint8Array {
 const HASH_CACHE_MAX = 512;
 const hashCache = new BoundedMap<string, G1>("bls.hashToG1", HASH_CACHE_MAX);
 const VERDICT_CACHE_MAX = 8192;
+/** Distinct signer sets whose summed key a verifier keeps (with the key's pairing lines). */
+const AGGREGATED_KEYS_MAX = 64;
 function hashToG1(message: string): G1 {
   const cached = hashCache.get(message);
   if (cached !== undefined) return cached;
@@ -94,9 +96,71 @@ function hashToG1(message: string): G1 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Pairing checks and encoding, without repeated subgroup checks
+//
+// noble's `verify` derives the Miller-loop lines of both G2 points on every call and checks the
+// subgroup membership of every point object it has not seen (a scalar multiplication each, the
+// G2 one costly), and its `toBytes` checks before encoding. Every point here is either decoded
+// from bytes — checked there, once — or a sum or multiple of such points, which stays in the
+// subgroup, so those checks cannot fail; and the lines of a fixed G2 point (the generator, each
+// public key) are the same every time. Real mode runs every check of every replica for real (a
+// 4-process subnet spent ~0.5 CPU-s per replica per block in pairings before this), so they count.
+
+type PairingLines = ReturnType<typeof bls12_381.utils.calcPairingPrecomputes>;
+const Fp12 = bls12_381.fields.Fp12;
+const NEG_G2_BASE_LINES: PairingLines = bls12_381.utils.calcPairingPrecomputes(bls12_381.G2.Point.BASE.negate());
+/** Lines of long-lived public keys (the verifier's key points), computed on first use. */
+const linesOfKey = new WeakMap<G2, PairingLines>();
+
+function pairingLines(publicKey: G2, longLived: boolean): PairingLines {
+  if (!longLived) return bls12_381.utils.calcPairingPrecomputes(publicKey);
+  let lines = linesOfKey.get(publicKey);
+  if (lines === undefined) {
+    lines = bls12_381.utils.calcPairingPrecomputes(publicKey);
+    linesOfKey.set(publicKey, lines);
+  }
+  return lines;
+}
+
+/**
+ * Whether e(σ, G₂) = e(H(m), PK), checked as e(σ, −G₂)·e(H(m), PK) = 1 with one final
+ * exponentiation — noble's `short.verify` equation. All three points must be subgroup points
+ * (see above); `longLived` says whether PK's lines are worth keeping.
+ */
+export function pairingCheck(signature: G1, hashed: G1, publicKey: G2, longLived: boolean): boolean {
+  if (signature.is0() || hashed.is0() || publicKey.is0()) return false;
+  const s = signature.toAffine();
+  const h = hashed.toAffine();
+  const loop = bls12_381.millerLoopBatch([
+    [NEG_G2_BASE_LINES, s.x, s.y],
+    [pairingLines(publicKey, longLived), h.x, h.y],
+  ]);
+  return Fp12.eql(Fp12.finalExponentiate(loop), Fp12.ONE);
+}
+
+/** The 48-byte compressed encoding of a G1 subgroup point (ZCash format, as noble's `toBytes`; exported for its test). */
+export function compressG1(point: G1): Uint8Array {
+  const out = new Uint8Array(48);
+  if (point.is0()) {
+    out[0] = 0xc0; // compressed | infinity
+    return out;
+  }
+  const { x, y } = point.toAffine();
+  let rest = x;
+  for (let i = 47; i >= 0; i--) {
+    out[i] = Number(rest & 0xffn);
+    rest >>= 8n;
+  }
+  // The sort bit: y is the larger of ±y, i.e. 2y > p.
+  out[0] = (out[0] as number) | 0x80 | (2n * y > G1_FIELD_ORDER ? 0x20 : 0);
+  return out;
+}
+const G1_FIELD_ORDER = bls12_381.fields.Fp.ORDER;
+
+// ---------------------------------------------------------------------------------------------
 // Encoding helpers
 
-const sigHex = (point: G1): Signature => bytesToHex(short.Signature.toBytes(point)) as Signature;
+const sigHex = (point: G1): Signature => bytesToHex(compressG1(point)) as Signature;
 
 /** A share or signature as a G1 point; decompressing costs a square root, so recent ones are kept. */
 function parseG1(signature: string): G1 | undefined {
@@ -167,9 +231,9 @@ function batchVerify(message: string, entries: readonly { readonly signature: G1
   try {
     if (entries.length === 1) {
       const only = entries[0] as { signature: G1; publicKey: G2 };
-      return short.verify(only.signature, hashed, only.publicKey);
+      return pairingCheck(only.signature, hashed, only.publicKey, true);
     }
-    const transcript = concatBytes(utf8ToBytes("subnetlab-bls-batch"), messageBytes(message), ...entries.map((e) => e.signature.toBytes(true)));
+    const transcript = concatBytes(utf8ToBytes("subnetlab-bls-batch"), messageBytes(message), ...entries.map((e) => compressG1(e.signature)));
     const seed = sha256(transcript);
     let sig: G1 | undefined;
     let pk: G2 | undefined;
@@ -178,7 +242,7 @@ function batchVerify(message: string, entries: readonly { readonly signature: G1
       sig = sig === undefined ? e.signature.multiplyUnsafe(r) : sig.add(e.signature.multiplyUnsafe(r));
       pk = pk === undefined ? e.publicKey.multiplyUnsafe(r) : pk.add(e.publicKey.multiplyUnsafe(r));
     });
-    return short.verify(sig as G1, hashed, pk as G2);
+    return pairingCheck(sig as G1, hashed, pk as G2, false);
   } catch {
     return false;
   }
@@ -367,10 +431,21 @@ export function blsVerifier(keys: BlsPublicKeys): BlsVerifierKeys {
   const blsVerify = (signature: G1 | undefined, message: string, publicKey: G2): boolean => {
     if (signature === undefined) return false;
     try {
-      return short.verify(signature, hashToG1(message), publicKey);
+      return pairingCheck(signature, hashToG1(message), publicKey, true);
     } catch {
       return false;
     }
+  };
+  /** The sum of the signers' multi-signature keys; a subnet sees few distinct signer sets, each kept with its lines. */
+  const aggregatedKeys = new Map<string, G2>();
+  const aggregatedKey = (signers: readonly ReplicaId[]): G2 => {
+    const key = signers.join(",");
+    let sum = aggregatedKeys.get(key);
+    if (sum === undefined) {
+      sum = signers.map((s) => multiPublic[s] as G2).reduce((a, b) => a.add(b));
+      boundedSet(aggregatedKeys, key, sum, AGGREGATED_KEYS_MAX);
+    }
+    return sum;
   };
   const verifyShare = (group: ThresholdGroup, node: ReplicaId, message: string, share: Signature): boolean =>
     inSubnet(node) &&
@@ -402,7 +477,7 @@ export function blsVerifier(keys: BlsPublicKeys): BlsVerifierKeys {
         entries.push({ key: `multi|${node}|${share}|${message}`, signature, publicKey: multiPublic[node] as G2 });
       }
       if (!sharesValid(message, entries)) return undefined;
-      return { signers, signature: sigHex(short.aggregateSignatures(entries.map((e) => e.signature))) };
+      return { signers, signature: sigHex(entries.map((e) => e.signature).reduce((a, b) => a.add(b))) };
     },
     verifyMulti(message, multi, threshold) {
       const signers = multi.signers;
@@ -412,7 +487,7 @@ export function blsVerifier(keys: BlsPublicKeys): BlsVerifierKeys {
       }
       if (signers.length === 0 || signers.length < threshold) return false;
       return remember(`multi-agg|${signers.join(",")}|${multi.signature}|${message}`, () =>
-        blsVerify(parseG1(multi.signature), message, short.aggregatePublicKeys(signers.map((s) => multiPublic[s] as G2))),
+        blsVerify(parseG1(multi.signature), message, aggregatedKey(signers)),
       );
     },
     verifyThresholdShare: verifyShare,

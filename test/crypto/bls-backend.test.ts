@@ -9,7 +9,10 @@ import {
   blsPublicKeyFromDer,
   blsSubnetKeys,
   certificationMessage,
+  compressG1,
+  IC_BLS_DST,
   messageBytes,
+  pairingCheck,
   subnetPublicKeyDer,
   verifyBlsBytes,
 } from "../../harness/crypto/bls-backend.ts";
@@ -145,6 +148,47 @@ test("known answer: agent-js BLS vector (G1 signature, G2 key, IC DST)", (t) => 
     .blsKnownAnswer as { publicKey: string; signature: string; message: string; wrongMessage: string };
   t.true(verifyBlsBytes(hexToBytes(v.signature), utf8ToBytes(v.message), hexToBytes(v.publicKey)));
   t.false(verifyBlsBytes(hexToBytes(v.signature), utf8ToBytes(v.wrongMessage), hexToBytes(v.publicKey)));
+});
+
+// The fast paths (no repeated subgroup checks, cached pairing lines) against noble's own encoder
+// and verifier, which are the reference: same bytes, same verdicts, valid or not.
+const scalar = fc.bigInt({ min: 1n, max: bls12_381.fields.Fr.ORDER - 1n });
+
+test("property: compressG1 encodes a G1 point exactly as noble's toBytes (the point at infinity included)", (t) => {
+  const G1 = bls12_381.G1.Point;
+  t.is(bytesToHex(compressG1(G1.ZERO)), bytesToHex(G1.ZERO.toBytes(true)));
+  fc.assert(
+    fc.property(scalar, (k) => {
+      const p = G1.BASE.multiply(k);
+      return bytesToHex(compressG1(p)) === bytesToHex(p.toBytes(true)) && bytesToHex(compressG1(p.negate())) === bytesToHex(p.negate().toBytes(true));
+    }),
+    { numRuns: 40 },
+  );
+  t.pass();
+});
+
+test("property: pairingCheck agrees with noble's short.verify on valid signatures, wrong keys, wrong messages and sums", (t) => {
+  const short = bls12_381.shortSignatures;
+  const hashOf = (m: string) => short.hash(utf8ToBytes(m), IC_BLS_DST);
+  fc.assert(
+    fc.property(scalar, scalar, fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 }), fc.boolean(), (a, b, m1, m2, longLived) => {
+      const pkA = short.getPublicKey(bls12_381.fields.Fr.toBytes(a));
+      const pkB = short.getPublicKey(bls12_381.fields.Fr.toBytes(b));
+      const sigA = short.sign(hashOf(m1), bls12_381.fields.Fr.toBytes(a));
+      const sigB = short.sign(hashOf(m1), bls12_381.fields.Fr.toBytes(b));
+      const cases: [typeof sigA, typeof sigA, typeof pkA][] = [
+        [sigA, hashOf(m1), pkA],
+        [sigA, hashOf(m1), pkB],
+        [sigA, hashOf(m2), pkA],
+        [sigA.add(sigB), hashOf(m1), pkA.add(pkB)], // an aggregate
+        [sigA.add(sigB), hashOf(m1), pkA],
+      ];
+      return cases.every(([sig, h, pk]) => pairingCheck(sig, h, pk, longLived) === short.verify(sig, h, pk));
+    }),
+    { numRuns: 8 },
+  );
+  t.true(pairingCheck(short.sign(hashOf("m"), bls12_381.fields.Fr.toBytes(5n)), hashOf("m"), short.getPublicKey(bls12_381.fields.Fr.toBytes(5n)), true));
+  t.false(pairingCheck(bls12_381.G1.Point.ZERO, hashOf("m"), short.getPublicKey(bls12_381.fields.Fr.toBytes(5n)), true), "the zero signature is never valid");
 });
 
 test("costs (logged): keygen, sign, verify, aggregate, combine", (t) => {
