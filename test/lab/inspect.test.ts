@@ -20,8 +20,12 @@ async function record(name: string, seed: number) {
   return { outDir, run: recordRun({ scenario: loaded.scenario, scenarioFile: loaded.path, seed, outDir, keepTrace: true }) };
 }
 
+/** One recording of divergent-node for the tests that only read it (analyze and diff write nothing into the run). */
+let divergentNode: ReturnType<typeof record> | undefined;
+const recordedDivergentNode = (): ReturnType<typeof record> => (divergentNode ??= record("divergent-node", 1));
+
 test("analyze re-derives the divergence verdict from the stored trace alone", async (t) => {
-  const { outDir, run } = await record("divergent-node", 1);
+  const { outDir, run } = await recordedDivergentNode();
   const { bundle, dir } = readRepro(outDir);
   const result = await analyzeRun(bundle, dir);
   t.is(result.verdict, "state-divergence");
@@ -36,7 +40,7 @@ test("analyze reports the fork of beyond-f from the trace", async (t) => {
 });
 
 test("diff locates the divergent replica's state: the corrupted keys, and nothing between honest replicas", async (t) => {
-  const { outDir, run } = await record("divergent-node", 1);
+  const { outDir, run } = await recordedDivergentNode();
   const { bundle } = readRepro(outDir);
   const at = run.report.violations[0]?.height ?? 0;
   const bad = diffReplicaStates(bundle, replicaId(0), replicaId(3), at);
