@@ -20,7 +20,18 @@ import {
   type Response,
 } from "./interfaces.ts";
 import * as lifecycle from "./lifecycle.ts";
-import { invalidController, managedCanisterNotFound, rejectCodeOf, snapshotInconsistent, type ErrorCode, type UserError } from "./reject-codes.ts";
+import {
+  canisterIdAlreadyExists,
+  computeAllocationOutOfRange,
+  invalidController,
+  managedCanisterNotFound,
+  managementMethodNotFound,
+  managementPayloadUndecodable,
+  rejectCodeOf,
+  snapshotInconsistent,
+  type ErrorCode,
+  type UserError,
+} from "./reject-codes.ts";
 import {
   loadableExecution,
   readSnapshotData,
@@ -337,6 +348,21 @@ function snapshotRecord(s: CanisterSnapshot) {
 }
 
 /** Executes one call to the management canister from `caller`. */
+/**
+ * Every method of the IC's management canister (interface spec, ic.did `service ic`). A call to
+ * one subnetlab does not model says so; any other name gets the IC's "has no method" reject.
+ */
+export const IC_MANAGEMENT_METHODS: ReadonlySet<string> = new Set([
+  "create_canister", "update_settings", "upload_chunk", "clear_chunk_store", "stored_chunks", "install_code", "install_chunked_code",
+  "uninstall_code", "start_canister", "stop_canister", "canister_status", "canister_info", "delete_canister", "deposit_cycles", "raw_rand",
+  "http_request", "flexible_http_request", "ecdsa_public_key", "sign_with_ecdsa", "schnorr_public_key", "sign_with_schnorr",
+  "vetkd_public_key", "vetkd_derive_key", "bitcoin_get_balance", "bitcoin_get_utxos", "bitcoin_send_transaction",
+  "bitcoin_get_current_fee_percentiles", "bitcoin_get_block_headers", "node_metrics_history", "subnet_info",
+  "provisional_create_canister_with_cycles", "provisional_top_up_canister", "take_canister_snapshot", "load_canister_snapshot",
+  "read_canister_snapshot_metadata", "read_canister_snapshot_data", "upload_canister_snapshot_metadata", "upload_canister_snapshot_data",
+  "list_canister_snapshots", "delete_canister_snapshot", "fetch_canister_logs",
+]);
+
 export function executeManagementCall(
   ctx: ManagementContext,
   caller: PrincipalText,
@@ -345,7 +371,8 @@ export function executeManagementCall(
   attachedCycles = 0n,
 ): ManagementOutcome {
   if (!(method in MANAGEMENT_TYPES)) {
-    return reject(RejectCode.DestinationInvalid, `Management canister has no method '${method}' (not modelled by subnetlab)`);
+    if (!IC_MANAGEMENT_METHODS.has(method)) return rejectWith(managementMethodNotFound(method));
+    return reject(RejectCode.DestinationInvalid, `The IC's management canister has a method '${method}'; subnetlab does not model it`);
   }
   const m = method as ManagementMethod;
   const types = MANAGEMENT_TYPES[m];
@@ -354,7 +381,7 @@ export function executeManagementCall(
     try {
       a = IDL.decode([types.arg], arg)[0] as Record<string, unknown>;
     } catch (e) {
-      return reject(RejectCode.CanisterError, `Error decoding the argument of ${method}: ${e instanceof Error ? e.message : String(e)}`);
+      return rejectWith(managementPayloadUndecodable(e instanceof Error ? e.message : String(e)));
     }
   }
   const target = (): CanisterState | ManagementOutcome => {
@@ -373,12 +400,12 @@ export function executeManagementCall(
       const compute = opt(settings?.["compute_allocation"] as [] | [bigint] | undefined) ?? 0n;
       const specified = m === "provisional_create_canister_with_cycles" ? opt(a["specified_id"] as [] | [Principal]) : undefined;
       const id = specified !== undefined ? (principal(specified) as CanisterId) : ctx.newCanisterId();
-      if (ctx.canister(id) !== undefined) return reject(RejectCode.CanisterError, `Canister ${id} already exists`);
+      if (ctx.canister(id) !== undefined) return rejectWith(canisterIdAlreadyExists(id));
       const amount =
         m === "provisional_create_canister_with_cycles"
           ? (opt(a["amount"] as [] | [bigint]) ?? 100_000_000_000_000n)
           : (ctx.defaultCycles ?? 0n) + attachedCycles;
-      if (compute > 100n) return reject(RejectCode.CanisterError, `compute_allocation ${compute} is above 100`);
+      if (compute > 100n) return rejectWith(computeAllocationOutOfRange(compute));
       const env = environmentVariablesOf(settings);
       if (env !== undefined && !env.ok) return reject(RejectCode.CanisterError, env.message);
       const created = withEnvironmentVariables(
@@ -504,7 +531,7 @@ export function executeManagementCall(
       }
       const compute = opt(settings["compute_allocation"] as [] | [bigint]);
       if (compute !== undefined) {
-        if (compute > 100n) return reject(RejectCode.CanisterError, `compute_allocation ${compute} is above 100`);
+        if (compute > 100n) return rejectWith(computeAllocationOutOfRange(compute));
         next = { ...next, computeAllocationPercent: Number(compute), version: next.version + 1n };
       }
       const env = environmentVariablesOf(settings);

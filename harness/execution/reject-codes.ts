@@ -18,6 +18,7 @@ import { RejectCode, type CallOrigin, type CanisterId, type CanisterStatus, type
 export const ErrorCode = {
   MaxNumberOfCanistersReached: "IC0102",
   CanisterQueueFull: "IC0201",
+  CanisterIdAlreadyExists: "IC0205",
   CanisterOutOfCycles: "IC0207",
   CanisterNotFound: "IC0301",
   CanisterSnapshotNotFound: "IC0305",
@@ -291,6 +292,46 @@ export const snapshotLimitExceeded = (canister: string, limit: number): UserErro
     "Consider deleting an unnecessary snapshot of the specified canister before creating a new one.",
     "canister-snapshot-limit-exceeded",
   );
+
+/** The IC's ErrorHelp::InternalError line (ic_error_types), the help of errors a user cannot cause on mainnet. */
+export const INTERNAL_ERROR_HELP = "This is an internal error on the IC. Please report it to IC devs on the forum: https://forum.dfinity.org";
+
+/** provisional_create_canister_with_cycles with a specified_id that is taken (CanisterManagerError::CanisterIdAlreadyExists). */
+export const canisterIdAlreadyExists = (canister: string): UserError => ({
+  code: ErrorCode.CanisterIdAlreadyExists,
+  description: `Unsuccessful canister creation: canister id ${canister} already exists.\n${INTERNAL_ERROR_HELP}`,
+});
+
+/** A method the IC's management canister does not have (execution_environment.rs, ParseError::VariantNotFound). */
+export const managementMethodNotFound = (method: string): UserError => ({
+  code: ErrorCode.CanisterMethodNotFound,
+  description: `Management canister has no method '${method}'`,
+});
+
+/**
+ * An argument that does not decode (execution_environment.rs `candid_error_to_user_error`). The IC
+ * appends the Rust candid crate's message; ours is @dfinity/candid's, so only the prefix and the
+ * code match.
+ */
+export const managementPayloadUndecodable = (decoderMessage: string): UserError => ({
+  code: ErrorCode.CanisterContractViolation,
+  description: `Error decoding candid: ${decoderMessage}`,
+});
+
+/** compute_allocation above 100 in create_canister or update_settings (UpdateSettingsError::ComputeAllocation). */
+export const computeAllocationOutOfRange = (given: bigint): UserError => ({
+  code: ErrorCode.CanisterContractViolation,
+  description: `ComputeAllocation expected to be in the range [0..100], got ${candidNatText(given)}`,
+});
+
+/** A Nat as the Rust candid crate displays it: digits in groups of three joined by "_" (1000 → "1_000"). */
+export function candidNatText(n: bigint): string {
+  const digits = n.toString();
+  const head = digits.length % 3 === 0 ? 3 : digits.length % 3;
+  const groups = [digits.slice(0, head)];
+  for (let i = head; i < digits.length; i += 3) groups.push(digits.slice(i, i + 3));
+  return groups.join("_");
+}
 
 /** Snapshot download/upload (canister_manager types.rs): no suggestion line on these. */
 export const snapshotSliceInvalid = (offset: bigint, size: bigint): UserError => ({

@@ -9,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { ExecutionLab, LabError, MANAGEMENT_CANISTER, MANAGEMENT_TYPES, RejectCode, type CanisterId, type PrincipalText } from "../../harness/execution/index.ts";
 import { fixture, wat } from "./helpers.ts";
+import { IC_MANAGEMENT_METHODS } from "../../harness/execution/management.ts";
 
 const T = MANAGEMENT_TYPES;
 const ic = MANAGEMENT_CANISTER as string as CanisterId;
@@ -82,6 +83,55 @@ test("raw_rand is deterministic per seed; unknown methods are rejected", (t) => 
   const r = lab.updateRaw(ic, "sign_with_ecdsa", IDL.encode([], []));
   t.is(r.response.kind, "reject");
   if (r.response.kind === "reject") t.is(r.response.code, RejectCode.DestinationInvalid);
+});
+
+// Expected texts and codes: dfinity/ic rs/execution_environment — execution_environment.rs (an
+// unknown method: ParseError::VariantNotFound → CanisterMethodNotFound; `candid_error_to_user_error`
+// → CanisterContractViolation "Error decoding candid: …"), canister_manager/types.rs
+// (CanisterIdAlreadyExists with ErrorHelp::InternalError; the ComputeAllocation range error, whose
+// own test expects "got 1_000"); method names: the interface spec's ic.did `service ic`.
+test("issue 15 item 1: management rejects carry the IC's codes and texts (IC0536, IC0504, IC0205)", (t) => {
+  const lab = new ExecutionLab();
+  const create = (arg: Record<string, unknown>) =>
+    lab.updateRaw(ic, "provisional_create_canister_with_cycles", IDL.encode([T.provisional_create_canister_with_cycles.arg], [{ amount: [], settings: [], specified_id: [], sender_canister_version: [], ...arg }]), { caller: me }).response;
+
+  t.like(lab.updateRaw(ic, "start", IDL.encode([], [])).response, {
+    kind: "reject",
+    code: RejectCode.CanisterError,
+    errorCode: "IC0536",
+    message: "Management canister has no method 'start'",
+  });
+  const unmodelled = lab.updateRaw(ic, "sign_with_schnorr", IDL.encode([], [])).response;
+  t.like(unmodelled, { kind: "reject", code: RejectCode.DestinationInvalid });
+  t.regex(unmodelled.kind === "reject" ? unmodelled.message : "", /has a method 'sign_with_schnorr'; subnetlab does not model it/, "an IC method the lab lacks says so");
+
+  const garbage = lab.updateRaw(ic, "canister_status", Uint8Array.of(1, 2, 3)).response;
+  t.like(garbage, { kind: "reject", code: RejectCode.CanisterError, errorCode: "IC0504" });
+  t.regex(garbage.kind === "reject" ? garbage.message : "", /^Error decoding candid: ./);
+
+  const first = create({});
+  t.is(first.kind, "reply");
+  const [{ canister_id: taken }] = IDL.decode([...T.provisional_create_canister_with_cycles.ret], first.kind === "reply" ? first.data : new Uint8Array()) as unknown as [{ canister_id: Principal }];
+  t.like(create({ specified_id: [taken] }), {
+    kind: "reject",
+    code: RejectCode.SysTransient,
+    errorCode: "IC0205",
+    message: `Unsuccessful canister creation: canister id ${taken.toText()} already exists.\nThis is an internal error on the IC. Please report it to IC devs on the forum: https://forum.dfinity.org`,
+  });
+
+  const tooMuch = { controllers: [], compute_allocation: [1000n], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [], log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [], environment_variables: [] };
+  t.like(create({ settings: [tooMuch] }), {
+    kind: "reject",
+    code: RejectCode.CanisterError,
+    errorCode: "IC0504",
+    message: "ComputeAllocation expected to be in the range [0..100], got 1_000",
+  });
+  const update = lab.updateRaw(ic, "update_settings", IDL.encode([T.update_settings.arg], [{ canister_id: taken, settings: { ...tooMuch, compute_allocation: [1_234_567n] }, sender_canister_version: [] }]), { caller: me }).response;
+  t.like(update, { kind: "reject", errorCode: "IC0504", message: "ComputeAllocation expected to be in the range [0..100], got 1_234_567" });
+});
+
+test("every management method subnetlab serves is one of the IC's (ic.did), so no lab-only method hides an IC0536", (t) => {
+  t.deepEqual(Object.keys(T).filter((method) => !IC_MANAGEMENT_METHODS.has(method)), []);
 });
 
 test("a canister can call the management canister (raw_rand) and gets the reply in its callback", (t) => {
