@@ -375,6 +375,12 @@ export interface BlsVerifierKeys {
   thresholdPublicKey(group: ThresholdGroup): Uint8Array;
   /** Node i's Ed25519 public key in DER (44 bytes), as at /subnet/<id>/node/<node>/public_key. */
   nodePublicKeyDer(node: ReplicaId): Uint8Array;
+  /**
+   * The node's own signer, whose shares this verifier then takes as valid without a pairing check
+   * (a node aggregates its own share with its peers' in every round). Throws unless the signer's
+   * keys are the ones this verifier holds for that node (checked once, here, for real).
+   */
+  vouchedSigner(signer: NodeSigner): NodeSigner;
 }
 
 /** One node's signer, from its own secrets alone (real mode: each process loads only its own). */
@@ -523,7 +529,31 @@ export function blsVerifier(keys: BlsPublicKeys): BlsVerifierKeys {
   };
 
   const assertNode = (node: ReplicaId): void => assert(inSubnet(node), `no key for node ${node} in a subnet of ${n}`);
+  const vouchedSigner = (signer: NodeSigner): NodeSigner => {
+    const node = signer.node;
+    assertNode(node);
+    const probe = "subnetlab: own keys";
+    assert(verifyMultiShare(node, probe, signer.signMultiShare(probe)), `node ${node}'s multi-signature key is not the subnet's key for it`);
+    for (const group of ["low", "high"] as const) {
+      assert(verifyShare(group, node, probe, signer.signThresholdShare(group, probe)), `node ${node}'s ${group} threshold key share is not the subnet's share for it`);
+    }
+    return {
+      node,
+      signBasic: (message) => signer.signBasic(message),
+      signMultiShare(message) {
+        const share = signer.signMultiShare(message);
+        remember(`multi|${node}|${share}|${message}`, () => true);
+        return share;
+      },
+      signThresholdShare(group, message) {
+        const share = signer.signThresholdShare(group, message);
+        remember(`${group}|${node}|${share}|${message}`, () => true);
+        return share;
+      },
+    };
+  };
   return {
+    vouchedSigner,
     verifier,
     thresholdPublicKey: (group) => groups[group].publicKey.toBytes(true),
     nodePublicKeyDer(node) {

@@ -7,7 +7,10 @@ import { bytesToHex, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import {
   BLS_DER_PREFIX,
   blsPublicKeyFromDer,
+  blsSigner,
   blsSubnetKeys,
+  blsVerifier,
+  dealBlsKeys,
   certificationMessage,
   compressG1,
   IC_BLS_DST,
@@ -148,6 +151,25 @@ test("known answer: agent-js BLS vector (G1 signature, G2 key, IC DST)", (t) => 
     .blsKnownAnswer as { publicKey: string; signature: string; message: string; wrongMessage: string };
   t.true(verifyBlsBytes(hexToBytes(v.signature), utf8ToBytes(v.message), hexToBytes(v.publicKey)));
   t.false(verifyBlsBytes(hexToBytes(v.signature), utf8ToBytes(v.wrongMessage), hexToBytes(v.publicKey)));
+});
+
+test("a vouched signer: its own shares count as checked in its verifier; a signer with another dealing's keys is refused", (t) => {
+  const dealing = dealBlsKeys(4, Rng.fromSeed(21));
+  const own = blsVerifier(dealing.publicKeys);
+  const signers = dealing.secrets.map((secrets) => blsSigner(secrets));
+  const vouched = own.vouchedSigner(signers[0]!);
+  const msg = "notarization|9|h";
+  const shares = new Map([vouched, ...signers.slice(1, 3)].map((s) => [s.node, s.signMultiShare(msg)] as const));
+  const multi = own.verifier.aggregateMulti(msg, shares);
+  t.truthy(multi);
+  t.true(blsVerifier(dealing.publicKeys).verifier.verifyMulti(msg, multi!, 3), "a fresh verifier, which vouches for nobody, accepts the aggregate");
+  const combined = own.verifier.combineThreshold("high", msg, new Map([vouched, ...signers.slice(1, 3)].map((s) => [s.node, s.signThresholdShare("high", msg)] as const)));
+  t.true(combined !== undefined && blsVerifier(dealing.publicKeys).verifier.verifyThreshold("high", msg, combined));
+  // Only what the signer itself produced is vouched for: a forged share in its name still fails.
+  const forged = new Map(shares).set(vouched.node, signers[1]!.signMultiShare(msg));
+  t.is(own.verifier.aggregateMulti(msg, forged), undefined);
+  const stranger = blsSigner(dealBlsKeys(4, Rng.fromSeed(22)).secrets[0]!);
+  t.throws(() => own.vouchedSigner(stranger), { message: /multi-signature key is not the subnet's key/ });
 });
 
 // The fast paths (no repeated subgroup checks, cached pairing lines) against noble's own encoder
