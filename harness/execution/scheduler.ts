@@ -25,6 +25,7 @@
 //   - the free share is distributed exactly (it may be negative when fewer than Σalloc/100
 //     canisters were charged), instead of saturating at 0, which would break the invariant.
 import { assert } from "../assert.ts";
+import { paranoid } from "../paranoia.ts";
 import { compareCanisterIds } from "../state/canister-order.ts";
 import type { CanisterId } from "./interfaces.ts";
 
@@ -121,7 +122,25 @@ export { compareCanisterIds };
 export const multiplierOf = (config: SchedulerConfig, canisterCount: number): bigint => BigInt(config.cores) * BigInt(canisterCount);
 
 function sumAllocation(states: readonly CanisterSchedulingState[]): bigint {
-  return states.reduce((s, c) => s + BigInt(c.computeAllocationPercent), 0n);
+  // Percentages ≤ 100 summed as numbers stay exact far beyond any subnet's canister count.
+  let sum = 0;
+  for (const c of states) sum += c.computeAllocationPercent;
+  return BigInt(sum);
+}
+
+/** The state of `id` in `states` (sorted by id), by binary search; undefined if absent. */
+function stateOf(states: readonly CanisterSchedulingState[], id: CanisterId): CanisterSchedulingState | undefined {
+  let lo = 0;
+  let hi = states.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const s = states[mid]!;
+    const c = compareCanisterIds(s.id, id);
+    if (c === 0) return s;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
 }
 
 /** Σ(accumulatedPriority − priorityCredit); 0 in every reachable state. */
@@ -184,18 +203,24 @@ export function planRound(
   work: readonly CanisterWork[],
 ): RoundSchedule {
   assert(config.cores >= 1, "at least one core");
-  for (let i = 1; i < statesIn.length; i++) assert(compareCanisterIds(statesIn[i - 1]!.id, statesIn[i]!.id) < 0, "scheduling states must be sorted by id");
+  // An O(n) walk over every canister each round: checked in paranoid runs (npm test, the fuzz
+  // gate); reconcileSchedulingStates builds the states sorted.
+  if (paranoid) for (let i = 1; i < statesIn.length; i++) assert(compareCanisterIds(statesIn[i - 1]!.id, statesIn[i]!.id) < 0, "scheduling states must be sorted by id");
   const n = statesIn.length;
   const mult = multiplierOf(config, n);
   const totalAlloc = sumAllocation(statesIn);
   assert(totalAlloc <= BigInt(100 * config.cores), `total compute allocation ${totalAlloc}% exceeds ${100 * config.cores}%`);
-  const states = round > 0 && round % config.accumulatedPriorityResetInterval === 0 ? resetPriorities(config, statesIn) : [...statesIn];
-  const workById = new Map(work.map((w) => [w.id, w]));
+  const states = round > 0 && round % config.accumulatedPriorityResetInterval === 0 ? resetPriorities(config, statesIn) : statesIn;
 
-  const active = states.filter((s) => {
-    const w = workById.get(s.id);
-    return w !== undefined && (w.hasWork || w.hasLongExecution) && w.rateLimited !== true;
-  });
+  // The canisters with something to do, found from the work list (a small part of a large subnet).
+  const active: CanisterSchedulingState[] = [];
+  const seen = new Set<CanisterId>();
+  for (const w of work) {
+    if (!(w.hasWork || w.hasLongExecution) || w.rateLimited === true || seen.has(w.id)) continue;
+    seen.add(w.id);
+    const s = stateOf(states, w.id);
+    if (s !== undefined) active.push(s);
+  }
   const longIds = new Set(work.filter((w) => w.hasLongExecution).map((w) => w.id));
   const ordered = [...active].sort((a, b) => {
     const pa = a.longExecutionMode === "prioritized" && longIds.has(a.id) ? 1 : 0;
@@ -264,17 +289,26 @@ export function finishRound(config: SchedulerConfig, schedule: RoundSchedule, ou
   assert(schedule.multiplier === multiplierOf(config, states.length), "schedule was planned with another configuration");
   const mult = schedule.multiplier;
   const charge = 100n * mult;
-  let charged = 0n;
-  for (const s of states) if (outcome.fullyExecuted.has(s.id)) charged += 1n;
-  const distributed = charge * charged - sumAllocation(states) * mult;
+  let charged = 0;
+  for (const s of states) if (outcome.fullyExecuted.has(s.id)) charged++;
+  const distributed = charge * BigInt(charged) - sumAllocation(states) * mult;
   assert(distributed % n === 0n, "free share must divide exactly (multiplier = cores × canisters)");
   const free = distributed / n;
-  const out = states.map((s): CanisterSchedulingState => {
+  // One pass: the new states, and Σ(AP − credit) before and after for the invariant.
+  let before = 0n;
+  let after = 0n;
+  const out = new Array<CanisterSchedulingState>(states.length);
+  for (let i = 0; i < states.length; i++) {
+    const s = states[i]!;
     const credit = s.priorityCredit + (outcome.fullyExecuted.has(s.id) ? charge : 0n);
-    const ap = s.accumulatedPriority + BigInt(s.computeAllocationPercent) * mult + free;
-    if (outcome.longExecutionAfter.has(s.id)) return { ...s, accumulatedPriority: ap, priorityCredit: credit };
-    return { ...s, accumulatedPriority: ap - credit, priorityCredit: 0n, longExecutionMode: "opportunistic" };
-  });
-  assert(priorityImbalance(out) === priorityImbalance(states), "scheduler invariant Σ(AP − credit) broken");
+    const ap = s.accumulatedPriority + (s.computeAllocationPercent === 0 ? free : BigInt(s.computeAllocationPercent) * mult + free);
+    const next: CanisterSchedulingState = outcome.longExecutionAfter.has(s.id)
+      ? { id: s.id, computeAllocationPercent: s.computeAllocationPercent, accumulatedPriority: ap, priorityCredit: credit, longExecutionMode: s.longExecutionMode }
+      : { id: s.id, computeAllocationPercent: s.computeAllocationPercent, accumulatedPriority: ap - credit, priorityCredit: 0n, longExecutionMode: "opportunistic" };
+    before += s.accumulatedPriority - s.priorityCredit;
+    after += next.accumulatedPriority - next.priorityCredit;
+    out[i] = next;
+  }
+  assert(after === before, "scheduler invariant Σ(AP − credit) broken");
   return out;
 }
