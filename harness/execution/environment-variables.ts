@@ -4,6 +4,7 @@
 // bytes each); the variables are kept sorted by name, as the replica's map orders them, so an
 // index passed to `ic0.env_var_name_size/copy` names the same variable on every replica.
 import type { EnvironmentVariable } from "./interfaces.ts";
+import { ErrorCode, type UserError } from "./reject-codes.ts";
 
 export const MAX_ENVIRONMENT_VARIABLES = 20;
 export const MAX_ENVIRONMENT_VARIABLE_NAME_BYTES = 128;
@@ -16,25 +17,33 @@ function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
+/**
+ * A refusal: the IC's error (CanisterManagerError::EnvironmentVariables*, canister_manager/types.rs:
+ * InvalidManagementPayload, no help line) or, for duplicate names, which the IC's error list does not
+ * word, the lab's text alone.
+ */
 export type EnvironmentVariablesResult =
   | { readonly ok: true; readonly variables: readonly EnvironmentVariable[] }
-  | { readonly ok: false; readonly message: string };
+  | { readonly ok: false; readonly error: UserError }
+  | { readonly ok: false; readonly labMessage: string };
+
+const invalidPayload = (description: string): EnvironmentVariablesResult => ({ ok: false, error: { code: ErrorCode.InvalidManagementPayload, description } });
 
 /** Checks a settings' environment_variables against the IC's limits and sorts them by name. */
 export function validateEnvironmentVariables(given: readonly EnvironmentVariable[]): EnvironmentVariablesResult {
   if (given.length > MAX_ENVIRONMENT_VARIABLES) {
-    return { ok: false, message: `Too many environment variables: ${given.length} (max: ${MAX_ENVIRONMENT_VARIABLES})` };
+    return invalidPayload(`Too many environment variables: ${given.length} (max: ${MAX_ENVIRONMENT_VARIABLES})`);
   }
   const sorted = [...given].sort((a, b) => compareNames(a.name, b.name));
   for (const [i, v] of sorted.entries()) {
     if (utf8Length(v.name) > MAX_ENVIRONMENT_VARIABLE_NAME_BYTES) {
-      return { ok: false, message: `Environment variable name "${v.name}" exceeds the maximum length of ${MAX_ENVIRONMENT_VARIABLE_NAME_BYTES} bytes` };
+      return invalidPayload(`Environment variable name "${v.name}" exceeds the maximum allowed length of ${MAX_ENVIRONMENT_VARIABLE_NAME_BYTES}.`);
     }
     if (utf8Length(v.value) > MAX_ENVIRONMENT_VARIABLE_VALUE_BYTES) {
-      return { ok: false, message: `Environment variable "${v.name}" has a value longer than ${MAX_ENVIRONMENT_VARIABLE_VALUE_BYTES} bytes` };
+      return invalidPayload(`Environment variable value "${v.value}" exceeds the maximum allowed length of ${MAX_ENVIRONMENT_VARIABLE_VALUE_BYTES}.`);
     }
     if (i > 0 && sorted[i - 1]?.name === v.name) {
-      return { ok: false, message: `Duplicate environment variable name "${v.name}"` };
+      return { ok: false, labMessage: `Duplicate environment variable name "${v.name}"` };
     }
   }
   return { ok: true, variables: sorted };

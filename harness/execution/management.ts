@@ -284,6 +284,8 @@ function reject(code: RejectCode, message: string, errorCode?: ErrorCode): Manag
 }
 const rejectWith = (e: UserError): ManagementOutcome => reject(rejectCodeOf(e.code), e.description, e.code);
 const failed = (r: { readonly code: RejectCode; readonly message: string; readonly errorCode?: ErrorCode }): ManagementOutcome => reject(r.code, r.message, r.errorCode);
+const refusedVariables = (r: Extract<EnvironmentVariablesResult, { ok: false }>): ManagementOutcome =>
+  "error" in r ? rejectWith(r.error) : reject(RejectCode.CanisterError, r.labMessage);
 function ok(response: Response | undefined, updated: CanisterState[] = [], extra: Partial<ManagementOutcome> = {}): ManagementOutcome {
   return { response, updated, deleted: [], responses: [], instructionsUsed: 0n, ...extra };
 }
@@ -407,7 +409,7 @@ export function executeManagementCall(
           : (ctx.defaultCycles ?? 0n) + attachedCycles;
       if (compute > 100n) return rejectWith(computeAllocationOutOfRange(compute));
       const env = environmentVariablesOf(settings);
-      if (env !== undefined && !env.ok) return reject(RejectCode.CanisterError, env.message);
+      if (env !== undefined && !env.ok) return refusedVariables(env);
       const created = withEnvironmentVariables(
         lifecycle.createCanister({ id, controllers, cycles: amount, computeAllocationPercent: Number(compute) }),
         env?.variables,
@@ -536,7 +538,7 @@ export function executeManagementCall(
       }
       const env = environmentVariablesOf(settings);
       if (env !== undefined) {
-        if (!env.ok) return reject(RejectCode.CanisterError, env.message);
+        if (!env.ok) return refusedVariables(env);
         next = { ...withEnvironmentVariables(next, env.variables), version: next.version + 1n };
       }
       return ok(reply([], []), [next]);
