@@ -168,6 +168,10 @@ test("a vouched signer: its own shares count as checked in its verifier; a signe
   // Only what the signer itself produced is vouched for: a forged share in its name still fails.
   const forged = new Map(shares).set(vouched.node, signers[1]!.signMultiShare(msg));
   t.is(own.verifier.aggregateMulti(msg, forged), undefined);
+  // …and what it produced counts for it alone: its share in another node's name fails too.
+  const stolen = new Map(shares).set(signers[1]!.node, shares.get(vouched.node)!);
+  t.is(own.verifier.aggregateMulti(msg, stolen), undefined);
+  t.false(own.verifier.verifyMultiShare(signers[1]!.node, msg, shares.get(vouched.node)!));
   const stranger = blsSigner(dealBlsKeys(4, Rng.fromSeed(22)).secrets[0]!);
   t.throws(() => own.vouchedSigner(stranger), { message: /multi-signature key is not the subnet's key/ });
 });
