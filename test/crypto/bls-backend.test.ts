@@ -12,13 +12,12 @@ import {
   blsVerifier,
   dealBlsKeys,
   certificationMessage,
-  compressG1,
   IC_BLS_DST,
   messageBytes,
-  pairingCheck,
   subnetPublicKeyDer,
   verifyBlsBytes,
 } from "../../harness/crypto/bls-backend.ts";
+import { compressG1, pairingCheck } from "../../harness/crypto/bls-pairing.ts";
 import type { Signature } from "../../harness/crypto/interfaces.ts";
 import { Rng } from "../../harness/sim/rng.ts";
 import { replicaId, type ReplicaId } from "../../harness/types.ts";
