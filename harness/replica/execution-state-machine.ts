@@ -63,6 +63,7 @@ import { indexLabel, subnetLabel } from "../routing/xnet.ts";
 import { IngressHistory, ingressHistoryDataOf, type IngressHistoryData } from "./ingress-history.ts";
 import { executeSubnetCalls } from "./subnet-messages.ts";
 import { executionKey } from "./batch-key.ts";
+import { batchWorkOf, type BatchWork } from "./execution-time.ts";
 import { HistoryJournal, replayHistoryOps } from "./history-journal.ts";
 import { runsHonestExecution, type BatchOutcome, type ExecutionSharing } from "./shared-execution.ts";
 import type { Batch, CanisterInfo, IngressFilterRefusal, IngressFilterRejection, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
@@ -217,6 +218,7 @@ export class ExecutionStateMachine implements MessageRouting {
   private certification: Certification | undefined;
   /** Time of the last executed batch (queries run at it). */
   private lastBatchTimeNs = 0n;
+  private lastWork: BatchWork | undefined;
   readonly subnetId: SubnetId;
   readonly registry: Registry;
 
@@ -287,6 +289,11 @@ export class ExecutionStateMachine implements MessageRouting {
     return this.nextHeight;
   }
 
+  /** What the last delivered batch made this replica do (the execution time model's input). */
+  lastBatchWork(): BatchWork | undefined {
+    return this.lastWork;
+  }
+
   deliverBatch(batch: Batch): void {
     assert(batch.height === this.nextHeight, `batch ${batch.height} delivered, expected ${this.nextHeight}`);
     const sharing = this.sharing;
@@ -355,6 +362,7 @@ export class ExecutionStateMachine implements MessageRouting {
     }
     this.routing = buildStreams(this.routing, this.subnetId, this.registry, output.remoteCalls, [...output.remoteResponses, ...remoteFromSubnet]).state;
     const { hash, certified } = this.commitHeight(batch);
+    this.lastWork = batchWorkOf(output.instructionsPerCore, this.state.canisters, commit.checkpoint === undefined ? undefined : commit.committed.canisters);
     return {
       height: batch.height,
       state: this.state,
@@ -366,6 +374,7 @@ export class ExecutionStateMachine implements MessageRouting {
       stateHash: hash,
       certified,
       certifiedHash: this.certifiedHashes.get(batch.height) as HashHex,
+      work: this.lastWork,
     };
   }
 
@@ -384,6 +393,7 @@ export class ExecutionStateMachine implements MessageRouting {
     this.stateManager.commitAdopted(outcome.commit);
     this.state = outcome.state;
     this.routing = outcome.routing;
+    this.lastWork = outcome.work;
     this.certifiedView.adopt(outcome.certified, this.history, this.state.canisters, this.routing);
     this.keepHeight(batch, outcome.stateHash, outcome.certified, outcome.certifiedHash);
   }

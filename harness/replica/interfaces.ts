@@ -6,6 +6,7 @@ import type { HashTree } from "../crypto/hash-tree.ts";
 import type { CanisterId, PrincipalText, Response } from "../execution/interfaces.ts";
 import type { Bundle } from "../p2p/messages.ts";
 import type { Certification } from "./certification.ts";
+import type { BatchWork } from "./execution-time.ts";
 import type { SubnetId } from "../routing/registry.ts";
 import type { RoutingState, StreamSlice } from "../routing/streams.ts";
 import type { CertifiedSlice, XNetCursor } from "../routing/xnet.ts";
@@ -89,6 +90,8 @@ export interface MessageRouting {
   expectedBatchHeight(): Height;
   /** Precondition: batch.height === expectedBatchHeight(). */
   deliverBatch(batch: Batch): void;
+  /** Execution subnets: what the last delivered batch made the replica do (replica/execution-time.ts). */
+  lastBatchWork?(): BatchWork | undefined;
   stateHashAt(h: Height): HashHex | undefined;
   /** Latest checkpoint at or below h, if kept. */
   checkpointAt(h: Height): StateSnapshot | undefined;

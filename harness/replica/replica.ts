@@ -42,6 +42,8 @@ import { PoolLog } from "./pool-log.ts";
 import { readRecord, writeRecord } from "../sim/disk-records.ts";
 import { takeIngressArrivals } from "./ingress-arrivals.ts";
 import { assertNoIdleWork, feedsConsensus, type IdleSteps } from "./idle-steps.ts";
+import { ExecutionPipeline } from "./execution-pipeline.ts";
+import { NO_WORK, type ExecutionTimeModel } from "./execution-time.ts";
 
 /** What the harness learns from a replica (read-only observation; the replica never waits on it). */
 export interface ReplicaObserver {
@@ -81,6 +83,8 @@ export interface ReplicaDeps {
   readonly xnetPollMs?: number;
   /** Steps for bundles that add nothing: skipped (default), run, or run and checked (idle-steps.ts). */
   readonly idleSteps?: IdleSteps;
+  /** Execution, hashing and checkpoints take simulated time (execution-time.ts); absent: none. */
+  readonly executionTime?: ExecutionTimeModel;
 }
 
 export { DEFAULT_XNET_POLL_MS } from "./replica-xnet.ts";
@@ -139,6 +143,8 @@ export class Replica implements ReplicaApi {
   private readonly recoveryNotes: readonly string[];
   /** Multi-subnet runs: the XNet endpoint and client. */
   private readonly xnet: ReplicaXNet | undefined;
+  /** With a time model: when the execution engine is free and what of each height exists yet. */
+  private readonly pipeline: ExecutionPipeline | undefined;
 
   constructor(private readonly deps: ReplicaDeps) {
     this.env = deps.env;
@@ -154,7 +160,9 @@ export class Replica implements ReplicaApi {
     this.restartSalt = opened.restarted && deps.config.canary === "state-hash-after-restart" ? `restarted at ${deps.env.now()}` : undefined;
     this.routing = deps.makeStateMachine();
     this.recoveryNotes = [...opened.notes, ...(this.routing.recovery ?? [])];
-    this.certification = new CertificationPool(deps.verifier, (h) => this.routing.certifiedHashAt?.(h), deps.config.canary === "certification-unchecked");
+    this.pipeline = deps.executionTime === undefined ? undefined : new ExecutionPipeline(deps.executionTime);
+    // A height still executing has no certified hash yet: shares and certifications of it wait.
+    this.certification = new CertificationPool(deps.verifier, (h) => (this.pipeline?.certifiableBy(h, this.env.now()) === false ? undefined : this.routing.certifiedHashAt?.(h)), deps.config.canary === "certification-unchecked");
     this.xnet =
       deps.xnet === undefined
         ? undefined
@@ -605,7 +613,8 @@ export class Replica implements ReplicaApi {
       nowUs: this.env.now(),
       ingressCandidates: () => ingressPool.values(),
       ingressAlreadyFinalized: (id) => routing.ingressStatus(id) !== undefined,
-      stateHashAt: (h) => this.stateHashAt(h),
+      // A checkpoint still being written has no manifest root yet: the CUP share waits for it.
+      stateHashAt: (h) => (this.pipeline?.hashedBy(h, this.env.now()) === false ? undefined : this.stateHashAt(h)),
       lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
       ...(routing.certifiedHashAt === undefined ? {} : { certifiedHeight: () => this.certification.latestCertification?.height ?? height(0) }),
       ...(this.xnet?.context() ?? {}),
@@ -711,6 +720,7 @@ export class Replica implements ReplicaApi {
 
   /** Delivers finalized batches in height order, walking the finalized chain back from its tip. */
   private deliverBatches(): void {
+    if (this.pipeline !== undefined) for (const h of this.pipeline.takeCertifiable(this.env.now())) this.certifyHeight(h);
     const expected = this.routing.expectedBatchHeight();
     const tip = this.pool.finalizedHeight;
     if (expected > tip) return;
@@ -729,6 +739,7 @@ export class Replica implements ReplicaApi {
       return;
     }
     for (const block of chain) {
+      if (this.pipeline?.canTake(this.env.now()) === false) break; // the wake timer comes back for it
       this.routing.deliverBatch({
         height: block.height,
         timeNs: BigInt(block.context.timeUs) * 1000n,
@@ -745,13 +756,23 @@ export class Replica implements ReplicaApi {
       this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
       this.deps.observer.onBatchDelivered(this.id, block, stateHash, this.env.now());
       this.stepWork++;
-      this.certifyHeight(block.height);
+      if (this.tookBatch(block.height)) this.certifyHeight(block.height);
       if (this.overBudget()) {
         this.continueSoon();
         break;
       }
     }
     this.purge();
+  }
+
+  /** Charges the batch's work to the execution engine; true when its certified state exists already. */
+  private tookBatch(h: Height): boolean {
+    const pipeline = this.pipeline;
+    if (pipeline === undefined) return true;
+    const now = this.env.now();
+    const d = pipeline.took(h, this.routing.lastBatchWork?.() ?? NO_WORK, now);
+    if (d.executeUs > 0 || d.checkpointUs > 0) this.env.trace({ kind: "execution.busy", detail: { height: h, executeUs: d.executeUs, checkpointUs: d.checkpointUs, blockingUs: d.checkpointBlockingUs, freeAt: pipeline.freeAt } });
+    return pipeline.certifiableBy(h, now);
   }
 
   /**
@@ -818,7 +839,8 @@ export class Replica implements ReplicaApi {
 
   private armWakeTimer(): void {
     const ctx = this.context();
-    const candidates = [blockMakerReadyAtUs(ctx), notaryReadyAtUs(ctx), this.earliestWaitingProposalUs(ctx)]
+    const batchesWaiting = this.pool.finalizedHeight >= this.routing.expectedBatchHeight();
+    const candidates = [blockMakerReadyAtUs(ctx), notaryReadyAtUs(ctx), this.earliestWaitingProposalUs(ctx), this.pipeline?.nextChangeUs(ctx.nowUs, batchesWaiting) as TimeUs | undefined]
       .filter((t): t is TimeUs => t !== undefined && t > ctx.nowUs);
     if (candidates.length === 0) return;
     const at = Math.min(...candidates) as TimeUs;

@@ -32,6 +32,7 @@ import type { HashHex, Height } from "../types.ts";
 import { describeStatus } from "./ingress-history.ts";
 import type { HistoryOp } from "./history-journal.ts";
 import type { TrappedChange } from "./trap-watch.ts";
+import type { BatchWork } from "./execution-time.ts";
 
 /** Everything one replica's delivery of a batch produced that another replica may adopt. */
 export interface BatchOutcome {
@@ -49,6 +50,8 @@ export interface BatchOutcome {
   readonly stateHash: HashHex;
   readonly certified: CertifiedState;
   readonly certifiedHash: HashHex;
+  /** What executing the batch cost (the time model charges adopters the same). */
+  readonly work: BatchWork;
 }
 
 /** One execution that an audit found to differ from the outcome it was going to adopt. */

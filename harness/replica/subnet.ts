@@ -31,6 +31,7 @@ import type { Trace } from "../sim/trace.ts";
 import { faultsTolerated, height, replicaId, timeUs, type HashHex, type ReplicaId, type TimeUs } from "../types.ts";
 import { HONEST, type BehaviourEnv, type ReplicaBehaviour } from "./behaviour.ts";
 import { KvStateMachine } from "./kv-state-machine.ts";
+import type { ExecutionTimeModel } from "./execution-time.ts";
 import type { MessageRouting } from "./interfaces.ts";
 import { Replica, type IngressSubmitResult, type ReplicaObserver } from "./replica.ts";
 import { IngressInboxes, onlyIngress } from "./ingress-arrivals.ts";
@@ -70,6 +71,8 @@ export interface SubnetOptions {
   readonly wire?: WireMode;
   /** Issue 13 item 3's event savings, on or off (default: SUBNETLAB_FEWER_EVENTS); results are the same either way. */
   readonly fewerEvents?: FewerEvents;
+  /** Execution, hashing and checkpoints take simulated time (replica/execution-time.ts); absent: none. */
+  readonly executionTime?: ExecutionTimeModel;
 }
 
 /**
@@ -265,6 +268,7 @@ export class SimSubnet {
       ...(this.options.xnetClient === undefined ? {} : { xnet: this.options.xnetClient(id) }),
       ...(this.options.xnetPollMs === undefined ? {} : { xnetPollMs: this.options.xnetPollMs }),
       idleSteps: this.fewerEvents === "on" ? "skip" : this.fewerEvents === "off" ? "run" : "probe",
+      ...(this.options.executionTime === undefined ? {} : { executionTime: this.options.executionTime }),
       makeStateMachine: () => {
         if (this.options.makeStateMachine !== undefined) return this.options.makeStateMachine(id, disk);
         const machine = KvStateMachine.fromDisk(disk, { skipChecksums: this.options.consensus.canary === "skip-checksum" });

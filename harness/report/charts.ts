@@ -420,3 +420,30 @@ export function payloadSvg(report: ChartInput): string {
 function nameOf(report: Pick<RunReport, "replicas">, r: number): string {
   return report.replicas[r]?.replica ?? `r${r}`;
 }
+
+/**
+ * Certified update latency over virtual time (issue 14 item 3): one dot per answered message at
+ * its submission time, dashed lines where checkpoint heights were first certified, the worst pause
+ * of the certified height in the caption. Empty string when the run has no such figures.
+ */
+export function updateLatencySvg(report: ChartInput & Pick<RunReport, "updates">): string {
+  const u = report.updates;
+  if (u === undefined || u.samples.length === 0) return "";
+  const width = 1000;
+  const height = 240;
+  const pad = { left: 74, right: 18, top: 14, bottom: 46 };
+  const endMs = endMsOf(report);
+  const maxL = niceMax(maxOf(u.samples.map(([, l]) => l), 100));
+  const x = linear(0, endMs, pad.left, width - pad.right);
+  const y = linear(0, maxL, height - pad.bottom, pad.top);
+  const parts: string[] = [];
+  parts.push(valueAxis(y, niceTicks(maxL, 4), pad.left, width - pad.right, (v) => formatMs(v), "submit → certified answer", (pad.top + height - pad.bottom) / 2));
+  parts.push(timeAxis(x, endMs, pad.top, height - pad.bottom, "virtual time of submission (s); dashed: checkpoint heights certified"));
+  for (const c of u.checkpoints) {
+    parts.push(`<line class="ckpt" x1="${px(x(c.certifiedAtMs))}" x2="${px(x(c.certifiedAtMs))}" y1="${px(pad.top)}" y2="${px(height - pad.bottom)}" stroke="#7c3aed" stroke-dasharray="4 3"><title>${esc(`checkpoint height ${c.height} certified at ${num(c.certifiedAtMs / 1000)} s`)}</title></line>`);
+  }
+  for (const [t, l] of u.samples) {
+    parts.push(`<circle cx="${px(x(t))}" cy="${px(y(l))}" r="2" fill="#2563eb" fill-opacity="0.6"><title>${esc(`submitted at ${num(t / 1000)} s: certified answer after ${formatMs(l)}`)}</title></circle>`);
+  }
+  return `<svg id="update-latency" class="chart" viewBox="0 0 ${width} ${height}" ${FONT} role="img" aria-label="certified update latency over virtual time">${parts.join("")}</svg>`;
+}

@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs";
 import type { Violation } from "../checks/checks.ts";
 import type { RunReport } from "../scenario/runner.ts";
-import { blockRateSvg, CATEGORY_COLORS, heightChartSvg, latencyHistogramSvg, payloadSvg, replicaColor, timelineLegend, timelineSvg } from "./charts.ts";
+import { blockRateSvg, CATEGORY_COLORS, heightChartSvg, latencyHistogramSvg, payloadSvg, replicaColor, timelineLegend, timelineSvg, updateLatencySvg } from "./charts.ts";
 import { columnMajority, faultRowsOf, hashPrefixes, laneOf, stateHashVerdicts, subnetOf, violationTimeMs } from "./facts.ts";
 import { esc, formatBytes, formatMs, int, num, percent } from "./format.ts";
 import { candidValuesIn, type CandidNames } from "./candid-view.ts";
@@ -405,12 +405,21 @@ const NAV_LABEL: Record<string, string> = {
   state: "State hashes", replicas: "Replicas", faults: "Faults", traffic: "Network", events: "Events", probes: "Probes", notes: "Notes",
 };
 
+/** Execution subnets: when users could read their answers with a certificate, and the worst pause. */
+function updateLatencySection(report: HtmlReportInput): string {
+  const u = report.updates;
+  if (u === undefined) return "";
+  const pause = u.worstPauseMs === null ? "" : ` The subnet's certified height stood still for at most ${formatMs(u.worstPauseMs)} (until height ${u.worstPauseEndHeight ?? "?"}).`;
+  const stats = u.latencyMsP50 === null ? "no answer was certified" : `p50 ${formatMs(u.latencyMsP50)}, p99 ${formatMs(u.latencyMsP99 ?? 0)}, max ${formatMs(u.latencyMsMax ?? 0)} over ${int(u.certified)} answers`;
+  return `<h3>Certified update latency</h3><p class="muted">From submission until an honest replica held a certification covering the height of the answer (when read_state can first prove it): ${esc(stats)}.${esc(pause)}</p>${updateLatencySvg(report)}`;
+}
+
 export function renderHtmlReport(report: HtmlReportInput): string {
   const sections: [string, string, string][] = [
     ["timeline", "Timeline", `<p class="muted">One lane per replica, the faults above them. In a lane: the replica's delivered height (bottom 0, top the highest height of the run), red from the top for how far it is behind the most advanced replica, shaded bands for the faults that touch it, dark bars for stalls. Hover any mark for details.</p>${timelineSvg(report)}${timelineLegend(report)}`],
     ["violations", `Violations (${report.violations.length})`, violationsSection(report)],
     ["height", "Finalized height over virtual time", `${heightChartSvg(report)}<p class="muted">Delivered (finalized and executed) height per replica; dashed lines are Byzantine replicas, faint bands the fault windows.</p>`],
-    ["latency", "Ingress latency", latencyHistogramSvg(report, report.ingress.latencyMsP50, report.ingress.latencyMsP99)],
+    ["latency", "Ingress latency", latencyHistogramSvg(report, report.ingress.latencyMsP50, report.ingress.latencyMsP99) + updateLatencySection(report)],
     ["blocks", "Block rate and payload", `<h3>Finalized blocks per simulated second</h3>${blockRateSvg(report)}<h3>Payload bytes per block</h3>${payloadSvg(report)}<div class="legend"><span class="key"><span class="swatch" style="background:#2563eb"></span>block of the rank-0 maker</span><span class="key"><span class="swatch" style="background:#ea580c"></span>block of a higher-rank maker (the leader's block did not make it)</span></div><p class="muted">${int(report.blocks.length)} finalized blocks on the chain of the most advanced honest replica.</p>`],
     ["state", "State hashes", stateHashTable(report)],
     ["replicas", "Replicas", replicasTable(report)],

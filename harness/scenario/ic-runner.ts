@@ -21,7 +21,7 @@ import { Rng } from "../sim/rng.ts";
 import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } from "../types.ts";
 import { installActions } from "./actions.ts";
 import { actionHost, canisterIdsOf, certificationRecorder, certificationRefusalRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
-import { consensusConfigOf, type Scenario } from "./scenario.ts";
+import { consensusConfigOf, executionTimeOption, type Scenario } from "./scenario.ts";
 import { blockRowsOf, driveRun, durabilityInput, executionCorruptor, executionProgressOf, trapWatchOf, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
 import { Workload } from "./workload.ts";
 
@@ -78,6 +78,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
         },
         behaviourOf: (id, env) => faults[k]!.behaviourOf(id, env),
         processingDelayUs: (id, now) => faults[k]!.processingDelayUs(id, now),
+        ...executionTimeOption(scenario),
         ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
         makeStateMachine: (id, disk) => {
           const log = (kind: string) => (h: number): void => trace.record(ic.loop.now(), ic.subnets[k]!.traceId(id), { kind, malicious: true, detail: { height: h } });

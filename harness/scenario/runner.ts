@@ -14,7 +14,7 @@ import { Trace, type TraceSink } from "../sim/trace.ts";
 import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import type { MessageRouting } from "../replica/interfaces.ts";
 import type { Block } from "../consensus/artifacts.ts";
-import { consensusConfigOf, networkConfigOf, checkScenario, ScenarioError, type Scenario, type XNetPartitionSpec } from "./scenario.ts";
+import { consensusConfigOf, executionTimeOption, networkConfigOf, checkScenario, ScenarioError, type Scenario, type XNetPartitionSpec } from "./scenario.ts";
 import { ExecutionStateMachine, type ExecutionMachineOptions } from "../replica/execution-state-machine.ts";
 import type { ExecutionCanary } from "../execution/executor.ts";
 import type { TrappedChange } from "../replica/trap-watch.ts";
@@ -27,6 +27,8 @@ import type { CertificationObservation } from "../checks/invariants.ts";
 import { installActions, type ProbeRecord } from "./actions.ts";
 import { actionHost, canisterIdsOf, certificationRecorder, certificationRefusalRecorder, genesisOf, runAppChecks, type TrackedCall, type World } from "./app-world.ts";
 import { runMultiSubnetScenario } from "./ic-runner.ts";
+import { UpdateLatencyRecorder, type UpdateLatencyReport } from "./update-latency.ts";
+import { isTerminal } from "../replica/interfaces.ts";
 import type { SimDisk } from "../sim/disk.ts";
 import { Workload } from "./workload.ts";
 
@@ -127,6 +129,8 @@ export interface RunReport {
   readonly xnetFaults?: readonly XNetPartitionSpec[];
   /** Execution subnets: batches executed, adopted from another replica, audited (harness/replica/shared-execution.ts). */
   readonly execution?: ExecutionReport;
+  /** Execution subnets (single-subnet runs): submission → certified answer, the certified height's worst pause. */
+  readonly updates?: UpdateLatencyReport;
 }
 
 export type ExecutionReport = ReturnType<typeof executionStatsOf>;
@@ -156,6 +160,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   const sharedExecution = sharedExecutionOf(scenario, options, "a", root.fork("subnet"));
   const onCertified = certificationRecorder("", () => subnetRef.current, certifications);
   const onCertificationRefused = certificationRefusalRecorder("", certifications);
+  const updates = genesis.length === 0 ? undefined : new UpdateLatencyRecorder(faults.byzantine);
   const subnet = new SimSubnet({
     n: scenario.n,
     consensus: consensusConfigOf(scenario),
@@ -174,6 +179,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       onCertified: (replica, cert, atUs) => {
         recorder.onCertified(replica, cert, atUs);
         onCertified(replica, cert);
+        updates?.onCertified(replica, cert, atUs);
       },
       onCertificationRefused: (replica, cert, own) => onCertificationRefused(replica, cert, own),
     },
@@ -196,6 +202,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
       }),
     }),
     processingDelayUs: (id, now) => faults.processingDelayUs(id, now),
+    ...executionTimeOption(scenario),
   });
   subnetRef.current = subnet;
   const workload = new Workload(
@@ -261,10 +268,23 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     ...buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults),
     ...(actions.probes.length === 0 ? {} : { probes: actions.probes }),
     ...(genesis.length === 0 ? {} : { execution: executionStatsOf([sharedExecution]) }),
+    ...(updates === undefined || stoppedEarly ? {} : { updates: updateLatencyOf(updates, workload, subnet, faults, consensusConfigOf(scenario).dkgIntervalLength + 1) }),
   };
   return stoppedEarly ? { ...report, stoppedAt: { event: trace.length, timeMs: Math.round(subnet.loop.now() / 1000) } } : report;
 }
 
+
+/** Certified update latency of the workload's valid messages, answered heights read from a live honest replica. */
+function updateLatencyOf(updates: UpdateLatencyRecorder, workload: Workload, subnet: SimSubnet, faults: ReturnType<typeof compileFaults>, checkpointInterval: number): UpdateLatencyReport {
+  const witness = Array.from({ length: subnet.n }, (_, i) => replicaId(i)).find((r) => !faults.byzantine.has(r) && subnet.replica(r) !== undefined);
+  const machine = witness === undefined ? undefined : subnet.replica(witness)?.stateMachine;
+  const submitted = new Map<HashHex, number>();
+  for (const [id, s] of workload.submitted) if (s.valid) submitted.set(id, s.firstSubmitUs);
+  return updates.report(submitted, (id) => {
+    const status = machine?.ingressStatus(id);
+    return status !== undefined && isTerminal(status) ? status.height : undefined;
+  }, checkpointInterval);
+}
 
 /** What the durability check needs: the live honest replicas' states at the end of the run. */
 export function durabilityInput(subnet: SimSubnet, recorder: RunRecorder, faults: ReturnType<typeof compileFaults>): DurabilityInput {

@@ -7,6 +7,7 @@ import { defaultNetworkConfig, REGIONS, type NetworkConfig } from "../sim/networ
 import type { WorkloadSpec } from "./workload.ts";
 import { ACTION_KINDS, checkArgTemplates, type ArgTemplate, type ProbeExpectations, type ScenarioAction } from "./calls.ts";
 import { unknownFieldMessage } from "./spelling.ts";
+import { executionTimeModel, type CheckpointMode, type ExecutionTimeModel } from "../replica/execution-time.ts";
 import { faultsTolerated } from "../types.ts";
 
 export interface CanisterSpec {
@@ -91,6 +92,17 @@ export interface Scenario {
 export interface ExecutionSettings {
   readonly sharing?: boolean;
   readonly audit?: boolean;
+  /**
+   * Issue 14 item 1: execution rounds, hashing and checkpoints take simulated time, from the
+   * instructions, pages and canisters they touch (harness/replica/execution-time.ts). Default off:
+   * the replica's own work takes no time, as in every scenario written before it.
+   */
+  readonly timeModel?: boolean;
+  /**
+   * With the time model: "blocking" (default; the IC's behaviour the checkpoint-downtime scenario
+   * reproduces) or "background" (checkpoints written from an immutable copy while execution goes on).
+   */
+  readonly checkpoints?: CheckpointMode;
 }
 
 export class ScenarioError extends Error {
@@ -202,6 +214,18 @@ function checkActions(s: Scenario, canisters: ReadonlySet<string>, fail: (messag
   }
 }
 
+/** The scenario's execution time model, or undefined when its replicas' own work takes no time. */
+export function executionTimeOf(s: Scenario): ExecutionTimeModel | undefined {
+  if (s.execution?.timeModel !== true) return undefined;
+  return executionTimeModel(s.execution.checkpoints === undefined ? {} : { checkpoints: s.execution.checkpoints });
+}
+
+/** `{ executionTime }` for SimSubnet options when the scenario has a time model, else `{}`. */
+export function executionTimeOption(s: Scenario): { readonly executionTime?: ExecutionTimeModel } {
+  const model = executionTimeOf(s);
+  return model === undefined ? {} : { executionTime: model };
+}
+
 export function consensusConfigOf(s: Scenario): ConsensusConfig {
   return { ...DEFAULT_CONSENSUS_CONFIG, ...s.consensus };
 }
@@ -223,7 +247,7 @@ const SCENARIO_FIELDS: FieldTable<Scenario> = {
   livenessBoundS: true, canisters: true, crypto: true, subnets: true, xnetFaults: true, actions: true, expectProbes: true, invariants: true,
   execution: true,
 };
-const EXECUTION_FIELDS: FieldTable<ExecutionSettings> = { sharing: true, audit: true };
+const EXECUTION_FIELDS: FieldTable<ExecutionSettings> = { sharing: true, audit: true, timeModel: true, checkpoints: true };
 const WORKLOAD_FIELDS: FieldTable<WorkloadSpec> = {
   ratePerSec: true, startS: true, stopS: true, payloadBytes: true, keySpace: true, invalidPercent: true, resubmitAfterS: true, call: true, calls: true, senders: true,
 };
@@ -285,10 +309,13 @@ function checkFields(s: Scenario, fail: (message: string) => never): void {
   checkObjectFields(s.expectProbes, PROBE_EXPECTATION_FIELDS, "expectProbes", fail);
   checkListFields(s.invariants, INVARIANT_FIELDS, "invariants", fail);
   checkObjectFields(s.execution, EXECUTION_FIELDS, "execution", fail);
-  for (const key of ["sharing", "audit"] as const) {
+  for (const key of ["sharing", "audit", "timeModel"] as const) {
     const value = s.execution?.[key];
     if (value !== undefined && typeof value !== "boolean") fail(`execution.${key} must be true or false, got ${JSON.stringify(value)}`);
   }
+  const checkpoints = s.execution?.checkpoints;
+  if (checkpoints !== undefined && checkpoints !== "blocking" && checkpoints !== "background") fail(`execution.checkpoints must be "blocking" or "background", got ${JSON.stringify(checkpoints)}`);
+  if (checkpoints !== undefined && s.execution?.timeModel !== true) fail("execution.checkpoints needs execution.timeModel: true (without the time model checkpoints take no time)");
 }
 
 // ---- notes: legal but probably not what was meant ---------------------------------------------------
