@@ -56,6 +56,7 @@ Usage:
   subnetlab up [--nodes 4] [--out DIR] [--toxiproxy-port P] [--ready-timeout-s S] [--containers] [--quiet]
   subnetlab deploy <wasm> [--dir DIR | --url URL] [--arg HEX | --arg-candid TEXT] [...]
   subnetlab snapshot save <run dir> --canister NAME|ID --out FILE [--replica rN] [--at HEIGHT]
+  subnetlab snapshot save <up dir> --canister ID --out FILE [--subnet NAME] [--replica rN] [--at HEIGHT]
   subnetlab snapshot show <file>
   subnetlab --help
 
@@ -118,7 +119,8 @@ Commands:
   snapshot save  Replay a simulated run and write one canister's state on one replica after
           one height (default: the first honest replica, the last height it executed) to a
           canister state file (versioned, with a content hash): module, heap, stable memory,
-          globals, certified data, timer. A scenario canister { name, wasm, fromSnapshot: FILE }
+          globals, certified data, timer. From an up directory: the replica's newest verified
+          checkpoint on its disk. A scenario canister { name, wasm, fromSnapshot: FILE }
           starts from it at genesis instead of installing wasm (a large stable memory without
           loading dummy data); the file's content hash goes into repro.json and a replay
           refuses a changed file. snapshot show FILE checks one and prints what it holds.

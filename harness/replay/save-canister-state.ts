@@ -1,14 +1,17 @@
-// `subnetlab snapshot save`: one canister's state out of a simulated run directory, written as a
-// canister state file (harness/scenario/canister-state-file.ts) that a scenario's `fromSnapshot`
-// starts a canister from. The state is got by replaying the run (its repro bundle) and taking the
-// canister from the chosen replica right after it executed the chosen height; the replay's prefix
-// digests are compared with the recorded ones on the way, so the state saved is the run's state.
+// `subnetlab snapshot save`: one canister's state out of a run directory, written as a canister
+// state file (harness/scenario/canister-state-file.ts) that a scenario's `fromSnapshot` starts a
+// canister from. From a simulated run the state is got by replaying the run (its repro bundle) and
+// taking the canister from the chosen replica right after it executed the chosen height; the
+// replay's prefix digests are compared with the recorded ones on the way, so the state saved is
+// the run's state. From a real-mode run directory (subnetlab up) it is read from the replica's
+// newest verified checkpoint on its disk (harness/real/checkpoint-state.ts).
 import { existsSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { Principal } from "@dfinity/principal";
 import { compileFaults } from "../faults/schedule.ts";
 import type { CanisterState } from "../execution/interfaces.ts";
-import { savedStateOf, type SavedCanisterState } from "../execution/saved-canister-state.ts";
+import { savedStateOf, type SavedCanisterState, type SavedStateOrigin } from "../execution/saved-canister-state.ts";
+import { canisterFromCheckpoint, clusterDirProblem } from "../real/checkpoint-state.ts";
 import { ExecutionStateMachine } from "../replica/execution-state-machine.ts";
 import { Registry } from "../routing/registry.ts";
 import { canisterIdsOf } from "../scenario/app-world.ts";
@@ -28,12 +31,13 @@ export interface SaveRequest {
   readonly replica?: number;
   /** The height whose state to save (default: the last height the replica executed in the run). */
   readonly atHeight?: number;
+  /** Real-mode run directories: the subnet (default: the cluster's first). */
+  readonly subnet?: string;
   readonly onProgress?: (simulatedS: number, totalS: number, events: number) => void;
 }
 
 export type SaveFailureKind =
   | "not-a-run-dir"
-  | "real-mode-run-dir"
   | "several-subnets"
   | "replica-out-of-range"
   | "unknown-canister"
@@ -65,6 +69,9 @@ interface Capture {
 }
 
 export async function saveCanisterState(request: SaveRequest): Promise<SaveResult> {
+  if (!existsSync(request.runDir)) return failure("not-a-run-dir", `${request.runDir}: no such run directory`);
+  if (isRealModeRunDir(request.runDir)) return saveFromCheckpoint(request);
+  if (request.subnet !== undefined) return failure("several-subnets", `--subnet applies to real-mode run directories (subnetlab up); ${request.runDir} is a simulated run`);
   const opened = openRun(request.runDir);
   if (!opened.ok) return opened.failure;
   const { bundle, dir } = opened;
@@ -90,7 +97,12 @@ export async function saveCanisterState(request: SaveRequest): Promise<SaveResul
   if (chosen.canister === undefined) {
     return failure("unknown-canister", `no canister ${target.id} on ${name} at height ${chosen.height} (the scenario's canisters: ${describeCanisters(scenario)})`);
   }
-  const state = savedStateOf(chosen.canister, { canisterId: target.id, scenario: scenario.name, seed: bundle.seed, replica: name, height: chosen.height, batchTimeNs: chosen.batchTimeNs });
+  return writeSaved(request, chosen.canister, { canisterId: target.id, scenario: scenario.name, seed: bundle.seed, replica: name, height: chosen.height, batchTimeNs: chosen.batchTimeNs }, target.name);
+}
+
+/** The canister's state as a file at `request.out` (temporary file and rename). */
+function writeSaved(request: SaveRequest, canister: CanisterState, origin: SavedStateOrigin, canisterName: string | undefined): SaveResult {
+  const state = savedStateOf(canister, origin);
   if (!state.ok) return failure("no-module", state.reason);
   let contentHash: HashHex;
   try {
@@ -98,17 +110,43 @@ export async function saveCanisterState(request: SaveRequest): Promise<SaveResul
   } catch (error) {
     return failure("output", `--out ${request.out}: cannot write it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  return { ok: true, file: { path: request.out, contentHash, canisterId: target.id, canisterName: target.name, replica: name, height: chosen.height, saved: state.saved } };
+  return { ok: true, file: { path: request.out, contentHash, canisterId: origin.canisterId, canisterName, replica: origin.replica, height: origin.height, saved: state.saved } };
+}
+
+/** A run directory of subnetlab up: a cluster spec and no repro bundle. */
+function isRealModeRunDir(runDir: string): boolean {
+  return existsSync(join(runDir, "cluster-spec.json")) && !existsSync(join(runDir, "repro.json"));
+}
+
+/**
+ * A real-mode run: no scenario (so canisters are named by id), no replay — the replica's newest
+ * verified checkpoint (or the one at --at) is read from a copy of its disk. A checkpoint keeps no
+ * batch time, so the origin's batch time is 0 (unknown).
+ */
+function saveFromCheckpoint(request: SaveRequest): SaveResult {
+  const dirProblem = clusterDirProblem(request.runDir);
+  if (dirProblem !== undefined) return failure("not-a-run-dir", dirProblem);
+  try {
+    Principal.fromText(request.canister);
+  } catch {
+    return failure("unknown-canister", `--canister ${request.canister}: a real-mode run has no scenario names; give the canister's id`);
+  }
+  const outProblem = outputProblem(request.out);
+  if (outProblem !== undefined) return failure("output", outProblem);
+  const replica = request.replica ?? 0;
+  const read = canisterFromCheckpoint({
+    dir: request.runDir,
+    replica,
+    canisterId: request.canister,
+    ...(request.subnet === undefined ? {} : { subnet: request.subnet }),
+    ...(request.atHeight === undefined ? {} : { atHeight: request.atHeight }),
+  });
+  if (!read.ok) return failure(read.kind, read.message);
+  const origin = { canisterId: request.canister, scenario: `subnetlab up ${basename(resolve(request.runDir))}`, seed: 0, replica: `${read.subnet}/r${replica}`, height: read.height, batchTimeNs: 0n };
+  return writeSaved(request, read.canister, origin, undefined);
 }
 
 function openRun(runDir: string): { ok: true; bundle: ReproBundle; dir: string } | { ok: false; failure: SaveResult } {
-  if (!existsSync(runDir)) return { ok: false, failure: failure("not-a-run-dir", `${runDir}: no such run directory`) };
-  if (existsSync(join(runDir, "cluster-spec.json")) && !existsSync(join(runDir, "repro.json"))) {
-    return {
-      ok: false,
-      failure: failure("real-mode-run-dir", `${runDir} is a real-mode run directory (subnetlab up): snapshot save reads simulated run directories only (written by subnetlab run); in real mode, download a snapshot through the management canister with an agent (read_canister_snapshot_metadata / read_canister_snapshot_data)`),
-    };
-  }
   try {
     const { bundle, dir } = readRepro(runDir);
     return { ok: true, bundle, dir };

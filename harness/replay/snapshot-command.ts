@@ -1,5 +1,5 @@
-// `subnetlab snapshot save|show` (issue 14 item 4): saves a canister's state out of a simulated
-// run directory into a canister state file, and shows what such a file holds. The CLI only
+// `subnetlab snapshot save|show` (issue 14 item 4): saves a canister's state out of a run
+// directory (simulated, or real mode's checkpoints) into a canister state file, and shows what such a file holds. The CLI only
 // dispatches here; the work is in save-canister-state.ts and scenario/canister-state-file.ts.
 import { parseArgs } from "node:util";
 import { EXIT } from "../report/exit-codes.ts";
@@ -13,6 +13,7 @@ export const SNAPSHOT_HELP = `subnetlab snapshot — save a canister's state fro
 
 Usage:
   subnetlab snapshot save <run dir> --canister NAME|ID --out FILE [--replica rN] [--at HEIGHT] [--quiet]
+  subnetlab snapshot save <up dir> --canister ID --out FILE [--subnet NAME] [--replica rN] [--at HEIGHT]
   subnetlab snapshot show <file>
 
 save  Replays the simulated run in <run dir> (written by subnetlab run; its repro.json) and
@@ -26,18 +27,23 @@ save  Replays the simulated run in <run dir> (written by subnetlab run; its repr
       (created at genesis, the state loaded through the snapshot upload and load steps, on every
       replica; wasm must be the module the state holds; no init). FILE's content hash goes into
       the run's repro.json, and a replay refuses a FILE that changed since.
-      Real-mode run directories (subnetlab up) are refused: download a snapshot from a running
-      cluster through the management canister instead.
+      From a real-mode run directory (subnetlab up; running or stopped) the state is read from
+      the replica's newest checkpoint on its disk that verifies (checksums, page hashes,
+      manifest), from a copy of the disk so a running replica is never disturbed: a state at most
+      one checkpoint interval (100 heights) old. Canisters are named by id there.
 show  Checks FILE (format, version, length, content hash) and prints what it holds.
 
 Options:
   --canister C  The canister: its name in the scenario, or its textual id (also a canister
                 created during the run).
   --out FILE    Where to write the state (its directory must exist; an existing file is replaced).
-  --replica rN  The replica to read (default: the first one no fault makes Byzantine).
+  --replica rN  The replica to read (default: the first one no fault makes Byzantine; r0 in
+                real mode).
   --at HEIGHT   The height after whose execution to save (default: the last height the replica
                 executed in the run, i.e. its state at the end of the run; the certified height
-                may be one or two behind it). The replay stops there.
+                may be one or two behind it). The replay stops there. Real mode: a checkpoint
+                height the disk still holds (default: the newest).
+  --subnet NAME Real mode: the subnet of the replica (default: the cluster's first).
   --quiet       No progress lines.
   -h, --help    This text.
 
@@ -50,10 +56,11 @@ refused with the reason.
 
 Exit codes:
   0   saved (save), or the file checks out (show)
-  2   usage error, in one line: a bad option; no such run directory, or not a simulated one;
-      a run with several subnets; a replica out of range; a canister that is neither a
+  2   usage error, in one line: a bad option; no such run directory, or not one written by
+      subnetlab run or up; a simulated run with several subnets; a replica out of range; a canister that is neither a
       scenario's name nor present on the replica at that height, or has no module there; a
-      height the replica never executed; an unwritable --out; (show) a file that is missing,
+      height the replica never executed (real mode: no checkpoint at it, or none that
+      verifies); an unwritable --out; (show) a file that is missing,
       truncated, altered or not a canister state file
   3   harness error (a bug in subnetlab)
   4   the replay departs from the recorded run (its digests differ): nothing is saved
@@ -70,7 +77,6 @@ class SnapshotUsageError extends Error {}
 
 const EXIT_OF: Record<SaveFailureKind, number> = {
   "not-a-run-dir": EXIT.usage,
-  "real-mode-run-dir": EXIT.usage,
   "several-subnets": EXIT.usage,
   "replica-out-of-range": EXIT.usage,
   "unknown-canister": EXIT.usage,
@@ -107,7 +113,7 @@ async function commandSave(args: readonly string[], io: SnapshotIo): Promise<num
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { canister: { type: "string" }, out: { type: "string" }, replica: { type: "string" }, at: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    options: { canister: { type: "string" }, out: { type: "string" }, replica: { type: "string" }, at: { type: "string" }, subnet: { type: "string" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help === true) {
     io.out(SNAPSHOT_HELP);
@@ -126,6 +132,7 @@ async function commandSave(args: readonly string[], io: SnapshotIo): Promise<num
     out: values.out,
     ...(replica === undefined ? {} : { replica }),
     ...(at === undefined ? {} : { atHeight: at }),
+    ...(values.subnet === undefined ? {} : { subnet: values.subnet }),
     ...(values.quiet === true ? {} : { onProgress: progressLines(io) }),
   });
   if (!result.ok) {

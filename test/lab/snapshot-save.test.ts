@@ -22,6 +22,11 @@ import { runScenario, type RunReport } from "../../harness/scenario/runner.ts";
 import { ScenarioError, type Scenario } from "../../harness/scenario/scenario.ts";
 import { PAGE_SIZE_BYTES, PageMap } from "../../harness/state/page-map.ts";
 import { replicaId } from "../../harness/types.ts";
+import { ExecutionLab } from "../../harness/execution/lab.ts";
+import { encodeRoundMetadata, initialRoundState } from "../../harness/execution/round.ts";
+import { FileDisk } from "../../harness/real/file-disk.ts";
+import { createRunDir, diskDir, REAL_CONSENSUS_CONFIG } from "../../harness/real/run-dir.ts";
+import { StateManager } from "../../harness/state/state-manager.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const COUNTER_WASM = "fixtures/canisters/c/counter.wasm";
@@ -263,7 +268,7 @@ test("snapshot save refuses bad input with exit 2 and one clear line, and leaves
   for (const [runDir, pattern] of [
     [join(outDir, "nope"), /nope: no such run directory/],
     [outDir, /holds no repro\.json/],
-    [realDir, /is a real-mode run directory \(subnetlab up\): snapshot save reads simulated run directories only/],
+    [realDir, /cluster-spec\.json: not a subnetlab cluster spec/],
   ] as const) {
     const c = io();
     t.is(await runSnapshot(["save", runDir, "--canister", "counter", "--out", out], c.io), 2, runDir);
@@ -286,6 +291,64 @@ test("a failed write leaves no file behind, and a save replaces the target whole
   writeCanisterStateFile(path, saved);
   t.true(readCanisterStateFile(path).ok);
   t.deepEqual(readdirSync(dir), ["x.state"]);
+});
+
+test("from a real-mode run directory the state comes from the replica's newest checkpoint that verifies", async (t) => {
+  // A cluster directory as subnetlab up creates it, with r1's disk holding two checkpoints
+  // written by the state manager a replica uses: the counter at 1 (height 100), then at 2 with
+  // its stable counter at 1 and certified data (height 200).
+  const dir = tmp();
+  createRunDir(dir, { subnets: [{ name: "s0", n: 4 }], consensus: REAL_CONSENSUS_CONFIG });
+  const lab = new ExecutionLab();
+  const id = lab.createCanister();
+  lab.installCode(id, readFileSync(join(ROOT, COUNTER_WASM)));
+  const disk = new FileDisk(diskDir(dir, "s0", replicaId(1)));
+  const manager = new StateManager(disk, { checkpointIntervalRounds: 100, keepCheckpoints: 2 });
+  const checkpoint = (h: number) => manager.checkpointInstalled(h, { canisters: [lab.canister(id)], metadata: encodeRoundMetadata(initialRoundState([lab.canister(id)])) });
+  lab.updateRaw(id, "inc", new Uint8Array());
+  checkpoint(100);
+  lab.updateRaw(id, "inc", new Uint8Array());
+  lab.updateRaw(id, "stable_inc", new Uint8Array());
+  lab.updateRaw(id, "set_certified", new TextEncoder().encode("from disk"));
+  checkpoint(200);
+  disk.close();
+
+  const out = join(tmp(), "real.state");
+  const saved = io();
+  t.is(await runSnapshot(["save", dir, "--canister", id, "--replica", "r1", "--out", out], saved.io), 0, saved.err());
+  t.regex(saved.out(), new RegExp(`saved canister ${id} of s0/r1 at height 200 to `));
+  const read = readCanisterStateFile(out);
+  if (!read.ok) return t.fail(read.message);
+  assertSameState(t, read.saved, lab.canister(id), "newest checkpoint");
+  t.is(Buffer.from(read.saved.certifiedData).toString(), "from disk");
+
+  const older = join(tmp(), "real-100.state");
+  t.is(await runSnapshot(["save", dir, "--canister", id, "--replica", "r1", "--at", "100", "--out", older], io().io), 0);
+  const read100 = readCanisterStateFile(older);
+  t.true(read100.ok && read100.saved.origin.height === 100 && read100.saved.certifiedData.length === 0);
+
+  // The newest checkpoint's record damaged on disk: the one before it is the newest that verifies.
+  const damaged = new FileDisk(diskDir(dir, "s0", replicaId(1)));
+  const key = damaged.keys("checkpoint/").find((k) => Number(k.slice("checkpoint/".length)) === 200)!;
+  damaged.write(key, new Uint8Array([1, 2, 3]));
+  damaged.sync();
+  damaged.close();
+  const fallback = io();
+  t.is(await runSnapshot(["save", dir, "--canister", id, "--replica", "r1", "--out", out], fallback.io), 0);
+  t.regex(fallback.out(), /at height 100 to /);
+
+  for (const [args, pattern] of [
+    [["--canister", id, "--replica", "r1", "--at", "150"], /--at 150: no checkpoint at that height on s0-r1 \(its disk holds checkpoints 100, 200\)/],
+    [["--canister", id, "--replica", "r2"], /no disk \(has s0-r2 ever started\?\)/],
+    [["--canister", id, "--replica", "r4"], /--replica r4: subnet s0 has replicas r0..r3/],
+    [["--canister", "counter", "--replica", "r1"], /a real-mode run has no scenario names; give the canister's id/],
+    [["--canister", "ryjl3-tyaaa-aaaaa-aaaba-cai", "--replica", "r1"], new RegExp(`no canister ryjl3-tyaaa-aaaaa-aaaba-cai in s0-r1's checkpoint 100 \\(it holds ${id}\\)`)],
+    [["--canister", id, "--subnet", "s9"], /no subnet s9 \(it has s0\)/],
+  ] as const) {
+    const c = io();
+    t.is(await runSnapshot(["save", dir, ...args, "--out", join(tmp(), "x.state")], c.io), 2, args.join(" "));
+    t.regex(c.err(), pattern);
+  }
 });
 
 /**
