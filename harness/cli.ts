@@ -219,7 +219,7 @@ Options:
 
 ${EXIT_CODE_HELP}
   1   (suite only) some scenario did not behave as expected
-  4   (replay only) the trace digest differs from the repro's
+  4   (replay, snapshot save) the replayed trace digest differs from the repro's
 `;
 
 class UsageError extends Error {}
