@@ -55,6 +55,9 @@ Usage:
   subnetlab toxiproxy [--port 8474] [--host 127.0.0.1] [--config FILE] [--seed N]
   subnetlab up [--nodes 4] [--out DIR] [--toxiproxy-port P] [--ready-timeout-s S] [--containers] [--quiet]
   subnetlab deploy <wasm> [--dir DIR | --url URL] [--arg HEX | --arg-candid TEXT] [...]
+  subnetlab snapshot save <run dir> --canister NAME|ID --out FILE [--replica rN] [--at HEIGHT]
+  subnetlab snapshot save <up dir> --canister ID --out FILE [--subnet NAME] [--replica rN] [--at HEIGHT]
+  subnetlab snapshot show <file>
   subnetlab --help
 
 Commands:
@@ -113,6 +116,17 @@ Commands:
   deploy  Install a Wasm module (gzip accepted) on a running up cluster with the official
           agent: create a canister with cycles unless --canister-id is given, install_code,
           print {canisterId, moduleHash}. See subnetlab deploy --help.
+  snapshot save  Replay a simulated run and write one canister's state on one replica after
+          one height (default: the first honest replica, the last height it executed) to a
+          canister state file (versioned, with a content hash): module, heap, stable memory,
+          globals, certified data, timer. From an up directory: the replica's newest verified
+          checkpoint on its disk. A scenario canister { name, wasm, fromSnapshot: FILE }
+          starts from it at genesis instead of installing wasm (a large stable memory without
+          loading dummy data); the file's content hash goes into repro.json and a replay
+          refuses a changed file. snapshot show FILE checks one and prints what it holds.
+          Exit 2 on bad input (no such run dir, unknown canister, height not reached, replica
+          out of range, unwritable --out), 4 if the replay departs from the run. See
+          subnetlab snapshot --help (file format, every exit code).
 
 Options:
   --seed N      Seed of the run (integer, default 1). The same seed gives the same
@@ -205,7 +219,7 @@ Options:
 
 ${EXIT_CODE_HELP}
   1   (suite only) some scenario did not behave as expected
-  4   (replay only) the trace digest differs from the repro's
+  4   (replay, snapshot save) the replayed trace digest differs from the repro's
 `;
 
 class UsageError extends Error {}
@@ -969,6 +983,11 @@ export async function main(argv: string[]): Promise<number> {
         // Its own options and --help (harness/real/deploy-command.ts); loaded on demand.
         const { runDeploy } = await import("./real/deploy-command.ts");
         return await runDeploy(rest);
+      }
+      case "snapshot": {
+        // Its own subcommands, options and --help (harness/replay/snapshot-command.ts).
+        const { runSnapshot } = await import("./replay/snapshot-command.ts");
+        return await runSnapshot(rest);
       }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)} (see --help)`);

@@ -5,7 +5,7 @@
 import type { FaultSpec } from "../faults/spec.ts";
 import { runScenario } from "../scenario/runner.ts";
 import { recordRun, type RecordedRun } from "./record.ts";
-import { ReproError, scenarioOf, type ReproBundle } from "./repro.ts";
+import { checkSnapshotFiles, ReproError, scenarioOf, type ReproBundle } from "./repro.ts";
 import { readRepro } from "./repro.ts";
 
 export interface BranchResult {
@@ -30,6 +30,7 @@ export function branchAt(bundle: ReproBundle, eventIndex: number, relativeFault:
   if (!Number.isInteger(eventIndex) || eventIndex < 0 || eventIndex >= bundle.expected.traceEvents) {
     throw new ReproError(`--branch-at must be an event index in 0..${bundle.expected.traceEvents - 1}`);
   }
+  checkSnapshotFiles(bundle);
   const scenario = scenarioOf(bundle);
   let branchTimeUs = 0;
   runScenario(scenario, { seed: bundle.seed, until: { kind: "event", index: eventIndex + 1 }, onFinish: (subnet) => { branchTimeUs = subnet.loop.now(); } });

@@ -16,7 +16,7 @@ import { candidNamesOfScenario, withDecodedCandid, type CandidNames } from "../r
 import { runScenario } from "../scenario/runner.ts";
 import { replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import { parseTraceLine, traceReadError, type TraceLine } from "./replay.ts";
-import { ReproError, scenarioOf, type ReproBundle } from "./repro.ts";
+import { checkSnapshotFiles, ReproError, scenarioOf, type ReproBundle } from "./repro.ts";
 
 export async function* traceLines(dir: string): AsyncGenerator<TraceLine> {
   const gz = join(dir, "trace.log.gz");
@@ -137,6 +137,7 @@ export interface StateDiff {
 
 /** Replays the run and compares two replicas' states right after each executed height `at`. */
 export function diffReplicaStates(bundle: ReproBundle, a: ReplicaId, b: ReplicaId, at: number): StateDiff {
+  checkSnapshotFiles(bundle);
   const captured = new Map<ReplicaId, CapturedState>();
   runScenario(scenarioOf(bundle), {
     seed: bundle.seed,

@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import type { SimSubnet } from "../replica/subnet.ts";
-import { runScenario, type RunReport, type StopPoint } from "../scenario/runner.ts";
-import { ReproError, scenarioOf, type ReproBundle } from "./repro.ts";
+import { runScenario, type RunOptions, type RunReport, type StopPoint } from "../scenario/runner.ts";
+import { checkSnapshotFiles, ReproError, scenarioOf, type ReproBundle } from "./repro.ts";
 import { prepareScenario } from "../scenario/prepare.ts";
 
 export interface TraceLine {
@@ -43,6 +43,10 @@ export interface ReplayResult {
 
 export interface ReplayOptions {
   readonly until?: StopPoint;
+  /** Stops the replay where it first returns true; the digest is then checked up to there, as with `until`. */
+  readonly stopWhen?: () => boolean;
+  /** RunOptions.onDelivered: each replica's state machine right after it executed a batch. */
+  readonly onDelivered?: RunOptions["onDelivered"];
   readonly onFinish?: (subnet: SimSubnet) => void;
   readonly onProgress?: (simulatedS: number, totalS: number, events: number) => void;
 }
@@ -66,6 +70,9 @@ export async function replay(bundle: ReproBundle, dir: string, options: ReplayOp
   const expected = bundle.expected.checkpoints;
   let window: string[] = [];
   let mismatchAt: number | undefined;
+  let stoppedByCaller = false;
+  const stopWhen = options.stopWhen;
+  checkSnapshotFiles(bundle);
   await prepareScenario(scenarioOf(bundle));
   const report = runScenario(scenarioOf(bundle), {
     seed: bundle.seed,
@@ -82,10 +89,12 @@ export async function replay(bundle: ReproBundle, dir: string, options: ReplayOp
       return true;
     },
     ...(options.until === undefined ? {} : { until: options.until }),
+    ...(stopWhen === undefined ? {} : { stopWhen: () => (stoppedByCaller ||= stopWhen()) }),
+    ...(options.onDelivered === undefined ? {} : { onDelivered: options.onDelivered }),
     ...(options.onFinish === undefined ? {} : { onFinish: options.onFinish }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  const partial = options.until !== undefined;
+  const partial = options.until !== undefined || stoppedByCaller;
   const matches = mismatchAt === undefined && (partial || (report.traceDigest === bundle.expected.traceDigest && report.traceEvents === bundle.expected.traceEvents));
   const base = { matches, expectedDigest: bundle.expected.traceDigest, digest: report.traceDigest, events: report.traceEvents, expectedEvents: bundle.expected.traceEvents, report };
   if (matches) return base;

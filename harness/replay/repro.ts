@@ -7,7 +7,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { FaultSpec } from "../faults/spec.ts";
-import { checkScenario, type Scenario } from "../scenario/scenario.ts";
+import { allCanisters, checkScenario, type Scenario } from "../scenario/scenario.ts";
+import { snapshotFilePath } from "../scenario/app-world.ts";
+import { canisterStateFileHash } from "../scenario/canister-state-file.ts";
 import type { RunReport } from "../scenario/runner.ts";
 
 export const REPRO_FORMAT = "subnetlab-repro/1";
@@ -21,6 +23,11 @@ export interface ReproBundle {
     readonly contentHash?: string;
     /** The scenario itself, always present, so a generated or edited scenario still replays. */
     readonly inline: Scenario;
+    /**
+     * The canister state files its canisters start from (`fromSnapshot`) with their content
+     * hashes: a replay refuses a file that changed since the run. Absent when there are none.
+     */
+    readonly snapshotFiles?: readonly SnapshotFileRecord[];
   };
   readonly seed: number;
   readonly options: { readonly canary?: string; readonly checkpointEvery: number };
@@ -33,6 +40,13 @@ export interface ReproBundle {
     readonly violationClasses: readonly string[];
     readonly checkpoints: readonly string[];
   };
+}
+
+export interface SnapshotFileRecord {
+  readonly canister: string;
+  /** As the scenario gives it (absolute, or relative to the repository root). */
+  readonly path: string;
+  readonly contentHash: string;
 }
 
 export class ReproError extends Error {
@@ -57,6 +71,7 @@ export function makeRepro(args: {
       ...(args.scenarioPath === undefined ? {} : { path: args.scenarioPath }),
       ...(args.contentHash === undefined ? {} : { contentHash: args.contentHash }),
       inline: args.scenario,
+      ...snapshotFilesField(args.scenario),
     },
     seed: args.seed,
     options: { ...(args.canary === undefined ? {} : { canary: args.canary }), checkpointEvery: args.checkpointEvery },
@@ -70,6 +85,34 @@ export function makeRepro(args: {
       checkpoints: args.checkpoints,
     },
   };
+}
+
+/**
+ * The `snapshotFiles` field for a scenario's `fromSnapshot` canisters. A file that does not verify
+ * is left out: the run itself refused it (a scenario error), so there is nothing to replay.
+ */
+function snapshotFilesField(scenario: Scenario): { snapshotFiles?: SnapshotFileRecord[] } {
+  const records: SnapshotFileRecord[] = [];
+  for (const c of allCanisters(scenario)) {
+    if (c.fromSnapshot === undefined) continue;
+    const hashed = canisterStateFileHash(snapshotFilePath(c.fromSnapshot));
+    if (hashed.ok) records.push({ canister: c.name, path: c.fromSnapshot, contentHash: hashed.contentHash });
+  }
+  return records.length === 0 ? {} : { snapshotFiles: records };
+}
+
+/**
+ * Refuses to re-execute a bundle whose canister state files changed (or vanished) since the run:
+ * the replay would start from another state and differ for a reason no trace event names.
+ */
+export function checkSnapshotFiles(bundle: ReproBundle): void {
+  for (const record of bundle.scenario.snapshotFiles ?? []) {
+    const hashed = canisterStateFileHash(snapshotFilePath(record.path));
+    if (!hashed.ok) throw new ReproError(`canister ${record.canister} starts from ${record.path}, which cannot be read now: ${hashed.message}`);
+    if (hashed.contentHash !== record.contentHash) {
+      throw new ReproError(`canister ${record.canister} starts from ${record.path}, which changed since the run: its content hash is ${hashed.contentHash.slice(0, 16)}…, the run recorded ${record.contentHash.slice(0, 16)}… (restore the file the run used, or run the scenario again)`);
+    }
+  }
 }
 
 export function writeRepro(path: string, bundle: ReproBundle): void {

@@ -69,11 +69,14 @@ import { runsHonestExecution, type BatchOutcome, type ExecutionSharing } from ".
 import type { Batch, CanisterInfo, IngressFilterRefusal, IngressFilterRejection, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
 import { canisterNotFound, canisterNotRunningAtInduction, ErrorCode, errorCodeOfResponse, rejectCodeOf, userReject, type UserError } from "../execution/reject-codes.ts";
 import { executeManagementQuery, managementIngressRefusal } from "../execution/management.ts";
+import { loadSavedState, type SavedCanisterState } from "../execution/saved-canister-state.ts";
 
 export interface GenesisCanister {
   readonly id: CanisterId;
   readonly wasm: Uint8Array;
   readonly arg?: Uint8Array;
+  /** Instead of installing `wasm`: this saved state, loaded into the created canister (and its file's content hash). */
+  readonly saved?: { readonly state: SavedCanisterState; readonly contentHash: string };
 }
 
 export interface ExecutionMachineOptions {
@@ -759,7 +762,7 @@ export const senderPrincipal: (sender: string) => PrincipalText = memoizeBounded
 );
 
 function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanister[]): ExecutionRoundState {
-  const key = genesis.map((g) => `${g.id}:${bytesToHex(sha256(g.wasm))}:${g.arg === undefined ? "" : bytesToHex(g.arg)}`).join(",");
+  const key = genesis.map((g) => `${g.id}:${bytesToHex(sha256(g.wasm))}:${g.arg === undefined ? "" : bytesToHex(g.arg)}:${g.saved?.contentHash ?? ""}`).join(",");
   const built = genesisCache.get(executor) ?? new Map<string, ExecutionRoundState>();
   genesisCache.set(executor, built);
   const cached = built.get(key);
@@ -767,6 +770,7 @@ function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanis
   const controller = senderPrincipal("genesis");
   const canisters = genesis.map((g) => {
     const created = lifecycle.createCanister({ id: g.id, controllers: [controller], cycles: 100_000_000_000_000n });
+    if (g.saved !== undefined) return genesisFromSaved(executor, created, controller, g.saved.state);
     const installed = executor.installCode(created, { mode: "install", wasmModule: g.wasm, arg: g.arg ?? new Uint8Array(), sender: controller }, { instructionLimit: 300_000_000_000n, timeNs: 0n });
     assert(installed.ok, `genesis install of ${g.id} failed: ${installed.ok ? "" : installed.message}`);
     return installed.canister;
@@ -774,6 +778,18 @@ function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanis
   const state = freezeShared(initialRoundState(canisters));
   built.set(key, state);
   return state;
+}
+
+/**
+ * A genesis canister started from a saved state: loaded through the snapshot upload and load steps
+ * a builder takes (saved-canister-state.ts), identically on every replica. The scenario layer
+ * checked the file (content hash, module = the scenario's wasm), so a refusal here is a harness bug.
+ */
+function genesisFromSaved(executor: CanisterExecutor, created: CanisterState, controller: PrincipalText, saved: SavedCanisterState): CanisterState {
+  assert(executor instanceof WasmExecutor, "canisters from saved states need the Wasm executor");
+  const loaded = loadSavedState(created, controller, saved, executor, 0n);
+  assert(loaded.ok, `genesis load of ${created.id} from a saved state failed: ${loaded.ok ? "" : loaded.message}`);
+  return loaded.canister;
 }
 
 /** A reply with its last byte changed (an execution bug that answers differently). */

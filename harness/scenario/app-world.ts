@@ -3,7 +3,7 @@
 // application checkers (harness/checks/invariants.ts) that look into the honest replicas' states.
 import { IDL } from "@dfinity/candid";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { ingressId, type IngressCall, type IngressMessage } from "../consensus/ingress.ts";
 import type { CanisterId, Response } from "../execution/interfaces.ts";
 import { checkCertifications, checkEveryCallAnswered, checkLedgerConservation, checkProbes, type CertificationObservation, type LedgerObservation, type LedgerView, type UnansweredCall } from "../checks/invariants.ts";
@@ -17,6 +17,9 @@ import { MAX_INGRESS_TTL_US } from "../consensus/config.ts";
 import { replicaId, timeUs, type HashHex, type ReplicaId } from "../types.ts";
 import type { ActionHost, ActionLog } from "./actions.ts";
 import { encodeArgs } from "./calls.ts";
+import { readCanisterStateFile } from "./canister-state-file.ts";
+import { moduleHashOf, savedStateLoadProblem } from "../execution/saved-canister-state.ts";
+import { WasmExecutor } from "../execution/executor.ts";
 import { ScenarioError, type CanisterSpec, type Scenario } from "./scenario.ts";
 
 const REPO_ROOT = new URL("../../", import.meta.url).pathname;
@@ -48,14 +51,38 @@ export function canisterIdsOf(scenario: Scenario, registry: Registry): Map<strin
   return ids;
 }
 
-/** Genesis canisters of one subnet: modules read from the repository, install arguments encoded. */
+/** Genesis canisters of one subnet: modules read from the repository, install arguments encoded, saved states read. */
 export function genesisOf(scenario: Scenario, canisters: readonly CanisterSpec[], ids: ReadonlyMap<string, string>): GenesisCanister[] {
   return canisters.map((c) => {
     const path = join(REPO_ROOT, c.wasm);
     if (!existsSync(path)) throw new ScenarioError(`scenario ${scenario.name}: canister ${c.name}: no module at ${c.wasm}`);
     const id = ids.get(c.name) as GenesisCanister["id"];
-    return { id, wasm: readFileSync(path), ...(c.init === undefined ? {} : { arg: encodeArgs(c.init, undefined, ids) }) };
+    const wasm = readFileSync(path);
+    if (c.fromSnapshot !== undefined) return { id, wasm, saved: savedStateFor(scenario, c, c.fromSnapshot, wasm) };
+    return { id, wasm, ...(c.init === undefined ? {} : { arg: encodeArgs(c.init, undefined, ids) }) };
   });
+}
+
+/** Where a `fromSnapshot` path points: absolute, or relative to the repository root (as `wasm`). */
+export function snapshotFilePath(fromSnapshot: string): string {
+  return isAbsolute(fromSnapshot) ? fromSnapshot : join(REPO_ROOT, fromSnapshot);
+}
+
+/**
+ * A canister's saved state, checked before any replica loads it: the file verifies (format,
+ * content hash), holds the scenario's module, and would load (module valid, globals fit it).
+ */
+function savedStateFor(scenario: Scenario, c: CanisterSpec, fromSnapshot: string, wasm: Uint8Array): NonNullable<GenesisCanister["saved"]> {
+  const where = `scenario ${scenario.name}: canister ${c.name}: fromSnapshot`;
+  const read = readCanisterStateFile(snapshotFilePath(fromSnapshot));
+  if (!read.ok) throw new ScenarioError(`${where} ${read.message}`);
+  const state = read.saved;
+  if (state.moduleHash !== moduleHashOf(wasm)) {
+    throw new ScenarioError(`${where} ${fromSnapshot} holds module ${state.moduleHash.slice(0, 16)}… (canister ${state.origin.canisterId} of ${state.origin.scenario}), but wasm ${c.wasm} is ${moduleHashOf(wasm).slice(0, 16)}…: name the module the state was saved with`);
+  }
+  const problem = savedStateLoadProblem(state, new WasmExecutor());
+  if (problem !== undefined) throw new ScenarioError(`${where} ${fromSnapshot} cannot be loaded: ${problem}`);
+  return { state, contentHash: read.contentHash };
 }
 
 function liveHonest(s: WorldSubnet): ReplicaId[] {

@@ -45,6 +45,11 @@ export interface RunOptions extends ExecutionSharingOptions {
   /** Called with the prefix digest every `checkpointEvery` events; return false to stop the run. */
   readonly onCheckpoint?: (events: number, digest: string) => boolean;
   readonly until?: StopPoint;
+  /**
+   * Asked as the run goes (between events): true stops the run there, as `until` does. For
+   * callers that know their stop point only when they see it (snapshot save's height on a replica).
+   */
+  readonly stopWhen?: () => boolean;
   /** Sees the subnet after the run (dumps, inspection). */
   readonly onFinish?: (subnet: SimSubnet) => void;
   /** Called right after a replica executed a batch, with its state machine (state diffs). */
@@ -336,8 +341,8 @@ export function driveRun(scenario: Scenario, options: RunOptions, loop: EventLoo
   const endUs = until?.kind === "time" ? Math.min(secondsToUs(until.seconds), secondsToUs(scenario.durationS)) : secondsToUs(scenario.durationS);
   const stepUs = secondsToUs(options.progressEveryS ?? 5);
   const stopNow = (): boolean =>
-    halted() || (until?.kind === "event" && trace.length >= until.index) || (until?.kind === "height" && reachedHeight(until.height));
-  const watch = until === undefined && options.onCheckpoint === undefined ? undefined : stopNow;
+    halted() || (until?.kind === "event" && trace.length >= until.index) || (until?.kind === "height" && reachedHeight(until.height)) || options.stopWhen?.() === true;
+  const watch = until === undefined && options.onCheckpoint === undefined && options.stopWhen === undefined ? undefined : stopNow;
   for (let t = Math.min(stepUs, endUs); ; t = Math.min(t + stepUs, endUs)) {
     const finished = loop.runUntil(t as TimeUs, watch);
     options.onProgress?.(loop.now() / 1e6, scenario.durationS, loop.executed);

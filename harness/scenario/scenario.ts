@@ -16,6 +16,14 @@ export interface CanisterSpec {
   readonly wasm: string;
   /** Candid install argument. */
   readonly init?: readonly ArgTemplate[];
+  /**
+   * A canister state file written by `subnetlab snapshot save` (absolute, or relative to the
+   * repository root like `wasm`): the canister is created at genesis and its saved module, heap,
+   * stable memory, globals, certified data and timer are loaded into it instead of installing
+   * `wasm` — whose bytes must be the file's module (a check that the file is the one meant).
+   * No `init`: nothing is installed. The file's content hash goes into the run's repro bundle.
+   */
+  readonly fromSnapshot?: string;
 }
 
 /** One subnet of a multi-subnet scenario. */
@@ -131,6 +139,10 @@ export function checkScenario(s: Scenario): void {
     if (!/^[a-z0-9-]+$/.test(c.name) || names.has(c.name)) fail(`canister name ${JSON.stringify(c.name)} must be unique lower-case letters, digits and dashes`);
     names.add(c.name);
     for (const problem of checkArgTemplates(c.init ?? [], names, `canister ${c.name} init`)) fail(problem);
+    if (c.fromSnapshot !== undefined) {
+      if (typeof c.fromSnapshot !== "string" || c.fromSnapshot === "") fail(`canister ${c.name}: fromSnapshot must be the path of a canister state file`);
+      if (c.init !== undefined) fail(`canister ${c.name}: fromSnapshot loads a saved state, so nothing is installed: drop init`);
+    }
   }
   const call = s.workload?.call;
   if (call !== undefined && !names.has(call.canister)) fail(`workload.call.canister ${JSON.stringify(call.canister)} is not one of the scenario's canisters`);
@@ -261,7 +273,7 @@ const CONSENSUS_FIELDS: FieldTable<ConsensusConfig> = {
 };
 const NETWORK_FIELDS: FieldTable<NonNullable<Scenario["network"]>> = { jitterPercent: true, bandwidthMbps: true };
 const EXPECT_FIELDS: FieldTable<Expectation> = { verdict: true, replicas: true };
-const CANISTER_FIELDS: FieldTable<CanisterSpec> = { name: true, wasm: true, init: true };
+const CANISTER_FIELDS: FieldTable<CanisterSpec> = { name: true, wasm: true, init: true, fromSnapshot: true };
 const SUBNET_FIELDS: FieldTable<SubnetSpec> = { name: true, n: true, canisters: true, faults: true };
 const XNET_FAULT_FIELDS: FieldTable<XNetPartitionSpec> = { kind: true, groups: true, fromS: true, toS: true };
 const ACTION_FIELDS: FieldTable<ScenarioAction> = { atS: true, kind: true, canister: true, method: true, args: true, wasm: true, label: true, snapshot: true };
