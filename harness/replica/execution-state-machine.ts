@@ -246,7 +246,9 @@ export class ExecutionStateMachine implements MessageRouting {
     this.perturbedExecutor = new PerturbedExecutor(this.executor);
     this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval, subnetId: this.subnetId as string as PrincipalText };
     this.stateManager = this.newStateManager();
-    this.state = genesisState(this.executor, options.genesis);
+    this.state = this.sharing === undefined
+      ? genesisState(this.executor, options.genesis)
+      : this.sharing.genesis(genesisKey(options.genesis), () => genesisState(this.executor, options.genesis), (state) => stateDigest(0, { canisters: state.canisters, metadata: encodeRoundMetadata(state) }));
     this.certifiedView = new CertifiedView({
       registry: this.registry,
       ...(options.subnet?.publicKeyDerOf === undefined ? {} : { publicKeyDerOf: options.subnet.publicKeyDerOf }),
@@ -761,8 +763,13 @@ export const senderPrincipal: (sender: string) => PrincipalText = memoizeBounded
   "senderPrincipal",
 );
 
+/** What a genesis state is a function of: each canister's id, module, init argument and saved state. */
+function genesisKey(genesis: readonly GenesisCanister[]): string {
+  return genesis.map((g) => `${g.id}:${bytesToHex(sha256(g.wasm))}:${g.arg === undefined ? "" : bytesToHex(g.arg)}:${g.saved?.contentHash ?? ""}`).join(",");
+}
+
 function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanister[]): ExecutionRoundState {
-  const key = genesis.map((g) => `${g.id}:${bytesToHex(sha256(g.wasm))}:${g.arg === undefined ? "" : bytesToHex(g.arg)}:${g.saved?.contentHash ?? ""}`).join(",");
+  const key = genesisKey(genesis);
   const built = genesisCache.get(executor) ?? new Map<string, ExecutionRoundState>();
   genesisCache.set(executor, built);
   const cached = built.get(key);

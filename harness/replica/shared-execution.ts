@@ -110,8 +110,19 @@ export type SharingPlan =
 
 const DEFAULT_KEEP_HEIGHTS = 32;
 
+/** A genesis state built by one member, audited by the next one to start (issue 14 item 2). */
+interface GenesisEntry {
+  readonly state: ExecutionRoundState;
+  readonly digest: HashHex;
+  readonly computer: number;
+  audited: boolean;
+  disputed: boolean;
+}
+
 export class SharedExecution {
   private readonly entries = new Map<string, Entry>();
+  /** Genesis states by their canisters' key (ids, module hashes, arguments, saved states). */
+  private readonly genesisEntries = new Map<string, GenesisEntry>();
   /** Sharing members (replica index → name), and the height each one delivered last. */
   private readonly members = new Map<number, string>();
   private readonly lastDelivered = new Map<number, number>();
@@ -165,6 +176,33 @@ export class SharedExecution {
     if (entry.auditor === index && !entry.audited) return { kind: "audit", key };
     this.counts.shared++;
     return { kind: "adopt", outcome: entry.outcome };
+  }
+
+  /**
+   * @internal The genesis state for member `index`: the first sharing member builds it, the next
+   * one to start builds it again and compares (the audit; a difference is a mismatch at height 0,
+   * and from then on every member builds its own), the others adopt it. Installing thousands of
+   * canisters n times was most of the start of a large fleet. Not counted in `stats` (batches only).
+   */
+  genesis(index: number, key: string, build: () => ExecutionRoundState, digestOf: (state: ExecutionRoundState) => HashHex): ExecutionRoundState {
+    const entry = this.genesisEntries.get(key);
+    if (entry === undefined) {
+      const state = build();
+      this.genesisEntries.set(key, { state, digest: digestOf(state), computer: index, audited: this.options.audit === false, disputed: false });
+      return state;
+    }
+    if (entry.disputed || (!entry.audited && entry.computer !== index)) {
+      const own = build();
+      if (entry.disputed) return own;
+      entry.audited = true;
+      const digest = digestOf(own);
+      if (digest !== entry.digest) {
+        entry.disputed = true;
+        this.mismatches.push({ subnet: this.options.subnet, height: 0, auditor: this.nameOf(index), computer: this.nameOf(entry.computer), auditorStateHash: digest, computerStateHash: entry.digest, differing: ["genesis state"] });
+      }
+      return own;
+    }
+    return entry.state;
   }
 
   /** @internal Member `index` computed the outcome under `key` (plan "compute"). */
@@ -268,6 +306,10 @@ export class ExecutionSharing {
 
   audit(key: string, own: BatchOutcome): boolean {
     return this.shared.audit(this.index, key, own);
+  }
+
+  genesis(key: string, build: () => ExecutionRoundState, digestOf: (state: ExecutionRoundState) => HashHex): ExecutionRoundState {
+    return this.shared.genesis(this.index, key, build, digestOf);
   }
 }
 

@@ -208,3 +208,29 @@ test("issue 13 item 1: a replica with an execution-affecting hook or canary exec
     t.is(honest[0]!.stateHashAt(height(1)), honest[1]!.stateHashAt(height(1)));
   }
 });
+
+test("issue 14 item 2: the genesis state is built by the first sharing replica, rebuilt by the next as its audit, adopted by the others", (t) => {
+  const empty = (tag: number) => ({ canisters: [], queues: [], scheduling: [], paused: [], aborted: [], tag }) as never;
+  const run = (audit: boolean, digestOfBuild: (n: number) => string): { builds: number; states: unknown[]; shared: SharedExecution } => {
+    const shared = new SharedExecution({ subnet: "a", sharing: true, auditRng: Rng.fromSeed(1), audit });
+    let builds = 0;
+    const states = [0, 1, 2, 3].map((i) => {
+      const sharing = shared.member(i, `r${i}`);
+      sharing.join();
+      return sharing.genesis("k", () => empty(++builds), (state) => digestOfBuild((state as unknown as { tag: number }).tag) as HashHex);
+    });
+    return { builds, states, shared };
+  };
+  const agreeing = run(true, () => "same");
+  t.is(agreeing.builds, 2, "built by r0, audited by r1");
+  t.is(agreeing.states[2], agreeing.states[0], "r2 adopts r0's state object");
+  t.is(agreeing.states[3], agreeing.states[0]);
+  t.deepEqual(agreeing.shared.mismatches, []);
+  t.is(run(false, () => "same").builds, 1, "no audit: built once");
+
+  // A builder that differs on its second build: the audit names both, then everyone builds its own.
+  const disputed = run(true, (n) => (n === 1 ? "first" : "second"));
+  t.is(disputed.builds, 4);
+  t.deepEqual(disputed.shared.mismatches.map((m) => [m.height, m.auditor, m.computer, m.differing]), [[0, "r1", "r0", ["genesis state"]]]);
+  t.not(disputed.states[2], disputed.states[0]);
+});
