@@ -108,6 +108,8 @@ export type CallOrigin =
       readonly caller: CanisterId;
       /** The caller's callback that our response will invoke. */
       readonly callbackId: CallbackId;
+      /** A best-effort call's deadline (ns, whole seconds); its response carries it back. Absent: guaranteed response. */
+      readonly deadlineNs?: bigint;
     }
   | { readonly kind: "query"; readonly caller: PrincipalText }
   | { readonly kind: "system"; readonly task: "heartbeat" | "global-timer" };
@@ -134,6 +136,14 @@ export interface Callback {
   readonly onReject: WasmClosure;
   readonly onCleanup: WasmClosure | undefined;
   readonly cyclesSent: bigint;
+  /**
+   * A best-effort call's deadline in ns (whole seconds, the IC's CoarseTime; deadlines.ts): once
+   * the batch time has passed it without a response, the callback is answered with SYS_UNKNOWN.
+   * Absent for a guaranteed-response call.
+   */
+  readonly deadlineNs?: bigint;
+  /** Its deadline passed and the "deadline expired" reject was enqueued: any other response is dropped. */
+  readonly expired?: true;
 }
 
 export interface CanisterState {
@@ -214,6 +224,8 @@ export const RejectCode = {
   DestinationInvalid: 3,
   CanisterReject: 4,
   CanisterError: 5,
+  /** Only for best-effort calls: the deadline passed or the response was dropped (spec "Reject codes"). */
+  SysUnknown: 6,
 } as const;
 export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
 
@@ -256,6 +268,8 @@ export type CanisterMessage =
       readonly method: string;
       readonly arg: Uint8Array;
       readonly cycles: bigint;
+      /** A best-effort call's deadline (ns); absent for a guaranteed-response call. */
+      readonly deadlineNs?: bigint;
     }
   | {
       readonly kind: "response";
@@ -263,6 +277,10 @@ export type CanisterMessage =
       readonly callbackId: CallbackId;
       readonly response: Response;
       readonly refundedCycles: bigint;
+      /** The call's deadline when it was a best-effort call (the IC's Response.deadline). */
+      readonly deadlineNs?: bigint;
+      /** The system's "deadline expired" reject for an expired callback (deadlines.ts), not the callee's answer. */
+      readonly deadlineExpired?: true;
     }
   | { readonly kind: "heartbeat" }
   | { readonly kind: "global-timer" };
@@ -275,6 +293,8 @@ export interface OutgoingCall {
   readonly cycles: bigint;
   /** Goes back in the CanisterMessage "response" for this call. */
   readonly callbackId: CallbackId;
+  /** A best-effort call's deadline (ns); absent for a guaranteed-response call. */
+  readonly deadlineNs?: bigint;
 }
 
 /** An answer to a call context that some sender is waiting for. */

@@ -20,9 +20,11 @@ import { heapDeltaBytes, type CommitResult, type StateManager } from "../state/s
 import { continueSliced, startSliced, type PausedExecution, type SliceStep } from "./dts.ts";
 import { withLoggedOutput } from "./canister-log.ts";
 import { CanisterInputQueues } from "./input-queue.ts";
+import { expireCallbacks, isExpiredRequest } from "./deadlines.ts";
 import {
   RejectCode,
   type CallbackId,
+  type CallOrigin,
   type CanisterExecutor,
   type CanisterId,
   type CanisterMessage,
@@ -258,7 +260,7 @@ class Work {
     for (const r of result.responses) {
       if (r.origin.kind === "ingress") this.ingressResponses.push(r);
       else if (r.origin.kind === "canister") {
-        const response: CanisterMessage = { kind: "response", callbackId: r.origin.callbackId, response: r.response, refundedCycles: r.refundedCycles };
+        const response: CanisterMessage = responseTo(r.origin, r);
         if (this.canisters.has(r.origin.caller)) this.pendingLocal.push({ canister: r.origin.caller, message: response });
         else this.remoteResponses.push({ from: id, response: r });
       }
@@ -267,9 +269,28 @@ class Work {
       if (this.canisters.has(call.callee)) {
         this.pendingLocal.push({
           canister: call.callee,
-          message: { kind: "request", caller: id, callerCallbackId: call.callbackId, method: call.method, arg: call.arg, cycles: call.cycles },
+          message: requestFrom(id, call),
         });
       } else this.remoteCalls.push({ from: id, call });
+    }
+  }
+
+  /**
+   * The start of a round, before induction (the IC's state machine times out messages, then
+   * callbacks, then inducts): best-effort requests still waiting past their deadline leave the
+   * input queues unexecuted, and expired callbacks get their SYS_UNKNOWN reject (deadlines.ts).
+   * A canister with a paused long execution is left for a later round: its held result was
+   * computed from the state before, and marking its callbacks now would be lost at commit.
+   */
+  timeOut(nowNs: bigint): void {
+    for (const q of this.queues.values()) q.dropWhere((m) => isExpiredRequest(m, nowNs));
+    for (const [id, canister] of this.canisters) {
+      if (this.paused.has(id) || !canister.callbacks.some((cb) => cb.deadlineNs !== undefined && cb.expired !== true)) continue;
+      const queue = this.queues.get(id);
+      const expired = expireCallbacks(canister, nowNs, (cb) => queue?.hasResponseFor(cb) ?? false);
+      if (expired.canister === canister) continue;
+      this.canisters.set(id, expired.canister);
+      for (const m of expired.responses) this.enqueue(id, m);
     }
   }
 
@@ -294,10 +315,35 @@ class Work {
   }
 }
 
+/** The request a performed call becomes in the callee's input queue. */
+export function requestFrom(caller: CanisterId, call: OutgoingCall): CanisterMessage {
+  return {
+    kind: "request",
+    caller,
+    callerCallbackId: call.callbackId,
+    method: call.method,
+    arg: call.arg,
+    cycles: call.cycles,
+    ...(call.deadlineNs === undefined ? {} : { deadlineNs: call.deadlineNs }),
+  };
+}
+
+/** The response an answered call context sends its calling canister (carrying a best-effort call's deadline back). */
+export function responseTo(origin: Extract<CallOrigin, { kind: "canister" }>, r: Pick<OutgoingResponse, "response" | "refundedCycles">): CanisterMessage {
+  return {
+    kind: "response",
+    callbackId: origin.callbackId,
+    response: r.response,
+    refundedCycles: r.refundedCycles,
+    ...(origin.deadlineNs === undefined ? {} : { deadlineNs: origin.deadlineNs }),
+  };
+}
+
 /** Executes one round. Pure apart from the executor's internal caches. */
 export function executeRound(executor: CanisterExecutor, config: RoundConfig, state: ExecutionRoundState, input: RoundInput): RoundOutput {
   const sc = config.scheduler;
   const w = new Work(state);
+  w.timeOut(input.timeNs);
   for (const m of input.messages) {
     assert(w.canisters.has(m.canister), `message for unknown canister ${m.canister}`);
     w.enqueue(m.canister, m.message);
@@ -585,12 +631,17 @@ function writeMessage(w: ByteWriter, m: CanisterMessage): void {
       if (m.dataCertificate !== undefined) w.bytes(m.dataCertificate);
       return;
     case "request":
-      w.u8(2).str(m.caller).u64(m.callerCallbackId).str(m.method).bytes(m.arg).nat(m.cycles);
+      // A best-effort request (tag 6) is a request (tag 2) followed by its deadline.
+      w.u8(m.deadlineNs === undefined ? 2 : 6).str(m.caller).u64(m.callerCallbackId).str(m.method).bytes(m.arg).nat(m.cycles);
+      if (m.deadlineNs !== undefined) w.u64(m.deadlineNs);
       return;
     case "response":
-      w.u8(3).u64(m.callbackId).nat(m.refundedCycles);
+      // A best-effort response (tag 7) is a response (tag 3) followed by its deadline and whether
+      // it is the system's "deadline expired" reject.
+      w.u8(m.deadlineNs === undefined ? 3 : 7).u64(m.callbackId).nat(m.refundedCycles);
       if (m.response.kind === "reply") w.u8(0).bytes(m.response.data);
       else w.u8(1).u8(m.response.code).str(m.response.message);
+      if (m.deadlineNs !== undefined) w.u64(m.deadlineNs).bool(m.deadlineExpired === true);
       return;
     case "heartbeat":
       w.u8(4);
@@ -613,13 +664,19 @@ function readMessage(r: ByteReader): CanisterMessage {
       return r.bool() ? { kind: "query", caller, method, arg, dataCertificate: r.bytes() } : { kind: "query", caller, method, arg };
     }
     case 2:
-      return { kind: "request", caller: r.str() as CanisterId, callerCallbackId: r.u64() as CallbackId, method: r.str(), arg: r.bytes(), cycles: r.nat() };
-    case 3: {
+    case 6: {
+      const request = { kind: "request" as const, caller: r.str() as CanisterId, callerCallbackId: r.u64() as CallbackId, method: r.str(), arg: r.bytes(), cycles: r.nat() };
+      return tag === 6 ? { ...request, deadlineNs: r.u64() } : request;
+    }
+    case 3:
+    case 7: {
       const callbackId = r.u64() as CallbackId;
       const refundedCycles = r.nat();
       const response =
         r.u8() === 0 ? { kind: "reply" as const, data: r.bytes() } : { kind: "reject" as const, code: r.u8() as RejectCode, message: r.str() };
-      return { kind: "response", callbackId, response, refundedCycles };
+      if (tag === 3) return { kind: "response", callbackId, response, refundedCycles };
+      const deadlineNs = r.u64();
+      return { kind: "response", callbackId, response, refundedCycles, deadlineNs, ...(r.bool() ? { deadlineExpired: true as const } : {}) };
     }
     case 4:
       return { kind: "heartbeat" };

@@ -89,7 +89,9 @@ function writeOrigin(w: ByteWriter, o: CallOrigin): void {
       w.u8(0).str(o.messageId).str(o.caller);
       return;
     case "canister":
-      w.u8(1).str(o.caller).u64(o.callbackId);
+      // A best-effort call's context (tag 4) also keeps the call's deadline.
+      w.u8(o.deadlineNs === undefined ? 1 : 4).str(o.caller).u64(o.callbackId);
+      if (o.deadlineNs !== undefined) w.u64(o.deadlineNs);
       return;
     case "query":
       w.u8(2).str(o.caller);
@@ -115,10 +117,12 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
   // A canister with environment variables is encoded as v2 (v1 + a log flag + the variables), so
   // every canister without them keeps its v1 encoding and hash; one holding a snapshot created by
   // metadata upload as v3 (v2 + a source byte per snapshot).
+  // One with a best-effort callback as v4 (v3 + a deadline and an expiry flag per callback).
   const env = c.environmentVariables ?? [];
-  const uploads = c.snapshots.some((s) => s.upload !== undefined);
+  const bestEffort = c.callbacks.some((cb) => cb.deadlineNs !== undefined);
+  const uploads = bestEffort || c.snapshots.some((s) => s.upload !== undefined);
   const extended = uploads || env.length > 0;
-  w.domain(uploads ? "subnetlab-canister-v3" : env.length > 0 ? "subnetlab-canister-v2" : "subnetlab-canister-v1");
+  w.domain(bestEffort ? "subnetlab-canister-v4" : uploads ? "subnetlab-canister-v3" : env.length > 0 ? "subnetlab-canister-v2" : "subnetlab-canister-v1");
   w.str(c.id);
   w.u32(c.controllers.length);
   for (const p of c.controllers) w.str(p);
@@ -145,6 +149,8 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
     w.bool(cb.onCleanup !== undefined);
     if (cb.onCleanup !== undefined) writeClosure(w, cb.onCleanup);
     w.nat(cb.cyclesSent);
+    // Deadlines are whole seconds after the epoch, never 0: 0 stands for a guaranteed response.
+    if (bestEffort) w.u64(cb.deadlineNs ?? 0n).bool(cb.expired === true);
   }
   w.u64(c.nextCallContextId);
   w.u64(c.nextCallbackId);
@@ -212,6 +218,8 @@ function readOrigin(r: ByteReader): CallOrigin {
       return { kind: "ingress", messageId: r.str(), caller: r.str() as PrincipalText };
     case 1:
       return { kind: "canister", caller: r.str() as CanisterId, callbackId: r.u64() as CallbackId };
+    case 4:
+      return { kind: "canister", caller: r.str() as CanisterId, callbackId: r.u64() as CallbackId, deadlineNs: r.u64() };
     case 2:
       return { kind: "query", caller: r.str() as PrincipalText };
     case 3: {
@@ -228,12 +236,16 @@ function readClosure(r: ByteReader): WasmClosure {
   return { fun: r.u32(), env: r.u64() };
 }
 
+const CANISTER_ENCODINGS = ["subnetlab-canister-v1", "subnetlab-canister-v2", "subnetlab-canister-v3", "subnetlab-canister-v4"];
+
 export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeResolvers): CanisterState {
   const r = new ByteReader(bytes);
   const domain = new TextDecoder().decode(r.raw(r.u8()));
-  assert(domain === "subnetlab-canister-v1" || domain === "subnetlab-canister-v2" || domain === "subnetlab-canister-v3", `unknown canister encoding ${domain}`);
-  const hasEnv = domain !== "subnetlab-canister-v1";
-  const hasSnapshotSource = domain === "subnetlab-canister-v3";
+  const encoding = CANISTER_ENCODINGS.indexOf(domain) + 1;
+  assert(encoding > 0, `unknown canister encoding ${domain}`);
+  const hasEnv = encoding >= 2;
+  const hasSnapshotSource = encoding >= 3;
+  const hasDeadlines = encoding >= 4;
   const id = r.str() as CanisterId;
   const controllers: PrincipalText[] = [];
   for (let n = r.u32(), i = 0; i < n; i++) controllers.push(r.str() as PrincipalText);
@@ -257,7 +269,20 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     const onReply = readClosure(r);
     const onReject = readClosure(r);
     const onCleanup = r.bool() ? readClosure(r) : undefined;
-    callbacks.push({ id: cbId, callContextId, callee, onReply, onReject, onCleanup, cyclesSent: r.nat() });
+    const cyclesSent = r.nat();
+    const deadlineNs = hasDeadlines ? r.u64() : 0n;
+    const expired = hasDeadlines && r.bool();
+    callbacks.push({
+      id: cbId,
+      callContextId,
+      callee,
+      onReply,
+      onReject,
+      onCleanup,
+      cyclesSent,
+      ...(deadlineNs === 0n ? {} : { deadlineNs }),
+      ...(expired ? { expired: true as const } : {}),
+    });
   }
   const nextCallContextId = r.u64();
   const nextCallbackId = r.u64();
