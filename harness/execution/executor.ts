@@ -35,7 +35,9 @@ import {
   type OutgoingResponse,
   type PrincipalText,
   type Response,
+  type SystemTask,
 } from "./interfaces.ts";
+import { hookStatusOf, updateHookStatus, withHookStatus } from "./low-wasm-memory.ts";
 import { DEFAULT_WASM_MEMORY_LIMIT_PAGES, LiveInstance, WASM_PAGE_BYTES, type ProgressWatch } from "./instance.ts";
 import { DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, ExecutionAborted, type ProgressCallback } from "./progress.ts";
 import { InvalidModuleError } from "./invalid-module.ts";
@@ -139,6 +141,13 @@ function originOf(message: CanisterMessage): CallOrigin | undefined {
       return undefined;
   }
 }
+
+/** The export each system task runs. */
+const TASK_ENTRY: Readonly<Record<SystemTask, string>> = {
+  heartbeat: "canister_heartbeat",
+  "global-timer": "canister_global_timer",
+  "on-low-wasm-memory": "canister_on_low_wasm_memory",
+};
 
 /** Who waits for a canister's request: the caller's callback, and the call's deadline if best-effort. */
 function canisterOrigin(message: Extract<CanisterMessage, { kind: "request" }>): CallOrigin {
@@ -444,6 +453,15 @@ export class WasmExecutor implements CanisterExecutor {
   // --- messages ---------------------------------------------------------------------------------
 
   executeMessage(canister: CanisterState, message: CanisterMessage, params: ExecutionParams): ExecutionResult {
+    if (message.kind === "query") return this.charged(canister, message, params);
+    // After every replicated execution the low-memory hook's condition is evaluated again
+    // (low-wasm-memory.ts); nothing changes for a canister that never set a threshold.
+    const r = this.charged(canister, message, params);
+    const updated = updateHookStatus(r.canister);
+    return updated === r.canister ? r : { ...r, canister: updated };
+  }
+
+  private charged(canister: CanisterState, message: CanisterMessage, params: ExecutionParams): ExecutionResult {
     const fees = params.fees;
     if (fees === undefined || message.kind === "query") return this.execute(canister, message, params);
     // Prepayment (ic-protocol.md §4.11): the canister must afford a message that uses its whole
@@ -474,6 +492,7 @@ export class WasmExecutor implements CanisterExecutor {
         return this.executeResponse(canister, message, params);
       case "heartbeat":
       case "global-timer":
+      case "on-low-wasm-memory":
         return this.executeTask(canister, message.kind, params);
     }
   }
@@ -821,11 +840,14 @@ export class WasmExecutor implements CanisterExecutor {
     };
   }
 
-  private executeTask(canister: CanisterState, task: "heartbeat" | "global-timer", params: ExecutionParams): ExecutionResult {
+  private executeTask(canister: CanisterState, task: SystemTask, params: ExecutionParams): ExecutionResult {
     const exec = canister.execution;
-    const entry = task === "heartbeat" ? "canister_heartbeat" : "canister_global_timer";
-    // The global timer is deactivated once it is scheduled (spec "Global timer").
-    const base: CanisterState = task === "global-timer" ? { ...canister, globalTimerNs: 0n } : canister;
+    const entry = TASK_ENTRY[task];
+    // The global timer is deactivated once it is scheduled (spec "Global timer"); the low-memory
+    // hook is Executed once its task is taken, whether it then runs, traps or is not exported.
+    if (task === "on-low-wasm-memory" && hookStatusOf(canister) !== "ready") return WasmExecutor.notRun(canister, "the low-memory hook is not Ready");
+    const base: CanisterState =
+      task === "global-timer" ? { ...canister, globalTimerNs: 0n } : task === "on-low-wasm-memory" ? withHookStatus(canister, "executed") : canister;
     if (exec === undefined || canister.status !== "running" || !exec.exports.includes(entry)) {
       return WasmExecutor.notRun(base, `no ${entry} to run`);
     }
@@ -1032,6 +1054,12 @@ export class WasmExecutor implements CanisterExecutor {
   // --- install_code -------------------------------------------------------------------------------
 
   installCode(canister: CanisterState, args: InstallCodeArgs, params: ExecutionParams): LifecycleResult {
+    // A new or replaced Wasm memory: the low-memory hook's condition is evaluated again.
+    const r = this.install(canister, args, params);
+    return r.ok ? { ...r, canister: updateHookStatus(r.canister) } : r;
+  }
+
+  private install(canister: CanisterState, args: InstallCodeArgs, params: ExecutionParams): LifecycleResult {
     const fail = (code: RejectCode, message: string, instructionsUsed = 0n, debugLog: readonly string[] = []): LifecycleResult => ({
       ok: false,
       canister,

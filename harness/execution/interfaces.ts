@@ -112,7 +112,10 @@ export type CallOrigin =
       readonly deadlineNs?: bigint;
     }
   | { readonly kind: "query"; readonly caller: PrincipalText }
-  | { readonly kind: "system"; readonly task: "heartbeat" | "global-timer" };
+  | { readonly kind: "system"; readonly task: SystemTask };
+
+/** The system tasks (spec: heartbeat, global timer, the low-memory hook), run with context T. */
+export type SystemTask = "heartbeat" | "global-timer" | "on-low-wasm-memory";
 
 export interface CallContext {
   readonly id: CallContextId;
@@ -175,6 +178,12 @@ export interface CanisterState {
   readonly log?: CanisterLog;
   /** Settings' environment_variables, sorted by name (UTF-8 bytes); absent when there are none. */
   readonly environmentVariables?: readonly EnvironmentVariable[];
+  /** Settings' wasm_memory_limit in bytes; absent: the default (3 GiB, low-wasm-memory.ts). */
+  readonly wasmMemoryLimitBytes?: bigint;
+  /** Settings' wasm_memory_threshold in bytes; absent: 0 (the hook never runs). */
+  readonly wasmMemoryThresholdBytes?: bigint;
+  /** The low-memory hook's status; absent: condition_not_satisfied (low-wasm-memory.ts). */
+  readonly lowWasmMemoryHook?: "ready" | "executed";
 }
 
 /** One canister environment variable (spec "Environment Variables"; names are unique). */
@@ -212,6 +221,8 @@ export interface CanisterSnapshot {
    * loading it leaves the canister's global timer as it is (spec: an absent timer is not updated).
    */
   readonly upload?: { readonly timerGiven: boolean };
+  /** The canister's low-memory hook status when the snapshot was taken (absent: condition_not_satisfied). */
+  readonly lowWasmMemoryHook?: "ready" | "executed";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,7 +294,9 @@ export type CanisterMessage =
       readonly deadlineExpired?: true;
     }
   | { readonly kind: "heartbeat" }
-  | { readonly kind: "global-timer" };
+  | { readonly kind: "global-timer" }
+  /** canister_on_low_wasm_memory, once its status is Ready (low-wasm-memory.ts). */
+  | { readonly kind: "on-low-wasm-memory" };
 
 /** A call made with call_new … call_perform, to be routed by message routing. */
 export interface OutgoingCall {

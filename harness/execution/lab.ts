@@ -48,6 +48,7 @@ import { QueryCache } from "./query-cache.ts";
 import { loadableExecution } from "./snapshot-transfer.ts";
 import { withLoggedOutput } from "./canister-log.ts";
 import { expireCallbacks, isExpiredRequest } from "./deadlines.ts";
+import { hookDue } from "./low-wasm-memory.ts";
 import { Rng } from "../sim/rng.ts";
 import { assert } from "../assert.ts";
 import {
@@ -438,7 +439,8 @@ export class ExecutionLab {
     for (const id of this.canisterIds()) {
       const c = this.canister(id);
       if (c.status !== "running" || c.execution === undefined) continue;
-      if (c.execution.exports.includes("canister_heartbeat")) this.run(id, { kind: "heartbeat" });
+      if (hookDue(c)) this.run(id, { kind: "on-low-wasm-memory" });
+      if (this.canister(id).execution?.exports.includes("canister_heartbeat") === true) this.run(id, { kind: "heartbeat" });
       const now = this.canister(id);
       if (now.globalTimerNs !== 0n && now.globalTimerNs <= this.now && now.execution?.exports.includes("canister_global_timer")) {
         this.run(id, { kind: "global-timer" });
@@ -574,6 +576,8 @@ export class ExecutionLab {
   }
 
   private run(id: CanisterId, message: CanisterMessage): ExecutionResult {
+    // As the replica's task queue: a Ready low-memory hook runs before the canister's next message.
+    if (message.kind !== "on-low-wasm-memory" && hookDue(this.canister(id))) this.run(id, { kind: "on-low-wasm-memory" });
     const r = withLoggedOutput(this.executor.executeMessage(this.canister(id), message, this.params()), this.now);
     this.totalInstructionsUsed += r.instructionsUsed;
     this.canisters.set(id, r.canister);

@@ -21,6 +21,7 @@ import { continueSliced, startSliced, type PausedExecution, type SliceStep } fro
 import { withLoggedOutput } from "./canister-log.ts";
 import { CanisterInputQueues } from "./input-queue.ts";
 import { expireCallbacks, isExpiredRequest } from "./deadlines.ts";
+import { hookDue } from "./low-wasm-memory.ts";
 import {
   RejectCode,
   type CallbackId,
@@ -235,7 +236,13 @@ class Work {
   }
 
   hasWork(id: CanisterId): boolean {
-    return this.paused.has(id) || (this.queues.get(id)?.size ?? 0) > 0 || (this.tasks.get(id)?.length ?? 0) > 0;
+    return this.paused.has(id) || (this.queues.get(id)?.size ?? 0) > 0 || (this.tasks.get(id)?.length ?? 0) > 0 || this.hookDue(id);
+  }
+
+  /** The low-memory hook is Ready (low-wasm-memory.ts): the canister's next execution runs it. */
+  private hookDue(id: CanisterId): boolean {
+    const c = this.canisters.get(id);
+    return c !== undefined && hookDue(c);
   }
 
   /** Over its heap-delta debit (§4.6): skipped this round. */
@@ -243,8 +250,13 @@ class Work {
     return (this.debits.get(id) ?? 0) >= limitBytes;
   }
 
-  /** Next thing to run: this round's tasks first, then the input queue. */
+  /**
+   * Next thing to run: the low-memory hook once it is Ready (the replica's task queue puts it in
+   * front, also when an execution of this round made it Ready), then this round's tasks, then the
+   * input queue.
+   */
   nextMessage(id: CanisterId): CanisterMessage | undefined {
+    if (!this.aborted.has(id) && this.hookDue(id)) return { kind: "on-low-wasm-memory" };
     const tasks = this.tasks.get(id);
     if (tasks !== undefined && tasks.length > 0) return tasks.shift();
     return this.queues.get(id)?.pop();
@@ -355,7 +367,7 @@ export function executeRound(executor: CanisterExecutor, config: RoundConfig, st
   // that export them; not for canisters with a paused or aborted execution (they resume that first),
   // and not when the caller already queued that task for the canister (e.g. ExecutionLab does).
   const queuedTasks = new Set<string>();
-  for (const [id, q] of w.queues) for (const m of q.messages()) if (m.kind === "heartbeat" || m.kind === "global-timer") queuedTasks.add(`${id} ${m.kind}`);
+  for (const [id, q] of w.queues) for (const m of q.messages()) if (m.kind === "heartbeat" || m.kind === "global-timer" || m.kind === "on-low-wasm-memory") queuedTasks.add(`${id} ${m.kind}`);
   for (const c of w.canisters.values()) {
     const exports = c.execution?.exports ?? [];
     if (c.status !== "running" || w.paused.has(c.id) || w.aborted.has(c.id)) continue;
@@ -649,6 +661,9 @@ function writeMessage(w: ByteWriter, m: CanisterMessage): void {
     case "global-timer":
       w.u8(5);
       return;
+    case "on-low-wasm-memory":
+      w.u8(8);
+      return;
   }
 }
 
@@ -682,6 +697,8 @@ function readMessage(r: ByteReader): CanisterMessage {
       return { kind: "heartbeat" };
     case 5:
       return { kind: "global-timer" };
+    case 8:
+      return { kind: "on-low-wasm-memory" };
     default:
       throw new Error(`invalid message tag ${tag}`);
   }

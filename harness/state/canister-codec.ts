@@ -43,7 +43,32 @@ export interface ModuleRef {
 
 const GLOBAL_TYPES = ["i32", "i64", "f32", "f64"] as const;
 const STATUSES = ["running", "stopping", "stopped"] as const;
-const SYSTEM_TASKS = ["heartbeat", "global-timer"] as const;
+const SYSTEM_TASKS = ["heartbeat", "global-timer", "on-low-wasm-memory"] as const;
+/** The low-memory hook's status in the v4 encoding (undefined: condition_not_satisfied). */
+const HOOK_STATUSES = [undefined, "ready", "executed"] as const;
+
+function hasMemorySettings(c: CanisterState): boolean {
+  return (
+    c.wasmMemoryLimitBytes !== undefined ||
+    c.wasmMemoryThresholdBytes !== undefined ||
+    c.lowWasmMemoryHook !== undefined ||
+    c.snapshots.some((s) => s.lowWasmMemoryHook !== undefined)
+  );
+}
+
+/** A presence flag and a u64 that is 0 when absent (only that form is canonical). */
+function readOptionalU64(r: ByteReader): bigint | undefined {
+  const present = r.bool();
+  const value = r.u64();
+  assert(present || value === 0n, "an absent setting is encoded as 0");
+  return present ? value : undefined;
+}
+
+function readHookStatus(r: ByteReader): "ready" | "executed" | undefined {
+  const tag = r.u8();
+  assert(tag < HOOK_STATUSES.length, `invalid low-memory hook status tag ${tag}`);
+  return HOOK_STATUSES[tag];
+}
 
 export function canisterMemories(c: CanisterState): MemoryRef[] {
   const out: MemoryRef[] = [];
@@ -117,9 +142,11 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
   // A canister with environment variables is encoded as v2 (v1 + a log flag + the variables), so
   // every canister without them keeps its v1 encoding and hash; one holding a snapshot created by
   // metadata upload as v3 (v2 + a source byte per snapshot).
-  // One with a best-effort callback as v4 (v3 + a deadline and an expiry flag per callback).
+  // One with a best-effort callback or low-memory hook state as v4 (v3 + a deadline and an expiry
+  // flag per callback, a hook status per snapshot, and wasm_memory_limit, wasm_memory_threshold
+  // and the hook status at the end).
   const env = c.environmentVariables ?? [];
-  const bestEffort = c.callbacks.some((cb) => cb.deadlineNs !== undefined);
+  const bestEffort = c.callbacks.some((cb) => cb.deadlineNs !== undefined) || hasMemorySettings(c);
   const uploads = bestEffort || c.snapshots.some((s) => s.upload !== undefined);
   const extended = uploads || env.length > 0;
   w.domain(bestEffort ? "subnetlab-canister-v4" : uploads ? "subnetlab-canister-v3" : env.length > 0 ? "subnetlab-canister-v2" : "subnetlab-canister-v1");
@@ -160,6 +187,7 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
     writeExecution(w, s.execution);
     w.bytes(s.certifiedData).u64(s.globalTimerNs).u64(s.totalSizeBytes);
     if (uploads) w.u8(s.upload === undefined ? SNAPSHOT_TAKEN : s.upload.timerGiven ? SNAPSHOT_UPLOADED_WITH_TIMER : SNAPSHOT_UPLOADED);
+    if (bestEffort) w.u8(HOOK_STATUSES.indexOf(s.lowWasmMemoryHook));
   }
   // The log comes last and only once there is one, so a canister that never logged keeps the
   // encoding (and hash) it had before logs existed.
@@ -172,6 +200,8 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
     w.u32(env.length);
     for (const v of env) w.str(v.name).str(v.value);
   }
+  // Each memory setting as a presence flag and its value (0 when absent): a set value may be 0.
+  if (bestEffort) w.bool(c.wasmMemoryLimitBytes !== undefined).u64(c.wasmMemoryLimitBytes ?? 0n).bool(c.wasmMemoryThresholdBytes !== undefined).u64(c.wasmMemoryThresholdBytes ?? 0n).u8(HOOK_STATUSES.indexOf(c.lowWasmMemoryHook));
   return w.finish();
 }
 
@@ -294,11 +324,24 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     const body = { id: snapId, takenAtNs, execution: snapExecution, certifiedData: r.bytes(), globalTimerNs: r.u64(), totalSizeBytes: r.u64() };
     const source = hasSnapshotSource ? r.u8() : SNAPSHOT_TAKEN;
     assert(source <= SNAPSHOT_UPLOADED_WITH_TIMER, `invalid snapshot source tag ${source}`);
-    snapshots.push(source === SNAPSHOT_TAKEN ? body : { ...body, upload: { timerGiven: source === SNAPSHOT_UPLOADED_WITH_TIMER } });
+    const hook = hasDeadlines ? readHookStatus(r) : undefined;
+    const withHook = hook === undefined ? body : { ...body, lowWasmMemoryHook: hook };
+    snapshots.push(source === SNAPSHOT_TAKEN ? withHook : { ...withHook, upload: { timerGiven: source === SNAPSHOT_UPLOADED_WITH_TIMER } });
   }
   const log = (hasEnv ? r.bool() : !r.done()) ? readLog(r) : undefined;
   const environmentVariables: EnvironmentVariable[] = [];
   if (hasEnv) for (let n = r.u32(), i = 0; i < n; i++) environmentVariables.push({ name: r.str(), value: r.str() });
+  let memory: Pick<CanisterState, "wasmMemoryLimitBytes" | "wasmMemoryThresholdBytes" | "lowWasmMemoryHook"> = {};
+  if (hasDeadlines) {
+    const limit = readOptionalU64(r);
+    const threshold = readOptionalU64(r);
+    const hook = readHookStatus(r);
+    memory = {
+      ...(limit === undefined ? {} : { wasmMemoryLimitBytes: limit }),
+      ...(threshold === undefined ? {} : { wasmMemoryThresholdBytes: threshold }),
+      ...(hook === undefined ? {} : { lowWasmMemoryHook: hook }),
+    };
+  }
   r.expectDone("canister state");
   return {
     id,
@@ -317,6 +360,7 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     snapshots,
     ...(log === undefined ? {} : { log }),
     ...(environmentVariables.length === 0 ? {} : { environmentVariables }),
+    ...memory,
   };
 }
 
