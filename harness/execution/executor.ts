@@ -35,12 +35,15 @@ import {
   type OutgoingResponse,
   type PrincipalText,
   type Response,
+  type SystemTask,
 } from "./interfaces.ts";
+import { hookStatusOf, updateHookStatus, withHookStatus } from "./low-wasm-memory.ts";
 import { DEFAULT_WASM_MEMORY_LIMIT_PAGES, LiveInstance, WASM_PAGE_BYTES, type ProgressWatch } from "./instance.ts";
 import { DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, ExecutionAborted, type ProgressCallback } from "./progress.ts";
 import { InvalidModuleError } from "./invalid-module.ts";
 import { ModuleCache, sharedModuleCache, type CompiledModule } from "./module-cache.ts";
 import { isRuntimeError } from "./webassembly.ts";
+import { callDeadlineNs } from "./deadlines.ts";
 import {
   canisterNotFound,
   canisterNotRunning,
@@ -87,6 +90,8 @@ interface Invocation {
   readonly rejectMessage: string;
   readonly dataCertificate?: Uint8Array;
   readonly methodName?: string;
+  /** ic0.msg_deadline: the best-effort deadline of the request or response executing (0 when absent). */
+  readonly msgDeadlineNs?: bigint;
   /** Composite query tree: calls from CQ/CRy/CRt are executed (see executeQueryTree). */
   readonly compositeCalls?: boolean;
   readonly run: (li: EntryCaller) => void;
@@ -129,12 +134,29 @@ function originOf(message: CanisterMessage): CallOrigin | undefined {
     case "ingress":
       return { kind: "ingress", messageId: message.messageId, caller: message.caller };
     case "request":
-      return { kind: "canister", caller: message.caller, callbackId: message.callerCallbackId };
+      return canisterOrigin(message);
     case "query":
       return { kind: "query", caller: message.caller };
     default:
       return undefined;
   }
+}
+
+/** The export each system task runs. */
+const TASK_ENTRY: Readonly<Record<SystemTask, string>> = {
+  heartbeat: "canister_heartbeat",
+  "global-timer": "canister_global_timer",
+  "on-low-wasm-memory": "canister_on_low_wasm_memory",
+};
+
+/** Who waits for a canister's request: the caller's callback, and the call's deadline if best-effort. */
+function canisterOrigin(message: Extract<CanisterMessage, { kind: "request" }>): CallOrigin {
+  return {
+    kind: "canister",
+    caller: message.caller,
+    callbackId: message.callerCallbackId,
+    ...(message.deadlineNs === undefined ? {} : { deadlineNs: message.deadlineNs }),
+  };
 }
 
 /** Stable memory after an invocation: resized to its page count, written pages replaced. */
@@ -337,6 +359,7 @@ export class WasmExecutor implements CanisterExecutor {
       stableDirtyPageLimit: this.stableDirtyPageLimits[stableDirtyLimitKind(inv.context)],
       ...(canister.environmentVariables === undefined ? {} : { environmentVariables: canister.environmentVariables }),
       ...(this.rootKeyDer === undefined ? {} : { rootKeyDer: this.rootKeyDer }),
+      ...(inv.msgDeadlineNs === undefined ? {} : { msgDeadlineNs: inv.msgDeadlineNs }),
     };
     const session = new SystemApiSession(init);
     const watched = this.watched(li, canister.id, inv.context, params.instructionLimit, alreadyUsed);
@@ -430,6 +453,15 @@ export class WasmExecutor implements CanisterExecutor {
   // --- messages ---------------------------------------------------------------------------------
 
   executeMessage(canister: CanisterState, message: CanisterMessage, params: ExecutionParams): ExecutionResult {
+    if (message.kind === "query") return this.charged(canister, message, params);
+    // After every replicated execution the low-memory hook's condition is evaluated again
+    // (low-wasm-memory.ts); nothing changes for a canister that never set a threshold.
+    const r = this.charged(canister, message, params);
+    const updated = updateHookStatus(r.canister);
+    return updated === r.canister ? r : { ...r, canister: updated };
+  }
+
+  private charged(canister: CanisterState, message: CanisterMessage, params: ExecutionParams): ExecutionResult {
     const fees = params.fees;
     if (fees === undefined || message.kind === "query") return this.execute(canister, message, params);
     // Prepayment (ic-protocol.md §4.11): the canister must afford a message that uses its whole
@@ -460,6 +492,7 @@ export class WasmExecutor implements CanisterExecutor {
         return this.executeResponse(canister, message, params);
       case "heartbeat":
       case "global-timer":
+      case "on-low-wasm-memory":
         return this.executeTask(canister, message.kind, params);
     }
   }
@@ -476,6 +509,15 @@ export class WasmExecutor implements CanisterExecutor {
       debugLog: [],
       readTime: false,
     };
+  }
+
+  /**
+   * A best-effort response that arrived after its callback expired (or was answered): nothing
+   * runs; the cycles it refunds go to the balance (the IC's credit_refund for dropped responses).
+   */
+  private static droppedResponse(canister: CanisterState, message: Extract<CanisterMessage, { kind: "response" }>): ExecutionResult {
+    const credited = message.refundedCycles === 0n ? canister : { ...canister, cyclesBalance: canister.cyclesBalance + message.refundedCycles };
+    return WasmExecutor.notRun(credited, `best-effort response for callback ${message.callbackId} dropped: its deadline expired`);
   }
 
   /** The message could not run (reject-codes.ts: told to its origin in the form the IC uses for it). */
@@ -498,9 +540,7 @@ export class WasmExecutor implements CanisterExecutor {
     params: ExecutionParams,
   ): ExecutionResult {
     const origin: CallOrigin =
-      message.kind === "ingress"
-        ? { kind: "ingress", messageId: message.messageId, caller: message.caller }
-        : { kind: "canister", caller: message.caller, callbackId: message.callerCallbackId };
+      message.kind === "ingress" ? { kind: "ingress", messageId: message.messageId, caller: message.caller } : canisterOrigin(message);
     const cycles = message.kind === "request" ? message.cycles : 0n;
     const reject = (error: UserError): ExecutionResult => {
       const r = WasmExecutor.rejected(canister, error, origin);
@@ -534,6 +574,9 @@ export class WasmExecutor implements CanisterExecutor {
         refundedCycles: 0n,
         rejectCode: 0,
         rejectMessage: "",
+        // Spec "ic0.msg_deadline": a best-effort request's deadline for update methods; 0 for
+        // ingress and for query methods, also in replicated mode.
+        ...(message.kind === "request" && message.deadlineNs !== undefined && !replicatedQuery ? { msgDeadlineNs: message.deadlineNs } : {}),
         run: (x) => x.callExport(entry),
       },
       params,
@@ -548,7 +591,7 @@ export class WasmExecutor implements CanisterExecutor {
     }
     const heapDeltaPages = li.dirtyPageCount() + out.session.stableDirty.size;
     const committed = this.commit({ ...base, callContexts: [...base.callContexts, context] }, exec, li, out.session);
-    return this.finishCall(committed, contextId, out, heapDeltaPages, { kind: "completed" });
+    return this.finishCall(committed, contextId, out, heapDeltaPages, { kind: "completed" }, params.timeNs);
   }
 
   /** The reply/reject a session produced for `origin`, or the IC's "no reply" reject when it produced none. */
@@ -567,6 +610,7 @@ export class WasmExecutor implements CanisterExecutor {
     out: InvocationOutcome,
     heapDeltaPages: number,
     outcome: ExecutionResult["outcome"],
+    timeNs: bigint,
   ): ExecutionResult {
     const s = out.session;
     let nextCallbackId = canister.nextCallbackId;
@@ -574,6 +618,8 @@ export class WasmExecutor implements CanisterExecutor {
     const newCallbacks: Callback[] = [];
     for (const call of s.performedCalls) {
       const id = nextCallbackId++ as CallbackId;
+      // A best-effort call's deadline counts from the time of the message that made it.
+      const deadline = call.timeoutSeconds === undefined ? {} : { deadlineNs: callDeadlineNs(timeNs, call.timeoutSeconds) };
       newCallbacks.push({
         id,
         callContextId: contextId,
@@ -582,8 +628,9 @@ export class WasmExecutor implements CanisterExecutor {
         onReject: call.onReject,
         onCleanup: call.onCleanup,
         cyclesSent: call.cycles,
+        ...deadline,
       });
-      outgoingCalls.push({ callee: call.callee, method: call.method, arg: call.arg, cycles: call.cycles, callbackId: id });
+      outgoingCalls.push({ callee: call.callee, method: call.method, arg: call.arg, cycles: call.cycles, callbackId: id, ...deadline });
     }
     const callbacks = [...canister.callbacks, ...newCallbacks];
     const responses: OutgoingResponse[] = [];
@@ -684,8 +731,13 @@ export class WasmExecutor implements CanisterExecutor {
   ): ExecutionResult {
     const callback = canister.callbacks.find((c) => c.id === message.callbackId);
     if (callback === undefined) {
+      // A best-effort response whose callback is gone (its deadline expired and the reject ran):
+      // dropped, its refund credited (the IC's push_input).
+      if (message.deadlineNs !== undefined) return WasmExecutor.droppedResponse(canister, message);
       return WasmExecutor.notRun(canister, `no callback ${message.callbackId} in ${canister.id}`);
     }
+    // The callback expired and its SYS_UNKNOWN reject is queued: the callee's answer came too late.
+    if (callback.expired === true && message.deadlineExpired !== true) return WasmExecutor.droppedResponse(canister, message);
     // The callback is consumed whatever happens next; refunded cycles return to the balance.
     const consumed: CanisterState = {
       ...canister,
@@ -710,6 +762,8 @@ export class WasmExecutor implements CanisterExecutor {
       rejectMessage: message.response.kind === "reject" ? message.response.message : "",
       responsePending: !context.responded && context.origin.kind !== "system",
       ...(composite ? { compositeCalls: true } : {}),
+      // ic0.msg_deadline in a callback: the deadline of the call it answers (0 if guaranteed).
+      ...(callback.deadlineNs === undefined || composite ? {} : { msgDeadlineNs: callback.deadlineNs }),
     };
     const out = this.invoke(
       li,
@@ -727,7 +781,7 @@ export class WasmExecutor implements CanisterExecutor {
     if (out.trap === undefined) {
       const heapDeltaPages = li.dirtyPageCount() + out.session.stableDirty.size;
       const committed = this.commit(consumed, exec, li, out.session);
-      return this.finishCall(committed, context.id, out, heapDeltaPages, { kind: "completed" });
+      return this.finishCall(committed, context.id, out, heapDeltaPages, { kind: "completed" }, params.timeNs);
     }
     // Trap: roll back, then run the cleanup closure (its changes persist if it does not trap).
     this.discard(canister.id, li, exec);
@@ -786,11 +840,14 @@ export class WasmExecutor implements CanisterExecutor {
     };
   }
 
-  private executeTask(canister: CanisterState, task: "heartbeat" | "global-timer", params: ExecutionParams): ExecutionResult {
+  private executeTask(canister: CanisterState, task: SystemTask, params: ExecutionParams): ExecutionResult {
     const exec = canister.execution;
-    const entry = task === "heartbeat" ? "canister_heartbeat" : "canister_global_timer";
-    // The global timer is deactivated once it is scheduled (spec "Global timer").
-    const base: CanisterState = task === "global-timer" ? { ...canister, globalTimerNs: 0n } : canister;
+    const entry = TASK_ENTRY[task];
+    // The global timer is deactivated once it is scheduled (spec "Global timer"); the low-memory
+    // hook is Executed once its task is taken, whether it then runs, traps or is not exported.
+    if (task === "on-low-wasm-memory" && hookStatusOf(canister) !== "ready") return WasmExecutor.notRun(canister, "the low-memory hook is not Ready");
+    const base: CanisterState =
+      task === "global-timer" ? { ...canister, globalTimerNs: 0n } : task === "on-low-wasm-memory" ? withHookStatus(canister, "executed") : canister;
     if (exec === undefined || canister.status !== "running" || !exec.exports.includes(entry)) {
       return WasmExecutor.notRun(base, `no ${entry} to run`);
     }
@@ -836,7 +893,7 @@ export class WasmExecutor implements CanisterExecutor {
       li,
       out.session,
     );
-    return this.finishCall(committed, contextId, out, heapDeltaPages, { kind: "completed" });
+    return this.finishCall(committed, contextId, out, heapDeltaPages, { kind: "completed" }, params.timeNs);
   }
 
   // --- composite queries -----------------------------------------------------------------------------
@@ -920,7 +977,7 @@ export class WasmExecutor implements CanisterExecutor {
         li,
         out.session,
       );
-      const first = this.finishCall(opened, contextId, out, 0, { kind: "completed" });
+      const first = this.finishCall(opened, contextId, out, 0, { kind: "completed" }, params.timeNs);
       // This context's own copy of the canister, advanced by its callbacks only.
       let current = first.canister;
       let response = first.responses.find((r) => r.origin.kind === "query")?.response;
@@ -997,6 +1054,12 @@ export class WasmExecutor implements CanisterExecutor {
   // --- install_code -------------------------------------------------------------------------------
 
   installCode(canister: CanisterState, args: InstallCodeArgs, params: ExecutionParams): LifecycleResult {
+    // A new or replaced Wasm memory: the low-memory hook's condition is evaluated again.
+    const r = this.install(canister, args, params);
+    return r.ok ? { ...r, canister: updateHookStatus(r.canister) } : r;
+  }
+
+  private install(canister: CanisterState, args: InstallCodeArgs, params: ExecutionParams): LifecycleResult {
     const fail = (code: RejectCode, message: string, instructionsUsed = 0n, debugLog: readonly string[] = []): LifecycleResult => ({
       ok: false,
       canister,

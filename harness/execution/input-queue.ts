@@ -81,6 +81,29 @@ export class CanisterInputQueues {
     return [...this.front, ...keys.flatMap((k) => this.bySource.get(k)!)];
   }
 
+  /**
+   * Drops the queued messages `expired` selects (best-effort requests past their deadline), never
+   * the resumed ones in front (they are executing). Returns how many were dropped.
+   */
+  dropWhere(expired: (m: CanisterMessage) => boolean): number {
+    let dropped = 0;
+    for (const [key, queue] of this.bySource) {
+      const kept = queue.filter((m) => !expired(m));
+      if (kept.length === queue.length) continue;
+      dropped += queue.length - kept.length;
+      if (kept.length === 0) this.bySource.delete(key);
+      else this.bySource.set(key, kept);
+    }
+    this.count -= dropped;
+    return dropped;
+  }
+
+  /** A response for this callback is waiting (or resuming) here. */
+  hasResponseFor(callbackId: bigint): boolean {
+    const isIt = (m: CanisterMessage): boolean => m.kind === "response" && m.callbackId === callbackId;
+    return this.front.some(isIt) || (this.bySource.get("~response")?.some(isIt) ?? false);
+  }
+
   /** Requests from `caller` waiting here (for the input queue capacity at induction). */
   requestsFrom(caller: string): number {
     return this.bySource.get(caller)?.length ?? 0;

@@ -108,9 +108,14 @@ export type CallOrigin =
       readonly caller: CanisterId;
       /** The caller's callback that our response will invoke. */
       readonly callbackId: CallbackId;
+      /** A best-effort call's deadline (ns, whole seconds); its response carries it back. Absent: guaranteed response. */
+      readonly deadlineNs?: bigint;
     }
   | { readonly kind: "query"; readonly caller: PrincipalText }
-  | { readonly kind: "system"; readonly task: "heartbeat" | "global-timer" };
+  | { readonly kind: "system"; readonly task: SystemTask };
+
+/** The system tasks (spec: heartbeat, global timer, the low-memory hook), run with context T. */
+export type SystemTask = "heartbeat" | "global-timer" | "on-low-wasm-memory";
 
 export interface CallContext {
   readonly id: CallContextId;
@@ -134,6 +139,14 @@ export interface Callback {
   readonly onReject: WasmClosure;
   readonly onCleanup: WasmClosure | undefined;
   readonly cyclesSent: bigint;
+  /**
+   * A best-effort call's deadline in ns (whole seconds, the IC's CoarseTime; deadlines.ts): once
+   * the batch time has passed it without a response, the callback is answered with SYS_UNKNOWN.
+   * Absent for a guaranteed-response call.
+   */
+  readonly deadlineNs?: bigint;
+  /** Its deadline passed and the "deadline expired" reject was enqueued: any other response is dropped. */
+  readonly expired?: true;
 }
 
 export interface CanisterState {
@@ -165,6 +178,12 @@ export interface CanisterState {
   readonly log?: CanisterLog;
   /** Settings' environment_variables, sorted by name (UTF-8 bytes); absent when there are none. */
   readonly environmentVariables?: readonly EnvironmentVariable[];
+  /** Settings' wasm_memory_limit in bytes; absent: the default (3 GiB, low-wasm-memory.ts). */
+  readonly wasmMemoryLimitBytes?: bigint;
+  /** Settings' wasm_memory_threshold in bytes; absent: 0 (the hook never runs). */
+  readonly wasmMemoryThresholdBytes?: bigint;
+  /** The low-memory hook's status; absent: condition_not_satisfied (low-wasm-memory.ts). */
+  readonly lowWasmMemoryHook?: "ready" | "executed";
 }
 
 /** One canister environment variable (spec "Environment Variables"; names are unique). */
@@ -202,6 +221,8 @@ export interface CanisterSnapshot {
    * loading it leaves the canister's global timer as it is (spec: an absent timer is not updated).
    */
   readonly upload?: { readonly timerGiven: boolean };
+  /** The canister's low-memory hook status when the snapshot was taken (absent: condition_not_satisfied). */
+  readonly lowWasmMemoryHook?: "ready" | "executed";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,6 +235,8 @@ export const RejectCode = {
   DestinationInvalid: 3,
   CanisterReject: 4,
   CanisterError: 5,
+  /** Only for best-effort calls: the deadline passed or the response was dropped (spec "Reject codes"). */
+  SysUnknown: 6,
 } as const;
 export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
 
@@ -256,6 +279,8 @@ export type CanisterMessage =
       readonly method: string;
       readonly arg: Uint8Array;
       readonly cycles: bigint;
+      /** A best-effort call's deadline (ns); absent for a guaranteed-response call. */
+      readonly deadlineNs?: bigint;
     }
   | {
       readonly kind: "response";
@@ -263,9 +288,15 @@ export type CanisterMessage =
       readonly callbackId: CallbackId;
       readonly response: Response;
       readonly refundedCycles: bigint;
+      /** The call's deadline when it was a best-effort call (the IC's Response.deadline). */
+      readonly deadlineNs?: bigint;
+      /** The system's "deadline expired" reject for an expired callback (deadlines.ts), not the callee's answer. */
+      readonly deadlineExpired?: true;
     }
   | { readonly kind: "heartbeat" }
-  | { readonly kind: "global-timer" };
+  | { readonly kind: "global-timer" }
+  /** canister_on_low_wasm_memory, once its status is Ready (low-wasm-memory.ts). */
+  | { readonly kind: "on-low-wasm-memory" };
 
 /** A call made with call_new … call_perform, to be routed by message routing. */
 export interface OutgoingCall {
@@ -275,6 +306,8 @@ export interface OutgoingCall {
   readonly cycles: bigint;
   /** Goes back in the CanisterMessage "response" for this call. */
   readonly callbackId: CallbackId;
+  /** A best-effort call's deadline (ns); absent for a guaranteed-response call. */
+  readonly deadlineNs?: bigint;
 }
 
 /** An answer to a call context that some sender is waiting for. */

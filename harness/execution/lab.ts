@@ -28,6 +28,7 @@ import {
   principalText,
   RejectCode,
   type CallbackId,
+  type CallOrigin,
   type CanisterId,
   type CanisterMessage,
   type CanisterSnapshot,
@@ -46,6 +47,8 @@ import { executeManagementCall, type ManagementContext, type ManagementOutcome }
 import { QueryCache } from "./query-cache.ts";
 import { loadableExecution } from "./snapshot-transfer.ts";
 import { withLoggedOutput } from "./canister-log.ts";
+import { expireCallbacks, isExpiredRequest } from "./deadlines.ts";
+import { hookDue } from "./low-wasm-memory.ts";
 import { Rng } from "../sim/rng.ts";
 import { assert } from "../assert.ts";
 import {
@@ -59,6 +62,8 @@ import {
 import {
   executeRound,
   initialRoundState,
+  requestFrom,
+  responseTo,
   withCanisters,
   type ExecutionRoundState,
   type InductedMessage,
@@ -404,10 +409,29 @@ export class ExecutionLab {
   tick(): bigint {
     if (this.roundConfig !== undefined) return this.tickRound(this.roundConfig);
     const before = this.totalInstructionsUsed;
+    this.timeOutDirect();
     this.runSystemTasks();
     this.drain();
     for (const id of this.canisterIds()) this.canisters.set(id, lifecycle.finalizeStopping(this.canister(id)));
     return this.totalInstructionsUsed - before;
+  }
+
+  /**
+   * Direct mode, at the start of a round (before its tasks and messages, as round.ts does): a
+   * best-effort request still waiting past its deadline is dropped unexecuted, and every expired
+   * callback without a response on its way gets its SYS_UNKNOWN reject (deadlines.ts).
+   */
+  private timeOutDirect(): void {
+    const kept = this.queue.filter((p) => !isExpiredRequest(p.message, this.now));
+    this.queue.splice(0, this.queue.length, ...kept);
+    for (const id of this.canisterIds()) {
+      const canister = this.canister(id);
+      if (!canister.callbacks.some((cb) => cb.deadlineNs !== undefined && cb.expired !== true)) continue;
+      const answered = (cb: CallbackId): boolean => this.queue.some((p) => p.target === id && p.message.kind === "response" && p.message.callbackId === cb);
+      const expired = expireCallbacks(canister, this.now, answered);
+      this.canisters.set(id, expired.canister);
+      for (const message of expired.responses) this.queue.push({ target: id, message });
+    }
   }
 
   /** Direct mode, at the start of a round: heartbeats and due global timers, in canister id order. */
@@ -415,7 +439,8 @@ export class ExecutionLab {
     for (const id of this.canisterIds()) {
       const c = this.canister(id);
       if (c.status !== "running" || c.execution === undefined) continue;
-      if (c.execution.exports.includes("canister_heartbeat")) this.run(id, { kind: "heartbeat" });
+      if (hookDue(c)) this.run(id, { kind: "on-low-wasm-memory" });
+      if (this.canister(id).execution?.exports.includes("canister_heartbeat") === true) this.run(id, { kind: "heartbeat" });
       const now = this.canister(id);
       if (now.globalTimerNs !== 0n && now.globalTimerNs <= this.now && now.execution?.exports.includes("canister_global_timer")) {
         this.run(id, { kind: "global-timer" });
@@ -455,7 +480,7 @@ export class ExecutionLab {
       // The management canister's calls go through the subnet queue between rounds; every other
       // canister of the lab is on this subnet, so the rest go to canisters that do not exist.
       if (call.callee === (MANAGEMENT_CANISTER as string)) this.runSubnetCall(from, call);
-      else this.inducted.push({ canister: from, message: { kind: "response", callbackId: call.callbackId, response: missingCallee(call.callee), refundedCycles: call.cycles } });
+      else this.inducted.push({ canister: from, message: responseTo(callerOrigin(from, call), { response: missingCallee(call.callee), refundedCycles: call.cycles }) });
     }
     this.now += this.roundIntervalNs;
     return used;
@@ -551,15 +576,12 @@ export class ExecutionLab {
   }
 
   private run(id: CanisterId, message: CanisterMessage): ExecutionResult {
+    // As the replica's task queue: a Ready low-memory hook runs before the canister's next message.
+    if (message.kind !== "on-low-wasm-memory" && hookDue(this.canister(id))) this.run(id, { kind: "on-low-wasm-memory" });
     const r = withLoggedOutput(this.executor.executeMessage(this.canister(id), message, this.params()), this.now);
     this.totalInstructionsUsed += r.instructionsUsed;
     this.canisters.set(id, r.canister);
-    for (const call of r.outgoingCalls) {
-      this.queue.push({
-        target: call.callee,
-        message: { kind: "request", caller: id, callerCallbackId: call.callbackId, method: call.method, arg: call.arg, cycles: call.cycles },
-      });
-    }
+    for (const call of r.outgoingCalls) this.queue.push({ target: call.callee, message: requestFrom(id, call) });
     for (const response of r.responses) this.route(response);
     return r;
   }
@@ -571,7 +593,7 @@ export class ExecutionLab {
         this.responses.set(origin.messageId, response);
         return;
       case "canister": {
-        const message: CanisterMessage = { kind: "response", callbackId: origin.callbackId, response: response.response, refundedCycles: response.refundedCycles };
+        const message = responseTo(origin, response);
         // Rounds mode inducts it into the next round; direct mode runs it in the next generation.
         if (this.roundConfig === undefined) this.queue.push({ target: origin.caller, message });
         else this.inducted.push({ canister: origin.caller, message });
@@ -603,6 +625,7 @@ export class ExecutionLab {
       }
       if (generation > 0 && !answered()) {
         this.now += this.roundIntervalNs;
+        this.timeOutDirect();
         this.runSystemTasks();
       }
       for (const next of this.queue.splice(0)) this.deliverQueued(next);
@@ -618,7 +641,7 @@ export class ExecutionLab {
     if (!this.canisters.has(next.target)) {
       if (next.message.kind === "request") {
         this.route({
-          origin: { kind: "canister", caller: next.message.caller, callbackId: next.message.callerCallbackId },
+          origin: requestOrigin(next.message),
           response: missingCallee(next.target),
           refundedCycles: next.message.cycles,
         });
@@ -629,7 +652,7 @@ export class ExecutionLab {
     if (next.message.kind === "request" && status !== "running") {
       // Induction refuses a request to a canister that is not running (StateError's display).
       this.route({
-        origin: { kind: "canister", caller: next.message.caller, callbackId: next.message.callerCallbackId },
+        origin: requestOrigin(next.message),
         response: { kind: "reject", code: RejectCode.CanisterError, message: canisterNotRunningAtInduction(next.target, status).description },
         refundedCycles: next.message.cycles,
       });
@@ -637,6 +660,15 @@ export class ExecutionLab {
     }
     this.run(next.target, next.message);
   }
+}
+
+/** Who waits for a request's answer (with the call's deadline when it is a best-effort call). */
+function requestOrigin(request: Extract<CanisterMessage, { kind: "request" }>): Extract<CallOrigin, { kind: "canister" }> {
+  return callerOrigin(request.caller, { callbackId: request.callerCallbackId, ...(request.deadlineNs === undefined ? {} : { deadlineNs: request.deadlineNs }) });
+}
+
+function callerOrigin(caller: CanisterId, call: { readonly callbackId: CallbackId; readonly deadlineNs?: bigint }): Extract<CallOrigin, { kind: "canister" }> {
+  return { kind: "canister", caller, callbackId: call.callbackId, ...(call.deadlineNs === undefined ? {} : { deadlineNs: call.deadlineNs }) };
 }
 
 /**

@@ -3,6 +3,7 @@
 // canister snapshots. install_code (which runs Wasm) lives in executor.ts. Every function is pure:
 // state in, state (or a typed failure) out.
 import { assert } from "../assert.ts";
+import { hookStatusOf, updateHookStatus, withHookStatus } from "./low-wasm-memory.ts";
 import { PageMap } from "../state/page-map.ts";
 import {
   comparePrincipals,
@@ -190,7 +191,9 @@ export function takeSnapshot(
   const execution = canister.execution;
   if (execution === undefined) return failWith(snapshotOfEmptyCanister(canister.id));
   const body = { execution, certifiedData: canister.certifiedData, globalTimerNs: canister.globalTimerNs };
-  return addSnapshot(canister, replaceSnapshot, (id) => ({ id, takenAtNs: nowNs, ...body, totalSizeBytes: snapshotSize(body) }));
+  // The snapshot keeps the low-memory hook's status (read_canister_snapshot_metadata reports it).
+  const hook = canister.lowWasmMemoryHook === undefined ? {} : { lowWasmMemoryHook: canister.lowWasmMemoryHook };
+  return addSnapshot(canister, replaceSnapshot, (id) => ({ id, takenAtNs: nowNs, ...body, totalSizeBytes: snapshotSize(body), ...hook }));
 }
 
 /**
@@ -236,16 +239,17 @@ export function loadSnapshot(
   const snapshot = canister.snapshots.find((s) => s.id === snapshotId);
   if (snapshot === undefined) return failWith(snapshotNotFound(canister.id, snapshotId));
   assert(snapshot.upload === undefined || checkedExecution !== undefined, `uploaded snapshot ${snapshotId} loaded without checking its module (snapshot-transfer.ts loadableExecution)`);
-  return {
-    ok: true,
-    canister: {
-      ...canister,
-      execution: checkedExecution ?? snapshot.execution,
-      certifiedData: snapshot.certifiedData,
-      globalTimerNs: snapshot.upload?.timerGiven === false ? canister.globalTimerNs : snapshot.globalTimerNs,
-      version: canister.version + 1n,
-    },
+  const loaded: CanisterState = {
+    ...canister,
+    execution: checkedExecution ?? snapshot.execution,
+    certifiedData: snapshot.certifiedData,
+    globalTimerNs: snapshot.upload?.timerGiven === false ? canister.globalTimerNs : snapshot.globalTimerNs,
+    version: canister.version + 1n,
   };
+  // A taken snapshot brings back its low-memory hook status; then the condition is evaluated on
+  // the loaded memory (low-wasm-memory.ts).
+  const status = snapshot.upload === undefined ? (snapshot.lowWasmMemoryHook ?? "condition_not_satisfied") : hookStatusOf(canister);
+  return { ok: true, canister: updateHookStatus(withHookStatus(loaded, status)) };
 }
 
 export function listSnapshots(canister: CanisterState, sender: PrincipalText): Outcome<{ snapshots: readonly CanisterSnapshot[] }> {

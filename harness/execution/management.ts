@@ -43,6 +43,7 @@ import {
 } from "./snapshot-transfer.ts";
 import { appendToLog } from "./canister-log.ts";
 import { validateEnvironmentVariables, type EnvironmentVariablesResult } from "./environment-variables.ts";
+import { updateHookStatus, wasmMemoryLimitOf, wasmMemoryThresholdOf } from "./low-wasm-memory.ts";
 
 // --- Candid types (subset of the management canister interface) ------------------------------------
 
@@ -265,6 +266,22 @@ function environmentVariablesOf(settings: Record<string, unknown> | undefined): 
   return given === undefined ? undefined : validateEnvironmentVariables(given);
 }
 
+/**
+ * The settings' wasm_memory_limit and wasm_memory_threshold applied (absent fields keep their
+ * value), and the low-memory hook's condition evaluated again (low-wasm-memory.ts).
+ */
+function withMemorySettings(c: CanisterState, settings: Record<string, unknown> | undefined): CanisterState {
+  const limit = opt(settings?.["wasm_memory_limit"] as [] | [bigint] | undefined);
+  const threshold = opt(settings?.["wasm_memory_threshold"] as [] | [bigint] | undefined);
+  if (limit === undefined && threshold === undefined) return c;
+  const next: CanisterState = {
+    ...c,
+    ...(limit === undefined ? {} : { wasmMemoryLimitBytes: limit }),
+    ...(threshold === undefined ? {} : { wasmMemoryThresholdBytes: threshold }),
+  };
+  return updateHookStatus(next);
+}
+
 /** The canister with these variables replacing its own (none: the field is dropped, as on a fresh canister). */
 function withEnvironmentVariables(c: CanisterState, variables: readonly EnvironmentVariable[] | undefined): CanisterState {
   const { environmentVariables: _old, ...rest } = c;
@@ -341,7 +358,7 @@ function metadataRecord(m: SnapshotMetadata) {
     canister_version: m.canisterVersion,
     certified_data: m.certifiedData,
     global_timer: m.globalTimerNs === undefined ? [] : [m.globalTimerNs === 0n ? { inactive: null } : { active: m.globalTimerNs }],
-    on_low_wasm_memory_hook_status: [],
+    on_low_wasm_memory_hook_status: m.lowWasmMemoryHook === undefined ? [] : [{ [m.lowWasmMemoryHook]: null }],
   };
 }
 
@@ -410,9 +427,9 @@ export function executeManagementCall(
       if (compute > 100n) return rejectWith(computeAllocationOutOfRange(compute));
       const env = environmentVariablesOf(settings);
       if (env !== undefined && !env.ok) return refusedVariables(env);
-      const created = withEnvironmentVariables(
-        lifecycle.createCanister({ id, controllers, cycles: amount, computeAllocationPercent: Number(compute) }),
-        env?.variables,
+      const created = withMemorySettings(
+        withEnvironmentVariables(lifecycle.createCanister({ id, controllers, cycles: amount, computeAllocationPercent: Number(compute) }), env?.variables),
+        settings,
       );
       return ok(reply(types.ret, [{ canister_id: Principal.fromText(id) }]), [created]);
     }
@@ -488,8 +505,8 @@ export function executeManagementCall(
               freezing_threshold: 2_592_000n,
               reserved_cycles_limit: 5_000_000_000_000n,
               log_visibility: { controllers: null },
-              wasm_memory_limit: 3n * 1024n * 1024n * 1024n,
-              wasm_memory_threshold: 0n,
+              wasm_memory_limit: wasmMemoryLimitOf(c),
+              wasm_memory_threshold: wasmMemoryThresholdOf(c),
               environment_variables: c.environmentVariables ?? [],
             },
             module_hash: e === undefined ? [] : [hexToBytes(e.moduleHash)],
@@ -541,6 +558,8 @@ export function executeManagementCall(
         if (!env.ok) return refusedVariables(env);
         next = { ...withEnvironmentVariables(next, env.variables), version: next.version + 1n };
       }
+      const memory = withMemorySettings(next, settings);
+      if (memory !== next) next = { ...memory, version: next.version + 1n };
       return ok(reply([], []), [next]);
     }
     case "provisional_top_up_canister": {

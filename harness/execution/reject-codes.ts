@@ -45,13 +45,15 @@ export const ErrorCode = {
   CanisterMethodNotFound: "IC0536",
   CanisterWasmModuleNotFound: "IC0537",
   CanisterWasmMemoryLimitExceeded: "IC0539",
+  /** 6xx: SYS_UNKNOWN (error_types lib.rs); only best-effort calls' callers see it, never a user. */
+  DeadlineExpired: "IC0601",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** The reject code of an error code: its first digit (the IC's `From<ErrorCode> for RejectCode`). */
 export function rejectCodeOf(code: ErrorCode): RejectCode {
   const digit = Number(code.charAt(3));
-  if (digit < RejectCode.SysFatal || digit > RejectCode.CanisterError) throw new Error(`error code ${code} has no reject code`);
+  if (digit < RejectCode.SysFatal || digit > RejectCode.SysUnknown) throw new Error(`error code ${code} has no reject code`);
   return digit as RejectCode;
 }
 
@@ -414,4 +416,5 @@ const REPRESENTATIVE_CODE: Readonly<Record<RejectCode, ErrorCode>> = {
   [RejectCode.DestinationInvalid]: ErrorCode.CanisterNotFound,
   [RejectCode.CanisterReject]: ErrorCode.CanisterRejectedMessage,
   [RejectCode.CanisterError]: ErrorCode.CanisterCalledTrap,
+  [RejectCode.SysUnknown]: ErrorCode.DeadlineExpired,
 };

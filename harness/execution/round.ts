@@ -20,9 +20,12 @@ import { heapDeltaBytes, type CommitResult, type StateManager } from "../state/s
 import { continueSliced, startSliced, type PausedExecution, type SliceStep } from "./dts.ts";
 import { withLoggedOutput } from "./canister-log.ts";
 import { CanisterInputQueues } from "./input-queue.ts";
+import { expireCallbacks, isExpiredRequest } from "./deadlines.ts";
+import { hookDue } from "./low-wasm-memory.ts";
 import {
   RejectCode,
   type CallbackId,
+  type CallOrigin,
   type CanisterExecutor,
   type CanisterId,
   type CanisterMessage,
@@ -233,7 +236,13 @@ class Work {
   }
 
   hasWork(id: CanisterId): boolean {
-    return this.paused.has(id) || (this.queues.get(id)?.size ?? 0) > 0 || (this.tasks.get(id)?.length ?? 0) > 0;
+    return this.paused.has(id) || (this.queues.get(id)?.size ?? 0) > 0 || (this.tasks.get(id)?.length ?? 0) > 0 || this.hookDue(id);
+  }
+
+  /** The low-memory hook is Ready (low-wasm-memory.ts): the canister's next execution runs it. */
+  private hookDue(id: CanisterId): boolean {
+    const c = this.canisters.get(id);
+    return c !== undefined && hookDue(c);
   }
 
   /** Over its heap-delta debit (§4.6): skipped this round. */
@@ -241,8 +250,13 @@ class Work {
     return (this.debits.get(id) ?? 0) >= limitBytes;
   }
 
-  /** Next thing to run: this round's tasks first, then the input queue. */
+  /**
+   * Next thing to run: the low-memory hook once it is Ready (the replica's task queue puts it in
+   * front, also when an execution of this round made it Ready), then this round's tasks, then the
+   * input queue.
+   */
   nextMessage(id: CanisterId): CanisterMessage | undefined {
+    if (!this.aborted.has(id) && this.hookDue(id)) return { kind: "on-low-wasm-memory" };
     const tasks = this.tasks.get(id);
     if (tasks !== undefined && tasks.length > 0) return tasks.shift();
     return this.queues.get(id)?.pop();
@@ -258,7 +272,7 @@ class Work {
     for (const r of result.responses) {
       if (r.origin.kind === "ingress") this.ingressResponses.push(r);
       else if (r.origin.kind === "canister") {
-        const response: CanisterMessage = { kind: "response", callbackId: r.origin.callbackId, response: r.response, refundedCycles: r.refundedCycles };
+        const response: CanisterMessage = responseTo(r.origin, r);
         if (this.canisters.has(r.origin.caller)) this.pendingLocal.push({ canister: r.origin.caller, message: response });
         else this.remoteResponses.push({ from: id, response: r });
       }
@@ -267,9 +281,28 @@ class Work {
       if (this.canisters.has(call.callee)) {
         this.pendingLocal.push({
           canister: call.callee,
-          message: { kind: "request", caller: id, callerCallbackId: call.callbackId, method: call.method, arg: call.arg, cycles: call.cycles },
+          message: requestFrom(id, call),
         });
       } else this.remoteCalls.push({ from: id, call });
+    }
+  }
+
+  /**
+   * The start of a round, before induction (the IC's state machine times out messages, then
+   * callbacks, then inducts): best-effort requests still waiting past their deadline leave the
+   * input queues unexecuted, and expired callbacks get their SYS_UNKNOWN reject (deadlines.ts).
+   * A canister with a paused long execution is left for a later round: its held result was
+   * computed from the state before, and marking its callbacks now would be lost at commit.
+   */
+  timeOut(nowNs: bigint): void {
+    for (const q of this.queues.values()) q.dropWhere((m) => isExpiredRequest(m, nowNs));
+    for (const [id, canister] of this.canisters) {
+      if (this.paused.has(id) || !canister.callbacks.some((cb) => cb.deadlineNs !== undefined && cb.expired !== true)) continue;
+      const queue = this.queues.get(id);
+      const expired = expireCallbacks(canister, nowNs, (cb) => queue?.hasResponseFor(cb) ?? false);
+      if (expired.canister === canister) continue;
+      this.canisters.set(id, expired.canister);
+      for (const m of expired.responses) this.enqueue(id, m);
     }
   }
 
@@ -294,10 +327,35 @@ class Work {
   }
 }
 
+/** The request a performed call becomes in the callee's input queue. */
+export function requestFrom(caller: CanisterId, call: OutgoingCall): CanisterMessage {
+  return {
+    kind: "request",
+    caller,
+    callerCallbackId: call.callbackId,
+    method: call.method,
+    arg: call.arg,
+    cycles: call.cycles,
+    ...(call.deadlineNs === undefined ? {} : { deadlineNs: call.deadlineNs }),
+  };
+}
+
+/** The response an answered call context sends its calling canister (carrying a best-effort call's deadline back). */
+export function responseTo(origin: Extract<CallOrigin, { kind: "canister" }>, r: Pick<OutgoingResponse, "response" | "refundedCycles">): CanisterMessage {
+  return {
+    kind: "response",
+    callbackId: origin.callbackId,
+    response: r.response,
+    refundedCycles: r.refundedCycles,
+    ...(origin.deadlineNs === undefined ? {} : { deadlineNs: origin.deadlineNs }),
+  };
+}
+
 /** Executes one round. Pure apart from the executor's internal caches. */
 export function executeRound(executor: CanisterExecutor, config: RoundConfig, state: ExecutionRoundState, input: RoundInput): RoundOutput {
   const sc = config.scheduler;
   const w = new Work(state);
+  w.timeOut(input.timeNs);
   for (const m of input.messages) {
     assert(w.canisters.has(m.canister), `message for unknown canister ${m.canister}`);
     w.enqueue(m.canister, m.message);
@@ -309,7 +367,7 @@ export function executeRound(executor: CanisterExecutor, config: RoundConfig, st
   // that export them; not for canisters with a paused or aborted execution (they resume that first),
   // and not when the caller already queued that task for the canister (e.g. ExecutionLab does).
   const queuedTasks = new Set<string>();
-  for (const [id, q] of w.queues) for (const m of q.messages()) if (m.kind === "heartbeat" || m.kind === "global-timer") queuedTasks.add(`${id} ${m.kind}`);
+  for (const [id, q] of w.queues) for (const m of q.messages()) if (m.kind === "heartbeat" || m.kind === "global-timer" || m.kind === "on-low-wasm-memory") queuedTasks.add(`${id} ${m.kind}`);
   for (const c of w.canisters.values()) {
     const exports = c.execution?.exports ?? [];
     if (c.status !== "running" || w.paused.has(c.id) || w.aborted.has(c.id)) continue;
@@ -585,18 +643,26 @@ function writeMessage(w: ByteWriter, m: CanisterMessage): void {
       if (m.dataCertificate !== undefined) w.bytes(m.dataCertificate);
       return;
     case "request":
-      w.u8(2).str(m.caller).u64(m.callerCallbackId).str(m.method).bytes(m.arg).nat(m.cycles);
+      // A best-effort request (tag 6) is a request (tag 2) followed by its deadline.
+      w.u8(m.deadlineNs === undefined ? 2 : 6).str(m.caller).u64(m.callerCallbackId).str(m.method).bytes(m.arg).nat(m.cycles);
+      if (m.deadlineNs !== undefined) w.u64(m.deadlineNs);
       return;
     case "response":
-      w.u8(3).u64(m.callbackId).nat(m.refundedCycles);
+      // A best-effort response (tag 7) is a response (tag 3) followed by its deadline and whether
+      // it is the system's "deadline expired" reject.
+      w.u8(m.deadlineNs === undefined ? 3 : 7).u64(m.callbackId).nat(m.refundedCycles);
       if (m.response.kind === "reply") w.u8(0).bytes(m.response.data);
       else w.u8(1).u8(m.response.code).str(m.response.message);
+      if (m.deadlineNs !== undefined) w.u64(m.deadlineNs).bool(m.deadlineExpired === true);
       return;
     case "heartbeat":
       w.u8(4);
       return;
     case "global-timer":
       w.u8(5);
+      return;
+    case "on-low-wasm-memory":
+      w.u8(8);
       return;
   }
 }
@@ -613,18 +679,26 @@ function readMessage(r: ByteReader): CanisterMessage {
       return r.bool() ? { kind: "query", caller, method, arg, dataCertificate: r.bytes() } : { kind: "query", caller, method, arg };
     }
     case 2:
-      return { kind: "request", caller: r.str() as CanisterId, callerCallbackId: r.u64() as CallbackId, method: r.str(), arg: r.bytes(), cycles: r.nat() };
-    case 3: {
+    case 6: {
+      const request = { kind: "request" as const, caller: r.str() as CanisterId, callerCallbackId: r.u64() as CallbackId, method: r.str(), arg: r.bytes(), cycles: r.nat() };
+      return tag === 6 ? { ...request, deadlineNs: r.u64() } : request;
+    }
+    case 3:
+    case 7: {
       const callbackId = r.u64() as CallbackId;
       const refundedCycles = r.nat();
       const response =
         r.u8() === 0 ? { kind: "reply" as const, data: r.bytes() } : { kind: "reject" as const, code: r.u8() as RejectCode, message: r.str() };
-      return { kind: "response", callbackId, response, refundedCycles };
+      if (tag === 3) return { kind: "response", callbackId, response, refundedCycles };
+      const deadlineNs = r.u64();
+      return { kind: "response", callbackId, response, refundedCycles, deadlineNs, ...(r.bool() ? { deadlineExpired: true as const } : {}) };
     }
     case 4:
       return { kind: "heartbeat" };
     case 5:
       return { kind: "global-timer" };
+    case 8:
+      return { kind: "on-low-wasm-memory" };
     default:
       throw new Error(`invalid message tag ${tag}`);
   }

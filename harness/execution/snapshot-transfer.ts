@@ -7,7 +7,8 @@
 //
 // Modelling choices: readers must be controllers (the `snapshot_visibility` setting is not
 // modelled); the Wasm chunk store is not modelled (metadata lists no chunks, chunk uploads are
-// refused); the `on_low_wasm_memory` hook status is reported as absent; for a snapshot taken from
+// refused); the `on_low_wasm_memory` hook status is the canister's when the snapshot was taken, and
+// absent for an uploaded snapshot (an uploaded status is not checked or kept); for a snapshot taken from
 // the canister, `canister_version` is the canister's version when the metadata is read.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
@@ -17,6 +18,7 @@ import { type RejectCode, type CanisterSnapshot, type CanisterState, type Execut
 import { addSnapshot, failWith, notController, snapshotSize, type Outcome } from "./lifecycle.ts";
 import type { WasmExecutor } from "./executor.ts";
 import { InvalidModuleError } from "./invalid-module.ts";
+import type { LowWasmMemoryHookStatus } from "./low-wasm-memory.ts";
 import { rejectCodeOf, snapshotImmutable, snapshotInconsistent, snapshotNotFound, snapshotSliceInvalid, snapshotSliceTooLarge, type ErrorCode } from "./reject-codes.ts";
 
 /** The most bytes one read_canister_snapshot_data answers (canister_manager MAX_SLICE_SIZE_BYTES). */
@@ -39,6 +41,8 @@ export interface SnapshotMetadata {
   readonly certifiedData: Uint8Array;
   /** The global timer's deadline (0: inactive); undefined when an upload did not give it. */
   readonly globalTimerNs: bigint | undefined;
+  /** The low-memory hook's status when the snapshot was taken; undefined for an uploaded snapshot (not modelled). */
+  readonly lowWasmMemoryHook: LowWasmMemoryHookStatus | undefined;
 }
 
 function findSnapshot(canister: CanisterState, snapshotId: string): CanisterSnapshot | undefined {
@@ -63,6 +67,7 @@ export function readSnapshotMetadata(canister: CanisterState, sender: PrincipalT
       canisterVersion: canister.version,
       certifiedData: s.certifiedData,
       globalTimerNs: s.upload?.timerGiven === false ? undefined : s.globalTimerNs,
+      lowWasmMemoryHook: s.upload === undefined ? (s.lowWasmMemoryHook ?? "condition_not_satisfied") : undefined,
     },
   };
 }
@@ -105,7 +110,7 @@ export function readSnapshotData(
 }
 
 /** What upload_canister_snapshot_metadata takes (its `replace_snapshot` aside). */
-export type UploadedMetadata = Omit<SnapshotMetadata, "source" | "takenAtNs" | "canisterVersion">;
+export type UploadedMetadata = Omit<SnapshotMetadata, "source" | "takenAtNs" | "canisterVersion" | "lowWasmMemoryHook">;
 
 /**
  * A new snapshot of `canister` from uploaded metadata: a module of the given size (zeros), memories

@@ -17,6 +17,7 @@ import {
 import { Principal } from "@dfinity/principal";
 import { TrapCode, type HypervisorError } from "./reject-codes.ts";
 import { MAX_ENVIRONMENT_VARIABLE_NAME_BYTES } from "./environment-variables.ts";
+import { boundedTimeoutSeconds } from "./deadlines.ts";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -310,6 +311,8 @@ export interface PendingCall {
   onReply: WasmClosure;
   onReject: WasmClosure;
   onCleanup: WasmClosure | undefined;
+  /** Set by call_with_best_effort_response (bounded by MAX_CALL_TIMEOUT_SECONDS): a best-effort call. */
+  timeoutSeconds?: number;
 }
 
 export interface PerformedCall {
@@ -320,6 +323,8 @@ export interface PerformedCall {
   readonly onReply: WasmClosure;
   readonly onReject: WasmClosure;
   readonly onCleanup: WasmClosure | undefined;
+  /** A best-effort call's timeout (bounded); absent for a guaranteed-response call. */
+  readonly timeoutSeconds?: number;
 }
 
 /** What the host needs from the running instance. */
@@ -366,6 +371,8 @@ export interface SessionInit {
   readonly rootKeyDer?: Uint8Array;
   /** The canister's environment variables, sorted by name (none when absent). */
   readonly environmentVariables?: readonly EnvironmentVariable[];
+  /** What ic0.msg_deadline returns: the best-effort deadline of the message executing, 0 for none. */
+  readonly msgDeadlineNs?: bigint;
 }
 
 /** DEFAULT_QUEUE_CAPACITY of the IC's canister queues (ic-protocol.md §3.2). */
@@ -391,8 +398,6 @@ export class SystemApiSession {
   private replyBuffer: Uint8Array[] = [];
   private replyBufferBytes = 0;
   private pending: PendingCall | undefined;
-  /** The call under construction asked for a best-effort response (reset by call_new). */
-  private bestEffortRequested = false;
   private instance: InstanceAccess | undefined;
 
   private readonly stableDirtyPageLimit: number;
@@ -600,7 +605,7 @@ export class SystemApiSession {
     msg_reject_code: (s) => s.init.rejectCode,
     msg_reject_msg_size: (s) => s.size(new TextEncoder().encode(s.init.rejectMessage).length),
     msg_reject_msg_copy: (s, a) => s.copyOut("msg_reject_msg", new TextEncoder().encode(s.init.rejectMessage), a),
-    msg_deadline: (s) => 0n,
+    msg_deadline: (s) => BigInt.asIntN(64, s.init.msgDeadlineNs ?? 0n),
     msg_method_name_size: (s) => s.size(new TextEncoder().encode(s.init.methodName ?? "").length),
     msg_method_name_copy: (s, a) => s.copyOut("msg_method_name", new TextEncoder().encode(s.init.methodName ?? ""), a),
     accept_message: (s) => {
@@ -679,7 +684,6 @@ export class SystemApiSession {
         throw new CanisterTrap("ic0.call_new: callee is not a valid principal");
       }
       if (s.pending !== undefined) s.cyclesBalance += s.pending.cycles; // discarded call
-      s.bestEffortRequested = false;
       s.pending = {
         callee: calleeText,
         method,
@@ -705,12 +709,13 @@ export class SystemApiSession {
       p.arg.push(s.read(s.addr(a[0]), size));
       return undefined;
     },
-    call_with_best_effort_response: (s) => {
-      s.requirePending("call_with_best_effort_response");
-      // Spec: "at most once" between call_new and call_perform. The call itself stays a
-      // guaranteed-response call here (no deadline, no SYS_UNKNOWN): see docs/CONFORMANCE.md.
-      if (s.bestEffortRequested) throw new CanisterTrap("ic0.call_with_best_effort_response called twice for one call");
-      s.bestEffortRequested = true;
+    call_with_best_effort_response: (s, a) => {
+      // The replica's own texts for both misuses (rs/embedders/src/wasmtime_embedder/system_api.rs,
+      // ToolchainContractViolation); any timeout is accepted and bounded by MAX_CALL_TIMEOUT_SECONDS.
+      const p = s.pending;
+      if (p === undefined) throw new CanisterTrap("ic0.call_with_best_effort_response called when no call is under construction.");
+      if (p.timeoutSeconds !== undefined) throw new CanisterTrap("ic0_call_with_best_effort_response failed because a timeout is already set.");
+      p.timeoutSeconds = boundedTimeoutSeconds(Number(a[0] ?? 0));
       return undefined;
     },
     call_cycles_add128: (s, a) => s.addCycles(s.amount128(a[0], a[1])),

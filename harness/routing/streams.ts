@@ -14,8 +14,11 @@
 // Responses are never refused for lack of space (the IC reserves their slot with the request);
 // a response to a canister that no longer exists is dropped.
 //
+// Best-effort messages carry their deadline across (the callee's ic0.msg_deadline, the caller's
+// expiry: harness/execution/deadlines.ts); a stream never drops one for being late.
+//
 // Not modelled: output queues (a message that does not fit a stream is rejected instead of
-// waiting), reject signals for migrating canisters, best-effort messages.
+// waiting), reject signals for migrating canisters, load shedding of best-effort messages.
 import { assert } from "../assert.ts";
 import { MANAGEMENT_CANISTER, RejectCode, type CallbackId, type CanisterId, type CanisterMessage, type CanisterStatus, type OutgoingCall, type OutgoingResponse, type PrincipalText, type Response } from "../execution/interfaces.ts";
 import { canisterNotFound, canisterNotRunningAtInduction } from "../execution/reject-codes.ts";
@@ -32,6 +35,8 @@ export type StreamMessage =
       readonly method: string;
       readonly arg: Uint8Array;
       readonly cycles: bigint;
+      /** A best-effort call's deadline (ns); absent for a guaranteed-response call. */
+      readonly deadlineNs?: bigint;
     }
   | {
       readonly kind: "response";
@@ -40,6 +45,8 @@ export type StreamMessage =
       readonly callbackId: CallbackId;
       readonly response: Response;
       readonly refundedCycles: bigint;
+      /** The answered call's deadline when it was a best-effort call. */
+      readonly deadlineNs?: bigint;
     };
 
 export interface Stream {
@@ -270,14 +277,14 @@ export function buildStreams(
       rejectLocally(from, call, RejectCode.SysTransient, `The stream to subnet ${destination.name} is full (${MAX_STREAM_MESSAGES} messages)`);
       continue;
     }
-    streams.push(destination.id, { kind: "request", from, to: call.callee, callerCallbackId: call.callbackId, method: call.method, arg: call.arg, cycles: call.cycles });
+    streams.push(destination.id, { kind: "request", from, to: call.callee, callerCallbackId: call.callbackId, method: call.method, arg: call.arg, cycles: call.cycles, ...deadlineOf(call) });
     pushed++;
   }
   for (const { from, response } of responses) {
     if (response.origin.kind !== "canister") continue;
     const destination = registry.route(response.origin.caller);
     if (destination === undefined || destination.id === self) continue; // the caller is gone: dropped
-    streams.push(destination.id, { kind: "response", from, to: response.origin.caller, callbackId: response.origin.callbackId, response: response.response, refundedCycles: response.refundedCycles });
+    streams.push(destination.id, { kind: "response", from, to: response.origin.caller, callbackId: response.origin.callbackId, response: response.response, refundedCycles: response.refundedCycles, ...deadlineOf(response.origin) });
     pushed++;
   }
   return { state: streams.result({ subnetQueue, loopback }), pushed, rejectedLocally: loopback.length - state.loopback.length };
@@ -312,16 +319,21 @@ export function sliceOf(state: RoutingState, self: SubnetId, destination: Subnet
 
 // ---- conversions ---------------------------------------------------------------------------------
 
+/** `{ deadlineNs }` of a best-effort message, `{}` of a guaranteed one (absent fields stay absent). */
+function deadlineOf(m: { readonly deadlineNs?: bigint }): { deadlineNs?: bigint } {
+  return m.deadlineNs === undefined ? {} : { deadlineNs: m.deadlineNs };
+}
+
 function requestMessage(m: Extract<StreamMessage, { kind: "request" }>): CanisterMessage {
-  return { kind: "request", caller: m.from, callerCallbackId: m.callerCallbackId, method: m.method, arg: m.arg, cycles: m.cycles };
+  return { kind: "request", caller: m.from, callerCallbackId: m.callerCallbackId, method: m.method, arg: m.arg, cycles: m.cycles, ...deadlineOf(m) };
 }
 
 function responseMessage(m: Extract<StreamMessage, { kind: "response" }>): CanisterMessage {
-  return { kind: "response", callbackId: m.callbackId, response: m.response, refundedCycles: m.refundedCycles };
+  return { kind: "response", callbackId: m.callbackId, response: m.response, refundedCycles: m.refundedCycles, ...deadlineOf(m) };
 }
 
 function rejectFor(m: Extract<StreamMessage, { kind: "request" }>, code: RejectCode, message: string): StreamMessage {
-  return { kind: "response", from: m.to, to: m.from, callbackId: m.callerCallbackId, response: { kind: "reject", code, message }, refundedCycles: m.cycles };
+  return { kind: "response", from: m.to, to: m.from, callbackId: m.callerCallbackId, response: { kind: "reject", code, message }, refundedCycles: m.cycles, ...deadlineOf(m) };
 }
 
 const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);
@@ -355,13 +367,16 @@ export function decodeStreamHeader(bytes: Uint8Array): StreamSlice["header"] {
   return header;
 }
 
+// Tags: 0 request, 1 response; 2 and 3 the same followed by a best-effort deadline (guaranteed
+// messages keep the bytes they had before best-effort calls existed).
 function writeStreamMessage(w: ByteWriter, m: StreamMessage): void {
   if (m.kind === "request") {
-    w.u8(0).str(m.from).str(m.to).u64(m.callerCallbackId).str(m.method).bytes(m.arg).nat(m.cycles);
-    return;
+    w.u8(m.deadlineNs === undefined ? 0 : 2).str(m.from).str(m.to).u64(m.callerCallbackId).str(m.method).bytes(m.arg).nat(m.cycles);
+  } else {
+    w.u8(m.deadlineNs === undefined ? 1 : 3).str(m.from).str(m.to).u64(m.callbackId).nat(m.refundedCycles);
+    writeResponse(w, m.response);
   }
-  w.u8(1).str(m.from).str(m.to).u64(m.callbackId).nat(m.refundedCycles);
-  writeResponse(w, m.response);
+  if (m.deadlineNs !== undefined) w.u64(m.deadlineNs);
 }
 
 function writeResponse(w: ByteWriter, response: Response): void {
@@ -375,15 +390,19 @@ function readResponse(r: ByteReader): Response {
 
 function readStreamMessage(r: ByteReader): StreamMessage {
   const tag = r.u8();
-  if (tag === 0) {
-    return { kind: "request", from: r.str() as CanisterId, to: r.str() as CanisterId, callerCallbackId: r.u64() as CallbackId, method: r.str(), arg: r.bytes(), cycles: r.nat() };
+  assert(tag <= 3, `invalid stream message tag ${tag}`);
+  const bestEffort = tag >= 2;
+  let m: StreamMessage;
+  if (tag === 0 || tag === 2) {
+    m = { kind: "request", from: r.str() as CanisterId, to: r.str() as CanisterId, callerCallbackId: r.u64() as CallbackId, method: r.str(), arg: r.bytes(), cycles: r.nat() };
+  } else {
+    const from = r.str() as CanisterId;
+    const to = r.str() as CanisterId;
+    const callbackId = r.u64() as CallbackId;
+    const refundedCycles = r.nat();
+    m = { kind: "response", from, to, callbackId, response: readResponse(r), refundedCycles };
   }
-  assert(tag === 1, `invalid stream message tag ${tag}`);
-  const from = r.str() as CanisterId;
-  const to = r.str() as CanisterId;
-  const callbackId = r.u64() as CallbackId;
-  const refundedCycles = r.nat();
-  return { kind: "response", from, to, callbackId, response: readResponse(r), refundedCycles };
+  return bestEffort ? { ...m, deadlineNs: r.u64() } : m;
 }
 
 function writeSubnetCall(w: ByteWriter, c: SubnetCall): void {

@@ -43,7 +43,32 @@ export interface ModuleRef {
 
 const GLOBAL_TYPES = ["i32", "i64", "f32", "f64"] as const;
 const STATUSES = ["running", "stopping", "stopped"] as const;
-const SYSTEM_TASKS = ["heartbeat", "global-timer"] as const;
+const SYSTEM_TASKS = ["heartbeat", "global-timer", "on-low-wasm-memory"] as const;
+/** The low-memory hook's status in the v4 encoding (undefined: condition_not_satisfied). */
+const HOOK_STATUSES = [undefined, "ready", "executed"] as const;
+
+function hasMemorySettings(c: CanisterState): boolean {
+  return (
+    c.wasmMemoryLimitBytes !== undefined ||
+    c.wasmMemoryThresholdBytes !== undefined ||
+    c.lowWasmMemoryHook !== undefined ||
+    c.snapshots.some((s) => s.lowWasmMemoryHook !== undefined)
+  );
+}
+
+/** A presence flag and a u64 that is 0 when absent (only that form is canonical). */
+function readOptionalU64(r: ByteReader): bigint | undefined {
+  const present = r.bool();
+  const value = r.u64();
+  assert(present || value === 0n, "an absent setting is encoded as 0");
+  return present ? value : undefined;
+}
+
+function readHookStatus(r: ByteReader): "ready" | "executed" | undefined {
+  const tag = r.u8();
+  assert(tag < HOOK_STATUSES.length, `invalid low-memory hook status tag ${tag}`);
+  return HOOK_STATUSES[tag];
+}
 
 export function canisterMemories(c: CanisterState): MemoryRef[] {
   const out: MemoryRef[] = [];
@@ -89,7 +114,9 @@ function writeOrigin(w: ByteWriter, o: CallOrigin): void {
       w.u8(0).str(o.messageId).str(o.caller);
       return;
     case "canister":
-      w.u8(1).str(o.caller).u64(o.callbackId);
+      // A best-effort call's context (tag 4) also keeps the call's deadline.
+      w.u8(o.deadlineNs === undefined ? 1 : 4).str(o.caller).u64(o.callbackId);
+      if (o.deadlineNs !== undefined) w.u64(o.deadlineNs);
       return;
     case "query":
       w.u8(2).str(o.caller);
@@ -115,10 +142,14 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
   // A canister with environment variables is encoded as v2 (v1 + a log flag + the variables), so
   // every canister without them keeps its v1 encoding and hash; one holding a snapshot created by
   // metadata upload as v3 (v2 + a source byte per snapshot).
+  // One with a best-effort callback or low-memory hook state as v4 (v3 + a deadline and an expiry
+  // flag per callback, a hook status per snapshot, and wasm_memory_limit, wasm_memory_threshold
+  // and the hook status at the end).
   const env = c.environmentVariables ?? [];
-  const uploads = c.snapshots.some((s) => s.upload !== undefined);
+  const bestEffort = c.callbacks.some((cb) => cb.deadlineNs !== undefined) || hasMemorySettings(c);
+  const uploads = bestEffort || c.snapshots.some((s) => s.upload !== undefined);
   const extended = uploads || env.length > 0;
-  w.domain(uploads ? "subnetlab-canister-v3" : env.length > 0 ? "subnetlab-canister-v2" : "subnetlab-canister-v1");
+  w.domain(bestEffort ? "subnetlab-canister-v4" : uploads ? "subnetlab-canister-v3" : env.length > 0 ? "subnetlab-canister-v2" : "subnetlab-canister-v1");
   w.str(c.id);
   w.u32(c.controllers.length);
   for (const p of c.controllers) w.str(p);
@@ -145,6 +176,8 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
     w.bool(cb.onCleanup !== undefined);
     if (cb.onCleanup !== undefined) writeClosure(w, cb.onCleanup);
     w.nat(cb.cyclesSent);
+    // Deadlines are whole seconds after the epoch, never 0: 0 stands for a guaranteed response.
+    if (bestEffort) w.u64(cb.deadlineNs ?? 0n).bool(cb.expired === true);
   }
   w.u64(c.nextCallContextId);
   w.u64(c.nextCallbackId);
@@ -154,6 +187,7 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
     writeExecution(w, s.execution);
     w.bytes(s.certifiedData).u64(s.globalTimerNs).u64(s.totalSizeBytes);
     if (uploads) w.u8(s.upload === undefined ? SNAPSHOT_TAKEN : s.upload.timerGiven ? SNAPSHOT_UPLOADED_WITH_TIMER : SNAPSHOT_UPLOADED);
+    if (bestEffort) w.u8(HOOK_STATUSES.indexOf(s.lowWasmMemoryHook));
   }
   // The log comes last and only once there is one, so a canister that never logged keeps the
   // encoding (and hash) it had before logs existed.
@@ -166,6 +200,8 @@ export function encodeCanisterSystemState(c: CanisterState): Uint8Array {
     w.u32(env.length);
     for (const v of env) w.str(v.name).str(v.value);
   }
+  // Each memory setting as a presence flag and its value (0 when absent): a set value may be 0.
+  if (bestEffort) w.bool(c.wasmMemoryLimitBytes !== undefined).u64(c.wasmMemoryLimitBytes ?? 0n).bool(c.wasmMemoryThresholdBytes !== undefined).u64(c.wasmMemoryThresholdBytes ?? 0n).u8(HOOK_STATUSES.indexOf(c.lowWasmMemoryHook));
   return w.finish();
 }
 
@@ -212,6 +248,8 @@ function readOrigin(r: ByteReader): CallOrigin {
       return { kind: "ingress", messageId: r.str(), caller: r.str() as PrincipalText };
     case 1:
       return { kind: "canister", caller: r.str() as CanisterId, callbackId: r.u64() as CallbackId };
+    case 4:
+      return { kind: "canister", caller: r.str() as CanisterId, callbackId: r.u64() as CallbackId, deadlineNs: r.u64() };
     case 2:
       return { kind: "query", caller: r.str() as PrincipalText };
     case 3: {
@@ -228,12 +266,16 @@ function readClosure(r: ByteReader): WasmClosure {
   return { fun: r.u32(), env: r.u64() };
 }
 
+const CANISTER_ENCODINGS = ["subnetlab-canister-v1", "subnetlab-canister-v2", "subnetlab-canister-v3", "subnetlab-canister-v4"];
+
 export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeResolvers): CanisterState {
   const r = new ByteReader(bytes);
   const domain = new TextDecoder().decode(r.raw(r.u8()));
-  assert(domain === "subnetlab-canister-v1" || domain === "subnetlab-canister-v2" || domain === "subnetlab-canister-v3", `unknown canister encoding ${domain}`);
-  const hasEnv = domain !== "subnetlab-canister-v1";
-  const hasSnapshotSource = domain === "subnetlab-canister-v3";
+  const encoding = CANISTER_ENCODINGS.indexOf(domain) + 1;
+  assert(encoding > 0, `unknown canister encoding ${domain}`);
+  const hasEnv = encoding >= 2;
+  const hasSnapshotSource = encoding >= 3;
+  const hasDeadlines = encoding >= 4;
   const id = r.str() as CanisterId;
   const controllers: PrincipalText[] = [];
   for (let n = r.u32(), i = 0; i < n; i++) controllers.push(r.str() as PrincipalText);
@@ -257,7 +299,20 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     const onReply = readClosure(r);
     const onReject = readClosure(r);
     const onCleanup = r.bool() ? readClosure(r) : undefined;
-    callbacks.push({ id: cbId, callContextId, callee, onReply, onReject, onCleanup, cyclesSent: r.nat() });
+    const cyclesSent = r.nat();
+    const deadlineNs = hasDeadlines ? r.u64() : 0n;
+    const expired = hasDeadlines && r.bool();
+    callbacks.push({
+      id: cbId,
+      callContextId,
+      callee,
+      onReply,
+      onReject,
+      onCleanup,
+      cyclesSent,
+      ...(deadlineNs === 0n ? {} : { deadlineNs }),
+      ...(expired ? { expired: true as const } : {}),
+    });
   }
   const nextCallContextId = r.u64();
   const nextCallbackId = r.u64();
@@ -269,11 +324,24 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     const body = { id: snapId, takenAtNs, execution: snapExecution, certifiedData: r.bytes(), globalTimerNs: r.u64(), totalSizeBytes: r.u64() };
     const source = hasSnapshotSource ? r.u8() : SNAPSHOT_TAKEN;
     assert(source <= SNAPSHOT_UPLOADED_WITH_TIMER, `invalid snapshot source tag ${source}`);
-    snapshots.push(source === SNAPSHOT_TAKEN ? body : { ...body, upload: { timerGiven: source === SNAPSHOT_UPLOADED_WITH_TIMER } });
+    const hook = hasDeadlines ? readHookStatus(r) : undefined;
+    const withHook = hook === undefined ? body : { ...body, lowWasmMemoryHook: hook };
+    snapshots.push(source === SNAPSHOT_TAKEN ? withHook : { ...withHook, upload: { timerGiven: source === SNAPSHOT_UPLOADED_WITH_TIMER } });
   }
   const log = (hasEnv ? r.bool() : !r.done()) ? readLog(r) : undefined;
   const environmentVariables: EnvironmentVariable[] = [];
   if (hasEnv) for (let n = r.u32(), i = 0; i < n; i++) environmentVariables.push({ name: r.str(), value: r.str() });
+  let memory: Pick<CanisterState, "wasmMemoryLimitBytes" | "wasmMemoryThresholdBytes" | "lowWasmMemoryHook"> = {};
+  if (hasDeadlines) {
+    const limit = readOptionalU64(r);
+    const threshold = readOptionalU64(r);
+    const hook = readHookStatus(r);
+    memory = {
+      ...(limit === undefined ? {} : { wasmMemoryLimitBytes: limit }),
+      ...(threshold === undefined ? {} : { wasmMemoryThresholdBytes: threshold }),
+      ...(hook === undefined ? {} : { lowWasmMemoryHook: hook }),
+    };
+  }
   r.expectDone("canister state");
   return {
     id,
@@ -292,6 +360,7 @@ export function decodeCanisterSystemState(bytes: Uint8Array, resolve: DecodeReso
     snapshots,
     ...(log === undefined ? {} : { log }),
     ...(environmentVariables.length === 0 ? {} : { environmentVariables }),
+    ...memory,
   };
 }
 

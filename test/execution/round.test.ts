@@ -136,6 +136,23 @@ test("round metadata encodes canonically and decodes back (queues, priorities, a
   t.deepEqual(back.scheduling, r.state.scheduling);
 });
 
+test("item 4: best-effort messages in input queues keep their deadline (and the expiry reject its mark) through the metadata encoding; guaranteed ones keep their bytes", (t) => {
+  const a = makeCanister(1);
+  const b = makeCanister(2);
+  const guaranteed: CanisterMessage = { kind: "request", caller: a.id, callerCallbackId: 4n as never, method: "get", arg: costArg(5n), cycles: 3n };
+  const messages: CanisterMessage[] = [
+    { ...guaranteed, deadlineNs: 7_000_000_000n },
+    { kind: "response", callbackId: 5n as never, response: { kind: "reply", data: new Uint8Array([1]) }, refundedCycles: 2n, deadlineNs: 8_000_000_000n },
+    { kind: "response", callbackId: 6n as never, response: { kind: "reject", code: 6, message: "Call deadline has expired." }, refundedCycles: 0n, deadlineNs: 9_000_000_000n, deadlineExpired: true },
+  ];
+  const state = { ...initialRoundState([a, b]), queues: [{ id: b.id, messages }] };
+  const back = decodeRoundMetadata(encodeRoundMetadata(state), state.canisters);
+  t.deepEqual(back.queues, state.queues);
+  const plain = { ...state, queues: [{ id: b.id, messages: [guaranteed] }] };
+  const withDeadline = { ...state, queues: [{ id: b.id, messages: [messages[0]!] }] };
+  t.is(encodeRoundMetadata(withDeadline).length, encodeRoundMetadata(plain).length + 8, "a best-effort request is a guaranteed one plus its 8-byte deadline");
+});
+
 test("determinism: two runs of the same inputs give identical metadata and canister hashes every round", (t) => {
   const run = (): string[] => {
     const cs = [1, 2, 3, 4, 5].map((n) => makeCanister(n));

@@ -86,6 +86,17 @@ test("the routing state's canonical encoding round-trips", (t) => {
   t.deepEqual(decodeRoutingState(encoded), built);
 });
 
+test("item 4: a best-effort request and its response carry the call's deadline through the stream, its encoding and induction", (t) => {
+  const deadlineNs = 1_700_000_010_000_000_000n;
+  const calls = [{ from: onA(0), call: { ...call(onB(0), 1), deadlineNs } }];
+  const responses = [{ from: onA(2), response: { origin: { kind: "canister" as const, caller: onB(1), callbackId: 9n as CallbackId, deadlineNs }, response: { kind: "reply" as const, data: new Uint8Array([7]) }, refundedCycles: 0n } }];
+  const built = buildStreams(emptyRoutingState(), A.id, registry, calls, responses).state;
+  t.deepEqual(decodeRoutingState(encodeRoutingState(built)), built);
+  t.deepEqual(streamTo(built, B.id).messages.map((m) => m.deadlineNs), [deadlineNs, deadlineNs]);
+  const inducted = inductSlice(emptyRoutingState(), sliceOf(built, A.id, B.id, 0n), hostWith(onB(0), onB(1))).inducted;
+  t.deepEqual(inducted.map((m) => (m.message.kind === "request" || m.message.kind === "response" ? m.message.deadlineNs : undefined)), [deadlineNs, deadlineNs]);
+});
+
 // Interface spec, "Ordering guarantees": requests from one canister to another are delivered in
 // the order sent. Here: slices cut anywhere, delivered late, repeated and out of order.
 test("property: any sequence of overlapping, repeated and reordered slices inducts the stream exactly once, in order", (t) => {

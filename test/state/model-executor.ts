@@ -48,7 +48,7 @@ export class ModelExecutor implements CanisterExecutor {
     const method = "method" in message ? message.method : message.kind;
     this.calls.push({ canister: canister.id, kind: message.kind, method });
     const base = { responses: [], outgoingCalls: [], heapDeltaPages: 0, debugLog: [], readTime: false } as const;
-    if (message.kind === "response" || message.kind === "heartbeat" || message.kind === "global-timer") {
+    if (message.kind === "response" || message.kind === "heartbeat" || message.kind === "global-timer" || message.kind === "on-low-wasm-memory") {
       // like the real executor, a firing global timer is deactivated
       const after = message.kind === "global-timer" ? { ...canister, globalTimerNs: 0n } : canister;
       return { ...base, canister: after, outcome: { kind: "completed" }, instructionsUsed: 1_000n };

@@ -4,7 +4,8 @@
 // same as the incrementally maintained one; a checkpoint read back must reproduce the digest.
 import test from "ava";
 import fc from "fast-check";
-import type { CanisterState } from "../../harness/execution/interfaces.ts";
+import { assert } from "../../harness/assert.ts";
+import type { CallbackId, CallContextId, CanisterState } from "../../harness/execution/interfaces.ts";
 import { canisterStateHash, decodeCanisterSystemState, encodeCanisterSystemState } from "../../harness/state/canister-codec.ts";
 import { listCheckpoints, loadCheckpoint } from "../../harness/state/checkpoint.ts";
 import { computeManifest, diffManifests, stateFiles } from "../../harness/state/manifest.ts";
@@ -33,6 +34,23 @@ test("canister encoding round-trips every field (call contexts, callbacks, nat c
   t.deepEqual(back.callContexts, c.callContexts);
   t.deepEqual(back.callbacks, c.callbacks);
   t.is(canisterStateHash(back), canisterStateHash(c));
+});
+
+test("item 4: best-effort state round-trips — a callback's deadline and expiry, a call context's deadline — and a canister without it keeps its encoding", (t) => {
+  const plain = makeCanister(6, { withCallState: true });
+  t.regex(new TextDecoder().decode(encodeCanisterSystemState(plain).subarray(1, 22)), /^subnetlab-canister-v1/, "no best-effort state: the old encoding, the old hash");
+  const [cb] = plain.callbacks;
+  assert(cb !== undefined, "the fixture has a callback");
+  const c: CanisterState = {
+    ...plain,
+    callContexts: [...plain.callContexts, { id: 9n as CallContextId, origin: { kind: "canister", caller: plain.id, callbackId: 4n as CallbackId, deadlineNs: 1_700_000_300_000_000_000n }, responded: false, availableCycles: 0n }],
+    callbacks: [{ ...cb, deadlineNs: 1_700_000_010_000_000_000n }, { ...cb, id: (cb.id + 1n) as CallbackId, deadlineNs: 1_700_000_005_000_000_000n, expired: true }],
+  };
+  const back = rebuilt(c);
+  t.deepEqual(back.callbacks, c.callbacks);
+  t.deepEqual(back.callContexts, c.callContexts);
+  t.is(canisterStateHash(back), canisterStateHash(c));
+  t.not(canisterStateHash(c), canisterStateHash({ ...c, callbacks: [c.callbacks[0]!, { ...c.callbacks[1]!, expired: undefined as never }] }), "expiry is part of the hash");
 });
 
 test("canister hash changes with one page and with one system field, and only then", (t) => {
