@@ -411,7 +411,7 @@ function updateLatencySection(report: HtmlReportInput): string {
   if (u === undefined) return "";
   const pause = u.worstPauseMs === null ? "" : ` The subnet's certified height stood still for at most ${formatMs(u.worstPauseMs)} (until height ${u.worstPauseEndHeight ?? "?"}).`;
   const stats = u.latencyMsP50 === null ? "no answer was certified" : `p50 ${formatMs(u.latencyMsP50)}, p99 ${formatMs(u.latencyMsP99 ?? 0)}, max ${formatMs(u.latencyMsMax ?? 0)} over ${int(u.certified)} answers`;
-  return `<h3>Certified update latency</h3><p class="muted">From submission until an honest replica held a certification covering the height of the answer (when read_state can first prove it): ${esc(stats)}.${esc(pause)}</p>${updateLatencySvg(report)}`;
+  return `<h3>Certified update latency</h3><p class="muted">From submission until the answer could be read with a valid certificate (simulated runs: the first honest certification covering the answer's height; real runs: the client holding the verified certified reply): ${esc(stats)}.${esc(pause)}</p>${updateLatencySvg(report)}`;
 }
 
 export function renderHtmlReport(report: HtmlReportInput): string {

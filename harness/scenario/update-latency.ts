@@ -58,20 +58,9 @@ export class UpdateLatencyRecorder {
       const covered = h === undefined ? undefined : this.coveredAt(h, heights, coveredAtUs);
       if (covered !== undefined) samples.push([submitUs / 1000, (covered - submitUs) / 1000]);
     }
-    samples.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    const latencies = samples.map(([, l]) => l).sort((a, b) => a - b);
-    const pct = (p: number): number | null => (latencies.length === 0 ? null : Math.round(latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))]!));
     const pause = this.worstPause(heights);
-    return {
-      certified: samples.length,
-      latencyMsP50: pct(50),
-      latencyMsP99: pct(99),
-      latencyMsMax: latencies.length === 0 ? null : Math.round(latencies[latencies.length - 1]!),
-      worstPauseMs: pause?.ms ?? null,
-      worstPauseEndHeight: pause?.endHeight ?? null,
-      checkpoints: heights.filter((h) => h > 0 && h % checkpointInterval === 0).map((h) => ({ height: h, certifiedAtMs: Math.round(this.firstCertifiedUs.get(h)! / 1000) })),
-      samples: thinEvenly(samples, MAX_SAMPLES).map(([t, l]) => [Math.round(t), Math.round(l)] as const),
-    };
+    const checkpoints = heights.filter((h) => h > 0 && h % checkpointInterval === 0).map((h) => ({ height: h, certifiedAtMs: Math.round(this.firstCertifiedUs.get(h)! / 1000) }));
+    return updateLatencyReport(samples, pause, checkpoints);
   }
 
   /** The first time a certification at or above h existed (binary search over the certified heights). */
@@ -101,6 +90,30 @@ export class UpdateLatencyRecorder {
     }
     return worst === undefined ? undefined : { ms: Math.round(worst.us / 1000), endHeight: worst.endHeight };
   }
+}
+
+/**
+ * The report from [submitted at ms, latency ms] samples. Real runs have only their client's view:
+ * submission → a verified certified reply in hand, no pause or checkpoint figures (`pause` undefined).
+ */
+export function updateLatencyReport(
+  samplesIn: readonly (readonly [number, number])[],
+  pause: { readonly ms: number; readonly endHeight: number } | undefined,
+  checkpoints: UpdateLatencyReport["checkpoints"],
+): UpdateLatencyReport {
+  const samples = [...samplesIn].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const latencies = samples.map(([, l]) => l).sort((a, b) => a - b);
+  const pct = (p: number): number | null => (latencies.length === 0 ? null : Math.round(latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))]!));
+  return {
+    certified: samples.length,
+    latencyMsP50: pct(50),
+    latencyMsP99: pct(99),
+    latencyMsMax: latencies.length === 0 ? null : Math.round(latencies[latencies.length - 1]!),
+    worstPauseMs: pause?.ms ?? null,
+    worstPauseEndHeight: pause?.endHeight ?? null,
+    checkpoints,
+    samples: thinEvenly(samples, MAX_SAMPLES).map(([t, l]) => [Math.round(t), Math.round(l)] as const),
+  };
 }
 
 function thinEvenly<T>(items: readonly T[], max: number): T[] {

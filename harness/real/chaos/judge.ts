@@ -4,6 +4,7 @@
 // on them, plus one check only a real client can make — every update whose certified reply the
 // client holds is in the final state of every live honest replica that executed its height.
 // The result is a RunReport with the simulated run's fields.
+import { updateLatencyReport } from "../../scenario/update-latency.ts";
 import { runChecks, verdictOf, type Violation } from "../../checks/checks.ts";
 import { checkAcknowledgedUpdates } from "../../checks/durability.ts";
 import { RunRecorder } from "../../checks/observations.ts";
@@ -42,6 +43,8 @@ export interface JudgeInput {
   readonly acknowledged: readonly HashHex[];
   /** Every workload request: when (µs from the origin) it was first sent. */
   readonly firstSubmitUs: ReadonlyMap<HashHex, number>;
+  /** Acknowledged requests: when (µs from the origin) the client held the verified certified reply. */
+  readonly acknowledgedAtUs: ReadonlyMap<HashHex, number>;
   readonly notes: readonly string[];
 }
 
@@ -134,6 +137,14 @@ export function judgeRealRun(input: JudgeInput): RunReport {
     blocks: blockRowsOf(recorder, faults.byzantine),
     latencyHistogram: histogramOf(latencies),
     stateHashTable: stateHashTableOf(recorder, checks.violations, scenario),
+    updates: updateLatencyReport(
+      [...input.acknowledgedAtUs].flatMap(([id, atUs]) => {
+        const sentUs = input.firstSubmitUs.get(id);
+        return sentUs === undefined ? [] : [[sentUs / 1000, Math.max(0, atUs - sentUs) / 1000] as const];
+      }),
+      undefined,
+      [],
+    ),
   };
 }
 

@@ -137,6 +137,7 @@ async function runOnCluster(cluster: Cluster, plan: RealPlan, scenario: Scenario
     submitTimes,
     firstSubmitUs,
     acknowledged: workload.acknowledged() as HashHex[],
+    acknowledgedAtUs: new Map(workload.log.filter((e) => e.outcome === "replied").map((e) => [e.requestId as HashHex, e.answeredMs * 1000] as const)),
     notes: [
       `a real run (${plan.n} replica processes, wall-clock seconds from ${startedAt}): its trace digest is not reproducible; ${REPLAY_SCENARIO_FILE} replays its fault timeline and workload in the simulator`,
       ...scenarioNotes(scenario),
