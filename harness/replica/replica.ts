@@ -26,7 +26,6 @@ import { checkIngress, type IngressAuth, type IngressInvalidReason, type Ingress
 import type { Membership } from "../consensus/membership.ts";
 import type { ConsensusPool } from "../consensus/pool.ts";
 import type { NodeSigner, SubnetVerifier } from "../crypto/interfaces.ts";
-import { domainHash } from "../crypto/hash.ts";
 import { BUNDLE_OVERHEAD_BYTES, wireItemSize, type Bundle, type StatusReport, type WireItem } from "../p2p/messages.ts";
 import type { Env, TimerHandle } from "../sim/env.ts";
 import { height, replicaId, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
@@ -39,11 +38,10 @@ import { DEFAULT_XNET_POLL_MS, ReplicaXNet, XNET_POLL_TIMER } from "./replica-xn
 import type { SubnetId } from "../routing/registry.ts";
 import { CertificationPool, signCertificationShare, type Certification, type CertificationShare, type PeerCertificationVerdict } from "./certification.ts";
 import { PoolLog } from "./pool-log.ts";
-import { readRecord, writeRecord } from "../sim/disk-records.ts";
 import { takeIngressArrivals } from "./ingress-arrivals.ts";
 import { assertNoIdleWork, feedsConsensus, type IdleSteps } from "./idle-steps.ts";
-import { ExecutionPipeline } from "./execution-pipeline.ts";
-import { NO_WORK, type ExecutionTimeModel } from "./execution-time.ts";
+import { BatchDelivery } from "./batch-delivery.ts";
+import type { ExecutionTimeModel } from "./execution-time.ts";
 
 /** What the harness learns from a replica (read-only observation; the replica never waits on it). */
 export interface ReplicaObserver {
@@ -91,9 +89,6 @@ export { DEFAULT_XNET_POLL_MS } from "./replica-xnet.ts";
 
 export type { IngressSubmitResult } from "./interfaces.ts";
 
-/** Hash of the block executed at a height, kept on disk so a restarted replica checks continuity. */
-const deliveredKey = (h: Height): string => `delivered/${h}`;
-const DELIVERED_HASHES_KEPT = 64;
 /** Heights of chain a helper sends per status answer. */
 const CATCH_UP_HEIGHTS = 20;
 /** How many peers answer one status report (rotating), so a laggard is not flooded by all n−1. */
@@ -129,10 +124,7 @@ export class Replica implements ReplicaApi {
   /** The finalized height each peer last reported (catch-up: who is far ahead). */
   private readonly peerFinalized = new Map<ReplicaId, Height>();
   private stateSyncRequestedAt: TimeUs | undefined;
-  private forkReported = false;
   private readonly certification: CertificationPool;
-  /** Canary "state-hash-after-restart": what a restarted replica mixes into its state hashes. */
-  private readonly restartSalt: string | undefined;
   /** The validated pool's write-ahead log on this replica's disk. */
   private readonly poolLog: PoolLog;
   /** This replica signed artifacts (shares, proposals) since the last sync: sync before sending. */
@@ -143,8 +135,8 @@ export class Replica implements ReplicaApi {
   private readonly recoveryNotes: readonly string[];
   /** Multi-subnet runs: the XNet endpoint and client. */
   private readonly xnet: ReplicaXNet | undefined;
-  /** With a time model: when the execution engine is free and what of each height exists yet. */
-  private readonly pipeline: ExecutionPipeline | undefined;
+  /** Finalized blocks to the state machine, in height order (with the execution time model, if any). */
+  private readonly delivery: BatchDelivery;
 
   constructor(private readonly deps: ReplicaDeps) {
     this.env = deps.env;
@@ -157,12 +149,30 @@ export class Replica implements ReplicaApi {
     this.pool = opened.pool;
     this.poolLog = opened.log;
     this.trimmedAtCup = this.pool.latestCup.content.height;
-    this.restartSalt = opened.restarted && deps.config.canary === "state-hash-after-restart" ? `restarted at ${deps.env.now()}` : undefined;
     this.routing = deps.makeStateMachine();
     this.recoveryNotes = [...opened.notes, ...(this.routing.recovery ?? [])];
-    this.pipeline = deps.executionTime === undefined ? undefined : new ExecutionPipeline(deps.executionTime);
+    this.delivery = new BatchDelivery({
+      env: deps.env,
+      pool: this.pool,
+      routing: this.routing,
+      canary: deps.config.canary,
+      xnet: deps.xnet,
+      executionTime: deps.executionTime,
+      restartSalt: opened.restarted && deps.config.canary === "state-hash-after-restart" ? `restarted at ${deps.env.now()}` : undefined,
+      onDelivered: (block, stateHash) => this.delivered(block, stateHash),
+      onFork: (lastExecuted, executed, parent) => {
+        this.env.trace({ kind: "consensus.fork-detected", detail: { height: lastExecuted + 1, parent: parent.slice(0, 16), delivered: executed.slice(0, 16) } });
+        this.deps.observer.onForkDetected?.(this.id, lastExecuted, executed, parent, this.env.now());
+      },
+      certify: (h) => this.certifyHeight(h),
+      yieldIfOverBudget: () => {
+        if (!this.overBudget()) return false;
+        this.continueSoon();
+        return true;
+      },
+    });
     // A height still executing has no certified hash yet: shares and certifications of it wait.
-    this.certification = new CertificationPool(deps.verifier, (h) => (this.pipeline?.certifiableBy(h, this.env.now()) === false ? undefined : this.routing.certifiedHashAt?.(h)), deps.config.canary === "certification-unchecked");
+    this.certification = new CertificationPool(deps.verifier, (h) => this.delivery.certifiedHashAt(h), deps.config.canary === "certification-unchecked");
     this.xnet =
       deps.xnet === undefined
         ? undefined
@@ -450,9 +460,9 @@ export class Replica implements ReplicaApi {
       return;
     }
     this.routing.installSnapshot(snapshot);
-    writeRecord(this.env.disk, deliveredKey(cup.height), cup.block.hash);
+    this.delivery.recordDelivered(cup.height, cup.block.hash);
     this.stateSyncRequestedAt = undefined;
-    for (const block of this.chainSince(height(0), cup.height)) this.forgetIngress(block);
+    for (const block of this.delivery.chainSince(height(0), cup.height)) this.forgetIngress(block);
     this.env.trace({ kind: "state-sync.done", detail: { height: snapshot.height, bytes: snapshot.sizeBytes } });
     this.deps.observer.onStateSynced(this.id, snapshot.height, this.env.now());
   }
@@ -580,7 +590,7 @@ export class Replica implements ReplicaApi {
   private requestStateSyncIfBehind(): void {
     const cup = this.pool.latestCup.content;
     if (this.routing.expectedBatchHeight() > cup.height) return;
-    if (this.chainReaches(this.routing.expectedBatchHeight())) return;
+    if (this.delivery.chainReaches(this.routing.expectedBatchHeight())) return;
     const now = this.env.now();
     if (this.stateSyncRequestedAt !== undefined && now - this.stateSyncRequestedAt < REQUEST_RETRY_US) return;
     this.stateSyncRequestedAt = now;
@@ -614,7 +624,7 @@ export class Replica implements ReplicaApi {
       ingressCandidates: () => ingressPool.values(),
       ingressAlreadyFinalized: (id) => routing.ingressStatus(id) !== undefined,
       // A checkpoint still being written has no manifest root yet: the CUP share waits for it.
-      stateHashAt: (h) => (this.pipeline?.hashedBy(h, this.env.now()) === false ? undefined : this.stateHashAt(h)),
+      stateHashAt: (h) => this.delivery.stateHashForConsensus(h),
       lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
       ...(routing.certifiedHashAt === undefined ? {} : { certifiedHeight: () => this.certification.latestCertification?.height ?? height(0) }),
       ...(this.xnet?.context() ?? {}),
@@ -718,103 +728,17 @@ export class Replica implements ReplicaApi {
     this.env.trace({ kind: `${artifact.type}.${how}`, detail: { height: artifactHeight(artifact), id: artifact.id.slice(0, 24) } });
   }
 
-  /** Delivers finalized batches in height order, walking the finalized chain back from its tip. */
+  /** Delivers finalized batches in height order (batch-delivery.ts); the pools are purged after a walk. */
   private deliverBatches(): void {
-    if (this.pipeline !== undefined) for (const h of this.pipeline.takeCertifiable(this.env.now())) this.certifyHeight(h);
-    const expected = this.routing.expectedBatchHeight();
-    const tip = this.pool.finalizedHeight;
-    if (expected > tip) return;
-    const chain = this.chainSince(expected, tip);
-    if (chain.length === 0) return;
-    const first = chain[0] as Block;
-    const previous = this.deliveredHashAt(height(expected - 1));
-    if (previous !== undefined && first.parent !== previous) {
-      // Only more than f faulty replicas can make this happen: the finalized chain no longer
-      // extends what this replica executed. Stop delivering rather than execute a foreign chain.
-      if (!this.forkReported) {
-        this.env.trace({ kind: "consensus.fork-detected", detail: { height: first.height, parent: first.parent.slice(0, 16), delivered: previous.slice(0, 16) } });
-        this.deps.observer.onForkDetected?.(this.id, height(expected - 1), previous, first.parent, this.env.now());
-      }
-      this.forkReported = true;
-      return;
-    }
-    for (const block of chain) {
-      if (this.pipeline?.canTake(this.env.now()) === false) break; // the wake timer comes back for it
-      this.routing.deliverBatch({
-        height: block.height,
-        timeNs: BigInt(block.context.timeUs) * 1000n,
-        randomness: domainHash("ic-batch-randomness", block.hash),
-        ingress: block.ingress,
-        ...(block.xnet === undefined || this.deps.xnet === undefined ? {} : { xnet: this.deps.xnet.decode(block.xnet) }),
-        requiresFullStateHash: block.isSummary,
-      });
-      this.forgetIngress(block);
-      writeRecord(this.env.disk, deliveredKey(block.height), block.hash);
-      this.env.disk.remove(deliveredKey(height(Math.max(0, block.height - DELIVERED_HASHES_KEPT))));
-      const stateHash = this.stateHashAt(block.height);
-      assert(stateHash !== undefined, `no state hash after executing height ${block.height}`);
-      this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
-      this.deps.observer.onBatchDelivered(this.id, block, stateHash, this.env.now());
-      this.stepWork++;
-      if (this.tookBatch(block.height)) this.certifyHeight(block.height);
-      if (this.overBudget()) {
-        this.continueSoon();
-        break;
-      }
-    }
-    this.purge();
+    if (this.delivery.deliver() !== undefined) this.purge();
   }
 
-  /** Charges the batch's work to the execution engine; true when its certified state exists already. */
-  private tookBatch(h: Height): boolean {
-    const pipeline = this.pipeline;
-    if (pipeline === undefined) return true;
-    const now = this.env.now();
-    const d = pipeline.took(h, this.routing.lastBatchWork?.() ?? NO_WORK, now);
-    if (d.executeUs > 0 || d.checkpointUs > 0) this.env.trace({ kind: "execution.busy", detail: { height: h, executeUs: d.executeUs, checkpointUs: d.checkpointUs, blockingUs: d.checkpointBlockingUs, freeAt: pipeline.freeAt } });
-    return pipeline.certifiableBy(h, now);
-  }
-
-  /**
-   * The hash of the block this replica executed at h, from its disk; undefined when it is not
-   * there or did not survive (a torn or corrupt record): the continuity check is then skipped.
-   */
-  private deliveredHashAt(h: Height): HashHex | undefined {
-    const read = readRecord<HashHex>(this.env.disk, deliveredKey(h));
-    return read?.ok === true ? read.value : undefined;
-  }
-
-  /** The state hash of height h (the canary "state-hash-after-restart" salts it after a restart). */
-  private stateHashAt(h: Height): HashHex | undefined {
-    const hash = this.routing.stateHashAt(h);
-    return hash === undefined || this.restartSalt === undefined ? hash : domainHash("canary-state-hash", `${hash}|${this.restartSalt}`);
-  }
-
-  /** Finalized blocks from `from` to `to` in ascending order, or [] if the chain has a gap. */
-  private chainSince(from: Height, to: Height): Block[] {
-    const chain: Block[] = [];
-    let block = this.pool.finalizedBlock(to);
-    while (block !== undefined && block.height >= from) {
-      chain.push(block);
-      if (block.height === from) break;
-      block = this.parentOnChain(block);
-    }
-    const last = chain[chain.length - 1];
-    return last?.height === from ? chain.reverse() : [];
-  }
-
-  private parentOnChain(block: Block): Block | undefined {
-    if (this.deps.config.canary === "implicit-finalization-by-rank") {
-      // Canary bug: a height without a finalization of its own gets its lowest-ranked notarized
-      // block instead of the parent of the finalized block above it.
-      const below = height(block.height - 1);
-      return this.pool.finalizedBlock(below) ?? this.pool.notarizedBlocks(below)[0] ?? this.pool.blocks.get(block.parent);
-    }
-    return this.pool.blocks.get(block.parent);
-  }
-
-  private chainReaches(from: Height): boolean {
-    return this.chainSince(from, this.pool.finalizedHeight).length > 0;
+  /** A batch was delivered: its ingress leaves the pool; the trace and the observers hear of it. */
+  private delivered(block: Block, stateHash: HashHex): void {
+    this.forgetIngress(block);
+    this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
+    this.deps.observer.onBatchDelivered(this.id, block, stateHash, this.env.now());
+    this.stepWork++;
   }
 
   private forgetIngress(block: Block): void {
@@ -839,8 +763,7 @@ export class Replica implements ReplicaApi {
 
   private armWakeTimer(): void {
     const ctx = this.context();
-    const batchesWaiting = this.pool.finalizedHeight >= this.routing.expectedBatchHeight();
-    const candidates = [blockMakerReadyAtUs(ctx), notaryReadyAtUs(ctx), this.earliestWaitingProposalUs(ctx), this.pipeline?.nextChangeUs(ctx.nowUs, batchesWaiting) as TimeUs | undefined]
+    const candidates = [blockMakerReadyAtUs(ctx), notaryReadyAtUs(ctx), this.earliestWaitingProposalUs(ctx), this.delivery.nextChangeUs(ctx.nowUs)]
       .filter((t): t is TimeUs => t !== undefined && t > ctx.nowUs);
     if (candidates.length === 0) return;
     const at = Math.min(...candidates) as TimeUs;
