@@ -16,7 +16,7 @@ test("C7: a two-subnet state divergence shrinks to the one fault that causes it"
   // The cause (r3 of subnet a corrupts its state from 5 s on) among noise that changes nothing.
   const noisy: Scenario = {
     ...base,
-    durationS: 40,
+    durationS: 28,
     workload: { ...base.workload!, stopS: 12 },
     actions: [],
     expectProbes: {},
