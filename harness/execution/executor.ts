@@ -1286,7 +1286,7 @@ export class WasmExecutor implements CanisterExecutor {
     const s = r.session;
     const execution: ExecutionState = {
       moduleHash: module.moduleHash,
-      wasmModule: args.wasmModule,
+      wasmModule: module.uploaded,
       wasmMemory,
       wasmMemoryPages: li.memoryPages(),
       stableMemory: r.stable.memory,

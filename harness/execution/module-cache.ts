@@ -23,6 +23,12 @@ const MODULES_KEPT = 64;
 export interface CompiledModule extends InstrumentedModule {
   readonly moduleHash: HashHex;
   readonly compiled: WasmModule;
+  /**
+   * The module as uploaded (the bytes the hash is of), held once per distinct module: canister
+   * states keep these bytes rather than their own copy, so a fleet of 80,000 canisters running one
+   * module holds it once (Wasm deduplication, issue 14 item 2). Never written to.
+   */
+  readonly uploaded: Uint8Array;
 }
 
 export function moduleHash(bytes: Uint8Array): HashHex {
@@ -69,7 +75,9 @@ export class ModuleCache {
         } catch (e) {
           throw new InvalidModuleError(`module does not compile: ${e instanceof Error ? e.message : String(e)}`);
         }
-        entry = freezeShared({ ...inst, moduleHash: hash, compiled });
+        // A copy (a Buffer's slice() would be a view): the caller may reuse its buffer, and every
+        // canister running the module shares this one.
+        entry = freezeShared({ ...inst, moduleHash: hash, compiled, uploaded: new Uint8Array(bytes) });
       } catch (e) {
         if (!(e instanceof InvalidModuleError)) throw e;
         entry = e;

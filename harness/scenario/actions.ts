@@ -22,6 +22,8 @@ export interface ActionHost {
   readonly loop: EventLoop;
   readonly trace: Trace;
   readonly canisterIds: ReadonlyMap<string, string>;
+  /** Fleet name → its members' names: an action on a fleet is sent to every member, in order. */
+  readonly fleets: ReadonlyMap<string, readonly string[]>;
   /** Submits a call as `sender` to the subnet that hosts `hostCanister`; the message id, or why not. */
   submit(hostCanister: string, sender: string, call: IngressCall): { readonly id: HashHex } | { readonly error: string };
   /** The message's status on a live honest replica of the subnet hosting `hostCanister`. */
@@ -66,15 +68,32 @@ const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 
 export function installActions(actions: readonly ScenarioAction[], host: ActionHost): ActionLog {
   const log = new ActionLog();
+  const modules = new ModuleFiles();
   for (const action of actions) {
-    host.loop.schedule(secondsToUs(action.atS) as TimeUs, () => runAction(action, host, log));
+    const members = host.fleets.get(action.canister);
+    const run = members === undefined ? () => runAction(action, host, log, modules) : () => members.forEach((canister) => runAction({ ...action, canister }, host, log, modules));
+    host.loop.schedule(secondsToUs(action.atS) as TimeUs, run);
   }
   return log;
 }
 
+/** Module files read once per run: a fleet upgrade sends the same bytes to every member. */
+class ModuleFiles {
+  private readonly read = new Map<string, Uint8Array>();
+
+  bytes(repositoryPath: string): Uint8Array {
+    let wasm = this.read.get(repositoryPath);
+    if (wasm === undefined) {
+      wasm = readFileSync(join(REPO_ROOT, repositoryPath));
+      this.read.set(repositoryPath, wasm);
+    }
+    return wasm;
+  }
+}
+
 export const describeResponse = (r: Response): string => (r.kind === "reply" ? `reply ${bytesToHex(r.data)}` : `reject ${r.code}: ${r.message}`);
 
-function runAction(action: ScenarioAction, host: ActionHost, log: ActionLog): void {
+function runAction(action: ScenarioAction, host: ActionHost, log: ActionLog, modules: ModuleFiles): void {
   const canisterId = host.canisterIds.get(action.canister) ?? "";
   const record = (messageId: HashHex | undefined, error?: string): void => {
     log.actions.push({ atS: action.atS, kind: action.kind, canister: action.canister, ...(messageId === undefined ? {} : { messageId }), ...(error === undefined ? {} : { error }) });
@@ -98,7 +117,7 @@ function runAction(action: ScenarioAction, host: ActionHost, log: ActionLog): vo
       return;
     case "upgrade":
     case "reinstall": {
-      const wasm = readFileSync(join(REPO_ROOT, action.wasm));
+      const wasm = modules.bytes(action.wasm);
       const mode = action.kind === "upgrade" ? { upgrade: [] } : { reinstall: null };
       management("install_code", { mode, canister_id: target, wasm_module: wasm, arg: encodeArgs(action.args ?? [], undefined, host.canisterIds), sender_canister_version: [] });
       return;

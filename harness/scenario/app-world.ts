@@ -21,6 +21,7 @@ import { readCanisterStateFile } from "./canister-state-file.ts";
 import { moduleHashOf, savedStateLoadProblem } from "../execution/saved-canister-state.ts";
 import { WasmExecutor } from "../execution/executor.ts";
 import { ScenarioError, type CanisterSpec, type Scenario } from "./scenario.ts";
+import { expandFleets } from "./fleets.ts";
 
 const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -31,8 +32,8 @@ export interface WorldSubnet {
   readonly prefix: string;
   readonly subnet: SimSubnet;
   readonly byzantine: ReadonlySet<ReplicaId>;
-  /** Names of the scenario canisters it hosts. */
-  readonly canisters: readonly string[];
+  /** Names of the scenario canisters it hosts (fleets expanded). */
+  readonly canisters: ReadonlySet<string>;
 }
 
 export interface World {
@@ -41,23 +42,41 @@ export interface World {
   readonly subnets: readonly WorldSubnet[];
   /** Scenario canister name → textual id. */
   readonly canisterIds: ReadonlyMap<string, string>;
+  /** Fleet name → its members' names (harness/scenario/fleets.ts). */
+  readonly fleets: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Canister ids of every scenario canister: subnet k's canisters take the k-th range in order. */
 export function canisterIdsOf(scenario: Scenario, registry: Registry): Map<string, string> {
   const ids = new Map<string, string>();
   const subnets = scenario.subnets ?? [{ name: registry.subnets[0]!.name, n: scenario.n, canisters: scenario.canisters ?? [] }];
-  subnets.forEach((sub, k) => (sub.canisters ?? []).forEach((c, i) => ids.set(c.name, registry.canisterId(registry.subnets[k]!, i))));
+  subnets.forEach((sub, k) => expandFleets(sub.canisters ?? []).forEach((c, i) => ids.set(c.name, registry.canisterId(registry.subnets[k]!, i))));
   return ids;
+}
+
+/** Fleet name → its members' textual ids, for the workload's calls to a fleet. */
+export function fleetIdsOf(fleets: ReadonlyMap<string, readonly string[]>, canisterIds: ReadonlyMap<string, string>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [fleet, members] of fleets) out.set(fleet, members.map((m) => canisterIds.get(m)!));
+  return out;
 }
 
 /** Genesis canisters of one subnet: modules read from the repository, install arguments encoded, saved states read. */
 export function genesisOf(scenario: Scenario, canisters: readonly CanisterSpec[], ids: ReadonlyMap<string, string>): GenesisCanister[] {
-  return canisters.map((c) => {
+  // One read per module: a fleet's members share the bytes (and so the executor's compiled module).
+  const modules = new Map<string, Uint8Array>();
+  const moduleAt = (c: CanisterSpec): Uint8Array => {
     const path = join(REPO_ROOT, c.wasm);
+    const cached = modules.get(path);
+    if (cached !== undefined) return cached;
     if (!existsSync(path)) throw new ScenarioError(`scenario ${scenario.name}: canister ${c.name}: no module at ${c.wasm}`);
-    const id = ids.get(c.name) as GenesisCanister["id"];
     const wasm = readFileSync(path);
+    modules.set(path, wasm);
+    return wasm;
+  };
+  return canisters.map((c) => {
+    const id = ids.get(c.name) as GenesisCanister["id"];
+    const wasm = moduleAt(c);
     if (c.fromSnapshot !== undefined) return { id, wasm, saved: savedStateFor(scenario, c, c.fromSnapshot, wasm) };
     return { id, wasm, ...(c.init === undefined ? {} : { arg: encodeArgs(c.init, undefined, ids) }) };
   });
@@ -90,7 +109,7 @@ function liveHonest(s: WorldSubnet): ReplicaId[] {
 }
 
 function hostOf(world: World, canister: string): WorldSubnet {
-  const s = world.subnets.find((x) => x.canisters.includes(canister));
+  const s = world.subnets.find((x) => x.canisters.has(canister));
   if (s === undefined) throw new ScenarioError(`canister ${canister} is on no subnet`);
   return s;
 }
@@ -103,6 +122,7 @@ export function actionHost(world: World): ActionHost {
     loop: world.loop,
     trace: world.trace,
     canisterIds: world.canisterIds,
+    fleets: world.fleets,
     submit(hostCanister: string, sender: string, call: IngressCall) {
       const s = hostOf(world, hostCanister).subnet;
       const expiryUs = timeUs(world.loop.now() + MAX_INGRESS_TTL_US - 60_000_000);

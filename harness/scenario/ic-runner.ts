@@ -20,8 +20,9 @@ import { defaultNetworkConfig, REGIONS } from "../sim/network.ts";
 import { Rng } from "../sim/rng.ts";
 import { faultsTolerated, replicaId, secondsToUs, type HashHex, type TimeUs } from "../types.ts";
 import { installActions } from "./actions.ts";
-import { actionHost, canisterIdsOf, certificationRecorder, certificationRefusalRecorder, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
+import { actionHost, canisterIdsOf, certificationRecorder, certificationRefusalRecorder, fleetIdsOf, genesisOf, runAppChecks, type TrackedCall, type World, type WorldSubnet } from "./app-world.ts";
 import { consensusConfigOf, executionTimeOption, type Scenario } from "./scenario.ts";
+import { expandFleets, fleetsOf } from "./fleets.ts";
 import { blockRowsOf, driveRun, durabilityInput, executionCorruptor, executionProgressOf, trapWatchOf, runTrace, histogramOf, matchesExpectation, stateHashTableOf, type RunOptions, type RunReport } from "./runner.ts";
 import { Workload } from "./workload.ts";
 
@@ -51,7 +52,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
     ...(options.wire === undefined ? {} : { wire: options.wire }),
     subnets: specs.map((s, k) => {
       const record = registry.subnets[k]!;
-      const genesis = genesisOf(scenario, s.canisters ?? [], canisterIds);
+      const genesis = genesisOf(scenario, expandFleets(s.canisters ?? []), canisterIds);
       const recorder = recorders[k]!;
       const onCertified = certificationRecorder(`${s.name}/`, () => icRef.current?.subnets[k], certifications.get(s.name)!);
       const onCertificationRefused = certificationRefusalRecorder(`${s.name}/`, certifications.get(s.name)!);
@@ -112,7 +113,8 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
     loop: ic.loop,
     trace,
     canisterIds,
-    subnets: specs.map((s, k): WorldSubnet => ({ name: s.name, prefix: `${s.name}/`, subnet: ic.subnets[k]!, byzantine: faults[k]!.byzantine, canisters: (s.canisters ?? []).map((c) => c.name) })),
+    subnets: specs.map((s, k): WorldSubnet => ({ name: s.name, prefix: `${s.name}/`, subnet: ic.subnets[k]!, byzantine: faults[k]!.byzantine, canisters: new Set(expandFleets(s.canisters ?? []).map((c) => c.name)) })),
+    fleets: fleetsOf(specs.flatMap((s) => s.canisters ?? [])),
   };
   const subnetOfCanister = (id: string): number => Math.max(0, ic.registry.subnets.findIndex((r) => r.id === ic.registry.route(id)?.id));
   const workload = new Workload(
@@ -124,6 +126,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
     (id) => recorders.some((r) => r.isFinalized(id)),
     trace,
     canisterIds,
+    fleetIdsOf(world.fleets, canisterIds),
     (canister) => {
       const k = subnetOfCanister(canister);
       return { n: specs[k]!.n, submit: (to, message) => ic.subnets[k]!.submitIngress(to, message) };
@@ -165,7 +168,7 @@ export function runMultiSubnetScenario(scenario: Scenario, options: MultiSubnetR
       const honest = sub.acceptedBy.find((a) => !faults[k]!.byzantine.has(a.replica));
       if (honest !== undefined) submitTimes.set(id, honest.atUs);
     }
-    for (const a of actions.actions) if (a.messageId !== undefined && world.subnets[k]!.canisters.includes(a.canister)) validIds.add(a.messageId as HashHex);
+    for (const a of actions.actions) if (a.messageId !== undefined && world.subnets[k]!.canisters.has(a.canister)) validIds.add(a.messageId as HashHex);
     const checks = runChecks({
       recorder: recorders[k]!,
       byzantine: faults[k]!.byzantine,

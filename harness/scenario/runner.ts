@@ -14,7 +14,8 @@ import { Trace, type TraceSink } from "../sim/trace.ts";
 import { faultsTolerated, replicaId, replicaName, secondsToUs, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import type { MessageRouting } from "../replica/interfaces.ts";
 import type { Block } from "../consensus/artifacts.ts";
-import { consensusConfigOf, executionTimeOption, networkConfigOf, checkScenario, ScenarioError, type Scenario, type XNetPartitionSpec } from "./scenario.ts";
+import { declaredCanisters, consensusConfigOf, executionTimeOption, networkConfigOf, checkScenario, ScenarioError, type Scenario, type XNetPartitionSpec } from "./scenario.ts";
+import { expandFleets, fleetsOf } from "./fleets.ts";
 import { ExecutionStateMachine, type ExecutionMachineOptions } from "../replica/execution-state-machine.ts";
 import type { ExecutionCanary } from "../execution/executor.ts";
 import type { TrappedChange } from "../replica/trap-watch.ts";
@@ -25,7 +26,7 @@ import type { ExecutionProgress, ProgressCallback, ProgressVerdict } from "../ex
 import { Registry } from "../routing/registry.ts";
 import type { CertificationObservation } from "../checks/invariants.ts";
 import { installActions, type ProbeRecord } from "./actions.ts";
-import { actionHost, canisterIdsOf, certificationRecorder, certificationRefusalRecorder, genesisOf, runAppChecks, type TrackedCall, type World } from "./app-world.ts";
+import { actionHost, canisterIdsOf, certificationRecorder, certificationRefusalRecorder, fleetIdsOf, genesisOf, runAppChecks, type TrackedCall, type World } from "./app-world.ts";
 import { runMultiSubnetScenario } from "./ic-runner.ts";
 import { UpdateLatencyRecorder, type UpdateLatencyReport } from "./update-latency.ts";
 import { isTerminal } from "../replica/interfaces.ts";
@@ -158,7 +159,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   const recorder = new RunRecorder(scenario.n, faults.byzantine);
   const registry = Registry.of([{ name: "a", size: scenario.n }]);
   const canisterIds = canisterIdsOf(scenario, registry);
-  const genesis = genesisOf(scenario, scenario.canisters ?? [], canisterIds);
+  const genesis = genesisOf(scenario, expandFleets(scenario.canisters ?? []), canisterIds);
   const subnetRef: { current?: SimSubnet } = {};
   const certifications: CertificationObservation[] = [];
   const trappedChanges: TrappedChangeSeen[] = [];
@@ -219,13 +220,15 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     (id) => recorder.isFinalized(id),
     trace,
     canisterIds,
+    fleetIdsOf(fleetsOf(declaredCanisters(scenario)), canisterIds),
   );
   faults.schedule(subnet, trace);
   const world: World = {
     loop: subnet.loop,
     trace,
     canisterIds,
-    subnets: [{ name: "a", prefix: "", subnet, byzantine: faults.byzantine, canisters: (scenario.canisters ?? []).map((c) => c.name) }],
+    subnets: [{ name: "a", prefix: "", subnet, byzantine: faults.byzantine, canisters: new Set(expandFleets(scenario.canisters ?? []).map((c) => c.name)) }],
+    fleets: fleetsOf(declaredCanisters(scenario)),
   };
   const actions = installActions(scenario.actions ?? [], actionHost(world));
   if ((scenario.workload?.ratePerSec ?? 0) > 0) workload.install(subnet.loop, scenario.durationS);

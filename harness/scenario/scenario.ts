@@ -9,6 +9,7 @@ import { ACTION_KINDS, checkArgTemplates, type ArgTemplate, type ProbeExpectatio
 import { unknownFieldMessage } from "./spelling.ts";
 import { executionTimeModel, type CheckpointMode, type ExecutionTimeModel } from "../replica/execution-time.ts";
 import { faultsTolerated } from "../types.ts";
+import { expandFleets, fleetMemberName, MAX_FLEET_SIZE } from "./fleets.ts";
 
 export interface CanisterSpec {
   readonly name: string;
@@ -24,6 +25,12 @@ export interface CanisterSpec {
    * No `init`: nothing is installed. The file's content hash goes into the run's repro bundle.
    */
   readonly fromSnapshot?: string;
+  /**
+   * A fleet (harness/scenario/fleets.ts): the module installed into this many canisters, named
+   * `<name>-0` … (canister per user). Workload calls to the fleet's name go to a random member;
+   * actions on it go to every member.
+   */
+  readonly count?: number;
 }
 
 /** One subnet of a multi-subnet scenario. */
@@ -135,6 +142,7 @@ export function checkScenario(s: Scenario): void {
   }
   if (s.crypto !== undefined && s.crypto !== "sim" && s.crypto !== "bls") fail(`crypto must be "sim" or "bls", got ${JSON.stringify(s.crypto)}`);
   const names = new Set<string>();
+  const fleets = checkFleetSizes(s, fail);
   for (const c of allCanisters(s)) {
     if (!/^[a-z0-9-]+$/.test(c.name) || names.has(c.name)) fail(`canister name ${JSON.stringify(c.name)} must be unique lower-case letters, digits and dashes`);
     names.add(c.name);
@@ -144,17 +152,19 @@ export function checkScenario(s: Scenario): void {
       if (c.init !== undefined) fail(`canister ${c.name}: fromSnapshot loads a saved state, so nothing is installed: drop init`);
     }
   }
+  for (const fleet of fleets) if (names.has(fleet)) fail(`fleet ${JSON.stringify(fleet)} has the name of a canister`);
+  const callable = (name: string): boolean => names.has(name) || fleets.has(name);
   const call = s.workload?.call;
-  if (call !== undefined && !names.has(call.canister)) fail(`workload.call.canister ${JSON.stringify(call.canister)} is not one of the scenario's canisters`);
+  if (call !== undefined && !callable(call.canister)) fail(`workload.call.canister ${JSON.stringify(call.canister)} is not one of the scenario's canisters or fleets`);
   for (const [i, template] of (s.workload?.calls ?? []).entries()) {
-    if (!names.has(template.canister)) fail(`workload.calls[${i}].canister ${JSON.stringify(template.canister)} is not one of the scenario's canisters`);
+    if (!callable(template.canister)) fail(`workload.calls[${i}].canister ${JSON.stringify(template.canister)} is not one of the scenario's canisters or fleets`);
     for (const problem of checkArgTemplates(template.args, names, `workload.calls[${i}]`)) fail(problem);
   }
   const senders = s.workload?.senders;
   if (senders !== undefined && !["sim", "ed25519", "ecdsa-p256", "ecdsa-secp256k1", "anonymous", "mixed"].includes(senders)) fail(`workload.senders must be sim, ed25519, ecdsa-p256, ecdsa-secp256k1, anonymous or mixed, got ${JSON.stringify(senders)}`);
   if (senders !== undefined && senders !== "sim" && call === undefined && (s.workload?.calls ?? []).length === 0) fail("workload.senders other than sim sign canister calls: give workload.call or workload.calls");
   checkSubnets(s, fail);
-  checkActions(s, names, fail);
+  checkActions(s, names, fleets, fail);
   for (const sub of s.subnets ?? []) {
     (sub.faults ?? []).forEach((f, i) => {
       try {
@@ -178,9 +188,26 @@ export function checkScenario(s: Scenario): void {
   }
 }
 
-/** Every canister of the scenario, over all its subnets, in declaration order. */
+/** Every canister of the scenario, over all its subnets, in declaration order (fleets expanded). */
 export function allCanisters(s: Scenario): CanisterSpec[] {
+  return expandFleets(declaredCanisters(s));
+}
+
+/** The canister entries as the scenario declares them (a fleet is one entry). */
+export function declaredCanisters(s: Scenario): CanisterSpec[] {
   return s.subnets === undefined ? [...(s.canisters ?? [])] : s.subnets.flatMap((sub) => [...(sub.canisters ?? [])]);
+}
+
+/** Checks each fleet's `count`; the fleets' names. */
+function checkFleetSizes(s: Scenario, fail: (message: string) => never): Set<string> {
+  const fleets = new Set<string>();
+  for (const c of declaredCanisters(s)) {
+    if (c.count === undefined) continue;
+    if (!Number.isInteger(c.count) || c.count < 1 || c.count > MAX_FLEET_SIZE) fail(`canister ${JSON.stringify(c.name)}: count (a fleet's size) must be an integer in 1..${MAX_FLEET_SIZE}, got ${c.count}`);
+    if (fleets.has(c.name)) fail(`fleet name ${JSON.stringify(c.name)} is used twice`);
+    fleets.add(c.name);
+  }
+  return fleets;
 }
 
 function checkSubnets(s: Scenario, fail: (message: string) => never): void {
@@ -204,13 +231,18 @@ function checkSubnets(s: Scenario, fail: (message: string) => never): void {
   }
 }
 
-function checkActions(s: Scenario, canisters: ReadonlySet<string>, fail: (message: string) => never): void {
+/** Actions a fleet's name may carry: each is sent to every member. */
+const FLEET_ACTION_KINDS: ReadonlySet<ScenarioAction["kind"]> = new Set(["call", "upgrade", "reinstall", "stop", "start"]);
+
+function checkActions(s: Scenario, canisters: ReadonlySet<string>, fleets: ReadonlySet<string>, fail: (message: string) => never): void {
   const labels = new Set<string>();
   for (const [i, a] of (s.actions ?? []).entries()) {
     const at = `actions[${i}]`;
     if (!ACTION_KINDS.includes(a.kind)) fail(`${at}: unknown kind ${JSON.stringify(a.kind)} (one of ${ACTION_KINDS.join(", ")})`);
     if (!(a.atS >= 0 && a.atS < s.durationS)) fail(`${at}: atS must be in [0, durationS)`);
-    if (!canisters.has(a.canister)) fail(`${at}: unknown canister ${JSON.stringify(a.canister)}`);
+    if (fleets.has(a.canister)) {
+      if (!FLEET_ACTION_KINDS.has(a.kind)) fail(`${at}: ${a.kind} names fleet ${JSON.stringify(a.canister)}; name one member (e.g. ${JSON.stringify(fleetMemberName(a.canister, 0))}) — only ${[...FLEET_ACTION_KINDS].join(", ")} go to a whole fleet`);
+    } else if (!canisters.has(a.canister)) fail(`${at}: unknown canister ${JSON.stringify(a.canister)}`);
     if ("args" in a) for (const problem of checkArgTemplates(a.args ?? [], canisters, at)) fail(problem);
     if (a.kind === "take-snapshot" || a.kind === "probe") {
       if (labels.has(a.label)) fail(`${at}: label ${JSON.stringify(a.label)} is used twice`);
@@ -273,7 +305,7 @@ const CONSENSUS_FIELDS: FieldTable<ConsensusConfig> = {
 };
 const NETWORK_FIELDS: FieldTable<NonNullable<Scenario["network"]>> = { jitterPercent: true, bandwidthMbps: true };
 const EXPECT_FIELDS: FieldTable<Expectation> = { verdict: true, replicas: true };
-const CANISTER_FIELDS: FieldTable<CanisterSpec> = { name: true, wasm: true, init: true, fromSnapshot: true };
+const CANISTER_FIELDS: FieldTable<CanisterSpec> = { name: true, wasm: true, init: true, fromSnapshot: true, count: true };
 const SUBNET_FIELDS: FieldTable<SubnetSpec> = { name: true, n: true, canisters: true, faults: true };
 const XNET_FAULT_FIELDS: FieldTable<XNetPartitionSpec> = { kind: true, groups: true, fromS: true, toS: true };
 const ACTION_FIELDS: FieldTable<ScenarioAction> = { atS: true, kind: true, canister: true, method: true, args: true, wasm: true, label: true, snapshot: true };

@@ -79,6 +79,8 @@ export class Workload {
     private readonly trace: Trace,
     /** Canister name → textual id, for `call`. */
     private readonly canisterIds: ReadonlyMap<string, string> = new Map(),
+    /** Fleet name → its members' textual ids: a call to a fleet goes to a member chosen at random. */
+    private readonly fleetIds: ReadonlyMap<string, readonly string[]> = new Map(),
     /** Multi-subnet runs: the subnet hosting a canister id (default: the one subnet above). */
     private readonly targetOf?: (canister: string) => IngressTarget,
   ) {}
@@ -171,14 +173,21 @@ export class Workload {
     const templates = this.spec.calls;
     if (templates !== undefined && templates.length > 0) {
       const template = templates[this.rng.below(templates.length)]!;
-      const canister = this.canisterIds.get(template.canister) ?? "";
+      const canister = this.canisterIdOf(template.canister) ?? "";
       return { canister, method: template.method, argHex: bytesToHex(encodeArgs(template.args, this.rng, this.canisterIds)) };
     }
     const spec = this.spec.call;
     if (spec === undefined) return undefined;
-    const canister = this.canisterIds.get(spec.canister);
+    const canister = this.canisterIdOf(spec.canister);
     if (canister === undefined) return undefined;
     return { canister, method: spec.method, argHex: bytesToHex(new Uint8Array(IDL.encode([IDL.Text, IDL.Text], [key, value]))) };
+  }
+
+  /** A canister's id; for a fleet, one member's, drawn from the workload's stream (only then). */
+  private canisterIdOf(name: string): string | undefined {
+    const members = this.fleetIds.get(name);
+    if (members !== undefined) return members[this.rng.below(members.length)];
+    return this.canisterIds.get(name);
   }
 
   private resubmitAfterUs(): number {

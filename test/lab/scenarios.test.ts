@@ -42,6 +42,10 @@ for (const file of files) {
       t.true(report.violations.every((v) => v.property === "state-divergence"), "the honest replicas keep certifying (no liveness violation)");
       t.true((report.eventCounts["certification"] ?? 0) > 3 * report.replicas[0]!.deliveredHeight, "certifications at (nearly) every height on r0..r2");
     }
+    if (scenario.name === "fleet-upgrade") {
+      const upgraded = (scenario.canisters ?? []).filter((c) => c.name !== "beating").reduce((sum, c) => sum + (c.count ?? 1), 0);
+      t.is(report.eventCounts["action.upgrade"], upgraded, "the upgrade action reached every member of both fleets");
+    }
     if (scenario.name === "xnet-ledger-partition") {
       t.true((report.eventCounts["xnet.net.drop"] ?? 0) > 0, "the partition cut XNet traffic");
       const [cut, end] = report.probes ?? [];
