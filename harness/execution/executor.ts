@@ -44,6 +44,7 @@ import { InvalidModuleError } from "./invalid-module.ts";
 import { ModuleCache, sharedModuleCache, type CompiledModule } from "./module-cache.ts";
 import { isRuntimeError } from "./webassembly.ts";
 import { callDeadlineNs } from "./deadlines.ts";
+import { managementQuery } from "./management.ts";
 import { REFERENCE_SUBNET_SIZE, type ThresholdKey } from "./cycles-costs.ts";
 import {
   canisterNotFound,
@@ -947,10 +948,20 @@ export class WasmExecutor implements CanisterExecutor {
     const checkBudget = (): void => {
       if (used >= params.instructionLimit) throw new QueryGraphFailure(compositeQueryInstructionLimit);
     };
+    /**
+     * A composite query's call to the management canister: its query methods run against the
+     * query's state on behalf of the calling canister (query_context.rs `handle_ic00_request`,
+     * dfinity/ic PR #10987); any other method is "not found" (subnet_query.rs).
+     */
+    const managementQueryAnswer = (caller: CanisterId, method: string, arg: Uint8Array): Response => {
+      const r = managementQuery(lookup, caller as string as PrincipalText, method, arg);
+      return r.ok ? { kind: "reply", data: r.data } : compositeCalleeReject(r.error);
+    };
     /** Runs one call context to its answer; `caller` undefined for the user's call at the root. */
     const call = (id: CanisterId, method: string, arg: Uint8Array, caller: CanisterId | undefined, depth: number): Response => {
       const origin: CallOrigin = { kind: "query", caller: caller === undefined ? message.caller : (caller as string as PrincipalText) };
       const asAnswer = (e: UserError): Response => (caller === undefined ? userReject(e) : compositeCalleeReject(e));
+      if (caller !== undefined && (id as string) === MANAGEMENT_CANISTER) return managementQueryAnswer(caller, method, arg);
       const committed = lookup(id);
       if (committed === undefined) return asAnswer(canisterNotFound(id));
       const exec = committed.execution;
