@@ -44,6 +44,8 @@ import { InvalidModuleError } from "./invalid-module.ts";
 import { ModuleCache, sharedModuleCache, type CompiledModule } from "./module-cache.ts";
 import { isRuntimeError } from "./webassembly.ts";
 import { callDeadlineNs } from "./deadlines.ts";
+import { managementQuery } from "./management.ts";
+import { REFERENCE_SUBNET_SIZE, type ThresholdKey } from "./cycles-costs.ts";
 import {
   canisterNotFound,
   canisterNotRunning,
@@ -261,6 +263,18 @@ export interface WasmExecutorOptions {
    * key has nothing true to give.
    */
   readonly rootKeyDer?: Uint8Array;
+  /**
+   * Nodes of the subnet this executor's canisters live on: the `ic0.cost_*` fees scale with it
+   * (default 13, the IC's reference size; the replica falls back to the same when it does not
+   * know its subnet: sandbox_safe_system_state.rs SMALL_APP_SUBNET_MAX_SIZE).
+   */
+  readonly subnetSize?: number;
+  /**
+   * Threshold keys some subnet of the simulated IC holds (`cost_sign_with_ecdsa/schnorr`,
+   * `cost_vetkd_derive_key`). None by default: subnetlab models no threshold signing, so every
+   * key name answers 2 ("no such key"), as on an IC whose registry lists no key.
+   */
+  readonly thresholdKeys?: readonly ThresholdKey[];
 }
 
 /**
@@ -277,6 +291,8 @@ export class WasmExecutor implements CanisterExecutor {
   private readonly progressEveryInstructions: bigint;
   private readonly stableDirtyPageLimits: StableDirtyPageLimits;
   private readonly rootKeyDer: Uint8Array | undefined;
+  private readonly subnetSize: number;
+  private readonly thresholdKeys: readonly ThresholdKey[];
   private readonly canary: ExecutionCanary | undefined;
 
   constructor(
@@ -287,6 +303,9 @@ export class WasmExecutor implements CanisterExecutor {
     this.canary = options.canary;
     this.stableDirtyPageLimits = { ...STABLE_DIRTY_PAGE_LIMITS, ...options.stableDirtyPageLimits };
     this.rootKeyDer = options.rootKeyDer;
+    this.subnetSize = options.subnetSize ?? REFERENCE_SUBNET_SIZE;
+    assert(Number.isSafeInteger(this.subnetSize) && this.subnetSize > 0, "subnetSize must be a positive integer");
+    this.thresholdKeys = options.thresholdKeys ?? [];
     this.progressEveryInstructions = options.progressEveryInstructions ?? DEFAULT_PROGRESS_EVERY_INSTRUCTIONS;
     assert(this.progressEveryInstructions > 0n, "progressEveryInstructions must be positive");
     this.live = new InstancePool(options.instancesPerCanister ?? 2, options.maxInstances ?? 256);
@@ -360,6 +379,8 @@ export class WasmExecutor implements CanisterExecutor {
       ...(canister.environmentVariables === undefined ? {} : { environmentVariables: canister.environmentVariables }),
       ...(this.rootKeyDer === undefined ? {} : { rootKeyDer: this.rootKeyDer }),
       ...(inv.msgDeadlineNs === undefined ? {} : { msgDeadlineNs: inv.msgDeadlineNs }),
+      subnetSize: this.subnetSize,
+      thresholdKeys: this.thresholdKeys,
     };
     const session = new SystemApiSession(init);
     const watched = this.watched(li, canister.id, inv.context, params.instructionLimit, alreadyUsed);
@@ -927,10 +948,20 @@ export class WasmExecutor implements CanisterExecutor {
     const checkBudget = (): void => {
       if (used >= params.instructionLimit) throw new QueryGraphFailure(compositeQueryInstructionLimit);
     };
+    /**
+     * A composite query's call to the management canister: its query methods run against the
+     * query's state on behalf of the calling canister (query_context.rs `handle_ic00_request`,
+     * dfinity/ic PR #10987); any other method is "not found" (subnet_query.rs).
+     */
+    const managementQueryAnswer = (caller: CanisterId, method: string, arg: Uint8Array): Response => {
+      const r = managementQuery(lookup, caller as string as PrincipalText, method, arg);
+      return r.ok ? { kind: "reply", data: r.data } : compositeCalleeReject(r.error);
+    };
     /** Runs one call context to its answer; `caller` undefined for the user's call at the root. */
     const call = (id: CanisterId, method: string, arg: Uint8Array, caller: CanisterId | undefined, depth: number): Response => {
       const origin: CallOrigin = { kind: "query", caller: caller === undefined ? message.caller : (caller as string as PrincipalText) };
       const asAnswer = (e: UserError): Response => (caller === undefined ? userReject(e) : compositeCalleeReject(e));
+      if (caller !== undefined && (id as string) === MANAGEMENT_CANISTER) return managementQueryAnswer(caller, method, arg);
       const committed = lookup(id);
       if (committed === undefined) return asAnswer(canisterNotFound(id));
       const exec = committed.execution;

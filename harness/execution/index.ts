@@ -11,6 +11,7 @@ export { InvalidModuleError, InstrumentationStackExhausted } from "./invalid-mod
 export { MAX_FUNCTIONS, MAX_GLOBALS, MAX_EXPORTED_METHODS } from "./module-limits.ts";
 export type { InstrumentedModule } from "./instrument.ts";
 export { CanisterTrap, AVAILABILITY, type ApiContext } from "./system-api.ts";
+export { costCall, costCreateCanister, costHttpRequest, costThresholdKey, scaleToSubnet, REFERENCE_SUBNET_SIZE, APPLICATION_SUBNET_CYCLES_FEES, THRESHOLD_CURVES, type ThresholdKey, type ThresholdScheme, type ThresholdKeyCost } from "./cycles-costs.ts";
 export { COST, SYSTEM_API_OVERHEAD, SYSTEM_API_DEFAULT_OVERHEAD, STABLE_DIRTY_PAGE_OVERHEAD } from "./cost-table.ts";
 export * as lifecycle from "./lifecycle.ts";
 export {

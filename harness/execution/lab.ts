@@ -49,6 +49,7 @@ import { loadableExecution } from "./snapshot-transfer.ts";
 import { withLoggedOutput } from "./canister-log.ts";
 import { expireCallbacks, isExpiredRequest } from "./deadlines.ts";
 import { hookDue } from "./low-wasm-memory.ts";
+import type { ThresholdKey } from "./cycles-costs.ts";
 import { Rng } from "../sim/rng.ts";
 import { assert } from "../assert.ts";
 import {
@@ -118,6 +119,10 @@ export interface LabOptions {
   readonly fees?: ExecutionFees;
   /** Seed of the randomness served by the management canister's raw_rand (default 0). */
   readonly seed?: number | bigint | string;
+  /** Nodes of the lab's subnet, for the ic0.cost_* fees (default 13; ignored with `executor`). */
+  readonly subnetSize?: number;
+  /** Threshold keys for ic0.cost_sign_with_* / cost_vetkd_derive_key (default none; ignored with `executor`). */
+  readonly thresholdKeys?: readonly ThresholdKey[];
 }
 
 export interface CallOptions {
@@ -166,7 +171,10 @@ export class ExecutionLab {
   lastRound: RoundOutput | undefined;
 
   constructor(options: LabOptions = {}) {
-    this.executor = options.executor ?? new WasmExecutor();
+    this.executor = options.executor ?? new WasmExecutor(undefined, {
+      ...(options.subnetSize === undefined ? {} : { subnetSize: options.subnetSize }),
+      ...(options.thresholdKeys === undefined ? {} : { thresholdKeys: options.thresholdKeys }),
+    });
     this.now = options.startTimeNs ?? DEFAULT_START_TIME_NS;
     this.limit = options.instructionLimit ?? DEFAULT_INSTRUCTION_LIMIT;
     this.installLimit = options.installInstructionLimit ?? DEFAULT_INSTALL_INSTRUCTION_LIMIT;

@@ -22,6 +22,9 @@ import {
 import * as lifecycle from "./lifecycle.ts";
 import {
   canisterIdAlreadyExists,
+  canisterNotFound,
+  ErrorCode,
+  userReject,
   computeAllocationOutOfRange,
   invalidController,
   managedCanisterNotFound,
@@ -29,7 +32,6 @@ import {
   managementPayloadUndecodable,
   rejectCodeOf,
   snapshotInconsistent,
-  type ErrorCode,
   type UserError,
 } from "./reject-codes.ts";
 import {
@@ -488,51 +490,7 @@ export function executeManagementCall(
       if (!c.controllers.includes(caller)) {
         return rejectWith(invalidController(c.id, c.controllers, caller));
       }
-      const e = c.execution;
-      const wasmMemory = BigInt(e?.wasmMemoryPages ?? 0) * 65_536n;
-      const stableMemory = (e?.stableMemoryPages ?? 0n) * 65_536n;
-      const globals = BigInt((e?.globals.length ?? 0) * 8);
-      const binary = BigInt(e?.wasmModule.length ?? 0);
-      const snapshots = c.snapshots.reduce((s, x) => s + x.totalSizeBytes, 0n);
-      return ok(
-        reply(types.ret, [
-          {
-            status: { [c.status]: null },
-            settings: {
-              controllers: c.controllers.map((p) => Principal.fromText(p)),
-              compute_allocation: BigInt(c.computeAllocationPercent),
-              memory_allocation: 0n,
-              freezing_threshold: 2_592_000n,
-              reserved_cycles_limit: 5_000_000_000_000n,
-              log_visibility: { controllers: null },
-              wasm_memory_limit: wasmMemoryLimitOf(c),
-              wasm_memory_threshold: wasmMemoryThresholdOf(c),
-              environment_variables: c.environmentVariables ?? [],
-            },
-            module_hash: e === undefined ? [] : [hexToBytes(e.moduleHash)],
-            memory_size: wasmMemory + stableMemory + globals + binary + snapshots,
-            memory_metrics: {
-              wasm_memory_size: wasmMemory,
-              stable_memory_size: stableMemory,
-              global_memory_size: globals,
-              wasm_binary_size: binary,
-              custom_sections_size: 0n,
-              canister_history_size: 0n,
-              wasm_chunk_store_size: 0n,
-              snapshots_size: snapshots,
-            },
-            cycles: c.cyclesBalance,
-            reserved_cycles: 0n,
-            idle_cycles_burned_per_day: 0n,
-            query_stats: {
-              num_calls_total: 0n,
-              num_instructions_total: 0n,
-              request_payload_bytes_total: 0n,
-              response_payload_bytes_total: 0n,
-            },
-          },
-        ]),
-      );
+      return ok(reply(types.ret, [canisterStatusRecord(c)]));
     }
     case "update_settings": {
       const c = target();
@@ -646,28 +604,114 @@ export function executeManagementCall(
       return ok(reply(types.ret, [ctx.drawRawRand()]));
     }
     case "fetch_canister_logs":
-      return reject(RejectCode.CanisterReject, "fetch_canister_logs API is only accessible in non-replicated mode (call it as a query)");
+      // The replica's text until it served replicated fetches (execution_environment.rs,
+      // CanisterRejectedMessage; dfinity/ic PR #10879 serves them now, which is not modelled).
+      return rejectWith({ code: ErrorCode.CanisterRejectedMessage, description: "fetch_canister_logs API is only accessible in non-replicated mode" });
   }
 }
 
 /**
- * A query to the management canister (non-replicated: the HTTP query endpoint with the management
- * canister as canister_id). Only fetch_canister_logs is one; the caller must be a controller
- * (the default log_visibility, the only one modelled).
+ * The management canister's query methods (the replica's `QueryMethod`, served by
+ * rs/execution_environment/src/query_handler/subnet_query.rs): to users as non-replicated queries
+ * and, since dfinity/ic PR #10987, to composite queries of canisters on the subnet
+ * (query_context.rs `handle_ic00_request`), with the same access control.
  */
-export function executeManagementQuery(canister: (id: CanisterId) => CanisterState | undefined, caller: PrincipalText, method: string, arg: Uint8Array): Response {
-  if (method !== "fetch_canister_logs") {
-    return { kind: "reject", code: RejectCode.DestinationInvalid, message: `The management canister has no query method '${method}' (only fetch_canister_logs)` };
+export const MANAGEMENT_QUERY_METHODS: readonly string[] = ["fetch_canister_logs", "canister_status", "list_canisters", "canister_metrics"];
+
+/** subnet_query.rs `parse_query_method`: any other method is "not found" (IC0536). */
+export const managementQueryMethodNotFound = (method: string): UserError => ({
+  code: ErrorCode.CanisterMethodNotFound,
+  description: `Query method ${method} not found.`,
+});
+
+/** canister_logs.rs `check_log_visibility_permission` (log_visibility: controllers, the only one modelled). */
+export const logsNotAllowed = (caller: string): UserError => ({
+  code: ErrorCode.CanisterRejectedMessage,
+  description: `Caller ${caller} is not allowed to access canister logs`,
+});
+
+export type ManagementQueryResult = { readonly ok: true; readonly data: Uint8Array } | { readonly ok: false; readonly error: UserError };
+
+/**
+ * A query to the management canister, by a user (the HTTP query endpoint with the management
+ * canister as canister_id) or by a composite query (`caller` is then the calling canister), against
+ * `canister`, the state the query runs on. `fetch_canister_logs` and `canister_status` are modelled;
+ * `list_canisters` and `canister_metrics` are query methods of the IC that subnetlab does not model.
+ */
+export function managementQuery(canister: (id: CanisterId) => CanisterState | undefined, caller: PrincipalText, method: string, arg: Uint8Array): ManagementQueryResult {
+  const failure = (error: UserError): ManagementQueryResult => ({ ok: false, error });
+  if (!MANAGEMENT_QUERY_METHODS.includes(method)) return failure(managementQueryMethodNotFound(method));
+  if (method !== "fetch_canister_logs" && method !== "canister_status") {
+    return failure({ code: ErrorCode.CanisterMethodNotFound, description: `The IC's management canister has a query method '${method}'; subnetlab does not model it` });
   }
-  const target = effectiveCanisterIdOf(arg);
-  if (target === undefined) return { kind: "reject", code: RejectCode.CanisterError, message: "Error decoding the argument of fetch_canister_logs: expected a record with a canister_id" };
+  let target: CanisterId;
+  try {
+    const [record] = IDL.decode([canisterOnly], arg) as unknown as [{ canister_id: Principal }];
+    target = record.canister_id.toText() as CanisterId;
+  } catch (e) {
+    return failure(managementPayloadUndecodable(e instanceof Error ? e.message : String(e)));
+  }
+  // subnet_query.rs get_canister: "Canister <id> not found" (no period, no help line).
   const c = canister(target);
-  if (c === undefined) return { kind: "reject", code: RejectCode.DestinationInvalid, message: `Canister ${target} not found` };
-  if (!c.controllers.includes(caller)) {
-    return { kind: "reject", code: RejectCode.CanisterReject, message: `Caller ${caller} is not allowed to query ic00 method fetch_canister_logs (log_visibility: controllers)` };
+  if (c === undefined) return failure(canisterNotFound(target));
+  if (method === "canister_status") {
+    if (!c.controllers.includes(caller)) return failure(invalidController(c.id, c.controllers, caller));
+    return { ok: true, data: IDL.encode([...MANAGEMENT_TYPES.canister_status.ret], [canisterStatusRecord(c)]) };
   }
+  if (!c.controllers.includes(caller)) return failure(logsNotAllowed(caller));
   const records = (c.log?.records ?? []).map((r) => ({ idx: r.idx, timestamp_nanos: r.timestampNs, content: r.content }));
-  return reply(MANAGEMENT_TYPES.fetch_canister_logs.ret, [{ canister_log_records: records }]);
+  return { ok: true, data: IDL.encode([...MANAGEMENT_TYPES.fetch_canister_logs.ret], [{ canister_log_records: records }]) };
+}
+
+/** A user's query to the management canister: the answer, or the error with its code. */
+export function executeManagementQuery(canister: (id: CanisterId) => CanisterState | undefined, caller: PrincipalText, method: string, arg: Uint8Array): Response {
+  const r = managementQuery(canister, caller, method, arg);
+  return r.ok ? { kind: "reply", data: r.data } : userReject(r.error);
+}
+
+/** What canister_status answers about `c` (its ic.did record). */
+function canisterStatusRecord(c: CanisterState): Record<string, unknown> {
+  const e = c.execution;
+  const wasmMemory = BigInt(e?.wasmMemoryPages ?? 0) * 65_536n;
+  const stableMemory = (e?.stableMemoryPages ?? 0n) * 65_536n;
+  const globals = BigInt((e?.globals.length ?? 0) * 8);
+  const binary = BigInt(e?.wasmModule.length ?? 0);
+  const snapshots = c.snapshots.reduce((s, x) => s + x.totalSizeBytes, 0n);
+  return {
+    status: { [c.status]: null },
+    settings: {
+      controllers: c.controllers.map((p) => Principal.fromText(p)),
+      compute_allocation: BigInt(c.computeAllocationPercent),
+      memory_allocation: 0n,
+      freezing_threshold: 2_592_000n,
+      reserved_cycles_limit: 5_000_000_000_000n,
+      log_visibility: { controllers: null },
+      wasm_memory_limit: wasmMemoryLimitOf(c),
+      wasm_memory_threshold: wasmMemoryThresholdOf(c),
+      environment_variables: c.environmentVariables ?? [],
+    },
+    module_hash: e === undefined ? [] : [hexToBytes(e.moduleHash)],
+    memory_size: wasmMemory + stableMemory + globals + binary + snapshots,
+    memory_metrics: {
+      wasm_memory_size: wasmMemory,
+      stable_memory_size: stableMemory,
+      global_memory_size: globals,
+      wasm_binary_size: binary,
+      custom_sections_size: 0n,
+      canister_history_size: 0n,
+      wasm_chunk_store_size: 0n,
+      snapshots_size: snapshots,
+    },
+    cycles: c.cyclesBalance,
+    reserved_cycles: 0n,
+    idle_cycles_burned_per_day: 0n,
+    query_stats: {
+      num_calls_total: 0n,
+      num_instructions_total: 0n,
+      request_payload_bytes_total: 0n,
+      response_payload_bytes_total: 0n,
+    },
+  };
 }
 
 // --- the ingress filter for calls to aaaaa-aa -----------------------------------------------------
@@ -718,7 +762,7 @@ export function managementIngressRefusal(
 ): ManagementIngressRefusal | undefined {
   if (PROVISIONAL_METHODS.has(method)) return undefined;
   if (method === "fetch_canister_logs") {
-    return { reason: "management-method-refused", rejectCode: RejectCode.CanisterReject, errorCode: "IC0406", message: "fetch_canister_logs API is not accessible via ingress in replicated mode (send it as a query)" };
+    return { reason: "management-method-refused", rejectCode: RejectCode.CanisterReject, errorCode: "IC0406", message: "fetch_canister_logs API is not accessible via ingress in replicated mode" };
   }
   if (!CONTROLLER_METHODS.has(method)) {
     return { reason: "management-method-refused", rejectCode: RejectCode.CanisterReject, errorCode: "IC0406", message: `Only canisters can call ic00 method ${method}` };

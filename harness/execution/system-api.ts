@@ -18,6 +18,15 @@ import { Principal } from "@dfinity/principal";
 import { TrapCode, type HypervisorError } from "./reject-codes.ts";
 import { MAX_ENVIRONMENT_VARIABLE_NAME_BYTES } from "./environment-variables.ts";
 import { boundedTimeoutSeconds } from "./deadlines.ts";
+import {
+  costCall,
+  costCreateCanister,
+  costHttpRequest,
+  costThresholdKey,
+  REFERENCE_SUBNET_SIZE,
+  type ThresholdKey,
+  type ThresholdScheme,
+} from "./cycles-costs.ts";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -113,6 +122,12 @@ export const AVAILABILITY: Readonly<Record<string, readonly ApiContext[]>> = {
   env_var_name_exists: ALL,
   env_var_value_size: ALL,
   env_var_value_copy: ALL,
+  cost_call: ALL_S,
+  cost_create_canister: ALL_S,
+  cost_http_request: ALL_S,
+  cost_sign_with_ecdsa: ALL_S,
+  cost_sign_with_schnorr: ALL_S,
+  cost_vetkd_derive_key: ALL_S,
 };
 
 // --- signatures ------------------------------------------------------------------------------------
@@ -373,6 +388,10 @@ export interface SessionInit {
   readonly environmentVariables?: readonly EnvironmentVariable[];
   /** What ic0.msg_deadline returns: the best-effort deadline of the message executing, 0 for none. */
   readonly msgDeadlineNs?: bigint;
+  /** Nodes of the canister's subnet, which the ic0.cost_* fees scale with (default 13). */
+  readonly subnetSize?: number;
+  /** Threshold keys the simulated IC holds, for ic0.cost_sign_with_* / cost_vetkd_derive_key (none by default). */
+  readonly thresholdKeys?: readonly ThresholdKey[];
 }
 
 /** DEFAULT_QUEUE_CAPACITY of the IC's canister queues (ic-protocol.md §3.2). */
@@ -824,6 +843,14 @@ export class SystemApiSession {
     env_var_name_exists: (s, a) => (s.envVarNamed("env_var_name_exists", a[0], a[1]) === undefined ? 0 : 1),
     env_var_value_size: (s, a) => s.size(utf8(s.existingEnvVar("env_var_value_size", a[0], a[1]).value).length),
     env_var_value_copy: (s, a) => s.copyOut("env_var_value", utf8(s.existingEnvVar("env_var_value_copy", a[0], a[1]).value), a.slice(2)),
+    cost_call: (s, a) =>
+      s.write128(a[2], costCall(BigInt.asUintN(64, BigInt(a[0] ?? 0)), BigInt.asUintN(64, BigInt(a[1] ?? 0)), s.subnetSize(), s.init.memory64)),
+    cost_create_canister: (s, a) => s.write128(a[0], costCreateCanister(s.subnetSize())),
+    cost_http_request: (s, a) =>
+      s.write128(a[2], costHttpRequest(BigInt.asUintN(64, BigInt(a[0] ?? 0)), BigInt.asUintN(64, BigInt(a[1] ?? 0)), s.subnetSize())),
+    cost_sign_with_ecdsa: (s, a) => s.costOfThresholdKey("ecdsa", a),
+    cost_sign_with_schnorr: (s, a) => s.costOfThresholdKey("schnorr", a),
+    cost_vetkd_derive_key: (s, a) => s.costOfThresholdKey("vetkd", a),
     trap: (s, a) => {
       const src = s.addr(a[0]);
       const size = s.addr(a[1]);
@@ -832,6 +859,30 @@ export class SystemApiSession {
       throw new CanisterTrap(`Canister called \`ic0.trap\` with message: ${msg}`, { kind: "called-trap", message: msg });
     },
   };
+
+  private subnetSize(): number {
+    return this.init.subnetSize ?? REFERENCE_SUBNET_SIZE;
+  }
+
+  /**
+   * `cost_sign_with_ecdsa(src, size, curve, dst)` and its siblings: traps when the key name or the
+   * 16 bytes at `dst` are outside the memory (spec), else 0 with the cost written at `dst`, 1 for
+   * an unknown curve/algorithm, 2 for a key no subnet holds (memory at `dst` left unchanged). The
+   * name is decoded as UTF-8, invalid bytes replaced (a name that is not UTF-8 names no key).
+   */
+  private costOfThresholdKey(scheme: ThresholdScheme, args: readonly (number | bigint)[]): number {
+    const name = this.text(this.read(this.addr(args[0]), this.addr(args[1])));
+    const dst = this.addr(args[3]);
+    const memoryBytes = this.inst.memoryBytes().length;
+    if (dst + 16 > memoryBytes) {
+      throw new CanisterTrap(`System API write [${dst}, ${dst + 16}) is outside the Wasm memory (${memoryBytes} bytes)`);
+    }
+    const cost = costThresholdKey(scheme, Number(args[2] ?? 0) | 0, name, this.init.thresholdKeys ?? []);
+    if (cost.kind === "unknown-curve") return 1;
+    if (cost.kind === "unknown-key") return 2;
+    this.write128(dst, cost.cycles);
+    return 0;
+  }
 
   private rootKey(name: string): Uint8Array {
     const key = this.init.rootKeyDer;

@@ -234,11 +234,14 @@ export class ExecutionStateMachine implements MessageRouting {
     // The subnet's own certification key is the root of trust of a one-subnet IC (the only setup
     // whose keys are known here); without it ic0.root_key_* trap.
     const rootKeyDer = options.subnet?.publicKeyDerOf?.(this.subnetId);
+    // The ic0.cost_* fees scale with the node count of the canister's own subnet.
+    const subnetSize = this.registry.subnet(this.subnetId)?.size;
     const makeExecutor = options.makeExecutor ?? ((o: WasmExecutorOptions) => new WasmExecutor(undefined, o));
     this.executor = options.executor ?? makeExecutor({
       ...(options.executionProgress === undefined ? {} : { onProgress: options.executionProgress }),
       ...(options.executionCanary === undefined ? {} : { canary: options.executionCanary }),
       ...(rootKeyDer === undefined ? {} : { rootKeyDer }),
+      ...(subnetSize === undefined ? {} : { subnetSize }),
     });
     this.sharing = options.sharing?.enabled === true && runsHonestExecution(options) ? options.sharing : undefined;
     this.sharing?.join();

@@ -183,7 +183,7 @@ test.serial("item 7: a trap is a certified reject, and fetch_canister_logs (a qu
 
   const stranger = managementOf(LINES[0]!, await agentFor(LINES[0]!, 9));
   const refused = await t.throwsAsync(stranger.fetch_canister_logs({ canister_id }));
-  t.regex(refused?.message ?? "", /not allowed to query ic00 method fetch_canister_logs/);
+  t.regex(refused?.message ?? "", /Caller \S+ is not allowed to access canister logs/, "canister_logs.rs check_log_visibility_permission");
 });
 
 test.serial("item 7: a call the ingress filter refuses is a non-replicated rejection the agent reports with its code (not a controller, IC0512; create_canister from a user, IC0406); update_settings adds a controller", async (t) => {
