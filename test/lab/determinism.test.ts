@@ -24,14 +24,12 @@ for (const name of ["baseline", "f-mixed", "crash-restart"]) {
   });
 }
 
-test("xnet-ledger-partition (two subnets, envelopes, XNet, certification): the same seed gives the same digest, another seed a different one", async (t) => {
+// Same seed: scenarios.test.ts runs the full scenario and replays it to its digest.
+test("xnet-ledger-partition (two subnets, envelopes, XNet, certification): another seed gives another digest", async (t) => {
   const { scenario } = await loadScenario(`${DIR}xnet-ledger-partition.ts`);
   const short = { ...scenario, durationS: 30, xnetFaults: [{ kind: "partition-subnets" as const, groups: [["a"], ["b"]], fromS: 5, toS: 12 }], workload: { ...scenario.workload!, stopS: 15 }, actions: [], expectProbes: {} };
   const first = runScenario(short, { seed: 11 });
-  const again = runScenario(short, { seed: 11 });
   const other = runScenario(short, { seed: 12 });
-  t.is(first.traceDigest, again.traceDigest);
-  t.deepEqual(first.replicas, again.replicas);
   t.not(first.traceDigest, other.traceDigest);
   t.true(first.ingress.finalized > 50, "cross-subnet transfers ran");
 });
