@@ -40,34 +40,91 @@ export interface SubnetCallEnvironment {
 
 const CREATE_METHODS: ReadonlySet<string> = new Set(["create_canister", "provisional_create_canister_with_cycles"]);
 
-/** Executes the subnet queue against the round state; returns the new state and the answers. */
+/**
+ * Executes the subnet queue against the round state; returns the new state and the answers. The
+ * calls see each other's effects through one working set of canisters, and the round state is
+ * rebuilt once at the end: a fleet upgrade of 80,000 install_code messages costs O(calls +
+ * canisters), not O(calls × canisters). What each call sees is the same as when the round state
+ * was rebuilt after every call (scheduling states: new canisters start at 0 and take their final
+ * allocation either way; deleted ones are dropped without redistributing their balance).
+ */
 export function executeSubnetCalls(env: SubnetCallEnvironment, initial: ExecutionRoundState, calls: readonly SubnetCall[]): SubnetCallOutcome {
-  let state = initial;
   const ingressResponses: { messageId: string; response: Response }[] = [];
   const localResponses: InductedMessage[] = [];
   const remoteResponses: { caller: CanisterId; callbackId: bigint; response: Response; refundedCycles: bigint }[] = [];
+  const working = new WorkingCanisters(initial.canisters);
   let draws = 0;
   for (const call of calls) {
-    const canisters = new Map(state.canisters.map((c) => [c.id, c]));
     const ctx: ManagementContext = {
       executor: env.executor,
       installParams: { instructionLimit: INSTALL_CODE_INSTRUCTION_LIMIT, timeNs: env.timeNs },
       nowNs: env.timeNs,
-      canister: (id) => canisters.get(id),
-      newCanisterId: () => nextCanisterId(canisters, env.canisterRange),
+      canister: (id) => working.get(id),
+      newCanisterId: () => nextCanisterId(working.ids(), env.canisterRange),
       drawRawRand: () => rawRand(env.randomness, draws++),
     };
     const caller = call.origin.caller as string as PrincipalText;
-    const full = CREATE_METHODS.has(call.method) && env.maxCanisters > 0 && state.canisters.length >= env.maxCanisters;
+    const full = CREATE_METHODS.has(call.method) && env.maxCanisters > 0 && working.size >= env.maxCanisters;
     const out = full ? subnetFull(env.maxCanisters) : executeManagementCall(ctx, caller, call.method, call.arg, call.cycles);
-    state = applyOutcome(state, out.updated, out.deleted);
-    const response = out.response ?? stopResponse(state, out.updated);
-    if (out.response === undefined) state = withCanisters(state, out.updated.map((c) => lifecycle.finalizeStopping(state.canisters.find((x) => x.id === c.id) ?? c)));
-    for (const r of out.responses) if (r.origin.kind === "canister") localOrRemote(state, r.origin.caller, r.origin.callbackId, r.response, r.refundedCycles, localResponses, remoteResponses);
+    working.apply(out.updated, out.deleted);
+    const response = out.response ?? stopResponse(working, out.updated);
+    if (out.response === undefined) working.apply(out.updated.map((c) => lifecycle.finalizeStopping(working.get(c.id) ?? c)), []);
+    for (const r of out.responses) if (r.origin.kind === "canister") localOrRemote(working, r.origin.caller, r.origin.callbackId, r.response, r.refundedCycles, localResponses, remoteResponses);
     if (call.origin.kind === "ingress") ingressResponses.push({ messageId: call.origin.messageId, response });
-    else localOrRemote(state, call.origin.caller, call.origin.callbackId, asCanisterResponse(response), response.kind === "reject" ? call.cycles : 0n, localResponses, remoteResponses);
+    else localOrRemote(working, call.origin.caller, call.origin.callbackId, asCanisterResponse(response), response.kind === "reject" ? call.cycles : 0n, localResponses, remoteResponses);
   }
-  return { state, ingressResponses, localResponses, remoteResponses };
+  return { state: working.roundState(initial), ingressResponses, localResponses, remoteResponses };
+}
+
+/** The subnet's canisters while its queue executes: by id, with what changed since the round state. */
+class WorkingCanisters {
+  private readonly byId: Map<CanisterId, CanisterState>;
+  /** Replaced or added since the last deletion of the id, latest version. */
+  private readonly changed = new Map<CanisterId, CanisterState>();
+  /** Deleted at some point: a canister created again under the same id starts afresh (AP 0, no queues). */
+  private readonly deleted = new Set<CanisterId>();
+
+  constructor(canisters: readonly CanisterState[]) {
+    this.byId = new Map(canisters.map((c) => [c.id, c]));
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(id: CanisterId): CanisterState | undefined {
+    return this.byId.get(id);
+  }
+
+  has(id: CanisterId): boolean {
+    return this.byId.has(id);
+  }
+
+  ids(): Iterable<CanisterId> {
+    return this.byId.keys();
+  }
+
+  apply(updated: readonly CanisterState[], deleted: readonly CanisterId[]): void {
+    for (const c of updated) {
+      this.byId.set(c.id, c);
+      this.changed.set(c.id, c);
+    }
+    for (const id of deleted) {
+      this.byId.delete(id);
+      this.changed.delete(id);
+      this.deleted.add(id);
+    }
+  }
+
+  /** The round state with every change applied, built once. */
+  roundState(initial: ExecutionRoundState): ExecutionRoundState {
+    let next = initial;
+    if (this.deleted.size > 0) {
+      const gone: ReadonlySet<string> = this.deleted;
+      next = { ...next, canisters: next.canisters.filter((c) => !gone.has(c.id)), queues: next.queues.filter((q) => !gone.has(q.id)), scheduling: next.scheduling.filter((s) => !gone.has(s.id)) };
+    }
+    return this.changed.size === 0 ? next : withCanisters(next, [...this.changed.values()]);
+  }
 }
 
 /** IC0102 MaxNumberOfCanistersReached: a 1xx error, so reject code 1 (SYS_FATAL). */
@@ -76,30 +133,21 @@ function subnetFull(limit: number): ReturnType<typeof executeManagementCall> {
   return { response, updated: [], deleted: [], responses: [], instructionsUsed: 0n };
 }
 
-function applyOutcome(state: ExecutionRoundState, updated: readonly CanisterState[], deleted: readonly CanisterId[]): ExecutionRoundState {
-  let next = updated.length === 0 ? state : withCanisters(state, updated);
-  if (deleted.length > 0) {
-    const gone = new Set<string>(deleted);
-    next = { ...next, canisters: next.canisters.filter((c) => !gone.has(c.id)), queues: next.queues.filter((q) => !gone.has(q.id)), scheduling: next.scheduling.filter((s) => !gone.has(s.id)) };
-  }
-  return next;
-}
-
 /**
  * stop_canister answers once the canister is Stopped. A canister with open call contexts stays
  * Stopping; the IC would answer later — here the call is rejected as transient and the canister
  * finishes stopping on its own (a documented simplification).
  */
-function stopResponse(state: ExecutionRoundState, updated: readonly CanisterState[]): Response {
+function stopResponse(working: WorkingCanisters, updated: readonly CanisterState[]): Response {
   const stopped = updated.every((u) => {
-    const c = state.canisters.find((x) => x.id === u.id);
+    const c = working.get(u.id);
     return c !== undefined && lifecycle.finalizeStopping(c).status === "stopped";
   });
   return stopped ? { kind: "reply", data: new Uint8Array(IDL.encode([], [])) } : { kind: "reject", code: RejectCode.SysTransient, message: "stop_canister: the canister is still stopping (it has open call contexts)" };
 }
 
 function localOrRemote(
-  state: ExecutionRoundState,
+  working: WorkingCanisters,
   caller: CanisterId,
   callbackId: bigint,
   response: Response,
@@ -107,14 +155,14 @@ function localOrRemote(
   local: InductedMessage[],
   remote: { caller: CanisterId; callbackId: bigint; response: Response; refundedCycles: bigint }[],
 ): void {
-  if (state.canisters.some((c) => c.id === caller)) {
+  if (working.has(caller)) {
     local.push({ canister: caller, message: { kind: "response", callbackId: callbackId as never, response, refundedCycles } });
   } else remote.push({ caller, callbackId, response, refundedCycles });
 }
 
-function nextCanisterId(canisters: ReadonlyMap<CanisterId, CanisterState>, range: CanisterRange): CanisterId {
+function nextCanisterId(ids: Iterable<CanisterId>, range: CanisterRange): CanisterId {
   let next = range.start;
-  for (const id of canisters.keys()) {
+  for (const id of ids) {
     const index = canisterIndexOf(id);
     if (index !== undefined && index >= next && index <= range.end) next = index + 1n;
   }
