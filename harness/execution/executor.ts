@@ -1105,7 +1105,8 @@ export class WasmExecutor implements CanisterExecutor {
     try {
       module = this.modules.get(args.wasmModule);
     } catch (e) {
-      if (e instanceof InvalidModuleError) return fail(RejectCode.CanisterError, `Invalid Wasm module: ${e.message}`);
+      // HypervisorError::InvalidWasm through CanisterManagerError::Hypervisor (errors.rs).
+      if (e instanceof InvalidModuleError) return failWith(hypervisorUserError(canister.id, { kind: "invalid-wasm", detail: e.message, help: e.help }));
       throw e;
     }
     switch (args.mode) {
@@ -1115,9 +1116,8 @@ export class WasmExecutor implements CanisterExecutor {
       case "reinstall":
         return this.freshInstall(canister, module, args, params);
       case "upgrade":
-        if (canister.execution === undefined) {
-          return fail(RejectCode.CanisterError, `Canister ${canister.id} has no Wasm module to upgrade`);
-        }
+        // upgrade.rs: an empty canister fails with HypervisorError::WasmModuleNotFound.
+        if (canister.execution === undefined) return failWith(hypervisorUserError(canister.id, { kind: "wasm-module-not-found" }));
         return this.upgrade(canister, canister.execution, module, args, params);
     }
   }
@@ -1136,7 +1136,7 @@ export class WasmExecutor implements CanisterExecutor {
       callContexts: [],
     };
     const li = this.instantiate(canister.id, module);
-    if (typeof li === "string") return { ok: false, canister, code: RejectCode.CanisterError, message: li, instructionsUsed: 0n, debugLog: [] };
+    if (!(li instanceof LiveInstance)) return { ok: false, canister, code: rejectCodeOf(li.code), message: li.description, errorCode: li.code, instructionsUsed: 0n, debugLog: [] };
     const r = this.startAndInit(li, start, { memory: PageMap.empty(), pages: 0n }, args, params, 0n, "canister_init");
     if (!r.ok) return { ok: false, canister, code: rejectCodeOf(r.error.code), message: r.error.description, errorCode: r.error.code, instructionsUsed: r.used, debugLog: r.log };
     const done = this.installed(canister, start, module, li, args, r);
@@ -1164,14 +1164,6 @@ export class WasmExecutor implements CanisterExecutor {
     let stable = { memory: old.stableMemory, pages: old.stableMemoryPages };
     let state: CanisterState = canister;
     let heap = { memory: old.wasmMemory, pages: old.wasmMemoryPages };
-    const failed = (message: string): LifecycleResult => ({
-      ok: false,
-      canister,
-      code: RejectCode.CanisterError,
-      message,
-      instructionsUsed: used,
-      debugLog: log,
-    });
     // A trap in pre_upgrade or post_upgrade is reported as the IC's canister manager does:
     // CanisterManagerError::Hypervisor → the trap's own error.
     const trapped = (e: UserError): LifecycleResult => ({
@@ -1223,7 +1215,7 @@ export class WasmExecutor implements CanisterExecutor {
       this.live.remove(canister.id, oldLi);
     }
     const li = this.instantiate(canister.id, module);
-    if (typeof li === "string") return failed(li);
+    if (!(li instanceof LiveInstance)) return trapped(li);
     const keep = (args.wasmMemoryPersistence ?? (module.customSections.includes(EOP_SECTION) ? "keep" : "replace")) === "keep";
     if (keep) li.loadState(heap.memory, heap.pages, li.readGlobals());
     state = { ...state, globalTimerNs: 0n };
@@ -1238,12 +1230,12 @@ export class WasmExecutor implements CanisterExecutor {
    * A fresh instance for an install or upgrade, or why the module cannot be instantiated (a data
    * or element segment outside its memory or table): the install fails, it does not throw.
    */
-  private instantiate(id: CanisterId, module: CompiledModule): LiveInstance | string {
+  private instantiate(id: CanisterId, module: CompiledModule): LiveInstance | UserError {
     try {
       return new LiveInstance(module, this.memoryLimitPages);
     } catch (e) {
       if (!isRuntimeError(e)) throw e;
-      return `Canister ${id}: the Wasm module could not be instantiated: ${e.message}`;
+      return hypervisorUserError(id, instantiationError(e.message));
     }
   }
 
@@ -1343,4 +1335,15 @@ export class WasmExecutor implements CanisterExecutor {
       debugLog: r.log,
     };
   }
+}
+
+/**
+ * A module whose segments do not fit its memory or table. The IC finds a data segment outside the
+ * initial memory while instrumenting (WasmInstrumentationError::InvalidDataSegment, reported as
+ * InstrumentationFailed, IC0505, with the toolchain hint: rs/embedders data segments `validate`,
+ * rs/types/wasm_types/src/errors.rs); the detail here is the engine's message, not the IC's
+ * "Wasm module has invalid data segment of <len> bytes at <offset>".
+ */
+function instantiationError(engineMessage: string): HypervisorError {
+  return { kind: "instrumentation-failed", detail: engineMessage };
 }

@@ -29,7 +29,7 @@ import type Binaryen from "binaryen";
 import binaryen from "./binaryen.ts";
 import { COST } from "./cost-table.ts";
 import { NO_DIRTY_PAGE_BASE } from "./dirty-pages.ts";
-import { InstrumentationStackExhausted, InvalidModuleError } from "./invalid-module.ts";
+import { InstrumentationStackExhausted, InvalidModuleError, limitRefusal } from "./invalid-module.ts";
 import { checkExportedMethods, scanModule } from "./module-limits.ts";
 import { ic0Signature, isWasm32OnlyIc0 } from "./system-api.ts";
 
@@ -983,13 +983,19 @@ function transform(m: Binaryen.Module, customSections: readonly string[]): Instr
 
   let mutatesInstance = false;
   let maxFrameBytes = 0;
-  for (const f of defined) {
+  for (const [index, f] of defined.entries()) {
     const info = binaryen.getFunctionInfo(f);
     const operands = operandHeight(info.body);
     const rw = new FunctionRewriter(m, f, memory64);
     const body = rw.body(info.body, true);
     if (rw.instructions > MAX_FUNCTION_INSTRUCTIONS) {
-      throw new InvalidModuleError(`function ${info.name} has ${rw.instructions} instructions; the IC accepts at most ${MAX_FUNCTION_INSTRUCTIONS} per function`);
+      // WasmValidationError::FunctionTooLarge (index: the function's place in the code section;
+      // size: its instructions, as subnetlab counts them).
+      throw limitRefusal(
+        `Wasm module contains a function at index ${index} of size ${rw.instructions} that exceeds the maximum allowed size of ${MAX_FUNCTION_INSTRUCTIONS}.`,
+        "Try breaking large functions up into multiple smaller functions.",
+        "wasm-module-function-too-large",
+      );
     }
     // Slots known after the rewrite (it adds locals), plus the result local wrapFunction adds.
     const after = binaryen.getFunctionInfo(f);

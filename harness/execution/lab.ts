@@ -57,6 +57,7 @@ import {
   canisterNotFound,
   canisterNotRunningAtInduction,
   noRouteToCanister,
+  stopCanisterTimedOut,
   userReject,
   type ErrorCode,
 } from "./reject-codes.ts";
@@ -497,7 +498,7 @@ export class ExecutionLab {
   /** A canister's call to the management canister: executed at once, its answer routed back to the caller. */
   private runSubnetCall(caller: CanisterId, call: { readonly callbackId: CallbackId; readonly method: string; readonly arg: Uint8Array; readonly cycles: bigint }): void {
     const out = this.applyManagement(executeManagementCall(this.managementContext(), caller as string as PrincipalText, call.method, call.arg, call.cycles));
-    const response = asCanisterResponse(out.response ?? { kind: "reject" as const, code: RejectCode.SysTransient, message: "stop_canister: the canister is still stopping" });
+    const response = asCanisterResponse(out.response ?? userReject(stopCanisterTimedOut));
     this.route({ origin: { kind: "canister", caller, callbackId: call.callbackId }, response, refundedCycles: 0n });
   }
 
@@ -572,7 +573,7 @@ export class ExecutionLab {
       const stopped = out.updated.every((c) => this.canister(c.id).status === "stopped");
       response = stopped
         ? { kind: "reply", data: IDL.encode([], []) }
-        : { kind: "reject", code: RejectCode.SysTransient, message: "stop_canister: the canister is still stopping" };
+        : userReject(stopCanisterTimedOut);
     }
     return { response, instructionsUsed: out.instructionsUsed, totalInstructions: out.instructionsUsed, debugLog: [], cached: false };
   }

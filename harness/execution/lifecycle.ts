@@ -22,6 +22,7 @@ import {
   snapshotLimitExceeded,
   snapshotNotFound,
   snapshotOfEmptyCanister,
+  tooManyControllers,
   type ErrorCode,
   type UserError,
 } from "./reject-codes.ts";
@@ -38,7 +39,6 @@ export type Outcome<T> =
 
 type Failure = { ok: false; code: RejectCode; message: string; errorCode?: ErrorCode };
 
-const fail = (code: RejectCode, message: string): Failure => ({ ok: false, code, message });
 
 /** A failure as the IC's canister manager reports it. */
 export const failWith = (e: UserError): Failure => ({ ok: false, code: rejectCodeOf(e.code), message: e.description, errorCode: e.code });
@@ -93,9 +93,8 @@ export function setControllers(
 ): Outcome<{ canister: CanisterState }> {
   const denied = notController(canister, sender);
   if (denied) return denied;
-  if (new Set(controllers).size > MAX_CONTROLLERS) {
-    return fail(RejectCode.CanisterError, `at most ${MAX_CONTROLLERS} controllers`);
-  }
+  // The IC counts the list as given (its settings' bounded list refuses an 11th element).
+  if (controllers.length > MAX_CONTROLLERS) return failWith(tooManyControllers(MAX_CONTROLLERS));
   return { ok: true, canister: { ...canister, controllers: normaliseControllers(controllers), version: canister.version + 1n } };
 }
 

@@ -32,6 +32,7 @@ import {
   managementPayloadUndecodable,
   rejectCodeOf,
   snapshotInconsistent,
+  tooManyControllers,
   type UserError,
 } from "./reject-codes.ts";
 import {
@@ -238,8 +239,8 @@ export interface ManagementContext {
   canister(id: CanisterId): CanisterState | undefined;
   /** A fresh canister id (never reused). */
   newCanisterId(): CanisterId;
-  /** 32 bytes of the round's randomness (raw_rand); absent ⇒ raw_rand is rejected. */
-  drawRawRand?(): Uint8Array;
+  /** 32 bytes of the round's randomness (raw_rand). */
+  drawRawRand(): Uint8Array;
   /** Cycles given to canisters created with create_canister (default 0 + attached cycles). */
   readonly defaultCycles?: bigint;
 }
@@ -303,8 +304,7 @@ function reject(code: RejectCode, message: string, errorCode?: ErrorCode): Manag
 }
 const rejectWith = (e: UserError): ManagementOutcome => reject(rejectCodeOf(e.code), e.description, e.code);
 const failed = (r: { readonly code: RejectCode; readonly message: string; readonly errorCode?: ErrorCode }): ManagementOutcome => reject(r.code, r.message, r.errorCode);
-const refusedVariables = (r: Extract<EnvironmentVariablesResult, { ok: false }>): ManagementOutcome =>
-  "error" in r ? rejectWith(r.error) : reject(RejectCode.CanisterError, r.labMessage);
+const refusedVariables = (r: Extract<EnvironmentVariablesResult, { ok: false }>): ManagementOutcome => rejectWith(r.error);
 function ok(response: Response | undefined, updated: CanisterState[] = [], extra: Partial<ManagementOutcome> = {}): ManagementOutcome {
   return { response, updated, deleted: [], responses: [], instructionsUsed: 0n, ...extra };
 }
@@ -368,7 +368,17 @@ function snapshotRecord(s: CanisterSnapshot) {
   return { id: snapshotIdBytes(s.id), taken_at_timestamp: s.takenAtNs, total_size: s.totalSizeBytes };
 }
 
-/** Executes one call to the management canister from `caller`. */
+/** How many controllers a call's settings list (duplicates included, as the IC's bounded list counts them). */
+function settingsControllerCount(m: ManagementMethod, a: Record<string, unknown>): number {
+  const settings =
+    m === "update_settings"
+      ? (a["settings"] as Record<string, unknown>)
+      : m === "create_canister" || m === "provisional_create_canister_with_cycles"
+        ? opt(a["settings"] as [] | [Record<string, unknown>])
+        : undefined;
+  return opt(settings?.["controllers"] as [] | [Principal[]] | undefined)?.length ?? 0;
+}
+
 /**
  * Every method of the IC's management canister (interface spec, ic.did `service ic`). A call to
  * one subnetlab does not model says so; any other name gets the IC's "has no method" reject.
@@ -405,6 +415,8 @@ export function executeManagementCall(
       return rejectWith(managementPayloadUndecodable(e instanceof Error ? e.message : String(e)));
     }
   }
+  // The IC's settings hold at most 10 controllers and refuse more while decoding the argument.
+  if (settingsControllerCount(m, a) > lifecycle.MAX_CONTROLLERS) return rejectWith(tooManyControllers(lifecycle.MAX_CONTROLLERS));
   const target = (): CanisterState | ManagementOutcome => {
     const id = principal(a["canister_id"] as Principal) as CanisterId;
     return ctx.canister(id) ?? rejectWith(managedCanisterNotFound(id));
@@ -599,10 +611,8 @@ export function executeManagementCall(
         ok(reply([], []), [r.canister]),
       );
     }
-    case "raw_rand": {
-      if (ctx.drawRawRand === undefined) return reject(RejectCode.CanisterError, "raw_rand: no randomness source in this context");
+    case "raw_rand":
       return ok(reply(types.ret, [ctx.drawRawRand()]));
-    }
     case "fetch_canister_logs":
       // The replica's text until it served replicated fetches (execution_environment.rs,
       // CanisterRejectedMessage; dfinity/ic PR #10879 serves them now, which is not modelled).

@@ -4,7 +4,7 @@
 // its own). The walk reads section headers and the few counts the limits need; everything else
 // (instructions, types, validation) is binaryen's job afterwards.
 import { gunzipSync } from "node:zlib";
-import { InvalidModuleError } from "./invalid-module.ts";
+import { InvalidModuleError, limitRefusal } from "./invalid-module.ts";
 
 /**
  * Largest uncompressed module: 100 MiB (dfinity/ic rs/config/src/embedders.rs WASM_MAX_SIZE;
@@ -88,7 +88,11 @@ export function icpCustomSections(bytes: Uint8Array): IcpCustomSection[] {
 /** The total size limit alone: the first check, before the module is even hashed. */
 export function checkModuleSize(bytes: Uint8Array): void {
   if (bytes.length > MAX_MODULE_BYTES) {
-    throw new InvalidModuleError(`module is ${bytes.length} bytes; the IC accepts at most ${MAX_MODULE_BYTES} (100 MiB)`);
+    throw limitRefusal(
+      `Wasm module size of ${bytes.length} exceeds the maximum allowed size of ${MAX_MODULE_BYTES}.`,
+      "Try shrinking the module using tools like `ic-wasm` or splitting the logic across multiple canisters.",
+      "wasm-module-too-large",
+    );
   }
 }
 
@@ -131,7 +135,11 @@ export function scanModule(bytes: Uint8Array): ModuleScan {
       }
       case SECTION.code:
         if (size > MAX_CODE_SECTION_BYTES) {
-          throw new InvalidModuleError(`code section is ${size} bytes; the IC accepts at most ${MAX_CODE_SECTION_BYTES} (10 MiB)`);
+          throw limitRefusal(
+            `Wasm module code section size of ${size} exceeds the maximum allowed size of ${MAX_CODE_SECTION_BYTES}.`,
+            "Try shrinking the module code section using tools like `ic-wasm` or splitting the logic across multiple canisters.",
+            "wasm-module-code-section-too-large",
+          );
         }
         break;
       case SECTION.function:
@@ -149,8 +157,20 @@ export function scanModule(bytes: Uint8Array): ModuleScan {
     }
     r.pos = end;
   }
-  if (functions > MAX_FUNCTIONS) throw new InvalidModuleError(`module defines ${functions} functions; at most ${MAX_FUNCTIONS} are allowed`);
-  if (globals > MAX_GLOBALS) throw new InvalidModuleError(`module defines ${globals} globals; at most ${MAX_GLOBALS} are allowed`);
+  if (functions > MAX_FUNCTIONS) {
+    throw limitRefusal(
+      `Wasm module defined ${functions} functions which exceeds the maximum number allowed ${MAX_FUNCTIONS}.`,
+      "Try spliting this canister into multiple canisters.",
+      "wasm-module-too-many-functions",
+    );
+  }
+  if (globals > MAX_GLOBALS) {
+    throw limitRefusal(
+      `Wasm module defined ${globals} globals which exceeds the maximum number allowed ${MAX_GLOBALS}.`,
+      "Try collecting multiple globals into a single structured which can be stored on the heap.",
+      "wasm-module-too-many-globals",
+    );
+  }
   if (icpSections > MAX_ICP_CUSTOM_SECTIONS) {
     throw new InvalidModuleError(`module has ${icpSections} icp: custom sections; at most ${MAX_ICP_CUSTOM_SECTIONS} are allowed`);
   }
@@ -171,15 +191,31 @@ export function checkExportedMethods(exports: readonly string[]): void {
     const match = /^canister_(update|query|composite_query) (.*)$/s.exec(name);
     if (match === null) continue;
     const method = match[2] ?? "";
-    if (methods.has(method)) throw new InvalidModuleError(`method "${method}" is exported more than once`);
+    if (methods.has(method)) {
+      throw limitRefusal(
+        `Duplicate function '${method}' exported multiple times with different call types: update, query, or composite_query.`,
+        `Try defining different versions of the function for each call type, e.g. \`${method}_update\`, \`${method}_query\`, etc.`,
+        "wasm-module-duplicate-exports",
+      );
+    }
     methods.add(method);
     nameBytes += new TextEncoder().encode(method).length;
   }
   if (methods.size > MAX_EXPORTED_METHODS) {
-    throw new InvalidModuleError(`module exports ${methods.size} methods; at most ${MAX_EXPORTED_METHODS} are allowed`);
+    throw limitRefusal(
+      "The number of exported functions called `canister_update <name>`, `canister_query <name>`, or `canister_composite_query <name>` " +
+        `is ${methods.size} which exceeds ${MAX_EXPORTED_METHODS}.`,
+      "Try combining multiple endpoints into a single endpoint.",
+      "wasm-module-exports-too-many-methods",
+    );
   }
   if (nameBytes > MAX_EXPORTED_NAME_BYTES) {
-    throw new InvalidModuleError(`exported method names total ${nameBytes} bytes; at most ${MAX_EXPORTED_NAME_BYTES} are allowed`);
+    throw limitRefusal(
+      "The sum of `<name>` lengths in exported functions called `canister_update <name>`, `canister_query <name>`, or " +
+        `\`canister_composite_query <name>\` is ${nameBytes} which exceeds the allowed limit of ${MAX_EXPORTED_NAME_BYTES}.`,
+      "Try using shorter method names.",
+      "wasm-module-sum-of-exported-name-lengths-too-large",
+    );
   }
 }
 

@@ -19,6 +19,7 @@ export const ErrorCode = {
   MaxNumberOfCanistersReached: "IC0102",
   CanisterQueueFull: "IC0201",
   CanisterIdAlreadyExists: "IC0205",
+  StopCanisterRequestTimeout: "IC0206",
   CanisterOutOfCycles: "IC0207",
   CanisterNotFound: "IC0301",
   CanisterSnapshotNotFound: "IC0305",
@@ -89,7 +90,20 @@ export type HypervisorError =
   | { readonly kind: "wasm-module-not-found" }
   | { readonly kind: "memory-access-limit"; readonly detail: string }
   | { readonly kind: "wasm-memory-limit"; readonly peakBytes: bigint; readonly limitBytes: bigint }
+  | { readonly kind: "invalid-wasm"; readonly detail: string; readonly help: ModuleRefusalHelp }
+  | { readonly kind: "instrumentation-failed"; readonly detail: string }
   | { readonly kind: "cleanup"; readonly callback: HypervisorError; readonly cleanup: HypervisorError };
+
+/**
+ * The help line of a refused module (the IC's `AsErrorHelp for WasmValidationError`,
+ * rs/types/wasm_types/src/errors.rs): the toolchain's fault (malformed or unsupported code) or a
+ * suggestion with its documentation anchor (a limit the developer can stay within).
+ */
+export type ModuleRefusalHelp = { readonly kind: "toolchain" } | { readonly kind: "user"; readonly suggestion: string; readonly anchor: string };
+
+/** ErrorHelp::ToolchainError's line (rs/types/wasm_types/src/errors.rs). */
+export const TOOLCHAIN_ERROR_HELP =
+  "This is likely an error with the compiler/CDK toolchain being used to build the canister. Please report the error to IC devs on the forum: https://forum.dfinity.org and include which language/CDK was used to create the canister.";
 
 /**
  * The IC's execution-errors page, where each hint line points (rs/types/wasm_types doc_ref). An
@@ -117,6 +131,11 @@ function hintOf(e: HypervisorError): string {
       return hint("Try optimizing the use of stable memory so that individual messages don't need to access as much stable memory.", "memory-access-limit-exceeded");
     case "wasm-memory-limit":
       return hint("Try checking the canister for a possible memory leak or modifying it to use more stable memory instead of Wasm memory.", "wasm-memory-limit-exceeded");
+    case "invalid-wasm":
+      return e.help.kind === "toolchain" ? TOOLCHAIN_ERROR_HELP : hint(e.help.suggestion, e.help.anchor);
+    case "instrumentation-failed":
+      // WasmInstrumentationError::InvalidDataSegment (and the other variants the lab could meet) are toolchain errors.
+      return TOOLCHAIN_ERROR_HELP;
     case "contract-violation":
       // The lab cannot tell a toolchain's violation from a developer's: it gives no hint.
     case "cleanup":
@@ -149,6 +168,10 @@ function displayOf(e: HypervisorError): string {
         "It might be necessary to move data from the Wasm memory to the stable memory. " +
         "If such high Wasm memory usage is expected and safe, then the developer can increase the Wasm memory limit in the canister settings."
       );
+    case "invalid-wasm":
+      return `Canister's Wasm module is not valid: ${e.detail}`;
+    case "instrumentation-failed":
+      return `Could not instrument wasm module of canister: ${e.detail}`;
     case "cleanup":
       return `${displayOf(e.callback)}\n\ncall_on_cleanup also failed:\n\n${displayOf(e.cleanup)}`;
   }
@@ -172,6 +195,9 @@ function errorCodeOfHypervisor(e: HypervisorError): ErrorCode {
       return ErrorCode.CanisterMemoryAccessLimitExceeded;
     case "wasm-memory-limit":
       return ErrorCode.CanisterWasmMemoryLimitExceeded;
+    case "invalid-wasm":
+    case "instrumentation-failed":
+      return ErrorCode.CanisterInvalidWasm;
     case "cleanup":
       // The IC keeps the callback's code.
       return errorCodeOfHypervisor(e.callback);
@@ -302,6 +328,44 @@ export const INTERNAL_ERROR_HELP = "This is an internal error on the IC. Please 
 export const canisterIdAlreadyExists = (canister: string): UserError => ({
   code: ErrorCode.CanisterIdAlreadyExists,
   description: `Unsuccessful canister creation: canister id ${canister} already exists.\n${INTERNAL_ERROR_HELP}`,
+});
+
+/**
+ * create_canister beyond the subnet's canister limit (CanisterManagerError::MaxNumberOfCanistersReached,
+ * canister_manager/types.rs; the IC checks the number of canisters against the registry's
+ * `max_number_of_canisters`).
+ */
+export const maxNumberOfCanistersReached = (subnet: string, max: number): UserError =>
+  managerError(
+    ErrorCode.MaxNumberOfCanistersReached,
+    `Subnet ${subnet} has reached the allowed canister limit of ${max} canisters. Retry creating the canister.`,
+    "Try creating the canister on another subnet.",
+    `${DOC_BASE}maximum-number-of-canisters-reached`,
+  );
+
+/**
+ * A stop_canister that the canister does not finish (ErrorCode::StopCanisterRequestTimeout,
+ * rs/types/error_types/src/lib.rs: IC0206, SYS_TRANSIENT). The IC answers it once the stop request
+ * has waited its timeout; its message contains this phrase (what PocketIC-based tests of
+ * dfinity/orbit assert on). subnetlab gives the answer as soon as the canister did not stop.
+ */
+export const stopCanisterTimedOut: UserError = { code: ErrorCode.StopCanisterRequestTimeout, description: "Stop canister request timed out" };
+
+/** Two environment variables with one name (canister_settings.rs UpdateSettingsError::DuplicateEnvironmentVariables). */
+export const duplicateEnvironmentVariables: UserError = {
+  code: ErrorCode.InvalidManagementPayload,
+  description: "Duplicate environment variables are not allowed",
+};
+
+/**
+ * More than 10 controllers in settings. The IC refuses the argument while decoding it (the
+ * settings' `controllers` is a BoundedVec of 10, rs/types/management_canister_types bounded_vec.rs,
+ * whose serde error candid reports as "Deserialize error: …"), with InvalidManagementPayload;
+ * the context the candid crate adds around that message is not reproduced.
+ */
+export const tooManyControllers = (max: number): UserError => ({
+  code: ErrorCode.InvalidManagementPayload,
+  description: `Error decoding candid: Deserialize error: The number of elements exceeds maximum allowed ${max}`,
 });
 
 /** A method the IC's management canister does not have (execution_environment.rs, ParseError::VariantNotFound). */

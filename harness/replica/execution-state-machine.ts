@@ -468,7 +468,7 @@ export class ExecutionStateMachine implements MessageRouting {
     if (calls.length === 0) return [];
     assert(this.executor instanceof WasmExecutor, "management calls need the Wasm executor");
     const out = executeSubnetCalls(
-      { executor: this.executor, timeNs: batch.timeNs, canisterRange: this.ownRange(), randomness: hexToBytes(batch.randomness), maxCanisters: this.options.maxCanisters ?? 0 },
+      { executor: this.executor, timeNs: batch.timeNs, canisterRange: this.ownRange(), randomness: hexToBytes(batch.randomness), maxCanisters: this.options.maxCanisters ?? 0, subnetId: this.subnetId },
       this.state,
       calls,
     );

@@ -10,7 +10,7 @@ import type { WasmExecutor } from "../execution/executor.ts";
 import { canisterIdFromU64, RejectCode, type CanisterId, type CanisterState, type PrincipalText, type Response } from "../execution/interfaces.ts";
 import * as lifecycle from "../execution/lifecycle.ts";
 import { executeManagementCall, type ManagementContext } from "../execution/management.ts";
-import { asCanisterResponse } from "../execution/reject-codes.ts";
+import { asCanisterResponse, maxNumberOfCanistersReached, stopCanisterTimedOut, userReject } from "../execution/reject-codes.ts";
 import { withCanisters, type ExecutionRoundState, type InductedMessage } from "../execution/round.ts";
 import { canisterIndexOf, type CanisterRange } from "../routing/registry.ts";
 import type { SubnetCall } from "../routing/streams.ts";
@@ -36,6 +36,8 @@ export interface SubnetCallEnvironment {
   readonly randomness: Uint8Array;
   /** The subnet's canister limit (registry `max_number_of_canisters`; 0 = no limit). */
   readonly maxCanisters: number;
+  /** The subnet's id (the canister-limit refusal names it). */
+  readonly subnetId: string;
 }
 
 const CREATE_METHODS: ReadonlySet<string> = new Set(["create_canister", "provisional_create_canister_with_cycles"]);
@@ -65,7 +67,7 @@ export function executeSubnetCalls(env: SubnetCallEnvironment, initial: Executio
     };
     const caller = call.origin.caller as string as PrincipalText;
     const full = CREATE_METHODS.has(call.method) && env.maxCanisters > 0 && working.size >= env.maxCanisters;
-    const out = full ? subnetFull(env.maxCanisters) : executeManagementCall(ctx, caller, call.method, call.arg, call.cycles);
+    const out = full ? subnetFull(env.subnetId, env.maxCanisters) : executeManagementCall(ctx, caller, call.method, call.arg, call.cycles);
     working.apply(out.updated, out.deleted);
     const response = out.response ?? stopResponse(working, out.updated);
     if (out.response === undefined) working.apply(out.updated.map((c) => lifecycle.finalizeStopping(working.get(c.id) ?? c)), []);
@@ -128,22 +130,22 @@ class WorkingCanisters {
 }
 
 /** IC0102 MaxNumberOfCanistersReached: a 1xx error, so reject code 1 (SYS_FATAL). */
-function subnetFull(limit: number): ReturnType<typeof executeManagementCall> {
-  const response: Response = { kind: "reject", code: RejectCode.SysFatal, message: `IC0102: the subnet already hosts its maximum of ${limit} canisters` };
-  return { response, updated: [], deleted: [], responses: [], instructionsUsed: 0n };
+function subnetFull(subnetId: string, limit: number): ReturnType<typeof executeManagementCall> {
+  return { response: userReject(maxNumberOfCanistersReached(subnetId, limit)), updated: [], deleted: [], responses: [], instructionsUsed: 0n };
 }
 
 /**
  * stop_canister answers once the canister is Stopped. A canister with open call contexts stays
- * Stopping; the IC would answer later — here the call is rejected as transient and the canister
- * finishes stopping on its own (a documented simplification).
+ * Stopping; the IC would keep the request and answer later (after its timeout with IC0206) — here
+ * it is answered at once with the IC's timeout reject and the canister finishes stopping on its
+ * own (a documented simplification).
  */
 function stopResponse(working: WorkingCanisters, updated: readonly CanisterState[]): Response {
   const stopped = updated.every((u) => {
     const c = working.get(u.id);
     return c !== undefined && lifecycle.finalizeStopping(c).status === "stopped";
   });
-  return stopped ? { kind: "reply", data: new Uint8Array(IDL.encode([], [])) } : { kind: "reject", code: RejectCode.SysTransient, message: "stop_canister: the canister is still stopping (it has open call contexts)" };
+  return stopped ? { kind: "reply", data: new Uint8Array(IDL.encode([], [])) } : userReject(stopCanisterTimedOut);
 }
 
 function localOrRemote(

@@ -135,7 +135,8 @@ test("item 4: settings over the replica's limits are refused (rs/config/src/exec
   t.regex(refused(many), /\(code 4, IC0408\): Too many environment variables: 21 \(max: 20\)$/);
   t.regex(refused([{ name: "N".repeat(129), value: "" }]), new RegExp(`\\(code 4, IC0408\\): Environment variable name "${"N".repeat(129)}" exceeds the maximum allowed length of 128\\.$`));
   t.regex(refused([{ name: "V", value: "x".repeat(129) }]), new RegExp(`\\(code 4, IC0408\\): Environment variable value "${"x".repeat(129)}" exceeds the maximum allowed length of 128\\.$`));
-  t.regex(refused([{ name: "V", value: "1" }, { name: "V", value: "2" }], RejectCode.CanisterError), /Duplicate environment variable name "V"/);
+  // canister_settings.rs UpdateSettingsError::DuplicateEnvironmentVariables.
+  t.regex(refused([{ name: "V", value: "1" }, { name: "V", value: "2" }]), /\(code 4, IC0408\): Duplicate environment variables are not allowed$/);
   t.notThrows(() => createWith(lab, many.slice(1)), "20 variables are allowed");
 });
 

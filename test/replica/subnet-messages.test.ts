@@ -22,6 +22,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 
 const CONTROLLER = "fo76k-ecero-uccwk-zx7jh-w5c7w-4uo7t-y5j4z-m7fiq-z6sgk-vobym-cae" as PrincipalText;
 const RANGE = { start: 0n, end: 0xffffn };
+const SUBNET = "tdb26-jop6k-aogll-7ltgs-eruif-6kk7m-qpktf-gdiqx-mxtrf-vb5e6-eqe";
 const USER_WASM = readFileSync(new URL("../../fixtures/canisters/wat/user.wasm", import.meta.url));
 const USER_V2_WASM = readFileSync(new URL("../../fixtures/canisters/wat/user-v2.wasm", import.meta.url));
 
@@ -94,7 +95,7 @@ test("a batch of management calls gives what the same calls give one batch each 
   const executor = new WasmExecutor();
   fc.assert(
     fc.property(fc.array(op, { minLength: 1, maxLength: 14 }), fc.constantFrom(0, 3, 5), (ops, maxCanisters) => {
-      const env: SubnetCallEnvironment = { executor, timeNs: 1_700_000_000_000_000_000n, canisterRange: RANGE, randomness: new Uint8Array(32), maxCanisters };
+      const env: SubnetCallEnvironment = { subnetId: SUBNET, executor, timeNs: 1_700_000_000_000_000_000n, canisterRange: RANGE, randomness: new Uint8Array(32), maxCanisters };
       const calls = ops.map(callOf);
       const batched = executeSubnetCalls(env, initialRoundState([]), calls);
       let state = initialRoundState([]);
@@ -113,7 +114,7 @@ test("a batch of management calls gives what the same calls give one batch each 
 
 test("a fleet of canisters upgraded in one batch: every member runs the new module, and the state is rebuilt once", (t) => {
   const executor = new WasmExecutor();
-  const env: SubnetCallEnvironment = { executor, timeNs: 1_700_000_000_000_000_000n, canisterRange: RANGE, randomness: new Uint8Array(32), maxCanisters: 0 };
+  const env: SubnetCallEnvironment = { subnetId: SUBNET, executor, timeNs: 1_700_000_000_000_000_000n, canisterRange: RANGE, randomness: new Uint8Array(32), maxCanisters: 0 };
   const members = 300;
   const creates = Array.from({ length: members }, (_, i) => callOf({ kind: "create", computeAllocation: 0 }, i));
   const installs = Array.from({ length: members }, (_, i) => callOf({ kind: "install", target: i, mode: "install", v2: false }, members + i));
