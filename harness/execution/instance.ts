@@ -271,7 +271,10 @@ export class LiveInstance implements InstanceAccess {
     if (this.memory === undefined) return out;
     const mem = this.memoryBytes();
     const candidates = new Set<number>(this.dirty.everWrittenSorted());
-    for (let p = 0; p < this.instantiatedPages; p++) candidates.add(p);
+    // The pages the engine filled from data segments (all of the initial memory when the module
+    // does not say which): the only ones not seen by the barrier.
+    const dataPages = this.module.dataPages ?? Array.from({ length: this.instantiatedPages }, (_, p) => p);
+    for (const p of dataPages) if (p < this.instantiatedPages) candidates.add(p);
     for (const p of [...candidates].sort((a, b) => a - b)) {
       const page = mem.subarray(p * PAGE_SIZE_BYTES, (p + 1) * PAGE_SIZE_BYTES);
       if (page.length > 0 && !isZeroPage(page)) out.set(p, page.slice());
@@ -388,10 +391,12 @@ export class LiveInstance implements InstanceAccess {
   }
 }
 
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE_BYTES);
+
+/** A native comparison with a page of zeros (memcmp): installs look at every page of the memory. */
 function isZeroPage(page: Uint8Array): boolean {
-  const words = new Uint32Array(page.buffer, page.byteOffset, page.length >>> 2);
-  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
-  return true;
+  if (page.length === PAGE_SIZE_BYTES) return Buffer.compare(page, ZERO_PAGE) === 0;
+  return page.every((b) => b === 0);
 }
 
 function defined<T>(x: T | undefined): T {

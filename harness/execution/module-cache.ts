@@ -14,7 +14,8 @@ import type { InstrumentedModule } from "./instrument.ts";
 import { instrumentModule } from "./instrumenter.ts";
 import { InvalidModuleError } from "./invalid-module.ts";
 import { diskCacheFromEnvironment, type ModuleDiskCache } from "./module-disk-cache.ts";
-import { checkModuleSize, uncompressedModule } from "./module-limits.ts";
+import { activeDataPages, checkModuleSize, uncompressedModule } from "./module-limits.ts";
+import { PAGE_SIZE_BYTES } from "../state/page-map.ts";
 import { freezeShared, paranoid } from "../paranoia.ts";
 import { BoundedMap } from "../memo.ts";
 
@@ -29,6 +30,11 @@ export interface CompiledModule extends InstrumentedModule {
    * module holds it once (Wasm deduplication, issue 14 item 2). Never written to.
    */
   readonly uploaded: Uint8Array;
+  /**
+   * The 4 KiB pages the module's active data segments write at instantiation (module-limits.ts
+   * activeDataPages); undefined when an offset is not constant (every initial page may hold data).
+   */
+  readonly dataPages: readonly number[] | undefined;
 }
 
 export function moduleHash(bytes: Uint8Array): HashHex {
@@ -77,7 +83,8 @@ export class ModuleCache {
         }
         // A copy (a Buffer's slice() would be a view): the caller may reuse its buffer, and every
         // canister running the module shares this one.
-        entry = freezeShared({ ...inst, moduleHash: hash, compiled, uploaded: new Uint8Array(bytes) });
+        const uploaded = new Uint8Array(bytes);
+        entry = freezeShared({ ...inst, moduleHash: hash, compiled, uploaded, dataPages: activeDataPages(uncompressedModule(uploaded), PAGE_SIZE_BYTES) });
       } catch (e) {
         if (!(e instanceof InvalidModuleError)) throw e;
         entry = e;

@@ -31,7 +31,7 @@ export const MAX_ICP_CUSTOM_SECTION_BYTES = 1024 * 1024;
 export const MAX_EXPORTED_METHODS = 1_000;
 export const MAX_EXPORTED_NAME_BYTES = 20_000;
 
-const SECTION = { custom: 0, function: 3, global: 6, export: 7, code: 10, tag: 13 } as const;
+const SECTION = { custom: 0, function: 3, global: 6, export: 7, code: 10, data: 11, tag: 13 } as const;
 
 /** The gzip magic bytes (RFC 1952) with the deflate method: a compressed module starts with them. */
 const GZIP_MAGIC = [0x1f, 0x8b, 0x08] as const;
@@ -83,6 +83,44 @@ export function icpCustomSections(bytes: Uint8Array): IcpCustomSection[] {
     r.pos = end;
   }
   return sections;
+}
+
+/**
+ * The 4 KiB pages of memory 0 that the module's active data segments initialise, sorted — the only
+ * pages an instance can hold non-zero bytes in before its code runs (everything the code writes
+ * goes through the write barrier). Undefined when a segment's offset is not a constant (a
+ * `global.get`): then every page of the initial memory may hold data. `bytes` is an uncompressed,
+ * already validated module. Knowing the pages spares an install reading every page of a fresh
+ * memory (each first read of which the OS serves with a page fault).
+ */
+export function activeDataPages(bytes: Uint8Array, pageBytes: number): readonly number[] | undefined {
+  const r = new Reader(bytes, 8);
+  const pages = new Set<number>();
+  while (!r.done()) {
+    const id = r.byte();
+    const size = r.u32();
+    const end = r.pos + size;
+    if (end > bytes.length) throw new InvalidModuleError("truncated module section");
+    if (id === SECTION.data) {
+      const body = new Reader(bytes.subarray(0, end), r.pos);
+      for (let n = body.u32(); n > 0; n--) {
+        const flags = body.u32();
+        if (flags === 1) {
+          const length = body.u32(); // passive: written by memory.init, through the barrier
+          body.pos += length;
+          continue;
+        }
+        if (flags === 2 && body.u32() !== 0) return undefined; // another memory: not ours to reason about
+        const offset = body.constantOffset();
+        if (offset === undefined) return undefined;
+        const length = body.u32();
+        body.pos += length;
+        for (let p = Math.floor(offset / pageBytes); p * pageBytes < offset + length; p++) pages.add(p);
+      }
+    }
+    r.pos = end;
+  }
+  return [...pages].sort((a, b) => a - b);
 }
 
 /** The total size limit alone: the first check, before the module is even hashed. */
@@ -258,6 +296,30 @@ class Reader {
       if ((b & 0x80) === 0) return result;
     }
     throw new InvalidModuleError("malformed module (integer too long)");
+  }
+
+  /** A data segment's offset expression when it is `i32.const c end` or `i64.const c end`. */
+  constantOffset(): number | undefined {
+    const op = this.byte();
+    if (op !== 0x41 && op !== 0x42) return undefined;
+    const value = this.signedLeb();
+    if (this.byte() !== 0x0b) return undefined;
+    // i32.const is read as unsigned (a Wasm address); i64 offsets beyond 2^53 cannot be in memory.
+    const unsigned = op === 0x41 ? BigInt.asUintN(32, value) : BigInt.asUintN(64, value);
+    return unsigned <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(unsigned) : undefined;
+  }
+
+  /** Signed LEB128 of at most 64 bits. */
+  private signedLeb(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (;;) {
+      const b = this.byte();
+      result |= BigInt(b & 0x7f) << shift;
+      shift += 7n;
+      if ((b & 0x80) === 0) return (b & 0x40) !== 0 ? result - (1n << shift) : result;
+      if (shift > 63n) throw new InvalidModuleError("malformed module (integer too long)");
+    }
   }
 
   name(): string {

@@ -17,6 +17,8 @@ import {
 } from "../../harness/execution/index.ts";
 import { InstrumentationStackExhausted } from "../../harness/execution/instrument.ts";
 import { wat } from "./helpers.ts";
+import { activeDataPages } from "../../harness/execution/module-limits.ts";
+import { ExecutionLab } from "../../harness/execution/lab.ts";
 
 const SENDER = "2vxsx-fae" as PrincipalText;
 const TIME = 1_700_000_000_000_000_000n;
@@ -204,4 +206,19 @@ test("item 5: a data or element segment outside its memory or table fails the in
   const elem = install(wat(`(module (table 1 funcref) (func $f) (elem (i32.const 5) $f))`));
   t.false(elem.ok);
   t.regex(elem.ok ? "" : elem.message, /Could not instrument wasm module of canister: .*table/);
+});
+
+test("activeDataPages: the 4 KiB pages active data segments fill (an install reads only those, not every page of a fresh memory)", (t) => {
+  const pages = (text: string): readonly number[] | undefined => activeDataPages(wat(text), 4096);
+  t.deepEqual(pages(`(module (memory 4))`), [], "no data section");
+  t.deepEqual(pages(`(module (memory 4) (data (i32.const 16) "ab") (data (i32.const 8190) "cdef") (data (i32.const 20000) "x"))`), [0, 1, 2, 4], "a segment across a page boundary covers both pages");
+  t.deepEqual(pages(`(module (memory 4) (data "passive") (data (i32.const 4096) ""))`), [], "passive segments are written through the barrier; an empty one writes nothing");
+  t.is(pages(`(module (import "env" "base" (global $b i32)) (memory 4) (data (global.get $b) "x"))`), undefined, "an offset that is not constant: every initial page may hold data");
+  t.deepEqual(pages(`(module (memory 16) (data (i32.const 0xffff0) "y"))`), [255]);
+  t.deepEqual(pages(`(module (memory 1) (data (i32.const -16) "z"))`), [0xfffff], "i32 offsets are unsigned addresses (the engine refuses this one at instantiation)");
+  // Seen by an install: a module whose data lands on page 3 only commits page 3 (and what init writes).
+  const lab = new ExecutionLab();
+  const id = lab.createCanister();
+  lab.installCode(id, wat(`(module (memory 1) (data (i32.const 12300) "data") (func (export "canister_init") (i32.store (i32.const 40000) (i32.const 7))))`));
+  t.deepEqual(lab.canister(id).execution?.wasmMemory.nonZeroPageIndices(), [3, 9]);
 });
