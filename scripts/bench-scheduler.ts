@@ -13,6 +13,7 @@ import {
   finishRound,
   planRound,
   reconcileSchedulingStates,
+  SchedulingStates,
   type CanisterSchedulingState,
   type CanisterWork,
 } from "../harness/execution/scheduler.ts";
@@ -53,21 +54,20 @@ function naiveRound(states: CanisterSchedulingState[], work: readonly CanisterWo
 const rows = [];
 for (const n of sizes) {
   const ids = Array.from({ length: n }, (_, i) => canisterIdFromU64(BigInt(i)));
-  let states = reconcileSchedulingStates([], ids.map((id) => ({ id, computeAllocationPercent: 0 })));
-  let naiveStates = states;
+  let states = reconcileSchedulingStates(SchedulingStates.EMPTY, ids.map((id) => ({ id, computeAllocationPercent: 0 })));
+  let naiveStates = states.list();
   const rng = Rng.fromSeed(`bench-scheduler-${n}`);
   const ours: number[] = [];
   const naive: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const work = roundWork(ids, rng);
-    // What the round driver knows before the scheduler runs (idle canisters count as fully
-    // executed): built outside the timed part, like the driver's own bookkeeping.
-    const busy = new Set(work.map((w) => w.id));
-    const fully = new Set<CanisterId>(ids.filter((id) => !busy.has(id)));
     let t = performance.now();
     const schedule = planRound(config, round, states, work);
-    for (const core of schedule.cores) if (core[0] !== undefined) fully.add(core[0]);
-    states = finishRound(config, schedule, { fullyExecuted: fully, longExecutionAfter: new Set() });
+    // The round's report lists the canisters with work that did not get a full round: here every
+    // busy canister except the first on each core (idle ones count as fully executed).
+    const notFully = new Set<CanisterId>(work.map((w) => w.id));
+    for (const core of schedule.cores) if (core[0] !== undefined) notFully.delete(core[0]);
+    states = finishRound(config, schedule, { notFullyExecuted: notFully, longExecutionAfter: new Set() });
     ours.push(performance.now() - t);
     t = performance.now();
     naiveStates = naiveRound(naiveStates, work);

@@ -42,6 +42,7 @@ import {
   finishRound,
   planRound,
   reconcileSchedulingStates,
+  SchedulingStates,
   type CanisterSchedulingState,
   type CanisterWork,
   type SchedulerConfig,
@@ -105,7 +106,8 @@ export interface ExecutionRoundState {
   readonly canisters: readonly CanisterState[];
   /** Input queues, sorted by canister id, non-empty only. */
   readonly queues: readonly QueuedMessages[];
-  readonly scheduling: readonly CanisterSchedulingState[];
+  /** The scheduler's per-canister state, same canisters as `canisters` once a round ran. */
+  readonly scheduling: SchedulingStates;
   /** Long executions in progress, by canister id. Their canisters show the pre-message state. */
   readonly paused: readonly PausedExecution[];
   /** Canisters whose long execution was aborted; the message is at the front of their queue. */
@@ -168,7 +170,7 @@ const byId = <T extends { readonly id: CanisterId }>(xs: readonly T[]): T[] => [
 
 export function initialRoundState(canisters: readonly CanisterState[]): ExecutionRoundState {
   const sorted = byId(canisters);
-  return { canisters: sorted, queues: [], scheduling: reconcileSchedulingStates([], sorted), paused: [], aborted: [] };
+  return { canisters: sorted, queues: [], scheduling: reconcileSchedulingStates(SchedulingStates.EMPTY, sorted), paused: [], aborted: [] };
 }
 
 /** Adds or replaces canisters (install, create) keeping scheduling states consistent. */
@@ -181,16 +183,6 @@ export function withCanisters(state: ExecutionRoundState, canisters: readonly Ca
 
 const isDtsMessage = (m: CanisterMessage): boolean => m.kind !== "query";
 
-/** Scheduling states match the canisters one to one (ids and allocations): no reconcile needed. */
-function sameCanisters(state: ExecutionRoundState): boolean {
-  if (state.scheduling.length !== state.canisters.length) return false;
-  for (let i = 0; i < state.canisters.length; i++) {
-    const c = state.canisters[i]!;
-    const s = state.scheduling[i]!;
-    if (c.id !== s.id || c.computeAllocationPercent !== s.computeAllocationPercent) return false;
-  }
-  return true;
-}
 
 /** §4.2 step 3: scheduled_limit = capacity − (capacity − reserve) × rounds_left / (interval + 1). */
 export function heapDeltaScheduledLimitBytes(config: RoundConfig, roundsUntilCheckpoint: number): number {
@@ -306,7 +298,7 @@ class Work {
     }
   }
 
-  toState(scheduling: readonly CanisterSchedulingState[], rateLimitBytes: number): ExecutionRoundState {
+  toState(scheduling: SchedulingStates, rateLimitBytes: number): ExecutionRoundState {
     // §4.2 step 9: every debit shrinks by the rate limit at the end of the round.
     const heapDeltaDebits = [...this.debits.entries()]
       .map(([id, bytes]) => ({ id, bytes: Math.max(0, bytes - rateLimitBytes) }))
@@ -361,7 +353,7 @@ export function executeRound(executor: CanisterExecutor, config: RoundConfig, st
     w.enqueue(m.canister, m.message);
   }
   const instructionsPerCore = Array.from({ length: sc.cores }, () => 0n);
-  const scheduling = sameCanisters(state) ? state.scheduling : reconcileSchedulingStates(state.scheduling, state.canisters);
+  const scheduling = reconcileSchedulingStates(state.scheduling, state.canisters); // the same states unless canisters changed
 
   // §4.4 step 2 (first iteration only): heartbeat and due global-timer tasks for running canisters
   // that export them; not for canisters with a paused or aborted execution (they resume that first),
@@ -528,7 +520,7 @@ function finish(
   w: Work,
   config: RoundConfig,
   input: RoundInput,
-  scheduling: readonly CanisterSchedulingState[],
+  scheduling: SchedulingStates,
   schedule: ReturnType<typeof planRound> | undefined,
   fully: Set<CanisterId>,
   instructionsPerCore: readonly bigint[],
@@ -556,9 +548,13 @@ function finish(
   }
   let nextScheduling = scheduling;
   if (schedule !== undefined) {
-    for (const id of w.canisters.keys()) if (!w.hasWork(id) && !w.aborted.has(id)) fully.add(id); // idle or drained
+    // Idle or drained canisters ran out of work: fully executed. The others with work left (or an
+    // aborted execution waiting) were not, unless first on a core or given a full slice.
+    const notFully = new Set<CanisterId>();
+    for (const id of w.canisters.keys()) if ((w.hasWork(id) || w.aborted.has(id)) && !fully.has(id)) notFully.add(id);
+    for (const id of w.canisters.keys()) if (!notFully.has(id)) fully.add(id);
     const longAfter = new Set<CanisterId>([...w.paused.keys(), ...w.aborted]);
-    nextScheduling = finishRound(sc, schedule, { fullyExecuted: fully, longExecutionAfter: longAfter });
+    nextScheduling = finishRound(sc, schedule, { notFullyExecuted: notFully, longExecutionAfter: longAfter });
   }
   return {
     state: w.toState(nextScheduling, config.heapDeltaRateLimitBytes ?? DEFAULT_HEAP_DELTA_RATE_LIMIT_BYTES),
@@ -718,8 +714,8 @@ export function encodeRoundMetadata(state: ExecutionRoundState): Uint8Array {
     w.u32(q.messages.length);
     for (const m of q.messages) writeMessage(w, m);
   }
-  w.u32(state.scheduling.length);
-  for (const s of state.scheduling) {
+  w.u32(state.scheduling.size);
+  for (const s of state.scheduling.list()) {
     w.str(s.id).u8(s.computeAllocationPercent);
     writeSigned(w, s.accumulatedPriority);
     writeSigned(w, s.priorityCredit);
@@ -769,5 +765,5 @@ export function decodeRoundMetadata(bytes: Uint8Array, canisters: readonly Canis
   const heapDeltaDebits: HeapDeltaDebit[] = [];
   for (let n = r.u32(), i = 0; i < n; i++) heapDeltaDebits.push({ id: r.str() as CanisterId, bytes: Number(r.u64()) });
   r.expectDone("round metadata");
-  return { canisters: byId(canisters), queues, scheduling, paused: [], aborted, ...(heapDeltaDebits.length > 0 ? { heapDeltaDebits } : {}) };
+  return { canisters: byId(canisters), queues, scheduling: SchedulingStates.fromList(scheduling), paused: [], aborted, ...(heapDeltaDebits.length > 0 ? { heapDeltaDebits } : {}) };
 }

@@ -80,7 +80,7 @@ function applyOutcome(state: ExecutionRoundState, updated: readonly CanisterStat
   let next = updated.length === 0 ? state : withCanisters(state, updated);
   if (deleted.length > 0) {
     const gone = new Set<string>(deleted);
-    next = { ...next, canisters: next.canisters.filter((c) => !gone.has(c.id)), queues: next.queues.filter((q) => !gone.has(q.id)), scheduling: next.scheduling.filter((s) => !gone.has(s.id)) };
+    next = { ...next, canisters: next.canisters.filter((c) => !gone.has(c.id)), queues: next.queues.filter((q) => !gone.has(q.id)), scheduling: next.scheduling.without(gone) };
   }
   return next;
 }
