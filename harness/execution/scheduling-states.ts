@@ -78,6 +78,11 @@ class Roster {
 }
 
 const DEFAULT_MODE: LongExecutionMode = "opportunistic";
+
+type CanisterList = readonly { readonly id: CanisterId; readonly computeAllocationPercent: number }[];
+
+/** Canister arrays known to match a roster (same ids in order, same allocations): checked once. */
+const matchedRosters = new WeakMap<CanisterList, Roster>();
 const isDefault = (credit: bigint, mode: LongExecutionMode): boolean => credit === 0n && mode === DEFAULT_MODE;
 
 export class SchedulingStates implements Iterable<CanisterSchedulingState> {
@@ -191,15 +196,31 @@ export class SchedulingStates implements Iterable<CanisterSchedulingState> {
     return this.list()[Symbol.iterator]();
   }
 
-  /** Same canisters (ids in order) with the same allocations: no reconcile needed. */
-  matches(canisters: readonly { readonly id: CanisterId; readonly computeAllocationPercent: number }[]): boolean {
+  /**
+   * Same canisters (ids in order) with the same allocations: no reconcile needed. O(n) the first
+   * time for an array, O(1) after (arrays are immutable by convention; see rememberMatch).
+   */
+  matches(canisters: CanisterList): boolean {
+    if (matchedRosters.get(canisters) === this.roster) return true;
     const { ids, allocationsPercent } = this.roster;
     if (canisters.length !== ids.length) return false;
     for (let i = 0; i < canisters.length; i++) {
       const c = canisters[i]!;
       if (c.id !== ids[i] || c.computeAllocationPercent !== allocationsPercent[i]) return false;
     }
+    matchedRosters.set(canisters, this.roster);
     return true;
+  }
+
+  /**
+   * Records that `next` matches too: it is `previous` (which matches) with only the entries
+   * `changed` replaced, and those kept their ids and allocations — so the next round skips the
+   * O(n) comparison.
+   */
+  rememberMatch(previous: CanisterList, next: CanisterList, changed: readonly { readonly before: CanisterList[number]; readonly after: CanisterList[number] }[]): void {
+    if (!this.matches(previous) || previous.length !== next.length) return;
+    if (changed.some(({ before, after }) => before.id !== after.id || before.computeAllocationPercent !== after.computeAllocationPercent)) return;
+    matchedRosters.set(next, this.roster);
   }
 
   /**
