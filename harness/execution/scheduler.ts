@@ -320,14 +320,15 @@ export function finishRound(config: SchedulerConfig, schedule: RoundSchedule, ou
   const ordinaryChange = free - charge;
 
   const touched = ascending(new Set([...uncharged, ...longAfter, ...states.allocatedIndices, ...states.longExecutionIndices]));
-  const changes = touched.map((index) => chargedState(states.at(index), index, mult, free, uncharged.has(index) ? 0n : charge, longAfter.has(index)));
+  const changes: SchedulingChange[] = [];
   // Σ(AP − credit) is conserved: the touched canisters' changes balance the ordinary ones'.
   let balance = ordinaryChange * BigInt(size - touched.length);
-  touched.forEach((index, k) => {
+  for (const index of touched) {
     const before = states.at(index);
-    const after = changes[k]!;
+    const after = chargedState(before, index, mult, free, uncharged.has(index) ? 0n : charge, longAfter.has(index));
     balance += after.accumulatedPriority - after.priorityCredit - (before.accumulatedPriority - before.priorityCredit);
-  });
+    changes.push(after);
+  }
   assert(balance === 0n, "scheduler invariant Σ(AP − credit) broken");
   const next = states.advanced(states.offset + ordinaryChange, changes);
   // The same on materialised values (O(n)): catches a canister the offset moved by mistake.
