@@ -31,10 +31,14 @@ import { Rng } from "../harness/sim/rng.ts";
 const sizes = (process.env.BENCH_CANISTERS ?? "10000,100000").split(",").map(Number);
 const activePercent = Number(process.env.BENCH_ACTIVE_PERCENT ?? 1);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+/** Rounds run before the timed ones (JIT warm-up, the setup's garbage collected), for every row. */
+const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 5);
 const roundActivePercent = Number(process.env.BENCH_ROUND_ACTIVE_PERCENT ?? 0.5);
 const config = APP_SUBNET_SCHEDULER_CONFIG;
 
-function median(xs: number[]): number {
+/** Median of the timed rounds (the warm-up rounds dropped). */
+function median(all: number[]): number {
+  const xs = all.slice(WARMUP_ROUNDS);
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
@@ -85,7 +89,7 @@ function benchRounds(n: number): number {
   const ids = state.canisters.map((c) => c.id);
   const rng = Rng.fromSeed(`bench-round-${n}`);
   const times: number[] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= WARMUP_ROUNDS + ROUNDS; round++) {
     const messages: InductedMessage[] = roundWork(ids, rng, roundActivePercent).map((w, k) => ({
       canister: w.id,
       message: { kind: "ingress", messageId: `m-${round}-${k}`, caller: "2vxsx-fae" as never, method: "inc", arg: new Uint8Array(8) },
@@ -105,9 +109,12 @@ for (const n of sizes) {
   const rng = Rng.fromSeed(`bench-scheduler-${n}`);
   const ours: number[] = [];
   const naive: number[] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
-    const work = roundWork(ids, rng);
-    let t = performance.now();
+  // The same work lists for both; each scheduler runs all its rounds in one stretch, so that one's
+  // garbage is not collected while the other is being timed.
+  const works = Array.from({ length: WARMUP_ROUNDS + ROUNDS }, () => roundWork(ids, rng));
+  for (let round = 1; round <= works.length; round++) {
+    const work = works[round - 1]!;
+    const t = performance.now();
     const schedule = planRound(config, round, states, work);
     // The round's report lists the canisters with work that did not get a full round: here every
     // busy canister except the first on each core (idle ones count as fully executed).
@@ -115,13 +122,15 @@ for (const n of sizes) {
     for (const core of schedule.cores) if (core[0] !== undefined) notFully.delete(core[0]);
     states = finishRound(config, schedule, { notFullyExecuted: notFully, longExecutionAfter: new Set() });
     ours.push(performance.now() - t);
-    t = performance.now();
+  }
+  for (const work of works) {
+    const t = performance.now();
     naiveStates = naiveRound(naiveStates, work);
     naive.push(performance.now() - t);
   }
   const executeRoundMs = Number(benchRounds(n).toFixed(1));
   const row = { canisters: n, activePercent, msPerRound: Number(median(ours).toFixed(1)), naiveSortMsPerRound: Number(median(naive).toFixed(1)), goalMs: 5, executeRoundMs };
-  process.stderr.write(`${n} canisters, ${activePercent} % with work: planRound + finishRound ${row.msPerRound} ms/round (median of ${ROUNDS}); naive full sort ${row.naiveSortMsPerRound} ms/round; whole executeRound (${roundActivePercent} % with a message) ${executeRoundMs} ms/round\n`);
+  process.stderr.write(`${n} canisters, ${activePercent} % with work: planRound + finishRound ${row.msPerRound} ms/round (median of ${ROUNDS} after ${WARMUP_ROUNDS} warm-up rounds); naive full sort ${row.naiveSortMsPerRound} ms/round; whole executeRound (${roundActivePercent} % with a message) ${executeRoundMs} ms/round\n`);
   rows.push(row);
 }
 console.log(JSON.stringify({ benchmark: "scheduler", rows }));
