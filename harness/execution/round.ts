@@ -12,6 +12,9 @@
 // ingress expiry, resource charging, the NextScheduledMethod rotation (tasks always go first).
 // Cores are simulated one after another; that is equivalent to running them in parallel because a
 // canister is on one core only and messages between canisters move only between iterations.
+// A round visits only the canisters with queued messages, long executions, tasks (heartbeat and
+// timer candidates come from canister-activity.ts) or changes of its own — never all of them — so
+// it costs what the busy canisters cost on a subnet of any size.
 import { assert } from "../assert.ts";
 import { canisterStateHash } from "../state/canister-codec.ts";
 import { compareCanisterIds } from "../state/canister-order.ts";
@@ -187,7 +190,6 @@ export function withCanisters(state: ExecutionRoundState, canisters: readonly Ca
 }
 
 const isDtsMessage = (m: CanisterMessage): boolean => m.kind !== "query";
-
 
 /** §4.2 step 3: scheduled_limit = capacity − (capacity − reserve) × rounds_left / (interval + 1). */
 export function heapDeltaScheduledLimitBytes(config: RoundConfig, roundsUntilCheckpoint: number): number {
