@@ -12,12 +12,16 @@
 // ingress expiry, resource charging, the NextScheduledMethod rotation (tasks always go first).
 // Cores are simulated one after another; that is equivalent to running them in parallel because a
 // canister is on one core only and messages between canisters move only between iterations.
+// A round visits only the canisters with queued messages, long executions, tasks (heartbeat and
+// timer candidates come from canister-activity.ts) or changes of its own — never all of them — so
+// it costs what the busy canisters cost on a subnet of any size.
 import { assert } from "../assert.ts";
 import { canisterStateHash } from "../state/canister-codec.ts";
 import { compareCanisterIds } from "../state/canister-order.ts";
 import { ByteReader, ByteWriter } from "../state/encoding.ts";
 import { heapDeltaBytes, type CommitResult, type StateManager } from "../state/state-manager.ts";
 import { continueSliced, startSliced, type PausedExecution, type SliceStep } from "./dts.ts";
+import { CanisterActivity } from "./canister-activity.ts";
 import { withLoggedOutput } from "./canister-log.ts";
 import { CanisterInputQueues } from "./input-queue.ts";
 import { expireCallbacks, isExpiredRequest } from "./deadlines.ts";
@@ -42,6 +46,7 @@ import {
   finishRound,
   planRound,
   reconcileSchedulingStates,
+  SchedulingStates,
   type CanisterSchedulingState,
   type CanisterWork,
   type SchedulerConfig,
@@ -105,7 +110,8 @@ export interface ExecutionRoundState {
   readonly canisters: readonly CanisterState[];
   /** Input queues, sorted by canister id, non-empty only. */
   readonly queues: readonly QueuedMessages[];
-  readonly scheduling: readonly CanisterSchedulingState[];
+  /** The scheduler's per-canister state, same canisters as `canisters` once a round ran. */
+  readonly scheduling: SchedulingStates;
   /** Long executions in progress, by canister id. Their canisters show the pre-message state. */
   readonly paused: readonly PausedExecution[];
   /** Canisters whose long execution was aborted; the message is at the front of their queue. */
@@ -159,7 +165,11 @@ export interface RoundOutput {
   /** Instructions charged per core in this round (slices and overheads included). */
   readonly instructionsPerCore: readonly bigint[];
   readonly iterations: number;
-  readonly fullyExecuted: readonly CanisterId[];
+  /**
+   * Canisters that still had work and did not get a full round (not charged by the scheduler), in
+   * id order; every other canister had a full round. Empty when the heap-delta gate skipped the round.
+   */
+  readonly notFullyExecuted: readonly CanisterId[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,7 +178,7 @@ const byId = <T extends { readonly id: CanisterId }>(xs: readonly T[]): T[] => [
 
 export function initialRoundState(canisters: readonly CanisterState[]): ExecutionRoundState {
   const sorted = byId(canisters);
-  return { canisters: sorted, queues: [], scheduling: reconcileSchedulingStates([], sorted), paused: [], aborted: [] };
+  return { canisters: sorted, queues: [], scheduling: reconcileSchedulingStates(SchedulingStates.EMPTY, sorted), paused: [], aborted: [] };
 }
 
 /** Adds or replaces canisters (install, create) keeping scheduling states consistent. */
@@ -181,17 +191,6 @@ export function withCanisters(state: ExecutionRoundState, canisters: readonly Ca
 
 const isDtsMessage = (m: CanisterMessage): boolean => m.kind !== "query";
 
-/** Scheduling states match the canisters one to one (ids and allocations): no reconcile needed. */
-function sameCanisters(state: ExecutionRoundState): boolean {
-  if (state.scheduling.length !== state.canisters.length) return false;
-  for (let i = 0; i < state.canisters.length; i++) {
-    const c = state.canisters[i]!;
-    const s = state.scheduling[i]!;
-    if (c.id !== s.id || c.computeAllocationPercent !== s.computeAllocationPercent) return false;
-  }
-  return true;
-}
-
 /** §4.2 step 3: scheduled_limit = capacity − (capacity − reserve) × rounds_left / (interval + 1). */
 export function heapDeltaScheduledLimitBytes(config: RoundConfig, roundsUntilCheckpoint: number): number {
   const cap = BigInt(config.heapDeltaCapacityBytes);
@@ -200,9 +199,75 @@ export function heapDeltaScheduledLimitBytes(config: RoundConfig, roundsUntilChe
   return Number(limit);
 }
 
+/**
+ * The round's canisters: the state's array (never modified) plus the ones this round replaced.
+ * Lookups go through the scheduling states' id index (same canisters, same order), so starting a
+ * round does not copy or index every canister.
+ */
+class CanisterTable {
+  private readonly replaced = new Map<CanisterId, CanisterState>();
+
+  constructor(
+    readonly base: readonly CanisterState[],
+    private readonly scheduling: SchedulingStates,
+  ) {}
+
+  has(id: CanisterId): boolean {
+    return this.scheduling.indexOf(id) !== undefined;
+  }
+
+  get(id: CanisterId): CanisterState | undefined {
+    const replaced = this.replaced.get(id);
+    if (replaced !== undefined) return replaced;
+    const index = this.scheduling.indexOf(id);
+    return index === undefined ? undefined : this.base[index];
+  }
+
+  set(id: CanisterId, canister: CanisterState): void {
+    assert(canister.id === id && this.has(id), `canister ${id} is not on this subnet`);
+    this.replaced.set(id, canister);
+  }
+
+  /**
+   * `ids` (canisters of the subnet, each once) in canister id order: sorted by their position in
+   * the id-ordered array, which is compareCanisterIds order without decoding any principal.
+   */
+  inIdOrder(ids: Iterable<CanisterId>): CanisterId[] {
+    const indices: number[] = [];
+    for (const id of ids) {
+      const index = this.scheduling.indexOf(id);
+      assert(index !== undefined, `canister ${id} is not on this subnet`);
+      indices.push(index);
+    }
+    return indices.sort((a, b) => a - b).map((i) => this.base[i]!.id);
+  }
+
+  /** Ids of the canisters this round replaced (in no particular order). */
+  replacedIds(): IterableIterator<CanisterId> {
+    return this.replaced.keys();
+  }
+
+  /** The replaced canisters that differ from the round's start, in id order. */
+  changes(): { readonly before: CanisterState; readonly after: CanisterState }[] {
+    return this.inIdOrder(this.replaced.keys())
+      .map((id) => ({ before: this.base[this.scheduling.indexOf(id)!]!, after: this.replaced.get(id)! }))
+      .filter(({ before, after }) => before !== after);
+  }
+
+  /** All canisters in id order: the state's own array when nothing changed, else a patched copy. */
+  toArray(changes: readonly { readonly before: CanisterState; readonly after: CanisterState }[]): readonly CanisterState[] {
+    if (changes.length === 0) return this.base;
+    const out = this.base.slice();
+    for (const { after } of changes) out[this.scheduling.indexOf(after.id)!] = after;
+    return out;
+  }
+}
+
 /** Mutable working copy of the round state (local to executeRound). */
 class Work {
-  readonly canisters: Map<CanisterId, CanisterState>;
+  readonly canisters: CanisterTable;
+  /** Heartbeats, timers, deadlines and hooks of the round's starting canisters. */
+  readonly activity: CanisterActivity;
   readonly queues = new Map<CanisterId, CanisterInputQueues>();
   /** Heartbeat / global-timer tasks of this round (§4.4 step 2); dropped at the end of the round. */
   readonly tasks = new Map<CanisterId, CanisterMessage[]>();
@@ -218,8 +283,10 @@ class Work {
   /** Heap delta committed so far in this round (bytes); iterations and cores measure differences. */
   deltaBytes = 0;
 
-  constructor(state: ExecutionRoundState) {
-    this.canisters = new Map(state.canisters.map((c) => [c.id, c]));
+  /** `scheduling` holds exactly the canisters of `state.canisters`, in the same order. */
+  constructor(state: ExecutionRoundState, scheduling: SchedulingStates) {
+    this.canisters = new CanisterTable(state.canisters, scheduling);
+    this.activity = CanisterActivity.of(state.canisters);
     // Queues, paused executions and debits of canisters that no longer exist (deleted) are dropped.
     this.paused = new Map(state.paused.filter((p) => this.canisters.has(p.canister)).map((p) => [p.canister, p]));
     this.aborted = new Set(state.aborted.filter((id) => this.canisters.has(id)));
@@ -233,6 +300,16 @@ class Work {
     let q = this.queues.get(canister);
     if (q === undefined) this.queues.set(canister, (q = new CanisterInputQueues()));
     q.push(message, front);
+  }
+
+  /**
+   * Every canister that may have work (a superset of those for which hasWork holds), in id order:
+   * work comes from a long execution, a queue, a task, or a due low-memory hook — which a canister
+   * has only if it had it at the start of the round or an execution of this round changed it.
+   */
+  mayHaveWork(): CanisterId[] {
+    const ids = new Set<CanisterId>([...this.paused.keys(), ...this.aborted, ...this.queues.keys(), ...this.tasks.keys(), ...this.activity.hookReady, ...this.canisters.replacedIds()]);
+    return this.canisters.inIdOrder(ids);
   }
 
   hasWork(id: CanisterId): boolean {
@@ -296,7 +373,8 @@ class Work {
    */
   timeOut(nowNs: bigint): void {
     for (const q of this.queues.values()) q.dropWhere((m) => isExpiredRequest(m, nowNs));
-    for (const [id, canister] of this.canisters) {
+    for (const id of this.canisters.inIdOrder(this.activity.deadlines)) {
+      const canister = this.canisters.get(id)!;
       if (this.paused.has(id) || !canister.callbacks.some((cb) => cb.deadlineNs !== undefined && cb.expired !== true)) continue;
       const queue = this.queues.get(id);
       const expired = expireCallbacks(canister, nowNs, (cb) => queue?.hasResponseFor(cb) ?? false);
@@ -306,7 +384,7 @@ class Work {
     }
   }
 
-  toState(scheduling: readonly CanisterSchedulingState[], rateLimitBytes: number): ExecutionRoundState {
+  toState(scheduling: SchedulingStates, rateLimitBytes: number): ExecutionRoundState {
     // §4.2 step 9: every debit shrinks by the rate limit at the end of the round.
     const heapDeltaDebits = [...this.debits.entries()]
       .map(([id, bytes]) => ({ id, bytes: Math.max(0, bytes - rateLimitBytes) }))
@@ -315,9 +393,16 @@ class Work {
     const queues = [...this.queues.entries()]
       .filter(([, q]) => q.size > 0) // an emptied queue starts its rotation afresh
       .map(([id, q]): QueuedMessages => ({ id, messages: q.messages(), ...(q.lastSource === undefined ? {} : { lastSource: q.lastSource }) }));
+    const changes = this.canisters.changes();
+    const canisters = this.canisters.toArray(changes);
+    // The next round finds its indexes without walking the canisters (canister-activity.ts, and
+    // the scheduling states' match with the canisters).
+    if (changes.length > 0) {
+      CanisterActivity.remember(canisters, this.activity.withChanged(changes));
+      scheduling.rememberMatch(this.canisters.base, canisters, changes);
+    }
     return {
-      // The map was filled in id order and entries are only replaced, so it is still sorted.
-      canisters: [...this.canisters.values()],
+      canisters,
       queues: byId(queues),
       scheduling,
       paused: [...this.paused.values()].sort((a, b) => compareCanisterIds(a.canister, b.canister)),
@@ -325,6 +410,16 @@ class Work {
       ...(heapDeltaDebits.length > 0 ? { heapDeltaDebits } : {}),
     };
   }
+}
+
+/**
+ * Canisters that may get a heartbeat or global-timer task this round, in id order: those indexed
+ * as getting heartbeats or with a due timer at the start of the round, and any the round has
+ * changed since (the caller checks each one's current state).
+ */
+function taskCandidates(w: Work, nowNs: bigint): CanisterId[] {
+  const ids = new Set<CanisterId>([...w.activity.heartbeat, ...w.activity.dueTimers(nowNs), ...w.canisters.replacedIds()]);
+  return w.canisters.inIdOrder(ids);
 }
 
 /** The request a performed call becomes in the callee's input queue. */
@@ -354,21 +449,23 @@ export function responseTo(origin: Extract<CallOrigin, { kind: "canister" }>, r:
 /** Executes one round. Pure apart from the executor's internal caches. */
 export function executeRound(executor: CanisterExecutor, config: RoundConfig, state: ExecutionRoundState, input: RoundInput): RoundOutput {
   const sc = config.scheduler;
-  const w = new Work(state);
+  const scheduling = reconcileSchedulingStates(state.scheduling, state.canisters); // the same states unless canisters changed
+  assert(scheduling === state.scheduling || scheduling.matches(state.canisters), "round state canisters must be sorted by id");
+  const w = new Work(state, scheduling);
   w.timeOut(input.timeNs);
   for (const m of input.messages) {
     assert(w.canisters.has(m.canister), `message for unknown canister ${m.canister}`);
     w.enqueue(m.canister, m.message);
   }
   const instructionsPerCore = Array.from({ length: sc.cores }, () => 0n);
-  const scheduling = sameCanisters(state) ? state.scheduling : reconcileSchedulingStates(state.scheduling, state.canisters);
 
   // §4.4 step 2 (first iteration only): heartbeat and due global-timer tasks for running canisters
   // that export them; not for canisters with a paused or aborted execution (they resume that first),
   // and not when the caller already queued that task for the canister (e.g. ExecutionLab does).
   const queuedTasks = new Set<string>();
   for (const [id, q] of w.queues) for (const m of q.messages()) if (m.kind === "heartbeat" || m.kind === "global-timer" || m.kind === "on-low-wasm-memory") queuedTasks.add(`${id} ${m.kind}`);
-  for (const c of w.canisters.values()) {
+  for (const id of taskCandidates(w, input.timeNs)) {
+    const c = w.canisters.get(id)!;
     const exports = c.execution?.exports ?? [];
     if (c.status !== "running" || w.paused.has(c.id) || w.aborted.has(c.id)) continue;
     const tasks: CanisterMessage[] = [];
@@ -387,7 +484,7 @@ export function executeRound(executor: CanisterExecutor, config: RoundConfig, st
   const rateLimit = config.heapDeltaRateLimitBytes ?? DEFAULT_HEAP_DELTA_RATE_LIMIT_BYTES;
   const maxIterationDelta = config.maxHeapDeltaPerIterationBytes ?? DEFAULT_MAX_HEAP_DELTA_PER_ITERATION_BYTES;
   const work: CanisterWork[] = [];
-  for (const id of w.canisters.keys()) {
+  for (const id of w.mayHaveWork()) {
     work.push({ id, hasWork: w.hasWork(id), hasLongExecution: w.paused.has(id) || w.aborted.has(id), rateLimited: w.rateLimited(id, rateLimit) });
   }
   const schedule = planRound(sc, input.round, scheduling, work);
@@ -426,7 +523,7 @@ export function executeRound(executor: CanisterExecutor, config: RoundConfig, st
     for (const m of local) w.enqueue(m.canister, m.message);
     if (!anyRan && local.length === 0) break;
     if (w.deltaBytes - iterationStartDelta >= maxIterationDelta) break; // §4.4 step 5
-    if (![...w.canisters.keys()].some((id) => w.hasWork(id) && !slicedThisRound.has(id))) break;
+    if (!w.mayHaveWork().some((id) => w.hasWork(id) && !slicedThisRound.has(id))) break;
   }
   return finish(w, config, input, scheduling, schedule, fully, instructionsPerCore, iterations, false);
 }
@@ -441,9 +538,11 @@ function reassign(
   rateLimit: number,
 ): CanisterId[][] {
   const cores: CanisterId[][] = Array.from({ length: coreCount }, () => []);
-  const eligible = [...w.canisters.keys()]
+  const eligible = w
+    .mayHaveWork()
     .filter((id) => w.hasWork(id) && !slicedThisRound.has(id) && !w.rateLimited(id, rateLimit))
-    .sort((a, b) => (rank.get(a) ?? Infinity) - (rank.get(b) ?? Infinity) || compareCanisterIds(a, b));
+    // Stable sort of an id-ordered list: equal ranks (and unranked canisters) stay in id order.
+    .sort((a, b) => (rank.get(a) ?? Number.MAX_SAFE_INTEGER) - (rank.get(b) ?? Number.MAX_SAFE_INTEGER));
   const prio = new Set(prioritized);
   eligible.filter((id) => prio.has(id)).forEach((id, i) => cores[i % coreCount]!.push(id));
   const first = longCores < coreCount ? longCores : 0;
@@ -528,7 +627,7 @@ function finish(
   w: Work,
   config: RoundConfig,
   input: RoundInput,
-  scheduling: readonly CanisterSchedulingState[],
+  scheduling: SchedulingStates,
   schedule: ReturnType<typeof planRound> | undefined,
   fully: Set<CanisterId>,
   instructionsPerCore: readonly bigint[],
@@ -555,10 +654,13 @@ function finish(
     abortedNow.push(id);
   }
   let nextScheduling = scheduling;
+  const notFully: CanisterId[] = [];
   if (schedule !== undefined) {
-    for (const id of w.canisters.keys()) if (!w.hasWork(id) && !w.aborted.has(id)) fully.add(id); // idle or drained
+    // Idle or drained canisters ran out of work: fully executed. The others with work left (or an
+    // aborted execution waiting) were not, unless first on a core or given a full slice.
+    for (const id of w.mayHaveWork()) if ((w.hasWork(id) || w.aborted.has(id)) && !fully.has(id)) notFully.push(id);
     const longAfter = new Set<CanisterId>([...w.paused.keys(), ...w.aborted]);
-    nextScheduling = finishRound(sc, schedule, { fullyExecuted: fully, longExecutionAfter: longAfter });
+    nextScheduling = finishRound(sc, schedule, { notFullyExecuted: new Set(notFully), longExecutionAfter: longAfter });
   }
   return {
     state: w.toState(nextScheduling, config.heapDeltaRateLimitBytes ?? DEFAULT_HEAP_DELTA_RATE_LIMIT_BYTES),
@@ -570,7 +672,7 @@ function finish(
     skippedForHeapDelta: skipped,
     instructionsPerCore,
     iterations,
-    fullyExecuted: [...fully].sort(compareCanisterIds),
+    notFullyExecuted: notFully,
   };
 }
 
@@ -718,8 +820,8 @@ export function encodeRoundMetadata(state: ExecutionRoundState): Uint8Array {
     w.u32(q.messages.length);
     for (const m of q.messages) writeMessage(w, m);
   }
-  w.u32(state.scheduling.length);
-  for (const s of state.scheduling) {
+  w.u32(state.scheduling.size);
+  for (const s of state.scheduling.list()) {
     w.str(s.id).u8(s.computeAllocationPercent);
     writeSigned(w, s.accumulatedPriority);
     writeSigned(w, s.priorityCredit);
@@ -769,5 +871,5 @@ export function decodeRoundMetadata(bytes: Uint8Array, canisters: readonly Canis
   const heapDeltaDebits: HeapDeltaDebit[] = [];
   for (let n = r.u32(), i = 0; i < n; i++) heapDeltaDebits.push({ id: r.str() as CanisterId, bytes: Number(r.u64()) });
   r.expectDone("round metadata");
-  return { canisters: byId(canisters), queues, scheduling, paused: [], aborted, ...(heapDeltaDebits.length > 0 ? { heapDeltaDebits } : {}) };
+  return { canisters: byId(canisters), queues, scheduling: SchedulingStates.fromList(scheduling), paused: [], aborted, ...(heapDeltaDebits.length > 0 ? { heapDeltaDebits } : {}) };
 }

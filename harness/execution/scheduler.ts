@@ -28,6 +28,7 @@ import { assert } from "../assert.ts";
 import { paranoid } from "../paranoia.ts";
 import { compareCanisterIds } from "../state/canister-order.ts";
 import type { CanisterId } from "./interfaces.ts";
+import { SchedulingStates, type CanisterSchedulingState, type LongExecutionMode, type SchedulingChange } from "./scheduling-states.ts";
 
 export interface SchedulerConfig {
   /** Execution threads. App subnet: 4. */
@@ -77,17 +78,7 @@ export function allocatableComputePercent(c: SchedulerConfig): number {
   return Math.floor(((c.cores - 1) * 100) / 2);
 }
 
-export type LongExecutionMode = "opportunistic" | "prioritized";
-
-/** What the scheduler remembers about a canister between rounds (replicated state). */
-export interface CanisterSchedulingState {
-  readonly id: CanisterId;
-  /** 0..100. */
-  readonly computeAllocationPercent: number;
-  readonly accumulatedPriority: bigint;
-  readonly priorityCredit: bigint;
-  readonly longExecutionMode: LongExecutionMode;
-}
+export { SchedulingStates, type CanisterSchedulingState, type LongExecutionMode, type SchedulingChange } from "./scheduling-states.ts";
 
 /** What a canister has to do this round (derived from its queues by the round driver). */
 export interface CanisterWork {
@@ -103,8 +94,8 @@ export interface CanisterWork {
 export interface RoundSchedule {
   readonly round: number;
   readonly multiplier: bigint;
-  /** States after the round-start reset (if any) and the long-execution mode update; by id. */
-  readonly states: readonly CanisterSchedulingState[];
+  /** States after the round-start reset (if any) and the long-execution mode update. */
+  readonly states: SchedulingStates;
   /** Every canister with work, in priority order. */
   readonly order: readonly CanisterId[];
   readonly longExecutionCores: number;
@@ -121,46 +112,29 @@ export { compareCanisterIds };
 
 export const multiplierOf = (config: SchedulerConfig, canisterCount: number): bigint => BigInt(config.cores) * BigInt(canisterCount);
 
-function sumAllocation(states: readonly CanisterSchedulingState[]): bigint {
-  // Percentages ≤ 100 summed as numbers stay exact far beyond any subnet's canister count.
-  let sum = 0;
-  for (const c of states) sum += c.computeAllocationPercent;
-  return BigInt(sum);
-}
 
-/** The state of `id` in `states` (sorted by id), by binary search; undefined if absent. */
-function stateOf(states: readonly CanisterSchedulingState[], id: CanisterId): CanisterSchedulingState | undefined {
-  let lo = 0;
-  let hi = states.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const s = states[mid]!;
-    const c = compareCanisterIds(s.id, id);
-    if (c === 0) return s;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return undefined;
-}
-
-/** Σ(accumulatedPriority − priorityCredit); 0 in every reachable state. */
-export function priorityImbalance(states: readonly CanisterSchedulingState[]): bigint {
-  return states.reduce((s, c) => s + c.accumulatedPriority - c.priorityCredit, 0n);
+/** Σ(accumulatedPriority − priorityCredit); 0 in every reachable state. O(n): checks and tests. */
+export function priorityImbalance(states: SchedulingStates | readonly CanisterSchedulingState[]): bigint {
+  const list = states instanceof SchedulingStates ? states.list() : states;
+  return list.reduce((s, c) => s + c.accumulatedPriority - c.priorityCredit, 0n);
 }
 
 /**
  * Scheduling states for a set of canisters: keeps known ones, adds new ones at priority 0,
  * and spreads the (priority − credit) of removed ones over the rest (remainder to the smallest
- * ids), so the invariant survives canister creation and deletion.
+ * ids), so the invariant survives canister creation and deletion. O(n): runs when canisters come
+ * or go or allocations change, not every round.
  */
 export function reconcileSchedulingStates(
-  previous: readonly CanisterSchedulingState[],
+  previous: SchedulingStates,
   canisters: readonly { readonly id: CanisterId; readonly computeAllocationPercent: number }[],
-): CanisterSchedulingState[] {
-  const byId = new Map(previous.map((s) => [s.id, s]));
+): SchedulingStates {
+  if (previous.matches(canisters)) return previous;
+  const previousList = previous.list();
+  const byId = new Map(previousList.map((s) => [s.id, s]));
   const keep = new Set(canisters.map((c) => c.id));
   let orphaned = 0n;
-  for (const s of previous) if (!keep.has(s.id)) orphaned += s.accumulatedPriority - s.priorityCredit;
+  for (const s of previousList) if (!keep.has(s.id)) orphaned += s.accumulatedPriority - s.priorityCredit;
   const out = [...canisters]
     .sort((a, b) => compareCanisterIds(a.id, b.id))
     .map((c): CanisterSchedulingState => {
@@ -181,46 +155,56 @@ export function reconcileSchedulingStates(
       out[i] = { ...s, accumulatedPriority: s.accumulatedPriority + q + extra };
     }
   }
-  return out;
+  return SchedulingStates.fromList(out);
 }
 
-/** Round-start state at a reset round: AP = alloc·mult − cores·Σalloc (centred, sums to 0). */
-function resetPriorities(config: SchedulerConfig, states: readonly CanisterSchedulingState[]): CanisterSchedulingState[] {
-  const mult = multiplierOf(config, states.length);
-  const centre = BigInt(config.cores) * sumAllocation(states);
-  return states.map((s) => ({ ...s, accumulatedPriority: BigInt(s.computeAllocationPercent) * mult - centre, priorityCredit: 0n }));
+const isResetRound = (config: SchedulerConfig, round: number): boolean => round > 0 && round % config.accumulatedPriorityResetInterval === 0;
+
+/** A canister with something to do this round, as planning sees it. */
+interface Candidate {
+  readonly id: CanisterId;
+  readonly index: number;
+  readonly accumulatedPriority: bigint;
+  readonly computeAllocationPercent: number;
+  readonly longExecutionMode: LongExecutionMode;
 }
 
-/**
- * Plans one round. `states` holds every canister of the subnet (sorted by id); `work` says which
- * have something to do. Long executions get dedicated cores in proportion to their fair share
- * (at least one core if any exists, at most cores − 1 while new executions wait).
- */
-export function planRound(
-  config: SchedulerConfig,
-  round: number,
-  statesIn: readonly CanisterSchedulingState[],
-  work: readonly CanisterWork[],
-): RoundSchedule {
-  assert(config.cores >= 1, "at least one core");
-  // An O(n) walk over every canister each round: checked in paranoid runs (npm test, the fuzz
-  // gate); reconcileSchedulingStates builds the states sorted.
-  if (paranoid) for (let i = 1; i < statesIn.length; i++) assert(compareCanisterIds(statesIn[i - 1]!.id, statesIn[i]!.id) < 0, "scheduling states must be sorted by id");
-  const n = statesIn.length;
-  const mult = multiplierOf(config, n);
-  const totalAlloc = sumAllocation(statesIn);
-  assert(totalAlloc <= BigInt(100 * config.cores), `total compute allocation ${totalAlloc}% exceeds ${100 * config.cores}%`);
-  const states = round > 0 && round % config.accumulatedPriorityResetInterval === 0 ? resetPriorities(config, statesIn) : statesIn;
-
-  // The canisters with something to do, found from the work list (a small part of a large subnet).
-  const active: CanisterSchedulingState[] = [];
+/** The canisters of `work` that can run this round (with work, not rate limited, known), once each. */
+function candidatesOf(states: SchedulingStates, work: readonly CanisterWork[]): Candidate[] {
+  const active: Candidate[] = [];
   const seen = new Set<CanisterId>();
   for (const w of work) {
     if (!(w.hasWork || w.hasLongExecution) || w.rateLimited === true || seen.has(w.id)) continue;
     seen.add(w.id);
-    const s = stateOf(states, w.id);
-    if (s !== undefined) active.push(s);
+    const index = states.indexOf(w.id);
+    if (index === undefined) continue;
+    active.push({
+      id: w.id,
+      index,
+      accumulatedPriority: states.accumulatedPriorityAt(index),
+      computeAllocationPercent: states.allocationPercentAt(index),
+      longExecutionMode: states.longExecutionModeAt(index),
+    });
   }
+  return active;
+}
+
+/**
+ * Plans one round. `states` holds every canister of the subnet; `work` says which have something
+ * to do (it may list only those). Long executions get dedicated cores in proportion to their fair
+ * share (at least one core if any exists, at most cores − 1 while new executions wait).
+ * Cost: O(|work| log |work|), plus O(canisters with an allocation) at a reset round.
+ */
+export function planRound(config: SchedulerConfig, round: number, statesIn: SchedulingStates, work: readonly CanisterWork[]): RoundSchedule {
+  assert(config.cores >= 1, "at least one core");
+  const n = statesIn.size;
+  const mult = multiplierOf(config, n);
+  const totalAlloc = statesIn.totalAllocationPercent;
+  assert(totalAlloc <= BigInt(100 * config.cores), `total compute allocation ${totalAlloc}% exceeds ${100 * config.cores}%`);
+  const states = isResetRound(config, round) ? statesIn.reset(mult, BigInt(config.cores) * totalAlloc) : statesIn;
+
+  // The canisters with something to do, found from the work list (a small part of a large subnet).
+  const active = candidatesOf(states, work);
   const longIds = new Set(work.filter((w) => w.hasLongExecution).map((w) => w.id));
   const ordered = [...active].sort((a, b) => {
     const pa = a.longExecutionMode === "prioritized" && longIds.has(a.id) ? 1 : 0;
@@ -230,7 +214,7 @@ export function planRound(
     const lb = longIds.has(b.id) ? 1 : 0;
     if (la !== lb) return lb - la;
     if (a.accumulatedPriority !== b.accumulatedPriority) return a.accumulatedPriority > b.accumulatedPriority ? -1 : 1;
-    return compareCanisterIds(a.id, b.id);
+    return a.index - b.index; // index order is canister id order (compareCanisterIds), without decoding ids
   });
   const long = ordered.filter((s) => longIds.has(s.id));
   const fresh = ordered.filter((s) => !longIds.has(s.id));
@@ -248,7 +232,6 @@ export function planRound(
   }
   const prioritized = long.slice(0, longCores);
   const opportunistic = long.slice(longCores);
-  const prioritizedIds = new Set(prioritized.map((s) => s.id));
 
   const cores: CanisterId[][] = Array.from({ length: config.cores }, () => []);
   prioritized.forEach((s, i) => cores[i]!.push(s.id));
@@ -259,14 +242,10 @@ export function planRound(
   fresh.forEach((s, i) => cores[freshFirst + (i % freshCores)]!.push(s.id));
   opportunistic.forEach((s, i) => cores[i % config.cores]!.push(s.id));
 
-  const withModes = states.map((s): CanisterSchedulingState => {
-    const mode: LongExecutionMode = prioritizedIds.has(s.id) ? "prioritized" : "opportunistic";
-    return mode === s.longExecutionMode ? s : { ...s, longExecutionMode: mode };
-  });
   return {
     round,
     multiplier: mult,
-    states: withModes,
+    states: withPrioritizedModes(states, prioritized.map((s) => s.index)),
     order: ordered.map((s) => s.id),
     longExecutionCores: longCores,
     prioritized: prioritized.map((s) => s.id),
@@ -274,41 +253,94 @@ export function planRound(
   };
 }
 
+/**
+ * Every canister's mode: "prioritized" exactly for the long executions prioritized this round.
+ * Only those and the ones prioritized before can change, so only they are visited.
+ */
+function withPrioritizedModes(states: SchedulingStates, prioritized: readonly number[]): SchedulingStates {
+  const visit = new Set(prioritized);
+  for (const index of states.longExecutionIndices) if (states.longExecutionModeAt(index) === "prioritized") visit.add(index);
+  const prioritizedNow = new Set(prioritized);
+  const changes: SchedulingChange[] = [];
+  for (const index of ascending(visit)) {
+    const s = states.at(index);
+    const mode: LongExecutionMode = prioritizedNow.has(index) ? "prioritized" : "opportunistic";
+    if (mode !== s.longExecutionMode) changes.push({ index, accumulatedPriority: s.accumulatedPriority, priorityCredit: s.priorityCredit, longExecutionMode: mode });
+  }
+  return changes.length === 0 ? states : states.advanced(states.offset, changes);
+}
+
+const ascending = (indices: Iterable<number>): number[] => Array.from(indices).sort((a, b) => a - b);
+
 export interface RoundOutcome {
-  /** Canisters that had a full round: ran out of work, were first on their core, or completed a full long-execution slice. */
-  readonly fullyExecuted: ReadonlySet<CanisterId>;
+  /**
+   * Canisters that did NOT have a full round: they still had work and were neither first on a core
+   * nor given a full long-execution slice (incl. skipped ones). Every other canister — idle ones,
+   * ones that ran out of work, ones first on a core — had a full round and is charged. Listing
+   * the exceptions keeps the report proportional to the busy canisters, not to the subnet.
+   */
+  readonly notFullyExecuted: ReadonlySet<CanisterId>;
   /** Canisters that still have a paused (or aborted, not yet restarted) execution after the round. */
   readonly longExecutionAfter: ReadonlySet<CanisterId>;
 }
 
-/** End-of-round charging (§4.3 "End of round"). Keeps Σ(AP − credit) = 0. */
-export function finishRound(config: SchedulerConfig, schedule: RoundSchedule, outcome: RoundOutcome): CanisterSchedulingState[] {
+/** Indices of `ids` in `states`; each id must be a canister of the subnet. */
+function indicesOf(states: SchedulingStates, ids: ReadonlySet<CanisterId>, what: string): number[] {
+  const out: number[] = [];
+  for (const id of ids) {
+    const index = states.indexOf(id);
+    assert(index !== undefined, `${what}: ${id} is not a canister of this subnet`);
+    out.push(index);
+  }
+  return out;
+}
+
+/**
+ * End-of-round charging (§4.3 "End of round"). Keeps Σ(AP − credit) unchanged.
+ *
+ * Every canister gains alloc·mult + free; a fully executed one is charged 100·mult (as credit while
+ * its long execution goes on). An ordinary canister (no allocation, no credit, not prioritized,
+ * charged, no long execution after) therefore changes by free − 100·mult: that goes to the
+ * subnet-wide offset (scheduling-states.ts) and only the others are rewritten.
+ * Cost: O(touched · log n), touched = not fully executed ∪ long executions ∪ allocated canisters.
+ */
+export function finishRound(config: SchedulerConfig, schedule: RoundSchedule, outcome: RoundOutcome): SchedulingStates {
   const states = schedule.states;
-  const n = BigInt(states.length);
-  if (n === 0n) return [];
-  assert(schedule.multiplier === multiplierOf(config, states.length), "schedule was planned with another configuration");
+  const size = states.size;
+  if (size === 0) return states;
+  const n = BigInt(size);
+  assert(schedule.multiplier === multiplierOf(config, size), "schedule was planned with another configuration");
   const mult = schedule.multiplier;
   const charge = 100n * mult;
-  let charged = 0;
-  for (const s of states) if (outcome.fullyExecuted.has(s.id)) charged++;
-  const distributed = charge * BigInt(charged) - sumAllocation(states) * mult;
+  const uncharged = new Set(indicesOf(states, outcome.notFullyExecuted, "not fully executed"));
+  const longAfter = new Set(indicesOf(states, outcome.longExecutionAfter, "long execution after the round"));
+  const distributed = charge * BigInt(size - uncharged.size) - states.totalAllocationPercent * mult;
   assert(distributed % n === 0n, "free share must divide exactly (multiplier = cores × canisters)");
   const free = distributed / n;
-  // One pass: the new states, and Σ(AP − credit) before and after for the invariant.
-  let before = 0n;
-  let after = 0n;
-  const out = new Array<CanisterSchedulingState>(states.length);
-  for (let i = 0; i < states.length; i++) {
-    const s = states[i]!;
-    const credit = s.priorityCredit + (outcome.fullyExecuted.has(s.id) ? charge : 0n);
-    const ap = s.accumulatedPriority + (s.computeAllocationPercent === 0 ? free : BigInt(s.computeAllocationPercent) * mult + free);
-    const next: CanisterSchedulingState = outcome.longExecutionAfter.has(s.id)
-      ? { id: s.id, computeAllocationPercent: s.computeAllocationPercent, accumulatedPriority: ap, priorityCredit: credit, longExecutionMode: s.longExecutionMode }
-      : { id: s.id, computeAllocationPercent: s.computeAllocationPercent, accumulatedPriority: ap - credit, priorityCredit: 0n, longExecutionMode: "opportunistic" };
-    before += s.accumulatedPriority - s.priorityCredit;
-    after += next.accumulatedPriority - next.priorityCredit;
-    out[i] = next;
+  const ordinaryChange = free - charge;
+
+  const touched = ascending(new Set([...uncharged, ...longAfter, ...states.allocatedIndices, ...states.longExecutionIndices]));
+  const changes: SchedulingChange[] = [];
+  // Σ(AP − credit) is conserved: the touched canisters' changes balance the ordinary ones'.
+  let balance = ordinaryChange * BigInt(size - touched.length);
+  for (const index of touched) {
+    const before = states.at(index);
+    const after = chargedState(before, index, mult, free, uncharged.has(index) ? 0n : charge, longAfter.has(index));
+    balance += after.accumulatedPriority - after.priorityCredit - (before.accumulatedPriority - before.priorityCredit);
+    changes.push(after);
   }
-  assert(after === before, "scheduler invariant Σ(AP − credit) broken");
-  return out;
+  assert(balance === 0n, "scheduler invariant Σ(AP − credit) broken");
+  const next = states.advanced(states.offset + ordinaryChange, changes);
+  // The same on materialised values (O(n)): catches a canister the offset moved by mistake.
+  if (paranoid) assert(priorityImbalance(next) === priorityImbalance(states), "scheduler invariant Σ(AP − credit) broken (materialised)");
+  return next;
+}
+
+/** A touched canister's values after the round (§4.3), from its values before. */
+function chargedState(s: CanisterSchedulingState, index: number, mult: bigint, free: bigint, charged: bigint, longExecutionAfter: boolean): SchedulingChange {
+  const credit = s.priorityCredit + charged;
+  const accumulatedPriority = s.accumulatedPriority + BigInt(s.computeAllocationPercent) * mult + free;
+  return longExecutionAfter
+    ? { index, accumulatedPriority, priorityCredit: credit, longExecutionMode: s.longExecutionMode }
+    : { index, accumulatedPriority: accumulatedPriority - credit, priorityCredit: 0n, longExecutionMode: "opportunistic" };
 }

@@ -123,7 +123,7 @@ class WorkingCanisters {
     let next = initial;
     if (this.deleted.size > 0) {
       const gone: ReadonlySet<string> = this.deleted;
-      next = { ...next, canisters: next.canisters.filter((c) => !gone.has(c.id)), queues: next.queues.filter((q) => !gone.has(q.id)), scheduling: next.scheduling.filter((s) => !gone.has(s.id)) };
+      next = { ...next, canisters: next.canisters.filter((c) => !gone.has(c.id)), queues: next.queues.filter((q) => !gone.has(q.id)), scheduling: next.scheduling.without(gone) };
     }
     return this.changed.size === 0 ? next : withCanisters(next, [...this.changed.values()]);
   }

@@ -133,7 +133,7 @@ test("round metadata encodes canonically and decodes back (queues, priorities, a
   const back = decodeRoundMetadata(bytes, r.state.canisters);
   t.deepEqual(encodeRoundMetadata(back), bytes);
   t.deepEqual(back.queues, r.state.queues);
-  t.deepEqual(back.scheduling, r.state.scheduling);
+  t.deepEqual(back.scheduling.list(), r.state.scheduling.list());
 });
 
 test("item 4: best-effort messages in input queues keep their deadline (and the expiry reject its mark) through the metadata encoding; guaranteed ones keep their bytes", (t) => {
@@ -289,7 +289,7 @@ test("a deleted canister's queue and paused execution are dropped, the others co
   const r2 = executeRound(exec, smallConfig, withoutA, { round: 2, timeNs: 2n, messages: [], isCheckpointRound: false });
   t.deepEqual(r2.state.paused, []);
   t.deepEqual(r2.state.canisters.map((c) => c.id), [b.id]);
-  t.is(r2.state.scheduling.length, 1);
+  t.is(r2.state.scheduling.size, 1);
 });
 
 test("divergence: a replica whose canister memory is corrupted gets another digest at that height, and diffStates names the canister", (t) => {

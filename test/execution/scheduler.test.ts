@@ -17,6 +17,7 @@ import {
   planRound,
   priorityImbalance,
   reconcileSchedulingStates,
+  SchedulingStates,
   type CanisterSchedulingState,
   type RoundSchedule,
   type SchedulerConfig,
@@ -40,7 +41,7 @@ interface SimResult {
 
 function simulate(config: SchedulerConfig, allocations: readonly number[], workload: Workload, rounds: number, messagesPerCore = 4): SimResult {
   let states = reconcileSchedulingStates(
-    [],
+    SchedulingStates.EMPTY,
     allocations.map((a, i) => ({ id: ids[i]!, computeAllocationPercent: a })),
   );
   const index = new Map(allocations.map((_, i) => [ids[i]!, i]));
@@ -72,12 +73,13 @@ function simulate(config: SchedulerConfig, allocations: readonly number[], workl
     allocations.forEach((_, i) => {
       if (queued[i] === 0) full.add(ids[i]!); // idle or drained: ran out of work
     });
-    states = finishRound(config, schedule, { fullyExecuted: full, longExecutionAfter: new Set() });
+    const notFully = new Set(allocations.map((_, i) => ids[i]!).filter((id) => !full.has(id)));
+    states = finishRound(config, schedule, { notFullyExecuted: notFully, longExecutionAfter: new Set() });
     for (const id of full) fullRounds[index.get(id)!]!++;
     imbalances.push(priorityImbalance(states));
     history.push([...fullRounds]);
   }
-  return { fullRounds, firstOnCore, schedules, states, imbalances, history };
+  return { fullRounds, firstOnCore, schedules, states: states.list(), imbalances, history };
 }
 
 test("config: app-subnet budget per core is 7B − 5B + 1 (§4.2) and allocatable compute is 150 % on 4 cores (§4.3)", (t) => {
@@ -86,8 +88,8 @@ test("config: app-subnet budget per core is 7B − 5B + 1 (§4.2) and allocatabl
 });
 
 test("ordering: higher accumulated priority first, canister id breaks ties (§4.3)", (t) => {
-  const states = reconcileSchedulingStates([], [0, 1, 2, 3, 4].map((i) => ({ id: ids[i]!, computeAllocationPercent: 0 })));
-  const boosted = states.map((s, i) => (i === 3 ? { ...s, accumulatedPriority: 10n } : i === 0 ? { ...s, accumulatedPriority: -10n } : s));
+  const states = reconcileSchedulingStates(SchedulingStates.EMPTY, [0, 1, 2, 3, 4].map((i) => ({ id: ids[i]!, computeAllocationPercent: 0 }))).list();
+  const boosted = SchedulingStates.fromList(states.map((s, i) => (i === 3 ? { ...s, accumulatedPriority: 10n } : i === 0 ? { ...s, accumulatedPriority: -10n } : s)));
   const schedule = planRound(cfg(2), 1, boosted, states.map((s) => ({ id: s.id, hasWork: true, hasLongExecution: false })));
   t.deepEqual(schedule.order, [ids[3], ids[1], ids[2], ids[4], ids[0]]);
   // round-robin over cores in that order
@@ -104,33 +106,33 @@ test("canister ids compare in principal byte order, not text order", (t) => {
 });
 
 test("long executions: prioritized on dedicated first cores, ahead of higher-priority new work (§4.3)", (t) => {
-  const states = reconcileSchedulingStates([], [0, 1, 2, 3, 4, 5].map((i) => ({ id: ids[i]!, computeAllocationPercent: 0 })));
-  const rich = states.map((s, i) => (i === 5 ? { ...s, accumulatedPriority: 1000n } : i === 0 ? { ...s, accumulatedPriority: -1000n } : s));
-  const work = rich.map((s, i) => ({ id: s.id, hasWork: true, hasLongExecution: i === 1 || i === 2 }));
+  const states = reconcileSchedulingStates(SchedulingStates.EMPTY, [0, 1, 2, 3, 4, 5].map((i) => ({ id: ids[i]!, computeAllocationPercent: 0 }))).list();
+  const rich = SchedulingStates.fromList(states.map((s, i) => (i === 5 ? { ...s, accumulatedPriority: 1000n } : i === 0 ? { ...s, accumulatedPriority: -1000n } : s)));
+  const work = states.map((s, i) => ({ id: s.id, hasWork: true, hasLongExecution: i === 1 || i === 2 }));
   const schedule = planRound(cfg(4), 1, rich, work);
   // fair share of one canister = 100·4/6 % ⇒ two long ones need ceil(133/100) = 2 cores
   t.is(schedule.longExecutionCores, 2);
   t.deepEqual(schedule.prioritized, [ids[1], ids[2]]);
   // new work (by priority: 5, 3, 4, 0) round-robins over the two remaining cores
   t.deepEqual(schedule.cores, [[ids[1]], [ids[2]], [ids[5], ids[4]], [ids[3], ids[0]]]);
-  t.is(schedule.states.find((s) => s.id === ids[1])?.longExecutionMode, "prioritized");
+  t.is(schedule.states.get(ids[1]!)?.longExecutionMode, "prioritized");
   // the long execution keeps its credit (not yet charged) while it stays paused
-  const after = finishRound(cfg(4), schedule, { fullyExecuted: new Set([ids[1]!, ids[5]!]), longExecutionAfter: new Set([ids[1]!]) });
-  const long = after.find((s) => s.id === ids[1])!;
+  const after = finishRound(cfg(4), schedule, { notFullyExecuted: new Set([0, 2, 3, 4].map((i) => ids[i]!)), longExecutionAfter: new Set([ids[1]!]) });
+  const long = after.get(ids[1]!)!;
   t.is(long.priorityCredit, 100n * schedule.multiplier);
   t.is(priorityImbalance(after), 0n);
   // next round: the prioritized long execution stays first, even with lower priority
-  const next = planRound(cfg(4), 2, after, after.map((s) => ({ id: s.id, hasWork: true, hasLongExecution: s.id === ids[1] })));
+  const next = planRound(cfg(4), 2, after, after.list().map((s) => ({ id: s.id, hasWork: true, hasLongExecution: s.id === ids[1] })));
   t.is(next.order[0], ids[1]);
 });
 
 test("reset every accumulatedPriorityResetInterval rounds: priorities = alloc·mult − cores·Σalloc, credits 0", (t) => {
   const config = { ...cfg(2), accumulatedPriorityResetInterval: 10 };
-  const states = reconcileSchedulingStates([], [10, 30, 0].map((a, i) => ({ id: ids[i]!, computeAllocationPercent: a })));
-  const skewed = states.map((s, i) => ({ ...s, accumulatedPriority: BigInt(i * 100 - 100), priorityCredit: 0n }));
+  const states = reconcileSchedulingStates(SchedulingStates.EMPTY, [10, 30, 0].map((a, i) => ({ id: ids[i]!, computeAllocationPercent: a }))).list();
+  const skewed = SchedulingStates.fromList(states.map((s, i) => ({ ...s, accumulatedPriority: BigInt(i * 100 - 100), priorityCredit: 0n })));
   const s = planRound(config, 10, skewed, []);
   // mult = 2 cores × 3 canisters = 6; centre = 2 × 40 = 80
-  t.deepEqual(s.states.map((x) => x.accumulatedPriority), [60n - 80n, 180n - 80n, -80n]);
+  t.deepEqual(s.states.list().map((x) => x.accumulatedPriority), [60n - 80n, 180n - 80n, -80n]);
   t.is(priorityImbalance(s.states), 0n);
 });
 
@@ -248,7 +250,7 @@ test("property (invariant): Σ(accumulated priority − priority credit) = 0 aft
 test("property (determinism): the plan does not depend on the order of the work list, and replays identically", (t) => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 4 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 2, maxLength: 12 }), fc.integer(), (cores, work, shuffleSeed) => {
-      const states = reconcileSchedulingStates([], work.map((_, i) => ({ id: ids[i]!, computeAllocationPercent: i % 3 === 0 ? 10 : 0 })));
+      const states = reconcileSchedulingStates(SchedulingStates.EMPTY, work.map((_, i) => ({ id: ids[i]!, computeAllocationPercent: i % 3 === 0 ? 10 : 0 })));
       const workList = work.map((w, i) => ({ id: ids[i]!, hasWork: w > 0, hasLongExecution: w === 3 }));
       // deterministic permutation from the seed
       const permuted = [...workList].sort((a, b) => ((a.id.length * 31 + shuffleSeed) ^ a.id.charCodeAt(3)) - ((b.id.length * 31 + shuffleSeed) ^ b.id.charCodeAt(3)) || (shuffleSeed & 1 ? 1 : -1));
@@ -266,11 +268,11 @@ test("property (determinism): the plan does not depend on the order of the work 
 });
 
 test("reconcile: creating and deleting canisters keeps Σ(AP − credit) = 0", (t) => {
-  const a = reconcileSchedulingStates([], [0, 1, 2].map((i) => ({ id: ids[i]!, computeAllocationPercent: 5 })));
-  const skew = a.map((s, i) => ({ ...s, accumulatedPriority: [7n, -3n, -4n][i]! }));
+  const a = reconcileSchedulingStates(SchedulingStates.EMPTY, [0, 1, 2].map((i) => ({ id: ids[i]!, computeAllocationPercent: 5 })));
+  const skew = SchedulingStates.fromList(a.list().map((s, i) => ({ ...s, accumulatedPriority: [7n, -3n, -4n][i]! })));
   const b = reconcileSchedulingStates(skew, [1, 2, 3].map((i) => ({ id: ids[i]!, computeAllocationPercent: 5 })));
-  t.deepEqual(b.map((s) => s.id), [ids[1], ids[2], ids[3]]);
+  t.deepEqual(b.ids, [ids[1], ids[2], ids[3]]);
   t.is(priorityImbalance(b), 0n);
   // 7 orphaned over 3 ⇒ 2 each plus the remainder 1 to the smallest id
-  t.deepEqual(b.map((s) => s.accumulatedPriority), [-3n + 3n, -4n + 2n, 2n]);
+  t.deepEqual(b.list().map((s) => s.accumulatedPriority), [-3n + 3n, -4n + 2n, 2n]);
 });
