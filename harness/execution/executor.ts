@@ -246,7 +246,11 @@ export interface WasmExecutorOptions {
   /** Live instances kept per canister (default 2) and in total (default 256). */
   readonly instancesPerCanister?: number;
   readonly maxInstances?: number;
-  /** Main-memory limit (spec wasm_memory_limit; default 3 GiB): memory.grow beyond it returns −1. */
+  /**
+   * The engine's bound on the main memory (default 3 GiB; the replica's engine: 4 GiB for 32-bit
+   * memories): memory.grow beyond it returns −1. The canister's own `wasm_memory_limit` setting is
+   * enforced within it (low-wasm-memory.ts).
+   */
   readonly wasmMemoryLimitBytes?: number;
   /**
    * Sees every execution start and, during long ones, every `progressEveryInstructions`

@@ -96,7 +96,7 @@ export class LiveInstance implements InstanceAccess {
 
   constructor(
     readonly module: CompiledModule,
-    /** Wasm pages the main memory may grow to (spec wasm_memory_limit; default 3 GiB). */
+    /** Wasm pages the engine lets the main memory grow to (default 3 GiB; the setting is checked by the session). */
     private readonly memoryLimitPages: number = DEFAULT_WASM_MEMORY_LIMIT_PAGES,
   ) {
     const ic0: Record<string, (...args: never[]) => unknown> = {};
