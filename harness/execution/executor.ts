@@ -37,7 +37,7 @@ import {
   type Response,
   type SystemTask,
 } from "./interfaces.ts";
-import { hookStatusOf, updateHookStatus, withHookStatus } from "./low-wasm-memory.ts";
+import { hookStatusOf, updateHookStatus, wasmMemoryLimitError, wasmMemoryLimitOf, wasmMemoryUsageBytes, withHookStatus } from "./low-wasm-memory.ts";
 import { DEFAULT_WASM_MEMORY_LIMIT_PAGES, LiveInstance, WASM_PAGE_BYTES, type ProgressWatch } from "./instance.ts";
 import { DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, ExecutionAborted, type ProgressCallback } from "./progress.ts";
 import { InvalidModuleError } from "./invalid-module.ts";
@@ -96,6 +96,8 @@ interface Invocation {
   readonly msgDeadlineNs?: bigint;
   /** Composite query tree: calls from CQ/CRy/CRt are executed (see executeQueryTree). */
   readonly compositeCalls?: boolean;
+  /** Context T: the task that runs. */
+  readonly systemTask?: SystemTask;
   readonly run: (li: EntryCaller) => void;
 }
 
@@ -244,7 +246,11 @@ export interface WasmExecutorOptions {
   /** Live instances kept per canister (default 2) and in total (default 256). */
   readonly instancesPerCanister?: number;
   readonly maxInstances?: number;
-  /** Main-memory limit (spec wasm_memory_limit; default 3 GiB): memory.grow beyond it returns −1. */
+  /**
+   * The engine's bound on the main memory (default 3 GiB; the replica's engine: 4 GiB for 32-bit
+   * memories): memory.grow beyond it returns −1. The canister's own `wasm_memory_limit` setting is
+   * enforced within it (low-wasm-memory.ts).
+   */
   readonly wasmMemoryLimitBytes?: number;
   /**
    * Sees every execution start and, during long ones, every `progressEveryInstructions`
@@ -374,6 +380,8 @@ export class WasmExecutor implements CanisterExecutor {
       memory64: li.module.memory64,
       ...(inv.methodName === undefined ? {} : { methodName: inv.methodName }),
       ...(inv.compositeCalls === true ? { compositeCalls: true } : {}),
+      ...(inv.systemTask === undefined ? {} : { systemTask: inv.systemTask }),
+      wasmMemoryLimitBytes: wasmMemoryLimitOf(canister),
       outstandingCalls: (callee) => canister.callbacks.reduce((n, c) => n + (c.callee === callee ? 1 : 0), 0),
       stableDirtyPageLimit: this.stableDirtyPageLimits[stableDirtyLimitKind(inv.context)],
       ...(canister.environmentVariables === undefined ? {} : { environmentVariables: canister.environmentVariables }),
@@ -579,6 +587,10 @@ export class WasmExecutor implements CanisterExecutor {
       return reject(hypervisorUserError(canister.id, { kind: "method-not-found", method: "update", name: message.method }));
     }
     const replicatedQuery = entry === query;
+    // An update method does not run while the memory is above wasm_memory_limit (the limit was
+    // lowered under it): update.rs CallOrTaskHelper::new; replicated queries still run.
+    const overLimit = replicatedQuery ? undefined : wasmMemoryLimitError(canister, wasmMemoryUsageBytes(canister));
+    if (overLimit !== undefined) return reject(hypervisorUserError(canister.id, overLimit));
     const caller = message.kind === "ingress" ? message.caller : (message.caller as string as PrincipalText);
     const contextId = canister.nextCallContextId as CallContextId;
     const li = this.instanceFor(canister.id, exec);
@@ -881,6 +893,7 @@ export class WasmExecutor implements CanisterExecutor {
       { memory: exec.stableMemory, pages: exec.stableMemoryPages },
       {
         context: "T",
+        systemTask: task,
         caller: MANAGEMENT_CANISTER,
         arg: new Uint8Array(),
         responsePending: false,
@@ -1289,6 +1302,10 @@ export class WasmExecutor implements CanisterExecutor {
       };
       lastSession = out.session;
     }
+    // An install or upgrade may not leave the memory above wasm_memory_limit, however it got there
+    // (a module's initial memory too): install_code.rs InstallCodeHelper::finish.
+    const overLimit = wasmMemoryLimitError(canister, BigInt(li.memoryPages()) * BigInt(WASM_PAGE_BYTES));
+    if (overLimit !== undefined) return { ok: false, used, log, error: hypervisorUserError(canister.id, overLimit) };
     return { ok: true, used, log, stable, session: lastSession };
   }
 

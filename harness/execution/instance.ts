@@ -96,7 +96,7 @@ export class LiveInstance implements InstanceAccess {
 
   constructor(
     readonly module: CompiledModule,
-    /** Wasm pages the main memory may grow to (spec wasm_memory_limit; default 3 GiB). */
+    /** Wasm pages the engine lets the main memory grow to (default 3 GiB; the setting is checked by the session). */
     private readonly memoryLimitPages: number = DEFAULT_WASM_MEMORY_LIMIT_PAGES,
   ) {
     const ic0: Record<string, (...args: never[]) => unknown> = {};
@@ -208,11 +208,16 @@ export class LiveInstance implements InstanceAccess {
     });
   }
 
-  /** memory.grow: -1 beyond the limit (deterministically, whatever the host could allocate). */
+  /**
+   * memory.grow: -1 beyond the engine's bound (deterministically, whatever the host could
+   * allocate); a grow within it that passes the canister's wasm_memory_limit traps, as the
+   * replica's try_grow_wasm_memory runs after the engine's grow (also for a grow by 0).
+   */
   private growMemory(delta: number): number {
     const old = this.memoryPages();
     const max = Math.min(this.memoryLimitPages, this.module.maximumMemoryPages ?? MAX_WASM_PAGES);
     if (this.memory === undefined || old + delta > max) return -1;
+    this.session?.checkWasmMemoryGrow(old + delta);
     if (delta === 0) return old;
     try {
       return this.memory.grow(delta);

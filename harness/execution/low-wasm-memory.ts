@@ -14,6 +14,8 @@
 //    when it stops holding; Executed stays Executed while it holds;
 //  - the status is what `read_canister_snapshot_metadata` reports as `on_low_wasm_memory_hook_status`.
 import type { CanisterState } from "./interfaces.ts";
+import type { HypervisorError } from "./reject-codes.ts";
+import type { ApiContext } from "./system-api.ts";
 
 /** The IC's default `wasm_memory_limit` for new canisters (what canister_status reports): 3 GiB. */
 export const DEFAULT_WASM_MEMORY_LIMIT_BYTES = 3n * 1024n ** 3n;
@@ -60,4 +62,38 @@ export function updateHookStatus(c: CanisterState): CanisterState {
 /** The hook is due: Ready, running, with the export (a canister without it is marked Executed when the task is taken). */
 export function hookDue(c: CanisterState): boolean {
   return c.status === "running" && c.execution !== undefined && hookStatusOf(c) === "ready";
+}
+
+// --- enforcing wasm_memory_limit ------------------------------------------------------------------
+//
+// The replica holds a canister to its `wasm_memory_limit` (dfinity/ic, read, not copied):
+//  - rs/embedders/src/wasmtime_embedder/system_api.rs `effective_wasm_memory_limit`: only in
+//    canister_init / canister_post_upgrade, the start function and update methods. Not in queries
+//    of any kind or canister_inspect_message (so data can still be downloaded), not in reply,
+//    reject or cleanup callbacks (a new failure there could break canisters written before the
+//    limit existed), not in system tasks (heartbeat, timers, the low-memory hook), not in
+//    canister_pre_upgrade (so a canister can be upgraded to a version that uses less memory);
+//  - same file, `try_grow_wasm_memory`: a memory.grow the engine allowed (a −1 of the engine is
+//    left as it is) that takes the memory above the limit fails the message with
+//    WasmMemoryLimitExceeded, the new size as the peak usage; a limit of 0 means unlimited;
+//  - rs/execution_environment/src/execution/update.rs `CallOrTaskHelper::new`: an update call
+//    (not a replicated query, not a task) to a canister whose memory is already above the limit
+//    (after the limit was lowered) fails before it runs, the current size as the peak usage;
+//  - rs/execution_environment/src/execution/install_code.rs `InstallCodeHelper::finish`: an
+//    install, reinstall or upgrade that leaves the memory above the limit fails.
+
+/** Whether `usageBytes` of Wasm memory is more than `limitBytes` allows (0: unlimited). */
+export function exceedsWasmMemoryLimit(limitBytes: bigint, usageBytes: bigint): boolean {
+  return limitBytes !== 0n && usageBytes > limitBytes;
+}
+
+/** The limit memory.grow is held to in an entry point; undefined where the replica does not apply it. */
+export function effectiveWasmMemoryLimit(context: ApiContext, limitBytes: bigint): bigint | undefined {
+  return context === "I" || context === "s" || context === "U" ? limitBytes : undefined;
+}
+
+/** The error of a canister whose Wasm memory, `usageBytes`, is above its limit; undefined if it is not. */
+export function wasmMemoryLimitError(c: CanisterState, usageBytes: bigint): HypervisorError | undefined {
+  const limitBytes = wasmMemoryLimitOf(c);
+  return exceedsWasmMemoryLimit(limitBytes, usageBytes) ? { kind: "wasm-memory-limit", peakBytes: usageBytes, limitBytes } : undefined;
 }

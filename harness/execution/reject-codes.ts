@@ -12,7 +12,8 @@
 //    (the IC's `Payload::from(Err(user_error))` and `action_to_request_response` use the display);
 //  - a canister whose composite query's callee failed: reject code and the description alone
 //    (the query handler's `RejectContext::from(user_error)`).
-import { RejectCode, type CallOrigin, type CanisterId, type CanisterStatus, type Response } from "./interfaces.ts";
+import { RejectCode, type CallOrigin, type CanisterId, type CanisterStatus, type Response, type SystemTask } from "./interfaces.ts";
+import type { ApiContext } from "./system-api.ts";
 
 /** The IC's user-facing error codes (ic_error_types::ErrorCode) that the lab produces. */
 export const ErrorCode = {
@@ -84,7 +85,15 @@ export type TrapCode = (typeof TrapCode)[keyof typeof TrapCode];
 export type HypervisorError =
   | { readonly kind: "called-trap"; readonly message: string }
   | { readonly kind: "trapped"; readonly trap: TrapCode }
+  /** A System API misuse the lab words itself (the replica's own text is not modelled for it): no hint line. */
   | { readonly kind: "contract-violation"; readonly error: string }
+  /** The replica's ToolchainContractViolation: its text, then the toolchain hint line. */
+  | { readonly kind: "toolchain-contract-violation"; readonly error: string }
+  /**
+   * The replica's UserContractViolation: its text and, when it has one, a suggestion with a
+   * documentation anchor ("" for none: the IC then writes "See documentation: " with nothing after).
+   */
+  | { readonly kind: "user-contract-violation"; readonly error: string; readonly suggestion: string; readonly anchor: string }
   | { readonly kind: "instruction-limit"; readonly limit: bigint }
   | { readonly kind: "method-not-found"; readonly method: "update" | "query" | "composite_query" | "system"; readonly name: string }
   | { readonly kind: "wasm-module-not-found" }
@@ -93,6 +102,9 @@ export type HypervisorError =
   | { readonly kind: "invalid-wasm"; readonly detail: string; readonly help: ModuleRefusalHelp }
   | { readonly kind: "instrumentation-failed"; readonly detail: string }
   | { readonly kind: "cleanup"; readonly callback: HypervisorError; readonly cleanup: HypervisorError };
+
+export type ToolchainContractViolation = Extract<HypervisorError, { kind: "toolchain-contract-violation" }>;
+export type UserContractViolation = Extract<HypervisorError, { kind: "user-contract-violation" }>;
 
 /**
  * The help line of a refused module (the IC's `AsErrorHelp for WasmValidationError`,
@@ -136,8 +148,13 @@ function hintOf(e: HypervisorError): string {
     case "instrumentation-failed":
       // WasmInstrumentationError::InvalidDataSegment (and the other variants the lab could meet) are toolchain errors.
       return TOOLCHAIN_ERROR_HELP;
+    case "toolchain-contract-violation":
+      return TOOLCHAIN_ERROR_HELP;
+    case "user-contract-violation":
+      // ErrorHelp::UserError writes nothing for an empty suggestion (rs/types/wasm_types/src/errors.rs).
+      return e.suggestion === "" ? "" : `${e.suggestion} See documentation: ${e.anchor === "" ? "" : DOC_BASE + e.anchor}`;
     case "contract-violation":
-      // The lab cannot tell a toolchain's violation from a developer's: it gives no hint.
+      // A violation the lab words itself: it cannot tell a toolchain's from a developer's, so no hint.
     case "cleanup":
       return "";
   }
@@ -151,6 +168,8 @@ function displayOf(e: HypervisorError): string {
     case "trapped":
       return `Canister trapped: ${e.trap}`;
     case "contract-violation":
+    case "toolchain-contract-violation":
+    case "user-contract-violation":
       return `Canister violated contract: ${e.error}`;
     case "instruction-limit":
       return `Canister exceeded the limit of ${e.limit} instructions for single message execution.`;
@@ -184,6 +203,8 @@ function errorCodeOfHypervisor(e: HypervisorError): ErrorCode {
     case "trapped":
       return ErrorCode.CanisterTrapped;
     case "contract-violation":
+    case "toolchain-contract-violation":
+    case "user-contract-violation":
       return ErrorCode.CanisterContractViolation;
     case "instruction-limit":
       return ErrorCode.CanisterInstructionLimitExceeded;
@@ -214,6 +235,112 @@ export function hypervisorUserError(canister: CanisterId, e: HypervisorError): U
   const head = `Error from Canister ${canister}: ${displayOf(e)}`;
   return { code: errorCodeOfHypervisor(e), description: hint === "" ? head : `${head}.\n${hint}` };
 }
+
+// --- System API contract violations (rs/embedders/src/wasmtime_embedder/system_api.rs) ---------------
+
+/** The names the replica gives the kinds of execution in its texts (system_api.rs `ApiType::as_str`). */
+const MODE_NAMES: Readonly<Record<Exclude<ApiContext, "T">, string>> = {
+  s: "start",
+  I: "init",
+  G: "pre upgrade",
+  U: "update",
+  RQ: "replicated query",
+  NRQ: "non replicated query",
+  CQ: "composite query",
+  Ry: "reply callback",
+  Rt: "reject callback",
+  CRy: "composite reply callback",
+  CRt: "composite reject callback",
+  C: "cleanup",
+  CC: "composite cleanup",
+  F: "inspect message",
+};
+const TASK_MODE_NAMES: Readonly<Record<SystemTask, string>> = {
+  heartbeat: "heartbeat",
+  "global-timer": "global timer",
+  "on-low-wasm-memory": "on low Wasm memory",
+};
+
+/** The replica's name for a kind of execution; a system task is named by the task it runs. */
+export function apiModeName(context: ApiContext, task: SystemTask | undefined): string {
+  if (context !== "T") return MODE_NAMES[context];
+  return TASK_MODE_NAMES[task ?? "heartbeat"];
+}
+
+/**
+ * How the replica names an ic0 function in the wrong-mode text: `ic0_<name>`, except the two
+ * functions whose implementation passes `ic0.<name>` (system_api.rs ic0_root_key_copy,
+ * ic0_subnet_self_copy).
+ */
+function ic0NameInModeError(name: string): string {
+  return name === "root_key_copy" || name === "subnet_self_copy" ? `ic0.${name}` : `ic0_${name}`;
+}
+
+/** An ic0 function called where it is not available (system_api.rs `error_for`). */
+export const wrongModeViolation = (name: string, mode: string): UserContractViolation => ({
+  kind: "user-contract-violation",
+  error: `"${ic0NameInModeError(name)}" cannot be executed in ${mode} mode`,
+  suggestion: "Check the ICP documentation to make sure APIs are being called in the correct message types.",
+  anchor: "calling-a-system-api-from-the-wrong-mode",
+});
+
+/**
+ * A range [src, src+length) outside a byte slice (system_api.rs `valid_subslice`): `what` names the
+ * function and the slice, e.g. "ic0.msg_arg_data_copy heap" (the canister's memory) or
+ * "ic0.msg_arg_data_copy payload" (the data copied from).
+ */
+export const subsliceViolation = (what: string, src: number | bigint, length: number | bigint, sliceSize: number): ToolchainContractViolation => ({
+  kind: "toolchain-contract-violation",
+  error: `${what}: src=${src} + length=${length} exceeds the slice size=${sliceSize}`,
+});
+
+/** The call was already answered (system_api.rs ic0_msg_reply, ic0_msg_reply_data_append, ic0_msg_reject; the periods are the replica's). */
+export function alreadyRepliedViolation(name: "msg_reply" | "msg_reply_data_append" | "msg_reject"): ToolchainContractViolation {
+  const end = name === "msg_reply_data_append" ? "." : "";
+  return { kind: "toolchain-contract-violation", error: `ic0.${name}: the call is already replied${end}` };
+}
+
+/** call_data_append, call_on_cleanup, call_cycles_add(128), call_perform without ic0.call_new (system_api.rs). */
+export function noCallUnderConstruction(name: string): ToolchainContractViolation {
+  // ic0_call_cycles_add_helper passes the function's `ic0_` name; the others write `ic0.`.
+  const shown = name.startsWith("call_cycles_add") ? `ic0_${name}` : `ic0.${name}`;
+  return { kind: "toolchain-contract-violation", error: `${shown} called when no call is under construction.` };
+}
+
+/** ic0.accept_message called a second time (system_api.rs ic0_accept_message). */
+export const acceptMessageTwice: ToolchainContractViolation = {
+  kind: "toolchain-contract-violation",
+  error: "ic0.accept_message: the function was already called.",
+};
+
+/** A reply or reject larger than the call may answer with (system_api.rs ic0_msg_reply_data_append, ic0_msg_reject). */
+export function payloadTooLarge(name: "msg_reply_data_append" | "msg_reject", size: number, maxReplyBytes: number): UserContractViolation {
+  return name === "msg_reply_data_append"
+    ? {
+        kind: "user-contract-violation",
+        error: `ic0.msg_reply_data_append: application payload size (${size}) cannot be larger than ${maxReplyBytes}.`,
+        suggestion: "Consider checking the response size and returning an error if it is too long.",
+        anchor: "msg_reply_data_append-payload-too-large",
+      }
+    : {
+        kind: "user-contract-violation",
+        error: `ic0.msg_reject: application payload size (${size}) cannot be larger than ${maxReplyBytes}.`,
+        suggestion: "Try truncating the error messages that are too long.",
+        anchor: "msg_reject-payload-too-large",
+      };
+}
+
+/** ic0.certified_data_set with more than 32 bytes (system_api.rs ic0_certified_data_set). */
+export const certifiedDataTooLarge = (size: number, max: number): UserContractViolation => ({
+  kind: "user-contract-violation",
+  error: `ic0_certified_data_set failed because the passed data must be no larger than ${max} bytes. Found ${size} bytes.`,
+  suggestion: "Try certifying just the hash of your data instead of the full contents.",
+  anchor: "certified_data_set-payload-too-large",
+});
+
+/** What the replica logs for a debug_print / trap message outside the memory (system_api.rs ic0_debug_print, ic0_trap). */
+export const DEBUG_PRINT_OUT_OF_BOUNDS = "(debug message out of memory bounds)";
+export const TRAP_MESSAGE_OUT_OF_BOUNDS = "(trap message out of memory bounds)";
 
 // --- errors outside a canister's code --------------------------------------------------------------
 

@@ -12,12 +12,29 @@ import {
   type EnvironmentVariable,
   type PrincipalText,
   type RejectCode,
+  type SystemTask,
   type WasmClosure,
 } from "./interfaces.ts";
 import { Principal } from "@dfinity/principal";
-import { TrapCode, type HypervisorError } from "./reject-codes.ts";
+import {
+  acceptMessageTwice,
+  alreadyRepliedViolation,
+  apiModeName,
+  certifiedDataTooLarge,
+  DEBUG_PRINT_OUT_OF_BOUNDS,
+  noCallUnderConstruction,
+  payloadTooLarge,
+  subsliceViolation,
+  TRAP_MESSAGE_OUT_OF_BOUNDS,
+  TrapCode,
+  wrongModeViolation,
+  type HypervisorError,
+  type ToolchainContractViolation,
+  type UserContractViolation,
+} from "./reject-codes.ts";
 import { MAX_ENVIRONMENT_VARIABLE_NAME_BYTES } from "./environment-variables.ts";
 import { boundedTimeoutSeconds } from "./deadlines.ts";
+import { effectiveWasmMemoryLimit, exceedsWasmMemoryLimit } from "./low-wasm-memory.ts";
 import {
   costCall,
   costCreateCanister,
@@ -42,6 +59,11 @@ export class CanisterTrap extends Error {
     super(message);
     this.error = error ?? { kind: "contract-violation", error: message };
   }
+}
+
+/** A contract violation the replica words itself: the lab's diagnosis is the replica's text. */
+function violation(error: ToolchainContractViolation | UserContractViolation): CanisterTrap {
+  return new CanisterTrap(error.error, error);
 }
 
 /**
@@ -293,26 +315,15 @@ export function stableDirtyLimitKind(context: ApiContext): keyof typeof STABLE_D
   }
 }
 
-const CONTEXT_NAMES: Record<ApiContext, string> = {
-  s: "the (start) function",
-  I: "canister_init/canister_post_upgrade",
-  G: "canister_pre_upgrade",
-  U: "an update method",
-  RQ: "a query method in replicated mode",
-  NRQ: "a query method",
-  CQ: "a composite query method",
-  CRy: "a composite query reply callback",
-  CRt: "a composite query reject callback",
-  CC: "a composite query cleanup callback",
-  Ry: "a reply callback",
-  Rt: "a reject callback",
-  C: "a cleanup callback",
-  F: "canister_inspect_message",
-  T: "a system task (heartbeat/global timer)",
-};
 
 /** Largest reply/call payload (spec "maximum response size"; ic-protocol.md §2: 2 MiB). */
 export const MAX_PAYLOAD_BYTES = 2 * 1024 * 1024;
+/**
+ * The largest reply a non-replicated or composite query may build: 3 MiB (system_api.rs
+ * MAX_NON_REPLICATED_QUERY_REPLY_SIZE); every other context answers with at most MAX_PAYLOAD_BYTES.
+ */
+export const MAX_NON_REPLICATED_QUERY_REPLY_BYTES = 3 * 1024 * 1024;
+const maxReplyBytes = (context: ApiContext): number => (context === "NRQ" || context === "CQ" ? MAX_NON_REPLICATED_QUERY_REPLY_BYTES : MAX_PAYLOAD_BYTES);
 /** Stable memory cap in 64 KiB pages (500 GiB, ic-protocol.md §4.11). */
 export const MAX_STABLE_PAGES = (500n * 1024n * 1024n * 1024n) / 65_536n;
 const WASM_PAGE = 65_536;
@@ -392,6 +403,10 @@ export interface SessionInit {
   readonly subnetSize?: number;
   /** Threshold keys the simulated IC holds, for ic0.cost_sign_with_* / cost_vetkd_derive_key (none by default). */
   readonly thresholdKeys?: readonly ThresholdKey[];
+  /** Context T: the task that runs (the replica names the mode after it). */
+  readonly systemTask?: SystemTask;
+  /** The canister's `wasm_memory_limit` setting in bytes (0: unlimited); absent: not enforced. */
+  readonly wasmMemoryLimitBytes?: bigint;
 }
 
 /** DEFAULT_QUEUE_CAPACITY of the IC's canister queues (ic-protocol.md §3.2). */
@@ -445,13 +460,32 @@ export class SystemApiSession {
   invoke(name: string, args: readonly (number | bigint)[]): number | bigint | undefined {
     const allowed = AVAILABILITY[name];
     if (allowed === undefined) throw new CanisterTrap(`ic0.${name} is not supported by subnetlab`);
-    if (!allowed.includes(this.context)) {
-      throw new CanisterTrap(`ic0.${name} cannot be called from ${CONTEXT_NAMES[this.context]}`);
-    }
+    if (!allowed.includes(this.context)) throw this.wrongMode(name);
     this.inst.chargeInstructions(systemApiOverhead(name));
     const impl = SystemApiSession.IMPLS[name];
     if (impl === undefined) throw new CanisterTrap(`ic0.${name} is not supported by subnetlab`);
     return impl(this, args);
+  }
+
+  /**
+   * memory.grow to `newPages` that the engine allows: the trap when it takes the memory above the
+   * canister's wasm_memory_limit in an entry point held to it (low-wasm-memory.ts).
+   */
+  checkWasmMemoryGrow(newPages: number): void {
+    const setting = this.init.wasmMemoryLimitBytes;
+    const limitBytes = setting === undefined ? undefined : effectiveWasmMemoryLimit(this.context, setting);
+    const peakBytes = BigInt(newPages) * BigInt(WASM_PAGE);
+    if (limitBytes === undefined || !exceedsWasmMemoryLimit(limitBytes, peakBytes)) return;
+    throw new CanisterTrap(`memory.grow to ${peakBytes} bytes exceeds the canister's wasm_memory_limit of ${limitBytes} bytes`, {
+      kind: "wasm-memory-limit",
+      peakBytes,
+      limitBytes,
+    });
+  }
+
+  /** The replica's refusal of `ic0.<name>` in this kind of execution. */
+  private wrongMode(name: string): CanisterTrap {
+    return violation(wrongModeViolation(name, apiModeName(this.context, this.init.systemTask)));
   }
 
   // --- memory helpers -----------------------------------------------------------------------
@@ -466,9 +500,14 @@ export class SystemApiSession {
     return x >>> 0;
   }
 
-  private read(src: number, size: number): Uint8Array {
+  /**
+   * [src, src+size) of the memory. `what` is the replica's name for the range in its
+   * out-of-bounds text (system_api.rs valid_subslice); without one the lab words the violation.
+   */
+  private read(src: number, size: number, what?: string): Uint8Array {
     const mem = this.inst.memoryBytes();
     if (src + size > mem.length) {
+      if (what !== undefined) throw violation(subsliceViolation(what, src, size, mem.length));
       throw new CanisterTrap(`System API read [${src}, ${src + size}) is outside the Wasm memory (${mem.length} bytes)`);
     }
     this.inst.chargeInstructions(BigInt(size));
@@ -488,15 +527,41 @@ export class SystemApiSession {
     this.inst.memoryBytes().set(data, dst);
   }
 
-  /** The `*_copy(dst, offset, size)` idiom. */
-  private copyOut(what: string, blob: Uint8Array, args: readonly (number | bigint)[]): undefined {
+  /**
+   * The `*_copy(dst, offset, size)` idiom, checked as the replica does: first the destination in
+   * the memory ("ic0.<name> heap"), then the range of the data ("ic0.<name> <blobLabel>"), both with
+   * valid_subslice's text (system_api.rs, e.g. ic0_msg_arg_data_copy: label "payload").
+   */
+  private copyOut(name: string, blobLabel: string, blob: Uint8Array, args: readonly (number | bigint)[]): undefined {
     const dst = this.addr(args[0]);
     const offset = this.addr(args[1]);
     const size = this.addr(args[2]);
-    if (offset + size > blob.length) {
-      throw new CanisterTrap(`ic0.${what}_copy: offset ${offset} + size ${size} exceeds ${what} length ${blob.length}`);
-    }
+    const memoryBytes = this.inst.memoryBytes().length;
+    if (dst + size > memoryBytes) throw violation(subsliceViolation(`ic0.${name} heap`, dst, size, memoryBytes));
+    if (offset + size > blob.length) throw violation(subsliceViolation(`ic0.${name} ${blobLabel}`, offset, size, blob.length));
     this.write(dst, blob.subarray(offset, offset + size));
+    return undefined;
+  }
+
+  /** ic0.data_certificate_copy: the range of the certificate first, then the memory (system_api.rs). */
+  private copyOutDataCertificate(cert: Uint8Array, args: readonly (number | bigint)[]): undefined {
+    const dst = this.addr(args[0]);
+    const offset = this.addr(args[1]);
+    const size = this.addr(args[2]);
+    const memoryBytes = this.inst.memoryBytes().length;
+    if (offset + size > cert.length) {
+      throw violation({
+        kind: "toolchain-contract-violation",
+        error: `ic0_data_certificate_copy failed because offset + size is out of bounds. Found offset = ${offset} and size = ${size} while offset + size must be <= ${cert.length}`,
+      });
+    }
+    if (dst + size > memoryBytes) {
+      throw violation({
+        kind: "toolchain-contract-violation",
+        error: `ic0_data_certificate_copy failed because dst + size is out of bounds. Found dst = ${dst} and size = ${size} while dst + size must be <= ${memoryBytes}`,
+      });
+    }
+    this.write(dst, cert.subarray(offset, offset + size));
     return undefined;
   }
 
@@ -504,12 +569,24 @@ export class SystemApiSession {
     return this.init.memory64 ? BigInt(n) : n;
   }
 
-  private write128(dst: number | bigint | undefined, value: bigint): undefined {
+  /**
+   * A 128-bit amount written at `dst`; the replica's text when the 16 bytes do not fit
+   * (system_api.rs copy_cycles_to_heap: "out of bounds." and "Found" without a space between).
+   */
+  private write128(dst: number | bigint | undefined, value: bigint, replicaName?: string): undefined {
+    const at = this.addr(dst);
+    const memoryBytes = this.inst.memoryBytes().length;
+    if (replicaName !== undefined && at + 16 > memoryBytes) {
+      throw violation({
+        kind: "toolchain-contract-violation",
+        error: `${replicaName} failed because dst + size is out of bounds.Found dst = ${at} and size = 16 while must be <= ${memoryBytes}`,
+      });
+    }
     const bytes = new Uint8Array(16);
     const view = new DataView(bytes.buffer);
     view.setBigUint64(0, value & U64, true);
     view.setBigUint64(8, (value >> 64n) & U64, true);
-    this.write(this.addr(dst), bytes);
+    this.write(at, bytes);
     return undefined;
   }
 
@@ -523,10 +600,8 @@ export class SystemApiSession {
 
   // --- responding -----------------------------------------------------------------------------
 
-  private checkCanRespond(name: string): void {
-    if (!this.init.responsePending || this.reply !== undefined) {
-      throw new CanisterTrap(`ic0.${name}: the call has already been responded to`);
-    }
+  private checkCanRespond(name: "msg_reply" | "msg_reply_data_append" | "msg_reject"): void {
+    if (!this.init.responsePending || this.reply !== undefined) throw violation(alreadyRepliedViolation(name));
   }
 
   // --- stable memory ---------------------------------------------------------------------------
@@ -618,27 +693,27 @@ export class SystemApiSession {
   // One table for all sessions (no per-session closures): each entry gets the session.
   private static readonly IMPLS: Record<string, (s: SystemApiSession, a: readonly (number | bigint)[]) => number | bigint | undefined> = {
     msg_arg_data_size: (s) => s.size(s.init.arg.length),
-    msg_arg_data_copy: (s, a) => s.copyOut("msg_arg_data", s.init.arg, a),
+    msg_arg_data_copy: (s, a) => s.copyOut("msg_arg_data_copy", "payload", s.init.arg, a),
     msg_caller_size: (s) => s.size(principalBytes(s.init.caller).length),
-    msg_caller_copy: (s, a) => s.copyOut("msg_caller", principalBytes(s.init.caller), a),
+    msg_caller_copy: (s, a) => s.copyOut("msg_caller_copy", "id", principalBytes(s.init.caller), a),
     msg_reject_code: (s) => s.init.rejectCode,
     msg_reject_msg_size: (s) => s.size(new TextEncoder().encode(s.init.rejectMessage).length),
-    msg_reject_msg_copy: (s, a) => s.copyOut("msg_reject_msg", new TextEncoder().encode(s.init.rejectMessage), a),
+    msg_reject_msg_copy: (s, a) => s.copyOut("msg_reject_msg_copy", "msg", new TextEncoder().encode(s.init.rejectMessage), a),
     msg_deadline: (s) => BigInt.asIntN(64, s.init.msgDeadlineNs ?? 0n),
     msg_method_name_size: (s) => s.size(new TextEncoder().encode(s.init.methodName ?? "").length),
-    msg_method_name_copy: (s, a) => s.copyOut("msg_method_name", new TextEncoder().encode(s.init.methodName ?? ""), a),
+    msg_method_name_copy: (s, a) => s.copyOut("msg_method_name_copy", "payload", new TextEncoder().encode(s.init.methodName ?? ""), a),
     accept_message: (s) => {
-      if (s.accepted) throw new CanisterTrap("ic0.accept_message called twice");
+      if (s.accepted) throw violation(acceptMessageTwice);
       s.accepted = true;
       return undefined;
     },
     msg_reply_data_append: (s, a) => {
       s.checkCanRespond("msg_reply_data_append");
       const size = s.addr(a[1]);
-      if (s.replyBufferBytes + size > MAX_PAYLOAD_BYTES) {
-        throw new CanisterTrap(`ic0.msg_reply_data_append: reply exceeds ${MAX_PAYLOAD_BYTES} bytes`);
-      }
-      s.replyBuffer.push(s.read(s.addr(a[0]), size));
+      const max = maxReplyBytes(s.context);
+      if (s.replyBufferBytes + size > max) throw violation(payloadTooLarge("msg_reply_data_append", s.replyBufferBytes + size, max));
+      // "msg.reply" is the replica's name for this range (system_api.rs ic0_msg_reply_data_append).
+      s.replyBuffer.push(s.read(s.addr(a[0]), size, "msg.reply"));
       s.replyBufferBytes += size;
       return undefined;
     },
@@ -657,19 +732,22 @@ export class SystemApiSession {
     },
     msg_reject: (s, a) => {
       s.checkCanRespond("msg_reject");
-      s.reply = { kind: "reject", message: s.text(s.read(s.addr(a[0]), s.addr(a[1]))) };
+      const size = s.addr(a[1]);
+      const max = maxReplyBytes(s.context);
+      if (size > max) throw violation(payloadTooLarge("msg_reject", size, max));
+      s.reply = { kind: "reject", message: s.text(s.read(s.addr(a[0]), size, "ic0.msg_reject")) };
       return undefined;
     },
-    msg_cycles_available128: (s, a) => s.write128(a[0], s.availableCycles),
+    msg_cycles_available128: (s, a) => s.write128(a[0], s.availableCycles, "ic0_msg_cycles_available128"),
     msg_cycles_available: (s) => BigInt.asIntN(64, s.availableCycles > U64 ? U64 : s.availableCycles),
-    msg_cycles_refunded128: (s, a) => s.write128(a[0], s.init.refundedCycles),
+    msg_cycles_refunded128: (s, a) => s.write128(a[0], s.init.refundedCycles, "ic0_msg_cycles_refunded128"),
     msg_cycles_refunded: (s) => BigInt.asIntN(64, s.init.refundedCycles),
     msg_cycles_accept128: (s, a) => {
       const max = s.amount128(a[0], a[1]);
       const n = max < s.availableCycles ? max : s.availableCycles;
       s.availableCycles -= n;
       s.cyclesBalance += n;
-      return s.write128(a[2], n);
+      return s.write128(a[2], n, "ic0_msg_cycles_accept128");
     },
     msg_cycles_accept: (s, a) => {
       const max = BigInt.asUintN(64, BigInt(a[0] ?? 0));
@@ -682,20 +760,20 @@ export class SystemApiSession {
       const max = s.amount128(a[0], a[1]);
       const n = max < s.cyclesBalance ? max : s.cyclesBalance;
       s.cyclesBalance -= n;
-      return s.write128(a[2], n);
+      return s.write128(a[2], n, "ic0_cycles_burn128");
     },
     canister_self_size: (s) => s.size(principalBytes(s.init.canisterId).length),
-    canister_self_copy: (s, a) => s.copyOut("canister_self", principalBytes(s.init.canisterId), a),
+    canister_self_copy: (s, a) => s.copyOut("canister_self_copy", "id", principalBytes(s.init.canisterId), a),
     subnet_self_size: (s) => s.size(principalBytes(s.init.subnetId).length),
-    subnet_self_copy: (s, a) => s.copyOut("subnet_self", principalBytes(s.init.subnetId), a),
-    canister_cycle_balance128: (s, a) => s.write128(a[0], s.cyclesBalance),
-    canister_liquid_cycle_balance128: (s, a) => s.write128(a[0], s.cyclesBalance),
+    subnet_self_copy: (s, a) => s.copyOut("subnet_self_copy", "id", principalBytes(s.init.subnetId), a),
+    canister_cycle_balance128: (s, a) => s.write128(a[0], s.cyclesBalance, "ic0_canister_cycle_balance128"),
+    canister_liquid_cycle_balance128: (s, a) => s.write128(a[0], s.cyclesBalance, "ic0_canister_liquid_cycle_balance128"),
     canister_cycle_balance: (s) => BigInt.asIntN(64, s.cyclesBalance > U64 ? U64 : s.cyclesBalance),
     canister_status: (s) => (s.init.status === "running" ? 1 : s.init.status === "stopping" ? 2 : 3),
     canister_version: (s) => BigInt.asIntN(64, s.init.version),
     call_new: (s, a) => {
       const callee = s.read(s.addr(a[0]), s.addr(a[1]));
-      const method = s.text(s.read(s.addr(a[2]), s.addr(a[3])));
+      const method = s.text(s.read(s.addr(a[2]), s.addr(a[3]), "ic0.call_new method_name"));
       let calleeText: CanisterId;
       try {
         calleeText = Principal.fromUint8Array(callee).toText() as CanisterId;
@@ -731,14 +809,15 @@ export class SystemApiSession {
     call_with_best_effort_response: (s, a) => {
       // The replica's own texts for both misuses (rs/embedders/src/wasmtime_embedder/system_api.rs,
       // ToolchainContractViolation); any timeout is accepted and bounded by MAX_CALL_TIMEOUT_SECONDS.
-      const p = s.pending;
-      if (p === undefined) throw new CanisterTrap("ic0.call_with_best_effort_response called when no call is under construction.");
-      if (p.timeoutSeconds !== undefined) throw new CanisterTrap("ic0_call_with_best_effort_response failed because a timeout is already set.");
+      const p = s.requirePending("call_with_best_effort_response");
+      if (p.timeoutSeconds !== undefined) {
+        throw violation({ kind: "toolchain-contract-violation", error: "ic0_call_with_best_effort_response failed because a timeout is already set." });
+      }
       p.timeoutSeconds = boundedTimeoutSeconds(Number(a[0] ?? 0));
       return undefined;
     },
-    call_cycles_add128: (s, a) => s.addCycles(s.amount128(a[0], a[1])),
-    call_cycles_add: (s, a) => s.addCycles(BigInt.asUintN(64, BigInt(a[0] ?? 0))),
+    call_cycles_add128: (s, a) => s.addCycles(s.amount128(a[0], a[1]), "call_cycles_add128"),
+    call_cycles_add: (s, a) => s.addCycles(BigInt.asUintN(64, BigInt(a[0] ?? 0)), "call_cycles_add"),
     call_perform: (s) => {
       const p = s.requirePending("call_perform");
       s.pending = undefined;
@@ -789,20 +868,29 @@ export class SystemApiSession {
     },
     certified_data_set: (s, a) => {
       const size = s.addr(a[1]);
-      if (size > 32) throw new CanisterTrap(`ic0.certified_data_set: ${size} bytes given, at most 32 allowed`);
-      s.certifiedData = s.read(s.addr(a[0]), size);
+      if (size > 32) throw violation(certifiedDataTooLarge(size, 32));
+      const src = s.addr(a[0]);
+      const memoryBytes = s.inst.memoryBytes().length;
+      if (src + size > memoryBytes) {
+        throw violation({
+          kind: "toolchain-contract-violation",
+          error: `ic0_certified_data_set failed because src + size is out of bounds. Found src = ${src} and size = ${size} while src + size must be <= ${memoryBytes}`,
+        });
+      }
+      s.certifiedData = s.read(src, size);
       return undefined;
     },
     data_certificate_present: (s) => ((s.context === "NRQ" || s.context === "CQ") && s.init.dataCertificate !== undefined ? 1 : 0),
+    // Without a certificate the replica refuses these as in the wrong mode (system_api.rs).
     data_certificate_size: (s) => {
       const cert = s.init.dataCertificate;
-      if (cert === undefined) throw new CanisterTrap("ic0.data_certificate_size: no data certificate present");
+      if (cert === undefined) throw s.wrongMode("data_certificate_size");
       return s.size(cert.length);
     },
     data_certificate_copy: (s, a) => {
       const cert = s.init.dataCertificate;
-      if (cert === undefined) throw new CanisterTrap("ic0.data_certificate_copy: no data certificate present");
-      return s.copyOut("data_certificate", cert, a);
+      if (cert === undefined) throw s.wrongMode("data_certificate_copy");
+      return s.copyOutDataCertificate(cert, a);
     },
     time: (s) => {
       s.usedTime = true;
@@ -821,7 +909,7 @@ export class SystemApiSession {
     is_controller: (s, a) => {
       const size = s.addr(a[1]);
       if (size > 29) throw new CanisterTrap(`ic0.is_controller: ${size} bytes is not a principal`);
-      const bytes = s.read(s.addr(a[0]), size);
+      const bytes = s.read(s.addr(a[0]), size, "ic0.is_controller");
       const text = Principal.fromUint8Array(bytes).toText();
       return s.init.controllers.includes(text as PrincipalText) ? 1 : 0;
     },
@@ -832,22 +920,22 @@ export class SystemApiSession {
       const size = s.addr(a[1]);
       const mem = s.inst.memoryBytes();
       s.inst.chargeInstructions(BigInt(size));
-      s.debugLog.push(src + size <= mem.length ? s.text(mem.slice(src, src + size)) : "<debug_print out of bounds>");
+      s.debugLog.push(src + size <= mem.length ? s.text(mem.slice(src, src + size)) : DEBUG_PRINT_OUT_OF_BOUNDS);
       return undefined;
     },
     root_key_size: (s) => s.size(s.rootKey("root_key_size").length),
-    root_key_copy: (s, a) => s.copyOut("root_key", s.rootKey("root_key_copy"), a),
+    root_key_copy: (s, a) => s.copyOut("root_key_copy", "bytes", s.rootKey("root_key_copy"), a),
     env_var_count: (s) => s.size(s.envVars().length),
     env_var_name_size: (s, a) => s.size(utf8(s.envVarAt("env_var_name_size", a[0]).name).length),
-    env_var_name_copy: (s, a) => s.copyOut("env_var_name", utf8(s.envVarAt("env_var_name_copy", a[0]).name), a.slice(1)),
+    env_var_name_copy: (s, a) => s.copyOut("env_var_name_copy", "name", utf8(s.envVarAt("env_var_name_copy", a[0]).name), a.slice(1)),
     env_var_name_exists: (s, a) => (s.envVarNamed("env_var_name_exists", a[0], a[1]) === undefined ? 0 : 1),
     env_var_value_size: (s, a) => s.size(utf8(s.existingEnvVar("env_var_value_size", a[0], a[1]).value).length),
-    env_var_value_copy: (s, a) => s.copyOut("env_var_value", utf8(s.existingEnvVar("env_var_value_copy", a[0], a[1]).value), a.slice(2)),
+    env_var_value_copy: (s, a) => s.copyOut("env_var_value_copy", "value", utf8(s.existingEnvVar("env_var_value_copy", a[0], a[1]).value), a.slice(2)),
     cost_call: (s, a) =>
-      s.write128(a[2], costCall(BigInt.asUintN(64, BigInt(a[0] ?? 0)), BigInt.asUintN(64, BigInt(a[1] ?? 0)), s.subnetSize(), s.init.memory64)),
-    cost_create_canister: (s, a) => s.write128(a[0], costCreateCanister(s.subnetSize())),
+      s.write128(a[2], costCall(BigInt.asUintN(64, BigInt(a[0] ?? 0)), BigInt.asUintN(64, BigInt(a[1] ?? 0)), s.subnetSize(), s.init.memory64), "ic0_cost_call"),
+    cost_create_canister: (s, a) => s.write128(a[0], costCreateCanister(s.subnetSize()), "ic0_cost_create_canister"),
     cost_http_request: (s, a) =>
-      s.write128(a[2], costHttpRequest(BigInt.asUintN(64, BigInt(a[0] ?? 0)), BigInt.asUintN(64, BigInt(a[1] ?? 0)), s.subnetSize())),
+      s.write128(a[2], costHttpRequest(BigInt.asUintN(64, BigInt(a[0] ?? 0)), BigInt.asUintN(64, BigInt(a[1] ?? 0)), s.subnetSize()), "ic0_cost_http_request"),
     cost_sign_with_ecdsa: (s, a) => s.costOfThresholdKey("ecdsa", a),
     cost_sign_with_schnorr: (s, a) => s.costOfThresholdKey("schnorr", a),
     cost_vetkd_derive_key: (s, a) => s.costOfThresholdKey("vetkd", a),
@@ -855,7 +943,7 @@ export class SystemApiSession {
       const src = s.addr(a[0]);
       const size = s.addr(a[1]);
       const mem = s.inst.memoryBytes();
-      const msg = src + size <= mem.length ? s.text(mem.slice(src, src + size)) : "<message out of bounds>";
+      const msg = src + size <= mem.length ? s.text(mem.slice(src, src + size)) : TRAP_MESSAGE_OUT_OF_BOUNDS;
       throw new CanisterTrap(`Canister called \`ic0.trap\` with message: ${msg}`, { kind: "called-trap", message: msg });
     },
   };
@@ -928,12 +1016,12 @@ export class SystemApiSession {
   }
 
   private requirePending(name: string): PendingCall {
-    if (this.pending === undefined) throw new CanisterTrap(`ic0.${name} called without a preceding ic0.call_new`);
+    if (this.pending === undefined) throw violation(noCallUnderConstruction(name));
     return this.pending;
   }
 
-  private addCycles(n: bigint): undefined {
-    const p = this.requirePending("call_cycles_add128");
+  private addCycles(n: bigint, name: "call_cycles_add" | "call_cycles_add128"): undefined {
+    const p = this.requirePending(name);
     if (n > this.cyclesBalance) {
       throw new CanisterTrap(`ic0.call_cycles_add128: ${n} cycles requested, balance is ${this.cyclesBalance}`);
     }

@@ -23,6 +23,7 @@ import { DEADLINE_EXPIRED_MESSAGE, expireCallbacks } from "../../harness/executi
 import { WasmExecutor } from "../../harness/execution/executor.ts";
 import { canisterIdFromU64, RejectCode, type CallbackId, type CanisterState } from "../../harness/execution/interfaces.ts";
 import { ExecutionLab, type LabOptions } from "../../harness/execution/lab.ts";
+import { TOOLCHAIN_ERROR_HELP } from "../../harness/execution/reject-codes.ts";
 import { APP_SUBNET_ROUND_CONFIG } from "../../harness/execution/round.ts";
 import { fixture, installedCanister, TEST_SENDER, TEST_TIME_NS, wat } from "./helpers.ts";
 
@@ -151,10 +152,13 @@ test("item 4: call_with_best_effort_response twice on one call, or with no call 
     const r = lab.updateRaw(id, method, new Uint8Array()).response;
     return r.kind === "reject" ? `${r.code} ${r.errorCode} ${r.message}` : "replied";
   };
-  t.is(reject("twice"), `5 IC0504 Error from Canister ${id}: Canister violated contract: ic0_call_with_best_effort_response failed because a timeout is already set.`);
-  t.is(reject("orphan"), `5 IC0504 Error from Canister ${id}: Canister violated contract: ic0.call_with_best_effort_response called when no call is under construction.`);
+  // Both are ToolchainContractViolations: the IC adds "." and the toolchain hint line
+  // (rs/interfaces/src/execution_environment/errors.rs into_user_error, ErrorHelp::ToolchainError).
+  t.is(reject("twice"), `5 IC0504 Error from Canister ${id}: Canister violated contract: ic0_call_with_best_effort_response failed because a timeout is already set..\n${TOOLCHAIN_ERROR_HELP}`);
+  t.is(reject("orphan"), `5 IC0504 Error from Canister ${id}: Canister violated contract: ic0.call_with_best_effort_response called when no call is under construction..\n${TOOLCHAIN_ERROR_HELP}`);
   const q = lab.queryRaw(id, "query", new Uint8Array()).response;
-  t.regex(q.kind === "reject" ? q.message : "", /ic0\.call_new cannot be called from a query method/, "a query cannot even start a call");
+  // system_api.rs error_for: the wrong-mode text, "non replicated query" (ApiType::as_str).
+  t.regex(q.kind === "reject" ? q.message : "", /"ic0_call_new" cannot be executed in non replicated query mode/, "a query cannot even start a call");
   t.is(lab.updateRaw(id, "deadline", new Uint8Array()).response.kind, "reply", "msg_deadline is available in an update");
 });
 

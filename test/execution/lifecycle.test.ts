@@ -143,7 +143,8 @@ test("ic0 calls not available in canister_pre_upgrade trap and abort the upgrade
       (func (export "canister_pre_upgrade") (drop (call $s))))`),
   );
   const e = t.throws(() => lab.upgradeCanister(id, fixture("c/counter.wasm")));
-  t.regex(e?.message ?? "", /ic0\.msg_arg_data_size cannot be called from canister_pre_upgrade/);
+  // The replica's wrong-mode text (rs/embedders/src/wasmtime_embedder/system_api.rs error_for, ApiType::as_str "pre upgrade").
+  t.regex(e?.message ?? "", /Canister violated contract: "ic0_msg_arg_data_size" cannot be executed in pre upgrade mode\.\nCheck the ICP documentation/);
 });
 
 test("controllers: only controllers may install, stop, snapshot", (t) => {

@@ -55,7 +55,7 @@ test("item 4: ic0.root_key_size/copy hand out the executor's root key in an upda
   const { lab, id } = labWith(ROOT_KEY_READER, new ExecutionLab({ executor: new WasmExecutor(undefined, { rootKeyDer }) }));
   const r = lab.updateRaw(id, "root", new Uint8Array()).response;
   t.deepEqual(r.kind === "reply" ? r.data : undefined, rootKeyDer);
-  t.regex(rejectText(lab.queryRaw(id, "root_q", new Uint8Array()).response), /ic0\.root_key_size cannot be called from a query method/);
+  t.regex(rejectText(lab.queryRaw(id, "root_q", new Uint8Array()).response), /Canister violated contract: "ic0_root_key_size" cannot be executed in non replicated query mode/);
 });
 
 test("item 4: a replica gives ic0.root_key_* its subnet's certification key (the root of trust of a one-subnet IC)", (t) => {
