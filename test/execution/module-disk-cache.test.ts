@@ -78,7 +78,7 @@ for (const [name, damage] of [
 test("issue 13 item 4: paranoid mode instruments a disk hit again and refuses an entry that differs", (t) => {
   const dir = cacheDir();
   const disk = new ModuleDiskCache(dir);
-  const { moduleHash: _hash, compiled: _compiled, ...real } = new ModuleCache({ disk, paranoid: false }).get(COUNTER);
+  const { moduleHash: _hash, compiled: _compiled, uploaded: _uploaded, dataPages: _dataPages, ...real } = new ModuleCache({ disk, paranoid: false }).get(COUNTER);
   // A well-formed entry under the right key whose binary is not what the instrumenter makes (a
   // stale key or a bug): its checksum is right, so only re-instrumenting can tell.
   const forged = Buffer.from(real.binary);
