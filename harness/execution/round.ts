@@ -19,6 +19,7 @@ import { assert } from "../assert.ts";
 import { canisterStateHash } from "../state/canister-codec.ts";
 import { compareCanisterIds } from "../state/canister-order.ts";
 import { ByteReader, ByteWriter } from "../state/encoding.ts";
+import { BoundedMap } from "../memo.ts";
 import { heapDeltaBytes, type CommitResult, type StateManager } from "../state/state-manager.ts";
 import { continueSliced, startSliced, type PausedExecution, type SliceStep } from "./dts.ts";
 import { CanisterActivity } from "./canister-activity.ts";
@@ -726,6 +727,21 @@ export function executeQuery(
 // ---------------------------------------------------------------------------------------------
 // Canonical encoding of the round state (the `metadata` of harness/state/state-manager.ts).
 
+/**
+ * `ByteWriter.str(id)`'s bytes for a canister id, encoded once: every height's metadata names every
+ * canister (100,000 UTF-8 encodings per height on a large subnet otherwise).
+ */
+const encodedIds = new BoundedMap<string, Uint8Array>("roundMetadataIds", 262_144);
+
+function encodedCanisterId(id: string): Uint8Array {
+  let bytes = encodedIds.get(id);
+  if (bytes === undefined) {
+    bytes = new ByteWriter().str(id).finish();
+    encodedIds.set(id, bytes);
+  }
+  return bytes;
+}
+
 function writeSigned(w: ByteWriter, v: bigint): void {
   w.bool(v < 0n).nat(v < 0n ? -v : v);
 }
@@ -822,7 +838,7 @@ export function encodeRoundMetadata(state: ExecutionRoundState): Uint8Array {
   }
   w.u32(state.scheduling.size);
   for (const s of state.scheduling.list()) {
-    w.str(s.id).u8(s.computeAllocationPercent);
+    w.raw(encodedCanisterId(s.id)).u8(s.computeAllocationPercent);
     writeSigned(w, s.accumulatedPriority);
     writeSigned(w, s.priorityCredit);
     w.bool(s.longExecutionMode === "prioritized");

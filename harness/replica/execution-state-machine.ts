@@ -345,7 +345,6 @@ export class ExecutionStateMachine implements MessageRouting {
       else if (inducted !== undefined) messages.push(inducted);
     }
     const remoteFromSubnet = this.executeSubnetCalls(subnetCalls, batch, messages);
-    const present = new Set<string>(this.state.canisters.map((c) => c.id));
     const chosen = this.options.perturbExecution?.(batch.height, batch.timeNs) === true ? this.perturbedExecutor : this.executor;
     const report = this.options.onTrappedChange;
     const trapped: TrappedChange[] = [];
@@ -356,7 +355,9 @@ export class ExecutionStateMachine implements MessageRouting {
     const { state, output, commit } = executeAndCommit(executor, this.roundConfig, this.stateManager, this.state, {
       round: batch.height,
       timeNs: batch.timeNs,
-      messages: messages.filter((m) => present.has(m.canister)),
+      // Messages for canisters that no longer exist are dropped (the scheduling states index
+      // exactly the subnet's canisters: no set of every id per batch).
+      messages: messages.filter((m) => this.state.scheduling.indexOf(m.canister) !== undefined),
     });
     this.state = this.options.corrupt?.(batch.height, batch.timeNs) === true ? perturbHeap(state) : state;
     for (const m of output.executed) {

@@ -6,6 +6,7 @@ import { hash as nodeHash } from "node:crypto";
 import { assert } from "../assert.ts";
 
 const utf8 = new TextEncoder();
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
 export class ByteWriter {
@@ -47,9 +48,20 @@ export class ByteWriter {
   /** Unsigned integer of any size: u32 byte count, then big-endian magnitude. */
   nat(v: bigint): this {
     assert(v >= 0n, `nat must be non-negative: ${v}`);
-    const hex = v === 0n ? "" : v.toString(16);
+    if (v <= MAX_SAFE_BIGINT) return this.safeNat(Number(v));
+    const hex = v.toString(16);
     const bytes = Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, "hex");
     return this.bytes(bytes);
+  }
+  /** nat() below 2^53 without the hex round trip (a round's metadata writes two per canister). */
+  private safeNat(n: number): this {
+    let length = 0;
+    for (let x = n; x > 0; x = Math.floor(x / 256)) length++;
+    this.u32(length);
+    this.reserve(length);
+    for (let i = length - 1, x = n; i >= 0; i--, x = Math.floor(x / 256)) this.buf[this.len + i] = x % 256;
+    this.len += length;
+    return this;
   }
   bool(v: boolean): this {
     return this.u8(v ? 1 : 0);

@@ -114,8 +114,21 @@ export function diffStates(a: SubnetState, b: SubnetState): StateDivergence {
 /** Σ over canisters and memories of the pages written since the last checkpoint, in bytes. */
 export function heapDeltaBytes(canisters: readonly CanisterState[]): number {
   let total = 0;
-  for (const c of canisters) for (const m of canisterMemories(c)) total += m.pageMap.heapDeltaBytes();
+  for (const c of canisters) total += canisterHeapDeltaBytes(c);
   return total;
+}
+
+/** Per canister state, summed once: an unchanged canister is the same object at the next height. */
+const heapDeltaOf = new WeakMap<CanisterState, number>();
+
+function canisterHeapDeltaBytes(c: CanisterState): number {
+  let bytes = heapDeltaOf.get(c);
+  if (bytes === undefined) {
+    bytes = 0;
+    for (const m of canisterMemories(c)) bytes += m.pageMap.heapDeltaBytes();
+    heapDeltaOf.set(c, bytes);
+  }
+  return bytes;
 }
 
 function clearHeapDelta(c: CanisterState): CanisterState {
