@@ -11,7 +11,7 @@ import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumente
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import { DEFAULT_SENDER, ExecutionLab, MANAGEMENT_TYPES, type CanisterId, type Response } from "../../harness/execution/index.ts";
-import { wat } from "./helpers.ts";
+import { settingsRecord, wat } from "./helpers.ts";
 import { managementIngressRefusal } from "../../harness/execution/management.ts";
 
 // `mgmt` (composite query): arg = method name length (1 byte), the name, then the Candid argument;
@@ -65,7 +65,7 @@ function setUp(): { lab: ExecutionLab; id: CanisterId; stranger: CanisterId } {
   const lab = new ExecutionLab();
   const id = lab.createCanister();
   lab.installCode(id, CALLER);
-  lab.update("aaaaa-aa" as CanisterId, "update_settings", [MANAGEMENT_TYPES.update_settings.arg], [{ canister_id: Principal.fromText(id), settings: { controllers: [[Principal.fromText(DEFAULT_SENDER), Principal.fromText(id)]], compute_allocation: [], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [], log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [], environment_variables: [] }, sender_canister_version: [] }], [], { caller: DEFAULT_SENDER });
+  lab.update("aaaaa-aa" as CanisterId, "update_settings", [MANAGEMENT_TYPES.update_settings.arg], [{ canister_id: Principal.fromText(id), settings: settingsRecord({ controllers: [[Principal.fromText(DEFAULT_SENDER), Principal.fromText(id)]] }), sender_canister_version: [] }], [], { caller: DEFAULT_SENDER });
   const stranger = lab.createCanister();
   lab.installCode(stranger, CALLER);
   return { lab, id, stranger };

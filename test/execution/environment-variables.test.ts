@@ -9,7 +9,7 @@ import { Principal } from "@dfinity/principal";
 import { DEFAULT_SENDER, ExecutionLab, LabError, MANAGEMENT_CANISTER, MANAGEMENT_TYPES, RejectCode, type CanisterId, type Response } from "../../harness/execution/index.ts";
 import { decodeCanisterSystemState, encodeCanisterSystemState, canisterStateHash } from "../../harness/state/canister-codec.ts";
 import { IDL } from "@dfinity/candid";
-import { fixture, wat } from "./helpers.ts";
+import { fixture, settingsRecord, wat } from "./helpers.ts";
 
 // count → u32 LE; name_at(u32 LE index) → name; get(name) → [exists] ++ value; value_of(name) →
 // value (traps when missing, as ic0.env_var_value_size does).
@@ -53,10 +53,7 @@ const te = new TextEncoder();
 const td = new TextDecoder();
 type Vars = { name: string; value: string }[];
 
-const settingsWith = (environment_variables: Vars) => ({
-  controllers: [], compute_allocation: [], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [],
-  log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [], environment_variables: [environment_variables],
-});
+const settingsWith = (environment_variables: Vars) => settingsRecord({ environment_variables: [environment_variables] });
 
 function createWith(lab: ExecutionLab, vars: Vars): CanisterId {
   const [{ canister_id }] = lab.update(ic, "create_canister", [T.create_canister.arg], [{ settings: [settingsWith(vars)], sender_canister_version: [] }], [...T.create_canister.ret], { caller: DEFAULT_SENDER }) as [

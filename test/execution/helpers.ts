@@ -51,3 +51,22 @@ export function installedCanister(executor: WasmExecutor, module: Uint8Array): C
   if (!r.ok) throw new Error(r.message);
   return r.canister;
 }
+
+/**
+ * A management canister `canister_settings` record (Candid opt fields) with every field unset but
+ * those given: `settingsRecord({ compute_allocation: [10n] })`.
+ */
+export function settingsRecord(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    controllers: [],
+    compute_allocation: [],
+    memory_allocation: [],
+    freezing_threshold: [],
+    reserved_cycles_limit: [],
+    log_visibility: [],
+    wasm_memory_limit: [],
+    wasm_memory_threshold: [],
+    environment_variables: [],
+    ...fields,
+  };
+}

@@ -5,7 +5,7 @@ import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumente
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import { ExecutionLab, LabError, MANAGEMENT_CANISTER, MANAGEMENT_TYPES, type CanisterId, type PrincipalText } from "../../harness/execution/index.ts";
-import { wat } from "./helpers.ts";
+import { settingsRecord, wat } from "./helpers.ts";
 
 const T = MANAGEMENT_TYPES;
 const ic = MANAGEMENT_CANISTER as string as CanisterId;
@@ -14,18 +14,7 @@ const call = (lab: ExecutionLab, method: keyof typeof T, arg: unknown): unknown[
   const types = T[method];
   return lab.update(ic, method, types.arg === undefined ? [] : [types.arg], types.arg === undefined ? [] : [arg], [...types.ret], { caller: me });
 };
-const settings = (fields: Record<string, unknown>) => ({
-  controllers: [],
-  compute_allocation: [],
-  memory_allocation: [],
-  freezing_threshold: [],
-  reserved_cycles_limit: [],
-  log_visibility: [],
-  wasm_memory_limit: [],
-  wasm_memory_threshold: [],
-  environment_variables: [],
-  ...fields,
-});
+const settings = settingsRecord;
 const principals = (n: number): Principal[] => Array.from({ length: n }, (_, i) => Principal.fromUint8Array(Uint8Array.from([i + 1])));
 const refusal = (f: () => unknown): LabError => {
   const e = (() => {

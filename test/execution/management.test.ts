@@ -8,7 +8,7 @@ import { Principal } from "@dfinity/principal";
 import { gzipSync } from "node:zlib";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { ExecutionLab, LabError, MANAGEMENT_CANISTER, MANAGEMENT_TYPES, RejectCode, type CanisterId, type PrincipalText } from "../../harness/execution/index.ts";
-import { fixture, wat } from "./helpers.ts";
+import { fixture, settingsRecord, wat } from "./helpers.ts";
 import { IC_MANAGEMENT_METHODS } from "../../harness/execution/management.ts";
 
 const T = MANAGEMENT_TYPES;
@@ -66,7 +66,7 @@ test("controllers are enforced and can be changed with update_settings", (t) => 
   const e = t.throws(() => call(lab, "canister_status", { canister_id }, other), { instanceOf: LabError });
   t.is(e?.code, RejectCode.CanisterError);
   t.regex(e?.message ?? "", /Only the controllers of the canister \S+ can control it/);
-  const settings = { controllers: [[Principal.fromText(other)]], compute_allocation: [10n], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [], log_visibility: [], wasm_memory_limit: [], wasm_memory_threshold: [], environment_variables: [] };
+  const settings = settingsRecord({ controllers: [[Principal.fromText(other)]], compute_allocation: [10n] });
   call(lab, "update_settings", { canister_id, settings, sender_canister_version: [] }, me);
   const id = canister_id.toText() as CanisterId;
   t.deepEqual(lab.canister(id).controllers, [other]);

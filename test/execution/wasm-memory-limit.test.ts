@@ -16,7 +16,7 @@ import "../setup-instrumenter.ts"; // runs canisters: loads the Wasm instrumente
 import { IDL } from "@dfinity/candid";
 import { Principal } from "@dfinity/principal";
 import { DEFAULT_SENDER, ExecutionLab, MANAGEMENT_CANISTER, MANAGEMENT_TYPES, RejectCode, type CanisterId, type Response } from "../../harness/execution/index.ts";
-import { fixture, readU32, u32le, wat } from "./helpers.ts";
+import { fixture, readU32, u32le, settingsRecord, wat } from "./helpers.ts";
 
 const PAGE = 65_536n;
 const ic = MANAGEMENT_CANISTER as string as CanisterId;
@@ -50,10 +50,7 @@ const GROWER = `(module
 function settingsArg(id: CanisterId, limitBytes: bigint): unknown {
   return {
     canister_id: Principal.fromText(id),
-    settings: {
-      controllers: [], compute_allocation: [], memory_allocation: [], freezing_threshold: [], reserved_cycles_limit: [], log_visibility: [], environment_variables: [],
-      wasm_memory_limit: [limitBytes], wasm_memory_threshold: [],
-    },
+    settings: settingsRecord({ wasm_memory_limit: [limitBytes] }),
     sender_canister_version: [],
   };
 }

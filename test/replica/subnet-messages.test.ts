@@ -20,6 +20,7 @@ import { executeSubnetCalls, type SubnetCallEnvironment, type SubnetCallOutcome 
 import type { SubnetCall } from "../../harness/routing/streams.ts";
 import { canisterStateHash } from "../../harness/state/canister-codec.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
+import { settingsRecord } from "../execution/helpers.ts";
 
 const CONTROLLER = "fo76k-ecero-uccwk-zx7jh-w5c7w-4uo7t-y5j4z-m7fiq-z6sgk-vobym-cae" as PrincipalText;
 const RANGE = { start: 0n, end: 0xffffn };
@@ -46,17 +47,7 @@ function encode(method: keyof typeof MANAGEMENT_TYPES, arg: unknown): Uint8Array
   return new Uint8Array(IDL.encode([MANAGEMENT_TYPES[method].arg!], [arg]));
 }
 
-const settings = (computeAllocation: number) => ({
-  controllers: [[Principal.fromText(CONTROLLER)]],
-  compute_allocation: [BigInt(computeAllocation)],
-  memory_allocation: [],
-  freezing_threshold: [],
-  reserved_cycles_limit: [],
-  log_visibility: [],
-  wasm_memory_limit: [],
-  wasm_memory_threshold: [],
-  environment_variables: [],
-});
+const settings = (computeAllocation: number) => settingsRecord({ controllers: [[Principal.fromText(CONTROLLER)]], compute_allocation: [BigInt(computeAllocation)] });
 
 function callOf(o: Op, i: number): SubnetCall {
   const origin = { kind: "ingress" as const, messageId: `m${i}`, caller: CONTROLLER };
