@@ -67,22 +67,27 @@ export interface IcpCustomSection {
  * the private ones to controllers only. `bytes` is an uncompressed, already validated module.
  */
 export function icpCustomSections(bytes: Uint8Array): IcpCustomSection[] {
-  const r = new Reader(bytes, 8);
   const sections: IcpCustomSection[] = [];
+  for (const { id, body, end } of moduleSections(bytes)) {
+    if (id !== SECTION.custom) continue;
+    const name = body.name();
+    const match = /^icp:(public|private) (.*)$/s.exec(name);
+    if (match !== null) sections.push({ name: match[2] ?? "", visibility: match[1] as "public" | "private", contents: bytes.slice(body.pos, end) });
+  }
+  return sections;
+}
+
+/** The sections of a module after its 8-byte header: id, a reader over the body, where it ends. */
+function* moduleSections(bytes: Uint8Array): Generator<{ readonly id: number; readonly body: Reader; readonly end: number }> {
+  const r = new Reader(bytes, 8);
   while (!r.done()) {
     const id = r.byte();
     const size = r.u32();
     const end = r.pos + size;
     if (end > bytes.length) throw new InvalidModuleError("truncated module section");
-    if (id === SECTION.custom) {
-      const body = new Reader(bytes.subarray(0, end), r.pos);
-      const name = body.name();
-      const match = /^icp:(public|private) (.*)$/s.exec(name);
-      if (match !== null) sections.push({ name: match[2] ?? "", visibility: match[1] as "public" | "private", contents: bytes.slice(body.pos, end) });
-    }
+    yield { id, body: new Reader(bytes.subarray(0, end), r.pos), end };
     r.pos = end;
   }
-  return sections;
 }
 
 /**
@@ -94,31 +99,23 @@ export function icpCustomSections(bytes: Uint8Array): IcpCustomSection[] {
  * memory (each first read of which the OS serves with a page fault).
  */
 export function activeDataPages(bytes: Uint8Array, pageBytes: number): readonly number[] | undefined {
-  const r = new Reader(bytes, 8);
   const pages = new Set<number>();
-  while (!r.done()) {
-    const id = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
-    if (end > bytes.length) throw new InvalidModuleError("truncated module section");
-    if (id === SECTION.data) {
-      const body = new Reader(bytes.subarray(0, end), r.pos);
-      for (let n = body.u32(); n > 0; n--) {
-        const flags = body.u32();
-        if (flags === 1) {
-          const length = body.u32(); // passive: written by memory.init, through the barrier
-          body.pos += length;
-          continue;
-        }
-        if (flags === 2 && body.u32() !== 0) return undefined; // another memory: not ours to reason about
-        const offset = body.constantOffset();
-        if (offset === undefined) return undefined;
-        const length = body.u32();
+  for (const { id, body } of moduleSections(bytes)) {
+    if (id !== SECTION.data) continue;
+    for (let n = body.u32(); n > 0; n--) {
+      const flags = body.u32();
+      if (flags === 1) {
+        const length = body.u32(); // passive: written by memory.init, through the barrier
         body.pos += length;
-        for (let p = Math.floor(offset / pageBytes); p * pageBytes < offset + length; p++) pages.add(p);
+        continue;
       }
+      if (flags === 2 && body.u32() !== 0) return undefined; // another memory: not ours to reason about
+      const offset = body.constantOffset();
+      if (offset === undefined) return undefined;
+      const length = body.u32();
+      body.pos += length;
+      for (let p = Math.floor(offset / pageBytes); p * pageBytes < offset + length; p++) pages.add(p);
     }
-    r.pos = end;
   }
   return [...pages].sort((a, b) => a - b);
 }
