@@ -295,7 +295,7 @@ function reply(types: readonly IDL.Type[], values: unknown[]): Response {
   return { kind: "reply", data: IDL.encode([...types], values) };
 }
 /**
- * A reject; with the IC's error code it is the user's form (a canister gets "ICxxxx: …" through
+ * A reject; with the IC's error code it is the user's form (a canister gets "IC<code>: …" through
  * asCanisterResponse where the answer is routed).
  */
 function reject(code: RejectCode, message: string, errorCode?: ErrorCode): ManagementOutcome {

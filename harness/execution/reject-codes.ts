@@ -1,4 +1,4 @@
-// Every reject the lab's executor can produce, with the IC's error code (ICxxxx), reject code and
+// Every reject the lab's executor can produce, with the IC's error code (IC<code>), reject code and
 // text, as the replica writes them (facts from dfinity/ic: rs/types/error_types/src/lib.rs for the
 // codes, rs/interfaces/src/execution_environment/errors.rs for the hypervisor errors' texts and
 // hint lines, rs/types/wasm_types/src/errors.rs for the documentation links,
@@ -8,7 +8,7 @@
 //
 // One error, three forms, depending on who is told:
 //  - a user (ingress status, read_state, a query's HTTP answer): reject code, description, error code;
-//  - a canister whose update call failed: reject code and the error's display, "ICxxxx: " + description
+//  - a canister whose update call failed: reject code and the error's display, "IC<code>: " + description
 //    (the IC's `Payload::from(Err(user_error))` and `action_to_request_response` use the display);
 //  - a canister whose composite query's callee failed: reject code and the description alone
 //    (the query handler's `RejectContext::from(user_error)`).
@@ -553,7 +553,7 @@ export const snapshotOfEmptyCanister = (canister: string): UserError => ({
 /** The reject a user sees: code, description, and the error code next to them. */
 export const userReject = (e: UserError): Response => ({ kind: "reject", code: rejectCodeOf(e.code), message: e.description, errorCode: e.code });
 
-/** The reject a canister sees for its update call: the error's display, "ICxxxx: …". */
+/** The reject a canister sees for its update call: the error's display, "IC<code>: …". */
 export const canisterReject = (e: UserError): Response => ({ kind: "reject", code: rejectCodeOf(e.code), message: displayUserError(e) });
 
 /** The reject a canister sees for a query call inside a composite query: the description alone. */
@@ -561,7 +561,7 @@ export const compositeCalleeReject = (e: UserError): Response => ({ kind: "rejec
 
 /**
  * A reject made for a user, as a canister gets it: a reject with an error code becomes
- * "ICxxxx: <message>" without the code beside it; anything else passes unchanged.
+ * "IC<code>: <message>" without the code beside it; anything else passes unchanged.
  */
 export function asCanisterResponse(r: Response): Response {
   return r.kind === "reject" && r.errorCode !== undefined ? { kind: "reject", code: r.code, message: `${r.errorCode}: ${r.message}` } : r;
