@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { FaultSpec } from "../faults/spec.ts";
-import { allCanisters, checkScenario, type Scenario } from "../scenario/scenario.ts";
+import { checkScenario, declaredCanisters, type Scenario } from "../scenario/scenario.ts";
 import { snapshotFilePath } from "../scenario/app-world.ts";
 import { canisterStateFileHash } from "../scenario/canister-state-file.ts";
 import type { RunReport } from "../scenario/runner.ts";
@@ -93,7 +93,8 @@ export function makeRepro(args: {
  */
 function snapshotFilesField(scenario: Scenario): { snapshotFiles?: SnapshotFileRecord[] } {
   const records: SnapshotFileRecord[] = [];
-  for (const c of allCanisters(scenario)) {
+  // As declared: a fleet loading one state file is one record (its name is the fleet's).
+  for (const c of declaredCanisters(scenario)) {
     if (c.fromSnapshot === undefined) continue;
     const hashed = canisterStateFileHash(snapshotFilePath(c.fromSnapshot));
     if (hashed.ok) records.push({ canister: c.name, path: c.fromSnapshot, contentHash: hashed.contentHash });

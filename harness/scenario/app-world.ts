@@ -74,10 +74,21 @@ export function genesisOf(scenario: Scenario, canisters: readonly CanisterSpec[]
     modules.set(path, wasm);
     return wasm;
   };
+  // One read and check per state file: a fleet's members may all start from the same one.
+  const savedStates = new Map<string, NonNullable<GenesisCanister["saved"]>>();
+  const savedAt = (c: CanisterSpec, fromSnapshot: string, wasm: Uint8Array): NonNullable<GenesisCanister["saved"]> => {
+    const key = `${fromSnapshot}\n${c.wasm}`;
+    let saved = savedStates.get(key);
+    if (saved === undefined) {
+      saved = savedStateFor(scenario, c, fromSnapshot, wasm);
+      savedStates.set(key, saved);
+    }
+    return saved;
+  };
   return canisters.map((c) => {
     const id = ids.get(c.name) as GenesisCanister["id"];
     const wasm = moduleAt(c);
-    if (c.fromSnapshot !== undefined) return { id, wasm, saved: savedStateFor(scenario, c, c.fromSnapshot, wasm) };
+    if (c.fromSnapshot !== undefined) return { id, wasm, saved: savedAt(c, c.fromSnapshot, wasm) };
     return { id, wasm, ...(c.init === undefined ? {} : { arg: encodeArgs(c.init, undefined, ids) }) };
   });
 }

@@ -14,7 +14,7 @@ import type { CanisterState } from "../../harness/execution/interfaces.ts";
 import { moduleHashOf, type SavedCanisterState } from "../../harness/execution/saved-canister-state.ts";
 import { ExecutionStateMachine } from "../../harness/replica/execution-state-machine.ts";
 import { recordRun } from "../../harness/replay/record.ts";
-import { readRepro, ReproError } from "../../harness/replay/repro.ts";
+import { makeRepro, readRepro, ReproError } from "../../harness/replay/repro.ts";
 import { replay } from "../../harness/replay/replay.ts";
 import { runSnapshot } from "../../harness/replay/snapshot-command.ts";
 import { readCanisterStateFile, writeCanisterStateFile } from "../../harness/scenario/canister-state-file.ts";
@@ -397,6 +397,27 @@ test("a canister with 8 GiB of sparse stable memory starts from a small file: on
   t.is(loaded?.execution?.stableMemory.hash(), saved.stableMemory.hash());
   t.deepEqual(loaded?.execution?.stableMemory.nonZeroPageIndices(), saved.stableMemory.nonZeroPageIndices());
   t.deepEqual([...loaded!.certifiedData], [1, 2, 3]);
+});
+
+test("a fleet starts from one state file: every member holds the saved state, and the repro records the file once", (t) => {
+  const dir = tmp();
+  const path = join(dir, "sparse.state");
+  const saved = sparseState(1);
+  writeCanisterStateFile(path, saved);
+  let loaded: readonly CanisterState[] = [];
+  const scenario: Scenario = {
+    name: "fleet-from-snapshot",
+    description: "three canisters from one saved state",
+    n: 4,
+    durationS: 3,
+    canisters: [{ name: "sparse", wasm: "fixtures/canisters/wat/sparse-stable.wasm", fromSnapshot: path, count: 3 }],
+  };
+  const report = runScenario(scenario, { seed: 1, onFinish: (subnet) => { loaded = (subnet.replica(replicaId(1))?.stateMachine as ExecutionStateMachine).canisters; } });
+  t.is(report.verdict, "pass");
+  t.is(loaded.length, 3);
+  for (const c of loaded) t.is(c.execution?.stableMemory.hash(), saved.stableMemory.hash(), c.id);
+  const bundle = makeRepro({ scenario, seed: 1, checkpointEvery: 1_000, checkpoints: [], report });
+  t.deepEqual(bundle.scenario.snapshotFiles?.map((f) => f.canister), ["sparse"], "one record for the fleet, under its name");
 });
 
 test("subnetlab --help and snapshot --help name the command, the option and the exit codes; the CLI saves end to end", async (t) => {
