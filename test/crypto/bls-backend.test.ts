@@ -72,6 +72,27 @@ test("multi-signatures aggregate only valid shares and need the threshold", (t) 
   t.is(verifier.aggregateMulti(msg, cancelling), undefined, "cancelling invalid shares are refused");
 });
 
+test("an aggregate equal to the sum of verified shares is accepted without a pairing; other bytes for the same signers are still checked and refused", (t) => {
+  const fresh = blsSubnetKeys(4, Rng.fromSeed(10)); // its own verdict caches
+  const msg = "finalization|9|h";
+  const shares = sharesOf([0, 1, 2, 3], (i) => fresh.signerFor(i).signMultiShare(msg));
+  for (const [node, share] of shares) t.true(fresh.verifier.verifyMultiShare(node, msg, share));
+  const point = (s: Signature) => bls12_381.shortSignatures.Signature.fromHex(s);
+  const hex = (p: ReturnType<typeof point>) => bytesToHex(bls12_381.shortSignatures.Signature.toBytes(p)) as Signature;
+  // Another replica's signer set, summed by hand (this verifier never aggregated it).
+  const sum = hex(point(shares.get(r(1))!).add(point(shares.get(r(2))!)).add(point(shares.get(r(3))!)));
+  t.true(fresh.verifier.verifyMulti(msg, { signers: [r(1), r(2), r(3)], signature: sum }, 3));
+  const E = bls12_381.shortSignatures.hash(utf8ToBytes("offset"));
+  t.false(fresh.verifier.verifyMulti(msg, { signers: [r(1), r(2), r(3)], signature: hex(point(sum).add(E)) }, 3), "not the sum: the pairing check refuses it");
+  t.false(fresh.verifier.verifyMulti(msg, { signers: [r(0), r(2), r(3)], signature: sum }, 3), "the sum of other signers' shares");
+  // Shares this verifier never saw: the pairing check decides, as before.
+  const other = "finalization|10|h";
+  const unseen = sharesOf([0, 1, 2], (i) => fresh.signerFor(i).signMultiShare(other));
+  const aggregate = hex([...unseen.values()].map(point).reduce((x, y) => x.add(y)));
+  t.true(fresh.verifier.verifyMulti(other, { signers: [r(0), r(1), r(2)], signature: aggregate }, 3));
+  t.false(fresh.verifier.verifyMulti(other, { signers: [r(0), r(1), r(2)], signature: hex(point(aggregate).add(E)) }, 3));
+});
+
 test("threshold signatures are unique per message whichever shares are combined", (t) => {
   const msg = "beacon|7|p";
   t.is(verifier.thresholdOf("low"), 2);
