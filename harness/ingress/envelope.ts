@@ -676,9 +676,38 @@ function formatSeconds(ns: bigint): string {
   return `${millis / 1000n}.${String(millis % 1000n).padStart(3, "0")} s`;
 }
 
-/** "1700000000000000000 ns (2023-11-14T22:13:20.000Z)"; the date only where JS can show it. */
+/** "1700000000000000000 ns (2023-11-14T22:13:20.000Z)"; the date only for years 0–9999. */
 function formatTime(ns: bigint): string {
-  const millis = ns / 1_000_000n;
-  const representable = millis >= -8_640_000_000_000_000n && millis <= 8_640_000_000_000_000n;
-  return representable ? `${ns} ns (${new Date(Number(millis)).toISOString()})` : `${ns} ns`;
+  const iso = isoTimestamp(ns / 1_000_000n);
+  return iso === undefined ? `${ns} ns` : `${ns} ns (${iso})`;
+}
+
+const MS_PER_DAY = 86_400_000n;
+
+/**
+ * The UTC date and time of a millisecond count since 1970 in ISO 8601 (as Date#toISOString writes
+ * it), by integer arithmetic on the proleptic Gregorian calendar — no Date object, so nothing here
+ * can read the host's clock or time zone. Undefined outside the years 0–9999.
+ */
+export function isoTimestamp(millis: bigint): string | undefined {
+  const days = millis >= 0n ? millis / MS_PER_DAY : -((-millis + MS_PER_DAY - 1n) / MS_PER_DAY);
+  const ofDay = Number(millis - days * MS_PER_DAY);
+  const { year, month, day } = civilFromDays(Number(days));
+  if (year < 0 || year > 9999) return undefined;
+  const two = (v: number): string => String(v).padStart(2, "0");
+  const time = `${two(Math.floor(ofDay / 3_600_000))}:${two(Math.floor(ofDay / 60_000) % 60)}:${two(Math.floor(ofDay / 1000) % 60)}.${String(ofDay % 1000).padStart(3, "0")}`;
+  return `${String(year).padStart(4, "0")}-${two(month)}-${two(day)}T${time}Z`;
+}
+
+/** Year, month (1–12) and day of the month of a day count since 1970-01-01 (400-year eras of 146,097 days). */
+function civilFromDays(daysSinceEpoch: number): { year: number; month: number; day: number } {
+  const z = daysSinceEpoch + 719_468; // days since 0000-03-01
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shiftedMonth = Math.floor((5 * dayOfYear + 2) / 153); // 0 = March
+  const day = dayOfYear - Math.floor((153 * shiftedMonth + 2) / 5) + 1;
+  const month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9;
+  return { year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day };
 }

@@ -23,7 +23,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { requestId, requestIdHex } from "../../harness/crypto/request-id.ts";
 import { ANONYMOUS_SENDER, selfAuthenticating } from "../../harness/crypto/sender-auth.ts";
-import {
+import { isoTimestamp,
   HTTP_MAX_REQUEST_BODY_BYTES,
   INGRESS_REJECTIONS,
   SenderVerificationMemo,
@@ -559,4 +559,18 @@ test("the memo is bounded and forgets its oldest entries first", (t) => {
   t.is(memo.stats().hits, 1, "the newest is remembered");
   t.true(validateCallEnvelope(envelopes[0] as Envelope, options({ memo })).ok);
   t.is(memo.stats().misses, 4, "the oldest was forgotten and is verified again");
+});
+
+test("isoTimestamp: the same text as Date#toISOString for every millisecond count of the years 0–9999, by integer arithmetic; undefined outside", (t) => {
+  // Date.UTC maps the years 0–99 to 1900–1999: the year 0 is set explicitly.
+  const min = BigInt(new Date(0).setUTCFullYear(0, 0, 1));
+  const max = BigInt(Date.UTC(9999, 11, 31, 23, 59, 59, 999));
+  const asDate = (ms: bigint): string => new Date(Number(ms)).toISOString();
+  for (const ms of [0n, -1n, 1n, 86_399_999n, 86_400_000n, 951_782_400_000n /* 2000-02-29 */, 1_700_000_000_000n, min, max, BigInt(Date.UTC(1900, 1, 28, 12)), BigInt(Date.UTC(2100, 2, 1))]) {
+    t.is(isoTimestamp(ms), asDate(ms), String(ms));
+  }
+  fc.assert(fc.property(fc.bigInt({ min, max }), (ms) => isoTimestamp(ms) === asDate(ms)), { numRuns: 20_000 });
+  t.is(isoTimestamp(min - 1n), undefined);
+  t.is(isoTimestamp(max + 1n), undefined);
+  t.is(isoTimestamp(2n ** 64n / 1_000_000n), "2554-07-21T23:34:33.709Z", "the largest u64 ingress expiry");
 });
