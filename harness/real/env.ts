@@ -58,12 +58,18 @@ export class RealClock {
 const TIMEOUT_MAX_MS = 2 ** 31 - 1;
 
 /**
- * `setTimer(at, tag)` on Node timers. A timer never fires before `at` by the clock (Node timers have
- * ms resolution and may wake a little early in µs terms: such a wake re-arms for the rest).
+ * `setTimer(at, tag)` on Node timers. A timer never fires before `at` by the clock, and timers fire
+ * in the order of their deadlines (equal deadlines in the order they were set): one Node timeout
+ * stands for the earliest pending deadline, and each wake fires every timer that is due, in order.
+ * (One Node timeout per timer could fire out of order: Node timers have ms resolution, a wake a few
+ * µs early must re-arm, and on a busy loop the re-armed one could come after a later deadline.)
  */
 export class RealTimers {
-  private readonly pending = new Map<number, NodeJS.Timeout>();
+  /** Pending timers sorted by (at, id). */
+  private readonly queue: { readonly id: number; readonly at: TimeUs; readonly tag: string }[] = [];
   private nextId = 0;
+  private timeout: NodeJS.Timeout | undefined;
+  private armedFor: TimeUs | undefined;
 
   constructor(
     private readonly clock: RealClock,
@@ -71,33 +77,55 @@ export class RealTimers {
   ) {}
 
   set(at: TimeUs, tag: string): TimerHandle {
-    const handle = { id: this.nextId++ };
-    this.arm(handle.id, at, tag);
-    return handle;
+    const timer = { id: this.nextId++, at, tag };
+    let i = this.queue.length;
+    while (i > 0 && this.queue[i - 1]!.at > at) i--; // after every timer due no later: (at, id) order
+    this.queue.splice(i, 0, timer);
+    this.schedule();
+    return { id: timer.id };
   }
 
   cancel(handle: TimerHandle): void {
-    clearTimeout(this.pending.get(handle.id));
-    this.pending.delete(handle.id);
+    const i = this.queue.findIndex((x) => x.id === handle.id);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.schedule();
   }
 
   cancelAll(): void {
-    for (const timeout of this.pending.values()) clearTimeout(timeout);
-    this.pending.clear();
+    this.queue.length = 0;
+    this.schedule();
   }
 
   get size(): number {
-    return this.pending.size;
+    return this.queue.length;
   }
 
-  private arm(id: number, at: TimeUs, tag: string): void {
-    const delayMs = Math.min(TIMEOUT_MAX_MS, Math.max(0, Math.ceil((at - this.clock.now()) / 1000)));
-    const timeout = setTimeout(() => {
-      if (this.clock.now() < at) return this.arm(id, at, tag);
-      this.pending.delete(id);
-      this.fire(tag);
-    }, delayMs);
-    this.pending.set(id, timeout);
+  /** One Node timeout, for the earliest deadline (none when nothing is pending). */
+  private schedule(): void {
+    const head = this.queue[0];
+    if (head !== undefined && this.timeout !== undefined && this.armedFor === head.at) return;
+    clearTimeout(this.timeout);
+    this.timeout = undefined;
+    this.armedFor = undefined;
+    if (head === undefined) return;
+    const delayMs = Math.min(TIMEOUT_MAX_MS, Math.max(0, Math.ceil((head.at - this.clock.now()) / 1000)));
+    this.armedFor = head.at;
+    this.timeout = setTimeout(() => this.wake(), delayMs);
+  }
+
+  /** Fires every due timer in deadline order (a wake a little early fires none and re-arms). */
+  private wake(): void {
+    this.timeout = undefined;
+    this.armedFor = undefined;
+    try {
+      for (let head = this.queue[0]; head !== undefined && head.at <= this.clock.now(); head = this.queue[0]) {
+        this.queue.shift();
+        this.fire(head.tag);
+      }
+    } finally {
+      this.schedule(); // the rest stay armed even if a handler threw
+    }
   }
 }
 
