@@ -13,6 +13,7 @@
 import { sha256 } from "./sha256.ts";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
+import { BoundedMap } from "../memo.ts";
 
 export type HashableValue =
   | string
@@ -104,7 +105,7 @@ export function hashOfMap(map: HashableMap): Uint8Array {
     const v = map[key];
     if (v === undefined) continue;
     const pair = new Uint8Array(64);
-    pair.set(sha256(utf8ToBytes(key)), 0);
+    pair.set(keyHash(key), 0);
     pair.set(hashValue(v), 32);
     pairs.push(pair);
   }
@@ -112,6 +113,19 @@ export function hashOfMap(map: HashableMap): Uint8Array {
   const joined = new Uint8Array(pairs.length * 64);
   pairs.forEach((p, i) => joined.set(p, i * 64));
   return sha256(joined);
+}
+
+// The field names of requests are few ("request_type", "sender", "ingress_expiry", …) and every
+// request id hashes them again: their hashes are remembered in a small bounded memo (hostile input
+// may bring any number of field names). A remembered hash is H(utf8 key); callers only read it.
+const keyHashes = new BoundedMap<string, Uint8Array>("requestId.keyHashes", 64);
+function keyHash(key: string): Uint8Array {
+  let hash = keyHashes.get(key);
+  if (hash === undefined) {
+    hash = sha256(utf8ToBytes(key));
+    keyHashes.set(key, hash);
+  }
+  return hash;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {

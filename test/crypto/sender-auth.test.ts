@@ -6,7 +6,7 @@ import test from "ava";
 import { Principal } from "@dfinity/principal";
 import { p256 } from "@noble/curves/nist.js";
 import { hexToBytes } from "@noble/hashes/utils.js";
-import { ANONYMOUS_SENDER, IC_REQUEST_DOMAIN, selfAuthenticating, signRequest, verifySender, type SenderScheme } from "../../harness/crypto/sender-auth.ts";
+import { ANONYMOUS_SENDER, IC_REQUEST_DOMAIN, selfAuthenticating, signedByThisProcess, signRequest, verifySender, type SenderScheme } from "../../harness/crypto/sender-auth.ts";
 
 // Interface spec, "Request ids" example.
 const REQUEST_ID = hexToBytes("1d1091364d6bb8a6c16b203ee75467d59ead468f523eb058880ae8ec80e2b101");
@@ -30,6 +30,29 @@ for (const scheme of ["ed25519", "ecdsa-p256", "ecdsa-secp256k1"] as SenderSchem
     t.like(verifySender({ ...signed, sender: other.sender, requestId: REQUEST_ID }), { ok: false, failure: "sender-key-mismatch" });
     t.like(verifySender({ ...signed, senderSig: other.senderSig, requestId: REQUEST_ID }), { ok: false, failure: "bad-signature" });
     t.like(verifySender({ sender: signed.sender, senderPubkey: signed.senderPubkey, requestId: REQUEST_ID }), { ok: false, failure: "missing-signature" });
+  });
+}
+
+// Note [own signatures] in sender-auth.ts: what the lab's users signed skips the curve arithmetic
+// outside paranoid runs; only the exact (key, signature, request id) it signed may.
+for (const scheme of ["ed25519", "ecdsa-p256", "ecdsa-secp256k1"] as SenderScheme[]) {
+  test(`${scheme}: an own signature is remembered with its key and request id, and nothing else is`, (t) => {
+    const requestId = REQUEST_ID.slice();
+    requestId[5] = 0x42 ^ scheme.length;
+    const signed = signRequest(scheme, secret(7), requestId);
+    t.true(signedByThisProcess(signed.senderPubkey, signed.senderSig, requestId));
+    const flipped = (bytes: Uint8Array, at: number): Uint8Array => {
+      const copy = bytes.slice();
+      copy[at] = (copy[at] ?? 0) ^ 1;
+      return copy;
+    };
+    t.false(signedByThisProcess(signed.senderPubkey, flipped(signed.senderSig, 40), requestId), "another signature");
+    t.false(signedByThisProcess(signed.senderPubkey, signed.senderSig, flipped(requestId, 0)), "another request id");
+    t.false(signedByThisProcess(flipped(signed.senderPubkey, signed.senderPubkey.length - 1), signed.senderSig, requestId), "another key");
+    const other = signRequest(scheme, secret(8), requestId);
+    t.false(signedByThisProcess(other.senderPubkey, signed.senderSig, requestId), "a key that signed other bytes");
+    t.like(verifySender({ sender: other.sender, senderPubkey: other.senderPubkey, senderSig: signed.senderSig, requestId }), { ok: false, failure: "bad-signature" });
+    t.like(verifySender({ ...signed, senderSig: flipped(signed.senderSig, 40), requestId }), { ok: false, failure: "bad-signature" });
   });
 }
 
