@@ -91,3 +91,28 @@ test("item 4: a canister_init that grows to 3 GiB and writes one byte installs i
   t.true(seconds < 5, `${seconds.toFixed(1)} s`);
   t.true(rssGrowthMb < 200, `RSS grew by ${rssGrowthMb.toFixed(0)} MB`);
 });
+
+test("item 4: a new instance shows a data segment's page as the state holds it, also after the canister zeroed it", (t) => {
+  // loadState zeroes only the pages a data segment (or a start function) may have filled at
+  // instantiation; a planted loadState that zeroes none answers "seed" here instead of zeros.
+  const module = wat(`(module
+    (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+    (import "ic0" "msg_reply" (func $reply))
+    (memory 2)
+    (data (i32.const 100) "seed")
+    (data (i32.const 70000) "more")
+    (func (export "canister_update clear") (i32.store (i32.const 100) (i32.const 0)) (call $reply))
+    (func (export "canister_query read") (call $append (i32.const 100) (i32.const 4)) (call $append (i32.const 70000) (i32.const 4)) (call $reply)))`);
+  const created = lifecycle.createCanister({ id: canisterIdFromU64(10n), controllers: [SENDER], cycles: 10n ** 13n });
+  const installed = new WasmExecutor(new ModuleCache()).installCode(created, { mode: "install", wasmModule: module, arg: new Uint8Array(), sender: SENDER }, { instructionLimit: 10n ** 12n, timeNs: TIME });
+  if (!installed.ok) throw new Error(installed.message);
+  const replyOf = (c: CanisterState): unknown => {
+    const reply = call(new WasmExecutor(new ModuleCache()), c, "read", "query").responses[0]?.response;
+    return reply?.kind === "reply" ? Buffer.from(reply.data).toString("latin1") : reply;
+  };
+  t.is(replyOf(installed.canister), "seedmore");
+  const cleared = call(new WasmExecutor(new ModuleCache()), installed.canister, "clear");
+  t.is(cleared.outcome.kind, "completed", JSON.stringify(cleared.outcome));
+  t.is(replyOf(cleared.canister), "\0\0\0\0more");
+});
+
