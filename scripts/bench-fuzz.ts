@@ -46,6 +46,8 @@ interface Side {
   readonly reruns: number;
   /** CPU seconds of runs and re-runs, per run. */
   readonly cpuSPerRun: number;
+  /** The re-runs' part of that CPU time. */
+  readonly rerunCpuShare: number;
   readonly verdicts: Record<string, number>;
 }
 
@@ -58,7 +60,7 @@ async function campaign(row: (typeof ROWS)[number], pool: WorkerPool): Promise<S
   // Three decimals: a short --ic campaign runs well under one run per second.
   const runsPerSec = Number((summary.runs / Math.max(summary.elapsedS, 1e-3)).toFixed(3));
   const cpuS = (summary.cpuS?.runs ?? 0) + (summary.cpuS?.reruns ?? 0);
-  return { runsPerSec, elapsedS: summary.elapsedS, reruns, cpuSPerRun: Number((cpuS / Math.max(summary.runs, 1)).toFixed(3)), verdicts: summary.verdicts };
+  return { runsPerSec, elapsedS: summary.elapsedS, reruns, cpuSPerRun: Number((cpuS / Math.max(summary.runs, 1)).toFixed(3)), rerunCpuShare: Number(((summary.cpuS?.reruns ?? 0) / Math.max(cpuS, 1e-9)).toFixed(2)), verdicts: summary.verdicts };
 }
 
 /** The gate before issue 13: new workers per campaign, binaryen at start, no disk cache. */
@@ -90,7 +92,7 @@ try {
     const label = `n=${row.n}${row.ic ? " --ic" : ""}`;
     process.stderr.write(`${label}: ${row.runs} runs in ${on.elapsedS}s = ${on.runsPerSec} runs/s (${on.reruns} re-runs, ${JSON.stringify(on.verdicts)}), ${on.cpuSPerRun} CPU s/run${off === undefined ? "" : `; optimisations off: ${off.runsPerSec} runs/s, ${off.cpuSPerRun} CPU s/run`}\n`);
     rows.push({
-      n: row.n, ic: row.ic, runs: row.runs, runsPerSec: on.runsPerSec, elapsedS: on.elapsedS, reruns: on.reruns, cpuSPerRun: on.cpuSPerRun,
+      n: row.n, ic: row.ic, runs: row.runs, runsPerSec: on.runsPerSec, elapsedS: on.elapsedS, reruns: on.reruns, cpuSPerRun: on.cpuSPerRun, rerunCpuShare: on.rerunCpuShare,
       ...(off === undefined ? {} : { runsPerSecOff: off.runsPerSec, elapsedSOff: off.elapsedS, speedup: Number((off.elapsedS / on.elapsedS).toFixed(2)), cpuSPerRunOff: off.cpuSPerRun }),
       simulatedSPerRun: 60, jobs,
     });
