@@ -9,8 +9,13 @@
 //  - off: new workers for each campaign, each loading binaryen at start, no disk cache — the fuzz
 //    gate before issue 13.
 // Runs re-executed in another process (restarts, state syncs: the determinism re-runs) are part of
-// the gate's work and counted in `reruns`. Prints a table and, as its last line, JSON:
-// {rows: [{n, ic, runsPerSec, runsPerSecOff, speedup, ...}]}.
+// the gate's work and counted in `reruns`. `cpuSPerRun` is the CPU time the workers spent on runs
+// and re-runs (process.cpuUsage: all of a worker's threads; start-up not included) per run — on a
+// machine shared with other work, steadier than runs/s. Prints a table and, as its last line, JSON:
+// {rows: [{n, ic, runsPerSec, runsPerSecOff, speedup, cpuSPerRun, cpuSPerRunOff, ...}]}.
+// The wire mode is the environment's (SUBNETLAB_WIRE; unset: objects) and printed as `wire`: the
+// `fuzz` command itself runs with SUBNETLAB_WIRE=roundtrip, which costs about twice the CPU per
+// run at n = 4 — run SUBNETLAB_WIRE=roundtrip npm run bench:fuzz for the gate's own figures.
 // BENCH_RUNS (default 60) and BENCH_IC_RUNS (default 6) set the campaign sizes; BENCH_FUZZ_OFF=0
 // skips the "off" side.
 import { readFileSync } from "node:fs";
@@ -19,6 +24,7 @@ import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { ensureInstrumenter } from "../harness/execution/instrumenter.ts";
 import { sharedModuleCache } from "../harness/execution/module-cache.ts";
+import { defaultWireMode } from "../harness/p2p/wire-mode.ts";
 import { fuzz, type FuzzSummary } from "../harness/replay/fuzz.ts";
 import { WorkerPool } from "../harness/replay/worker-pool.ts";
 import { FUZZ_KINDS, generateScenario } from "../harness/scenario/generate.ts";
@@ -38,6 +44,10 @@ interface Side {
   readonly runsPerSec: number;
   readonly elapsedS: number;
   readonly reruns: number;
+  /** CPU seconds of runs and re-runs, per run. */
+  readonly cpuSPerRun: number;
+  /** The re-runs' part of that CPU time. */
+  readonly rerunCpuShare: number;
   readonly verdicts: Record<string, number>;
 }
 
@@ -49,7 +59,8 @@ async function campaign(row: (typeof ROWS)[number], pool: WorkerPool): Promise<S
   const reruns = summary.reruns.sample + summary.reruns.restart + summary.reruns["state-sync"];
   // Three decimals: a short --ic campaign runs well under one run per second.
   const runsPerSec = Number((summary.runs / Math.max(summary.elapsedS, 1e-3)).toFixed(3));
-  return { runsPerSec, elapsedS: summary.elapsedS, reruns, verdicts: summary.verdicts };
+  const cpuS = (summary.cpuS?.runs ?? 0) + (summary.cpuS?.reruns ?? 0);
+  return { runsPerSec, elapsedS: summary.elapsedS, reruns, cpuSPerRun: Number((cpuS / Math.max(summary.runs, 1)).toFixed(3)), rerunCpuShare: Number(((summary.cpuS?.reruns ?? 0) / Math.max(cpuS, 1e-9)).toFixed(2)), verdicts: summary.verdicts };
 }
 
 /** The gate before issue 13: new workers per campaign, binaryen at start, no disk cache. */
@@ -79,18 +90,18 @@ try {
     const off = WITH_OFF ? await campaignOff(row) : undefined;
     const on = await campaign(row, pool);
     const label = `n=${row.n}${row.ic ? " --ic" : ""}`;
-    process.stderr.write(`${label}: ${row.runs} runs in ${on.elapsedS}s = ${on.runsPerSec} runs/s (${on.reruns} re-runs, ${JSON.stringify(on.verdicts)})${off === undefined ? "" : `; optimisations off: ${off.runsPerSec} runs/s`}\n`);
+    process.stderr.write(`${label}: ${row.runs} runs in ${on.elapsedS}s = ${on.runsPerSec} runs/s (${on.reruns} re-runs, ${JSON.stringify(on.verdicts)}), ${on.cpuSPerRun} CPU s/run${off === undefined ? "" : `; optimisations off: ${off.runsPerSec} runs/s, ${off.cpuSPerRun} CPU s/run`}\n`);
     rows.push({
-      n: row.n, ic: row.ic, runs: row.runs, runsPerSec: on.runsPerSec, elapsedS: on.elapsedS, reruns: on.reruns,
-      ...(off === undefined ? {} : { runsPerSecOff: off.runsPerSec, elapsedSOff: off.elapsedS, speedup: Number((off.elapsedS / on.elapsedS).toFixed(2)) }),
+      n: row.n, ic: row.ic, runs: row.runs, runsPerSec: on.runsPerSec, elapsedS: on.elapsedS, reruns: on.reruns, cpuSPerRun: on.cpuSPerRun, rerunCpuShare: on.rerunCpuShare,
+      ...(off === undefined ? {} : { runsPerSecOff: off.runsPerSec, elapsedSOff: off.elapsedS, speedup: Number((off.elapsedS / on.elapsedS).toFixed(2)), cpuSPerRunOff: off.cpuSPerRun }),
       simulatedSPerRun: 60, jobs,
     });
   }
 } finally {
   pool.close();
 }
-console.log("n    ic     runs   jobs   runs/s   off runs/s   speedup   re-runs   wall s");
+console.log("n    ic     runs   jobs   runs/s   off runs/s   speedup   re-runs   wall s   CPU s/run   off CPU s/run");
 for (const r of rows) {
-  console.log(`${String(r.n).padEnd(4)} ${String(r.ic).padEnd(6)} ${String(r.runs).padEnd(6)} ${String(r.jobs).padEnd(6)} ${String(r.runsPerSec).padEnd(8)} ${String(r.runsPerSecOff ?? "-").padEnd(12)} ${String(r.speedup ?? "-").padEnd(9)} ${String(r.reruns).padEnd(9)} ${r.elapsedS}`);
+  console.log(`${String(r.n).padEnd(4)} ${String(r.ic).padEnd(6)} ${String(r.runs).padEnd(6)} ${String(r.jobs).padEnd(6)} ${String(r.runsPerSec).padEnd(8)} ${String(r.runsPerSecOff ?? "-").padEnd(12)} ${String(r.speedup ?? "-").padEnd(9)} ${String(r.reruns).padEnd(9)} ${String(r.elapsedS).padEnd(8)} ${String(r.cpuSPerRun).padEnd(11)} ${r.cpuSPerRunOff ?? "-"}`);
 }
-console.log(JSON.stringify({ benchmark: "fuzz", node: process.version, workersStarted: pool.startedCount, rows }));
+console.log(JSON.stringify({ benchmark: "fuzz", node: process.version, wire: defaultWireMode(), workersStarted: pool.startedCount, rows }));

@@ -83,12 +83,20 @@ const send = (message: WorkerReply | { type: "ready" }): void => {
   process.send?.(message);
 };
 
+/** The reply with the CPU time this process spent on it (worker-client.ts, cpuMs). */
+async function serveTimed(request: WorkerRequest): Promise<WorkerReply> {
+  const before = process.cpuUsage();
+  const reply = await serve(request);
+  const spent = process.cpuUsage(before);
+  return reply.type === "error" ? reply : { ...reply, cpuMs: (spent.user + spent.system) / 1000 };
+}
+
 process.on("message", (request: WorkerRequest | { type: "exit" }) => {
   if (request.type === "exit") {
     process.disconnect?.();
     process.exit(0);
   }
-  serve(request).then(send, (error: unknown) => {
+  serveTimed(request).then(send, (error: unknown) => {
     send({ type: "error", error: (error as Error).stack ?? String(error), usage: (error as Error).name === "ScenarioError" });
   });
 });

@@ -180,6 +180,12 @@ export interface FuzzSummary {
   readonly nondeterministic: readonly ({ readonly seed: number } & Nondeterminism)[];
   /** Runs re-executed in another process, by reason. */
   readonly reruns: Record<RerunReason, number>;
+  /**
+   * CPU seconds the processes spent on the campaign's runs and on their re-runs (all threads of the
+   * process that served each; not worker start-up): a cost figure for benchmarks, steadier than
+   * wall time on a shared machine.
+   */
+  readonly cpuS?: { readonly runs: number; readonly reruns: number };
   readonly harnessError?: FuzzHarnessError;
   /** A merge of shards (`report`): every shard's harness error (harnessError is the first). */
   readonly harnessErrors?: readonly FuzzHarnessError[];
@@ -211,6 +217,7 @@ export function worstClass(summary: FuzzSummary): VerdictText | "nondeterminism"
 class Campaign {
   readonly results = new Map<number, FuzzCaseResult>();
   readonly reruns: Record<RerunReason, number> = { sample: 0, restart: 0, "state-sync": 0 };
+  readonly cpuMs = { runs: 0, reruns: 0 };
   harnessError: Omit<FuzzHarnessError, "repro" | "replayCommand"> | undefined;
   next = 0;
   found = 0;
@@ -230,6 +237,11 @@ class Campaign {
     if (o.maxViolations !== undefined && this.found >= o.maxViolations) return undefined;
     if (o.budgetMs !== undefined && o.now() - this.started >= o.budgetMs) return undefined;
     return nthSeed(o.seed, this.next++, o.shard);
+  }
+
+  /** CPU time a run or re-run took, when its process reported it. */
+  spent(what: "runs" | "reruns", cpuMs: number | undefined): void {
+    this.cpuMs[what] += cpuMs ?? 0;
   }
 
   record(result: FuzzCaseResult): void {
@@ -309,13 +321,16 @@ async function runInProcess(campaign: Campaign, caseOptions: FuzzCaseOptions, po
   const rerun = (worker: LabWorker, seed: number, expectedDigest: string): Promise<void> =>
     requestRerun(worker, pool, rerunRequest(seed, caseOptions, expectedDigest)).then(
       (reply) => {
-        if (reply.type === "digest") campaign.compare(seed, reply.digest, reply.repro);
+        if (reply.type !== "digest") return;
+        campaign.spent("reruns", reply.cpuMs);
+        campaign.compare(seed, reply.digest, reply.repro);
       },
       (error: unknown) => campaign.fail(seed, "rerun", error),
     );
   try {
     for (let seed = campaign.nextSeed(); seed !== undefined; seed = campaign.nextSeed()) {
       const startedAt = campaign.options.now();
+      const cpuBefore = process.cpuUsage();
       let result: FuzzCaseResult;
       try {
         await prepareScenario(generateScenario(seed, generateOptionsOf(caseOptions)));
@@ -324,6 +339,8 @@ async function runInProcess(campaign: Campaign, caseOptions: FuzzCaseOptions, po
         campaign.fail(seed, "run", error);
         return;
       }
+      const cpu = process.cpuUsage(cpuBefore);
+      campaign.spent("runs", (cpu.user + cpu.system) / 1000);
       campaign.record({ ...result, wallMs: campaign.options.now() - startedAt });
       if (result.rerun === undefined) continue;
       await pending;
@@ -384,10 +401,14 @@ async function runInWorkers(campaign: Campaign, caseOptions: FuzzCaseOptions, jo
       try {
         if (rerun !== undefined) {
           const reply = await requestRerun(worker, pool, rerun.request);
-          if (reply.type === "digest") campaign.compare(rerun.request.seed, reply.digest, reply.repro);
+          if (reply.type === "digest") {
+            campaign.spent("reruns", reply.cpuMs);
+            campaign.compare(rerun.request.seed, reply.digest, reply.repro);
+          }
         } else {
           const reply = await worker.request({ type: "run", seed: seed as number, options: caseOptions });
           if (reply.type === "result") {
+            campaign.spent("runs", reply.cpuMs);
             campaign.record({ ...reply.result, wallMs: campaign.options.now() - startedAt });
             if (reply.result.rerun !== undefined) {
               const request = { type: "rerun" as const, seed: reply.result.seed, options: caseOptions, expectedDigest: reply.result.traceDigest };
@@ -423,6 +444,7 @@ function writeSummary(campaign: Campaign, caseOptions: FuzzCaseOptions): FuzzSum
     violations: results.flatMap((r) => (r.violation === undefined ? [] : [r.violation])),
     nondeterministic: results.flatMap((r) => (r.nondeterministic === undefined ? [] : [{ seed: r.seed, ...r.nondeterministic }])),
     reruns: campaign.reruns,
+    cpuS: { runs: Number((campaign.cpuMs.runs / 1000).toFixed(2)), reruns: Number((campaign.cpuMs.reruns / 1000).toFixed(2)) },
     ...(harnessError === undefined ? {} : { harnessError }),
     verdicts,
     runsPerSec: Number((results.length / Math.max(elapsedS, 1e-3)).toFixed(2)),

@@ -141,6 +141,7 @@ export function mergeShards(shards: readonly FoundShard[]): MergeResult {
       .flatMap((s) => s.summary.nondeterministic.map((d): { seed: number } & Nondeterminism => (d.repro === undefined ? d : { ...d, repro: rebasePath(d.repro, s.dir) })))
       .sort((a, b) => a.seed - b.seed),
     reruns: sumRecords<RerunReason>(ordered.map((s) => s.summary.reruns)),
+    cpuS: sumRecords<"runs" | "reruns">(ordered.map((s) => s.summary.cpuS ?? { runs: 0, reruns: 0 })),
     ...(harnessErrors.length === 0 ? {} : { harnessError: harnessErrors[0] as FuzzHarnessError, harnessErrors }),
     merged,
     verdicts: sumRecords<string>(ordered.map((s) => s.summary.verdicts)),

@@ -14,11 +14,13 @@ export type WorkerRequest =
   | { readonly type: "rerun-file"; readonly file: string; readonly seed: number };
 
 export type WorkerReply =
-  | { readonly type: "result"; readonly result: FuzzCaseResult }
+  | { readonly type: "result"; readonly result: FuzzCaseResult; readonly cpuMs?: number }
   /** A re-run's digest; `repro` when it differed from the expected one and the run was recorded. */
-  | { readonly type: "digest"; readonly digest: string; readonly repro?: string }
+  | { readonly type: "digest"; readonly digest: string; readonly repro?: string; readonly cpuMs?: number }
   /** An exception in the worker; `usage` when it was the user's scenario (ScenarioError). */
   | { readonly type: "error"; readonly error: string; readonly usage?: boolean };
+// cpuMs: the worker process's CPU time (all its threads, user + system) spent on the request — a
+// benchmark figure (bench:fuzz) less noisy than wall time on a shared machine; no verdict uses it.
 
 /** The worker reported an exception, or exited while a request was open. */
 export class WorkerFailure extends Error {

@@ -8,6 +8,7 @@
 //
 // Record frame: "SLR1" · u32 payload length · u32 CRC-32 of the payload · payload. CRC-32 finds
 // every single-bit error and every burst up to 32 bits; a record cut short fails the length check.
+import { crc32 as zlibCrc32 } from "node:zlib";
 import { assert } from "../assert.ts";
 
 const TEXT = new TextEncoder();
@@ -93,20 +94,13 @@ export class Blob {
 
 // ---- CRC-32 (IEEE 802.3, reflected) -------------------------------------------------------------------
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[i] = c >>> 0;
-  }
-  return table;
-})();
-
+/**
+ * zlib's CRC-32 (the same checksum as the table-driven loop this replaced — test/sim/disk.test.ts
+ * compares them): every pool-log append seals a record per artifact, and above ~70 bytes the
+ * native loop is 4–10 times faster than one in JavaScript (issue 13 item 4: ~2 % of a fuzz run).
+ */
 export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8)) >>> 0;
-  return (c ^ 0xffffffff) >>> 0;
+  return zlibCrc32(bytes);
 }
 
 // ---- records -------------------------------------------------------------------------------------------

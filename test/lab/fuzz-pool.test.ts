@@ -26,6 +26,8 @@ test("issue 13 item 4: later campaigns in the same pool start no new worker, exc
       t.is(summary.runs, 2);
       t.is(summary.reruns.sample + summary.reruns.restart + summary.reruns["state-sync"], 2, "every run re-run in another process");
       t.deepEqual(summary.nondeterministic, []);
+      // The CPU the workers spent on the runs and on the re-runs (bench:fuzz's CPU s/run).
+      t.true((summary.cpuS?.runs ?? 0) > 0 && (summary.cpuS?.reruns ?? 0) > 0, JSON.stringify(summary.cpuS));
     }
     t.deepEqual(again.results.map((r) => r.traceDigest), first.results.map((r) => r.traceDigest));
   } finally {

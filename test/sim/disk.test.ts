@@ -2,6 +2,7 @@
 // self-checking records written on it (harness/sim/disk-records.ts). The contract every disk keeps
 // is one suite (disk-contract.ts), shared with the file-backed disk of real mode.
 import test from "ava";
+import fc from "fast-check";
 import { SimDisk } from "../../harness/sim/disk.ts";
 import { diskContract } from "./disk-contract.ts";
 import { Blob, crc32, decodeValue, encodeValue, openRecord, openRecords, readRecord, sealRecord, writeRecord } from "../../harness/sim/disk-records.ts";
@@ -62,6 +63,7 @@ test("item 7: records find torn and flipped bytes; values round-trip bytes, bigi
   t.deepEqual(decodeValue(encodeValue({ buffer: Buffer.from([7, 8]) })), { buffer: bytes(7, 8) }, "a Buffer is written as bytes");
   t.throws(() => encodeValue({ map: new Map() }), { message: /Map cannot be written to disk/ });
   t.is(crc32(new TextEncoder().encode("123456789")), 0xcbf43926, "the standard CRC-32 check value");
+  t.is(crc32(new Uint8Array(0)), 0);
 
   const record = sealRecord(encodeValue(value));
   t.true(openRecord(record).ok);
@@ -117,4 +119,27 @@ test("item 7: a blob is kept by reference on many disks yet nothing can change i
   t.deepEqual(b.crash("torn-write").torn, { key: "k", keptBytes: 2, ofBytes: 4 });
   t.deepEqual(b.read("k"), bytes(1, 2));
   t.deepEqual(Blob.concat([blob]), bytes(1, 2, 3, 4));
+});
+
+/** CRC-32 bit by bit (IEEE 802.3, reflected): the definition the records' checksum must keep. */
+function crc32Reference(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const byte of data) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+test("issue 13 item 4: the records' CRC-32 (zlib's) equals the bitwise definition, whatever the bytes and their offset in a buffer", (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 3000, size: "max" }), fc.nat(16), (data, offset) => {
+      const inside = new Uint8Array(offset + data.length + 3);
+      inside.set(data, offset);
+      const view = inside.subarray(offset, offset + data.length);
+      return crc32(data) === crc32Reference(data) && crc32(view) === crc32Reference(data);
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
 });
