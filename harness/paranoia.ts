@@ -4,10 +4,12 @@
 //  - shared plain objects (genesis states, compiled-module descriptions) are deep-frozen: code
 //    that mutates them throws at once instead of changing what other replicas see;
 //  - the module cache instruments every new module twice and requires identical bytes, so
-//    nondeterministic instrumentation cannot hide behind the one cached copy.
+//    nondeterministic instrumentation cannot hide behind the one cached copy;
+//  - signatures the lab's own users made are verified anyway (sender-auth.ts, Note [own signatures]).
 // It only adds checks: no result depends on it. `npm test` turns it on (package.json, ava
-// environmentVariables), so does the fuzzer for its workers; SUBNETLAB_PARANOID=1 turns it on
-// anywhere.
+// environmentVariables); SUBNETLAB_PARANOID=1 turns it on anywhere — a fuzz campaign's workers
+// inherit it (`SUBNETLAB_PARANOID=1 npx subnetlab fuzz …`), at a cost in runs per second, which is
+// why the gate's default leaves it off.
 
 export const paranoid: boolean = process.env["SUBNETLAB_PARANOID"] === "1";
 

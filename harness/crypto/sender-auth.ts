@@ -108,8 +108,8 @@ function signatureVerifies(scheme: SenderScheme, senderPubkey: Uint8Array, sende
 // the signature schemes' correctness. So a request whose (key, signature, request id) this process
 // signed is valid without the curve arithmetic, the largest cost of runs with signed users after
 // signing itself (bench:ic). Any other bytes — a mangled signature, a forged one, another request id
-// — are not remembered and meet the full check. Paranoid runs (npm test, the fuzz gate) verify the
-// remembered ones too and assert they pass, so a signer bug cannot hide behind this.
+// — are not remembered and meet the full check. Paranoid runs (npm test, or SUBNETLAB_PARANOID=1)
+// verify the remembered ones too and assert they pass, so a signer bug cannot hide behind this.
 const SIGNATURES_KEPT = 65_536;
 const ownSignatures = new BoundedMap<string, { readonly senderPubkey: Uint8Array; readonly requestId: Uint8Array }>("sender-auth.ownSignatures", SIGNATURES_KEPT);
 
