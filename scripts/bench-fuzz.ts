@@ -13,9 +13,9 @@
 // and re-runs (process.cpuUsage: all of a worker's threads; start-up not included) per run — on a
 // machine shared with other work, steadier than runs/s. Prints a table and, as its last line, JSON:
 // {rows: [{n, ic, runsPerSec, runsPerSecOff, speedup, cpuSPerRun, cpuSPerRunOff, ...}]}.
-// The wire mode is the environment's (SUBNETLAB_WIRE; unset: objects) and printed as `wire`: the
-// `fuzz` command itself runs with SUBNETLAB_WIRE=roundtrip, which costs about twice the CPU per
-// run at n = 4 — run SUBNETLAB_WIRE=roundtrip npm run bench:fuzz for the gate's own figures.
+// The wire mode is the gate's own: the `fuzz` command runs with SUBNETLAB_WIRE=roundtrip (every
+// message encoded and decoded by each recipient), so this does too unless SUBNETLAB_WIRE says
+// otherwise (objects mode costs about half the CPU per run at n = 4); printed as `wire`.
 // BENCH_RUNS (default 60) and BENCH_IC_RUNS (default 6) set the campaign sizes; BENCH_FUZZ_OFF=0
 // skips the "off" side.
 import { readFileSync } from "node:fs";
@@ -30,6 +30,8 @@ import { WorkerPool } from "../harness/replay/worker-pool.ts";
 import { FUZZ_KINDS, generateScenario } from "../harness/scenario/generate.ts";
 import { allCanisters } from "../harness/scenario/scenario.ts";
 
+// As harness/cli.ts does for `fuzz`, before any worker starts (they inherit the environment).
+process.env["SUBNETLAB_WIRE"] ??= "roundtrip";
 const RUNS = Number(process.env.BENCH_RUNS ?? 60);
 const IC_RUNS = Number(process.env.BENCH_IC_RUNS ?? 6);
 const WITH_OFF = process.env.BENCH_FUZZ_OFF !== "0";
