@@ -49,8 +49,7 @@ import { executeCall, executeQuery, executeResponse, type ExecutionCanary, type 
 import { executeTask } from "./system-tasks.ts";
 import { executeQueryTree, type QueryTreeResult } from "./composite-query.ts";
 import { inspectMessage } from "./inspect-message.ts";
-import { installCode } from "./install.ts";
-import type { InstallContext } from "./install.ts";
+import { installCode, type InstallContext } from "./install.ts";
 
 export { MAX_COMPOSITE_QUERY_DEPTH } from "./composite-query.ts";
 export type { ExecutionCanary } from "./messages.ts";
