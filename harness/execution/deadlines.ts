@@ -77,7 +77,7 @@ export interface ExpiredCallbacks {
  * Expires the canister's best-effort callbacks whose deadline `nowNs` has passed, unless a response
  * for one is already waiting or executing (`hasResponse`): each gets the SYS_UNKNOWN reject,
  * which the caller enqueues like any response. Callbacks are marked so that this happens once and
- * so that the callee's own answer, should it still come, is dropped (executor.ts).
+ * so that the callee's own answer, should it still come, is dropped (messages.ts executeResponse).
  */
 export function expireCallbacks(canister: CanisterState, nowNs: bigint, hasResponse: (id: CallbackId) => boolean): ExpiredCallbacks {
   let changed = false;

@@ -1,6 +1,7 @@
 // Public API of the execution layer (docs/EXECUTION.md).
 export * from "./interfaces.ts";
-export { WasmExecutor, MAX_COMPOSITE_QUERY_DEPTH, type WasmExecutorOptions } from "./executor.ts";
+export { WasmExecutor, type WasmExecutorOptions } from "./executor.ts";
+export { MAX_COMPOSITE_QUERY_DEPTH } from "./composite-query.ts";
 export { WASM_STACK_LIMIT_BYTES, HostStackExhausted, DEFAULT_WASM_MEMORY_LIMIT_PAGES } from "./instance.ts";
 export { ExecutionAborted, DEFAULT_PROGRESS_EVERY_INSTRUCTIONS, formatInstructions, type ExecutionProgress, type ProgressCallback, type ProgressVerdict } from "./progress.ts";
 export { ModuleCache, sharedModuleCache, moduleHash, type CompiledModule, type ModuleCacheOptions } from "./module-cache.ts";

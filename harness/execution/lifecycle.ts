@@ -1,6 +1,6 @@
 // Canister lifecycle operations that need no Wasm execution (IC interface spec, "IC management
 // canister"; ic-protocol.md §4.8–§4.9): create, stop/start, delete, uninstall, controllers, and
-// canister snapshots. install_code (which runs Wasm) lives in executor.ts. Every function is pure:
+// canister snapshots. install_code (which runs Wasm) lives in install.ts. Every function is pure:
 // state in, state (or a typed failure) out.
 import { assert } from "../assert.ts";
 import { hookStatusOf, updateHookStatus, withHookStatus } from "./low-wasm-memory.ts";
