@@ -9,7 +9,7 @@ import { WasmExecutor, type WasmExecutorOptions } from "../../harness/execution/
 import type { CanisterMessage, CanisterState, ExecutionParams, ExecutionResult } from "../../harness/execution/interfaces.ts";
 import { canisterIdFromU64 } from "../../harness/execution/interfaces.ts";
 import { ExecutionStateMachine, type ExecutionMachineOptions } from "../../harness/replica/execution-state-machine.ts";
-import { SharedExecution } from "../../harness/replica/shared-execution.ts";
+import { SharedExecution, type SharedOutcome } from "../../harness/replica/shared-execution.ts";
 import type { Batch } from "../../harness/replica/interfaces.ts";
 import { SimDisk } from "../../harness/sim/disk.ts";
 import { generateScenario } from "../../harness/scenario/generate.ts";
@@ -96,7 +96,7 @@ test("issue 13 item 1: sharing leaves the digest of a fuzz --ic case unchanged",
 
 test("issue 13 item 1: the scenario field execution.sharing switches sharing off, and is validated", (t) => {
   const off = runScenario(defineScenario({ ...kvSubnet, durationS: 8, execution: { sharing: false } }), { seed: 2 });
-  t.deepEqual(off.execution, { sharing: false, executions: off.execution?.executions ?? -1, shared: 0, audited: 0, mismatches: 0 });
+  t.deepEqual(off.execution, { sharing: false, stateMachine: "execution", executions: off.execution?.executions ?? -1, shared: 0, audited: 0, mismatches: 0 });
   t.true((off.execution?.executions ?? 0) > 0);
   t.throws(() => defineScenario({ ...kvSubnet, execution: { sharing: "no" as unknown as boolean } }), { message: /execution\.sharing must be true or false/ });
   t.throws(() => defineScenario({ ...kvSubnet, execution: { share: false } as never }), { message: /share/ });
@@ -151,7 +151,7 @@ test("issue 13 item 1: with sharing off, state agreement names the replica with 
 });
 
 test("issue 13 item 1: the execution cache stays bounded over a long run", (t) => {
-  const caches: SharedExecution[] = [];
+  const caches: SharedExecution<SharedOutcome>[] = [];
   const report = runScenario(defineScenario({ ...kvSubnet, durationS: 40, workload: { ratePerSec: 5, call: { canister: "kv", method: "insert" }, stopS: 38 } }), {
     seed: 4,
     onSharedExecution: (shared) => caches.push(shared),
