@@ -11,6 +11,7 @@ import { KvStateMachine, type KvBatchOutcome, type KvMachineOptions } from "../.
 import { SharedExecution } from "../../harness/replica/shared-execution.ts";
 import type { Batch } from "../../harness/replica/interfaces.ts";
 import { renderHtmlReport } from "../../harness/report/html.ts";
+import { generateScenario } from "../../harness/scenario/generate.ts";
 import { loadScenario } from "../../harness/scenario/load.ts";
 import { runScenario, type RunOptions, type RunReport } from "../../harness/scenario/runner.ts";
 import { defineScenario, type Scenario } from "../../harness/scenario/scenario.ts";
@@ -239,4 +240,10 @@ test("key-value subnets: the HTML report counts batches, not executions", (t) =>
   const html = renderHtmlReport({ ...report, replayCommand: "subnetlab replay repro.json", scenarioPath: "inline" });
   t.regex(html, /<dt>batches<\/dt><dd>[\d,]+ applied by replicas themselves \([\d,]+ shared, [\d,]+ audited, 0 audit mismatches\)/);
   t.false(html.includes("<dt>executions</dt>"));
+});
+
+test("key-value subnets: fuzz --no-shared-execution switches sharing off in generated key-value scenarios too", (t) => {
+  const options = { nodes: [4], kinds: ["crash", "lag"] as const };
+  t.is(generateScenario(3, { ...options, kinds: [...options.kinds], sharedExecution: false }).execution?.sharing, false);
+  t.is(generateScenario(3, { ...options, kinds: [...options.kinds] }).execution, undefined, "the default scenario is what it was");
 });
