@@ -52,9 +52,9 @@ export interface KvBatchOutcome extends SharedOutcome {
 }
 
 /**
- * What besides the state and the batch a key-value transition depends on: nothing (checkpoints
- * follow the batch's own flag and are written by every replica itself). A version tag, so that a
- * change of the machine's semantics cannot meet an execution subnet's key.
+ * The sharing key's configuration part: nothing besides the state and the batch steers a
+ * key-value transition (checkpoints follow the batch's own flag, and every replica writes its
+ * own), so it only names the machine.
  */
 const KV_CONFIGURATION = "kv-state-machine v1";
 
