@@ -1,12 +1,13 @@
 // npm run bench:sim — simulated seconds per wall-clock second for subnets of 4, 13 and 40
 // replicas under 500 ingress messages per simulated second, measured one after another in one
-// process. Each size runs three times: as shipped (event savings and shared batches on), with
-// issue 13 item 3's event savings off (SUBNETLAB_FEWER_EVENTS=off: `off`), and with issue 13 item
-// 1's shared batches off (`sharingOff`: every replica applies every batch itself), so each gain
-// is a ratio measured side by side. `BENCH_COMPARE=0` runs only the first, `=events` or
-// `=sharing` only that comparison. Wall times move with other load on the machine; `cpuS` (this
-// process's user + system CPU seconds for the run) less so. Prints a table and, as its last
-// line, JSON (rows[] are the as-shipped runs).
+// process. Each size runs as shipped (event savings and shared batches on), with issue 13 item 3's
+// event savings off (SUBNETLAB_FEWER_EVENTS=off: `off`), and with issue 13 item 1's shared batches
+// off (`sharingOff`: every replica applies every batch itself; once before and once after the
+// as-shipped run, averaged), so each gain is a ratio measured side by side, after an unmeasured
+// warm-up run per size. `BENCH_COMPARE=0` runs only the as-shipped run, `=events` or `=sharing`
+// only that comparison. Wall times move with other load on the machine; `cpuS` (this process's
+// user + system CPU seconds for the run) less so. Prints a table and, as its last line, JSON
+// (rows[] are the as-shipped runs).
 import { defineScenario } from "../harness/scenario/scenario.ts";
 import { runScenario } from "../harness/scenario/runner.ts";
 import type { FewerEvents } from "../harness/sim/fewer-events.ts";
@@ -34,8 +35,13 @@ interface Row extends Measured {
   simulatedS: number;
   /** The same run with the event savings off (SUBNETLAB_FEWER_EVENTS=off). */
   off?: Measured;
-  /** The same run with shared batches off (every replica applies every batch itself). */
+  /**
+   * The same run with shared batches off (every replica applies every batch itself): the mean of
+   * one run before and one after the as-shipped run (`sharingOffRuns`), since later runs in a
+   * process still come out a little faster after the warm-up.
+   */
   sharingOff?: Measured;
+  sharingOffRuns?: readonly Measured[];
 }
 
 function benchScenario(n: number, durationS: number) {
@@ -50,15 +56,14 @@ function benchScenario(n: number, durationS: number) {
 }
 
 /**
- * Short unmeasured runs down every path the measured ones take: the first run in a process
- * otherwise pays for loading and compiling the modules (about 2 CPU s at n = 13 on the bench
- * machine), which favoured whichever configuration ran second.
+ * An unmeasured run at the size about to be measured (2/5 of its simulated time, sharing and
+ * event savings on). Without it the first run of a size paid for compiling that size's hot paths
+ * and growing the heap — the same configuration measured twice in a row took 20–25 % less CPU
+ * the second time at n = 40 — which favoured whichever configuration ran later.
  */
-function warmUp(): void {
-  for (const fewerEvents of ["off", "on"] as const) {
-    process.env["SUBNETLAB_FEWER_EVENTS"] = fewerEvents;
-    for (const sharedExecution of [false, true]) runScenario(benchScenario(4, 4), { seed: 2, sharedExecution });
-  }
+function warmUp(n: number): void {
+  process.env["SUBNETLAB_FEWER_EVENTS"] = "on";
+  runScenario(benchScenario(n, (durationFor(n) * 2) / 5), { seed: 2 });
 }
 
 function measure(n: number, fewerEvents: FewerEvents, sharedExecution: boolean): Measured {
@@ -83,13 +88,21 @@ function measure(n: number, fewerEvents: FewerEvents, sharedExecution: boolean):
   };
 }
 
-warmUp();
+/** Two runs of one configuration as one: times averaged, counts (equal in both) from the first. */
+function meanOf(a: Measured, b: Measured): Measured {
+  const wallS = Number(((a.wallS + b.wallS) / 2).toFixed(2));
+  return { ...a, wallS, cpuS: Number(((a.cpuS + b.cpuS) / 2).toFixed(2)), simSecondsPerWallSecond: Number(((a.simSecondsPerWallSecond * a.wallS) / wallS).toFixed(2)) };
+}
+
 const rows: Row[] = [];
 for (const n of sizes) {
+  warmUp(n);
   const off = compareEvents ? measure(n, "off", true) : undefined;
-  const sharingOff = compareSharing ? measure(n, "on", false) : undefined;
+  const sharingOffBefore = compareSharing ? measure(n, "on", false) : undefined;
   const on = measure(n, "on", true);
-  rows.push({ n, simulatedS: durationFor(n), ...on, ...(off === undefined ? {} : { off }), ...(sharingOff === undefined ? {} : { sharingOff }) });
+  const sharingOffAfter = compareSharing ? measure(n, "on", false) : undefined;
+  const sharingOff = sharingOffBefore === undefined || sharingOffAfter === undefined ? {} : { sharingOff: meanOf(sharingOffBefore, sharingOffAfter), sharingOffRuns: [sharingOffBefore, sharingOffAfter] };
+  rows.push({ n, simulatedS: durationFor(n), ...on, ...(off === undefined ? {} : { off }), ...sharingOff });
 }
 
 const orDash = (v: number | undefined): string => (v === undefined ? "—" : String(v));
