@@ -164,12 +164,14 @@ Options:
                 it (finalizer-ignores-rule → safety, no-ingress-dedup → validity).
   --no-shrink   fuzz: do not shrink violations.
   --no-shared-execution
-                run, suite, fuzz: on execution subnets every replica executes every
-                batch itself. By default honest replicas with the same state adopt one
-                replica's execution of a batch, and one other replica per batch,
-                drawn by the seed, re-executes it and compares (the execution audit).
-                The trace digest is the same either way; report.json's "execution"
-                counts executions, shared ones, audits and audit mismatches.
+                run, suite, fuzz: every replica executes (canister subnets) or
+                applies (key-value subnets) every batch itself. By default honest
+                replicas with the same state adopt one replica's outcome of a batch,
+                and one other replica per batch, drawn by the seed, computes it again
+                and compares (the execution audit). The trace digest is the same
+                either way; report.json's "execution" counts the batches replicas
+                computed themselves, shared ones, audits and audit mismatches
+                ("stateMachine" says which kind).
   --shard K/N   fuzz: run shard K of N (1 ≤ K ≤ N) of the campaign: seeds S+K-1,
                 S+K-1+N, … for --seed S, so N CI jobs with the same options cover
                 disjoint seeds; merge their outputs with subnetlab report.

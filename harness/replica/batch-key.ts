@@ -3,7 +3,8 @@
 // the ingress history and the routing state (ExecutionStateMachine's combinedHash) — and a hash
 // of everything of the batch that `ExecutionStateMachine.deliverBatch` reads: height, time,
 // randomness (management calls draw from it), each ingress message's id, sender, whether it came
-// in an envelope (callerOf) and its call, and every XNet slice in full. `requiresFullStateHash` is
+// in an envelope (callerOf), its call and its body (the key-value machine's command), and every
+// XNet slice in full. The key-value machine's state hash covers its store and ingress history. `requiresFullStateHash` is
 // left out: delivery never reads it (checkpoints follow the machine's own interval, which is in the
 // configuration part of the key).
 import { createHash, type Hash } from "node:crypto";
@@ -33,6 +34,7 @@ function ingressDigest(m: IngressMessage): string {
     field(h, m.id);
     field(h, m.sender);
     h.update(m.envelope === undefined ? "sim" : "envelope");
+    field(h, m.body);
     if (m.call === undefined) h.update("no-call");
     else {
       field(h, m.call.canister);

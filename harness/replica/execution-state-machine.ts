@@ -311,15 +311,7 @@ export class ExecutionStateMachine implements MessageRouting {
       return;
     }
     const key = executionKey(this.preStateHash(batch.height), batch, this.configuration);
-    const plan = sharing.plan(batch.height, key);
-    if (plan.kind === "adopt") {
-      this.adoptOutcome(batch, plan.outcome);
-      return;
-    }
-    sharing.countExecution();
-    const outcome = this.executeBatch(batch, true);
-    if (plan.kind === "compute") sharing.store(key, outcome);
-    else if (plan.kind === "audit") sharing.audit(key, outcome);
+    sharing.deliver(batch.height, key, () => this.executeBatch(batch, true), (outcome) => this.adoptOutcome(batch, outcome));
   }
 
   /**

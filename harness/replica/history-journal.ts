@@ -30,8 +30,16 @@ export class HistoryJournal {
   }
 }
 
-/** Applies a batch's recorded history operations to another replica's history, in order. */
-export function replayHistoryOps(history: IngressHistory, ops: readonly HistoryOp[]): void {
+/**
+ * Applies a batch's recorded history operations to another replica's history, in order. With
+ * `digestAfter` (the history digest the operations led to on the replica that recorded them, on
+ * an equal history) the entries are not hashed again: the digest is taken as it is.
+ */
+export function replayHistoryOps(history: IngressHistory, ops: readonly HistoryOp[], digestAfter?: Uint8Array): void {
+  if (digestAfter !== undefined) {
+    history.applyWithKnownDigest(() => replayHistoryOps(history, ops), digestAfter);
+    return;
+  }
   for (const o of ops) {
     if (o.op === "prune") history.prune(o.nowNs);
     else history.set(o.id, o.status, o.nowNs, o.sender);

@@ -5,6 +5,7 @@
 // Its digest is an XOR of entry hashes, kept incrementally, and is part of the state hash.
 import { Principal } from "@dfinity/principal";
 import { bytesToHex } from "@noble/hashes/utils.js";
+import { assert } from "../assert.ts";
 import { HashInput } from "../hash-input.ts";
 import { MAX_INGRESS_TTL_US } from "../consensus/config.ts";
 import type { HashHex } from "../types.ts";
@@ -41,6 +42,8 @@ export class IngressHistory {
    * otherwise collect every id it ever held.
    */
   private changed: Set<HashHex> | undefined;
+  /** False while applying changes whose resulting digest is known (applyWithKnownDigest). */
+  private hashing = true;
 
   constructor(readonly maxMessages = INGRESS_HISTORY_MAX_MESSAGES) {}
 
@@ -65,14 +68,14 @@ export class IngressHistory {
   set(id: HashHex, status: IngressStatus, nowNs: bigint, sender?: string): void {
     const previous = this.entries.get(id);
     if (previous !== undefined) {
-      xorEntryDigest(this.acc, id, previous.status, previous.sender);
+      this.xorEntry(id, previous.status, previous.sender);
       this.entries.delete(id);
     }
     const terminal = isTerminal(status);
     const kept = sender ?? previous?.sender;
     // Re-inserting keeps the map in status-time order, which pruning relies on.
     this.entries.set(id, { status, pruneAtNs: terminal ? nowNs + TTL_NS : undefined, sender: kept });
-    xorEntryDigest(this.acc, id, status, kept);
+    this.xorEntry(id, status, kept);
     this.changed?.add(id);
     // Answered ids are a subset of the entries' ids, so a new id needs no delete.
     if (previous !== undefined) this.answered.delete(id);
@@ -91,10 +94,10 @@ export class IngressHistory {
       const entry = this.entries.get(id);
       this.answered.delete(id);
       if (entry === undefined) continue;
-      xorEntryDigest(this.acc, id, entry.status, entry.sender);
+      this.xorEntry(id, entry.status, entry.sender);
       const done: IngressStatus = { status: "done", height: entry.status.height };
       this.entries.set(id, { status: done, pruneAtNs: entry.pruneAtNs, sender: entry.sender });
-      xorEntryDigest(this.acc, id, done, entry.sender);
+      this.xorEntry(id, done, entry.sender);
       this.changed?.add(id);
     }
   }
@@ -104,7 +107,7 @@ export class IngressHistory {
     for (const [id, entry] of this.entries) {
       if (entry.pruneAtNs === undefined) continue;
       if (entry.pruneAtNs > nowNs) break;
-      xorEntryDigest(this.acc, id, entry.status, entry.sender);
+      this.xorEntry(id, entry.status, entry.sender);
       this.entries.delete(id);
       this.answered.delete(id);
       this.changed?.add(id);
@@ -133,6 +136,32 @@ export class IngressHistory {
 
   digestHex(): string {
     return bytesToHex(this.acc);
+  }
+
+  /** The digest's bytes (a copy). */
+  digestBytes(): Uint8Array {
+    return this.acc.slice();
+  }
+
+  /**
+   * Runs `changes` (calls of set and prune) without hashing each entry they touch, then takes
+   * `digestAfter` as the digest. For a replica adopting another's outcome of a batch (shared
+   * execution): both histories were equal before (same pre-state hash), so the same changes lead
+   * to the digest they led to there; hashing every entry again was most of the cost of applying them.
+   */
+  applyWithKnownDigest(changes: () => void, digestAfter: Uint8Array): void {
+    assert(digestAfter.length === this.acc.length, "a history digest is 32 bytes");
+    this.hashing = false;
+    try {
+      changes();
+    } finally {
+      this.hashing = true;
+    }
+    this.acc.set(digestAfter);
+  }
+
+  private xorEntry(id: HashHex, status: IngressStatus, sender: string | undefined): void {
+    if (this.hashing) xorEntryDigest(this.acc, id, status, sender);
   }
 
   toData(): IngressHistoryData {

@@ -7,6 +7,11 @@
 // states, certified trees) or replayed on the adopter's own objects (ingress-history operations,
 // its state manager's digest and checkpoint files on its own disk, its observers).
 //
+// Both state machines share through it, each with its own outcome type (`SharedOutcome` is what
+// the cache and the audit read): `ExecutionStateMachine` (BatchOutcome, below) and the key-value
+// placeholder `KvStateMachine` (KvBatchOutcome: the batch's writes and history operations, which
+// an adopter applies to its own store and history without rehashing them).
+//
 // Only replicas that run the honest code path share (`runsHonestExecution`): a fault hook, a
 // canary or a custom executor makes a replica execute on its own, always, and never store. A
 // replica whose pre-state differs misses by construction.
@@ -34,20 +39,28 @@ import type { HistoryOp } from "./history-journal.ts";
 import type { TrappedChange } from "./trap-watch.ts";
 import type { BatchWork } from "./execution-time.ts";
 
-/** Everything one replica's delivery of a batch produced that another replica may adopt. */
-export interface BatchOutcome {
+/** What the cache and the audit read of any state machine's outcome of a batch. */
+export interface SharedOutcome {
   readonly height: Height;
+  /** The state hash after the batch. */
+  readonly stateHash: HashHex;
+  /** The certified tree's root hash after the batch (state machines that certify a tree). */
+  readonly certifiedHash?: HashHex;
+  /** The batch's writes to the ingress history, in order (the audit compares their statuses). */
+  readonly historyOps: readonly HistoryOp[];
+}
+
+/** Everything one replica's execution of a batch produced that another replica may adopt (execution subnets). */
+export interface BatchOutcome extends SharedOutcome {
   /** The execution state after the batch (committed: heap deltas cleared at checkpoint heights). */
   readonly state: ExecutionRoundState;
   /** The state manager's commit: digest, and at checkpoint heights the committed state and manifest. */
   readonly commit: CommitResult;
   readonly routing: RoutingState;
-  readonly historyOps: readonly HistoryOp[];
   /** What the stream check observes (`onInducted`). */
   readonly inducted: readonly (readonly [SubnetId, readonly bigint[]])[];
   /** What the trapped-update check observes (`onTrappedChange`). */
   readonly trapped: readonly TrappedChange[];
-  readonly stateHash: HashHex;
   readonly certified: CertifiedState;
   readonly certifiedHash: HashHex;
   /** What executing the batch cost (the time model charges adopters the same). */
@@ -90,9 +103,9 @@ export interface SharedExecutionOptions {
   readonly keepHeights?: number;
 }
 
-interface Entry {
+interface Entry<O extends SharedOutcome> {
   readonly key: string;
-  readonly outcome: BatchOutcome;
+  readonly outcome: O;
   readonly computer: string;
   /** The member drawn to re-execute instead of adopting, if any. */
   readonly auditor: number | undefined;
@@ -101,9 +114,9 @@ interface Entry {
 }
 
 /** What a sharing replica does with a batch. */
-export type SharingPlan =
+export type SharingPlan<O extends SharedOutcome = BatchOutcome> =
   | { readonly kind: "compute"; readonly key: string }
-  | { readonly kind: "adopt"; readonly outcome: BatchOutcome }
+  | { readonly kind: "adopt"; readonly outcome: O }
   | { readonly kind: "audit"; readonly key: string }
   /** The entry is disputed: execute on its own and store nothing. */
   | { readonly kind: "own" };
@@ -119,8 +132,9 @@ interface GenesisEntry {
   disputed: boolean;
 }
 
-export class SharedExecution {
-  private readonly entries = new Map<string, Entry>();
+/** One subnet's shared outcomes; `O` is its state machine's outcome type (one kind of machine per subnet). */
+export class SharedExecution<O extends SharedOutcome = BatchOutcome> {
+  private readonly entries = new Map<string, Entry<O>>();
   /** Genesis states by their canisters' key (ids, module hashes, arguments, saved states). */
   private readonly genesisEntries = new Map<string, GenesisEntry>();
   /** Sharing members (replica index → name), and the height each one delivered last. */
@@ -153,8 +167,8 @@ export class SharedExecution {
    * `mayShare` false: the replica only counts its executions (a Byzantine replica, whatever its
    * behaviour does, never shares).
    */
-  member(index: number, name: string, mayShare = true): ExecutionSharing {
-    return new ExecutionSharing(this, index, name, mayShare);
+  member(index: number, name: string, mayShare = true): ExecutionSharing<O> {
+    return new ExecutionSharing<O>(this, index, name, mayShare);
   }
 
   /** @internal A sharing machine of replica `index` was built. */
@@ -168,7 +182,7 @@ export class SharedExecution {
   }
 
   /** @internal What member `index` does with the batch under `key`. */
-  plan(index: number, height: Height, key: string): SharingPlan {
+  plan(index: number, height: Height, key: string): SharingPlan<O> {
     this.noteDelivery(index, height);
     const entry = this.entries.get(key);
     if (entry === undefined) return { kind: "compute", key };
@@ -206,7 +220,7 @@ export class SharedExecution {
   }
 
   /** @internal Member `index` computed the outcome under `key` (plan "compute"). */
-  store(index: number, key: string, outcome: BatchOutcome): void {
+  store(index: number, key: string, outcome: O): void {
     const computer = this.nameOf(index);
     // Paranoid mode: the adopted plain objects are frozen, so a replica that mutated what it
     // shares (instead of building new objects) throws instead of changing the others' states.
@@ -220,7 +234,7 @@ export class SharedExecution {
    * @internal Member `index` re-executed the batch under `key` (plan "audit"): its outcome against
    * the stored one. A mismatch disputes the entry. Returns whether they agree.
    */
-  audit(index: number, key: string, own: BatchOutcome): boolean {
+  audit(index: number, key: string, own: O): boolean {
     const entry = this.entries.get(key);
     assert(entry !== undefined, "an audited entry is kept until its audit");
     entry.audited = true;
@@ -275,9 +289,9 @@ export class SharedExecution {
 }
 
 /** A replica's handle on its subnet's SharedExecution (given to each of its state machines). */
-export class ExecutionSharing {
+export class ExecutionSharing<O extends SharedOutcome = BatchOutcome> {
   constructor(
-    private readonly shared: SharedExecution,
+    private readonly shared: SharedExecution<O>,
     readonly index: number,
     readonly name: string,
     private readonly mayShare: boolean,
@@ -296,25 +310,42 @@ export class ExecutionSharing {
     this.shared.countExecution();
   }
 
-  plan(height: Height, key: string): SharingPlan {
+  plan(height: Height, key: string): SharingPlan<O> {
     return this.shared.plan(this.index, height, key);
   }
 
-  store(key: string, outcome: BatchOutcome): void {
+  store(key: string, outcome: O): void {
     this.shared.store(this.index, key, outcome);
   }
 
-  audit(key: string, own: BatchOutcome): boolean {
+  audit(key: string, own: O): boolean {
     return this.shared.audit(this.index, key, own);
   }
 
   genesis(key: string, build: () => ExecutionRoundState, digestOf: (state: ExecutionRoundState) => HashHex): ExecutionRoundState {
     return this.shared.genesis(this.index, key, build, digestOf);
   }
+
+  /**
+   * Delivers one batch the shared way (for a member that is `enabled`): adopts the stored outcome
+   * of `key`, or computes it — storing it for the others when it is the first, comparing it with
+   * the stored one when this member is the batch's auditor, keeping it to itself when disputed.
+   */
+  deliver(height: Height, key: string, compute: () => O, adopt: (outcome: O) => void): void {
+    const plan = this.plan(height, key);
+    if (plan.kind === "adopt") {
+      adopt(plan.outcome);
+      return;
+    }
+    this.countExecution();
+    const outcome = compute();
+    if (plan.kind === "compute") this.store(key, outcome);
+    else if (plan.kind === "audit") this.audit(key, outcome);
+  }
 }
 
-/** The parts of two outcomes of one batch that differ. */
-function differences(a: BatchOutcome, b: BatchOutcome): string[] {
+/** The parts of two outcomes of one batch that differ (the certified hash where the machine has one). */
+function differences(a: SharedOutcome, b: SharedOutcome): string[] {
   const out: string[] = [];
   if (a.stateHash !== b.stateHash) out.push("state hash");
   if (a.certifiedHash !== b.certifiedHash) out.push("certified hash");

@@ -30,7 +30,8 @@ import type { Rng } from "../sim/rng.ts";
 import type { Trace } from "../sim/trace.ts";
 import { faultsTolerated, height, replicaId, timeUs, type HashHex, type ReplicaId, type TimeUs } from "../types.ts";
 import { HONEST, type BehaviourEnv, type ReplicaBehaviour } from "./behaviour.ts";
-import { KvStateMachine } from "./kv-state-machine.ts";
+import { KvStateMachine, type KvBatchOutcome, type KvMachineOptions } from "./kv-state-machine.ts";
+import type { ExecutionSharing } from "./shared-execution.ts";
 import type { ExecutionTimeModel } from "./execution-time.ts";
 import type { MessageRouting } from "./interfaces.ts";
 import { Replica, type IngressSubmitResult, type ReplicaObserver } from "./replica.ts";
@@ -47,8 +48,19 @@ export interface SubnetOptions {
   readonly trace: Trace;
   readonly observer: ReplicaObserver;
   readonly behaviourOf?: (id: ReplicaId, env: BehaviourEnv) => ReplicaBehaviour | undefined;
-  /** Runs with the replica's kv state machine before its first batch (fault hooks). */
+  /** Runs with the replica's kv state machine before its first batch (a custom hook: the replica then never shares batches). */
   readonly configureStateMachine?: (id: ReplicaId, machine: KvStateMachine) => void;
+  /**
+   * The key-value machines' handles on the subnet's shared batches (harness/replica/shared-execution.ts);
+   * `mayShare` false: the replica only counts the batches it applies. Absent: nothing is shared or counted.
+   */
+  readonly kvSharing?: (id: ReplicaId, mayShare: boolean) => ExecutionSharing<KvBatchOutcome>;
+  /**
+   * Tests only: how a replica builds its key-value machine (default KvStateMachine.fromDisk) — a
+   * subclass with a bug the lab does not know about. Unlike a fault, it does not keep the replica
+   * from sharing: it is what the audit of shared batches must catch.
+   */
+  readonly makeKvStateMachine?: (id: ReplicaId, disk: SimDisk, options: KvMachineOptions) => KvStateMachine;
   /** The replicated state machine; default: the placeholder key-value store. */
   readonly makeStateMachine?: (id: ReplicaId, disk: SimDisk) => MessageRouting;
   /** Signature backend: the fast keyed-hash `sim` one (default) or real BLS12-381 + Ed25519. */
@@ -269,16 +281,23 @@ export class SimSubnet {
       ...(this.options.xnetPollMs === undefined ? {} : { xnetPollMs: this.options.xnetPollMs }),
       idleSteps: this.fewerEvents === "on" ? "skip" : this.fewerEvents === "off" ? "run" : "probe",
       ...(this.options.executionTime === undefined ? {} : { executionTime: this.options.executionTime }),
-      makeStateMachine: () => {
-        if (this.options.makeStateMachine !== undefined) return this.options.makeStateMachine(id, disk);
-        const machine = KvStateMachine.fromDisk(disk, { skipChecksums: this.options.consensus.canary === "skip-checksum" });
-        if (behaviour.corruptor !== undefined) machine.corruptor = behaviour.corruptor;
-        this.options.configureStateMachine?.(id, machine);
-        return machine;
-      },
+      makeStateMachine: () => this.options.makeStateMachine?.(id, disk) ?? this.kvStateMachine(id, disk, behaviour),
     });
     this.replicas[id] = replica;
     replica.start();
+  }
+
+  /** The placeholder key-value machine of one replica incarnation, restored from its disk. */
+  private kvStateMachine(id: ReplicaId, disk: SimDisk, behaviour: ReplicaBehaviour): KvStateMachine {
+    const configure = this.options.configureStateMachine;
+    const options: KvMachineOptions = {
+      skipChecksums: this.options.consensus.canary === "skip-checksum",
+      ...(behaviour.corruptor === undefined ? {} : { corruptor: behaviour.corruptor }),
+      ...(this.options.kvSharing === undefined ? {} : { sharing: this.options.kvSharing(id, configure === undefined) }),
+    };
+    const machine = this.options.makeKvStateMachine?.(id, disk, options) ?? KvStateMachine.fromDisk(disk, options);
+    configure?.(id, machine);
+    return machine;
   }
 
   private makeEnv(id: ReplicaId, incarnation: number): Env<Bundle> {

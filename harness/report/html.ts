@@ -82,11 +82,15 @@ ${report.stoppedAt === undefined ? "" : `<p class="warn">This run stopped early 
 </header>`;
 }
 
-/** Execution subnets: how many batch executions ran, were adopted from another replica and audited. */
+/**
+ * How many batches replicas executed (canister subnets) or applied (key-value subnets) themselves,
+ * adopted from another replica, and audited.
+ */
 function executionFact(report: HtmlReportInput): [string, string][] {
   const e = report.execution;
   if (e === undefined) return [];
   const sharing = e.sharing ? `${int(e.shared)} shared, ${int(e.audited)} audited, ${int(e.mismatches)} audit mismatches` : "sharing off";
+  if (e.stateMachine === "key-value") return [["batches", `${int(e.executions)} applied by replicas themselves (${sharing})`]];
   return [["executions", `${int(e.executions)} run by replicas (${sharing})`]];
 }
 

@@ -30,7 +30,7 @@ export interface GenerateOptions {
    * within and across them, faults per subnet, maybe an XNet partition, and the ledger invariants.
    */
   readonly ic?: boolean;
-  /** false (fuzz --no-shared-execution): every replica executes every batch itself (scenario `execution.sharing`). */
+  /** false (fuzz --no-shared-execution): every replica executes or applies every batch itself (scenario `execution.sharing`). */
   readonly sharedExecution?: false;
 }
 
@@ -58,6 +58,8 @@ export function generateScenario(seed: number, options: GenerateOptions): Scenar
     faults,
     livenessBoundS: boundS,
     ...(options.canary === undefined ? {} : { consensus: { canary: options.canary } }),
+    // Key-value subnets share batches too (issue 13 item 1): the flag switches that off as well.
+    ...(options.sharedExecution === false ? { execution: { sharing: false } } : {}),
   });
 }
 

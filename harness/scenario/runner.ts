@@ -20,7 +20,9 @@ import { ExecutionStateMachine, type ExecutionMachineOptions } from "../replica/
 import type { ExecutionCanary } from "../execution/executor.ts";
 import type { TrappedChange } from "../replica/trap-watch.ts";
 import { checkExecutionAudit } from "../checks/execution-audit.ts";
-import { executionSharingOf, executionStatsOf, sharedExecutionOf, type ExecutionSharingOptions } from "./execution-sharing.ts";
+import { executionSharingOf, executionStatsOf, kvSharingOf, sharedExecutionOf, type ExecutionSharingOptions } from "./execution-sharing.ts";
+import type { BatchOutcome } from "../replica/shared-execution.ts";
+import type { KvBatchOutcome } from "../replica/kv-state-machine.ts";
 import { checkTrappedUpdates, type TrappedChangeSeen } from "../checks/traps.ts";
 import type { ExecutionProgress, ProgressCallback, ProgressVerdict } from "../execution/progress.ts";
 import { Registry } from "../routing/registry.ts";
@@ -133,7 +135,10 @@ export interface RunReport {
   readonly faultSubnets?: readonly string[];
   /** Multi-subnet runs: the XNet partitions between subnets. */
   readonly xnetFaults?: readonly XNetPartitionSpec[];
-  /** Execution subnets: batches executed, adopted from another replica, audited (harness/replica/shared-execution.ts). */
+  /**
+   * Batches applied by replicas, adopted from another replica, audited (harness/replica/shared-execution.ts):
+   * executions on canister subnets, key-value batches on the others (`stateMachine` says which).
+   */
   readonly execution?: ExecutionReport;
   /** Execution subnets (single-subnet runs): submission → certified answer, the certified height's worst pause. */
   readonly updates?: UpdateLatencyReport;
@@ -163,7 +168,10 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   const subnetRef: { current?: SimSubnet } = {};
   const certifications: CertificationObservation[] = [];
   const trappedChanges: TrappedChangeSeen[] = [];
-  const sharedExecution = sharedExecutionOf(scenario, options, "a", root.fork("subnet"));
+  // One of the two, by the subnet's kind: canister subnets share executions, the others key-value batches.
+  const sharedExecution = genesis.length === 0 ? undefined : sharedExecutionOf<BatchOutcome>(scenario, options, "a", root.fork("subnet"));
+  const sharedKvBatches = genesis.length === 0 ? sharedExecutionOf<KvBatchOutcome>(scenario, options, "a", root.fork("subnet")) : undefined;
+  const sharedBatches = [sharedExecution, sharedKvBatches].filter((s) => s !== undefined);
   const onCertified = certificationRecorder("", () => subnetRef.current, certifications);
   const onCertificationRefused = certificationRefusalRecorder("", certifications);
   const updates = genesis.length === 0 ? undefined : new UpdateLatencyRecorder(faults.byzantine);
@@ -192,7 +200,8 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
     behaviourOf: (id, env) => faults.behaviourOf(id, env),
     ...(options.wire === undefined ? {} : { wire: options.wire }),
     ...(scenario.crypto === undefined ? {} : { crypto: scenario.crypto }),
-    ...(genesis.length === 0 ? {} : {
+    ...(sharedKvBatches === undefined ? {} : kvSharingOf(sharedKvBatches, options, (i) => replicaName(replicaId(i)), faults.byzantine)),
+    ...(sharedExecution === undefined ? {} : {
       makeStateMachine: (id: ReplicaId, disk: SimDisk) => new ExecutionStateMachine(disk, {
         genesis,
         ...executionProgressOf(options, replicaName(id)),
@@ -261,7 +270,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   // Acknowledged updates survive storage faults: judged when the run ends a bound after the last heal.
   if (!stoppedEarly && checks.livenessChecked) checks.violations.push(...checkAcknowledgedUpdates(durabilityInput(subnet, recorder, faults)));
   checks.violations.push(...checkTrappedUpdates(trappedChanges));
-  checks.violations.push(...checkExecutionAudit(sharedExecution.mismatches));
+  checks.violations.push(...checkExecutionAudit(sharedBatches.flatMap((s) => s.mismatches)));
   if (!stoppedEarly && genesis.length > 0) {
     const finalizedCalls: TrackedCall[] = [];
     const names = new Map([...canisterIds].map(([name, id]) => [id, name]));
@@ -275,7 +284,7 @@ export function runScenario(scenario: Scenario, options: RunOptions): RunReport 
   const report = {
     ...buildReport(scenario, options.seed, subnet, recorder, workload, trace, checks, faults),
     ...(actions.probes.length === 0 ? {} : { probes: actions.probes }),
-    ...(genesis.length === 0 ? {} : { execution: executionStatsOf([sharedExecution]) }),
+    execution: executionStatsOf(sharedBatches, sharedKvBatches === undefined ? "execution" : "key-value"),
     ...(updates === undefined || stoppedEarly ? {} : { updates: updateLatencyOf(updates, workload, subnet, faults, consensusConfigOf(scenario).dkgIntervalLength + 1) }),
   };
   return stoppedEarly ? { ...report, stoppedAt: { event: trace.length, timeMs: Math.round(subnet.loop.now() / 1000) } } : report;

@@ -101,8 +101,9 @@ export interface Scenario {
 
 /**
  * Execute once, verify always (issue 13 item 1): `sharing` (default on) lets honest replicas with
- * the same pre-state adopt one replica's execution of a batch; `audit` (default on) has one other
- * replica per shared execution re-execute and compare. Neither changes the trace digest.
+ * the same pre-state adopt one replica's execution of a batch (on key-value subnets: its
+ * application of the batch); `audit` (default on) has one other replica per shared batch compute
+ * it again and compare. Neither changes the trace digest.
  */
 export interface ExecutionSettings {
   readonly sharing?: boolean;

@@ -130,7 +130,7 @@ export function judgeRealRun(input: JudgeInput): RunReport {
     // Real mode counts no messages: the proxies move byte streams.
     network: { sent: 0, delivered: 0, dropped: 0, duplicated: 0, bytesSent: 0 },
     // Each replica process executes every batch it delivers on its own: nothing is shared or audited.
-    execution: { sharing: false, executions: recorder.delivered.reduce((sum, heights) => sum + (heights?.size ?? 0), 0), shared: 0, audited: 0, mismatches: 0 },
+    execution: { sharing: false, stateMachine: "execution", executions: recorder.delivered.reduce((sum, heights) => sum + (heights?.size ?? 0), 0), shared: 0, audited: 0, mismatches: 0 },
     eventCounts,
     faults: scenario.faults ?? [],
     progress: recorder.progress.map((samples) => samples.map(([t, h]) => [Math.round(t / 1000), h] as const)),
