@@ -33,14 +33,20 @@ function call(executor: WasmExecutor, c: CanisterState, method: string, kind: "i
   return executor.executeMessage(c, message, { instructionLimit: 10n ** 10n, timeNs: TIME });
 }
 
+/** Creates canister `id` and installs `module` on it, each step on a fresh executor (no reused instance). */
+function installOnFreshExecutor(id: bigint, module: Uint8Array): { readonly canister: CanisterState } {
+  const created = lifecycle.createCanister({ id: canisterIdFromU64(id), controllers: [SENDER], cycles: 10n ** 13n });
+  const installed = new WasmExecutor(new ModuleCache()).installCode(created, { mode: "install", wasmModule: module, arg: new Uint8Array(), sender: SENDER }, { instructionLimit: 10n ** 12n, timeNs: TIME });
+  if (!installed.ok) throw new Error(installed.message);
+  return installed;
+}
+
 test("item 4: four canisters at 3 GiB with one byte each: snapshot, load and later messages cost what their pages cost", (t) => {
   const rssBefore = process.memoryUsage().rss;
   const start = process.hrtime.bigint();
   for (let k = 1n; k <= 4n; k++) {
     // A fresh executor per step: every instance is built from the canister state (no reuse hides the cost).
-    const created = lifecycle.createCanister({ id: canisterIdFromU64(k), controllers: [SENDER], cycles: 10n ** 13n });
-    const installed = new WasmExecutor(new ModuleCache()).installCode(created, { mode: "install", wasmModule: HOSTILE, arg: new Uint8Array(), sender: SENDER }, { instructionLimit: 10n ** 12n, timeNs: TIME });
-    if (!installed.ok) throw new Error(installed.message);
+    const installed = installOnFreshExecutor(k, HOSTILE);
     const grown = call(new WasmExecutor(new ModuleCache()), installed.canister, "grow");
     t.is(grown.outcome.kind, "completed", JSON.stringify(grown.outcome));
     t.true(grown.instructionsUsed < 5000n, `grow used ${grown.instructionsUsed} instructions`);
@@ -76,9 +82,7 @@ test("item 4: a canister_init that grows to 3 GiB and writes one byte installs i
       (call $reply)))`);
   const rssBefore = process.memoryUsage().rss;
   const start = process.hrtime.bigint();
-  const created = lifecycle.createCanister({ id: canisterIdFromU64(9n), controllers: [SENDER], cycles: 10n ** 13n });
-  const installed = new WasmExecutor(new ModuleCache()).installCode(created, { mode: "install", wasmModule: module, arg: new Uint8Array(), sender: SENDER }, { instructionLimit: 10n ** 12n, timeNs: TIME });
-  if (!installed.ok) throw new Error(installed.message);
+  const installed = installOnFreshExecutor(9n, module);
   const heap = installed.canister.execution?.wasmMemory;
   // Exactly two pages hold data: the data segment's page and the last page of the 3 GiB.
   t.deepEqual(heap?.nonZeroPageIndices(), [0, (3 * 1024 * 1024 * 1024) / 4096 - 1]);
@@ -103,9 +107,7 @@ test("item 4: a new instance shows a data segment's page as the state holds it, 
     (data (i32.const 70000) "more")
     (func (export "canister_update clear") (i32.store (i32.const 100) (i32.const 0)) (call $reply))
     (func (export "canister_query read") (call $append (i32.const 100) (i32.const 4)) (call $append (i32.const 70000) (i32.const 4)) (call $reply)))`);
-  const created = lifecycle.createCanister({ id: canisterIdFromU64(10n), controllers: [SENDER], cycles: 10n ** 13n });
-  const installed = new WasmExecutor(new ModuleCache()).installCode(created, { mode: "install", wasmModule: module, arg: new Uint8Array(), sender: SENDER }, { instructionLimit: 10n ** 12n, timeNs: TIME });
-  if (!installed.ok) throw new Error(installed.message);
+  const installed = installOnFreshExecutor(10n, module);
   const replyOf = (c: CanisterState): unknown => {
     const reply = call(new WasmExecutor(new ModuleCache()), c, "read", "query").responses[0]?.response;
     return reply?.kind === "reply" ? Buffer.from(reply.data).toString("latin1") : reply;
