@@ -3,45 +3,36 @@
 // the consensus components to a fixed point, delivers finalized batches, purges, arms the next
 // wake-up timer and flushes at most one bundle per peer.
 import { assert } from "../assert.ts";
-import {
-  artifactHeight,
-  type CatchUpPackage,
-  type ConsensusArtifact,
-} from "../consensus/artifacts.ts";
-import {
-  MAX_INGRESS_BYTES_PER_MESSAGE,
-  MINIMUM_CHAIN_LENGTH,
-  PUSH_THRESHOLD_BYTES,
-  type ConsensusConfig,
-} from "../consensus/config.ts";
-import {
-  blockMakerReadyAtUs,
-  notaryReadyAtUs,
-  onStateChange,
-  validate,
-  type Change,
-  type ConsensusContext,
-} from "../consensus/consensus.ts";
-import { checkIngress, type IngressAuth, type IngressInvalidReason, type IngressMessage } from "../consensus/ingress.ts";
+import type { Block, CatchUpPackage, ConsensusArtifact } from "../consensus/artifacts.ts";
+import { artifactHeight } from "../consensus/artifacts.ts";
+import { MINIMUM_CHAIN_LENGTH, type ConsensusConfig } from "../consensus/config.ts";
+import { onStateChange, type Change, type ConsensusContext } from "../consensus/consensus.ts";
+import type { IngressAuth, IngressMessage } from "../consensus/ingress.ts";
 import type { Membership } from "../consensus/membership.ts";
 import type { ConsensusPool } from "../consensus/pool.ts";
 import type { NodeSigner, SubnetVerifier } from "../crypto/interfaces.ts";
-import { BUNDLE_OVERHEAD_BYTES, wireItemSize, type Bundle, type StatusReport, type WireItem } from "../p2p/messages.ts";
-import type { Env, TimerHandle } from "../sim/env.ts";
-import { height, replicaId, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
+import type { Bundle, WireItem } from "../p2p/messages.ts";
+import type { Env } from "../sim/env.ts";
+import { height, type HashHex, type Height, type ReplicaId, type TimeUs } from "../types.ts";
 import { HONEST, type ReplicaBehaviour } from "./behaviour.ts";
 import type { CanisterInfo, IngressStatus, MessageRouting, ReplicaApi, ReplicaStatus, XNetMessage, XNetPeer, IngressSubmitResult } from "./interfaces.ts";
 import type { CanisterId, PrincipalText, Response } from "../execution/interfaces.ts";
-import type { Block } from "../consensus/artifacts.ts";
 import type { CertifiedSlice, XNetClient } from "../routing/xnet.ts";
 import { DEFAULT_XNET_POLL_MS, ReplicaXNet, XNET_POLL_TIMER } from "./replica-xnet.ts";
 import type { SubnetId } from "../routing/registry.ts";
-import { CertificationPool, signCertificationShare, type Certification, type CertificationShare, type PeerCertificationVerdict } from "./certification.ts";
+import type { Certification, CertificationShare } from "./certification.ts";
 import { PoolLog } from "./pool-log.ts";
 import { takeIngressArrivals } from "./ingress-arrivals.ts";
 import { assertNoIdleWork, feedsConsensus, type IdleSteps } from "./idle-steps.ts";
 import { BatchDelivery } from "./batch-delivery.ts";
 import type { ExecutionTimeModel } from "./execution-time.ts";
+import { Outbox } from "./outbox.ts";
+import { IngressPool } from "./ingress-pool.ts";
+import { CatchUp } from "./catch-up.ts";
+import { StateSync } from "./state-sync.ts";
+import { ArtifactRequests } from "./artifact-requests.ts";
+import { WakeTimer, WAKE_TIMER } from "./wake-timer.ts";
+import { Certifier } from "./certifier.ts";
 
 /** What the harness learns from a replica (read-only observation; the replica never waits on it). */
 export interface ReplicaObserver {
@@ -89,11 +80,6 @@ export { DEFAULT_XNET_POLL_MS } from "./replica-xnet.ts";
 
 export type { IngressSubmitResult } from "./interfaces.ts";
 
-/** Heights of chain a helper sends per status answer. */
-const CATCH_UP_HEIGHTS = 20;
-/** How many peers answer one status report (rotating), so a laggard is not flooded by all n−1. */
-const STATUS_HELPERS = 3;
-const REQUEST_RETRY_US = 2_000_000;
 /**
  * How long one step may run before it yields and continues on a timer at once. Only real mode
  * sees time pass within a step (in the simulator it stands still until the next event), so
@@ -102,17 +88,27 @@ const REQUEST_RETRY_US = 2_000_000;
  */
 export const STEP_BUDGET_US = 100_000;
 const CONTINUE_TIMER = "continue";
+const STATUS_TIMER = "status";
 
+/**
+ * The step function: it owns the pools and the state machine and decides what runs when; each
+ * job is a module of its own — sending (outbox.ts), the ingress pool (ingress-pool.ts), fetching
+ * advertised artifacts (artifact-requests.ts), status and catch-up (catch-up.ts), state sync
+ * (state-sync.ts), certification (certifier.ts), the wake-up timer (wake-timer.ts), batch
+ * delivery (batch-delivery.ts), the pool's log on disk (pool-log.ts) and XNet (replica-xnet.ts).
+ */
 export class Replica implements ReplicaApi {
   readonly id: ReplicaId;
   private readonly env: Env<Bundle>;
   private readonly pool: ConsensusPool;
   private readonly routing: MessageRouting;
   private readonly behaviour: ReplicaBehaviour;
-  private readonly ingressPool = new Map<HashHex, IngressMessage>();
-  private readonly outbox = new Map<ReplicaId, WireItem[]>();
-  private readonly requested = new Map<string, TimeUs>();
-  private wakeTimer: { handle: TimerHandle; at: TimeUs } | undefined;
+  private readonly ingressPool: IngressPool;
+  private readonly outbox: Outbox;
+  private readonly artifactRequests: ArtifactRequests;
+  private readonly catchUp: CatchUp;
+  private readonly stateSync: StateSync;
+  private readonly wakeTimer: WakeTimer;
   /** Artifacts applied and batches delivered so far (the idle-step probe's measure of work). */
   private stepWork = 0;
   private stepping = false;
@@ -120,11 +116,7 @@ export class Replica implements ReplicaApi {
   private stepStartedUs = 0;
   /** A step that ran out of budget left work for a timer armed at once. */
   private continuing = false;
-  private lastStatusFinalized: Height = height(0);
-  /** The finalized height each peer last reported (catch-up: who is far ahead). */
-  private readonly peerFinalized = new Map<ReplicaId, Height>();
-  private stateSyncRequestedAt: TimeUs | undefined;
-  private readonly certification: CertificationPool;
+  private readonly certifier: Certifier;
   /** The validated pool's write-ahead log on this replica's disk. */
   private readonly poolLog: PoolLog;
   /** This replica signed artifacts (shares, proposals) since the last sync: sync before sending. */
@@ -151,10 +143,19 @@ export class Replica implements ReplicaApi {
     this.trimmedAtCup = this.pool.latestCup.content.height;
     this.routing = deps.makeStateMachine();
     this.recoveryNotes = [...opened.notes, ...(this.routing.recovery ?? [])];
+    const routing = this.routing;
+    const n = deps.membership.n;
+    this.outbox = new Outbox({ env: deps.env, n, behaviour: this.behaviour, context: () => this.context() });
+    this.ingressPool = new IngressPool({
+      ingressAuth: deps.ingressAuth,
+      capacity: deps.ingressPoolCapacity,
+      alreadyFinalized: (id) => routing.ingressStatus(id) !== undefined,
+    });
+    this.artifactRequests = new ArtifactRequests(deps.env, this.pool, this.outbox);
     this.delivery = new BatchDelivery({
       env: deps.env,
       pool: this.pool,
-      routing: this.routing,
+      routing,
       canary: deps.config.canary,
       xnet: deps.xnet,
       executionTime: deps.executionTime,
@@ -164,15 +165,48 @@ export class Replica implements ReplicaApi {
         this.env.trace({ kind: "consensus.fork-detected", detail: { height: lastExecuted + 1, parent: parent.slice(0, 16), delivered: executed.slice(0, 16) } });
         this.deps.observer.onForkDetected?.(this.id, lastExecuted, executed, parent, this.env.now());
       },
-      certify: (h) => this.certifyHeight(h),
+      certify: (h) => this.certifier.certifyHeight(h),
       yieldIfOverBudget: () => {
         if (!this.overBudget()) return false;
         this.continueSoon();
         return true;
       },
     });
-    // A height still executing has no certified hash yet: shares and certifications of it wait.
-    this.certification = new CertificationPool(deps.verifier, (h) => this.delivery.certifiedHashAt(h), deps.config.canary === "certification-unchecked");
+    this.certifier = new Certifier({
+      env: deps.env,
+      signer: deps.signer,
+      verifier: deps.verifier,
+      routing,
+      outbox: this.outbox,
+      observer: deps.observer,
+      ownHashAt: (h) => this.delivery.certifiedHashAt(h),
+      unchecked: deps.config.canary === "certification-unchecked",
+    });
+    this.catchUp = new CatchUp({
+      env: deps.env,
+      n,
+      statusIntervalMs: deps.config.statusIntervalMs,
+      pool: this.pool,
+      outbox: this.outbox,
+      latestCertification: () => this.certifier.latestCertification,
+      certifies: routing.certifiedHashAt !== undefined,
+    });
+    this.stateSync = new StateSync({
+      env: deps.env,
+      n,
+      pool: this.pool,
+      routing,
+      delivery: this.delivery,
+      outbox: this.outbox,
+      forgetIngress: (block) => this.ingressPool.forget(block),
+      onSynced: (h) => this.deps.observer.onStateSynced(this.id, h, this.env.now()),
+    });
+    this.wakeTimer = new WakeTimer({
+      env: deps.env,
+      pool: this.pool,
+      unitDelayMs: deps.config.unitDelayMs,
+      nextExecutionChangeUs: (nowUs) => this.delivery.nextChangeUs(nowUs),
+    });
     this.xnet =
       deps.xnet === undefined
         ? undefined
@@ -180,10 +214,10 @@ export class Replica implements ReplicaApi {
             env: deps.env,
             client: deps.xnet,
             pollMs: deps.xnetPollMs ?? DEFAULT_XNET_POLL_MS,
-            routing: this.routing,
+            routing,
             pool: this.pool,
             behaviour: this.behaviour,
-            latestCertification: () => this.certification.latestCertification,
+            latestCertification: () => this.certifier.latestCertification,
           });
   }
 
@@ -193,7 +227,7 @@ export class Replica implements ReplicaApi {
     // What the restart found torn or corrupt on its disk and passed over (it recovers from older
     // checkpoints, the log's valid prefix, and its peers).
     for (const note of this.recoveryNotes) this.env.trace({ kind: "storage.recovered", detail: { what: note } });
-    this.env.setTimer(this.env.now(), "status");
+    this.env.setTimer(this.env.now(), STATUS_TIMER);
     this.step();
   }
 
@@ -223,13 +257,13 @@ export class Replica implements ReplicaApi {
   }
   /** The newest certification of this subnet's state this replica holds. */
   latestCertification(): Certification | undefined {
-    return this.certification.latestCertification;
+    return this.certifier.latestCertification;
   }
 
   // ---- reads (ReplicaReads: the HTTP interface, the runners) -----------------------------------------
 
   status(): ReplicaStatus {
-    const certified = this.certification.latestCertification?.height;
+    const certified = this.certifier.latestCertification?.height;
     const queryHeight = this.routing.queryHeight;
     return {
       finalizedHeight: this.pool.finalizedHeight,
@@ -261,7 +295,7 @@ export class Replica implements ReplicaApi {
     return this.routing.readState?.(paths);
   }
   certificationAt(h: Height): Certification | undefined {
-    return this.certification.certificationAt(h);
+    return this.certifier.certificationAt(h);
   }
 
   // ---- inputs -------------------------------------------------------------------------------------
@@ -271,7 +305,7 @@ export class Replica implements ReplicaApi {
    * each at its arrival time. Every input (and a read of the pool's size) starts with it.
    */
   private takeArrivedIngress(): void {
-    takeIngressArrivals(this.env, (message, atUs) => this.admitIngress(message, atUs));
+    takeIngressArrivals(this.env, (message, atUs) => this.ingressPool.admit(message, atUs));
   }
 
   onIngress(message: IngressMessage): IngressSubmitResult {
@@ -280,9 +314,9 @@ export class Replica implements ReplicaApi {
     // replica's alone, as on the IC: peers do not re-run it on gossiped messages.
     const filtered = this.ingressPool.has(message.id) ? undefined : this.routing.filterIngress?.(message);
     if (filtered !== undefined) return { accepted: false, reason: filtered.reason, rejection: filtered };
-    const problem = this.admitIngress(message);
+    const problem = this.ingressPool.admit(message, this.env.now());
     if (problem !== undefined) return { accepted: false, reason: problem };
-    this.broadcast({ kind: "ingress", message });
+    this.outbox.broadcast({ kind: "ingress", message });
     this.flush();
     return { accepted: true };
   }
@@ -304,7 +338,7 @@ export class Replica implements ReplicaApi {
     }
     const finalizedBefore = this.pool.finalizedHeight;
     this.step();
-    if (this.pool.finalizedHeight > finalizedBefore) this.askForMoreChain(from);
+    if (this.pool.finalizedHeight > finalizedBefore && this.catchUp.askForMoreChain(from)) this.flush();
   }
 
   /** Probe mode (idle-steps.ts): before an input, a step must find nothing to do unless the wake-up is due. */
@@ -312,20 +346,7 @@ export class Replica implements ReplicaApi {
     if (this.deps.idleSteps !== "probe" || this.stepping) return;
     const workBefore = this.stepWork;
     this.step();
-    assertNoIdleWork({ work: this.stepWork - workBefore, nowUs: this.env.now(), earliestTimerUs: this.wakeTimer?.at, replica: this.id, input });
-  }
-
-  /**
-   * Catching up: `from`'s bundle moved this replica's finalized chain on and `from` is still far
-   * ahead, so it asks `from` for the next heights at once instead of at its next status tick — the
-   * laggard's pace is then its own verification speed, not CATCH_UP_HEIGHTS per status interval.
-   * Self-clocked: one status per bundle that made progress, to the peer that sent it.
-   */
-  private askForMoreChain(from: ReplicaId): void {
-    const ahead = this.peerFinalized.get(from);
-    if (ahead === undefined || ahead <= this.pool.finalizedHeight + CATCH_UP_HEIGHTS) return;
-    this.sendTo(from, { kind: "status", status: this.statusReport() });
-    this.flush();
+    assertNoIdleWork({ work: this.stepWork - workBefore, nowUs: this.env.now(), earliestTimerUs: this.wakeTimer.at, replica: this.id, input });
   }
 
   onTimer(tag: string): void {
@@ -336,16 +357,25 @@ export class Replica implements ReplicaApi {
       this.xnet?.onPollTimer();
       return;
     }
-    if (tag === "status") {
+    if (tag === STATUS_TIMER) {
       // Group commit: what was validated from peers becomes durable at least once per interval.
       this.poolLog.sync();
       this.ownUnsynced = false;
       this.onStatusTick();
-      this.env.setTimer((this.env.now() + this.deps.config.statusIntervalMs * 1000) as TimeUs, "status");
+      this.env.setTimer((this.env.now() + this.deps.config.statusIntervalMs * 1000) as TimeUs, STATUS_TIMER);
     }
-    if (tag === "wake") this.wakeTimer = undefined;
+    if (tag === WAKE_TIMER) this.wakeTimer.fired();
     if (tag === CONTINUE_TIMER) this.continuing = false;
     this.step();
+  }
+
+  /** The status tick's jobs, in this order (their sends are part of the trace). */
+  private onStatusTick(): void {
+    this.catchUp.broadcastStatus();
+    this.ingressPool.purgeExpired(this.env.now());
+    this.artifactRequests.forgetStale();
+    this.catchUp.retransmitIfStalled();
+    this.stateSync.requestIfBehind();
   }
 
   // ---- receiving --------------------------------------------------------------------------------
@@ -353,251 +383,34 @@ export class Replica implements ReplicaApi {
   private receive(from: ReplicaId, item: WireItem): void {
     switch (item.kind) {
       case "artifact":
-        this.requested.delete(item.artifact.id);
+        this.artifactRequests.arrived(item.artifact.id);
         if (!this.pool.has(item.artifact.id)) this.pool.addUnvalidated(item.artifact);
         return;
       case "advert":
-        this.onAdvert(from, item.id, item.height);
+        this.artifactRequests.onAdvert(from, item.id, item.height);
         return;
       case "request":
-        this.onRequest(from, item.id, item.height);
+        this.artifactRequests.onRequest(from, item.id, item.height);
         return;
       case "ingress":
-        this.admitIngress(item.message);
+        this.ingressPool.admit(item.message, this.env.now());
         return;
       case "status":
-        this.onStatus(from, item.status);
+        this.catchUp.onStatus(from, item.status);
         return;
-      case "state-request": {
-        const snapshot = this.routing.checkpointAt(item.height);
-        if (snapshot !== undefined) this.sendTo(from, { kind: "state-response", snapshot });
+      case "state-request":
+        this.stateSync.onRequest(from, item.height);
         return;
-      }
       case "state-response":
-        this.onStateResponse(item.snapshot);
+        this.stateSync.onResponse(item.snapshot);
         return;
       case "certification-share":
-        this.onCertificationShare(item.share);
+        this.certifier.onShare(item.share);
         return;
       case "certification":
-        this.onPeerCertification(item.certification, this.certification.addCertification(item.certification));
+        this.certifier.onPeerCertification(item.certification);
         return;
     }
-  }
-
-  private onCertificationShare(share: CertificationShare): void {
-    const cert = this.certification.addShare(share);
-    if (cert !== undefined) this.certified(cert);
-  }
-
-  /** After executing h: sign a share of the certified hash and tell the peers. */
-  private certifyHeight(h: Height): void {
-    const hash = this.routing.certifiedHashAt?.(h);
-    if (hash === undefined) return;
-    const share = signCertificationShare(this.deps.signer, h, hash);
-    this.deps.observer.onCertificationShare?.(this.id, share, this.env.now());
-    this.broadcast({ kind: "certification-share", share });
-    const cert = this.certification.addOwnShare(share);
-    if (cert !== undefined) this.certified(cert);
-    // Shares and a peer's certification of h that arrived before this replica executed h count now.
-    const { combined, held } = this.certification.onExecuted(h);
-    if (combined !== undefined) this.certified(combined);
-    if (held !== undefined) this.onPeerCertification(held.certification, held.verdict);
-  }
-
-  /**
-   * A peer's certification is adopted only over this replica's own hash of its height. One that
-   * differs is refused and reported: either this replica diverged (the checkers name it when the
-   * hash is what the subnet certified) or it is a genuine certification replayed under another
-   * height (its signature covers the hash alone).
-   */
-  private onPeerCertification(cert: Certification, verdict: PeerCertificationVerdict): void {
-    if (verdict.kind === "adopted") this.certified(verdict.certification);
-    if (verdict.kind !== "differs") return;
-    this.env.trace({ kind: "certification.refused", detail: { height: cert.height, hash: cert.hash.slice(0, 16), own: verdict.own.slice(0, 16) } });
-    this.deps.observer.onCertificationRefused?.(this.id, cert, verdict.own, this.env.now());
-  }
-
-  private certified(cert: Certification): void {
-    const own = this.routing.certifiedHashAt?.(cert.height);
-    this.env.trace({ kind: "certification", detail: { height: cert.height, hash: cert.hash.slice(0, 16), own: own === undefined ? "not-executed" : own === cert.hash ? "same" : "DIFFERS" } });
-    this.routing.onCertified?.(cert);
-    this.deps.observer.onCertified?.(this.id, cert, this.env.now());
-  }
-
-  /** `atUs`: when the message reached this replica (queued arrivals are admitted a little later). */
-  private admitIngress(message: IngressMessage, atUs: TimeUs = this.env.now()): IngressInvalidReason | "duplicate" | "pool-full" | undefined {
-    // (An envelope's size is judged with the rest of it, by checkIngress, with the IC's reason.)
-    if (message.envelope === undefined && message.sizeBytes > MAX_INGRESS_BYTES_PER_MESSAGE) return "too-large";
-    if (this.ingressPool.has(message.id) || this.routing.ingressStatus(message.id) !== undefined) return "duplicate";
-    const problem = checkIngress(message, this.deps.ingressAuth, atUs);
-    if (problem !== undefined) return problem;
-    if (this.ingressPool.size >= (this.deps.ingressPoolCapacity ?? 50_000)) return "pool-full";
-    this.ingressPool.set(message.id, message);
-    return undefined;
-  }
-
-  private onAdvert(from: ReplicaId, id: string, h: Height): void {
-    if (this.pool.has(id) || h <= this.pool.finalizedHeight) return;
-    const askedAt = this.requested.get(id);
-    if (askedAt !== undefined && this.env.now() - askedAt < REQUEST_RETRY_US) return;
-    this.requested.set(id, this.env.now());
-    this.sendTo(from, { kind: "request", id, height: h });
-  }
-
-  private onRequest(from: ReplicaId, id: string, h: Height): void {
-    for (const proposal of this.pool.proposals.get(h)?.values() ?? []) {
-      if (proposal.id === id) this.sendTo(from, { kind: "artifact", artifact: proposal });
-    }
-  }
-
-  private onStateResponse(snapshot: import("./interfaces.ts").StateSnapshot): void {
-    const cup = this.pool.latestCup.content;
-    if (snapshot.height !== cup.height || snapshot.stateHash !== cup.stateHash) return;
-    if (this.routing.expectedBatchHeight() > cup.height) return;
-    if (!this.routing.verifySnapshot(snapshot)) {
-      this.env.trace({ kind: "state-sync.reject", detail: { height: snapshot.height } });
-      return;
-    }
-    this.routing.installSnapshot(snapshot);
-    this.delivery.recordDelivered(cup.height, cup.block.hash);
-    this.stateSyncRequestedAt = undefined;
-    for (const block of this.delivery.chainSince(height(0), cup.height)) this.forgetIngress(block);
-    this.env.trace({ kind: "state-sync.done", detail: { height: snapshot.height, bytes: snapshot.sizeBytes } });
-    this.deps.observer.onStateSynced(this.id, snapshot.height, this.env.now());
-  }
-
-  // ---- status: catch-up and retransmission -------------------------------------------------------
-
-  private statusReport(): StatusReport {
-    return {
-      finalizedHeight: this.pool.finalizedHeight,
-      notarizedHeight: this.pool.notarizedHeight,
-      beaconHeight: this.pool.beaconHeight,
-      cupHeight: this.cupHeight,
-      ...(this.routing.certifiedHashAt === undefined ? {} : { certifiedHeight: this.certification.latestCertification?.height ?? height(0) }),
-    };
-  }
-
-  private onStatusTick(): void {
-    this.broadcast({ kind: "status", status: this.statusReport() });
-    this.purgeExpiredIngress();
-    for (const [id, at] of this.requested) if (this.env.now() - at > 5 * REQUEST_RETRY_US) this.requested.delete(id);
-    if (this.pool.finalizedHeight === this.lastStatusFinalized) this.retransmitOwnShares();
-    this.lastStatusFinalized = this.pool.finalizedHeight;
-    this.requestStateSyncIfBehind();
-  }
-
-  /** Without progress since the last tick, resend this replica's own open shares (lost messages). */
-  private retransmitOwnShares(): void {
-    const pool = this.pool;
-    const own: ConsensusArtifact[] = [];
-    const open = (h: Height): boolean => h > pool.finalizedHeight;
-    for (const [h, byHash] of pool.notarizationShares) if (open(h)) for (const s of byHash.values()) { const mine = s.get(this.id); if (mine) own.push(mine); }
-    for (const [h, byHash] of pool.finalizationShares) if (open(h)) for (const s of byHash.values()) { const mine = s.get(this.id); if (mine) own.push(mine); }
-    const beaconShare = pool.beaconShares.get(height(pool.beaconHeight + 1))?.get(this.id);
-    if (beaconShare !== undefined) own.push(beaconShare);
-    for (const proposal of pool.proposals.get(height(pool.notarizedHeight + 1))?.values() ?? []) own.push(proposal);
-    for (const byContent of pool.cupShares.values()) for (const s of byContent.values()) { const mine = s.get(this.id); if (mine) own.push(mine); }
-    for (const artifact of own) this.gossip(artifact, true);
-  }
-
-  private onStatus(from: ReplicaId, peer: StatusReport): void {
-    this.peerFinalized.set(from, peer.finalizedHeight);
-    if (!this.isHelperFor(from)) return;
-    const pool = this.pool;
-    if (pool.latestCup.content.height > peer.cupHeight && pool.latestCup.content.height > peer.finalizedHeight) {
-      this.sendTo(from, { kind: "artifact", artifact: pool.latestCup });
-    }
-    // A replica that missed the shares of recent heights (down, cut off, state-synced) learns the
-    // subnet's newest certification from a peer: the shares are not sent again.
-    const cert = this.certification.latestCertification;
-    if (cert !== undefined && peer.certifiedHeight !== undefined && cert.height > peer.certifiedHeight) this.sendTo(from, { kind: "certification", certification: cert });
-    const top = Math.min(pool.finalizedHeight, peer.finalizedHeight + CATCH_UP_HEIGHTS);
-    for (const block of this.finalizedChain(height(peer.finalizedHeight + 1), height(top))) {
-      this.sendFinalizedHeight(from, block);
-    }
-    if (peer.finalizedHeight >= pool.finalizedHeight - CATCH_UP_HEIGHTS) {
-      const from_ = Math.max(peer.notarizedHeight, pool.finalizedHeight);
-      for (let h = height(from_ + 1); h <= pool.notarizedHeight; h = height(h + 1)) this.sendNotarizedHeight(from, h);
-      for (let h = height(peer.beaconHeight + 1); h <= pool.beaconHeight && h <= peer.beaconHeight + CATCH_UP_HEIGHTS; h = height(h + 1)) {
-        const b = pool.beacons.get(h);
-        if (b !== undefined) this.sendTo(from, { kind: "artifact", artifact: b });
-      }
-      // Equivocation proofs for the open round: a replica that missed the proof (it was cut off
-      // when the proof went round) would otherwise keep waiting for the disqualified maker, and
-      // as a block maker of the next rank it would never step in.
-      for (let h = height(Math.max(peer.notarizedHeight, pool.finalizedHeight) + 1); h <= pool.notarizedHeight + 1; h = height(h + 1)) {
-        for (const proof of pool.equivocations.get(h)?.values() ?? []) this.sendTo(from, { kind: "artifact", artifact: proof });
-      }
-    }
-  }
-
-  /**
-   * A height of the finalized chain: its beacon, block, and its finalization (if this height was
-   * finalized directly rather than through a descendant; else its notarization).
-   */
-  private sendFinalizedHeight(to: ReplicaId, block: Block): void {
-    const pool = this.pool;
-    const h = block.height;
-    const beacon = pool.beacons.get(h);
-    if (beacon !== undefined) this.sendTo(to, { kind: "artifact", artifact: beacon });
-    const proposal = pool.proposals.get(h)?.get(block.hash);
-    if (proposal !== undefined) this.sendTo(to, { kind: "artifact", artifact: proposal });
-    // A finalization makes its block notarized too: the notarization would only cost the peer a
-    // signature check.
-    const finalization = pool.finalizations.get(h)?.get(block.hash);
-    const notarization = finalization === undefined ? pool.notarizations.get(h)?.get(block.hash) : undefined;
-    if (notarization !== undefined) this.sendTo(to, { kind: "artifact", artifact: notarization });
-    if (finalization !== undefined) this.sendTo(to, { kind: "artifact", artifact: finalization });
-  }
-
-  /** Everything known at a notarized height above the finalized tip. */
-  private sendNotarizedHeight(to: ReplicaId, h: Height): void {
-    const pool = this.pool;
-    const beacon = pool.beacons.get(h);
-    if (beacon !== undefined) this.sendTo(to, { kind: "artifact", artifact: beacon });
-    for (const [hash, proof] of pool.notarizations.get(h) ?? []) {
-      const proposal = pool.proposals.get(h)?.get(hash);
-      if (proposal !== undefined) this.sendTo(to, { kind: "artifact", artifact: proposal });
-      this.sendTo(to, { kind: "artifact", artifact: proof });
-    }
-  }
-
-  /**
-   * Blocks of this replica's finalized chain with heights in [from, to], ascending, found by
-   * walking parent links down from the finalized tip (heights finalized only implicitly, through
-   * a finalized descendant, have no finalization of their own). Stops at a gap.
-   */
-  private finalizedChain(from: Height, to: Height): Block[] {
-    const out: Block[] = [];
-    let block = this.pool.finalizedBlock(this.pool.finalizedHeight);
-    while (block !== undefined && block.height >= from) {
-      if (block.height <= to) out.push(block);
-      block = this.pool.blocks.get(block.parent);
-    }
-    return out.reverse();
-  }
-
-  private isHelperFor(peer: ReplicaId): boolean {
-    const n = this.deps.membership.n;
-    if (n <= STATUS_HELPERS + 1) return true;
-    const epoch = Math.floor(this.env.now() / (this.deps.config.statusIntervalMs * 1000));
-    const distance = (this.id - peer + n) % n;
-    return (distance + epoch) % (n - 1) < STATUS_HELPERS;
-  }
-
-  private requestStateSyncIfBehind(): void {
-    const cup = this.pool.latestCup.content;
-    if (this.routing.expectedBatchHeight() > cup.height) return;
-    if (this.delivery.chainReaches(this.routing.expectedBatchHeight())) return;
-    const now = this.env.now();
-    if (this.stateSyncRequestedAt !== undefined && now - this.stateSyncRequestedAt < REQUEST_RETRY_US) return;
-    this.stateSyncRequestedAt = now;
-    const n = this.deps.membership.n;
-    const peer = replicaId((this.id + 1 + this.env.rng.below(n - 1)) % n);
-    this.env.trace({ kind: "state-sync.request", detail: { height: cup.height, peer } });
-    this.sendTo(peer, { kind: "state-request", height: cup.height });
   }
 
   // ---- the step --------------------------------------------------------------------------------------
@@ -626,7 +439,7 @@ export class Replica implements ReplicaApi {
       // A checkpoint still being written has no manifest root yet: the CUP share waits for it.
       stateHashAt: (h) => this.delivery.stateHashForConsensus(h),
       lastDeliveredHeight: () => height(routing.expectedBatchHeight() - 1),
-      ...(routing.certifiedHashAt === undefined ? {} : { certifiedHeight: () => this.certification.latestCertification?.height ?? height(0) }),
+      ...(routing.certifiedHashAt === undefined ? {} : { certifiedHeight: () => this.certifier.latestCertification?.height ?? height(0) }),
       ...(this.xnet?.context() ?? {}),
       overBudget: () => this.overBudget(),
     };
@@ -675,7 +488,7 @@ export class Replica implements ReplicaApi {
         }
       }
       this.deliverBatches();
-      this.armWakeTimer();
+      this.wakeTimer.arm(this.context());
     } finally {
       this.stepping = false;
     }
@@ -705,14 +518,14 @@ export class Replica implements ReplicaApi {
           if (SIGNED_BY_ITS_MAKER.has(change.artifact.type)) this.ownUnsynced = true;
           this.deps.observer.onArtifact?.(this.id, change.artifact, "own", now, this.pool);
           this.traceArtifact("add", change.artifact);
-          this.gossip(change.artifact, true);
+          this.outbox.gossip(change.artifact, true);
           break;
         case "validated":
           this.pool.addValidated(change.artifact, now);
           logged.push(change.artifact);
           this.deps.observer.onArtifact?.(this.id, change.artifact, "peer", now, this.pool);
           this.traceArtifact("validated", change.artifact);
-          if (RELAYED.has(change.artifact.type)) this.gossip(change.artifact, false);
+          if (RELAYED.has(change.artifact.type)) this.outbox.gossip(change.artifact, false);
           break;
         case "invalid":
           this.pool.removeUnvalidated(change.artifact.id);
@@ -735,19 +548,10 @@ export class Replica implements ReplicaApi {
 
   /** A batch was delivered: its ingress leaves the pool; the trace and the observers hear of it. */
   private delivered(block: Block, stateHash: HashHex): void {
-    this.forgetIngress(block);
+    this.ingressPool.forget(block);
     this.env.trace({ kind: "batch.delivered", detail: { height: block.height, block: block.hash.slice(0, 16), state: stateHash.slice(0, 16), ingress: block.ingress.length } });
     this.deps.observer.onBatchDelivered(this.id, block, stateHash, this.env.now());
     this.stepWork++;
-  }
-
-  private forgetIngress(block: Block): void {
-    for (const message of block.ingress) this.ingressPool.delete(message.id);
-  }
-
-  private purgeExpiredIngress(): void {
-    const now = this.env.now();
-    for (const [id, message] of this.ingressPool) if (message.expiryUs < now) this.ingressPool.delete(id);
   }
 
   private purge(): void {
@@ -761,62 +565,7 @@ export class Replica implements ReplicaApi {
     }
   }
 
-  private armWakeTimer(): void {
-    const ctx = this.context();
-    const candidates = [blockMakerReadyAtUs(ctx), notaryReadyAtUs(ctx), this.earliestWaitingProposalUs(ctx), this.delivery.nextChangeUs(ctx.nowUs)]
-      .filter((t): t is TimeUs => t !== undefined && t > ctx.nowUs);
-    if (candidates.length === 0) return;
-    const at = Math.min(...candidates) as TimeUs;
-    if (this.wakeTimer !== undefined) {
-      if (this.wakeTimer.at <= at) return;
-      this.env.cancelTimer(this.wakeTimer.handle);
-    }
-    this.wakeTimer = { handle: this.env.setTimer(at, "wake"), at };
-  }
-
-  /** A proposal waiting for its rank delay becomes valid at a known time: wake up then. */
-  private earliestWaitingProposalUs(ctx: ConsensusContext): TimeUs | undefined {
-    let earliest: number | undefined;
-    for (const artifact of this.pool.unvalidated.values()) {
-      if (artifact.type !== "proposal") continue;
-      const start = this.pool.roundStartUs(artifact.block.height);
-      if (start === undefined || validate(ctx, artifact).kind !== "wait") continue;
-      const at = start + artifact.block.rank * this.deps.config.unitDelayMs * 1000;
-      if (at > ctx.nowUs) earliest = earliest === undefined ? at : Math.min(earliest, at);
-    }
-    return earliest as TimeUs | undefined;
-  }
-
-  // ---- sending ----------------------------------------------------------------------------------
-
-  private gossip(artifact: ConsensusArtifact, own: boolean): void {
-    const item: WireItem =
-      artifact.sizeBytes < PUSH_THRESHOLD_BYTES || !own && artifact.type !== "proposal"
-        ? { kind: "artifact", artifact }
-        : { kind: "advert", id: artifact.id, type: artifact.type, height: artifactHeight(artifact), sizeBytes: artifact.sizeBytes };
-    this.broadcast(item);
-  }
-
-  private broadcast(item: WireItem): void {
-    for (let peer = 0; peer < this.deps.membership.n; peer++) {
-      if (peer !== this.id) this.sendTo(replicaId(peer), item);
-    }
-  }
-
-  private sendTo(to: ReplicaId, item: WireItem): void {
-    const queue = this.outbox.get(to);
-    if (this.behaviour === HONEST) {
-      // (The hot path: one array per peer per flush, not one per item.)
-      if (queue === undefined) this.outbox.set(to, [item]);
-      else queue.push(item);
-      return;
-    }
-    const items = this.behaviour.filterOutgoing(to, item, this.context());
-    if (items.length === 0) return;
-    if (queue === undefined) this.outbox.set(to, [...items]);
-    else queue.push(...items);
-  }
-
+  /** Sends what the step (or input) queued, unless a step is still running (it flushes at its end). */
   private flush(): void {
     if (this.stepping) return;
     // Persist before send: nothing this replica signed leaves it before it is on its disk, so a
@@ -825,14 +574,7 @@ export class Replica implements ReplicaApi {
       this.poolLog.sync();
       this.ownUnsynced = false;
     }
-    const peers = [...this.outbox.keys()].sort((a, b) => a - b);
-    for (const peer of peers) {
-      const items = this.outbox.get(peer) ?? [];
-      let sizeBytes = BUNDLE_OVERHEAD_BYTES;
-      for (const item of items) sizeBytes += wireItemSize(item);
-      this.env.send(peer, { items, sizeBytes });
-    }
-    this.outbox.clear();
+    this.outbox.flush();
   }
 }
 
