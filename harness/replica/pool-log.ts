@@ -2,7 +2,7 @@
 // pool on disk so that a restarted replica still knows what it signed: signing a second block at
 // a height it already signed for would be equivocation. Here the replica appends every change set
 // it applies to its validated pool as one log entry (`pool-log/<sequence>`), and syncs before it
-// sends anything it signed (persist-before-send, replica.ts). A restart rebuilds the pool from
+// sends anything it signed (persist-before-send, pool-persistence.ts). A restart rebuilds the pool from
 // genesis + the log. The log is trimmed as the pool is purged: an entry whose artifacts all lie
 // below the purge bound holds nothing the pool still keeps, and is removed.
 //

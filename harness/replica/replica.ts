@@ -22,6 +22,7 @@ import { DEFAULT_XNET_POLL_MS, ReplicaXNet, XNET_POLL_TIMER } from "./replica-xn
 import type { SubnetId } from "../routing/registry.ts";
 import type { Certification, CertificationShare } from "./certification.ts";
 import { PoolLog } from "./pool-log.ts";
+import { PoolPersistence } from "./pool-persistence.ts";
 import { takeIngressArrivals } from "./ingress-arrivals.ts";
 import { assertNoIdleWork, feedsConsensus, type IdleSteps } from "./idle-steps.ts";
 import { BatchDelivery } from "./batch-delivery.ts";
@@ -95,7 +96,8 @@ const STATUS_TIMER = "status";
  * job is a module of its own — sending (outbox.ts), the ingress pool (ingress-pool.ts), fetching
  * advertised artifacts (artifact-requests.ts), status and catch-up (catch-up.ts), state sync
  * (state-sync.ts), certification (certifier.ts), the wake-up timer (wake-timer.ts), batch
- * delivery (batch-delivery.ts), the pool's log on disk (pool-log.ts) and XNet (replica-xnet.ts).
+ * delivery (batch-delivery.ts), the pool's log on disk (pool-log.ts, synced and trimmed by
+ * pool-persistence.ts) and XNet (replica-xnet.ts).
  */
 export class Replica implements ReplicaApi {
   readonly id: ReplicaId;
@@ -117,12 +119,8 @@ export class Replica implements ReplicaApi {
   /** A step that ran out of budget left work for a timer armed at once. */
   private continuing = false;
   private readonly certifier: Certifier;
-  /** The validated pool's write-ahead log on this replica's disk. */
-  private readonly poolLog: PoolLog;
-  /** This replica signed artifacts (shares, proposals) since the last sync: sync before sending. */
-  private ownUnsynced = false;
-  /** The CUP height the pool log was last trimmed at. */
-  private trimmedAtCup: Height;
+  /** When the validated pool's write-ahead log on this replica's disk is synced and trimmed. */
+  private readonly persistence: PoolPersistence;
   /** What the restart found unusable on the disk (traced at start). */
   private readonly recoveryNotes: readonly string[];
   /** Multi-subnet runs: the XNet endpoint and client. */
@@ -139,8 +137,7 @@ export class Replica implements ReplicaApi {
     // crash (and without which it could sign a second block at a height).
     const opened = PoolLog.open(deps.env.disk, deps.genesis, deps.env.now());
     this.pool = opened.pool;
-    this.poolLog = opened.log;
-    this.trimmedAtCup = this.pool.latestCup.content.height;
+    this.persistence = new PoolPersistence(opened.log, this.pool.latestCup.content.height, deps.config.canary === "persist-after-send");
     this.routing = deps.makeStateMachine();
     this.recoveryNotes = [...opened.notes, ...(this.routing.recovery ?? [])];
     const routing = this.routing;
@@ -359,8 +356,7 @@ export class Replica implements ReplicaApi {
     }
     if (tag === STATUS_TIMER) {
       // Group commit: what was validated from peers becomes durable at least once per interval.
-      this.poolLog.sync();
-      this.ownUnsynced = false;
+      this.persistence.groupCommit();
       this.onStatusTick();
       this.env.setTimer((this.env.now() + this.deps.config.statusIntervalMs * 1000) as TimeUs, STATUS_TIMER);
     }
@@ -515,7 +511,7 @@ export class Replica implements ReplicaApi {
           if (this.pool.hasValidated(change.artifact.id)) break;
           this.pool.addValidated(change.artifact, now);
           logged.push(change.artifact);
-          if (SIGNED_BY_ITS_MAKER.has(change.artifact.type)) this.ownUnsynced = true;
+          this.persistence.madeOwn(change.artifact);
           this.deps.observer.onArtifact?.(this.id, change.artifact, "own", now, this.pool);
           this.traceArtifact("add", change.artifact);
           this.outbox.gossip(change.artifact, true);
@@ -533,7 +529,7 @@ export class Replica implements ReplicaApi {
           break;
       }
     }
-    this.poolLog.append(logged);
+    this.persistence.append(logged);
     this.stepWork += changes.length;
   }
 
@@ -558,11 +554,7 @@ export class Replica implements ReplicaApi {
     const cupHeight = this.pool.latestCup.content.height;
     const bound = height(Math.max(0, Math.min(cupHeight, this.deliveredHeight) - MINIMUM_CHAIN_LENGTH));
     this.pool.purge(height(Math.min(this.pool.finalizedHeight, this.deliveredHeight)), bound);
-    // A newer CUP: the log entries below what the pool still keeps can go (once per CUP).
-    if (cupHeight > this.trimmedAtCup) {
-      this.poolLog.trimBelow(bound);
-      this.trimmedAtCup = cupHeight;
-    }
+    this.persistence.purged(cupHeight, bound);
   }
 
   /** Sends what the step (or input) queued, unless a step is still running (it flushes at its end). */
@@ -570,20 +562,10 @@ export class Replica implements ReplicaApi {
     if (this.stepping) return;
     // Persist before send: nothing this replica signed leaves it before it is on its disk, so a
     // restart can never sign a second, different artifact in its place.
-    if (this.ownUnsynced && this.deps.config.canary !== "persist-after-send") {
-      this.poolLog.sync();
-      this.ownUnsynced = false;
-    }
+    this.persistence.syncBeforeSend();
     this.outbox.flush();
   }
 }
-
-/**
- * Artifacts that carry a new signature of the replica that made them: what it must never sign
- * differently after a restart, so they are synced before they are sent. Aggregates it combines
- * from shares add no signature of its own and need no sync.
- */
-const SIGNED_BY_ITS_MAKER: ReadonlySet<string> = new Set(["proposal", "notarization-share", "finalization-share", "beacon-share", "cup-share"]);
 
 /** Artifacts a replica passes on after validating them (shares and aggregates are not relayed). */
 const RELAYED: ReadonlySet<string> = new Set(["proposal", "equivocation-proof", "cup"]);
