@@ -25,8 +25,9 @@ export class Outbox {
   constructor(private readonly deps: OutboxDeps) {}
 
   /**
-   * An artifact to every peer: small ones and what others made (relayed) in full; a large one
-   * this replica made, or a proposal, as an advert the peers request if they lack it.
+   * An artifact to every peer: a small one in full, and a large one relayed from a peer too —
+   * unless it is a proposal; a large one this replica made, or a large proposal, as an advert
+   * the peers request if they lack it.
    */
   gossip(artifact: ConsensusArtifact, own: boolean): void {
     const item: WireItem =
