@@ -6,63 +6,42 @@
 // from the previous round, certified XNet slices (harness/routing/streams.ts), then ingress; after
 // the round the stream builder routes calls and responses for other subnets into the streams.
 //
-// The machine owns the replica's execution state, ingress history and routing state, and runs or
-// adopts each batch (executeBatch / adoptOutcome); the jobs around that live beside it:
-// genesis-state.ts (the height-0 state and its cache), ingress-induction.ts (ingress and stream
-// slices into the state), subnet-messages.ts (management calls), execution-faults.ts (the
-// divergence faults), execution-checkpoint.ts (the state hash, the checkpoint extras, restart and
-// state-sync snapshots), recent-heights.ts (hashes and states of recent heights, certification,
-// read_state and stream witnesses), execution-queries.ts (queries, the ingress filter, canister
-// info), certified-view.ts (the certified tree), shared-execution.ts (sharing a batch's outcome).
-import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+// The machine owns the replica's execution state, ingress history, routing state and state
+// manager; it runs each batch or adopts another replica's outcome of it (shared-execution.ts) and
+// hashes and keeps every height. The jobs around that live beside it: batch-execution.ts (one
+// batch's steps: induction, management calls, round, stream builder), ingress-induction.ts,
+// subnet-messages.ts, execution-faults.ts (the divergence faults), genesis-state.ts (the height-0
+// state and its cache), execution-checkpoint.ts (the state hash, the checkpoint extras, restart
+// and state-sync snapshots), recent-heights.ts (hashes and states of recent heights,
+// certification, read_state and stream witnesses), execution-queries.ts (queries, the ingress
+// filter, canister info) and certified-view.ts (the certified tree).
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 import type { IngressMessage } from "../consensus/ingress.ts";
-import {
-  MANAGEMENT_CANISTER,
-  type CallbackId,
-  type CanisterExecutor,
-  type CanisterId,
-  type CanisterState,
-  type OutgoingResponse,
-  type PrincipalText,
-  type Response,
-} from "../execution/interfaces.ts";
+import type { CanisterExecutor, CanisterId, CanisterState, PrincipalText, Response } from "../execution/interfaces.ts";
 import { WasmExecutor, type ExecutionCanary, type WasmExecutorOptions } from "../execution/executor.ts";
-import { TrapWatchingExecutor, type TrappedChange } from "./trap-watch.ts";
+import type { TrappedChange } from "./trap-watch.ts";
 import { PerturbedExecutor } from "../execution/perturbed-executor.ts";
 import type { ProgressCallback } from "../execution/progress.ts";
-import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, executeAndCommit, type ExecutionRoundState, type InductedMessage, type RoundConfig } from "../execution/round.ts";
+import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, type ExecutionRoundState, type RoundConfig } from "../execution/round.ts";
 import { StateManager, stateDigest, type SubnetState } from "../state/state-manager.ts";
 import type { Disk } from "../sim/env.ts";
 import { height, type HashHex, type Height } from "../types.ts";
-import { Registry, subnetIdOf, type CanisterRange, type SubnetId } from "../routing/registry.ts";
-import {
-  buildStreams,
-  decodeRoutingState,
-  emptyRoutingState,
-  encodeRoutingState,
-  streamTo,
-  takeLocalWork,
-  type InductionCanary,
-  type RoutingState,
-  type StreamSlice,
-  type SubnetCall,
-} from "../routing/streams.ts";
+import { Registry, subnetIdOf, type SubnetId } from "../routing/registry.ts";
+import { decodeRoutingState, emptyRoutingState, encodeRoutingState, streamTo, type InductionCanary, type RoutingState } from "../routing/streams.ts";
 import type { HashTree } from "../crypto/hash-tree.ts";
 import type { CertifiedState } from "../state/certified-tree.ts";
 import type { Certification } from "./certification.ts";
 import { CertifiedView } from "./certified-view.ts";
 import { IngressHistory, type IngressHistoryData } from "./ingress-history.ts";
-import { executeSubnetCalls } from "./subnet-messages.ts";
 import { executionKey } from "./batch-key.ts";
 import { batchWorkOf, type BatchWork } from "./execution-time.ts";
-import { HistoryJournal, replayHistoryOps } from "./history-journal.ts";
+import { replayHistoryOps } from "./history-journal.ts";
 import { runsHonestExecution, type BatchOutcome, type ExecutionSharing } from "./shared-execution.ts";
 import type { Batch, CanisterInfo, IngressFilterRejection, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
-import { errorCodeOfResponse } from "../execution/reject-codes.ts";
+import { executeBatchOn, type BatchExecutionContext } from "./batch-execution.ts";
 import { genesisStateFor, type GenesisCanister } from "./genesis-state.ts";
-import { inductIngress, inductStreamSlice, senderPrincipal, subnetCallOf } from "./ingress-induction.ts";
-import { corruptedReply, perturbHeap } from "./execution-faults.ts";
+import { senderPrincipal } from "./ingress-induction.ts";
 import { checkpointSnapshot, decodeExecutionSnapshot, executionStateHash, restoreLatestCheckpoint, snapshotMatchesItsHash, writeCheckpointExtras } from "./execution-checkpoint.ts";
 import { RecentHeights, STATE_HASH_KEEP, type HeldExecution } from "./recent-heights.ts";
 import { canisterInfoAt, filterIngressAt, queryAt } from "./execution-queries.ts";
@@ -146,8 +125,6 @@ export interface ExecutionMachineOptions {
 export class ExecutionStateMachine implements MessageRouting {
   private state: ExecutionRoundState;
   private history = new IngressHistory();
-  /** The current batch's writes to the history (adopters replay them). */
-  private journal = new HistoryJournal(this.history);
   private readonly sharing: ExecutionSharing | undefined;
   /** The settings outside the state that execution depends on (part of the sharing key). */
   private readonly configuration: string;
@@ -235,66 +212,42 @@ export class ExecutionStateMachine implements MessageRouting {
 
   /**
    * Executes a batch on this replica's own executor, as every replica did before sharing
-   * (harness/replica/shared-execution.ts): induction, management calls, the round, the stream
-   * builder, commit. `watchTraps`: record trapped updates for adopters even without an observer.
+   * (harness/replica/shared-execution.ts; the steps are batch-execution.ts'), then hashes, keeps
+   * and certifies the height. `watchTraps`: record trapped updates for adopters even without an observer.
    */
   private executeBatch(batch: Batch, watchTraps: boolean): BatchOutcome {
-    const journal = (this.journal = new HistoryJournal(this.history));
-    journal.prune(batch.timeNs);
     this.lastBatchTimeNs = batch.timeNs;
-    const local = takeLocalWork(this.routing);
-    this.routing = local.state;
-    const messages: InductedMessage[] = [...local.loopback];
-    const taken: [SubnetId, readonly bigint[]][] = [];
-    for (const slice of batch.xnet ?? []) messages.push(...this.inductSlice(slice, taken));
-    this.options.onInducted?.(batch.height, taken);
-    const subnetCalls: SubnetCall[] = [...local.calls];
-    for (const message of batch.ingress) {
-      if (this.history.has(message.id)) continue; // induction drops duplicates, as the IC's does
-      const inducted = inductIngress(message, batch, this.state.canisters, journal);
-      if (inducted === "subnet-call") subnetCalls.push(subnetCallOf(message));
-      else if (inducted !== undefined) messages.push(inducted);
-    }
-    const remoteFromSubnet = this.executeSubnetCalls(subnetCalls, batch, messages);
-    const chosen = this.options.perturbExecution?.(batch.height, batch.timeNs) === true ? this.perturbedExecutor : this.executor;
-    const report = this.options.onTrappedChange;
-    const trapped: TrappedChange[] = [];
-    const executor = report === undefined && !watchTraps ? chosen : new TrapWatchingExecutor(chosen, (change) => {
-      trapped.push(change);
-      report?.(batch.height, change);
-    });
-    const { state, output, commit } = executeAndCommit(executor, this.roundConfig, this.stateManager, this.state, {
-      round: batch.height,
-      timeNs: batch.timeNs,
-      // Messages for canisters that no longer exist are dropped (the scheduling states index
-      // exactly the subnet's canisters: no set of every id per batch).
-      messages: messages.filter((m) => this.state.scheduling.indexOf(m.canister) !== undefined),
-    });
-    this.state = this.options.corrupt?.(batch.height, batch.timeNs) === true ? perturbHeap(state) : state;
-    for (const m of output.executed) {
-      // Executed but not answered (it awaits calls it made): received → processing.
-      if (m.message.kind === "ingress" && this.history.status(m.message.messageId as HashHex)?.status === "received") {
-        journal.set(m.message.messageId as HashHex, { status: "processing", height: batch.height }, batch.timeNs);
-      }
-    }
-    for (const r of output.ingressResponses) {
-      if (r.origin.kind === "ingress") this.recordIngressResponse(r.origin.messageId, r.response, batch);
-    }
-    this.routing = buildStreams(this.routing, this.subnetId, this.registry, output.remoteCalls, [...output.remoteResponses, ...remoteFromSubnet]).state;
+    const executed = executeBatchOn(this.batchContext(), { state: this.state, routing: this.routing, history: this.history }, batch, watchTraps);
+    this.state = executed.state;
+    this.routing = executed.routing;
     const { hash, certified } = this.commitHeight(batch);
-    this.lastWork = batchWorkOf(output.instructionsPerCore, this.state.canisters, commit.checkpoint === undefined ? undefined : commit.committed.canisters);
+    const commit = executed.commit;
+    this.lastWork = batchWorkOf(executed.output.instructionsPerCore, this.state.canisters, commit.checkpoint === undefined ? undefined : commit.committed.canisters);
     return {
       height: batch.height,
       state: this.state,
       commit,
       routing: this.routing,
-      historyOps: journal.ops,
-      inducted: taken,
-      trapped,
+      historyOps: executed.journal.ops,
+      inducted: executed.inducted,
+      trapped: executed.trapped,
       stateHash: hash,
       certified,
       certifiedHash: this.recent.certifiedHashAt(batch.height) as HashHex,
       work: this.lastWork,
+    };
+  }
+
+  /** What batch execution takes from this replica (its state manager changes when state sync installs a checkpoint). */
+  private batchContext(): BatchExecutionContext {
+    return {
+      executor: this.executor,
+      perturbedExecutor: this.perturbedExecutor,
+      roundConfig: this.roundConfig,
+      stateManager: this.stateManager,
+      subnetId: this.subnetId,
+      registry: this.registry,
+      hooks: this.options,
     };
   }
 
@@ -344,45 +297,6 @@ export class ExecutionStateMachine implements MessageRouting {
     this.stateManager.pruneDigestsBelow(batch.height - STATE_HASH_KEEP);
     if (this.stateManager.isCheckpointHeight(batch.height)) this.writeExtras(batch.height, hash);
     this.nextHeight = height(batch.height + 1);
-  }
-
-  private recordIngressResponse(messageId: string, response: Response, batch: Batch): void {
-    const status: IngressStatus = response.kind === "reply"
-      ? { status: "completed", height: batch.height, reply: bytesToHex(this.options.corruptReplies?.(batch.height, batch.timeNs) === true ? corruptedReply(response.data) : response.data) }
-      : { status: "failed", height: batch.height, code: response.code, message: response.message, errorCode: errorCodeOfResponse(response) };
-    this.journal.set(messageId as HashHex, status, batch.timeNs);
-  }
-
-  /** Inducts one certified stream slice into the state and the routing state; notes the indices it took in `taken`. */
-  private inductSlice(slice: StreamSlice, taken: [SubnetId, readonly bigint[]][]): readonly InductedMessage[] {
-    const induction = inductStreamSlice(slice, this.routing, this.state, { id: this.subnetId, registry: this.registry }, this.options.inductionCanary);
-    this.routing = induction.routing;
-    if (induction.indices.length > 0) taken.push([slice.source, induction.indices]);
-    return induction.inducted;
-  }
-
-  /** Management canister calls run before the round; answers go to the history, the round or the streams. */
-  private executeSubnetCalls(calls: readonly SubnetCall[], batch: Batch, messages: InductedMessage[]): { from: CanisterId; response: OutgoingResponse }[] {
-    if (calls.length === 0) return [];
-    assert(this.executor instanceof WasmExecutor, "management calls need the Wasm executor");
-    const out = executeSubnetCalls(
-      { executor: this.executor, timeNs: batch.timeNs, canisterRange: this.ownRange(), randomness: hexToBytes(batch.randomness), maxCanisters: this.options.maxCanisters ?? 0, subnetId: this.subnetId },
-      this.state,
-      calls,
-    );
-    this.state = out.state;
-    for (const r of out.ingressResponses) this.recordIngressResponse(r.messageId, r.response, batch);
-    messages.push(...out.localResponses);
-    return out.remoteResponses.map((r) => ({
-      from: MANAGEMENT_CANISTER as string as CanisterId,
-      response: { origin: { kind: "canister", caller: r.caller, callbackId: r.callbackId as CallbackId }, response: r.response, refundedCycles: r.refundedCycles },
-    }));
-  }
-
-  private ownRange(): CanisterRange {
-    const own = this.registry.subnet(this.subnetId);
-    assert(own !== undefined, `subnet ${this.subnetId} is not in the registry`);
-    return own.canisterRange;
   }
 
   // ---- certification and the XNet endpoint (recent-heights.ts) -----------------------------------
