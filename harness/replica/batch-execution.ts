@@ -13,7 +13,7 @@ import { executeAndCommit, type ExecutionRoundState, type InductedMessage, type 
 import { errorCodeOfResponse } from "../execution/reject-codes.ts";
 import type { CanisterRange, Registry, SubnetId } from "../routing/registry.ts";
 import { buildStreams, takeLocalWork, type RoutingState, type StreamSlice, type SubnetCall } from "../routing/streams.ts";
-import type { CommitResult, StateManager } from "../state/state-manager.ts";
+import type { StateManager } from "../state/state-manager.ts";
 import type { HashHex } from "../types.ts";
 import { corruptedReply, perturbHeap } from "./execution-faults.ts";
 import type { ExecutionMachineOptions } from "./execution-state-machine.ts";
@@ -21,6 +21,7 @@ import { HistoryJournal } from "./history-journal.ts";
 import { inductIngress, inductStreamSlice, subnetCallOf } from "./ingress-induction.ts";
 import type { IngressHistory } from "./ingress-history.ts";
 import type { Batch, IngressStatus } from "./interfaces.ts";
+import type { BatchOutcome } from "./shared-execution.ts";
 import { executeSubnetCalls } from "./subnet-messages.ts";
 import { TrapWatchingExecutor, type TrappedChange } from "./trap-watch.ts";
 
@@ -43,17 +44,14 @@ export interface BatchPreState {
   readonly history: IngressHistory;
 }
 
-/** A batch's result, committed in the state manager but not yet hashed or certified. */
-export interface ExecutedBatch {
-  readonly state: ExecutionRoundState;
-  readonly routing: RoutingState;
+/**
+ * A batch's result, committed in the state manager but not yet hashed or certified: the parts of
+ * its shared outcome that execution decides, and what the machine hashes and charges from.
+ */
+export interface ExecutedBatch extends Pick<BatchOutcome, "state" | "routing" | "commit" | "inducted" | "trapped"> {
   /** The batch's writes to the history (adopters replay them). */
   readonly journal: HistoryJournal;
-  /** The stream indices inducted from each source subnet, in order. */
-  readonly inducted: readonly (readonly [SubnetId, readonly bigint[]])[];
-  readonly trapped: readonly TrappedChange[];
   readonly output: RoundOutput;
-  readonly commit: CommitResult;
 }
 
 /**
