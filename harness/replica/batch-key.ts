@@ -1,6 +1,6 @@
 // The key under which replicas of one subnet share an execution (issue 13 item 1, "execute once,
 // verify always"): the replica's state hash before the batch — which covers the execution state,
-// the ingress history and the routing state (ExecutionStateMachine's combinedHash) — and a hash
+// the ingress history and the routing state (executionStateHash, execution-checkpoint.ts) — and a hash
 // of everything of the batch that `ExecutionStateMachine.deliverBatch` reads: height, time,
 // randomness (management calls draw from it), each ingress message's id, sender, whether it came
 // in an envelope (callerOf), its call and its body (the key-value machine's command), and every

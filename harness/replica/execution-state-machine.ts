@@ -5,79 +5,50 @@
 // Message routing around the round: loopback responses and the subnet queue (management calls)
 // from the previous round, certified XNet slices (harness/routing/streams.ts), then ingress; after
 // the round the stream builder routes calls and responses for other subnets into the streams.
-import { Principal } from "@dfinity/principal";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
-import { memoizeBounded } from "../memo.ts";
+//
+// The machine owns the replica's execution state, ingress history, routing state and state
+// manager; it runs each batch or adopts another replica's outcome of it (shared-execution.ts) and
+// hashes and keeps every height. The jobs around that live beside it: batch-execution.ts (one
+// batch's steps: induction, management calls, round, stream builder), ingress-induction.ts,
+// subnet-messages.ts, execution-faults.ts (the divergence faults), genesis-state.ts (the height-0
+// state and its cache), execution-checkpoint.ts (the state hash, the checkpoint extras, restart
+// and state-sync snapshots), recent-heights.ts (hashes and states of recent heights,
+// certification, read_state and stream witnesses), execution-queries.ts (queries, the ingress
+// filter, canister info) and certified-view.ts (the certified tree).
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { assert } from "../assert.ts";
 import type { IngressMessage } from "../consensus/ingress.ts";
-import * as lifecycle from "../execution/lifecycle.ts";
-import {
-  canisterId,
-  INSPECT_MESSAGE_INSTRUCTION_LIMIT,
-  MANAGEMENT_CANISTER,
-  principalBytes,
-  RejectCode,
-  type CallbackId,
-  type CanisterExecutor,
-  type CanisterId,
-  type CanisterState,
-  type OutgoingResponse,
-  type PrincipalText,
-  type Response,
-} from "../execution/interfaces.ts";
+import type { CanisterExecutor, CanisterId, CanisterState, PrincipalText, Response } from "../execution/interfaces.ts";
 import { WasmExecutor, type ExecutionCanary, type WasmExecutorOptions } from "../execution/executor.ts";
-import { TrapWatchingExecutor, type TrappedChange } from "./trap-watch.ts";
+import type { TrappedChange } from "./trap-watch.ts";
 import { PerturbedExecutor } from "../execution/perturbed-executor.ts";
 import type { ProgressCallback } from "../execution/progress.ts";
-import { freezeShared } from "../paranoia.ts";
-import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, executeAndCommit, executeQuery, initialRoundState, type ExecutionRoundState, type InductedMessage, type RoundConfig } from "../execution/round.ts";
+import { APP_SUBNET_ROUND_CONFIG, decodeRoundMetadata, encodeRoundMetadata, type ExecutionRoundState, type RoundConfig } from "../execution/round.ts";
 import { StateManager, stateDigest, type SubnetState } from "../state/state-manager.ts";
-import { checkpointFiles, loadCheckpoint } from "../state/checkpoint.ts";
-import { CheckpointFilesDisk, decodeCheckpointFiles, encodeCheckpointFiles } from "../state/state-sync.ts";
 import type { Disk } from "../sim/env.ts";
-import { readRecord, writeRecord } from "../sim/disk-records.ts";
 import { height, type HashHex, type Height } from "../types.ts";
-import { Registry, subnetIdOf, type CanisterRange, type SubnetId } from "../routing/registry.ts";
-import {
-  buildStreams,
-  decodeRoutingState,
-  emptyRoutingState,
-  encodeRoutingState,
-  inductSlice,
-  encodeStreamMessage,
-  sliceOf,
-  streamTo,
-  takeLocalWork,
-  type InductionCanary,
-  type RoutingState,
-  type StreamSlice,
-  type SubnetCall,
-} from "../routing/streams.ts";
+import { Registry, subnetIdOf, type SubnetId } from "../routing/registry.ts";
+import { decodeRoutingState, emptyRoutingState, encodeRoutingState, streamTo, type InductionCanary, type RoutingState } from "../routing/streams.ts";
 import type { HashTree } from "../crypto/hash-tree.ts";
 import type { CertifiedState } from "../state/certified-tree.ts";
-import { dataCertificate, readStateCertificate } from "../state/state-certification.ts";
 import type { Certification } from "./certification.ts";
-import { CertifiedView, metadataOf } from "./certified-view.ts";
-import { indexLabel, subnetLabel } from "../routing/xnet.ts";
-import { IngressHistory, ingressHistoryDataOf, type IngressHistoryData } from "./ingress-history.ts";
-import { executeSubnetCalls } from "./subnet-messages.ts";
+import { CertifiedView } from "./certified-view.ts";
+import { IngressHistory, type IngressHistoryData } from "./ingress-history.ts";
 import { executionKey } from "./batch-key.ts";
 import { batchWorkOf, type BatchWork } from "./execution-time.ts";
-import { HistoryJournal, replayHistoryOps } from "./history-journal.ts";
+import { replayHistoryOps } from "./history-journal.ts";
 import { runsHonestExecution, type BatchOutcome, type ExecutionSharing } from "./shared-execution.ts";
-import type { Batch, CanisterInfo, IngressFilterRefusal, IngressFilterRejection, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
-import { canisterNotFound, canisterNotRunningAtInduction, ErrorCode, errorCodeOfResponse, rejectCodeOf, userReject, type UserError } from "../execution/reject-codes.ts";
-import { executeManagementQuery, managementIngressRefusal } from "../execution/management.ts";
-import { loadSavedState, type SavedCanisterState } from "../execution/saved-canister-state.ts";
+import type { Batch, CanisterInfo, IngressFilterRejection, IngressStatus, MessageRouting, StateSnapshot } from "./interfaces.ts";
+import { executeBatchOn, type BatchExecutionContext } from "./batch-execution.ts";
+import { genesisStateFor, type GenesisCanister } from "./genesis-state.ts";
+import { senderPrincipal } from "./ingress-induction.ts";
+import { checkpointSnapshot, decodeExecutionSnapshot, executionStateHash, restoreLatestCheckpoint, snapshotMatchesItsHash, writeCheckpointExtras } from "./execution-checkpoint.ts";
+import { RecentHeights, STATE_HASH_KEEP, type HeldExecution } from "./recent-heights.ts";
+import { canisterInfoAt, filterIngressAt, queryAt } from "./execution-queries.ts";
 
-export interface GenesisCanister {
-  readonly id: CanisterId;
-  readonly wasm: Uint8Array;
-  readonly arg?: Uint8Array;
-  /** Instead of installing `wasm`: this saved state, loaded into the created canister (and its file's content hash). */
-  readonly saved?: { readonly state: SavedCanisterState; readonly contentHash: string };
-}
+export type { GenesisCanister } from "./genesis-state.ts";
+export { callerOf, senderPrincipal } from "./ingress-induction.ts";
+export { decodeExecutionSnapshot } from "./execution-checkpoint.ts";
 
 export interface ExecutionMachineOptions {
   readonly genesis: readonly GenesisCanister[];
@@ -151,74 +122,21 @@ export interface ExecutionMachineOptions {
   };
 }
 
-/**
- * A checkpoint as state sync carries it: `StateSnapshot.data` holds the checkpoint's files on the
- * sender's disk (state/state-sync.ts) — the state manager's record, its pages and modules, and the
- * extras record — and the receiver reads them with the code a restart uses (decodeSnapshot).
- */
-interface ExecutionSnapshotData {
-  readonly subnet: SubnetState;
-  readonly history: IngressHistoryData;
-  /** encodeRoutingState bytes. */
-  readonly routing: Uint8Array;
-  /** The state hash the extras record names. */
-  readonly stateHash: HashHex;
-}
-
-/**
- * What a checkpoint holds beside the state manager's record (`exec-history/<h>`, a checksummed
- * record): the ingress history, the routing state and the state hash of that height.
- */
-interface CheckpointExtras {
-  readonly history: IngressHistoryData;
-  readonly routing: Uint8Array;
-  readonly stateHash: HashHex;
-}
-
-/**
- * Heights whose certified hash a replica keeps (to sign shares and to judge certifications), and
- * the most whose states (routing, execution, certified tree) it keeps while certification lags.
- * Once the subnet certifies h, the states below h are dropped: queries, read_state and the XNet
- * endpoint serve the latest certified height only. Keeping 32 full states instead doubled the
- * wall time of a 13-replica subnet at 1,000 updates/s (garbage collection over 32 versions of
- * the certified tree; docs/BENCHMARKS.md).
- */
-const RECENT_HEIGHTS_KEPT = 32;
-
-const STATE_HASH_KEEP = 512;
-/**
- * Genesis states by the executor that built them and the canisters' modules and arguments. Each
- * replica incarnation has its own executor (its own live instances), so a replica never adopts a
- * genesis another executor computed: a nondeterministic executor shows up as a divergence from
- * the first height. Weak keys: an executor's genesis goes with it.
- */
-const genesisCache = new WeakMap<CanisterExecutor, Map<string, ExecutionRoundState>>();
-
 export class ExecutionStateMachine implements MessageRouting {
   private state: ExecutionRoundState;
   private history = new IngressHistory();
-  /** The current batch's writes to the history (adopters replay them). */
-  private journal = new HistoryJournal(this.history);
   private readonly sharing: ExecutionSharing | undefined;
   /** The settings outside the state that execution depends on (part of the sharing key). */
   private readonly configuration: string;
   private nextHeight: Height = height(1);
-  private readonly stateHashes = new Map<Height, HashHex>();
   private stateManager: StateManager;
   private readonly executor: CanisterExecutor;
   private readonly perturbedExecutor: CanisterExecutor;
   private readonly roundConfig: RoundConfig;
   private routing: RoutingState = emptyRoutingState();
-  private readonly routingAt = new Map<Height, RoutingState>();
-  /** Execution states of recent heights: queries run against the latest certified one. */
-  private readonly executionAt = new Map<Height, { readonly state: ExecutionRoundState; readonly timeNs: bigint }>();
-  /** Certified tree root hashes of recent heights (shares are signed over them). */
-  private readonly certifiedHashes = new Map<Height, HashHex>();
-  /** Certified trees of the latest certified height and later (XNet slices and read_state are served from them). */
-  private readonly certifiedAt = new Map<Height, CertifiedState>();
+  /** Hashes and states of recent heights, the newest certification, and the read paths served from them. */
+  private readonly recent: RecentHeights;
   private readonly certifiedView: CertifiedView;
-  /** The newest certification of this subnet whose state this replica still holds. */
-  private certification: Certification | undefined;
   /** Time of the last executed batch (queries run at it). */
   private lastBatchTimeNs = 0n;
   private lastWork: BatchWork | undefined;
@@ -231,6 +149,7 @@ export class ExecutionStateMachine implements MessageRouting {
     // are a pure function of the module bytes (module-cache.ts checks that in paranoid runs).
     this.registry = options.subnet?.registry ?? Registry.of([{ name: "a", size: 1 }]);
     this.subnetId = options.subnet?.id ?? subnetIdOf("a");
+    this.recent = new RecentHeights(this.subnetId);
     // The subnet's own certification key is the root of trust of a one-subnet IC (the only setup
     // whose keys are known here); without it ic0.root_key_* trap.
     const rootKeyDer = options.subnet?.publicKeyDerOf?.(this.subnetId);
@@ -249,9 +168,7 @@ export class ExecutionStateMachine implements MessageRouting {
     this.perturbedExecutor = new PerturbedExecutor(this.executor);
     this.roundConfig = { ...APP_SUBNET_ROUND_CONFIG, checkpointIntervalRounds: options.checkpointInterval, subnetId: this.subnetId as string as PrincipalText };
     this.stateManager = this.newStateManager();
-    this.state = this.sharing === undefined
-      ? genesisState(this.executor, options.genesis)
-      : this.sharing.genesis(genesisKey(options.genesis), () => genesisState(this.executor, options.genesis), (state) => stateDigest(0, { canisters: state.canisters, metadata: encodeRoundMetadata(state) }));
+    this.state = genesisStateFor(this.executor, options.genesis, this.sharing);
     this.certifiedView = new CertifiedView({
       registry: this.registry,
       ...(options.subnet?.publicKeyDerOf === undefined ? {} : { publicKeyDerOf: options.subnet.publicKeyDerOf }),
@@ -264,33 +181,12 @@ export class ExecutionStateMachine implements MessageRouting {
   /** Why checkpoints on the disk were passed over at the last restart (the replica traces them). */
   recovery: readonly string[] = [];
 
-  /**
-   * After a restart: the newest checkpoint whose record, pages, manifest, extras and state hash all
-   * verify; older ones when the newest does not; genesis when none does (the replica then
-   * state-syncs the CUP's checkpoint from a peer). Never a state that does not match its hash —
-   * unless the canary skip-checksum is on.
-   */
+  /** After a restart: the newest checkpoint that verifies (execution-checkpoint.ts), else genesis. */
   private restoreFromDisk(): void {
-    const unchecked = this.options.skipChecksums === true;
-    let extras: CheckpointExtras | undefined;
-    const recovery: string[] = [];
-    const restored = this.stateManager.loadLatestCheckpoint({
-      unchecked,
-      onRejected: (why) => recovery.push(why),
-      accept: (h, subnet, digest) => {
-        const read = readRecord<CheckpointExtras>(this.disk, historyKey(h), unchecked);
-        if (read === undefined || !read.ok) return `checkpoint ${h}: ${read === undefined ? "its history record is missing" : read.reason}`;
-        if (!unchecked) {
-          const actual = combinedHash(h, digest, IngressHistory.fromData(read.value.history), decodeRoutingState(read.value.routing));
-          if (actual !== read.value.stateHash) return `checkpoint ${h}: state hash ${actual.slice(0, 16)} does not match the recorded ${read.value.stateHash.slice(0, 16)}`;
-        }
-        extras = read.value;
-        return undefined;
-      },
-    });
+    const { recovery, restored } = restoreLatestCheckpoint(this.disk, this.stateManager, this.options.skipChecksums === true);
     this.recovery = recovery;
-    if (restored === undefined || extras === undefined) return;
-    this.adopt(restored.height, restored.state, extras.history, extras.routing);
+    if (restored === undefined) return;
+    this.adopt(restored.height, restored.subnet, restored.extras.history, restored.extras.routing);
   }
 
   expectedBatchHeight(): Height {
@@ -316,66 +212,42 @@ export class ExecutionStateMachine implements MessageRouting {
 
   /**
    * Executes a batch on this replica's own executor, as every replica did before sharing
-   * (harness/replica/shared-execution.ts): induction, management calls, the round, the stream
-   * builder, commit. `watchTraps`: record trapped updates for adopters even without an observer.
+   * (harness/replica/shared-execution.ts; the steps are batch-execution.ts'), then hashes, keeps
+   * and certifies the height. `watchTraps`: record trapped updates for adopters even without an observer.
    */
   private executeBatch(batch: Batch, watchTraps: boolean): BatchOutcome {
-    const journal = (this.journal = new HistoryJournal(this.history));
-    journal.prune(batch.timeNs);
     this.lastBatchTimeNs = batch.timeNs;
-    const local = takeLocalWork(this.routing);
-    this.routing = local.state;
-    const messages: InductedMessage[] = [...local.loopback];
-    const taken: [SubnetId, readonly bigint[]][] = [];
-    for (const slice of batch.xnet ?? []) messages.push(...this.inductSlice(slice, taken));
-    this.options.onInducted?.(batch.height, taken);
-    const subnetCalls: SubnetCall[] = [...local.calls];
-    for (const message of batch.ingress) {
-      if (this.history.has(message.id)) continue; // induction drops duplicates, as the IC's does
-      const inducted = this.induct(message, batch);
-      if (inducted === "subnet-call") subnetCalls.push(this.subnetCallOf(message));
-      else if (inducted !== undefined) messages.push(inducted);
-    }
-    const remoteFromSubnet = this.executeSubnetCalls(subnetCalls, batch, messages);
-    const chosen = this.options.perturbExecution?.(batch.height, batch.timeNs) === true ? this.perturbedExecutor : this.executor;
-    const report = this.options.onTrappedChange;
-    const trapped: TrappedChange[] = [];
-    const executor = report === undefined && !watchTraps ? chosen : new TrapWatchingExecutor(chosen, (change) => {
-      trapped.push(change);
-      report?.(batch.height, change);
-    });
-    const { state, output, commit } = executeAndCommit(executor, this.roundConfig, this.stateManager, this.state, {
-      round: batch.height,
-      timeNs: batch.timeNs,
-      // Messages for canisters that no longer exist are dropped (the scheduling states index
-      // exactly the subnet's canisters: no set of every id per batch).
-      messages: messages.filter((m) => this.state.scheduling.indexOf(m.canister) !== undefined),
-    });
-    this.state = this.options.corrupt?.(batch.height, batch.timeNs) === true ? perturbHeap(state) : state;
-    for (const m of output.executed) {
-      // Executed but not answered (it awaits calls it made): received → processing.
-      if (m.message.kind === "ingress" && this.history.status(m.message.messageId as HashHex)?.status === "received") {
-        journal.set(m.message.messageId as HashHex, { status: "processing", height: batch.height }, batch.timeNs);
-      }
-    }
-    for (const r of output.ingressResponses) {
-      if (r.origin.kind === "ingress") this.recordIngressResponse(r.origin.messageId, r.response, batch);
-    }
-    this.routing = buildStreams(this.routing, this.subnetId, this.registry, output.remoteCalls, [...output.remoteResponses, ...remoteFromSubnet]).state;
+    const executed = executeBatchOn(this.batchContext(), { state: this.state, routing: this.routing, history: this.history }, batch, watchTraps);
+    this.state = executed.state;
+    this.routing = executed.routing;
     const { hash, certified } = this.commitHeight(batch);
-    this.lastWork = batchWorkOf(output.instructionsPerCore, this.state.canisters, commit.checkpoint === undefined ? undefined : commit.committed.canisters);
+    const commit = executed.commit;
+    this.lastWork = batchWorkOf(executed.output.instructionsPerCore, this.state.canisters, commit.checkpoint === undefined ? undefined : commit.committed.canisters);
     return {
       height: batch.height,
       state: this.state,
       commit,
       routing: this.routing,
-      historyOps: journal.ops,
-      inducted: taken,
-      trapped,
+      historyOps: executed.journal.ops,
+      inducted: executed.inducted,
+      trapped: executed.trapped,
       stateHash: hash,
       certified,
-      certifiedHash: this.certifiedHashes.get(batch.height) as HashHex,
+      certifiedHash: this.recent.certifiedHashAt(batch.height) as HashHex,
       work: this.lastWork,
+    };
+  }
+
+  /** What batch execution takes from this replica (its state manager changes when state sync installs a checkpoint). */
+  private batchContext(): BatchExecutionContext {
+    return {
+      executor: this.executor,
+      perturbedExecutor: this.perturbedExecutor,
+      roundConfig: this.roundConfig,
+      stateManager: this.stateManager,
+      subnetId: this.subnetId,
+      registry: this.registry,
+      hooks: this.options,
     };
   }
 
@@ -402,18 +274,18 @@ export class ExecutionStateMachine implements MessageRouting {
   /** This replica's state hash before the batch at `h` (the sharing key's first part). */
   private preStateHash(h: Height): HashHex {
     const previous = height(h - 1);
-    const known = this.stateHashes.get(previous);
+    const known = this.recent.stateHashAt(previous);
     if (known !== undefined) return known;
     // Genesis and a restart from a checkpoint: the hash of the state this replica holds.
     const digest = this.stateManager.digestAt(previous) ?? stateDigest(previous, this.subnetState());
-    return combinedHash(previous, digest, this.history, this.routing);
+    return executionStateHash(previous, digest, this.history, this.routing);
   }
 
   /** Hash, keep and (at summary heights) checkpoint the state after a batch. */
   private commitHeight(batch: Batch): { readonly hash: HashHex; readonly certified: CertifiedState } {
     const digest = this.stateManager.digestAt(batch.height);
     assert(digest !== undefined, `state manager has no digest for height ${batch.height}`);
-    const hash = combinedHash(batch.height, digest, this.history, this.routing);
+    const hash = executionStateHash(batch.height, digest, this.history, this.routing);
     const certified = this.certifiedView.update(batch.timeNs, this.history, this.state.canisters, this.routing);
     this.keepHeight(batch, hash, certified, bytesToHex(certified.rootHash()) as HashHex);
     return { hash, certified };
@@ -421,118 +293,31 @@ export class ExecutionStateMachine implements MessageRouting {
 
   /** Keeps the hashes and states of a committed height, writes its checkpoint extras, moves on. */
   private keepHeight(batch: Batch, hash: HashHex, certified: CertifiedState, certifiedHash: HashHex): void {
-    this.stateHashes.set(batch.height, hash);
-    this.stateHashes.delete((batch.height - STATE_HASH_KEEP) as Height);
-    this.certifiedHashes.set(batch.height, certifiedHash);
-    this.certifiedHashes.delete((batch.height - RECENT_HEIGHTS_KEPT) as Height);
-    this.routingAt.set(batch.height, this.routing);
-    this.executionAt.set(batch.height, { state: this.state, timeNs: batch.timeNs });
-    this.certifiedAt.set(batch.height, certified);
-    this.releaseStatesBelow((batch.height - RECENT_HEIGHTS_KEPT + 1) as Height);
+    this.recent.keep(batch.height, { stateHash: hash, certifiedHash, routing: this.routing, execution: { state: this.state, timeNs: batch.timeNs }, certified });
     this.stateManager.pruneDigestsBelow(batch.height - STATE_HASH_KEEP);
     if (this.stateManager.isCheckpointHeight(batch.height)) this.writeExtras(batch.height, hash);
     this.nextHeight = height(batch.height + 1);
   }
 
-  private recordIngressResponse(messageId: string, response: Response, batch: Batch): void {
-    const status: IngressStatus = response.kind === "reply"
-      ? { status: "completed", height: batch.height, reply: bytesToHex(this.options.corruptReplies?.(batch.height, batch.timeNs) === true ? corruptedReply(response.data) : response.data) }
-      : { status: "failed", height: batch.height, code: response.code, message: response.message, errorCode: errorCodeOfResponse(response) };
-    this.journal.set(messageId as HashHex, status, batch.timeNs);
-  }
-
-  /** Inducts one certified stream slice (consensus validated its certification); notes the indices it took in `taken`. */
-  private inductSlice(slice: StreamSlice, taken: [SubnetId, readonly bigint[]][]): readonly InductedMessage[] {
-    if (slice.destination !== this.subnetId || this.registry.subnet(slice.source) === undefined) return [];
-    const queued = queuedRequestCounts(this.state);
-    const canisters = new Map<string, CanisterState>(this.state.canisters.map((c) => [c.id, c]));
-    const result = inductSlice(this.routing, slice, {
-      hasCanister: (id) => canisters.has(id),
-      statusOf: (id) => canisters.get(id)?.status,
-      queuedRequests: (to, from) => queued.get(`${to}|${from}`) ?? 0,
-    }, this.options.inductionCanary);
-    this.routing = result.state;
-    if (result.indices.length > 0) taken.push([slice.source, result.indices]);
-    return result.inducted;
-  }
-
-  /** Management canister calls run before the round; answers go to the history, the round or the streams. */
-  private executeSubnetCalls(calls: readonly SubnetCall[], batch: Batch, messages: InductedMessage[]): { from: CanisterId; response: OutgoingResponse }[] {
-    if (calls.length === 0) return [];
-    assert(this.executor instanceof WasmExecutor, "management calls need the Wasm executor");
-    const out = executeSubnetCalls(
-      { executor: this.executor, timeNs: batch.timeNs, canisterRange: this.ownRange(), randomness: hexToBytes(batch.randomness), maxCanisters: this.options.maxCanisters ?? 0, subnetId: this.subnetId },
-      this.state,
-      calls,
-    );
-    this.state = out.state;
-    for (const r of out.ingressResponses) this.recordIngressResponse(r.messageId, r.response, batch);
-    messages.push(...out.localResponses);
-    return out.remoteResponses.map((r) => ({
-      from: MANAGEMENT_CANISTER as string as CanisterId,
-      response: { origin: { kind: "canister", caller: r.caller, callbackId: r.callbackId as CallbackId }, response: r.response, refundedCycles: r.refundedCycles },
-    }));
-  }
-
-  private ownRange(): CanisterRange {
-    const own = this.registry.subnet(this.subnetId);
-    assert(own !== undefined, `subnet ${this.subnetId} is not in the registry`);
-    return own.canisterRange;
-  }
-
-  private subnetCallOf(message: IngressMessage): SubnetCall {
-    assert(message.call !== undefined, "a subnet call names a method");
-    return { origin: { kind: "ingress", messageId: message.id, caller: callerOf(message) }, method: message.call.method, arg: hexToBytes(message.call.argHex), cycles: 0n };
-  }
+  // ---- certification and the XNet endpoint (recent-heights.ts) -----------------------------------
 
   certifiedHashAt(h: Height): HashHex | undefined {
-    return this.certifiedHashes.get(h);
+    return this.recent.certifiedHashAt(h);
   }
 
   /** The subnet certified height h: read_state and data certificates can be served from it. */
   onCertified(cert: Certification): void {
-    // Not our state (diverged), or states older than the newest certification we hold.
-    if (this.certifiedHashes.get(cert.height) !== cert.hash || !this.certifiedAt.has(cert.height)) return;
-    if (this.certification === undefined || cert.height > this.certification.height) {
-      this.certification = cert;
-      this.releaseStatesBelow(cert.height);
-    }
+    this.recent.onCertified(cert);
   }
 
-  /** Drops the routing, execution and certified states of heights below h (their hashes stay). */
-  private releaseStatesBelow(h: Height): void {
-    for (const held of [this.routingAt, this.executionAt, this.certifiedAt]) {
-      for (const at of held.keys()) if (at < h) held.delete(at);
-    }
-  }
-
-  /**
-   * A read_state response: the latest certified state pruned to `paths` (plus /time), with the
-   * subnet's signature — the CBOR certificate agents verify. Undefined before the first certification.
-   */
+  /** A read_state response from the latest certified state; undefined before the first certification. */
   readState(paths: readonly (readonly (string | Uint8Array)[])[]): Uint8Array | undefined {
-    const cert = this.certification;
-    const held = cert === undefined ? undefined : this.certifiedAt.get(cert.height);
-    if (cert === undefined || held === undefined) return undefined;
-    return readStateCertificate(held, cert, paths);
+    return this.recent.readState(paths);
   }
 
   /** The certified tree at h pruned to our stream to `destination` from `fromIndex` on (XNet endpoint). */
   streamWitnessAt(h: Height, destination: SubnetId, fromIndex: bigint): { readonly witness: HashTree; readonly messageBytes: number } | undefined {
-    const held = this.certifiedAt.get(h);
-    const routing = this.routingAt.get(h);
-    // No stream to the destination yet: nothing to serve (the IC's endpoint answers "no content").
-    if (held === undefined || routing === undefined || !routing.streams.some(([id]) => id === destination)) return undefined;
-    const slice = sliceOf(routing, this.subnetId, destination, fromIndex);
-    const base = ["streams", subnetLabel(destination)];
-    const paths: (string | Uint8Array)[][] = [[...base, "header"]];
-    if (slice.messages.length > 0 && slice.firstIndex === slice.header.begin && slice.header.end - slice.header.begin === BigInt(slice.messages.length)) {
-      paths.push([...base, "messages"]); // the whole stream: one prefix path reveals it
-    } else {
-      slice.messages.forEach((_, k) => paths.push([...base, "messages", indexLabel(slice.firstIndex + BigInt(k))]));
-    }
-    const messageBytes = slice.messages.reduce((sum, m) => sum + encodeStreamMessage(m).length, 0);
-    return { witness: held.witness(paths), messageBytes };
+    return this.recent.streamWitnessAt(h, destination, fromIndex);
   }
 
   /** Where induction of `source`'s stream stands: the next index expected and our stream's signals. */
@@ -546,41 +331,24 @@ export class ExecutionStateMachine implements MessageRouting {
   }
 
   stateHashAt(h: Height): HashHex | undefined {
-    return this.stateHashes.get(h);
+    return this.recent.stateHashAt(h);
   }
 
-  /**
-   * The checkpoint at h as a state-sync snapshot, read back from the disk and verified: a
-   * checkpoint that rotted on this replica's disk is not served (the peer asks another replica).
-   */
+  // ---- checkpoints and state sync (execution-checkpoint.ts) --------------------------------------
+
+  /** The checkpoint at h as a state-sync snapshot, if it still verifies on this replica's disk. */
   checkpointAt(h: Height): StateSnapshot | undefined {
-    const loaded = this.stateManager.readCheckpoint(h);
-    const extras = readRecord<CheckpointExtras>(this.disk, historyKey(h));
-    if (!loaded.ok || extras === undefined || !extras.ok) return undefined;
-    const files = checkpointFiles(this.disk, h);
-    const extrasBytes = this.disk.read(historyKey(h));
-    if (files === undefined || extrasBytes === undefined) return undefined;
-    // sizeBytes 0: the network model has always charged nothing for an execution snapshot.
-    return { height: h, stateHash: extras.value.stateHash, sizeBytes: 0, data: encodeCheckpointFiles([...files, [historyKey(h), extrasBytes]]) };
+    return checkpointSnapshot(this.disk, this.stateManager, h);
   }
 
   /** The checkpoint's extras (history, routing, state hash), written and synced after the state manager's record. */
   private writeExtras(h: Height, stateHash: HashHex): void {
-    const extras: CheckpointExtras = { history: this.history.toData(), routing: encodeRoutingState(this.routing), stateHash };
-    writeRecord(this.disk, historyKey(h), extras);
-    const kept = new Set(this.stateManager.checkpointHeights().map(historyKey));
-    for (const key of this.disk.keys("exec-history/")) if (!kept.has(key) && key !== historyKey(h)) this.disk.remove(key);
-    this.disk.sync();
+    writeCheckpointExtras(this.disk, this.stateManager, h, { history: this.history.toData(), routing: encodeRoutingState(this.routing), stateHash });
   }
 
   verifySnapshot(snapshot: StateSnapshot): boolean {
     if (this.options.snapshotCanary === "state-sync-unverified") return true;
-    // A snapshot comes from a peer, which may be Byzantine: bytes that do not even decode are a
-    // mismatch like any other, not an error of this replica.
-    const decoded = decodeExecutionSnapshot(snapshot, false);
-    if (!decoded.ok) return false;
-    const data = decoded.data;
-    return data.stateHash === snapshot.stateHash && combinedHash(snapshot.height, stateDigest(snapshot.height, data.subnet), IngressHistory.fromData(data.history), decodeRoutingState(data.routing)) === snapshot.stateHash;
+    return snapshotMatchesItsHash(snapshot);
   }
 
   installSnapshot(snapshot: StateSnapshot): void {
@@ -591,17 +359,13 @@ export class ExecutionStateMachine implements MessageRouting {
     const data = decoded.data;
     this.stateManager = this.newStateManager();
     this.adopt(snapshot.height, data.subnet, data.history, data.routing);
-    this.stateHashes.clear();
-    this.routingAt.clear();
-    this.executionAt.clear();
-    this.certifiedAt.clear();
-    this.certifiedHashes.clear();
-    this.certification = undefined;
-    this.stateHashes.set(snapshot.height, snapshot.stateHash);
+    this.recent.restartAt(snapshot.height, snapshot.stateHash);
     // Written as this replica's own checkpoint, so that a restart finds it.
     this.stateManager.checkpointInstalled(snapshot.height, data.subnet);
     this.writeExtras(snapshot.height, snapshot.stateHash);
   }
+
+  // ---- read paths (execution-queries.ts) ---------------------------------------------------------
 
   ingressStatus(id: HashHex): IngressStatus | undefined {
     return this.history.status(id);
@@ -619,41 +383,13 @@ export class ExecutionStateMachine implements MessageRouting {
   query(canister: CanisterId, method: string, arg: Uint8Array, caller = senderPrincipal("observer")): Response {
     // As on the IC, queries see the latest certified state (so a data certificate matches what the
     // canister reads); before the first certification, the current one.
-    const at = this.queryState();
-    if ((canister as string) === MANAGEMENT_CANISTER) return executeManagementQuery((id) => at.state.canisters.find((c) => c.id === id), caller, method, arg);
-    const target = at.state.canisters.find((c) => c.id === canister);
-    if (target === undefined) return userReject(canisterNotFound(canister));
-    const certificate = this.dataCertificateFor(canister);
-    const message = { kind: "query" as const, caller, method, arg, ...(certificate === undefined ? {} : { dataCertificate: certificate }) };
-    if (this.executor instanceof WasmExecutor && target.execution?.exports.includes(`canister_composite_query ${method}`)) {
-      // A composite query runs its call tree on the same state (the IC's query handler).
-      const params = { instructionLimit: this.roundConfig.scheduler.maxInstructionsPerMessageWithoutDts, timeNs: at.timeNs };
-      return this.executor.executeQueryTree((id) => at.state.canisters.find((c) => c.id === id), canister, message, params).response;
-    }
-    const result = executeQuery(this.executor, this.roundConfig, at.state, canister, message, at.timeNs);
-    const reply = result.responses[0]?.response;
-    assert(reply !== undefined, `query ${canister}.${method} produced no answer`);
-    return reply;
+    const context = { executor: this.executor, roundConfig: this.roundConfig, dataCertificateFor: (id: CanisterId) => this.recent.dataCertificateFor(id) };
+    return queryAt(context, this.queryState(), canister, method, arg, caller);
   }
 
-  /**
-   * The ingress filter (interfaces.ts): on the state queries see, as the IC's HTTP handler does,
-   * with the IC's error codes and messages (ic_error_types; canister_manager.rs for aaaaa-aa).
-   */
+  /** The ingress filter (interfaces.ts), on the state queries see. */
   filterIngress(message: IngressMessage): IngressFilterRejection | undefined {
-    const call = message.call;
-    if (call === undefined) return undefined;
-    const canisters = this.queryState().state.canisters;
-    const find = (id: CanisterId): CanisterState | undefined => canisters.find((c) => c.id === id);
-    if (call.canister === MANAGEMENT_CANISTER) return managementIngressRefusal(call.method, hexToBytes(call.argHex), callerOf(message), find);
-    const canister = find(call.canister as CanisterId);
-    const refuse = (reason: IngressFilterRefusal, e: UserError): IngressFilterRejection => ({ reason, rejectCode: rejectCodeOf(e.code), errorCode: e.code, message: e.description });
-    if (canister === undefined) return refuse("canister-not-found", canisterNotFound(call.canister));
-    if (canister.status !== "running") return refuse("canister-not-running", canisterNotRunningAtInduction(call.canister, canister.status));
-    if (!(this.executor instanceof WasmExecutor)) return undefined;
-    const verdict = this.executor.inspectMessage(canister, { caller: callerOf(message), method: call.method, arg: hexToBytes(call.argHex) }, { instructionLimit: INSPECT_MESSAGE_INSTRUCTION_LIMIT, timeNs: this.queryState().timeNs });
-    if (verdict.refusal === undefined) return undefined;
-    return refuse("inspect-message-refused", verdict.refusal);
+    return filterIngressAt(this.executor, this.queryState(), message);
   }
 
   ingressSender(id: HashHex): PrincipalText | undefined {
@@ -662,29 +398,16 @@ export class ExecutionStateMachine implements MessageRouting {
 
   /** Controllers and private metadata names of a canister in the state queries see (the IC checks its certified state). */
   canisterInfo(id: CanisterId): CanisterInfo | undefined {
-    const canister = this.queryState().state.canisters.find((c) => c.id === id);
-    if (canister === undefined) return undefined;
-    const e = canister.execution;
-    const privateMetadata = e === undefined ? [] : metadataOf(e.moduleHash, e.wasmModule).filter((s) => s.visibility === "private").map((s) => s.name);
-    return { controllers: canister.controllers, privateMetadata };
+    return canisterInfoAt(this.queryState(), id);
   }
 
   /** The height queries run at now: the latest certified one this replica holds, else the latest executed. */
   get queryHeight(): Height {
-    const cert = this.certification;
-    return cert !== undefined && this.executionAt.has(cert.height) ? cert.height : height(this.nextHeight - 1);
+    return this.recent.queryHeight(height(this.nextHeight - 1));
   }
 
-  private queryState(): { readonly state: ExecutionRoundState; readonly timeNs: bigint } {
-    return this.executionAt.get(this.queryHeight) ?? { state: this.state, timeNs: this.lastBatchTimeNs };
-  }
-
-  /** What ic0.data_certificate_copy returns in a query to `canister`: /time and its certified_data. */
-  private dataCertificateFor(canister: CanisterId): Uint8Array | undefined {
-    const cert = this.certification;
-    const held = cert === undefined ? undefined : this.certifiedAt.get(cert.height);
-    if (cert === undefined || held === undefined) return undefined;
-    return dataCertificate(held, cert, principalBytes(canister));
+  private queryState(): HeldExecution {
+    return this.recent.executionAtHeight(this.queryHeight) ?? { state: this.state, timeNs: this.lastBatchTimeNs };
   }
 
   /** Canisters as they are now (tests, dumps). */
@@ -709,167 +432,4 @@ export class ExecutionStateMachine implements MessageRouting {
   private subnetState(): SubnetState {
     return { canisters: this.state.canisters, metadata: encodeRoundMetadata(this.state) };
   }
-
-  /**
-   * An ingress message becomes a canister message (or a subnet call, for the management canister),
-   * or fails at induction with a reject.
-   */
-  private induct(message: IngressMessage, batch: Batch): InductedMessage | "subnet-call" | undefined {
-    // The envelope's principal is kept with the status (the HTTP interface shows it to its sender only).
-    const sender = message.envelope === undefined ? undefined : message.sender;
-    const fail = (error: UserError): undefined => {
-      const status: IngressStatus = { status: "failed", height: batch.height, code: rejectCodeOf(error.code), message: error.description, errorCode: error.code };
-      this.journal.set(message.id, status, batch.timeNs, sender);
-      return undefined;
-    };
-    // A message without a call is the key-value placeholder's: there is no canister to run it.
-    if (message.call === undefined) return fail({ code: ErrorCode.CanisterNotFound, description: "The ingress message names no canister (a key-value placeholder message)" });
-    if (message.call.canister === MANAGEMENT_CANISTER) {
-      this.journal.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
-      return "subnet-call";
-    }
-    let target: CanisterId;
-    try {
-      target = canisterId(message.call.canister);
-    } catch {
-      return fail(canisterNotFound(message.call.canister));
-    }
-    const canister = this.state.canisters.find((c) => c.id === target);
-    // Induction refusals as the IC's valid set rule (ic-protocol.md §3.3): no such canister → IC0301,
-    // stopped → IC0508, stopping → IC0509, with StateError's texts.
-    if (canister === undefined) return fail(canisterNotFound(target));
-    if (canister.status !== "running") return fail(canisterNotRunningAtInduction(target, canister.status));
-    this.journal.set(message.id, { status: "received", height: batch.height }, batch.timeNs, sender);
-    return {
-      canister: target,
-      message: { kind: "ingress", messageId: message.id, caller: callerOf(message), method: message.call.method, arg: hexToBytes(message.call.argHex) },
-    };
-  }
-}
-
-/** The caller of an ingress message: the envelope's authenticated sender, or a simulated user's principal. */
-export function callerOf(message: IngressMessage): PrincipalText {
-  return message.envelope !== undefined ? (message.sender as PrincipalText) : senderPrincipal(message.sender);
-}
-
-/** A user name's principal: self-authenticating over a key derived from the name (simulation). */
-export const senderPrincipal: (sender: string) => PrincipalText = memoizeBounded(
-  (sender) => Principal.selfAuthenticating(sha256(utf8ToBytes(`subnetlab-user|${sender}`))).toText() as PrincipalText,
-  16_384,
-  "senderPrincipal",
-);
-
-/** What a genesis state is a function of: each canister's id, module, init argument and saved state. */
-function genesisKey(genesis: readonly GenesisCanister[]): string {
-  return genesis.map((g) => `${g.id}:${bytesToHex(sha256(g.wasm))}:${g.arg === undefined ? "" : bytesToHex(g.arg)}:${g.saved?.contentHash ?? ""}`).join(",");
-}
-
-function genesisState(executor: CanisterExecutor, genesis: readonly GenesisCanister[]): ExecutionRoundState {
-  const key = genesisKey(genesis);
-  const built = genesisCache.get(executor) ?? new Map<string, ExecutionRoundState>();
-  genesisCache.set(executor, built);
-  const cached = built.get(key);
-  if (cached !== undefined) return cached;
-  const controller = senderPrincipal("genesis");
-  const canisters = genesis.map((g) => {
-    const created = lifecycle.createCanister({ id: g.id, controllers: [controller], cycles: 100_000_000_000_000n });
-    if (g.saved !== undefined) return genesisFromSaved(executor, created, controller, g.saved.state);
-    const installed = executor.installCode(created, { mode: "install", wasmModule: g.wasm, arg: g.arg ?? new Uint8Array(), sender: controller }, { instructionLimit: 300_000_000_000n, timeNs: 0n });
-    assert(installed.ok, `genesis install of ${g.id} failed: ${installed.ok ? "" : installed.message}`);
-    return installed.canister;
-  });
-  const state = freezeShared(initialRoundState(canisters));
-  built.set(key, state);
-  return state;
-}
-
-/**
- * A genesis canister started from a saved state: loaded through the snapshot upload and load steps
- * a builder takes (saved-canister-state.ts), identically on every replica. The scenario layer
- * checked the file (content hash, module = the scenario's wasm), so a refusal here is a harness bug.
- */
-function genesisFromSaved(executor: CanisterExecutor, created: CanisterState, controller: PrincipalText, saved: SavedCanisterState): CanisterState {
-  assert(executor instanceof WasmExecutor, "canisters from saved states need the Wasm executor");
-  const loaded = loadSavedState(created, controller, saved, executor, 0n);
-  assert(loaded.ok, `genesis load of ${created.id} from a saved state failed: ${loaded.ok ? "" : loaded.message}`);
-  return loaded.canister;
-}
-
-/** A reply with its last byte changed (an execution bug that answers differently). */
-function corruptedReply(data: Uint8Array): Uint8Array {
-  const out = data.length === 0 ? new Uint8Array(1) : data.slice();
-  out[out.length - 1] = ((out[out.length - 1] ?? 0) + 1) & 0xff;
-  return out;
-}
-
-/** Bumps the first byte of the first canister's highest non-zero heap page (a corrupted execution). */
-function perturbHeap(state: ExecutionRoundState): ExecutionRoundState {
-  const target = state.canisters.find((c) => c.execution !== undefined);
-  const exec = target?.execution;
-  if (target === undefined || exec === undefined) return state;
-  const pages = exec.wasmMemory.nonZeroPageIndices();
-  const index = pages[pages.length - 1] ?? 0;
-  const page = exec.wasmMemory.readPage(index).slice();
-  // Add rather than flip: flipping twice would restore the page on the next perturbed batch.
-  page[0] = ((page[0] ?? 0) + 1) & 0xff;
-  const corrupted: CanisterState = { ...target, execution: { ...exec, wasmMemory: exec.wasmMemory.withPages(new Map([[index, page]])) } };
-  return { ...state, canisters: state.canisters.map((c) => (c === target ? corrupted : c)) };
-}
-
-function combinedHash(h: number, subnetDigest: HashHex, history: IngressHistory, routing: RoutingState): HashHex {
-  const routingDigest = isEmptyRouting(routing) ? "" : bytesToHex(sha256(encodeRoutingState(routing)));
-  return bytesToHex(sha256(utf8ToBytes(`exec-state|${h}|${subnetDigest}|${history.digestHex()}|${history.size}|${routingDigest}`))) as HashHex;
-}
-
-const isEmptyRouting = (r: RoutingState): boolean =>
-  r.subnetQueue.length === 0 && r.loopback.length === 0 && r.streams.every(([, s]) => s.messages.length === 0 && s.begin === 0n && s.signalsEnd === 0n);
-
-/** Requests waiting per (receiver, sender) pair, for the input queue capacity at induction. */
-function queuedRequestCounts(state: ExecutionRoundState): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const q of state.queues) {
-    for (const m of q.messages) if (m.kind === "request") counts.set(`${q.id}|${m.caller}`, (counts.get(`${q.id}|${m.caller}`) ?? 0) + 1);
-  }
-  return counts;
-}
-
-const historyKey = (h: number): string => `exec-history/${String(h).padStart(10, "0")}`;
-
-/**
- * A snapshot's checkpoint read from its files as a restart reads its own (record checksums, page
- * hashes, manifest, the extras record) — none of it when `unchecked` (the canary
- * state-sync-unverified) — or why it cannot be. Remembered per snapshot object: verification and
- * installation read the same one.
- */
-export function decodeExecutionSnapshot(snapshot: StateSnapshot, unchecked: boolean): { readonly ok: true; readonly data: ExecutionSnapshotData } | { readonly ok: false; readonly reason: string } {
-  const key = unchecked ? "unchecked" : "checked";
-  const known = decodedSnapshots.get(snapshot)?.[key];
-  if (known !== undefined) return known;
-  const result = readSnapshotFiles(snapshot, unchecked);
-  decodedSnapshots.set(snapshot, { ...decodedSnapshots.get(snapshot), [key]: result });
-  return result;
-}
-
-type DecodedSnapshot = ReturnType<typeof decodeExecutionSnapshot>;
-const decodedSnapshots = new WeakMap<StateSnapshot, { readonly checked?: DecodedSnapshot; readonly unchecked?: DecodedSnapshot }>();
-
-function readSnapshotFiles(snapshot: StateSnapshot, unchecked: boolean): DecodedSnapshot {
-  const files = decodeCheckpointFiles(snapshot.data);
-  if (!files.ok) return files;
-  const disk = new CheckpointFilesDisk(files.value);
-  const loaded = loadCheckpoint(disk, snapshot.height, { unchecked });
-  if (!loaded.ok) return { ok: false, reason: `checkpoint ${snapshot.height}: ${loaded.reason}` };
-  const extras = readRecord<CheckpointExtras>(disk, historyKey(snapshot.height), unchecked);
-  if (extras === undefined || !extras.ok) return { ok: false, reason: extras === undefined ? "no extras record" : extras.reason };
-  const { history, routing, stateHash } = extras.value as Partial<Record<keyof CheckpointExtras, unknown>>;
-  const checkedHistory = ingressHistoryDataOf(history);
-  if (!checkedHistory.ok) return checkedHistory;
-  if (!(routing instanceof Uint8Array) || typeof stateHash !== "string") return { ok: false, reason: "extras record lacks routing state or state hash" };
-  try {
-    decodeRoutingState(routing);
-  } catch (error) {
-    // The routing decoder reads trusted bytes and asserts; a peer's bytes that fail it are refused.
-    return { ok: false, reason: `routing state does not decode (${error instanceof Error ? error.message : String(error)})` };
-  }
-  return { ok: true, data: { subnet: { canisters: loaded.canisters, metadata: loaded.metadata }, history: checkedHistory.data, routing, stateHash: stateHash as HashHex } };
 }
