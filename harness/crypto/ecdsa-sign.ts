@@ -11,6 +11,7 @@
 import { createECDH, createHash, createHmac, type ECDH } from "node:crypto";
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { bytesToNumberBE, numberToBytesBE } from "@noble/curves/utils.js";
 
 export type EcdsaCurve = "p256" | "secp256k1";
 
@@ -30,9 +31,9 @@ const CURVES: Readonly<Record<EcdsaCurve, CurveOps>> = {
   p256: {
     order: p256.Point.Fn.ORDER,
     baseMultipleX(k) {
-      nativeP256.setPrivateKey(Buffer.from(scalarBytes(k)));
+      nativeP256.setPrivateKey(scalarBytes(k));
       // Uncompressed point 0x04 ‖ x ‖ y.
-      return bigintOf(nativeP256.getPublicKey().subarray(1, 1 + SCALAR_BYTES));
+      return bytesToNumberBE(nativeP256.getPublicKey().subarray(1, 1 + SCALAR_BYTES));
     },
     invert: (k) => p256.Point.Fn.inv(k),
   },
@@ -51,7 +52,7 @@ export function signEcdsa(curve: EcdsaCurve, message: Uint8Array, secretKey: Uin
   const ops = CURVES[curve];
   const d = secretScalar(secretKey, ops.order);
   // RFC 6979 §3.2 with qlen = hlen = 256: bits2int is the whole digest; bits2octets reduces mod n.
-  const h = bigintOf(createHash("sha256").update(message).digest()) % ops.order;
+  const h = bytesToNumberBE(createHash("sha256").update(message).digest()) % ops.order;
   const seed = [scalarBytes(d), scalarBytes(h)];
   let key: Uint8Array = new Uint8Array(32);
   let v: Uint8Array = new Uint8Array(32).fill(1);
@@ -61,7 +62,7 @@ export function signEcdsa(curve: EcdsaCurve, message: Uint8Array, secretKey: Uin
   v = hmac(key, v);
   for (;;) {
     v = hmac(key, v);
-    const signature = signatureFromNonce(ops, bigintOf(v), h, d);
+    const signature = signatureFromNonce(ops, bytesToNumberBE(v), h, d);
     if (signature !== undefined) return signature;
     key = hmac(key, v, ZERO);
     v = hmac(key, v);
@@ -88,7 +89,7 @@ function signatureFromNonce(ops: CurveOps, k: bigint, h: bigint, d: bigint): Uin
 
 function secretScalar(secretKey: Uint8Array, order: bigint): bigint {
   if (secretKey.length !== SCALAR_BYTES) throw new Error(`an ECDSA secret key must be ${SCALAR_BYTES} bytes, got ${secretKey.length}`);
-  const d = bigintOf(secretKey);
+  const d = bytesToNumberBE(secretKey);
   if (d < 1n || d >= order) throw new Error("invalid private key: not a scalar in [1, n − 1]");
   return d;
 }
@@ -99,11 +100,7 @@ function hmac(key: Uint8Array, ...parts: readonly Uint8Array[]): Uint8Array {
   return mac.digest();
 }
 
-function bigintOf(bytes: Uint8Array): bigint {
-  return BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`);
-}
-
 /** Big-endian, 32 bytes. */
 function scalarBytes(value: bigint): Uint8Array {
-  return Buffer.from(value.toString(16).padStart(2 * SCALAR_BYTES, "0"), "hex");
+  return numberToBytesBE(value, SCALAR_BYTES);
 }
